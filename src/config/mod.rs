@@ -1,0 +1,329 @@
+//! Typed settings: built-in defaults, then an optional file, then `AKGUARD__SECTION__KEY`
+//! environment variables. Secrets are `SecretString`s and print as `[redacted]`.
+
+mod cidr;
+mod sources;
+mod tokens;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize, Serializer};
+
+pub use cidr::Cidr;
+pub use sources::{IntakeSource, SourceAuth, SourceFormat};
+pub use tokens::{ApiToken, Role};
+
+/// The defaults, compiled in so the binary runs from any directory.
+const DEFAULTS: &str = include_str!("../../config/default.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid setting `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl ConfigError {
+    fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub log: LogSettings,
+    pub intake: IntakeSettings,
+    pub api: ApiSettings,
+    pub cloud: CloudSettings,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct ServerSettings {
+    pub listen: String,
+    pub request_timeout_secs: u64,
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct DatabaseSettings {
+    #[serde(serialize_with = "serialize_url")]
+    pub url: String,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct IntakeSettings {
+    pub max_body_bytes: usize,
+    pub hmac_window_secs: i64,
+    pub max_batch: usize,
+    #[serde(default)]
+    pub sources: BTreeMap<String, sources::SourceSettings>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct ApiSettings {
+    pub tokens_file: Option<PathBuf>,
+}
+
+/// akguard's own Alibaba Cloud identity (never a leaked key).
+#[derive(Debug, Deserialize, Serialize)]
+pub struct CloudSettings {
+    pub region: String,
+    pub access_key_id: Option<String>,
+    #[serde(serialize_with = "serialize_secret")]
+    pub access_key_secret: Option<SecretString>,
+    #[serde(serialize_with = "serialize_secret")]
+    pub security_token: Option<SecretString>,
+}
+
+/// Settings after validation, in the shapes the daemon uses.
+#[derive(Debug)]
+pub struct Runtime {
+    pub listen: SocketAddr,
+    pub sources: BTreeMap<String, IntakeSource>,
+    pub tokens: Vec<ApiToken>,
+}
+
+impl Settings {
+    /// Reads the layers in order: defaults, `file`, environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(file, std::env::vars())
+    }
+
+    fn load_with_env(
+        file: Option<&Path>,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let env: BTreeMap<String, String> = env.collect();
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Some(path) = file {
+            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
+        }
+        let akguard_env: config::Map<String, String> = env
+            .iter()
+            .filter(|(k, _)| k.starts_with("AKGUARD__"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix("AKGUARD")
+                .prefix_separator("__")
+                .separator("__")
+                .source(Some(akguard_env)),
+        );
+        let mut settings: Settings = builder.build()?.try_deserialize()?;
+        settings.cloud.fill_from_standard_env(&env);
+        Ok(settings)
+    }
+
+    /// Checks every setting and turns it into the daemon's working form.
+    pub fn validate(&self) -> Result<Runtime, ConfigError> {
+        let listen = self.server.listen.parse().map_err(|_| {
+            ConfigError::invalid("server.listen", "expected an address like 127.0.0.1:8080")
+        })?;
+        if !self.database.url.starts_with("sqlite:") {
+            return Err(ConfigError::invalid(
+                "database.url",
+                "only sqlite: URLs are supported by this build",
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::invalid("database.max_connections", "must be at least 1"));
+        }
+        if self.intake.max_body_bytes == 0 {
+            return Err(ConfigError::invalid("intake.max_body_bytes", "must be at least 1"));
+        }
+        if self.intake.hmac_window_secs <= 0 {
+            return Err(ConfigError::invalid("intake.hmac_window_secs", "must be positive"));
+        }
+        if self.intake.max_batch == 0 {
+            return Err(ConfigError::invalid("intake.max_batch", "must be at least 1"));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| ConfigError::invalid("log.level", e.to_string()))?;
+        self.cloud.validate()?;
+        let sources = self
+            .intake
+            .sources
+            .iter()
+            .map(|(name, s)| Ok((name.clone(), s.resolve(name)?)))
+            .collect::<Result<_, ConfigError>>()?;
+        let tokens = match &self.api.tokens_file {
+            Some(path) => tokens::load(path)?,
+            None => Vec::new(),
+        };
+        Ok(Runtime {
+            listen,
+            sources,
+            tokens,
+        })
+    }
+
+    /// The effective settings as JSON, every secret redacted.
+    pub fn redacted(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl CloudSettings {
+    /// The SDKs' standard variables apply where akguard's own settings are silent.
+    fn fill_from_standard_env(&mut self, env: &BTreeMap<String, String>) {
+        let get = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
+        if self.access_key_id.is_none() {
+            self.access_key_id = get("ALIBABA_CLOUD_ACCESS_KEY_ID");
+        }
+        if self.access_key_secret.is_none() {
+            self.access_key_secret = get("ALIBABA_CLOUD_ACCESS_KEY_SECRET").map(SecretString::from);
+        }
+        if self.security_token.is_none() {
+            self.security_token = get("ALIBABA_CLOUD_SECURITY_TOKEN").map(SecretString::from);
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        match (&self.access_key_id, &self.access_key_secret) {
+            (Some(_), None) => Err(ConfigError::invalid(
+                "cloud.access_key_secret",
+                "cloud.access_key_id is set but its secret is not",
+            )),
+            (None, Some(_)) => Err(ConfigError::invalid(
+                "cloud.access_key_id",
+                "cloud.access_key_secret is set but the key id is not",
+            )),
+            _ if self.region.trim().is_empty() => {
+                Err(ConfigError::invalid("cloud.region", "must not be empty"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn serialize_secret<S: Serializer>(
+    secret: &Option<SecretString>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => serializer.serialize_str("[redacted]"),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// Database URLs may carry a password between `:` and `@`.
+fn serialize_url<S: Serializer>(url: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&redact_url(url))
+}
+
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:[redacted]@{host}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::load_with_env(
+            None,
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn defaults_validate() {
+        let settings = load(&[]).unwrap();
+        let runtime = settings.validate().unwrap();
+        assert_eq!(runtime.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.database.url, "sqlite://data/akguard.db");
+        assert_eq!(settings.intake.max_body_bytes, 256 * 1024);
+    }
+
+    #[test]
+    fn environment_variables_override_and_create_sources() {
+        let settings = load(&[
+            ("AKGUARD__SERVER__LISTEN", "0.0.0.0:9000"),
+            ("AKGUARD__INTAKE__SOURCES__GENERIC__SECRET", "0123456789abcdef0123"),
+            ("AKGUARD__INTAKE__SOURCES__SIEM__FORMAT", "generic"),
+            ("AKGUARD__INTAKE__SOURCES__SIEM__AUTH", "api_key"),
+            ("AKGUARD__INTAKE__SOURCES__SIEM__HEADER", "X-Token"),
+            ("AKGUARD__INTAKE__SOURCES__SIEM__SECRET", "abcdefabcdefabcdef"),
+        ])
+        .unwrap();
+        let runtime = settings.validate().unwrap();
+        assert_eq!(runtime.listen.port(), 9000);
+        assert_eq!(runtime.sources["generic"].format, SourceFormat::Generic);
+        assert!(matches!(runtime.sources["generic"].auth, SourceAuth::Hmac(_)));
+        assert!(matches!(runtime.sources["siem"].auth, SourceAuth::ApiKey { .. }));
+    }
+
+    #[test]
+    fn standard_alibaba_variables_fill_the_daemon_credentials() {
+        let settings = load(&[
+            ("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI5tDaemonKey"),
+            ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "daemon-secret-value"),
+        ])
+        .unwrap();
+        assert_eq!(settings.cloud.access_key_id.as_deref(), Some("LTAI5tDaemonKey"));
+        let shown = settings.redacted().to_string();
+        assert!(!shown.contains("daemon-secret-value"), "{shown}");
+        assert!(shown.contains("[redacted]"));
+    }
+
+    #[test]
+    fn invalid_settings_name_the_key() {
+        let err = load(&[("AKGUARD__SERVER__LISTEN", "nowhere")])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(err.to_string().contains("server.listen"), "{err}");
+        let err = load(&[("AKGUARD__INTAKE__SOURCES__FORWARDER__AUTH", "hmac")])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(err.to_string().contains("intake.sources.forwarder.format"), "{err}");
+        let err = load(&[("AKGUARD__INTAKE__SOURCES__GENERIC__AUTH", "hmac")])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(err.to_string().contains("intake.sources.generic.secret"), "{err}");
+    }
+
+    #[test]
+    fn database_passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://akguard:hunter2@db:5432/akguard"),
+            "postgres://akguard:[redacted]@db:5432/akguard"
+        );
+        assert_eq!(redact_url("sqlite://data/akguard.db"), "sqlite://data/akguard.db");
+    }
+}

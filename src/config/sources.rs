@@ -1,0 +1,170 @@
+//! Webhook sources: which format each speaks and how each must authenticate.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::{Cidr, ConfigError, serialize_secret};
+
+/// Secrets shorter than this are too easy to guess for a public endpoint.
+const MIN_SECRET_LEN: usize = 16;
+const DEFAULT_API_KEY_HEADER: &str = "x-akguard-token";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceFormat {
+    Generic,
+    Eventbridge,
+    Cloudmonitor,
+}
+
+impl SourceFormat {
+    fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "generic" => Some(Self::Generic),
+            "eventbridge" => Some(Self::Eventbridge),
+            "cloudmonitor" => Some(Self::Cloudmonitor),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Generic => "generic",
+            Self::Eventbridge => "eventbridge",
+            Self::Cloudmonitor => "cloudmonitor",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthKind {
+    #[default]
+    Hmac,
+    ApiKey,
+    Basic,
+    None,
+}
+
+/// One `[intake.sources.<name>]` table as written.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct SourceSettings {
+    pub format: Option<SourceFormat>,
+    #[serde(default)]
+    pub auth: AuthKind,
+    #[serde(default, serialize_with = "serialize_secret")]
+    pub secret: Option<SecretString>,
+    pub header: Option<String>,
+    pub username: Option<String>,
+    #[serde(default, deserialize_with = "list_or_comma_separated")]
+    pub allow_cidrs: Vec<String>,
+}
+
+/// How a source proves who it is.
+#[derive(Debug)]
+pub enum SourceAuth {
+    /// `X-Akguard-Signature: sha256=<hex HMAC(secret, timestamp "." body)>`.
+    Hmac(SecretString),
+    /// A fixed header, as EventBridge API destinations send it. `header` is lowercase.
+    ApiKey { header: String, value: SecretString },
+    Basic { username: String, password: SecretString },
+    /// Switched off for local development.
+    None,
+}
+
+/// A source ready for use.
+#[derive(Debug)]
+pub struct IntakeSource {
+    pub name: String,
+    pub format: SourceFormat,
+    pub auth: SourceAuth,
+    pub allow: Vec<Cidr>,
+}
+
+impl SourceSettings {
+    pub(super) fn resolve(&self, name: &str) -> Result<IntakeSource, ConfigError> {
+        let key = |field: &str| format!("intake.sources.{name}.{field}");
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            return Err(ConfigError::invalid(
+                key("format"),
+                "source names may hold only letters, digits, '_' and '-'",
+            ));
+        }
+        let format = self.format.or_else(|| SourceFormat::from_name(name)).ok_or_else(|| {
+            ConfigError::invalid(
+                key("format"),
+                "required when the source's name is not generic, eventbridge or cloudmonitor",
+            )
+        })?;
+        let secret = || -> Result<SecretString, ConfigError> {
+            match &self.secret {
+                Some(s) if s.expose_secret().len() >= MIN_SECRET_LEN => Ok(s.clone()),
+                Some(_) => Err(ConfigError::invalid(
+                    key("secret"),
+                    format!("must be at least {MIN_SECRET_LEN} characters"),
+                )),
+                None => Err(ConfigError::invalid(
+                    key("secret"),
+                    "required unless auth = \"none\"",
+                )),
+            }
+        };
+        let auth = match self.auth {
+            AuthKind::Hmac => SourceAuth::Hmac(secret()?),
+            AuthKind::ApiKey => {
+                let header = self.header.as_deref().unwrap_or(DEFAULT_API_KEY_HEADER);
+                if axum::http::HeaderName::from_bytes(header.as_bytes()).is_err() {
+                    return Err(ConfigError::invalid(key("header"), "not a valid HTTP header name"));
+                }
+                SourceAuth::ApiKey {
+                    header: header.to_ascii_lowercase(),
+                    value: secret()?,
+                }
+            }
+            AuthKind::Basic => SourceAuth::Basic {
+                username: self
+                    .username
+                    .clone()
+                    .filter(|u| !u.is_empty() && !u.contains(':'))
+                    .ok_or_else(|| {
+                        ConfigError::invalid(key("username"), "required for basic auth, without ':'")
+                    })?,
+                password: secret()?,
+            },
+            AuthKind::None => SourceAuth::None,
+        };
+        let allow = self
+            .allow_cidrs
+            .iter()
+            .map(|c| {
+                c.parse()
+                    .map_err(|_| ConfigError::invalid(key("allow_cidrs"), format!("`{c}` is not a CIDR block")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(IntakeSource {
+            name: name.to_owned(),
+            format,
+            auth,
+            allow,
+        })
+    }
+}
+
+/// Lists come as TOML arrays from files and as `a,b` strings from the environment.
+fn list_or_comma_separated<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match Raw::deserialize(d)? {
+        Raw::List(list) => list,
+        Raw::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
+}

@@ -1,0 +1,9 @@
+//! The vocabulary of akguard: notifications, incidents and the audit chain. Pure: no I/O.
+
+pub mod audit;
+pub mod incident;
+pub mod notification;
+
+pub use audit::{AuditEntry, AuditRecord, ChainBreak};
+pub use incident::{Incident, IncidentId, IncidentState, Sighting};
+pub use notification::{AccessKeyId, Activity, InvalidAccessKeyId, LeakNotification, OwnerType, Signal};

@@ -1,0 +1,179 @@
+//! What a leak report says once its source format has been stripped away.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// An AccessKey ID. Only ever the ID: secrets never enter the domain.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AccessKeyId(String);
+
+#[derive(Debug, thiserror::Error)]
+#[error("access_key_id must be 8 to 128 characters of letters, digits and '.', got {len} characters")]
+pub struct InvalidAccessKeyId {
+    len: usize,
+}
+
+impl AccessKeyId {
+    pub fn parse(raw: &str) -> Result<Self, InvalidAccessKeyId> {
+        let raw = raw.trim();
+        let valid = (8..=128).contains(&raw.len())
+            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.');
+        if valid {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(InvalidAccessKeyId { len: raw.len() })
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// STS keys are temporary and carry this prefix; they expire on their own.
+    pub fn is_sts(&self) -> bool {
+        self.0.starts_with("STS.")
+    }
+}
+
+impl TryFrom<String> for AccessKeyId {
+    type Error = InvalidAccessKeyId;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<AccessKeyId> for String {
+    fn from(value: AccessKeyId) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for AccessKeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Who owns a leaked key, as far as the report knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OwnerType {
+    RamUser,
+    Account,
+    Sts,
+    Unknown,
+}
+
+impl OwnerType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RamUser => "ram_user",
+            Self::Account => "account",
+            Self::Sts => "sts",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "ram_user" => Some(Self::RamUser),
+            "account" => Some(Self::Account),
+            "sts" => Some(Self::Sts),
+            "unknown" => Some(Self::Unknown),
+            _ => None,
+        }
+    }
+}
+
+/// A report that an AccessKey pair has leaked, whatever source it came from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LeakNotification {
+    pub access_key_id: AccessKeyId,
+    pub account_id: Option<String>,
+    pub account_name: Option<String>,
+    pub owner_type: Option<OwnerType>,
+    pub user_name: Option<String>,
+    pub leak_url: Option<String>,
+    pub detected_at: Option<DateTime<Utc>>,
+    pub event_id: Option<String>,
+}
+
+impl LeakNotification {
+    /// The owner type to record: what the report says, else what the key's shape implies.
+    pub fn effective_owner_type(&self) -> OwnerType {
+        match self.owner_type {
+            Some(owner) => owner,
+            None if self.access_key_id.is_sts() => OwnerType::Sts,
+            None => OwnerType::Unknown,
+        }
+    }
+}
+
+/// Something a key did (an ActionTrail event), which matters only if the key already leaked.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Activity {
+    pub access_key_id: AccessKeyId,
+    pub event_id: Option<String>,
+    pub event_name: Option<String>,
+    pub event_time: Option<DateTime<Utc>>,
+    pub source_ip: Option<String>,
+    pub error_code: Option<String>,
+}
+
+/// What a notification tells akguard once parsed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Signal {
+    Leak(LeakNotification),
+    Activity(Activity),
+}
+
+impl Signal {
+    pub fn access_key_id(&self) -> &AccessKeyId {
+        match self {
+            Self::Leak(n) => &n.access_key_id,
+            Self::Activity(a) => &a.access_key_id,
+        }
+    }
+
+    pub fn event_id(&self) -> Option<&str> {
+        match self {
+            Self::Leak(n) => n.event_id.as_deref(),
+            Self::Activity(a) => a.event_id.as_deref(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_key_ids_are_trimmed_and_checked() {
+        assert_eq!(AccessKeyId::parse(" LTAI5tAbc123 ").unwrap().as_str(), "LTAI5tAbc123");
+        assert!(AccessKeyId::parse("short").is_err());
+        assert!(AccessKeyId::parse("LTAI5t Abc123").is_err());
+        assert!(AccessKeyId::parse("LTAI5t\"Abc123").is_err());
+        assert!(AccessKeyId::parse("STS.NUgYrLnoC37mZZCNnAbez2Vgr").unwrap().is_sts());
+    }
+
+    #[test]
+    fn sts_keys_default_to_the_sts_owner_type() {
+        let mut n = LeakNotification {
+            access_key_id: AccessKeyId::parse("STS.NUgYrLnoC37mZZCN").unwrap(),
+            account_id: None,
+            account_name: None,
+            owner_type: None,
+            user_name: None,
+            leak_url: None,
+            detected_at: None,
+            event_id: None,
+        };
+        assert_eq!(n.effective_owner_type(), OwnerType::Sts);
+        n.owner_type = Some(OwnerType::RamUser);
+        assert_eq!(n.effective_owner_type(), OwnerType::RamUser);
+    }
+}

@@ -1,0 +1,9 @@
+//! akguard: responds automatically when an Alibaba Cloud AccessKey pair leaks.
+
+pub mod app;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod intake;
+pub mod store;
+pub mod telemetry;

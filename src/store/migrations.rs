@@ -1,0 +1,33 @@
+//! Migrations compiled into the binary, one folder per backend with matching numbers.
+
+use std::borrow::Cow;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+const SQLITE: &[(i64, &str, &str)] = &[(
+    1,
+    "incident store",
+    include_str!("../../migrations/sqlite/0001_incident_store.sql"),
+)];
+
+pub fn sqlite() -> Migrator {
+    Migrator {
+        migrations: Cow::Owned(
+            SQLITE
+                .iter()
+                .map(|(version, description, sql)| {
+                    Migration::new(
+                        *version,
+                        Cow::Borrowed(*description),
+                        MigrationType::Simple,
+                        Cow::Borrowed(*sql),
+                        false,
+                    )
+                })
+                .collect(),
+        ),
+        ignore_missing: false,
+        locking: true,
+        no_tx: false,
+    }
+}

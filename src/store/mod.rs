@@ -1,0 +1,119 @@
+//! The only module with SQL: the `Store` trait and its SQLite implementation.
+
+mod migrations;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::audit::{self, GENESIS_HASH};
+use crate::domain::{AuditRecord, ChainBreak, Incident, IncidentId, IncidentState, Sighting, Signal};
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot prepare the database directory: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("unsupported database URL: {0}")]
+    UnsupportedUrl(String),
+    #[error("stored row is not valid: {0}")]
+    Corrupt(String),
+}
+
+/// An authenticated, parsed notification on its way into the store.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The configured source name (`generic`, `manual`, ...).
+    pub source: String,
+    pub format: &'static str,
+    /// Unique per source: the event id, or the body hash when the sender gives none.
+    pub delivery_id: String,
+    pub received_at: DateTime<Utc>,
+    pub body_sha256: String,
+    /// Who delivered it, for the audit log (`source:generic`, `operator:alice`).
+    pub actor: String,
+    pub signal: Signal,
+}
+
+/// What recording a delivery did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntakeOutcome {
+    /// A new incident was opened.
+    Created(IncidentId),
+    /// The key already has an open incident; this report was added to it.
+    Sighting(IncidentId),
+    /// This exact delivery was recorded before; nothing changed.
+    Replay(IncidentId),
+    /// Activity of a key with no open incident: not ours to keep.
+    Ignored,
+}
+
+/// Filters for listing incidents, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentFilter {
+    pub state: Option<IncidentState>,
+    pub access_key_id: Option<String>,
+    /// Only incidents with a smaller id (the cursor of the previous page).
+    pub before: Option<IncidentId>,
+    pub limit: u32,
+}
+
+/// Everything akguard keeps. Callers never see SQL.
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn migrate(&self) -> Result<(), StoreError>;
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Records a batch in one durable transaction, in order; returns one outcome per delivery.
+    async fn record_deliveries(&self, batch: &[Delivery]) -> Result<Vec<IntakeOutcome>, StoreError>;
+    async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError>;
+    async fn get_incident(&self, id: IncidentId) -> Result<Option<Incident>, StoreError>;
+    async fn list_sightings(&self, id: IncidentId) -> Result<Vec<Sighting>, StoreError>;
+    async fn incident_audit(&self, id: IncidentId) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Audit rows with an id above `after`, in id order.
+    async fn audit_page(&self, after: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
+}
+
+/// Opens the store named by the URL's scheme.
+pub async fn open(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url, max_connections).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(
+            url.split(':').next().unwrap_or_default().to_owned(),
+        ))
+    }
+}
+
+/// The outcome of walking the whole audit chain.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ChainReport {
+    Intact { rows: u64 },
+    Broken(ChainBreak),
+}
+
+/// Walks the audit log from its first row and checks every hash link.
+pub async fn verify_audit_chain(store: &dyn Store) -> Result<ChainReport, StoreError> {
+    const PAGE: u32 = 1000;
+    let mut prev = GENESIS_HASH.to_owned();
+    let mut after = 0;
+    let mut rows = 0u64;
+    loop {
+        let page = store.audit_page(after, PAGE).await?;
+        let Some(last) = page.last() else {
+            return Ok(ChainReport::Intact { rows });
+        };
+        after = last.id;
+        rows += page.len() as u64;
+        match audit::verify_rows(prev, &page) {
+            Ok(hash) => prev = hash,
+            Err(brk) => return Ok(ChainReport::Broken(brk)),
+        }
+    }
+}
