@@ -1,0 +1,101 @@
+//! Group commit: concurrent deliveries share one durable transaction, so intake keeps pace
+//! with bursts while every caller still answers only after its own rows are on disk.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::IntakeError;
+use crate::store::{Delivery, IntakeOutcome, Store, StoreError};
+
+type Reply = oneshot::Sender<Result<IntakeOutcome, Arc<StoreError>>>;
+
+/// The handle through which every intake path submits deliveries.
+#[derive(Clone)]
+pub struct IntakeQueue {
+    tx: mpsc::Sender<(Delivery, Reply)>,
+}
+
+impl IntakeQueue {
+    /// Starts the writer. It stops once every handle is dropped and the queue is drained.
+    pub fn start(store: Arc<dyn Store>, max_batch: usize) -> (Self, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(max_batch * 4);
+        let writer = tokio::spawn(run_writer(store, rx, max_batch));
+        (Self { tx }, writer)
+    }
+
+    /// Records one delivery; returns once it is durable.
+    pub async fn submit(&self, delivery: Delivery) -> Result<IntakeOutcome, IntakeError> {
+        let (reply, outcome) = oneshot::channel();
+        self.tx
+            .send((delivery, reply))
+            .await
+            .map_err(|_| IntakeError::ShuttingDown)?;
+        match outcome.await {
+            Ok(result) => result.map_err(IntakeError::Store),
+            Err(_) => Err(IntakeError::ShuttingDown),
+        }
+    }
+}
+
+async fn run_writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<(Delivery, Reply)>, max_batch: usize) {
+    let mut jobs = Vec::with_capacity(max_batch);
+    while rx.recv_many(&mut jobs, max_batch).await > 0 {
+        let (deliveries, replies): (Vec<Delivery>, Vec<Reply>) = jobs.drain(..).unzip();
+        match store.record_deliveries(&deliveries).await {
+            Ok(outcomes) => {
+                for ((delivery, reply), outcome) in deliveries.iter().zip(replies).zip(outcomes) {
+                    log_outcome(delivery, outcome);
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            // One bad delivery must not fail the others that shared its transaction.
+            Err(err) if deliveries.len() > 1 => {
+                tracing::warn!(error = %err, batch = deliveries.len(), "batch failed; recording one by one");
+                for (delivery, reply) in deliveries.into_iter().zip(replies) {
+                    let result = store.record_deliveries(std::slice::from_ref(&delivery)).await;
+                    let _ = reply.send(single(&delivery, result));
+                }
+            }
+            Err(err) => {
+                let _ = replies.into_iter().next().map(|r| r.send(single(&deliveries[0], Err(err))));
+            }
+        }
+    }
+}
+
+fn single(
+    delivery: &Delivery,
+    result: Result<Vec<IntakeOutcome>, StoreError>,
+) -> Result<IntakeOutcome, Arc<StoreError>> {
+    match result.map(|o| o.into_iter().next()) {
+        Ok(Some(outcome)) => {
+            log_outcome(delivery, outcome);
+            Ok(outcome)
+        }
+        Ok(None) => Err(Arc::new(StoreError::Corrupt("no outcome for a delivery".into()))),
+        Err(err) => {
+            tracing::error!(error = %err, source = %delivery.source, "cannot record notification");
+            Err(Arc::new(err))
+        }
+    }
+}
+
+fn log_outcome(delivery: &Delivery, outcome: IntakeOutcome) {
+    let key = delivery.signal.access_key_id();
+    match outcome {
+        IntakeOutcome::Created(id) => {
+            tracing::info!(incident.id = %id, access_key_id = %key, source = %delivery.source, "incident opened")
+        }
+        IntakeOutcome::Sighting(id) => {
+            tracing::info!(incident.id = %id, access_key_id = %key, source = %delivery.source, "sighting recorded")
+        }
+        IntakeOutcome::Replay(id) => {
+            tracing::debug!(incident.id = %id, source = %delivery.source, "delivery replayed; nothing changed")
+        }
+        IntakeOutcome::Ignored => {
+            tracing::debug!(access_key_id = %key, source = %delivery.source, "activity of a key without an open incident")
+        }
+    }
+}
