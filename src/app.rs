@@ -1,1 +1,119 @@
-//! placeholder
+//! Wiring: settings in, a bound listener and a running daemon out.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ConfigError, Settings};
+use crate::http::{self, AppState};
+use crate::intake::{Intake, IntakeQueue};
+use crate::store::{self, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("HTTP server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A daemon that is bound and migrated, ready to run.
+pub struct App {
+    listener: TcpListener,
+    router: axum::Router,
+    writer: JoinHandle<()>,
+    shutdown_grace: Duration,
+}
+
+impl App {
+    /// Validates settings, opens and migrates the store, and binds (port 0 allowed).
+    pub async fn build(settings: &Settings) -> Result<Self, AppError> {
+        let runtime = settings.validate()?;
+        let store = store::open(&settings.database.url, settings.database.max_connections).await?;
+        store.migrate().await?;
+        let (queue, writer) = IntakeQueue::start(store.clone(), settings.intake.max_batch);
+        let intake = Intake::new(runtime.sources, settings.intake.hmac_window_secs, queue);
+        if runtime.tokens.is_empty() {
+            tracing::warn!("no API tokens configured (api.tokens_file); the status API refuses every request");
+        }
+        let state = AppState {
+            store,
+            intake: Arc::new(intake),
+            tokens: runtime.tokens.into(),
+            max_body_bytes: settings.intake.max_body_bytes,
+        };
+        let router = http::router(state, Duration::from_secs(settings.server.request_timeout_secs));
+        let listener = TcpListener::bind(runtime.listen)
+            .await
+            .map_err(|source| AppError::Bind {
+                addr: runtime.listen,
+                source,
+            })?;
+        Ok(Self {
+            listener,
+            router,
+            writer,
+            shutdown_grace: Duration::from_secs(settings.server.shutdown_grace_secs),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound TCP listener has a local address")
+    }
+
+    /// Serves until `shutdown` fires, then stops accepting, lets in-flight requests finish
+    /// within the grace period, and drains the intake writer.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), AppError> {
+        let addr = self.local_addr();
+        tracing::info!(addr = %addr, "listening");
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let signal = shutdown.clone();
+        let mut server = tokio::spawn(async move {
+            axum::serve(self.listener, service)
+                .with_graceful_shutdown(signal.cancelled_owned())
+                .await
+        });
+        tokio::select! {
+            result = &mut server => return join_result(result),
+            () = shutdown.cancelled() => {}
+        }
+        tracing::info!(grace_secs = self.shutdown_grace.as_secs(), "shutting down; finishing in-flight requests");
+        match tokio::time::timeout(self.shutdown_grace, &mut server).await {
+            Ok(result) => join_result(result)?,
+            Err(_) => {
+                tracing::warn!("in-flight requests did not finish within the grace period; dropping them");
+                server.abort();
+            }
+        }
+        // The router held the last queue handles, so the writer now drains and stops.
+        if tokio::time::timeout(self.shutdown_grace, self.writer).await.is_err() {
+            tracing::warn!("the intake writer did not drain within the grace period");
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+fn join_result(
+    result: Result<std::io::Result<()>, tokio::task::JoinError>,
+) -> Result<(), AppError> {
+    match result {
+        Ok(served) => served.map_err(AppError::Serve),
+        Err(join) => Err(AppError::Serve(std::io::Error::other(join.to_string()))),
+    }
+}

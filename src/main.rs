@@ -1,1 +1,140 @@
-fn main() {}
+//! The `akguard` command line: thin, everything lives in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use akguard::app::App;
+use akguard::config::Settings;
+use akguard::store::{self, ChainReport};
+use akguard::telemetry;
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+const USAGE: &str = "\
+akguard: responds automatically when an Alibaba Cloud AccessKey pair leaks
+
+Usage:
+  akguard serve        [--config FILE]   run the daemon
+  akguard check-config [--config FILE]   print the effective settings, secrets redacted
+  akguard migrate      [--config FILE]   apply database migrations and exit
+  akguard verify-audit [--config FILE]   check the audit log's hash chain
+
+Settings come from built-in defaults, then FILE, then AKGUARD__SECTION__KEY variables.";
+
+enum Command {
+    Serve,
+    CheckConfig,
+    Migrate,
+    VerifyAudit,
+}
+
+fn parse_args(args: &[String]) -> Result<(Command, Option<PathBuf>), String> {
+    let (command, rest) = args.split_first().ok_or("a command is required")?;
+    let command = match command.as_str() {
+        "serve" => Command::Serve,
+        "check-config" => Command::CheckConfig,
+        "migrate" => Command::Migrate,
+        "verify-audit" => Command::VerifyAudit,
+        other => return Err(format!("unknown command `{other}`")),
+    };
+    let config = match rest {
+        [] => None,
+        [flag, file] if flag == "--config" => Some(PathBuf::from(file)),
+        [flag] if flag == "--config" => return Err("--config needs a file".into()),
+        [other, ..] => return Err(format!("unexpected argument `{other}`")),
+    };
+    Ok((command, config))
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.is_empty() || args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    if args.iter().any(|a| a == "--version" || a == "-V") {
+        println!("akguard {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    let (command, config) = match parse_args(&args) {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            eprintln!("error: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(command, config) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(config.as_deref())?;
+    if let Command::CheckConfig = command {
+        settings.validate()?;
+        println!("{}", serde_json::to_string_pretty(&settings.redacted())?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    telemetry::init(&settings.log);
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        match command {
+            Command::Serve => {
+                let app = App::build(&settings).await?;
+                let shutdown = CancellationToken::new();
+                tokio::spawn(cancel_on_signal(shutdown.clone()));
+                app.run(shutdown).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Migrate => {
+                settings.validate()?;
+                let store = store::open(&settings.database.url, 1).await?;
+                store.migrate().await?;
+                tracing::info!("migrations applied");
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::VerifyAudit => {
+                let store = store::open(&settings.database.url, 1).await?;
+                match store::verify_audit_chain(store.as_ref()).await? {
+                    ChainReport::Intact { rows } => {
+                        println!("audit chain intact: {rows} rows");
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    ChainReport::Broken(brk) => {
+                        println!("{brk}");
+                        Ok(ExitCode::FAILURE)
+                    }
+                }
+            }
+            Command::CheckConfig => unreachable!("handled before the runtime starts"),
+        }
+    })
+}
+
+/// SIGINT or SIGTERM starts a graceful shutdown.
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+    shutdown.cancel();
+}

@@ -7,6 +7,8 @@ use super::{Cidr, ConfigError, serialize_secret};
 
 /// Secrets shorter than this are too easy to guess for a public endpoint.
 const MIN_SECRET_LEN: usize = 16;
+/// Source names that akguard's own intake paths use for deduplication.
+const RESERVED_NAMES: &[&str] = &["manual", "sas"];
 const DEFAULT_API_KEY_HEADER: &str = "x-akguard-token";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -88,6 +90,12 @@ impl SourceSettings {
             return Err(ConfigError::invalid(
                 key("format"),
                 "source names may hold only letters, digits, '_' and '-'",
+            ));
+        }
+        if RESERVED_NAMES.contains(&name) {
+            return Err(ConfigError::invalid(
+                key("format"),
+                format!("`{name}` is reserved for akguard's own intake paths"),
             ));
         }
         let format = self.format.or_else(|| SourceFormat::from_name(name)).ok_or_else(|| {

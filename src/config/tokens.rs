@@ -13,6 +13,15 @@ pub enum Role {
     Operator,
 }
 
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Viewer => "viewer",
+            Self::Operator => "operator",
+        }
+    }
+}
+
 /// A token as configured: only its hash is ever held.
 #[derive(Debug, Clone)]
 pub struct ApiToken {

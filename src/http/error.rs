@@ -1,0 +1,78 @@
+//! API errors as JSON: `{"error": {"code", "message"}}`. Server faults get an opaque
+//! message; their cause is logged once, here.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::intake::IntakeError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("the body is larger than the limit of {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error; see the akguard log")]
+    Internal,
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let body = serde_json::json!({"error": {"code": code, "message": self.to_string()}});
+        (status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        tracing::error!(error = %err, "store failure while serving a request");
+        Self::Internal
+    }
+}
+
+impl From<IntakeError> for ApiError {
+    fn from(err: IntakeError) -> Self {
+        match err {
+            IntakeError::UnknownSource(_) => Self::NotFound(err.to_string()),
+            IntakeError::AddressNotAllowed(_) => Self::Forbidden(err.to_string()),
+            IntakeError::Unauthenticated(_) => Self::Unauthorized(err.to_string()),
+            IntakeError::UnsupportedContentType => Self::UnsupportedMediaType(err.to_string()),
+            IntakeError::Malformed(_) => Self::BadRequest(err.to_string()),
+            IntakeError::ShuttingDown => Self::Unavailable(err.to_string()),
+            // The queue has already logged the cause.
+            IntakeError::Store(_) => {
+                Self::Unavailable("the notification could not be stored; retry later".into())
+            }
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The on-call API: list and inspect incidents, read their audit trail, report a leak by hand.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+
+use super::tokens::authorize;
+use super::{ApiError, AppState, accepted, read_body};
+use crate::config::Role;
+use crate::domain::{AuditRecord, Incident, IncidentId, IncidentState, Signal};
+use crate::intake::{is_json, parse_generic, sha256_hex};
+use crate::store::{Delivery, IncidentFilter};
+
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 200;
+
+/// An incident as the API shows it.
+#[derive(Serialize)]
+struct IncidentView<'a> {
+    #[serde(flatten)]
+    incident: &'a Incident,
+    current_step: &'static str,
+}
+
+impl<'a> From<&'a Incident> for IncidentView<'a> {
+    fn from(incident: &'a Incident) -> Self {
+        Self {
+            incident,
+            current_step: incident.state.current_step(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    state: Option<String>,
+    access_key_id: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    authorize(&state.tokens, &headers, Role::Viewer)?;
+    let filter = IncidentFilter {
+        state: query
+            .state
+            .map(|s| {
+                IncidentState::parse(&s)
+                    .ok_or_else(|| ApiError::BadRequest(format!("unknown state `{s}`")))
+            })
+            .transpose()?,
+        access_key_id: query.access_key_id,
+        before: query
+            .cursor
+            .map(|c| {
+                c.parse()
+                    .map(IncidentId)
+                    .map_err(|_| ApiError::BadRequest("cursor is not one this API returned".into()))
+            })
+            .transpose()?,
+        limit: query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE),
+    };
+    let incidents = state.store.list_incidents(&filter).await?;
+    let next_cursor = (incidents.len() == filter.limit as usize)
+        .then(|| incidents.last().map(|i| i.id.to_string()))
+        .flatten();
+    let views: Vec<IncidentView> = incidents.iter().map(IncidentView::from).collect();
+    Ok(Json(serde_json::json!({"incidents": views, "next_cursor": next_cursor})))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    authorize(&state.tokens, &headers, Role::Viewer)?;
+    let incident = find(&state, &id).await?;
+    let sightings = state.store.list_sightings(incident.id).await?;
+    let mut body = serde_json::to_value(IncidentView::from(&incident)).map_err(|_| ApiError::Internal)?;
+    body["sightings"] = serde_json::to_value(sightings).map_err(|_| ApiError::Internal)?;
+    Ok(Json(body))
+}
+
+pub async fn audit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    authorize(&state.tokens, &headers, Role::Viewer)?;
+    let incident = find(&state, &id).await?;
+    let events: Vec<serde_json::Value> = state
+        .store
+        .incident_audit(incident.id)
+        .await?
+        .iter()
+        .map(audit_view)
+        .collect();
+    Ok(Json(serde_json::json!({"incident_id": incident.id, "events": events})))
+}
+
+fn audit_view(record: &AuditRecord) -> serde_json::Value {
+    let mut view = serde_json::to_value(record).unwrap_or_default();
+    view["detail"] = record.detail();
+    view
+}
+
+/// `POST /v1/incidents`: an operator reports a leak in the generic schema.
+pub async fn report(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let caller = authorize(&state.tokens, &headers, Role::Operator)?;
+    let body = read_body(&headers, body, state.max_body_bytes).await?;
+    if !is_json(&headers) {
+        return Err(ApiError::UnsupportedMediaType("content type must be application/json".into()));
+    }
+    let value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("malformed notification: the body is not valid JSON: {e}")))?;
+    let notification =
+        parse_generic(value).map_err(|e| ApiError::BadRequest(format!("malformed notification: {e}")))?;
+    let body_sha256 = sha256_hex(&body);
+    let delivery = Delivery {
+        source: "manual".into(),
+        format: "generic",
+        delivery_id: notification
+            .event_id
+            .clone()
+            .unwrap_or_else(|| format!("sha256:{body_sha256}")),
+        received_at: chrono::Utc::now(),
+        body_sha256,
+        actor: format!("operator:{}", caller.name),
+        signal: Signal::Leak(notification),
+    };
+    Ok(accepted(state.intake.queue().submit(delivery).await?))
+}
+
+async fn find(state: &AppState, raw_id: &str) -> Result<Incident, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no incident `{raw_id}`"));
+    let id = raw_id.parse().map(IncidentId).map_err(|_| not_found())?;
+    state.store.get_incident(id).await?.ok_or_else(not_found)
+}

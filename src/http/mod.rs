@@ -1,0 +1,78 @@
+//! The HTTP surface: webhooks in, the status API out, health probes.
+
+mod error;
+mod health;
+mod incidents;
+mod tokens;
+mod webhook;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::HeaderMap;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::body::Bytes;
+
+use crate::config::ApiToken;
+use crate::intake::Intake;
+use crate::store::{IntakeOutcome, Store};
+
+pub use error::ApiError;
+
+/// What every handler may use.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub intake: Arc<Intake>,
+    pub tokens: Arc<[ApiToken]>,
+    pub max_body_bytes: usize,
+}
+
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/v1/notifications/{source}", post(webhook::receive))
+        .route("/v1/incidents", get(incidents::list).post(incidents::report))
+        .route("/v1/incidents/{id}", get(incidents::show))
+        .route("/v1/incidents/{id}/audit", get(incidents::audit))
+        .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .layer(middleware::from_fn(move |req: Request, next: Next| async move {
+            match tokio::time::timeout(request_timeout, next.run(req)).await {
+                Ok(response) => response,
+                Err(_) => ApiError::Unavailable("the request timed out".into()).into_response(),
+            }
+        }))
+        .with_state(state)
+}
+
+/// Reads a body up to `limit` bytes; a longer one is a 413 before it is all read.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge(limit))
+}
+
+/// The answer to an accepted notification, whichever way it came.
+fn accepted(outcome: IntakeOutcome) -> Response {
+    let (incident_id, duplicate, name) = match outcome {
+        IntakeOutcome::Created(id) => (Some(id), false, "created"),
+        IntakeOutcome::Sighting(id) => (Some(id), true, "sighting"),
+        IntakeOutcome::Replay(id) => (Some(id), true, "replay"),
+        IntakeOutcome::Ignored => (None, false, "ignored"),
+    };
+    let body = serde_json::json!({"incident_id": incident_id, "duplicate": duplicate, "outcome": name});
+    (axum::http::StatusCode::ACCEPTED, axum::Json(body)).into_response()
+}
