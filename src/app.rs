@@ -45,7 +45,9 @@ impl App {
         let (queue, writer) = IntakeQueue::start(store.clone(), settings.intake.max_batch);
         let intake = Intake::new(runtime.sources, settings.intake.hmac_window_secs, queue);
         if runtime.tokens.is_empty() {
-            tracing::warn!("no API tokens configured (api.tokens_file); the status API refuses every request");
+            tracing::warn!(
+                "no API tokens configured (api.tokens_file); the status API refuses every request"
+            );
         }
         let state = AppState {
             store,
@@ -53,13 +55,17 @@ impl App {
             tokens: runtime.tokens.into(),
             max_body_bytes: settings.intake.max_body_bytes,
         };
-        let router = http::router(state, Duration::from_secs(settings.server.request_timeout_secs));
-        let listener = TcpListener::bind(runtime.listen)
-            .await
-            .map_err(|source| AppError::Bind {
-                addr: runtime.listen,
-                source,
-            })?;
+        let router = http::router(
+            state,
+            Duration::from_secs(settings.server.request_timeout_secs),
+        );
+        let listener =
+            TcpListener::bind(runtime.listen)
+                .await
+                .map_err(|source| AppError::Bind {
+                    addr: runtime.listen,
+                    source,
+                })?;
         Ok(Self {
             listener,
             router,
@@ -88,20 +94,31 @@ impl App {
                 .with_graceful_shutdown(signal.cancelled_owned())
                 .await
         });
+        // Biased: once shutdown fires, a server that has already wound down must still
+        // fall through to the drain below.
         tokio::select! {
-            result = &mut server => return join_result(result),
+            biased;
             () = shutdown.cancelled() => {}
+            result = &mut server => return join_result(result),
         }
-        tracing::info!(grace_secs = self.shutdown_grace.as_secs(), "shutting down; finishing in-flight requests");
+        tracing::info!(
+            grace_secs = self.shutdown_grace.as_secs(),
+            "shutting down; finishing in-flight requests"
+        );
         match tokio::time::timeout(self.shutdown_grace, &mut server).await {
             Ok(result) => join_result(result)?,
             Err(_) => {
-                tracing::warn!("in-flight requests did not finish within the grace period; dropping them");
+                tracing::warn!(
+                    "in-flight requests did not finish within the grace period; dropping them"
+                );
                 server.abort();
             }
         }
         // The router held the last queue handles, so the writer now drains and stops.
-        if tokio::time::timeout(self.shutdown_grace, self.writer).await.is_err() {
+        if tokio::time::timeout(self.shutdown_grace, self.writer)
+            .await
+            .is_err()
+        {
             tracing::warn!("the intake writer did not drain within the grace period");
         }
         tracing::info!("stopped");

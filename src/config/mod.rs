@@ -150,16 +150,28 @@ impl Settings {
             ));
         }
         if self.database.max_connections == 0 {
-            return Err(ConfigError::invalid("database.max_connections", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "database.max_connections",
+                "must be at least 1",
+            ));
         }
         if self.intake.max_body_bytes == 0 {
-            return Err(ConfigError::invalid("intake.max_body_bytes", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "intake.max_body_bytes",
+                "must be at least 1",
+            ));
         }
         if self.intake.hmac_window_secs <= 0 {
-            return Err(ConfigError::invalid("intake.hmac_window_secs", "must be positive"));
+            return Err(ConfigError::invalid(
+                "intake.hmac_window_secs",
+                "must be positive",
+            ));
         }
         if self.intake.max_batch == 0 {
-            return Err(ConfigError::invalid("intake.max_batch", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "intake.max_batch",
+                "must be at least 1",
+            ));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::invalid("log.level", e.to_string()))?;
@@ -272,18 +284,30 @@ mod tests {
     fn environment_variables_override_and_create_sources() {
         let settings = load(&[
             ("AKGUARD__SERVER__LISTEN", "0.0.0.0:9000"),
-            ("AKGUARD__INTAKE__SOURCES__GENERIC__SECRET", "0123456789abcdef0123"),
+            (
+                "AKGUARD__INTAKE__SOURCES__GENERIC__SECRET",
+                "0123456789abcdef0123",
+            ),
             ("AKGUARD__INTAKE__SOURCES__SIEM__FORMAT", "generic"),
             ("AKGUARD__INTAKE__SOURCES__SIEM__AUTH", "api_key"),
             ("AKGUARD__INTAKE__SOURCES__SIEM__HEADER", "X-Token"),
-            ("AKGUARD__INTAKE__SOURCES__SIEM__SECRET", "abcdefabcdefabcdef"),
+            (
+                "AKGUARD__INTAKE__SOURCES__SIEM__SECRET",
+                "abcdefabcdefabcdef",
+            ),
         ])
         .unwrap();
         let runtime = settings.validate().unwrap();
         assert_eq!(runtime.listen.port(), 9000);
         assert_eq!(runtime.sources["generic"].format, SourceFormat::Generic);
-        assert!(matches!(runtime.sources["generic"].auth, SourceAuth::Hmac(_)));
-        assert!(matches!(runtime.sources["siem"].auth, SourceAuth::ApiKey { .. }));
+        assert!(matches!(
+            runtime.sources["generic"].auth,
+            SourceAuth::Hmac(_)
+        ));
+        assert!(matches!(
+            runtime.sources["siem"].auth,
+            SourceAuth::ApiKey { .. }
+        ));
     }
 
     #[test]
@@ -293,7 +317,10 @@ mod tests {
             ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "daemon-secret-value"),
         ])
         .unwrap();
-        assert_eq!(settings.cloud.access_key_id.as_deref(), Some("LTAI5tDaemonKey"));
+        assert_eq!(
+            settings.cloud.access_key_id.as_deref(),
+            Some("LTAI5tDaemonKey")
+        );
         let shown = settings.redacted().to_string();
         assert!(!shown.contains("daemon-secret-value"), "{shown}");
         assert!(shown.contains("[redacted]"));
@@ -310,12 +337,18 @@ mod tests {
             .unwrap()
             .validate()
             .unwrap_err();
-        assert!(err.to_string().contains("intake.sources.forwarder.format"), "{err}");
+        assert!(
+            err.to_string().contains("intake.sources.forwarder.format"),
+            "{err}"
+        );
         let err = load(&[("AKGUARD__INTAKE__SOURCES__GENERIC__AUTH", "hmac")])
             .unwrap()
             .validate()
             .unwrap_err();
-        assert!(err.to_string().contains("intake.sources.generic.secret"), "{err}");
+        assert!(
+            err.to_string().contains("intake.sources.generic.secret"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -324,6 +357,9 @@ mod tests {
             redact_url("postgres://akguard:hunter2@db:5432/akguard"),
             "postgres://akguard:[redacted]@db:5432/akguard"
         );
-        assert_eq!(redact_url("sqlite://data/akguard.db"), "sqlite://data/akguard.db");
+        assert_eq!(
+            redact_url("sqlite://data/akguard.db"),
+            "sqlite://data/akguard.db"
+        );
     }
 }

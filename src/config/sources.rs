@@ -69,7 +69,10 @@ pub enum SourceAuth {
     Hmac(SecretString),
     /// A fixed header, as EventBridge API destinations send it. `header` is lowercase.
     ApiKey { header: String, value: SecretString },
-    Basic { username: String, password: SecretString },
+    Basic {
+        username: String,
+        password: SecretString,
+    },
     /// Switched off for local development.
     None,
 }
@@ -86,7 +89,11 @@ pub struct IntakeSource {
 impl SourceSettings {
     pub(super) fn resolve(&self, name: &str) -> Result<IntakeSource, ConfigError> {
         let key = |field: &str| format!("intake.sources.{name}.{field}");
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
             return Err(ConfigError::invalid(
                 key("format"),
                 "source names may hold only letters, digits, '_' and '-'",
@@ -98,12 +105,15 @@ impl SourceSettings {
                 format!("`{name}` is reserved for akguard's own intake paths"),
             ));
         }
-        let format = self.format.or_else(|| SourceFormat::from_name(name)).ok_or_else(|| {
-            ConfigError::invalid(
-                key("format"),
-                "required when the source's name is not generic, eventbridge or cloudmonitor",
-            )
-        })?;
+        let format = self
+            .format
+            .or_else(|| SourceFormat::from_name(name))
+            .ok_or_else(|| {
+                ConfigError::invalid(
+                    key("format"),
+                    "required when the source's name is not generic, eventbridge or cloudmonitor",
+                )
+            })?;
         let secret = || -> Result<SecretString, ConfigError> {
             match &self.secret {
                 Some(s) if s.expose_secret().len() >= MIN_SECRET_LEN => Ok(s.clone()),
@@ -122,7 +132,10 @@ impl SourceSettings {
             AuthKind::ApiKey => {
                 let header = self.header.as_deref().unwrap_or(DEFAULT_API_KEY_HEADER);
                 if axum::http::HeaderName::from_bytes(header.as_bytes()).is_err() {
-                    return Err(ConfigError::invalid(key("header"), "not a valid HTTP header name"));
+                    return Err(ConfigError::invalid(
+                        key("header"),
+                        "not a valid HTTP header name",
+                    ));
                 }
                 SourceAuth::ApiKey {
                     header: header.to_ascii_lowercase(),
@@ -135,7 +148,10 @@ impl SourceSettings {
                     .clone()
                     .filter(|u| !u.is_empty() && !u.contains(':'))
                     .ok_or_else(|| {
-                        ConfigError::invalid(key("username"), "required for basic auth, without ':'")
+                        ConfigError::invalid(
+                            key("username"),
+                            "required for basic auth, without ':'",
+                        )
                     })?,
                 password: secret()?,
             },
@@ -145,8 +161,9 @@ impl SourceSettings {
             .allow_cidrs
             .iter()
             .map(|c| {
-                c.parse()
-                    .map_err(|_| ConfigError::invalid(key("allow_cidrs"), format!("`{c}` is not a CIDR block")))
+                c.parse().map_err(|_| {
+                    ConfigError::invalid(key("allow_cidrs"), format!("`{c}` is not a CIDR block"))
+                })
             })
             .collect::<Result<_, _>>()?;
         Ok(IntakeSource {

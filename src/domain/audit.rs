@@ -113,7 +113,15 @@ mod tests {
             .map(|id| {
                 let at = DateTime::from_timestamp_millis(1_700_000_000_000 + id).unwrap();
                 let detail_json = format!("{{\"n\":{id}}}");
-                let hash = chain_hash(&prev, id, Some(IncidentId(7)), at, "test", "did", &detail_json);
+                let hash = chain_hash(
+                    &prev,
+                    id,
+                    Some(IncidentId(7)),
+                    at,
+                    "test",
+                    "did",
+                    &detail_json,
+                );
                 let row = AuditRecord {
                     id,
                     incident_id: Some(IncidentId(7)),
@@ -133,7 +141,10 @@ mod tests {
     #[test]
     fn an_intact_chain_verifies() {
         let rows = chain(5);
-        assert_eq!(verify_rows(GENESIS_HASH.into(), &rows).unwrap(), rows[4].hash);
+        assert_eq!(
+            verify_rows(GENESIS_HASH.into(), &rows).unwrap(),
+            rows[4].hash
+        );
     }
 
     #[test]

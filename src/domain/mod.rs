@@ -6,4 +6,6 @@ pub mod notification;
 
 pub use audit::{AuditEntry, AuditRecord, ChainBreak};
 pub use incident::{Incident, IncidentId, IncidentState, Sighting};
-pub use notification::{AccessKeyId, Activity, InvalidAccessKeyId, LeakNotification, OwnerType, Signal};
+pub use notification::{
+    AccessKeyId, Activity, InvalidAccessKeyId, LeakNotification, OwnerType, Signal,
+};

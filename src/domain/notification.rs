@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 pub struct AccessKeyId(String);
 
 #[derive(Debug, thiserror::Error)]
-#[error("access_key_id must be 8 to 128 characters of letters, digits and '.', got {len} characters")]
+#[error(
+    "access_key_id must be 8 to 128 characters of letters, digits and '.', got {len} characters"
+)]
 pub struct InvalidAccessKeyId {
     len: usize,
 }
@@ -153,11 +155,18 @@ mod tests {
 
     #[test]
     fn access_key_ids_are_trimmed_and_checked() {
-        assert_eq!(AccessKeyId::parse(" LTAI5tAbc123 ").unwrap().as_str(), "LTAI5tAbc123");
+        assert_eq!(
+            AccessKeyId::parse(" LTAI5tAbc123 ").unwrap().as_str(),
+            "LTAI5tAbc123"
+        );
         assert!(AccessKeyId::parse("short").is_err());
         assert!(AccessKeyId::parse("LTAI5t Abc123").is_err());
         assert!(AccessKeyId::parse("LTAI5t\"Abc123").is_err());
-        assert!(AccessKeyId::parse("STS.NUgYrLnoC37mZZCNnAbez2Vgr").unwrap().is_sts());
+        assert!(
+            AccessKeyId::parse("STS.NUgYrLnoC37mZZCNnAbez2Vgr")
+                .unwrap()
+                .is_sts()
+        );
     }
 
     #[test]

@@ -72,7 +72,9 @@ pub async fn list(
         .then(|| incidents.last().map(|i| i.id.to_string()))
         .flatten();
     let views: Vec<IncidentView> = incidents.iter().map(IncidentView::from).collect();
-    Ok(Json(serde_json::json!({"incidents": views, "next_cursor": next_cursor})))
+    Ok(Json(
+        serde_json::json!({"incidents": views, "next_cursor": next_cursor}),
+    ))
 }
 
 pub async fn show(
@@ -83,7 +85,8 @@ pub async fn show(
     authorize(&state.tokens, &headers, Role::Viewer)?;
     let incident = find(&state, &id).await?;
     let sightings = state.store.list_sightings(incident.id).await?;
-    let mut body = serde_json::to_value(IncidentView::from(&incident)).map_err(|_| ApiError::Internal)?;
+    let mut body =
+        serde_json::to_value(IncidentView::from(&incident)).map_err(|_| ApiError::Internal)?;
     body["sightings"] = serde_json::to_value(sightings).map_err(|_| ApiError::Internal)?;
     Ok(Json(body))
 }
@@ -102,7 +105,9 @@ pub async fn audit(
         .iter()
         .map(audit_view)
         .collect();
-    Ok(Json(serde_json::json!({"incident_id": incident.id, "events": events})))
+    Ok(Json(
+        serde_json::json!({"incident_id": incident.id, "events": events}),
+    ))
 }
 
 fn audit_view(record: &AuditRecord) -> serde_json::Value {
@@ -120,12 +125,17 @@ pub async fn report(
     let caller = authorize(&state.tokens, &headers, Role::Operator)?;
     let body = read_body(&headers, body, state.max_body_bytes).await?;
     if !is_json(&headers) {
-        return Err(ApiError::UnsupportedMediaType("content type must be application/json".into()));
+        return Err(ApiError::UnsupportedMediaType(
+            "content type must be application/json".into(),
+        ));
     }
-    let value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::BadRequest(format!("malformed notification: the body is not valid JSON: {e}")))?;
-    let notification =
-        parse_generic(value).map_err(|e| ApiError::BadRequest(format!("malformed notification: {e}")))?;
+    let value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "malformed notification: the body is not valid JSON: {e}"
+        ))
+    })?;
+    let notification = parse_generic(value)
+        .map_err(|e| ApiError::BadRequest(format!("malformed notification: {e}")))?;
     let body_sha256 = sha256_hex(&body);
     let delivery = Delivery {
         source: "manual".into(),

@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use axum::body::Bytes;
 use axum::extract::Request;
 use axum::http::HeaderMap;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::body::Bytes;
 
 use crate::config::ApiToken;
 use crate::intake::Intake;
@@ -38,16 +38,21 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/v1/notifications/{source}", post(webhook::receive))
-        .route("/v1/incidents", get(incidents::list).post(incidents::report))
+        .route(
+            "/v1/incidents",
+            get(incidents::list).post(incidents::report),
+        )
         .route("/v1/incidents/{id}", get(incidents::show))
         .route("/v1/incidents/{id}/audit", get(incidents::audit))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
-        .layer(middleware::from_fn(move |req: Request, next: Next| async move {
-            match tokio::time::timeout(request_timeout, next.run(req)).await {
-                Ok(response) => response,
-                Err(_) => ApiError::Unavailable("the request timed out".into()).into_response(),
-            }
-        }))
+        .layer(middleware::from_fn(
+            move |req: Request, next: Next| async move {
+                match tokio::time::timeout(request_timeout, next.run(req)).await {
+                    Ok(response) => response,
+                    Err(_) => ApiError::Unavailable("the request timed out".into()).into_response(),
+                }
+            },
+        ))
         .with_state(state)
 }
 
@@ -73,6 +78,7 @@ fn accepted(outcome: IntakeOutcome) -> Response {
         IntakeOutcome::Replay(id) => (Some(id), true, "replay"),
         IntakeOutcome::Ignored => (None, false, "ignored"),
     };
-    let body = serde_json::json!({"incident_id": incident_id, "duplicate": duplicate, "outcome": name});
+    let body =
+        serde_json::json!({"incident_id": incident_id, "duplicate": duplicate, "outcome": name});
     (axum::http::StatusCode::ACCEPTED, axum::Json(body)).into_response()
 }

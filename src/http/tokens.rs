@@ -15,7 +15,11 @@ pub struct Caller {
 }
 
 /// Finds the caller's token and checks that its role is at least `needed`.
-pub fn authorize(tokens: &[ApiToken], headers: &HeaderMap, needed: Role) -> Result<Caller, ApiError> {
+pub fn authorize(
+    tokens: &[ApiToken],
+    headers: &HeaderMap,
+    needed: Role,
+) -> Result<Caller, ApiError> {
     let presented = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -31,7 +35,8 @@ pub fn authorize(tokens: &[ApiToken], headers: &HeaderMap, needed: Role) -> Resu
             found = Some(token);
         }
     }
-    let token = found.ok_or_else(|| ApiError::Unauthorized("the bearer token is not valid".into()))?;
+    let token =
+        found.ok_or_else(|| ApiError::Unauthorized("the bearer token is not valid".into()))?;
     if token.role < needed {
         return Err(ApiError::Forbidden(format!(
             "token `{}` has the {} role; this needs {}",

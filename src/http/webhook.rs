@@ -19,7 +19,9 @@ pub async fn receive(
 ) -> Result<Response, ApiError> {
     // Unknown sources are refused before their body is read.
     if !state.intake.has_source(&source) {
-        return Err(ApiError::NotFound(format!("unknown notification source `{source}`")));
+        return Err(ApiError::NotFound(format!(
+            "unknown notification source `{source}`"
+        )));
     }
     let body = read_body(&headers, body, state.max_body_bytes).await?;
     let outcome = state

@@ -54,7 +54,10 @@ pub fn verify(
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(encoded.trim())
                 .map_err(|_| AuthFailure::BadCredentials)?;
-            let split = decoded.iter().position(|&b| b == b':').ok_or(AuthFailure::BadCredentials)?;
+            let split = decoded
+                .iter()
+                .position(|&b| b == b':')
+                .ok_or(AuthFailure::BadCredentials)?;
             let (user, pass) = (&decoded[..split], &decoded[split + 1..]);
             // Both halves are always compared, so timing does not tell which one was wrong.
             let user_ok = sha256(user).ct_eq(&sha256(username.as_bytes()));
@@ -78,7 +81,10 @@ fn verify_hmac(
 ) -> Result<(), AuthFailure> {
     let timestamp = header_str(headers, TIMESTAMP_HEADER)?;
     let signature = header_str(headers, SIGNATURE_HEADER)?;
-    let sent: i64 = timestamp.trim().parse().map_err(|_| AuthFailure::BadTimestamp)?;
+    let sent: i64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| AuthFailure::BadTimestamp)?;
     if (now.timestamp() - sent).abs() > window_secs {
         return Err(AuthFailure::OutsideWindow(window_secs));
     }
@@ -92,7 +98,8 @@ fn verify_hmac(
     mac.update(timestamp.trim().as_bytes());
     mac.update(b".");
     mac.update(body);
-    mac.verify_slice(&presented).map_err(|_| AuthFailure::BadSignature)
+    mac.verify_slice(&presented)
+        .map_err(|_| AuthFailure::BadSignature)
 }
 
 /// Hashing first makes the comparison independent of the presented value's length.
@@ -123,7 +130,9 @@ mod tests {
         h.insert(TIMESTAMP_HEADER, ts.to_string().parse().unwrap());
         h.insert(
             SIGNATURE_HEADER,
-            format!("sha256={}", hex::encode(mac.finalize().into_bytes())).parse().unwrap(),
+            format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+                .parse()
+                .unwrap(),
         );
         h
     }
@@ -145,7 +154,10 @@ mod tests {
             Err(AuthFailure::OutsideWindow(300))
         ));
         let wrong = signed("another-secret-entirely", now.timestamp(), body);
-        assert!(matches!(verify(&auth, &wrong, body, now, 300), Err(AuthFailure::BadSignature)));
+        assert!(matches!(
+            verify(&auth, &wrong, body, now, 300),
+            Err(AuthFailure::BadSignature)
+        ));
         assert!(matches!(
             verify(&auth, &HeaderMap::new(), body, now, 300),
             Err(AuthFailure::MissingHeader(_))
@@ -165,7 +177,16 @@ mod tests {
             h
         };
         let now = Utc::now();
-        assert!(verify(&auth, &header("eventbridge:correct-horse-battery"), b"", now, 300).is_ok());
+        assert!(
+            verify(
+                &auth,
+                &header("eventbridge:correct-horse-battery"),
+                b"",
+                now,
+                300
+            )
+            .is_ok()
+        );
         assert!(verify(&auth, &header("eventbridge:wrong"), b"", now, 300).is_err());
         assert!(verify(&auth, &header("other:correct-horse-battery"), b"", now, 300).is_err());
         assert!(verify(&auth, &header("no-colon"), b"", now, 300).is_err());

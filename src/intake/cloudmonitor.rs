@@ -18,8 +18,8 @@ pub(super) fn parse(body: &[u8]) -> Result<Parsed, String> {
             delivery_key,
         });
     };
-    let access_key_id =
-        AccessKeyId::parse(&raw_key).map_err(|_| "the AccessKey ID in the event is not valid".to_owned())?;
+    let access_key_id = AccessKeyId::parse(&raw_key)
+        .map_err(|_| "the AccessKey ID in the event is not valid".to_owned())?;
     let field = |names: &[&str]| text(&content, names).or_else(|| text(&event, names));
     let owner_type = match field(&["userType", "owner_type"]).as_deref() {
         Some("ram" | "ram_user") => Some(OwnerType::RamUser),
@@ -39,7 +39,8 @@ pub(super) fn parse(body: &[u8]) -> Result<Parsed, String> {
             owner_type,
             user_name: field(&["userName", "user_name"]),
             leak_url: field(&["url", "leakUrl", "leak_url"]),
-            detected_at: field(&["time", "timestamp", "gmtModified"]).and_then(|t| lenient_time(&t)),
+            detected_at: field(&["time", "timestamp", "gmtModified"])
+                .and_then(|t| lenient_time(&t)),
             event_id: delivery_key.clone(),
         })),
         delivery_key,
@@ -57,7 +58,9 @@ mod tests {
             "content":"{\"AccesskeyId\":\"LTAI5tLEAKED00001\",\"Url\":\"https://github.com/a/b\",\"UserType\":\"ram\"}",
             "time":"20240501T110405.000+0800"}"#;
         let parsed = parse(body).unwrap();
-        let Some(Signal::Leak(n)) = parsed.signal else { panic!() };
+        let Some(Signal::Leak(n)) = parsed.signal else {
+            panic!()
+        };
         assert_eq!(n.access_key_id.as_str(), "LTAI5tLEAKED00001");
         assert_eq!(n.account_id.as_deref(), Some("1234567890123456"));
         assert_eq!(n.leak_url.as_deref(), Some("https://github.com/a/b"));

@@ -84,9 +84,11 @@ fn actiontrail_signal(
     };
     Ok(Some(Signal::Leak(LeakNotification {
         access_key_id,
-        account_id: text(&identity, &["accountId"]).or_else(|| text(envelope, &["aliyunaccountid"])),
+        account_id: text(&identity, &["accountId"])
+            .or_else(|| text(envelope, &["aliyunaccountid"])),
         account_name: None,
-        user_name: text(&identity, &["userName"]).filter(|_| owner_type == Some(OwnerType::RamUser)),
+        user_name: text(&identity, &["userName"])
+            .filter(|_| owner_type == Some(OwnerType::RamUser)),
         owner_type,
         leak_url: None,
         detected_at: event_time,
@@ -125,7 +127,9 @@ mod tests {
         );
         let parsed = parse(&body).unwrap();
         assert_eq!(parsed.delivery_key.as_deref(), Some("acs.ram|evt-1"));
-        let Some(Signal::Leak(n)) = parsed.signal else { panic!("not a leak") };
+        let Some(Signal::Leak(n)) = parsed.signal else {
+            panic!("not a leak")
+        };
         assert_eq!(n.access_key_id.as_str(), "LTAI5tLEAKEDLEAKED");
         assert_eq!(n.owner_type, Some(OwnerType::RamUser));
         assert_eq!(n.user_name.as_deref(), Some("ci"));
@@ -138,17 +142,28 @@ mod tests {
             serde_json::json!({"eventName": "RunInstances", "sourceIpAddress": "203.0.113.7",
                 "userIdentity": {"accessKeyId": "LTAI5tLEAKEDLEAKED"}}),
         );
-        let Some(Signal::Activity(a)) = parse(&body).unwrap().signal else { panic!() };
+        let Some(Signal::Activity(a)) = parse(&body).unwrap().signal else {
+            panic!()
+        };
         assert_eq!(a.source_ip.as_deref(), Some("203.0.113.7"));
-        let body = envelope("aliyuncvc:MeetingEvent:MemberOperate", serde_json::json!({"x": 1}));
+        let body = envelope(
+            "aliyuncvc:MeetingEvent:MemberOperate",
+            serde_json::json!({"x": 1}),
+        );
         assert!(parse(&body).unwrap().signal.is_none());
     }
 
     #[test]
     fn envelopes_are_checked() {
-        assert!(parse(br#"{"specversion":"0.3","id":"a","source":"b","type":"c"}"#)
-            .unwrap_err()
-            .contains("specversion"));
-        assert!(parse(br#"{"specversion":"1.0","source":"b","type":"c"}"#).unwrap_err().contains("`id`"));
+        assert!(
+            parse(br#"{"specversion":"0.3","id":"a","source":"b","type":"c"}"#)
+                .unwrap_err()
+                .contains("specversion")
+        );
+        assert!(
+            parse(br#"{"specversion":"1.0","source":"b","type":"c"}"#)
+                .unwrap_err()
+                .contains("`id`")
+        );
     }
 }

@@ -34,8 +34,8 @@ pub fn parse_generic(value: serde_json::Value) -> Result<LeakNotification, Strin
     if !value.is_object() {
         return Err("the body must be a JSON object".into());
     }
-    let raw: GenericNotification =
-        serde_json::from_value(value).map_err(|e| format!("the body does not fit the schema: {e}"))?;
+    let raw: GenericNotification = serde_json::from_value(value)
+        .map_err(|e| format!("the body does not fit the schema: {e}"))?;
     let access_key_id = raw
         .access_key_id
         .ok_or("access_key_id is required")
@@ -91,7 +91,10 @@ mod tests {
         assert_eq!(n.owner_type, Some(OwnerType::RamUser));
         assert_eq!(n.user_name.as_deref(), Some("ci-deployer"));
         assert_eq!(n.event_id.as_deref(), Some("siem-42"));
-        assert_eq!(n.detected_at.unwrap().to_rfc3339(), "2024-05-01T03:00:00+00:00");
+        assert_eq!(
+            n.detected_at.unwrap().to_rfc3339(),
+            "2024-05-01T03:00:00+00:00"
+        );
     }
 
     #[test]

@@ -68,7 +68,11 @@ pub struct RawRequest<'a> {
 }
 
 impl Intake {
-    pub fn new(sources: BTreeMap<String, IntakeSource>, hmac_window_secs: i64, queue: IntakeQueue) -> Self {
+    pub fn new(
+        sources: BTreeMap<String, IntakeSource>,
+        hmac_window_secs: i64,
+        queue: IntakeQueue,
+    ) -> Self {
         for source in sources.values() {
             if matches!(source.auth, SourceAuth::None) {
                 tracing::warn!(
@@ -102,7 +106,13 @@ impl Intake {
         if !source.allow.is_empty() && !source.allow.iter().any(|c| c.contains(req.peer)) {
             return Err(IntakeError::AddressNotAllowed(req.peer));
         }
-        auth::verify(&source.auth, req.headers, req.body, req.received_at, self.hmac_window_secs)?;
+        auth::verify(
+            &source.auth,
+            req.headers,
+            req.body,
+            req.received_at,
+            self.hmac_window_secs,
+        )?;
         if !is_json(req.headers) {
             return Err(IntakeError::UnsupportedContentType);
         }
@@ -120,7 +130,9 @@ impl Intake {
         let delivery = Delivery {
             source: source.name.clone(),
             format: source.format.as_str(),
-            delivery_id: parsed.delivery_key.unwrap_or_else(|| format!("sha256:{body_sha256}")),
+            delivery_id: parsed
+                .delivery_key
+                .unwrap_or_else(|| format!("sha256:{body_sha256}")),
             received_at: req.received_at,
             body_sha256,
             actor: format!("source:{}", source.name),
@@ -142,6 +154,7 @@ pub fn is_json(headers: &HeaderMap) -> bool {
         .and_then(|v| v.split(';').next())
         .is_some_and(|t| {
             let t = t.trim();
-            t.eq_ignore_ascii_case("application/json") || t.eq_ignore_ascii_case("application/cloudevents+json")
+            t.eq_ignore_ascii_case("application/json")
+                || t.eq_ignore_ascii_case("application/cloudevents+json")
         })
 }

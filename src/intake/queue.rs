@@ -39,7 +39,11 @@ impl IntakeQueue {
     }
 }
 
-async fn run_writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<(Delivery, Reply)>, max_batch: usize) {
+async fn run_writer(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<(Delivery, Reply)>,
+    max_batch: usize,
+) {
     let mut jobs = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
         let (deliveries, replies): (Vec<Delivery>, Vec<Reply>) = jobs.drain(..).unzip();
@@ -54,12 +58,17 @@ async fn run_writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<(Delivery, Rep
             Err(err) if deliveries.len() > 1 => {
                 tracing::warn!(error = %err, batch = deliveries.len(), "batch failed; recording one by one");
                 for (delivery, reply) in deliveries.into_iter().zip(replies) {
-                    let result = store.record_deliveries(std::slice::from_ref(&delivery)).await;
+                    let result = store
+                        .record_deliveries(std::slice::from_ref(&delivery))
+                        .await;
                     let _ = reply.send(single(&delivery, result));
                 }
             }
             Err(err) => {
-                let _ = replies.into_iter().next().map(|r| r.send(single(&deliveries[0], Err(err))));
+                let _ = replies
+                    .into_iter()
+                    .next()
+                    .map(|r| r.send(single(&deliveries[0], Err(err))));
             }
         }
     }
@@ -74,7 +83,9 @@ fn single(
             log_outcome(delivery, outcome);
             Ok(outcome)
         }
-        Ok(None) => Err(Arc::new(StoreError::Corrupt("no outcome for a delivery".into()))),
+        Ok(None) => Err(Arc::new(StoreError::Corrupt(
+            "no outcome for a delivery".into(),
+        ))),
         Err(err) => {
             tracing::error!(error = %err, source = %delivery.source, "cannot record notification");
             Err(Arc::new(err))

@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::audit::{self, GENESIS_HASH};
-use crate::domain::{AuditRecord, ChainBreak, Incident, IncidentId, IncidentState, Sighting, Signal};
+use crate::domain::{
+    AuditRecord, ChainBreak, Incident, IncidentId, IncidentState, Sighting, Signal,
+};
 
 pub use sqlite::SqliteStore;
 
@@ -71,7 +73,8 @@ pub trait Store: Send + Sync {
     async fn migrate(&self) -> Result<(), StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
     /// Records a batch in one durable transaction, in order; returns one outcome per delivery.
-    async fn record_deliveries(&self, batch: &[Delivery]) -> Result<Vec<IntakeOutcome>, StoreError>;
+    async fn record_deliveries(&self, batch: &[Delivery])
+    -> Result<Vec<IntakeOutcome>, StoreError>;
     async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError>;
     async fn get_incident(&self, id: IncidentId) -> Result<Option<Incident>, StoreError>;
     async fn list_sightings(&self, id: IncidentId) -> Result<Vec<Sighting>, StoreError>;

@@ -14,8 +14,8 @@ use sqlx::{Row, SqliteConnection};
 use super::{Delivery, IncidentFilter, IntakeOutcome, Store, StoreError, migrations};
 use crate::domain::audit::{GENESIS_HASH, chain_hash};
 use crate::domain::{
-    AccessKeyId, AuditEntry, AuditRecord, Incident, IncidentId, IncidentState, OwnerType,
-    Sighting, Signal,
+    AccessKeyId, AuditEntry, AuditRecord, Incident, IncidentId, IncidentState, OwnerType, Sighting,
+    Signal,
 };
 
 const INCIDENT_COLUMNS: &str = "id, access_key_id, account_id, account_name, user_name, \
@@ -79,7 +79,15 @@ impl ChainHead {
     ) -> Result<(), StoreError> {
         let id = self.id + 1;
         let detail = entry.detail.to_string();
-        let hash = chain_hash(&self.hash, id, entry.incident_id, at, &entry.actor, &entry.action, &detail);
+        let hash = chain_hash(
+            &self.hash,
+            id,
+            entry.incident_id,
+            at,
+            &entry.actor,
+            &entry.action,
+            &detail,
+        );
         sqlx::query(
             "INSERT INTO audit_log (id, incident_id, at, actor, action, detail, prev_hash, hash) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -105,20 +113,24 @@ async fn record_one(
     chain: &mut ChainHead,
     d: &Delivery,
 ) -> Result<IntakeOutcome, StoreError> {
-    let replay = sqlx::query("SELECT incident_id FROM notifications WHERE source = ? AND delivery_id = ?")
-        .bind(&d.source)
-        .bind(&d.delivery_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    if let Some(row) = replay {
-        return Ok(IntakeOutcome::Replay(IncidentId(row.try_get("incident_id")?)));
-    }
-    let key = d.signal.access_key_id().as_str();
-    let open: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM incidents WHERE access_key_id = ? AND closed_at IS NULL")
-            .bind(key)
+    let replay =
+        sqlx::query("SELECT incident_id FROM notifications WHERE source = ? AND delivery_id = ?")
+            .bind(&d.source)
+            .bind(&d.delivery_id)
             .fetch_optional(&mut *conn)
             .await?;
+    if let Some(row) = replay {
+        return Ok(IntakeOutcome::Replay(IncidentId(
+            row.try_get("incident_id")?,
+        )));
+    }
+    let key = d.signal.access_key_id().as_str();
+    let open: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM incidents WHERE access_key_id = ? AND closed_at IS NULL",
+    )
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?;
     let now = d.received_at.timestamp_millis();
     let outcome = match (&d.signal, open) {
         (_, Some(id)) => IntakeOutcome::Sighting(IncidentId(id)),
@@ -238,7 +250,10 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn record_deliveries(&self, batch: &[Delivery]) -> Result<Vec<IntakeOutcome>, StoreError> {
+    async fn record_deliveries(
+        &self,
+        batch: &[Delivery],
+    ) -> Result<Vec<IntakeOutcome>, StoreError> {
         // IMMEDIATE takes the write lock up front: a deferred transaction that reads the chain
         // head and then writes could lose the lock to another writer and fail mid-batch.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -278,10 +293,12 @@ impl Store for SqliteStore {
     }
 
     async fn get_incident(&self, id: IncidentId) -> Result<Option<Incident>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?"))
-            .bind(id.0)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(incident_from_row).transpose()
     }
 
@@ -368,7 +385,9 @@ fn incident_from_row(row: &SqliteRow) -> Result<Incident, StoreError> {
 fn audit_from_row(row: &SqliteRow) -> Result<AuditRecord, StoreError> {
     Ok(AuditRecord {
         id: row.try_get("id")?,
-        incident_id: row.try_get::<Option<i64>, _>("incident_id")?.map(IncidentId),
+        incident_id: row
+            .try_get::<Option<i64>, _>("incident_id")?
+            .map(IncidentId),
         at: time(row.try_get("at")?)?,
         actor: row.try_get("actor")?,
         action: row.try_get("action")?,

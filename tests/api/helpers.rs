@@ -1,0 +1,382 @@
+//! Spawns the real `akguard` binary on port 0 with a fresh SQLite file, and talks to it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use reqwest::StatusCode;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub const GENERIC_SECRET: &str = "generic-hmac-secret-5f1c9a7e";
+pub const EVENTBRIDGE_KEY: &str = "eventbridge-api-key-0b7d3e21";
+pub const CLOUDMONITOR_PASSWORD: &str = "cloudmonitor-basic-pw-8c2a61";
+pub const DAEMON_AK_SECRET: &str = "daemon-ak-secret-3e9f0c1d7b";
+pub const DAEMON_STS_TOKEN: &str = "daemon-sts-token-a61b2c3d4e";
+pub const VIEWER_TOKEN: &str = "viewer-token-91d2e3f4a5b6";
+pub const OPERATOR_TOKEN: &str = "operator-token-7a8b9c0d1e2f";
+
+/// Every secret the test daemon is configured with.
+pub const SECRETS: &[&str] = &[
+    GENERIC_SECRET,
+    EVENTBRIDGE_KEY,
+    CLOUDMONITOR_PASSWORD,
+    DAEMON_AK_SECRET,
+    DAEMON_STS_TOKEN,
+    VIEWER_TOKEN,
+    OPERATOR_TOKEN,
+];
+
+pub struct TestDaemon {
+    child: Option<Child>,
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    pub client: reqwest::Client,
+    log: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+    extra_config: String,
+}
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_akguard")
+}
+
+fn sha256_hex(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+fn write_config(dir: &Path, extra: &str) -> PathBuf {
+    let tokens = dir.join("tokens.toml");
+    std::fs::write(
+        &tokens,
+        format!(
+            "[[token]]\nname = \"viewer-bot\"\nsha256 = \"{}\"\nrole = \"viewer\"\n\n\
+             [[token]]\nname = \"alice\"\nsha256 = \"{}\"\nrole = \"operator\"\n",
+            sha256_hex(VIEWER_TOKEN),
+            sha256_hex(OPERATOR_TOKEN)
+        ),
+    )
+    .unwrap();
+    let config = dir.join("akguard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+shutdown_grace_secs = 5
+
+[database]
+url = "sqlite://{db}"
+
+[log]
+format = "json"
+level = "debug,sqlx=warn"
+
+[api]
+tokens_file = "{tokens}"
+
+[intake.sources.generic]
+auth = "hmac"
+secret = "{GENERIC_SECRET}"
+
+[intake.sources.eventbridge]
+auth = "api_key"
+header = "X-EventBridge-Token"
+secret = "{EVENTBRIDGE_KEY}"
+
+[intake.sources.cloudmonitor]
+auth = "basic"
+username = "cms"
+secret = "{CLOUDMONITOR_PASSWORD}"
+{extra}
+"#,
+            db = dir.join("akguard.db").display(),
+            tokens = tokens.display(),
+        ),
+    )
+    .unwrap();
+    config
+}
+
+impl TestDaemon {
+    pub async fn spawn() -> Self {
+        Self::spawn_with("").await
+    }
+
+    /// `extra` is appended to the config file (more sources, smaller limits).
+    pub async fn spawn_with(extra: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut daemon = Self {
+            child: None,
+            base: String::new(),
+            dir,
+            client: reqwest::Client::new(),
+            log: Arc::default(),
+            readers: Vec::new(),
+            extra_config: extra.to_owned(),
+        };
+        daemon.start().await;
+        daemon
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("akguard.toml")
+    }
+
+    async fn start(&mut self) {
+        let config = write_config(self.dir.path(), &self.extra_config);
+        let mut child = Command::new(binary())
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI5tDaemonOwnKey01")
+            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", DAEMON_AK_SECRET)
+            .env("ALIBABA_CLOUD_SECURITY_TOKEN", DAEMON_STS_TOKEN)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the akguard binary starts");
+        let (tx, rx) = mpsc::channel();
+        for stream in [
+            Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stdout.take().unwrap()),
+        ] {
+            let log = self.log.clone();
+            let tx = tx.clone();
+            self.readers.push(std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if let Ok(v) = serde_json::from_str::<Value>(&line)
+                        && v["message"] == "listening"
+                    {
+                        let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_owned());
+                    }
+                    let mut log = log.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            }));
+        }
+        let addr = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(30)))
+            .await
+            .unwrap()
+            .unwrap_or_else(|_| panic!("akguard did not start listening:\n{}", self.log()));
+        self.base = format!("http://{addr}");
+        self.child = Some(child);
+    }
+
+    /// SIGTERM, then wait for the process to exit.
+    pub async fn stop(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("daemon is running");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let readers = std::mem::take(&mut self.readers);
+        tokio::task::spawn_blocking(move || {
+            let status = child.wait().unwrap();
+            // The pipes close with the process; after this the log holds every line.
+            for reader in readers {
+                reader.join().unwrap();
+            }
+            status
+        })
+        .await
+        .unwrap()
+    }
+
+    pub async fn restart(&mut self) {
+        self.start().await;
+    }
+
+    /// Everything the daemon printed so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Posts `body` to a webhook signed for the `generic` HMAC source at `timestamp`.
+    pub async fn post_generic_at(&self, body: &str, timestamp: i64) -> Response {
+        let signature = hmac_signature(GENERIC_SECRET, timestamp, body.as_bytes());
+        let resp = self
+            .client
+            .post(self.url("/v1/notifications/generic"))
+            .header("content-type", "application/json")
+            .header("x-akguard-timestamp", timestamp.to_string())
+            .header("x-akguard-signature", signature)
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        Response::read(resp).await
+    }
+
+    /// Posts all bodies at once, each on its own task; responses come back in order.
+    pub async fn post_generic_all(&self, bodies: Vec<String>) -> Vec<Response> {
+        let tasks: Vec<_> = bodies
+            .into_iter()
+            .map(|body| {
+                let (client, url) = (self.client.clone(), self.url("/v1/notifications/generic"));
+                tokio::spawn(async move {
+                    let ts = now();
+                    let resp = client
+                        .post(url)
+                        .header("content-type", "application/json")
+                        .header("x-akguard-timestamp", ts.to_string())
+                        .header(
+                            "x-akguard-signature",
+                            hmac_signature(GENERIC_SECRET, ts, body.as_bytes()),
+                        )
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap();
+                    Response::read(resp).await
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            out.push(task.await.unwrap());
+        }
+        out
+    }
+
+    pub async fn post_generic(&self, body: &str) -> Response {
+        self.post_generic_at(body, now()).await
+    }
+
+    pub async fn post_eventbridge(&self, body: &str) -> Response {
+        let resp = self
+            .client
+            .post(self.url("/v1/notifications/eventbridge"))
+            .header("content-type", "application/json;charset=utf-8")
+            .header("x-eventbridge-token", EVENTBRIDGE_KEY)
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        Response::read(resp).await
+    }
+
+    pub async fn post_cloudmonitor(&self, body: &str) -> Response {
+        let resp = self
+            .client
+            .post(self.url("/v1/notifications/cloudmonitor"))
+            .header("content-type", "application/json")
+            .basic_auth("cms", Some(CLOUDMONITOR_PASSWORD))
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        Response::read(resp).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut req = self.client.get(self.url(path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        Response::read(req.send().await.unwrap()).await
+    }
+
+    pub async fn get_ok(&self, path: &str) -> Value {
+        let resp = self.get(path, Some(VIEWER_TOKEN)).await;
+        assert_eq!(resp.status, StatusCode::OK, "GET {path}: {}", resp.body);
+        resp.body
+    }
+
+    /// The ids of every incident, newest first (one page is enough for tests).
+    pub async fn incident_ids(&self) -> Vec<i64> {
+        self.get_ok("/v1/incidents?limit=200").await["incidents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_i64().unwrap())
+            .collect()
+    }
+}
+
+impl Drop for TestDaemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A response, read whole.
+pub struct Response {
+    pub status: StatusCode,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Response {
+    pub async fn read(resp: reqwest::Response) -> Self {
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Self { status, body, text }
+    }
+
+    pub fn incident_id(&self) -> i64 {
+        assert_eq!(self.status, StatusCode::ACCEPTED, "{}", self.text);
+        self.body["incident_id"].as_i64().expect("an incident id")
+    }
+
+    pub fn error_message(&self) -> &str {
+        self.body["error"]["message"].as_str().unwrap_or_default()
+    }
+}
+
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+pub fn hmac_signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{timestamp}.").as_bytes());
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+pub fn fixture(name: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/api/fixtures")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// A generic notification for `key` with its own event id.
+pub fn generic(key: &str, event_id: &str) -> String {
+    serde_json::json!({"access_key_id": key, "event_id": event_id}).to_string()
+}
+
+/// Runs the binary with `args` and the test config; returns (status, stdout, stderr).
+pub fn run_cli(args: &[&str], config: &Path) -> (ExitStatus, String, String) {
+    let out = Command::new(binary())
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI5tDaemonOwnKey01")
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", DAEMON_AK_SECRET)
+        .env("ALIBABA_CLOUD_SECURITY_TOKEN", DAEMON_STS_TOKEN)
+        .output()
+        .unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -1,0 +1,109 @@
+//! Restarts keep everything, and the audit log is append-only and tamper-evident.
+
+use std::str::FromStr;
+
+use akguard::store::{self, ChainReport};
+use sqlx::ConnectOptions;
+use sqlx::sqlite::SqliteConnectOptions;
+
+use crate::helpers::{TestDaemon, fixture, generic, run_cli};
+
+#[tokio::test]
+async fn incidents_survive_a_graceful_restart() {
+    let mut app = TestDaemon::spawn().await;
+    let id = app
+        .post_generic(&fixture("generic_full.json"))
+        .await
+        .incident_id();
+    let before = app.get_ok(&format!("/v1/incidents/{id}")).await;
+
+    let status = app.stop().await;
+    assert!(status.success(), "exit status {status:?}\n{}", app.log());
+    assert!(app.log().contains("stopped"), "{}", app.log());
+
+    app.restart().await;
+    assert_eq!(app.get_ok(&format!("/v1/incidents/{id}")).await, before);
+    // The delivery is remembered too: resending it after the restart is a replay.
+    let again = app.post_generic(&fixture("generic_full.json")).await;
+    assert_eq!(again.body["outcome"], "replay");
+    assert_eq!(again.incident_id(), id);
+}
+
+fn db_url(app: &TestDaemon) -> String {
+    format!("sqlite://{}", app.dir.path().join("akguard.db").display())
+}
+
+#[tokio::test]
+async fn the_database_refuses_to_update_or_delete_audit_rows() {
+    let mut app = TestDaemon::spawn().await;
+    app.post_generic(&generic("LTAI5tAPPENDONLY0001", "e1"))
+        .await
+        .incident_id();
+    app.stop().await;
+
+    let mut conn = SqliteConnectOptions::from_str(&db_url(&app))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let update = sqlx::query("UPDATE audit_log SET actor = 'mallory'")
+        .execute(&mut conn)
+        .await;
+    assert!(update.unwrap_err().to_string().contains("append-only"));
+    let delete = sqlx::query("DELETE FROM audit_log")
+        .execute(&mut conn)
+        .await;
+    assert!(delete.unwrap_err().to_string().contains("append-only"));
+}
+
+#[tokio::test]
+async fn verification_catches_an_edited_audit_row() {
+    let mut app = TestDaemon::spawn().await;
+    let id = app
+        .post_generic(&generic("LTAI5tTAMPERED000001", "e1"))
+        .await
+        .incident_id();
+    app.post_generic(&generic("LTAI5tTAMPERED000001", "e2"))
+        .await
+        .incident_id();
+    app.post_generic(&generic("LTAI5tTAMPERED000002", "e3"))
+        .await
+        .incident_id();
+    app.stop().await;
+
+    let (status, stdout, stderr) = run_cli(&["verify-audit"], &app.config_path());
+    assert!(status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("intact: 3 rows"), "{stdout}");
+    let store = store::open(&db_url(&app), 1).await.unwrap();
+    assert_eq!(
+        store::verify_audit_chain(store.as_ref()).await.unwrap(),
+        ChainReport::Intact { rows: 3 }
+    );
+
+    // Someone with write access to the file drops the guard and rewrites history.
+    let mut conn = SqliteConnectOptions::from_str(&db_url(&app))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query("DROP TRIGGER audit_log_refuses_update")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_log SET actor = 'operator:mallory' WHERE id = 2")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    drop(conn);
+
+    let (status, stdout, _) = run_cli(&["verify-audit"], &app.config_path());
+    assert!(!status.success());
+    assert!(
+        stdout.contains("row 2") && stdout.contains("edited"),
+        "{stdout}"
+    );
+    match store::verify_audit_chain(store.as_ref()).await.unwrap() {
+        ChainReport::Broken(brk) => assert_eq!(brk.id, 2),
+        intact => panic!("tampering not detected: {intact:?} (incident {id})"),
+    }
+}
