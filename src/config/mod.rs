@@ -352,6 +352,18 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_is_valid_once_its_secrets_are_set() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
+        let secret = "example-secret-0123456789";
+        let env = ["GENERIC", "EVENTBRIDGE", "CLOUDMONITOR"]
+            .map(|s| (format!("AKGUARD__INTAKE__SOURCES__{s}__SECRET"), secret.to_owned()));
+        let settings = Settings::load_with_env(Some(&example), env.into_iter()).unwrap();
+        let runtime = settings.validate().unwrap();
+        assert_eq!(runtime.sources.len(), 3);
+        assert_eq!(runtime.sources["cloudmonitor"].allow.len(), 5);
+    }
+
+    #[test]
     fn database_passwords_are_redacted() {
         assert_eq!(
             redact_url("postgres://akguard:hunter2@db:5432/akguard"),
