@@ -355,8 +355,12 @@ mod tests {
     fn the_example_file_is_valid_once_its_secrets_are_set() {
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
         let secret = "example-secret-0123456789";
-        let env = ["GENERIC", "EVENTBRIDGE", "CLOUDMONITOR"]
-            .map(|s| (format!("AKGUARD__INTAKE__SOURCES__{s}__SECRET"), secret.to_owned()));
+        let env = ["GENERIC", "EVENTBRIDGE", "CLOUDMONITOR"].map(|s| {
+            (
+                format!("AKGUARD__INTAKE__SOURCES__{s}__SECRET"),
+                secret.to_owned(),
+            )
+        });
         let settings = Settings::load_with_env(Some(&example), env.into_iter()).unwrap();
         let runtime = settings.validate().unwrap();
         assert_eq!(runtime.sources.len(), 3);
