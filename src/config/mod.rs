@@ -43,7 +43,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub intake: IntakeSettings,
     pub api: ApiSettings,
-    pub cloud: CloudSettings,
+    pub alibaba: AlibabaSettings,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -89,7 +89,7 @@ pub struct ApiSettings {
 
 /// akguard's own Alibaba Cloud identity (never a leaked key).
 #[derive(Debug, Deserialize, Serialize)]
-pub struct CloudSettings {
+pub struct AlibabaSettings {
     pub region: String,
     pub access_key_id: Option<String>,
     #[serde(serialize_with = "serialize_secret")]
@@ -134,7 +134,7 @@ impl Settings {
                 .source(Some(akguard_env)),
         );
         let mut settings: Settings = builder.build()?.try_deserialize()?;
-        settings.cloud.fill_from_standard_env(&env);
+        settings.alibaba.fill_from_standard_env(&env);
         Ok(settings)
     }
 
@@ -175,7 +175,7 @@ impl Settings {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::invalid("log.level", e.to_string()))?;
-        self.cloud.validate()?;
+        self.alibaba.validate()?;
         let sources = self
             .intake
             .sources
@@ -199,7 +199,7 @@ impl Settings {
     }
 }
 
-impl CloudSettings {
+impl AlibabaSettings {
     /// The SDKs' standard variables apply where akguard's own settings are silent.
     fn fill_from_standard_env(&mut self, env: &BTreeMap<String, String>) {
         let get = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
@@ -217,15 +217,15 @@ impl CloudSettings {
     fn validate(&self) -> Result<(), ConfigError> {
         match (&self.access_key_id, &self.access_key_secret) {
             (Some(_), None) => Err(ConfigError::invalid(
-                "cloud.access_key_secret",
-                "cloud.access_key_id is set but its secret is not",
+                "alibaba.access_key_secret",
+                "alibaba.access_key_id is set but its secret is not",
             )),
             (None, Some(_)) => Err(ConfigError::invalid(
-                "cloud.access_key_id",
-                "cloud.access_key_secret is set but the key id is not",
+                "alibaba.access_key_id",
+                "alibaba.access_key_secret is set but the key id is not",
             )),
             _ if self.region.trim().is_empty() => {
-                Err(ConfigError::invalid("cloud.region", "must not be empty"))
+                Err(ConfigError::invalid("alibaba.region", "must not be empty"))
             }
             _ => Ok(()),
         }
@@ -318,7 +318,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            settings.cloud.access_key_id.as_deref(),
+            settings.alibaba.access_key_id.as_deref(),
             Some("LTAI5tDaemonKey")
         );
         let shown = settings.redacted().to_string();

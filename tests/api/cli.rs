@@ -12,8 +12,8 @@ async fn check_config_prints_the_settings_with_secrets_redacted() {
         settings["intake"]["sources"]["generic"]["secret"],
         "[redacted]"
     );
-    assert_eq!(settings["cloud"]["access_key_secret"], "[redacted]");
-    assert_eq!(settings["cloud"]["access_key_id"], "LTAI5tDaemonOwnKey01");
+    assert_eq!(settings["alibaba"]["access_key_secret"], "[redacted]");
+    assert_eq!(settings["alibaba"]["access_key_id"], "LTAI5tDaemonOwnKey01");
     assert!(!stdout.contains(GENERIC_SECRET) && !stdout.contains(DAEMON_AK_SECRET));
 }
 
