@@ -4,7 +4,7 @@ pub mod audit;
 pub mod incident;
 pub mod notification;
 
-pub use audit::{AuditEntry, AuditRecord, ChainBreak};
+pub use audit::{AuditRecord, ChainBreak};
 pub use incident::{Incident, IncidentId, IncidentState, Sighting};
 pub use notification::{
     AccessKeyId, Activity, InvalidAccessKeyId, LeakNotification, OwnerType, Signal,

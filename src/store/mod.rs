@@ -1,5 +1,6 @@
 //! The only module with SQL: the `Store` trait and its SQLite implementation.
 
+mod batch;
 mod migrations;
 mod sqlite;
 

@@ -9,13 +9,13 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Row, SqliteConnection};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
+use super::batch::{self, Heads, Known, Plan};
 use super::{Delivery, IncidentFilter, IntakeOutcome, Store, StoreError, migrations};
-use crate::domain::audit::{GENESIS_HASH, chain_hash};
+use crate::domain::audit::GENESIS_HASH;
 use crate::domain::{
-    AccessKeyId, AuditEntry, AuditRecord, Incident, IncidentId, IncidentState, OwnerType, Sighting,
-    Signal,
+    AccessKeyId, AuditRecord, Incident, IncidentId, IncidentState, OwnerType, Sighting,
 };
 
 const INCIDENT_COLUMNS: &str = "id, access_key_id, account_id, account_name, user_name, \
@@ -48,194 +48,142 @@ impl SqliteStore {
     }
 }
 
-/// The head of the audit chain inside a write transaction.
-struct ChainHead {
-    id: i64,
-    hash: String,
-}
-
-impl ChainHead {
-    async fn load(conn: &mut SqliteConnection) -> Result<Self, StoreError> {
-        let row = sqlx::query("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")
-            .fetch_optional(&mut *conn)
-            .await?;
-        Ok(match row {
-            Some(row) => Self {
-                id: row.try_get("id")?,
-                hash: row.try_get("hash")?,
-            },
-            None => Self {
-                id: 0,
-                hash: GENESIS_HASH.to_owned(),
-            },
-        })
-    }
-
-    async fn append(
-        &mut self,
-        conn: &mut SqliteConnection,
-        at: DateTime<Utc>,
-        entry: AuditEntry,
-    ) -> Result<(), StoreError> {
-        let id = self.id + 1;
-        let detail = entry.detail.to_string();
-        let hash = chain_hash(
-            &self.hash,
-            id,
-            entry.incident_id,
-            at,
-            &entry.actor,
-            &entry.action,
-            &detail,
+/// Reads what the batch's deliveries may refer to: earlier deliveries and open incidents.
+async fn load_known(conn: &mut SqliteConnection, batch: &[Delivery]) -> Result<Known, StoreError> {
+    let mut known = Known::default();
+    // A join on VALUES uses the (source, delivery_id) index; `IN (VALUES ...)` would scan.
+    let mut replays =
+        QueryBuilder::<Sqlite>::new("SELECT n.source, n.delivery_id, n.incident_id FROM (");
+    replays.push_values(batch, |mut row, d| {
+        row.push_bind(&d.source).push_bind(&d.delivery_id);
+    });
+    replays
+        .push(") AS v JOIN notifications n ON n.source = v.column1 AND n.delivery_id = v.column2");
+    for row in replays.build().fetch_all(&mut *conn).await? {
+        known.replays.insert(
+            (row.try_get("source")?, row.try_get("delivery_id")?),
+            IncidentId(row.try_get("incident_id")?),
         );
-        sqlx::query(
-            "INSERT INTO audit_log (id, incident_id, at, actor, action, detail, prev_hash, hash) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(id)
-        .bind(entry.incident_id.map(|i| i.0))
-        .bind(at.timestamp_millis())
-        .bind(&entry.actor)
-        .bind(&entry.action)
-        .bind(&detail)
-        .bind(&self.hash)
-        .bind(&hash)
-        .execute(&mut *conn)
-        .await?;
-        self.id = id;
-        self.hash = hash;
-        Ok(())
     }
+    let mut open = QueryBuilder::<Sqlite>::new(
+        "SELECT access_key_id, id FROM incidents WHERE closed_at IS NULL AND access_key_id IN ",
+    );
+    open.push_tuples(batch, |mut row, d| {
+        row.push_bind(d.signal.access_key_id().as_str());
+    });
+    for row in open.build().fetch_all(&mut *conn).await? {
+        known.open.insert(
+            row.try_get("access_key_id")?,
+            IncidentId(row.try_get("id")?),
+        );
+    }
+    Ok(known)
 }
 
-async fn record_one(
-    conn: &mut SqliteConnection,
-    chain: &mut ChainHead,
-    d: &Delivery,
-) -> Result<IntakeOutcome, StoreError> {
-    let replay =
-        sqlx::query("SELECT incident_id FROM notifications WHERE source = ? AND delivery_id = ?")
-            .bind(&d.source)
-            .bind(&d.delivery_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    if let Some(row) = replay {
-        return Ok(IntakeOutcome::Replay(IncidentId(
-            row.try_get("incident_id")?,
-        )));
-    }
-    let key = d.signal.access_key_id().as_str();
-    let open: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM incidents WHERE access_key_id = ? AND closed_at IS NULL",
+async fn load_heads(conn: &mut SqliteConnection) -> Result<Heads, StoreError> {
+    let row = sqlx::query(
+        "SELECT (SELECT IFNULL(MAX(id), 0) FROM incidents) AS incident, \
+                (SELECT IFNULL(MAX(id), 0) FROM notifications) AS notification, \
+                (SELECT IFNULL(MAX(id), 0) FROM sightings) AS sighting, \
+                (SELECT IFNULL(MAX(id), 0) FROM audit_log) AS audit, \
+                (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1) AS audit_hash",
     )
-    .bind(key)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let now = d.received_at.timestamp_millis();
-    let outcome = match (&d.signal, open) {
-        (_, Some(id)) => IntakeOutcome::Sighting(IncidentId(id)),
-        (Signal::Leak(n), None) => {
-            let detected = n.detected_at.unwrap_or(d.received_at).timestamp_millis();
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO incidents (access_key_id, account_id, account_name, user_name, \
-                 owner_type, leak_url, detected_at, state, created_at, updated_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            )
-            .bind(key)
-            .bind(&n.account_id)
-            .bind(&n.account_name)
-            .bind(&n.user_name)
-            .bind(n.effective_owner_type().as_str())
-            .bind(&n.leak_url)
-            .bind(detected)
-            .bind(IncidentState::New.as_str())
-            .bind(now)
-            .bind(now)
-            .fetch_one(&mut *conn)
-            .await?;
-            IntakeOutcome::Created(IncidentId(id))
-        }
-        (Signal::Activity(_), None) => return Ok(IntakeOutcome::Ignored),
-    };
-    let (incident, outcome_name) = match outcome {
-        IntakeOutcome::Created(id) => (id, "created"),
-        IntakeOutcome::Sighting(id) => (id, "sighting"),
-        IntakeOutcome::Replay(_) | IntakeOutcome::Ignored => unreachable!("returned above"),
-    };
-    let (kind, detail) = match &d.signal {
-        Signal::Leak(n) => ("leak", serde_json::to_value(n)),
-        Signal::Activity(a) => ("activity", serde_json::to_value(a)),
-    };
-    let detail = detail.map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let notification_id: i64 = sqlx::query_scalar(
-        "INSERT INTO notifications (source, format, delivery_id, received_at, body_sha256, kind, \
-         access_key_id, event_id, normalized, outcome, incident_id) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-    )
-    .bind(&d.source)
-    .bind(d.format)
-    .bind(&d.delivery_id)
-    .bind(now)
-    .bind(&d.body_sha256)
-    .bind(kind)
-    .bind(key)
-    .bind(d.signal.event_id())
-    .bind(detail.to_string())
-    .bind(outcome_name)
-    .bind(incident.0)
     .fetch_one(&mut *conn)
     .await?;
-    let audit = match outcome {
-        IntakeOutcome::Created(_) => AuditEntry {
-            incident_id: Some(incident),
-            actor: d.actor.clone(),
-            action: "incident.opened".into(),
-            detail: serde_json::json!({
-                "notification_id": notification_id,
-                "source": d.source,
-                "delivery_id": d.delivery_id,
-                "leak": detail,
-            }),
-        },
-        _ => {
-            let (sighting_kind, observed) = match &d.signal {
-                Signal::Leak(n) => ("report", n.detected_at),
-                Signal::Activity(a) => ("activity", a.event_time),
-            };
-            let observed = observed.unwrap_or(d.received_at).timestamp_millis();
-            let sighting_id: i64 = sqlx::query_scalar(
-                "INSERT INTO sightings (incident_id, notification_id, source, kind, observed_at, detail) \
-                 VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-            )
-            .bind(incident.0)
-            .bind(notification_id)
-            .bind(&d.source)
-            .bind(sighting_kind)
-            .bind(observed)
-            .bind(detail.to_string())
-            .fetch_one(&mut *conn)
-            .await?;
-            sqlx::query("UPDATE incidents SET updated_at = ? WHERE id = ?")
-                .bind(now)
+    Ok(Heads {
+        incident: row.try_get("incident")?,
+        notification: row.try_get("notification")?,
+        sighting: row.try_get("sighting")?,
+        audit: row.try_get("audit")?,
+        audit_hash: row
+            .try_get::<Option<String>, _>("audit_hash")?
+            .unwrap_or_else(|| GENESIS_HASH.to_owned()),
+    })
+}
+
+/// Writes a plan with one multi-row statement per table.
+async fn write_plan(conn: &mut SqliteConnection, plan: &Plan<'_>) -> Result<(), StoreError> {
+    if !plan.incidents.is_empty() {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO incidents (id, access_key_id, account_id, account_name, user_name, \
+             owner_type, leak_url, detected_at, state, created_at, updated_at) ",
+        );
+        q.push_values(&plan.incidents, |mut row, i| {
+            row.push_bind(i.id.0)
+                .push_bind(i.leak.access_key_id.as_str())
+                .push_bind(&i.leak.account_id)
+                .push_bind(&i.leak.account_name)
+                .push_bind(&i.leak.user_name)
+                .push_bind(i.leak.effective_owner_type().as_str())
+                .push_bind(&i.leak.leak_url)
+                .push_bind(i.detected_at.timestamp_millis())
+                .push_bind(IncidentState::New.as_str())
+                .push_bind(i.created_at.timestamp_millis())
+                .push_bind(i.created_at.timestamp_millis());
+        });
+        q.build().persistent(false).execute(&mut *conn).await?;
+    }
+    if !plan.notifications.is_empty() {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO notifications (id, source, format, delivery_id, received_at, \
+             body_sha256, kind, access_key_id, event_id, normalized, outcome, incident_id) ",
+        );
+        q.push_values(&plan.notifications, |mut row, n| {
+            let d = n.delivery;
+            row.push_bind(n.id)
+                .push_bind(&d.source)
+                .push_bind(d.format)
+                .push_bind(&d.delivery_id)
+                .push_bind(d.received_at.timestamp_millis())
+                .push_bind(&d.body_sha256)
+                .push_bind(n.kind)
+                .push_bind(d.signal.access_key_id().as_str())
+                .push_bind(d.signal.event_id())
+                .push_bind(&n.normalized)
+                .push_bind(n.outcome)
+                .push_bind(n.incident.0);
+        });
+        q.build().persistent(false).execute(&mut *conn).await?;
+    }
+    if !plan.sightings.is_empty() {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO sightings (id, incident_id, notification_id, source, kind, observed_at, detail) ",
+        );
+        q.push_values(&plan.sightings, |mut row, s| {
+            row.push_bind(s.id)
+                .push_bind(s.incident.0)
+                .push_bind(s.notification)
+                .push_bind(s.source)
+                .push_bind(s.kind)
+                .push_bind(s.observed_at.timestamp_millis())
+                .push_bind(&s.detail);
+        });
+        q.build().persistent(false).execute(&mut *conn).await?;
+        for (incident, at) in &plan.touched {
+            sqlx::query("UPDATE incidents SET updated_at = MAX(updated_at, ?) WHERE id = ?")
+                .bind(at.timestamp_millis())
                 .bind(incident.0)
                 .execute(&mut *conn)
                 .await?;
-            AuditEntry {
-                incident_id: Some(incident),
-                actor: d.actor.clone(),
-                action: "incident.sighting".into(),
-                detail: serde_json::json!({
-                    "notification_id": notification_id,
-                    "sighting_id": sighting_id,
-                    "kind": sighting_kind,
-                    "source": d.source,
-                    "delivery_id": d.delivery_id,
-                }),
-            }
         }
-    };
-    chain.append(conn, d.received_at, audit).await?;
-    Ok(outcome)
+    }
+    if !plan.audit.is_empty() {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO audit_log (id, incident_id, at, actor, action, detail, prev_hash, hash) ",
+        );
+        q.push_values(&plan.audit, |mut row, a| {
+            row.push_bind(a.id)
+                .push_bind(a.incident_id.map(|i| i.0))
+                .push_bind(a.at.timestamp_millis())
+                .push_bind(&a.actor)
+                .push_bind(&a.action)
+                .push_bind(&a.detail_json)
+                .push_bind(&a.prev_hash)
+                .push_bind(&a.hash);
+        });
+        q.build().persistent(false).execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -254,16 +202,15 @@ impl Store for SqliteStore {
         &self,
         batch: &[Delivery],
     ) -> Result<Vec<IntakeOutcome>, StoreError> {
-        // IMMEDIATE takes the write lock up front: a deferred transaction that reads the chain
-        // head and then writes could lose the lock to another writer and fail mid-batch.
+        // IMMEDIATE takes the write lock before the reads the plan depends on, so no other
+        // writer can change them between the reads and the writes.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut chain = ChainHead::load(&mut tx).await?;
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for delivery in batch {
-            outcomes.push(record_one(&mut tx, &mut chain, delivery).await?);
-        }
+        let known = load_known(&mut tx, batch).await?;
+        let heads = load_heads(&mut tx).await?;
+        let plan = batch::plan(batch, known, heads);
+        write_plan(&mut tx, &plan).await?;
         tx.commit().await?;
-        Ok(outcomes)
+        Ok(plan.outcomes)
     }
 
     async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
