@@ -1,3 +1,16 @@
 //! Alibaba Cloud: the OpenAPI client akguard acts through, and the emulator it is tested against.
 
+pub mod client;
+pub mod credentials;
 pub mod emulator;
+pub mod error;
+pub mod parse;
+pub mod product;
+pub mod ratelimit;
+pub mod retry;
+pub mod sign;
+pub mod transport;
+
+pub use client::{ClientOptions, CloudClient, Request};
+pub use error::{CloudError, ErrorClass};
+pub use transport::Called;

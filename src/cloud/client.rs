@@ -1,0 +1,151 @@
+//! The client every remediation step calls through: credentials, rate limits, retries.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::credentials::{AssumeRole, BaseSource, CredentialProvider};
+use super::error::{CloudError, ErrorClass};
+use super::product::Product;
+use super::ratelimit::{ApiClass, Priority, RateLimiter};
+use super::retry::{RetryPolicy, unit_sample};
+use super::transport::{Called, Transport};
+
+/// Everything needed to build a client, already validated.
+pub struct ClientOptions {
+    pub base: BaseSource,
+    /// Role ARN, session name and duration for an `AssumeRole` on top of `base`.
+    pub assume_role: Option<(String, String, Duration)>,
+    pub endpoints: HashMap<Product, String>,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+    pub rates: Vec<(ApiClass, f64)>,
+}
+
+/// One API call to make.
+pub struct Request {
+    pub product: Product,
+    pub action: &'static str,
+    pub params: Vec<(String, String)>,
+    pub class: ApiClass,
+    pub priority: Priority,
+}
+
+impl Request {
+    pub fn new(product: Product, action: &'static str) -> Self {
+        let class = match product {
+            Product::ActionTrail if action == "LookupEvents" => ApiClass::LookupEvents,
+            Product::Ram | Product::Ims if !is_read(action) => ApiClass::RamWrite,
+            _ => ApiClass::Other,
+        };
+        Self {
+            product,
+            action,
+            params: Vec::new(),
+            class,
+            priority: Priority::Normal,
+        }
+    }
+
+    pub fn param(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.params.push((name.to_owned(), value.into()));
+        self
+    }
+
+    pub fn param_opt(self, name: &str, value: Option<impl Into<String>>) -> Self {
+        match value {
+            Some(value) => self.param(name, value),
+            None => self,
+        }
+    }
+
+    pub fn priority(mut self, priority: Priority) -> Self {
+        self.priority = priority;
+        self
+    }
+}
+
+fn is_read(action: &str) -> bool {
+    ["Get", "List", "Describe", "Query", "Lookup"]
+        .iter()
+        .any(|prefix| action.starts_with(prefix))
+}
+
+/// An Alibaba Cloud OpenAPI client acting in one account.
+pub struct CloudClient {
+    transport: Arc<Transport>,
+    credentials: CredentialProvider,
+    endpoints: HashMap<Product, String>,
+    retry: RetryPolicy,
+    limiter: RateLimiter,
+}
+
+impl CloudClient {
+    pub fn new(options: ClientOptions) -> Result<Self, CloudError> {
+        let transport = Arc::new(Transport::new(options.connect_timeout, options.timeout)?);
+        let endpoint = |product: Product| {
+            options.endpoints.get(&product).cloned().ok_or(CloudError::Endpoint {
+                product: product.name(),
+                url: String::new(),
+            })
+        };
+        let assume = match options.assume_role {
+            Some((role_arn, session_name, duration)) => Some(AssumeRole {
+                role_arn,
+                session_name,
+                duration,
+                sts_endpoint: endpoint(Product::Sts)?,
+            }),
+            None => None,
+        };
+        for product in Product::ALL {
+            endpoint(product)?;
+        }
+        Ok(Self {
+            credentials: CredentialProvider::new(options.base, assume, transport.clone(), options.retry),
+            transport,
+            endpoints: options.endpoints,
+            retry: options.retry,
+            limiter: RateLimiter::new(&options.rates),
+        })
+    }
+
+    /// Makes the call, retrying transient failures with fresh signatures.
+    pub async fn call(&self, request: Request) -> Result<Called<Value>, CloudError> {
+        let endpoint = &self.endpoints[&request.product];
+        let mut attempt = 1;
+        loop {
+            self.limiter.acquire(request.class, request.priority).await;
+            let credentials = self.credentials.current().await?;
+            let result = self
+                .transport
+                .send(endpoint, request.product, request.action, &request.params, &credentials)
+                .await;
+            let err = match result {
+                Ok(called) => return Ok(called),
+                Err(err) => err,
+            };
+            let stale_token = err.code().is_some_and(|c| c.starts_with("InvalidSecurityToken"));
+            if stale_token {
+                self.credentials.invalidate().await;
+            }
+            let retryable = stale_token || err.class() == ErrorClass::Retryable;
+            if !retryable || attempt >= self.retry.max_attempts {
+                return Err(err);
+            }
+            let delay = self.retry.delay(attempt, unit_sample(), err.retry_after());
+            tracing::warn!(
+                action = request.action,
+                attempt,
+                delay_ms = delay.as_millis() as u64,
+                error = %err,
+                "retrying Alibaba Cloud call"
+            );
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! akguard's own Alibaba Cloud credentials: static keys, an ECS instance RAM role, and
+//! optionally an `AssumeRole` on top, each refreshed before it expires.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use super::error::{CloudError, ErrorClass};
+use super::parse::text;
+use super::product::Product;
+use super::retry::{RetryPolicy, unit_sample};
+use super::transport::Transport;
+
+/// One usable set of credentials.
+#[derive(Clone)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub access_key_secret: SecretString,
+    pub security_token: Option<SecretString>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the first credentials come from.
+pub enum BaseSource {
+    Static(Credentials),
+    /// The ECS metadata service; `role` is discovered when `None`.
+    EcsRamRole {
+        metadata_url: String,
+        role: Option<String>,
+    },
+}
+
+/// An `AssumeRole` made with the base credentials, e.g. to act in another account.
+pub struct AssumeRole {
+    pub role_arn: String,
+    pub session_name: String,
+    pub duration: Duration,
+    pub sts_endpoint: String,
+}
+
+struct Cached {
+    credentials: Credentials,
+    refresh_at: Option<DateTime<Utc>>,
+}
+
+/// Hands out current credentials, fetching new ones ahead of expiry.
+pub struct CredentialProvider {
+    base: BaseSource,
+    assume: Option<AssumeRole>,
+    transport: Arc<Transport>,
+    retry: RetryPolicy,
+    base_cache: Mutex<Option<Cached>>,
+    assumed_cache: Mutex<Option<Cached>>,
+}
+
+/// Refresh when this share of the lifetime is left, at most five minutes before expiry.
+fn refresh_time(fetched: DateTime<Utc>, expires: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    let expires = expires?;
+    let lifetime = expires - fetched;
+    let margin = (lifetime / 4).min(chrono::Duration::minutes(5));
+    Some(expires - margin)
+}
+
+impl CredentialProvider {
+    pub fn new(
+        base: BaseSource,
+        assume: Option<AssumeRole>,
+        transport: Arc<Transport>,
+        retry: RetryPolicy,
+    ) -> Self {
+        Self {
+            base,
+            assume,
+            transport,
+            retry,
+            base_cache: Mutex::new(None),
+            assumed_cache: Mutex::new(None),
+        }
+    }
+
+    /// Credentials to sign the next request with.
+    pub async fn current(&self) -> Result<Credentials, CloudError> {
+        let base = self.cached(&self.base_cache, || self.fetch_base()).await?;
+        match &self.assume {
+            None => Ok(base),
+            Some(assume) => {
+                self.cached(&self.assumed_cache, || self.assume_role(assume, &base))
+                    .await
+            }
+        }
+    }
+
+    /// Forgets temporary credentials the server refused, so the next call fetches anew.
+    pub async fn invalidate(&self) {
+        *self.assumed_cache.lock().await = None;
+        if !matches!(self.base, BaseSource::Static(_)) {
+            *self.base_cache.lock().await = None;
+        }
+    }
+
+    async fn cached<F, Fut>(&self, cache: &Mutex<Option<Cached>>, fetch: F) -> Result<Credentials, CloudError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Credentials, CloudError>>,
+    {
+        let mut cache = cache.lock().await;
+        let now = Utc::now();
+        if let Some(entry) = cache.as_ref()
+            && entry.refresh_at.is_none_or(|at| now < at)
+        {
+            return Ok(entry.credentials.clone());
+        }
+        let credentials = fetch().await?;
+        let refresh_at = refresh_time(now, credentials.expires_at);
+        if credentials.expires_at.is_some() {
+            tracing::info!(
+                access_key_id = %credentials.access_key_id,
+                expires_at = ?credentials.expires_at,
+                "obtained temporary credentials"
+            );
+        }
+        *cache = Some(Cached {
+            credentials: credentials.clone(),
+            refresh_at,
+        });
+        Ok(credentials)
+    }
+
+    async fn fetch_base(&self) -> Result<Credentials, CloudError> {
+        match &self.base {
+            BaseSource::Static(credentials) => Ok(credentials.clone()),
+            BaseSource::EcsRamRole { metadata_url, role } => {
+                self.transport.ecs_role_credentials(metadata_url, role.as_deref()).await
+            }
+        }
+    }
+
+    async fn assume_role(&self, assume: &AssumeRole, base: &Credentials) -> Result<Credentials, CloudError> {
+        let params = vec![
+            ("RoleArn".to_owned(), assume.role_arn.clone()),
+            ("RoleSessionName".to_owned(), assume.session_name.clone()),
+            ("DurationSeconds".to_owned(), assume.duration.as_secs().to_string()),
+        ];
+        let mut attempt = 1;
+        let called = loop {
+            match self
+                .transport
+                .send(&assume.sts_endpoint, Product::Sts, "AssumeRole", &params, base)
+                .await
+            {
+                Ok(called) => break called,
+                Err(err) if err.class() == ErrorClass::Retryable && attempt < self.retry.max_attempts => {
+                    tokio::time::sleep(self.retry.delay(attempt, unit_sample(), err.retry_after())).await;
+                    attempt += 1;
+                }
+                Err(err) => return Err(CloudError::Credentials(format!("AssumeRole failed: {err}"))),
+            }
+        };
+        parse_temporary(called.value.get("Credentials").unwrap_or(&Value::Null))
+            .ok_or_else(|| CloudError::Credentials("AssumeRole returned no usable credentials".into()))
+    }
+}
+
+/// Reads `{AccessKeyId, AccessKeySecret, SecurityToken, Expiration}` (STS and the metadata
+/// service share this shape).
+pub(super) fn parse_temporary(value: &Value) -> Option<Credentials> {
+    let expires_at = text(value, &["Expiration"])
+        .and_then(|e| DateTime::parse_from_rfc3339(&e).ok())
+        .map(|e| e.with_timezone(&Utc));
+    Some(Credentials {
+        access_key_id: text(value, &["AccessKeyId"])?,
+        access_key_secret: SecretString::from(text(value, &["AccessKeySecret"])?),
+        security_token: text(value, &["SecurityToken"]).map(SecretString::from),
+        expires_at,
+    })
+}
+
+impl Credentials {
+    pub(super) fn secret(&self) -> &str {
+        self.access_key_secret.expose_secret()
+    }
+
+    pub(super) fn token(&self) -> Option<&str> {
+        self.security_token.as_ref().map(|t| t.expose_secret())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporary_credentials_refresh_ahead_of_expiry() {
+        let fetched = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().to_utc();
+        let hour = fetched + chrono::Duration::hours(1);
+        assert_eq!(refresh_time(fetched, Some(hour)), Some(hour - chrono::Duration::minutes(5)));
+        let short = fetched + chrono::Duration::seconds(20);
+        assert_eq!(refresh_time(fetched, Some(short)), Some(short - chrono::Duration::seconds(5)));
+        assert_eq!(refresh_time(fetched, None), None);
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_secret() {
+        let c = Credentials {
+            access_key_id: "LTAI5tDEBUG".into(),
+            access_key_secret: SecretString::from("very-secret-value"),
+            security_token: Some(SecretString::from("token-value")),
+            expires_at: None,
+        };
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("very-secret-value") && !shown.contains("token-value"));
+    }
+}

@@ -1,0 +1,201 @@
+//! Alibaba Cloud errors, decoded from the gateway's error body and sorted into what a caller
+//! can do about them: retry, treat as already done, or give up.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// An error answer from an Alibaba Cloud API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiFailure {
+    pub http_status: u16,
+    pub code: String,
+    pub message: String,
+    pub request_id: Option<String>,
+    pub host_id: Option<String>,
+    pub recommend: Option<String>,
+    /// From `x-acs-retry-after` (milliseconds), when the server asked for a pause.
+    pub retry_after: Option<Duration>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CloudError {
+    #[error("{action}: {} ({}) {}, request id {}", .failure.code, .failure.http_status, .failure.message, .failure.request_id.as_deref().unwrap_or("none"))]
+    Api {
+        action: String,
+        failure: ApiFailure,
+    },
+    #[error("{action}: request timed out")]
+    Timeout { action: String },
+    #[error("{action}: cannot reach the endpoint: {message}")]
+    Connect { action: String, message: String },
+    #[error("{action}: unexpected response: {message}")]
+    Decode {
+        action: String,
+        message: String,
+        request_id: Option<String>,
+    },
+    #[error("credentials unavailable: {0}")]
+    Credentials(String),
+    #[error("endpoint for {product} is not a valid URL: {url}")]
+    Endpoint { product: &'static str, url: String },
+}
+
+/// What a caller should do about an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Transient: throttling, server faults, timeouts, connection errors.
+    Retryable,
+    /// The effect the call wanted is already in place (e.g. the policy is already attached).
+    AlreadyDone,
+    Fatal,
+}
+
+/// Codes that mean "what you asked for is already so", per action.
+const ALREADY_DONE: &[(&str, &str)] = &[
+    ("CreatePolicy", "EntityAlreadyExists.Policy"),
+    ("AttachPolicyToUser", "EntityAlreadyExists.User.Policy"),
+    ("DetachPolicyFromUser", "EntityNotExist.User.Policy"),
+    ("DeleteAccessKey", "EntityNotExist.User.AccessKey"),
+];
+
+impl CloudError {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Self::Api { action, failure } => classify(action, failure),
+            Self::Timeout { .. } | Self::Connect { .. } => ErrorClass::Retryable,
+            Self::Decode { .. } | Self::Credentials(_) | Self::Endpoint { .. } => {
+                ErrorClass::Fatal
+            }
+        }
+    }
+
+    /// The failed call's request id, for the audit log.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Self::Api { failure, .. } => failure.request_id.as_deref(),
+            Self::Decode { request_id, .. } => request_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The Alibaba error code, if the server answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Api { failure, .. } => Some(&failure.code),
+            _ => None,
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Api { failure, .. } => failure.retry_after,
+            _ => None,
+        }
+    }
+}
+
+fn classify(action: &str, failure: &ApiFailure) -> ErrorClass {
+    let code = failure.code.as_str();
+    if ALREADY_DONE.contains(&(action, code)) {
+        return ErrorClass::AlreadyDone;
+    }
+    let retryable_code = code.starts_with("Throttling")
+        || matches!(
+            code,
+            "Rejected.Throttling"
+                | "ServiceUnavailable"
+                | "InternalError"
+                | "UnknownError"
+                | "UndefinedError"
+        );
+    if retryable_code || failure.http_status >= 500 || failure.http_status == 429 {
+        ErrorClass::Retryable
+    } else {
+        ErrorClass::Fatal
+    }
+}
+
+/// Decodes an error body. Field names are matched case-insensitively, as the SDKs do.
+pub fn decode_failure(http_status: u16, body: &[u8], retry_after: Option<Duration>) -> ApiFailure {
+    let value: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let field = |name: &str| {
+        value.as_object().and_then(|o| {
+            o.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .and_then(|(_, v)| v.as_str().map(str::to_owned))
+        })
+    };
+    ApiFailure {
+        http_status,
+        code: field("Code").unwrap_or_else(|| format!("HTTP{http_status}")),
+        message: field("Message").unwrap_or_else(|| {
+            String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned()
+        }),
+        request_id: field("RequestId"),
+        host_id: field("HostId"),
+        recommend: field("Recommend"),
+        retry_after,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(action: &str, status: u16, code: &str) -> CloudError {
+        CloudError::Api {
+            action: action.into(),
+            failure: ApiFailure {
+                http_status: status,
+                code: code.into(),
+                message: String::new(),
+                request_id: None,
+                host_id: None,
+                recommend: None,
+                retry_after: None,
+            },
+        }
+    }
+
+    #[test]
+    fn errors_are_classified_as_the_reference_says() {
+        use ErrorClass::*;
+        let cases = [
+            ("ListUsers", 400, "Throttling.User", Retryable),
+            ("ListUsers", 429, "Throttling.Api", Retryable),
+            ("ListUsers", 400, "Rejected.Throttling", Retryable),
+            ("ListUsers", 503, "ServiceUnavailable", Retryable),
+            ("ListUsers", 500, "InternalError", Retryable),
+            ("ListUsers", 500, "UnknownError", Retryable),
+            ("ListUsers", 502, "HTTP502", Retryable),
+            ("CreatePolicy", 409, "EntityAlreadyExists.Policy", AlreadyDone),
+            ("AttachPolicyToUser", 409, "EntityAlreadyExists.User.Policy", AlreadyDone),
+            ("DeleteAccessKey", 404, "EntityNotExist.User.AccessKey", AlreadyDone),
+            ("UpdateAccessKey", 404, "EntityNotExist.User.AccessKey", Fatal),
+            ("CreateAccessKey", 409, "LimitExceeded.User.AccessKey", Fatal),
+            ("ListUsers", 400, "SignatureDoesNotMatch", Fatal),
+            ("ListUsers", 403, "Forbidden", Fatal),
+        ];
+        for (action, status, code, class) in cases {
+            assert_eq!(api(action, status, code).class(), class, "{action} {code}");
+        }
+        let timeout = CloudError::Timeout {
+            action: "LookupEvents".into(),
+        };
+        assert_eq!(timeout.class(), Retryable);
+    }
+
+    #[test]
+    fn error_bodies_are_decoded_case_insensitively() {
+        let body = br#"{"requestId":"7463B73D","HostId":"ram.aliyuncs.com","code":"EntityNotExist.User",
+            "Message":"The user does not exist.","Recommend":"https://api.aliyun.com/troubleshoot"}"#;
+        let failure = decode_failure(404, body, None);
+        assert_eq!(failure.code, "EntityNotExist.User");
+        assert_eq!(failure.request_id.as_deref(), Some("7463B73D"));
+        assert_eq!(failure.host_id.as_deref(), Some("ram.aliyuncs.com"));
+        let failure = decode_failure(502, b"<html>bad gateway</html>", None);
+        assert_eq!(failure.code, "HTTP502");
+        assert!(failure.message.contains("bad gateway"));
+    }
+}

@@ -1,0 +1,229 @@
+//! One signed request and its decoded answer; no retries, no rate limits.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::Value;
+
+use super::credentials::{Credentials, parse_temporary};
+use super::error::{ApiFailure, CloudError, decode_failure};
+use super::parse::{flag, text};
+use super::product::Product;
+use super::sign;
+
+/// Parameters whose values are secrets and must never reach a log line.
+const SENSITIVE_PARAMS: &[&str] = &["SecretData", "SecurityToken", "Password"];
+
+/// A successful call: its decoded body and the `RequestId` for the audit log.
+#[derive(Debug, Clone)]
+pub struct Called<T> {
+    pub request_id: String,
+    pub value: T,
+}
+
+impl<T> Called<T> {
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Called<U> {
+        Called {
+            request_id: self.request_id,
+            value: f(self.value),
+        }
+    }
+}
+
+/// HTTPS (rustls) with explicit connect and total timeouts.
+pub struct Transport {
+    http: reqwest::Client,
+}
+
+impl Transport {
+    pub fn new(connect_timeout: Duration, timeout: Duration) -> Result<Self, CloudError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(connect_timeout)
+            .timeout(timeout)
+            .user_agent(concat!("akguard/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| CloudError::Credentials(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self { http })
+    }
+
+    /// Signs `params` with fresh nonce and timestamp and POSTs them as a form, as the
+    /// official SDKs do.
+    pub async fn send(
+        &self,
+        endpoint: &str,
+        product: Product,
+        action: &str,
+        params: &[(String, String)],
+        credentials: &Credentials,
+    ) -> Result<Called<Value>, CloudError> {
+        let mut all: Vec<(String, String)> = vec![
+            ("Action".into(), action.into()),
+            ("Version".into(), product.version().into()),
+            ("Format".into(), "JSON".into()),
+            ("AccessKeyId".into(), credentials.access_key_id.clone()),
+            ("SignatureMethod".into(), "HMAC-SHA1".into()),
+            ("SignatureVersion".into(), "1.0".into()),
+            ("SignatureNonce".into(), sign::fresh_nonce()),
+            ("Timestamp".into(), sign::timestamp(Utc::now())),
+        ];
+        if let Some(token) = credentials.token() {
+            all.push(("SecurityToken".into(), token.to_owned()));
+        }
+        all.extend(params.iter().cloned());
+        let signature = sign::signature(credentials.secret(), "POST", &all);
+        let body = all
+            .iter()
+            .chain(std::iter::once(&("Signature".to_owned(), signature)))
+            .map(|(k, v)| format!("{}={}", sign::percent_encode(k), sign::percent_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let started = std::time::Instant::now();
+        let response = self
+            .http
+            .post(format!("{}/", endpoint.trim_end_matches('/')))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| transport_error(action, &e))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("x-acs-retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_millis);
+        let bytes = response.bytes().await.map_err(|e| transport_error(action, &e))?;
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        if !(200..300).contains(&status) {
+            let failure = decode_failure(status, &bytes, retry_after);
+            if failure.code == "SignatureDoesNotMatch" {
+                log_signature_mismatch(action, &failure, &all);
+            }
+            tracing::debug!(product = product.name(), action, status, code = %failure.code, duration_ms = elapsed_ms, "call failed");
+            return Err(CloudError::Api {
+                action: action.into(),
+                failure,
+            });
+        }
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| CloudError::Decode {
+            action: action.into(),
+            message: format!("not JSON: {e}"),
+            request_id: None,
+        })?;
+        let request_id = text(&value, &["RequestId"]).unwrap_or_default();
+        // BSS reports some failures inside a 200 answer.
+        if value.get("Success").is_some() && !flag(&value, "Success") {
+            let failure = ApiFailure {
+                http_status: status,
+                code: text(&value, &["Code"]).unwrap_or_else(|| "UnknownError".into()),
+                message: text(&value, &["Message"]).unwrap_or_default(),
+                request_id: Some(request_id),
+                host_id: None,
+                recommend: None,
+                retry_after,
+            };
+            return Err(CloudError::Api {
+                action: action.into(),
+                failure,
+            });
+        }
+        tracing::debug!(product = product.name(), action, request_id = %request_id, duration_ms = elapsed_ms, "call succeeded");
+        Ok(Called { request_id, value })
+    }
+
+    /// Fetches the instance RAM role's credentials from the ECS metadata service, with a
+    /// session token when the service offers one (IMDSv2) and without otherwise.
+    pub async fn ecs_role_credentials(
+        &self,
+        metadata_url: &str,
+        role: Option<&str>,
+    ) -> Result<Credentials, CloudError> {
+        let base = metadata_url.trim_end_matches('/');
+        let fail = |what: &str, e: &dyn std::fmt::Display| {
+            CloudError::Credentials(format!("ECS metadata service: {what}: {e}"))
+        };
+        let token = match self
+            .http
+            .put(format!("{base}/latest/api/token"))
+            .header("X-aliyun-ecs-metadata-token-ttl-seconds", "21600")
+            .send()
+            .await
+        {
+            Ok(r) if r.status().is_success() => r.text().await.ok(),
+            _ => None,
+        };
+        let get = |path: String| {
+            let mut request = self.http.get(path);
+            if let Some(token) = &token {
+                request = request.header("X-aliyun-ecs-metadata-token", token);
+            }
+            request.send()
+        };
+        let path = format!("{base}/latest/meta-data/ram/security-credentials/");
+        let role = match role {
+            Some(role) => role.to_owned(),
+            None => {
+                let listed = get(path.clone()).await.map_err(|e| fail("listing roles", &e))?;
+                let names = listed.text().await.map_err(|e| fail("listing roles", &e))?;
+                names
+                    .lines()
+                    .next()
+                    .map(|l| l.trim().to_owned())
+                    .filter(|l| !l.is_empty())
+                    .ok_or_else(|| fail("listing roles", &"no role is attached to this instance"))?
+            }
+        };
+        let response = get(format!("{path}{role}")).await.map_err(|e| fail("credentials", &e))?;
+        if !response.status().is_success() {
+            return Err(fail("credentials", &response.status()));
+        }
+        let value: Value = response.json().await.map_err(|e| fail("credentials", &e))?;
+        if text(&value, &["Code"]).is_some_and(|c| c != "Success") {
+            return Err(fail("credentials", &"the service did not answer Success"));
+        }
+        parse_temporary(&value).ok_or_else(|| fail("credentials", &"incomplete answer"))
+    }
+}
+
+fn transport_error(action: &str, e: &reqwest::Error) -> CloudError {
+    if e.is_timeout() {
+        CloudError::Timeout {
+            action: action.into(),
+        }
+    } else {
+        CloudError::Connect {
+            action: action.into(),
+            // reqwest's messages name the URL, never the form body.
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Puts the server's string-to-sign beside ours so a mismatch can be diagnosed, with the
+/// values of secret parameters blanked out of both.
+fn log_signature_mismatch(action: &str, failure: &ApiFailure, params: &[(String, String)]) {
+    let server = failure
+        .message
+        .split_once("string to sign is:")
+        .map(|(_, s)| s.trim().to_owned())
+        .unwrap_or_default();
+    let ours = sign::string_to_sign("POST", params);
+    let redact = |s: &str| {
+        params
+            .iter()
+            .filter(|(k, _)| SENSITIVE_PARAMS.contains(&k.as_str()))
+            .fold(s.to_owned(), |acc, (_, v)| {
+                // Values appear encoded twice in a string-to-sign.
+                acc.replace(&sign::percent_encode(&sign::percent_encode(v)), "[redacted]")
+            })
+    };
+    tracing::error!(
+        action,
+        server_string_to_sign = %redact(&server),
+        our_string_to_sign = %redact(&ours),
+        identical = server == ours,
+        "signature rejected; when the strings are identical the AccessKey secret is wrong"
+    );
+}
