@@ -1,0 +1,88 @@
+//! ActionTrail (2020-07-06): what a key did, and who it belongs to.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::join_ids;
+use crate::cloud::parse::{field, integer, items, text};
+use crate::cloud::product::Product;
+use crate::cloud::ratelimit::Priority;
+use crate::cloud::sign::timestamp;
+use crate::cloud::{Called, CloudClient, CloudError, Request};
+
+/// The most `LookupEvents` returns per page.
+const PAGE: &str = "50";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountType {
+    RootAccount,
+    RamUser,
+    Other,
+}
+
+/// ActionTrail's view of a key: its owner and its last use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastUsedInfo {
+    pub account_id: Option<String>,
+    pub account_type: AccountType,
+    pub user_name: Option<String>,
+    pub used_at: Option<DateTime<Utc>>,
+    pub service_name: Option<String>,
+}
+
+impl CloudClient {
+    /// Every event made with `access_key_id` between `start` and `end`, newest first,
+    /// following `NextToken` through all pages.
+    pub async fn lookup_events(
+        &self,
+        access_key_id: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Called<Vec<Value>>, CloudError> {
+        let mut events = Vec::new();
+        let mut ids = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let request = Request::new(Product::ActionTrail, "LookupEvents")
+                .param("StartTime", timestamp(start))
+                .param("EndTime", timestamp(end))
+                .param("LookupAttribute.1.Key", "EventAccessKeyId")
+                .param("LookupAttribute.1.Value", access_key_id)
+                .param("MaxResults", PAGE)
+                .param_opt("NextToken", token.take())
+                .priority(Priority::Forensics);
+            let page = self.call(request).await?;
+            events.extend(items(&page.value, "Events", "Event").into_iter().cloned());
+            ids.push(page.request_id.clone());
+            token = text(&page.value, &["NextToken"]);
+            if token.is_none() {
+                return Ok(Called {
+                    request_id: join_ids(&ids),
+                    value: events,
+                });
+            }
+        }
+    }
+
+    pub async fn access_key_last_used_info(&self, access_key_id: &str) -> Result<Called<LastUsedInfo>, CloudError> {
+        let request = Request::new(Product::ActionTrail, "GetAccessKeyLastUsedInfo")
+            .param("AccessKey", access_key_id)
+            .priority(Priority::Forensics);
+        let called = self.call(request).await?;
+        let v = &called.value;
+        let info = LastUsedInfo {
+            account_id: text(v, &["AccountId", "OwnerId"]),
+            account_type: match text(v, &["AccountType"]).as_deref() {
+                Some("root-account") => AccountType::RootAccount,
+                Some("ram-user") => AccountType::RamUser,
+                _ => AccountType::Other,
+            },
+            user_name: text(v, &["UserName"]),
+            used_at: integer(v, "UsedTimestamp")
+                .filter(|ms| *ms > 0)
+                .and_then(DateTime::from_timestamp_millis),
+            service_name: field(v, "ServiceName").and_then(Value::as_str).map(str::to_owned),
+        };
+        Ok(called.map(|_| info))
+    }
+}
