@@ -8,8 +8,10 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::cloud::{CloudClient, CloudError};
 use crate::config::{ConfigError, Settings};
 use crate::http::{self, AppState};
+use crate::intake::security_center::SecurityCenterPoller;
 use crate::intake::{Intake, IntakeQueue};
 use crate::store::{self, StoreError};
 
@@ -19,6 +21,8 @@ pub enum AppError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Cloud(#[from] CloudError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -33,6 +37,7 @@ pub struct App {
     listener: TcpListener,
     router: axum::Router,
     writer: JoinHandle<()>,
+    poller: Option<SecurityCenterPoller>,
     shutdown_grace: Duration,
 }
 
@@ -43,6 +48,24 @@ impl App {
         let store = store::open(&settings.database.url, settings.database.max_connections).await?;
         store.migrate().await?;
         let (queue, writer) = IntakeQueue::start(store.clone(), settings.intake.max_batch);
+        let client = runtime.cloud.map(CloudClient::new).transpose()?.map(Arc::new);
+        let poller = match (runtime.security_center_interval, &client) {
+            (Some(interval), Some(client)) => Some(SecurityCenterPoller {
+                client: client.clone(),
+                store: store.clone(),
+                queue: queue.clone(),
+                interval,
+                overlap: Duration::from_secs(settings.intake.security_center.overlap_secs),
+            }),
+            (Some(_), None) => {
+                tracing::warn!(
+                    "the Security Center poller is enabled but no Alibaba Cloud credentials are \
+                     configured (alibaba.access_key_id or alibaba.ecs_ram_role); it will not run"
+                );
+                None
+            }
+            (None, _) => None,
+        };
         let intake = Intake::new(runtime.sources, settings.intake.hmac_window_secs, queue);
         if runtime.tokens.is_empty() {
             tracing::warn!(
@@ -70,6 +93,7 @@ impl App {
             listener,
             router,
             writer,
+            poller,
             shutdown_grace: Duration::from_secs(settings.server.shutdown_grace_secs),
         })
     }
@@ -88,6 +112,7 @@ impl App {
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
+        let poller = self.poller.map(|p| tokio::spawn(p.run(shutdown.clone())));
         let signal = shutdown.clone();
         let mut server = tokio::spawn(async move {
             axum::serve(self.listener, service)
@@ -114,7 +139,12 @@ impl App {
                 server.abort();
             }
         }
-        // The router held the last queue handles, so the writer now drains and stops.
+        if let Some(poller) = poller
+            && tokio::time::timeout(self.shutdown_grace, poller).await.is_err()
+        {
+            tracing::warn!("the Security Center poller did not stop within the grace period");
+        }
+        // The router and the poller held the last queue handles, so the writer now drains.
         if tokio::time::timeout(self.shutdown_grace, self.writer)
             .await
             .is_err()

@@ -14,6 +14,7 @@ use super::retry::{RetryPolicy, unit_sample};
 use super::transport::{Called, Transport};
 
 /// Everything needed to build a client, already validated.
+#[derive(Debug)]
 pub struct ClientOptions {
     pub base: BaseSource,
     /// Role ARN, session name and duration for an `AssumeRole` on top of `base`.

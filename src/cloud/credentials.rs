@@ -35,6 +35,7 @@ impl fmt::Debug for Credentials {
 }
 
 /// Where the first credentials come from.
+#[derive(Debug)]
 pub enum BaseSource {
     Static(Credentials),
     /// The ECS metadata service; `role` is discovered when `None`.

@@ -1,7 +1,9 @@
 //! Typed settings: built-in defaults, then an optional file, then `AKGUARD__SECTION__KEY`
 //! environment variables. Secrets are `SecretString`s and print as `[redacted]`.
 
+mod alibaba;
 mod cidr;
+mod duration;
 mod sources;
 mod tokens;
 
@@ -12,6 +14,7 @@ use std::path::{Path, PathBuf};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize, Serializer};
 
+pub use alibaba::AlibabaSettings;
 pub use cidr::Cidr;
 pub use sources::{IntakeSource, SourceAuth, SourceFormat};
 pub use tokens::{ApiToken, Role};
@@ -80,22 +83,24 @@ pub struct IntakeSettings {
     pub max_batch: usize,
     #[serde(default)]
     pub sources: BTreeMap<String, sources::SourceSettings>,
+    pub security_center: SecurityCenterSettings,
+}
+
+/// The Security Center leak-record poller.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct SecurityCenterSettings {
+    pub enabled: bool,
+    /// Seconds, or a number with `s`, `m` or `h`.
+    #[serde(deserialize_with = "duration::text_or_number")]
+    pub interval: String,
+    /// How far before the newest record already seen each poll looks again, so records
+    /// that Alibaba indexes late are not missed; deduplication absorbs the overlap.
+    pub overlap_secs: u64,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
 pub struct ApiSettings {
     pub tokens_file: Option<PathBuf>,
-}
-
-/// akguard's own Alibaba Cloud identity (never a leaked key).
-#[derive(Debug, Deserialize, Serialize)]
-pub struct AlibabaSettings {
-    pub region: String,
-    pub access_key_id: Option<String>,
-    #[serde(serialize_with = "serialize_secret")]
-    pub access_key_secret: Option<SecretString>,
-    #[serde(serialize_with = "serialize_secret")]
-    pub security_token: Option<SecretString>,
 }
 
 /// Settings after validation, in the shapes the daemon uses.
@@ -104,6 +109,10 @@ pub struct Runtime {
     pub listen: SocketAddr,
     pub sources: BTreeMap<String, IntakeSource>,
     pub tokens: Vec<ApiToken>,
+    /// `None` when no credentials are configured: nothing can be called.
+    pub cloud: Option<crate::cloud::ClientOptions>,
+    /// `None` when the Security Center poller is off.
+    pub security_center_interval: Option<std::time::Duration>,
 }
 
 impl Settings {
@@ -175,7 +184,7 @@ impl Settings {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::invalid("log.level", e.to_string()))?;
-        self.alibaba.validate()?;
+        let cloud = self.alibaba.client_options()?;
         let sources = self
             .intake
             .sources
@@ -186,49 +195,36 @@ impl Settings {
             Some(path) => tokens::load(path)?,
             None => Vec::new(),
         };
+        let security_center_interval = match &self.intake.security_center {
+            sc if !sc.enabled => None,
+            sc => {
+                let interval = duration::parse(&sc.interval).ok_or_else(|| {
+                    ConfigError::invalid(
+                        "intake.security_center.interval",
+                        "expected a duration such as 60, \"60s\", \"5m\" or \"1h\"",
+                    )
+                })?;
+                if interval.is_zero() {
+                    return Err(ConfigError::invalid(
+                        "intake.security_center.interval",
+                        "must be longer than zero",
+                    ));
+                }
+                Some(interval)
+            }
+        };
         Ok(Runtime {
             listen,
             sources,
             tokens,
+            cloud,
+            security_center_interval,
         })
     }
 
     /// The effective settings as JSON, every secret redacted.
     pub fn redacted(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
-    }
-}
-
-impl AlibabaSettings {
-    /// The SDKs' standard variables apply where akguard's own settings are silent.
-    fn fill_from_standard_env(&mut self, env: &BTreeMap<String, String>) {
-        let get = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
-        if self.access_key_id.is_none() {
-            self.access_key_id = get("ALIBABA_CLOUD_ACCESS_KEY_ID");
-        }
-        if self.access_key_secret.is_none() {
-            self.access_key_secret = get("ALIBABA_CLOUD_ACCESS_KEY_SECRET").map(SecretString::from);
-        }
-        if self.security_token.is_none() {
-            self.security_token = get("ALIBABA_CLOUD_SECURITY_TOKEN").map(SecretString::from);
-        }
-    }
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        match (&self.access_key_id, &self.access_key_secret) {
-            (Some(_), None) => Err(ConfigError::invalid(
-                "alibaba.access_key_secret",
-                "alibaba.access_key_id is set but its secret is not",
-            )),
-            (None, Some(_)) => Err(ConfigError::invalid(
-                "alibaba.access_key_id",
-                "alibaba.access_key_secret is set but the key id is not",
-            )),
-            _ if self.region.trim().is_empty() => {
-                Err(ConfigError::invalid("alibaba.region", "must not be empty"))
-            }
-            _ => Ok(()),
-        }
     }
 }
 

@@ -7,6 +7,7 @@ mod eventbridge;
 mod fields;
 mod generic;
 mod queue;
+pub mod security_center;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -4,11 +4,18 @@ use std::borrow::Cow;
 
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
-const SQLITE: &[(i64, &str, &str)] = &[(
-    1,
-    "incident store",
-    include_str!("../../migrations/sqlite/0001_incident_store.sql"),
-)];
+const SQLITE: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "incident store",
+        include_str!("../../migrations/sqlite/0001_incident_store.sql"),
+    ),
+    (
+        2,
+        "poller marks",
+        include_str!("../../migrations/sqlite/0002_poller_marks.sql"),
+    ),
+];
 
 pub fn sqlite() -> Migrator {
     Migrator {

@@ -82,6 +82,9 @@ pub trait Store: Send + Sync {
     async fn incident_audit(&self, id: IncidentId) -> Result<Vec<AuditRecord>, StoreError>;
     /// Audit rows with an id above `after`, in id order.
     async fn audit_page(&self, after: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Where the poller `name` got to, if it has run before.
+    async fn poller_mark(&self, name: &str) -> Result<Option<String>, StoreError>;
+    async fn set_poller_mark(&self, name: &str, value: &str) -> Result<(), StoreError>;
 }
 
 /// Opens the store named by the URL's scheme.

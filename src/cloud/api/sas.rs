@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use crate::cloud::parse::{field, integer, text};
 use crate::cloud::product::Product;
@@ -43,6 +44,8 @@ pub struct LeakRecord {
     pub url: Option<String>,
     pub discovered_at: Option<DateTime<Utc>>,
     pub status: LeakStatus,
+    /// SHA-256 (hex) of the record as received, kept with the notification it becomes.
+    pub raw_sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +76,7 @@ fn record(value: &Value) -> Option<LeakRecord> {
             Some("dealed" | "dealt") => LeakStatus::Dealt,
             _ => LeakStatus::Pending,
         },
+        raw_sha256: hex::encode(Sha256::digest(value.to_string().as_bytes())),
     })
 }
 

@@ -1,0 +1,51 @@
+//! Durations written as seconds (`60`) or with a unit (`"90s"`, `"5m"`, `"1h"`).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+pub fn parse(raw: &str) -> Option<Duration> {
+    let raw = raw.trim();
+    let (number, unit) = match raw.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => raw.split_at(at),
+        None => (raw, "s"),
+    };
+    let n: u64 = number.parse().ok()?;
+    let secs = match unit.trim() {
+        "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
+}
+
+/// Files give numbers or strings; the environment always gives strings.
+pub fn text_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(u64),
+        Text(String),
+    }
+    Ok(match Raw::deserialize(d)? {
+        Raw::Number(n) => n.to_string(),
+        Raw::Text(t) => t,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_seconds_or_a_unit() {
+        assert_eq!(parse("60"), Some(Duration::from_secs(60)));
+        assert_eq!(parse("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse("soon"), None);
+        assert_eq!(parse("5d"), None);
+        assert_eq!(parse(""), None);
+    }
+}
