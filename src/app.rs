@@ -48,7 +48,11 @@ impl App {
         let store = store::open(&settings.database.url, settings.database.max_connections).await?;
         store.migrate().await?;
         let (queue, writer) = IntakeQueue::start(store.clone(), settings.intake.max_batch);
-        let client = runtime.cloud.map(CloudClient::new).transpose()?.map(Arc::new);
+        let client = runtime
+            .cloud
+            .map(CloudClient::new)
+            .transpose()?
+            .map(Arc::new);
         let poller = match (runtime.security_center_interval, &client) {
             (Some(interval), Some(client)) => Some(SecurityCenterPoller {
                 client: client.clone(),
@@ -140,7 +144,9 @@ impl App {
             }
         }
         if let Some(poller) = poller
-            && tokio::time::timeout(self.shutdown_grace, poller).await.is_err()
+            && tokio::time::timeout(self.shutdown_grace, poller)
+                .await
+                .is_err()
         {
             tracing::warn!("the Security Center poller did not stop within the grace period");
         }

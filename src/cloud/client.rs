@@ -88,10 +88,14 @@ impl CloudClient {
     pub fn new(options: ClientOptions) -> Result<Self, CloudError> {
         let transport = Arc::new(Transport::new(options.connect_timeout, options.timeout)?);
         let endpoint = |product: Product| {
-            options.endpoints.get(&product).cloned().ok_or(CloudError::Endpoint {
-                product: product.name(),
-                url: String::new(),
-            })
+            options
+                .endpoints
+                .get(&product)
+                .cloned()
+                .ok_or(CloudError::Endpoint {
+                    product: product.name(),
+                    url: String::new(),
+                })
         };
         let assume = match options.assume_role {
             Some((role_arn, session_name, duration)) => Some(AssumeRole {
@@ -106,7 +110,12 @@ impl CloudClient {
             endpoint(product)?;
         }
         Ok(Self {
-            credentials: CredentialProvider::new(options.base, assume, transport.clone(), options.retry),
+            credentials: CredentialProvider::new(
+                options.base,
+                assume,
+                transport.clone(),
+                options.retry,
+            ),
             transport,
             endpoints: options.endpoints,
             retry: options.retry,
@@ -123,13 +132,21 @@ impl CloudClient {
             let credentials = self.credentials.current().await?;
             let result = self
                 .transport
-                .send(endpoint, request.product, request.action, &request.params, &credentials)
+                .send(
+                    endpoint,
+                    request.product,
+                    request.action,
+                    &request.params,
+                    &credentials,
+                )
                 .await;
             let err = match result {
                 Ok(called) => return Ok(called),
                 Err(err) => err,
             };
-            let stale_token = err.code().is_some_and(|c| c.starts_with("InvalidSecurityToken"));
+            let stale_token = err
+                .code()
+                .is_some_and(|c| c.starts_with("InvalidSecurityToken"));
             if stale_token {
                 self.credentials.invalidate().await;
             }

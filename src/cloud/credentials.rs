@@ -113,7 +113,11 @@ impl CredentialProvider {
         }
     }
 
-    async fn cached<F, Fut>(&self, cache: &Mutex<Option<Cached>>, fetch: F) -> Result<Credentials, CloudError>
+    async fn cached<F, Fut>(
+        &self,
+        cache: &Mutex<Option<Cached>>,
+        fetch: F,
+    ) -> Result<Credentials, CloudError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Credentials, CloudError>>,
@@ -145,34 +149,56 @@ impl CredentialProvider {
         match &self.base {
             BaseSource::Static(credentials) => Ok(credentials.clone()),
             BaseSource::EcsRamRole { metadata_url, role } => {
-                self.transport.ecs_role_credentials(metadata_url, role.as_deref()).await
+                self.transport
+                    .ecs_role_credentials(metadata_url, role.as_deref())
+                    .await
             }
         }
     }
 
-    async fn assume_role(&self, assume: &AssumeRole, base: &Credentials) -> Result<Credentials, CloudError> {
+    async fn assume_role(
+        &self,
+        assume: &AssumeRole,
+        base: &Credentials,
+    ) -> Result<Credentials, CloudError> {
         let params = vec![
             ("RoleArn".to_owned(), assume.role_arn.clone()),
             ("RoleSessionName".to_owned(), assume.session_name.clone()),
-            ("DurationSeconds".to_owned(), assume.duration.as_secs().to_string()),
+            (
+                "DurationSeconds".to_owned(),
+                assume.duration.as_secs().to_string(),
+            ),
         ];
         let mut attempt = 1;
         let called = loop {
             match self
                 .transport
-                .send(&assume.sts_endpoint, Product::Sts, "AssumeRole", &params, base)
+                .send(
+                    &assume.sts_endpoint,
+                    Product::Sts,
+                    "AssumeRole",
+                    &params,
+                    base,
+                )
                 .await
             {
                 Ok(called) => break called,
-                Err(err) if err.class() == ErrorClass::Retryable && attempt < self.retry.max_attempts => {
-                    tokio::time::sleep(self.retry.delay(attempt, unit_sample(), err.retry_after())).await;
+                Err(err)
+                    if err.class() == ErrorClass::Retryable
+                        && attempt < self.retry.max_attempts =>
+                {
+                    tokio::time::sleep(self.retry.delay(attempt, unit_sample(), err.retry_after()))
+                        .await;
                     attempt += 1;
                 }
-                Err(err) => return Err(CloudError::Credentials(format!("AssumeRole failed: {err}"))),
+                Err(err) => {
+                    return Err(CloudError::Credentials(format!("AssumeRole failed: {err}")));
+                }
             }
         };
-        parse_temporary(called.value.get("Credentials").unwrap_or(&Value::Null))
-            .ok_or_else(|| CloudError::Credentials("AssumeRole returned no usable credentials".into()))
+        parse_temporary(called.value.get("Credentials").unwrap_or(&Value::Null)).ok_or_else(|| {
+            CloudError::Credentials("AssumeRole returned no usable credentials".into())
+        })
     }
 }
 
@@ -206,11 +232,19 @@ mod tests {
 
     #[test]
     fn temporary_credentials_refresh_ahead_of_expiry() {
-        let fetched = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().to_utc();
+        let fetched = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .to_utc();
         let hour = fetched + chrono::Duration::hours(1);
-        assert_eq!(refresh_time(fetched, Some(hour)), Some(hour - chrono::Duration::minutes(5)));
+        assert_eq!(
+            refresh_time(fetched, Some(hour)),
+            Some(hour - chrono::Duration::minutes(5))
+        );
         let short = fetched + chrono::Duration::seconds(20);
-        assert_eq!(refresh_time(fetched, Some(short)), Some(short - chrono::Duration::seconds(5)));
+        assert_eq!(
+            refresh_time(fetched, Some(short)),
+            Some(short - chrono::Duration::seconds(5))
+        );
         assert_eq!(refresh_time(fetched, None), None);
     }
 

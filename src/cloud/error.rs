@@ -23,7 +23,7 @@ pub enum CloudError {
     #[error("{action}: {} ({}) {}, request id {}", .failure.code, .failure.http_status, .failure.message, .failure.request_id.as_deref().unwrap_or("none"))]
     Api {
         action: String,
-        failure: ApiFailure,
+        failure: Box<ApiFailure>,
     },
     #[error("{action}: request timed out")]
     Timeout { action: String },
@@ -64,9 +64,7 @@ impl CloudError {
         match self {
             Self::Api { action, failure } => classify(action, failure),
             Self::Timeout { .. } | Self::Connect { .. } => ErrorClass::Retryable,
-            Self::Decode { .. } | Self::Credentials(_) | Self::Endpoint { .. } => {
-                ErrorClass::Fatal
-            }
+            Self::Decode { .. } | Self::Credentials(_) | Self::Endpoint { .. } => ErrorClass::Fatal,
         }
     }
 
@@ -129,9 +127,8 @@ pub fn decode_failure(http_status: u16, body: &[u8], retry_after: Option<Duratio
     ApiFailure {
         http_status,
         code: field("Code").unwrap_or_else(|| format!("HTTP{http_status}")),
-        message: field("Message").unwrap_or_else(|| {
-            String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned()
-        }),
+        message: field("Message")
+            .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned()),
         request_id: field("RequestId"),
         host_id: field("HostId"),
         recommend: field("Recommend"),
@@ -146,7 +143,7 @@ mod tests {
     fn api(action: &str, status: u16, code: &str) -> CloudError {
         CloudError::Api {
             action: action.into(),
-            failure: ApiFailure {
+            failure: Box::new(ApiFailure {
                 http_status: status,
                 code: code.into(),
                 message: String::new(),
@@ -154,7 +151,7 @@ mod tests {
                 host_id: None,
                 recommend: None,
                 retry_after: None,
-            },
+            }),
         }
     }
 
@@ -169,11 +166,36 @@ mod tests {
             ("ListUsers", 500, "InternalError", Retryable),
             ("ListUsers", 500, "UnknownError", Retryable),
             ("ListUsers", 502, "HTTP502", Retryable),
-            ("CreatePolicy", 409, "EntityAlreadyExists.Policy", AlreadyDone),
-            ("AttachPolicyToUser", 409, "EntityAlreadyExists.User.Policy", AlreadyDone),
-            ("DeleteAccessKey", 404, "EntityNotExist.User.AccessKey", AlreadyDone),
-            ("UpdateAccessKey", 404, "EntityNotExist.User.AccessKey", Fatal),
-            ("CreateAccessKey", 409, "LimitExceeded.User.AccessKey", Fatal),
+            (
+                "CreatePolicy",
+                409,
+                "EntityAlreadyExists.Policy",
+                AlreadyDone,
+            ),
+            (
+                "AttachPolicyToUser",
+                409,
+                "EntityAlreadyExists.User.Policy",
+                AlreadyDone,
+            ),
+            (
+                "DeleteAccessKey",
+                404,
+                "EntityNotExist.User.AccessKey",
+                AlreadyDone,
+            ),
+            (
+                "UpdateAccessKey",
+                404,
+                "EntityNotExist.User.AccessKey",
+                Fatal,
+            ),
+            (
+                "CreateAccessKey",
+                409,
+                "LimitExceeded.User.AccessKey",
+                Fatal,
+            ),
             ("ListUsers", 400, "SignatureDoesNotMatch", Fatal),
             ("ListUsers", 403, "Forbidden", Fatal),
         ];

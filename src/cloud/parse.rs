@@ -85,11 +85,18 @@ impl Amount {
         };
         let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
         if whole.is_empty() && fraction.is_empty()
-            || !whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit())
+            || !whole
+                .bytes()
+                .chain(fraction.bytes())
+                .all(|b| b.is_ascii_digit())
         {
             return None;
         }
-        let whole: i64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+        let whole: i64 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().ok()?
+        };
         let mut frac_units = 0i64;
         for (i, digit) in fraction.bytes().take(4).enumerate() {
             frac_units += i64::from(digit - b'0') * 10i64.pow(3 - i as u32);
@@ -154,13 +161,29 @@ mod tests {
     #[test]
     fn amounts_are_exact() {
         assert_eq!(Amount::parse("10000.00").unwrap().to_string(), "10000.0000");
-        assert_eq!(Amount::parse("-12.345").unwrap().ten_thousandths(), -123_450);
+        assert_eq!(
+            Amount::parse("-12.345").unwrap().ten_thousandths(),
+            -123_450
+        );
         assert_eq!(Amount::parse("0.1").unwrap().ten_thousandths(), 1000);
         assert_eq!(Amount::parse(".5").unwrap().ten_thousandths(), 5000);
         assert!(Amount::parse("abc").is_none() && Amount::parse("").is_none());
         let v = json!({"PretaxAmount": 1234.56, "AvailableAmount": "-7.5"});
-        assert_eq!(Amount::from_field(&v, "PretaxAmount").unwrap().ten_thousandths(), 12_345_600);
-        assert_eq!(Amount::from_field(&v, "AvailableAmount").unwrap().to_string(), "-7.5000");
-        assert!(Amount::parse("0.1").unwrap() + Amount::parse("0.2").unwrap() == Amount::parse("0.3").unwrap());
+        assert_eq!(
+            Amount::from_field(&v, "PretaxAmount")
+                .unwrap()
+                .ten_thousandths(),
+            12_345_600
+        );
+        assert_eq!(
+            Amount::from_field(&v, "AvailableAmount")
+                .unwrap()
+                .to_string(),
+            "-7.5000"
+        );
+        assert!(
+            Amount::parse("0.1").unwrap() + Amount::parse("0.2").unwrap()
+                == Amount::parse("0.3").unwrap()
+        );
     }
 }

@@ -76,7 +76,10 @@ mod tests {
             Product::ActionTrail.default_endpoint("cn-hangzhou"),
             "https://actiontrail.cn-hangzhou.aliyuncs.com"
         );
-        assert_eq!(Product::Sas.default_endpoint("cn-beijing"), "https://tds.cn-shanghai.aliyuncs.com");
+        assert_eq!(
+            Product::Sas.default_endpoint("cn-beijing"),
+            "https://tds.cn-shanghai.aliyuncs.com"
+        );
         assert_eq!(
             Product::Sas.default_endpoint("ap-northeast-1"),
             "https://tds.ap-southeast-1.aliyuncs.com"
@@ -85,6 +88,9 @@ mod tests {
             Product::Bss.default_endpoint("eu-central-1"),
             "https://business.ap-southeast-1.aliyuncs.com"
         );
-        assert_eq!(Product::Ram.default_endpoint("eu-central-1"), "https://ram.aliyuncs.com");
+        assert_eq!(
+            Product::Ram.default_endpoint("eu-central-1"),
+            "https://ram.aliyuncs.com"
+        );
     }
 }

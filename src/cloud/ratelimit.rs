@@ -68,7 +68,10 @@ impl RateLimiter {
         let mut registered = false;
         loop {
             let wait = {
-                let mut lanes = self.lanes.lock().expect("rate limiter lock is not poisoned");
+                let mut lanes = self
+                    .lanes
+                    .lock()
+                    .expect("rate limiter lock is not poisoned");
                 let Some(lane) = lanes.get_mut(&class) else {
                     return;
                 };
@@ -84,11 +87,13 @@ impl RateLimiter {
                 lane.waiting[priority as usize] += 1;
                 registered = true;
                 // An outranked caller re-checks after one interval; the others when a slot frees.
-                lane.next_free.saturating_duration_since(now).max(if outranked {
-                    lane.interval
-                } else {
-                    Duration::ZERO
-                })
+                lane.next_free
+                    .saturating_duration_since(now)
+                    .max(if outranked {
+                        lane.interval
+                    } else {
+                        Duration::ZERO
+                    })
             };
             tokio::time::sleep(wait).await;
         }
@@ -105,7 +110,9 @@ mod tests {
         let limiter = RateLimiter::new(&[(ApiClass::LookupEvents, 2.0)]);
         let start = Instant::now();
         for _ in 0..5 {
-            limiter.acquire(ApiClass::LookupEvents, Priority::Normal).await;
+            limiter
+                .acquire(ApiClass::LookupEvents, Priority::Normal)
+                .await;
         }
         assert_eq!(start.elapsed(), Duration::from_secs(2));
         // Unlimited classes never wait.

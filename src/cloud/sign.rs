@@ -88,8 +88,14 @@ mod tests {
              SignatureMethod%3DHMAC-SHA1%26SignatureNonce%3D3ee8c1b8-83d3-44af-a94f-4e0ad82fd6cf%26\
              SignatureVersion%3D1.0%26Timestamp%3D2016-02-23T12%253A46%253A24Z%26Version%3D2014-05-26"
         );
-        assert_eq!(signature("testsecret", "GET", &p), "OLeaidS1JvxuMvnyHOwuJ+uX5qY=");
-        assert_eq!(signature("testsecret", "POST", &p), "MxbnVAM4w6sft9xjVpe/GCKueuk=");
+        assert_eq!(
+            signature("testsecret", "GET", &p),
+            "OLeaidS1JvxuMvnyHOwuJ+uX5qY="
+        );
+        assert_eq!(
+            signature("testsecret", "POST", &p),
+            "MxbnVAM4w6sft9xjVpe/GCKueuk="
+        );
     }
 
     #[test]
@@ -106,7 +112,10 @@ mod tests {
             ("Action", "CreateUser"),
             ("SignatureNonce", "6a6e0ca6-4557-11e5-86a2-b8e8563dc8d2"),
         ]);
-        assert_eq!(signature("testsecret", "GET", &p), "kRA2cnpJVacIhDMzXnoNZG9tDCI=");
+        assert_eq!(
+            signature("testsecret", "GET", &p),
+            "kRA2cnpJVacIhDMzXnoNZG9tDCI="
+        );
     }
 
     #[test]
@@ -127,7 +136,10 @@ mod tests {
             ("Timestamp", "2017-07-12T02:42:19Z"),
             ("Version", "2017-05-25"),
         ]);
-        assert_eq!(signature("testSecret", "GET", &p), "zJDF+Lrzhj/ThnlvIToysFRq6t4=");
+        assert_eq!(
+            signature("testSecret", "GET", &p),
+            "zJDF+Lrzhj/ThnlvIToysFRq6t4="
+        );
     }
 
     #[test]
@@ -143,7 +155,10 @@ mod tests {
             ("SignatureNonce", "edb2b34af0af9a6d14deaf7c1a5315eb"),
             ("Timestamp", "2023-03-13T08:34:30Z"),
         ]);
-        assert_eq!(signature("testsecret", "GET", &p), "9NaGiOspFP5UPcwX8Iwt2YJXXuk=");
+        assert_eq!(
+            signature("testsecret", "GET", &p),
+            "9NaGiOspFP5UPcwX8Iwt2YJXXuk="
+        );
     }
 
     #[test]

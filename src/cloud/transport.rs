@@ -94,7 +94,10 @@ impl Transport {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_millis);
-        let bytes = response.bytes().await.map_err(|e| transport_error(action, &e))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| transport_error(action, &e))?;
         let elapsed_ms = started.elapsed().as_millis() as u64;
         if !(200..300).contains(&status) {
             let failure = decode_failure(status, &bytes, retry_after);
@@ -104,7 +107,7 @@ impl Transport {
             tracing::debug!(product = product.name(), action, status, code = %failure.code, duration_ms = elapsed_ms, "call failed");
             return Err(CloudError::Api {
                 action: action.into(),
-                failure,
+                failure: Box::new(failure),
             });
         }
         let value: Value = serde_json::from_slice(&bytes).map_err(|e| CloudError::Decode {
@@ -126,7 +129,7 @@ impl Transport {
             };
             return Err(CloudError::Api {
                 action: action.into(),
-                failure,
+                failure: Box::new(failure),
             });
         }
         tracing::debug!(product = product.name(), action, request_id = %request_id, duration_ms = elapsed_ms, "call succeeded");
@@ -165,7 +168,9 @@ impl Transport {
         let role = match role {
             Some(role) => role.to_owned(),
             None => {
-                let listed = get(path.clone()).await.map_err(|e| fail("listing roles", &e))?;
+                let listed = get(path.clone())
+                    .await
+                    .map_err(|e| fail("listing roles", &e))?;
                 let names = listed.text().await.map_err(|e| fail("listing roles", &e))?;
                 names
                     .lines()
@@ -175,7 +180,9 @@ impl Transport {
                     .ok_or_else(|| fail("listing roles", &"no role is attached to this instance"))?
             }
         };
-        let response = get(format!("{path}{role}")).await.map_err(|e| fail("credentials", &e))?;
+        let response = get(format!("{path}{role}"))
+            .await
+            .map_err(|e| fail("credentials", &e))?;
         if !response.status().is_success() {
             return Err(fail("credentials", &response.status()));
         }
@@ -216,7 +223,10 @@ fn log_signature_mismatch(action: &str, failure: &ApiFailure, params: &[(String,
             .filter(|(k, _)| SENSITIVE_PARAMS.contains(&k.as_str()))
             .fold(s.to_owned(), |acc, (_, v)| {
                 // Values appear encoded twice in a string-to-sign.
-                acc.replace(&sign::percent_encode(&sign::percent_encode(v)), "[redacted]")
+                acc.replace(
+                    &sign::percent_encode(&sign::percent_encode(v)),
+                    "[redacted]",
+                )
             })
     };
     tracing::error!(

@@ -58,7 +58,12 @@ pub struct RateLimitSettings {
 impl AlibabaSettings {
     /// The SDKs' standard variables apply where akguard's own settings are silent.
     pub(super) fn fill_from_standard_env(&mut self, env: &BTreeMap<String, String>) {
-        let get = |k: &str| env.get(k).map(|v| v.trim()).filter(|v| !v.is_empty()).map(str::to_owned);
+        let get = |k: &str| {
+            env.get(k)
+                .map(|v| v.trim())
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
         if self.access_key_id.is_none() {
             self.access_key_id = get("ALIBABA_CLOUD_ACCESS_KEY_ID");
         }
@@ -75,11 +80,16 @@ impl AlibabaSettings {
 
     /// Checks every `[alibaba]` setting; `None` when no credentials are configured.
     pub(super) fn client_options(&self) -> Result<Option<ClientOptions>, ConfigError> {
-        let invalid = |key: &str, message: &str| ConfigError::invalid(format!("alibaba.{key}"), message);
+        let invalid =
+            |key: &str, message: &str| ConfigError::invalid(format!("alibaba.{key}"), message);
         if self.region.trim().is_empty() {
             return Err(invalid("region", "must not be empty"));
         }
-        let base = match (&self.ecs_ram_role, &self.access_key_id, &self.access_key_secret) {
+        let base = match (
+            &self.ecs_ram_role,
+            &self.access_key_id,
+            &self.access_key_secret,
+        ) {
             (Some(_), Some(_), _) => {
                 return Err(invalid(
                     "ecs_ram_role",
@@ -97,10 +107,16 @@ impl AlibabaSettings {
                 expires_at: None,
             }),
             (None, Some(_), None) => {
-                return Err(invalid("access_key_secret", "access_key_id is set but its secret is not"));
+                return Err(invalid(
+                    "access_key_secret",
+                    "access_key_id is set but its secret is not",
+                ));
             }
             (None, None, Some(_)) => {
-                return Err(invalid("access_key_id", "access_key_secret is set but the key id is not"));
+                return Err(invalid(
+                    "access_key_id",
+                    "access_key_secret is set but the key id is not",
+                ));
             }
             (None, None, None) => return Ok(None),
         };
@@ -130,11 +146,17 @@ impl AlibabaSettings {
         }
         let assume_role = match &self.role_arn {
             Some(arn) if !arn.starts_with("acs:ram::") => {
-                return Err(invalid("role_arn", "expected acs:ram::<account id>:role/<name>"));
+                return Err(invalid(
+                    "role_arn",
+                    "expected acs:ram::<account id>:role/<name>",
+                ));
             }
             Some(arn) => {
                 if !(900..=43_200).contains(&self.role_duration_secs) {
-                    return Err(invalid("role_duration_secs", "must be between 900 and 43200"));
+                    return Err(invalid(
+                        "role_duration_secs",
+                        "must be between 900 and 43200",
+                    ));
                 }
                 Some((
                     arn.clone(),
@@ -144,7 +166,10 @@ impl AlibabaSettings {
             }
             None => None,
         };
-        if self.retry.max_attempts == 0 || self.retry.base_ms == 0 || self.retry.cap_ms < self.retry.base_ms {
+        if self.retry.max_attempts == 0
+            || self.retry.base_ms == 0
+            || self.retry.cap_ms < self.retry.base_ms
+        {
             return Err(invalid(
                 "retry",
                 "max_attempts and base_ms must be positive and cap_ms at least base_ms",
@@ -155,7 +180,10 @@ impl AlibabaSettings {
             .iter()
             .any(|r| !r.is_finite() || *r < 0.0)
         {
-            return Err(invalid("rate_limits", "rates are calls per second, 0 for unlimited"));
+            return Err(invalid(
+                "rate_limits",
+                "rates are calls per second, 0 for unlimited",
+            ));
         }
         Ok(Some(ClientOptions {
             base,

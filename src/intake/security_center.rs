@@ -46,7 +46,10 @@ pub struct SecurityCenterPoller {
 impl SecurityCenterPoller {
     /// Polls now and then every `interval` until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
-        tracing::info!(interval_secs = self.interval.as_secs(), "Security Center poller started");
+        tracing::info!(
+            interval_secs = self.interval.as_secs(),
+            "Security Center poller started"
+        );
         loop {
             // Abandoning a poll half way is safe: each record is durable or not, and the
             // mark moves only after a whole poll.
@@ -61,7 +64,9 @@ impl SecurityCenterPoller {
                     "Security Center leak records polled"
                 ),
                 Ok(_) => tracing::debug!("no new Security Center leak records"),
-                Err(err) => tracing::warn!(error = %err, "Security Center poll failed; will try again"),
+                Err(err) => {
+                    tracing::warn!(error = %err, "Security Center poll failed; will try again")
+                }
             }
             tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -84,7 +89,11 @@ impl SecurityCenterPoller {
         let mut newest = mark;
         let mut page = 1;
         loop {
-            let listed = self.client.describe_access_key_leak_list(since, page, PAGE_SIZE).await?.value;
+            let listed = self
+                .client
+                .describe_access_key_leak_list(since, page, PAGE_SIZE)
+                .await?
+                .value;
             for record in &listed.records {
                 if let Some(at) = record.discovered_at {
                     newest = newest.max(at.timestamp_millis());
@@ -101,14 +110,19 @@ impl SecurityCenterPoller {
             page += 1;
         }
         if newest > mark {
-            self.store.set_poller_mark(MARK, &newest.to_string()).await?;
+            self.store
+                .set_poller_mark(MARK, &newest.to_string())
+                .await?;
         }
         Ok(report)
     }
 
     async fn record(&self, record: &LeakRecord) -> Result<IntakeOutcome, PollError> {
         let Ok(access_key_id) = AccessKeyId::parse(&record.access_key_id) else {
-            tracing::warn!(record.id = record.id, "Security Center record names no valid AccessKey ID; skipped");
+            tracing::warn!(
+                record.id = record.id,
+                "Security Center record names no valid AccessKey ID; skipped"
+            );
             return Ok(IntakeOutcome::Ignored);
         };
         // The detail names the file; without it the list's URL still locates the leak.

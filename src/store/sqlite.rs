@@ -295,10 +295,12 @@ impl Store for SqliteStore {
     }
 
     async fn poller_mark(&self, name: &str) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT value FROM poller_marks WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT value FROM poller_marks WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     async fn set_poller_mark(&self, name: &str, value: &str) -> Result<(), StoreError> {

@@ -79,6 +79,9 @@ level = "debug,sqlx=warn"
 [api]
 tokens_file = "{tokens}"
 
+[intake.security_center]
+enabled = false
+
 [intake.sources.generic]
 auth = "hmac"
 secret = "{GENERIC_SECRET}"

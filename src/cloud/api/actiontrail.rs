@@ -64,7 +64,10 @@ impl CloudClient {
         }
     }
 
-    pub async fn access_key_last_used_info(&self, access_key_id: &str) -> Result<Called<LastUsedInfo>, CloudError> {
+    pub async fn access_key_last_used_info(
+        &self,
+        access_key_id: &str,
+    ) -> Result<Called<LastUsedInfo>, CloudError> {
         let request = Request::new(Product::ActionTrail, "GetAccessKeyLastUsedInfo")
             .param("AccessKey", access_key_id)
             .priority(Priority::Forensics);
@@ -81,7 +84,9 @@ impl CloudClient {
             used_at: integer(v, "UsedTimestamp")
                 .filter(|ms| *ms > 0)
                 .and_then(DateTime::from_timestamp_millis),
-            service_name: field(v, "ServiceName").and_then(Value::as_str).map(str::to_owned),
+            service_name: field(v, "ServiceName")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         };
         Ok(called.map(|_| info))
     }

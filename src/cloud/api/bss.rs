@@ -22,8 +22,12 @@ pub struct AccountBalance {
 
 impl CloudClient {
     /// The bill overview for `billing_cycle` (`YYYY-MM`).
-    pub async fn query_bill_overview(&self, billing_cycle: &str) -> Result<Called<Vec<BillItem>>, CloudError> {
-        let request = Request::new(Product::Bss, "QueryBillOverview").param("BillingCycle", billing_cycle);
+    pub async fn query_bill_overview(
+        &self,
+        billing_cycle: &str,
+    ) -> Result<Called<Vec<BillItem>>, CloudError> {
+        let request =
+            Request::new(Product::Bss, "QueryBillOverview").param("BillingCycle", billing_cycle);
         let called = self.call(request).await?;
         let data = field(&called.value, "Data").cloned().unwrap_or_default();
         let bill = items(&data, "Items", "Item")
@@ -42,13 +46,17 @@ impl CloudClient {
     }
 
     pub async fn query_account_balance(&self) -> Result<Called<AccountBalance>, CloudError> {
-        let called = self.call(Request::new(Product::Bss, "QueryAccountBalance")).await?;
+        let called = self
+            .call(Request::new(Product::Bss, "QueryAccountBalance"))
+            .await?;
         let data = field(&called.value, "Data").cloned().unwrap_or_default();
         let balance = AccountBalance {
-            available_amount: Amount::from_field(&data, "AvailableAmount").ok_or_else(|| CloudError::Decode {
-                action: "QueryAccountBalance".into(),
-                message: "no AvailableAmount in the answer".into(),
-                request_id: Some(called.request_id.clone()),
+            available_amount: Amount::from_field(&data, "AvailableAmount").ok_or_else(|| {
+                CloudError::Decode {
+                    action: "QueryAccountBalance".into(),
+                    message: "no AvailableAmount in the answer".into(),
+                    request_id: Some(called.request_id.clone()),
+                }
             })?,
             currency: text(&data, &["Currency"]),
         };

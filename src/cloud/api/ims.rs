@@ -18,7 +18,10 @@ pub struct ImsUser {
 impl CloudClient {
     /// The RAM user owning `access_key_id`, or `None` when no RAM user does (an account
     /// key, an STS key, or a deleted one).
-    pub async fn user_by_access_key(&self, access_key_id: &str) -> Result<Called<Option<ImsUser>>, CloudError> {
+    pub async fn user_by_access_key(
+        &self,
+        access_key_id: &str,
+    ) -> Result<Called<Option<ImsUser>>, CloudError> {
         let request = Request::new(Product::Ims, "GetUser").param("UserAccessKeyId", access_key_id);
         let called = self.optional(request, "EntityNotExist.User").await?;
         Ok(called.map(|value| {

@@ -32,7 +32,8 @@ impl CloudClient {
         let called = self.call(request).await?;
         let version = SecretVersion {
             secret_name: text(&called.value, &["SecretName"]).unwrap_or_else(|| name.to_owned()),
-            version_id: text(&called.value, &["VersionId"]).unwrap_or_else(|| version_id.to_owned()),
+            version_id: text(&called.value, &["VersionId"])
+                .unwrap_or_else(|| version_id.to_owned()),
             stages: vec!["ACSCurrent".to_owned()],
         };
         Ok(called.map(|_| version))
@@ -54,7 +55,8 @@ impl CloudClient {
         let called = self.call(request).await?;
         let version = SecretVersion {
             secret_name: text(&called.value, &["SecretName"]).unwrap_or_else(|| name.to_owned()),
-            version_id: text(&called.value, &["VersionId"]).unwrap_or_else(|| version_id.to_owned()),
+            version_id: text(&called.value, &["VersionId"])
+                .unwrap_or_else(|| version_id.to_owned()),
             stages: items(&called.value, "VersionStages", "VersionStage")
                 .into_iter()
                 .filter_map(|s| s.as_str().map(str::to_owned))

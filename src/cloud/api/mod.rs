@@ -11,7 +11,10 @@ pub use actiontrail::{AccountType, LastUsedInfo};
 pub use bss::{AccountBalance, BillItem};
 pub use ims::ImsUser;
 pub use kms::SecretVersion;
-pub use ram::{AccessKeyInfo, AttachedPolicy, KeyStatus, LoginProfile, MfaDevice, NewAccessKey, PolicyInfo, PolicyType, RamUser};
+pub use ram::{
+    AccessKeyInfo, AttachedPolicy, KeyStatus, LoginProfile, MfaDevice, NewAccessKey, PolicyInfo,
+    PolicyType, RamUser,
+};
 pub use sas::{DealType, LeakDetail, LeakPage, LeakRecord, LeakStatus};
 
 use chrono::{DateTime, Utc};

@@ -110,9 +110,12 @@ fn decode(action: &str, request_id: &str, message: &str) -> CloudError {
 
 impl CloudClient {
     pub async fn get_user(&self, user_name: &str) -> Result<Called<RamUser>, CloudError> {
-        let called = self.call(ram("GetUser").param("UserName", user_name)).await?;
+        let called = self
+            .call(ram("GetUser").param("UserName", user_name))
+            .await?;
         let found = called.value.get("User").and_then(user);
-        let user = found.ok_or_else(|| decode("GetUser", &called.request_id, "no User in the answer"))?;
+        let user =
+            found.ok_or_else(|| decode("GetUser", &called.request_id, "no User in the answer"))?;
         Ok(called.map(|_| user))
     }
 
@@ -123,9 +126,17 @@ impl CloudClient {
         let mut marker: Option<String> = None;
         loop {
             let page = self
-                .call(ram("ListUsers").param("MaxItems", "1000").param_opt("Marker", marker.take()))
+                .call(
+                    ram("ListUsers")
+                        .param("MaxItems", "1000")
+                        .param_opt("Marker", marker.take()),
+                )
                 .await?;
-            users.extend(items(&page.value, "Users", "User").into_iter().filter_map(user));
+            users.extend(
+                items(&page.value, "Users", "User")
+                    .into_iter()
+                    .filter_map(user),
+            );
             ids.push(page.request_id.clone());
             marker = text(&page.value, &["Marker"]).filter(|_| flag(&page.value, "IsTruncated"));
             if marker.is_none() {
@@ -137,8 +148,13 @@ impl CloudClient {
         }
     }
 
-    pub async fn list_access_keys(&self, user_name: &str) -> Result<Called<Vec<AccessKeyInfo>>, CloudError> {
-        let called = self.call(ram("ListAccessKeys").param("UserName", user_name)).await?;
+    pub async fn list_access_keys(
+        &self,
+        user_name: &str,
+    ) -> Result<Called<Vec<AccessKeyInfo>>, CloudError> {
+        let called = self
+            .call(ram("ListAccessKeys").param("UserName", user_name))
+            .await?;
         let keys = items(&called.value, "AccessKeys", "AccessKey")
             .into_iter()
             .filter_map(|k| {
@@ -156,9 +172,18 @@ impl CloudClient {
     }
 
     /// Creates a key. Not retried blindly by callers: a lost answer still made a key.
-    pub async fn create_access_key(&self, user_name: &str) -> Result<Called<NewAccessKey>, CloudError> {
-        let mut called = self.call(ram("CreateAccessKey").param("UserName", user_name)).await?;
-        let key = called.value.get_mut("AccessKey").map(Value::take).unwrap_or_default();
+    pub async fn create_access_key(
+        &self,
+        user_name: &str,
+    ) -> Result<Called<NewAccessKey>, CloudError> {
+        let mut called = self
+            .call(ram("CreateAccessKey").param("UserName", user_name))
+            .await?;
+        let key = called
+            .value
+            .get_mut("AccessKey")
+            .map(Value::take)
+            .unwrap_or_default();
         let request_id = called.request_id.clone();
         let created = (|| {
             Some(NewAccessKey {
@@ -167,7 +192,13 @@ impl CloudClient {
                 create_date: text(&key, &["CreateDate"]).and_then(|d| parse_time(&d)),
             })
         })()
-        .ok_or_else(|| decode("CreateAccessKey", &request_id, "no AccessKey id and secret in the answer"))?;
+        .ok_or_else(|| {
+            decode(
+                "CreateAccessKey",
+                &request_id,
+                "no AccessKey id and secret in the answer",
+            )
+        })?;
         Ok(Called {
             request_id,
             value: created,
@@ -193,7 +224,11 @@ impl CloudClient {
         Ok(self.call(request).await?.map(|_| ()))
     }
 
-    pub async fn delete_access_key(&self, user_name: &str, access_key_id: &str) -> Result<Called<Effect>, CloudError> {
+    pub async fn delete_access_key(
+        &self,
+        user_name: &str,
+        access_key_id: &str,
+    ) -> Result<Called<Effect>, CloudError> {
         self.effect(
             ram("DeleteAccessKey")
                 .param("UserName", user_name)
@@ -217,7 +252,11 @@ impl CloudClient {
     }
 
     /// The policy and its default document, or `None` when it does not exist.
-    pub async fn get_policy(&self, name: &str, policy_type: PolicyType) -> Result<Called<Option<PolicyInfo>>, CloudError> {
+    pub async fn get_policy(
+        &self,
+        name: &str,
+        policy_type: PolicyType,
+    ) -> Result<Called<Option<PolicyInfo>>, CloudError> {
         let request = ram("GetPolicy")
             .param("PolicyName", name)
             .param("PolicyType", policy_type.as_str())
@@ -237,19 +276,32 @@ impl CloudClient {
     }
 
     /// Adds a version and makes it the default, dropping the oldest when five exist.
-    pub async fn create_policy_version(&self, name: &str, document: &str) -> Result<Called<String>, CloudError> {
+    pub async fn create_policy_version(
+        &self,
+        name: &str,
+        document: &str,
+    ) -> Result<Called<String>, CloudError> {
         let request = ram("CreatePolicyVersion")
             .param("PolicyName", name)
             .param("PolicyDocument", document)
             .param("SetAsDefault", "true")
-            .param("RotateStrategy", "DeleteOldestNonDefaultVersionWhenLimitExceeded")
+            .param(
+                "RotateStrategy",
+                "DeleteOldestNonDefaultVersionWhenLimitExceeded",
+            )
             .priority(Priority::Containment);
         let called = self.call(request).await?;
         let version = called
             .value
             .get("PolicyVersion")
             .and_then(|v| text(v, &["VersionId"]))
-            .ok_or_else(|| decode("CreatePolicyVersion", &called.request_id, "no VersionId in the answer"))?;
+            .ok_or_else(|| {
+                decode(
+                    "CreatePolicyVersion",
+                    &called.request_id,
+                    "no VersionId in the answer",
+                )
+            })?;
         Ok(called.map(|_| version))
     }
 
@@ -280,8 +332,13 @@ impl CloudClient {
         self.effect(request).await
     }
 
-    pub async fn list_policies_for_user(&self, user_name: &str) -> Result<Called<Vec<AttachedPolicy>>, CloudError> {
-        let called = self.call(ram("ListPoliciesForUser").param("UserName", user_name)).await?;
+    pub async fn list_policies_for_user(
+        &self,
+        user_name: &str,
+    ) -> Result<Called<Vec<AttachedPolicy>>, CloudError> {
+        let called = self
+            .call(ram("ListPoliciesForUser").param("UserName", user_name))
+            .await?;
         let policies = items(&called.value, "Policies", "Policy")
             .into_iter()
             .filter_map(|p| {
@@ -295,9 +352,14 @@ impl CloudClient {
     }
 
     /// The console logon profile, or `None` when the user has no console access.
-    pub async fn get_login_profile(&self, user_name: &str) -> Result<Called<Option<LoginProfile>>, CloudError> {
+    pub async fn get_login_profile(
+        &self,
+        user_name: &str,
+    ) -> Result<Called<Option<LoginProfile>>, CloudError> {
         let request = ram("GetLoginProfile").param("UserName", user_name);
-        let called = self.optional(request, "EntityNotExist.User.LoginProfile").await?;
+        let called = self
+            .optional(request, "EntityNotExist.User.LoginProfile")
+            .await?;
         Ok(called.map(|value| {
             let profile = value?.get("LoginProfile")?.clone();
             Some(LoginProfile {
@@ -317,14 +379,22 @@ impl CloudClient {
         let request = ram("UpdateLoginProfile")
             .param("UserName", user_name)
             .param_opt("MFABindRequired", mfa_bind_required.map(|b| b.to_string()))
-            .param_opt("PasswordResetRequired", password_reset_required.map(|b| b.to_string()));
+            .param_opt(
+                "PasswordResetRequired",
+                password_reset_required.map(|b| b.to_string()),
+            );
         Ok(self.call(request).await?.map(|_| ()))
     }
 
     /// The user's MFA device, or `None` when none is bound.
-    pub async fn get_user_mfa_info(&self, user_name: &str) -> Result<Called<Option<MfaDevice>>, CloudError> {
+    pub async fn get_user_mfa_info(
+        &self,
+        user_name: &str,
+    ) -> Result<Called<Option<MfaDevice>>, CloudError> {
         let request = ram("GetUserMFAInfo").param("UserName", user_name);
-        let called = self.optional(request, "EntityNotExist.User.MFADevice").await?;
+        let called = self
+            .optional(request, "EntityNotExist.User.MFADevice")
+            .await?;
         Ok(called.map(|value| {
             let device = value?.get("MFADevice")?.clone();
             Some(MfaDevice {

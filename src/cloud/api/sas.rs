@@ -106,8 +106,12 @@ impl CloudClient {
         Ok(called.map(|_| page))
     }
 
-    pub async fn describe_access_key_leak_detail(&self, id: i64) -> Result<Called<LeakDetail>, CloudError> {
-        let request = Request::new(Product::Sas, "DescribeAccessKeyLeakDetail").param("Id", id.to_string());
+    pub async fn describe_access_key_leak_detail(
+        &self,
+        id: i64,
+    ) -> Result<Called<LeakDetail>, CloudError> {
+        let request =
+            Request::new(Product::Sas, "DescribeAccessKeyLeakDetail").param("Id", id.to_string());
         let called = self.call(request).await?;
         let v = &called.value;
         let detail = LeakDetail {
