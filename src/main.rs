@@ -1,9 +1,12 @@
 //! The `akguard` command line: thin, everything lives in the library.
 
+use std::io::Write as _;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use akguard::app::App;
+use akguard::cloud::emulator::{Emulator, Scenario};
 use akguard::config::Settings;
 use akguard::store::{self, ChainReport};
 use akguard::telemetry;
@@ -18,6 +21,8 @@ Usage:
   akguard check-config [--config FILE]   print the effective settings, secrets redacted
   akguard migrate      [--config FILE]   apply database migrations and exit
   akguard verify-audit [--config FILE]   check the audit log's hash chain
+  akguard emulator --listen ADDR --scenario FILE
+                                        run the Alibaba Cloud emulator (for tests and rehearsals)
 
 Settings come from built-in defaults, then FILE, then AKGUARD__SECTION__KEY variables.";
 
@@ -26,10 +31,17 @@ enum Command {
     CheckConfig,
     Migrate,
     VerifyAudit,
+    Emulator {
+        listen: SocketAddr,
+        scenario: PathBuf,
+    },
 }
 
 fn parse_args(args: &[String]) -> Result<(Command, Option<PathBuf>), String> {
     let (command, rest) = args.split_first().ok_or("a command is required")?;
+    if command == "emulator" {
+        return parse_emulator_args(rest).map(|command| (command, None));
+    }
     let command = match command.as_str() {
         "serve" => Command::Serve,
         "check-config" => Command::CheckConfig,
@@ -44,6 +56,30 @@ fn parse_args(args: &[String]) -> Result<(Command, Option<PathBuf>), String> {
         [other, ..] => return Err(format!("unexpected argument `{other}`")),
     };
     Ok((command, config))
+}
+
+/// `--listen ADDR --scenario FILE`, both required, in either order.
+fn parse_emulator_args(rest: &[String]) -> Result<Command, String> {
+    let (mut listen, mut scenario) = (None, None);
+    let mut rest = rest.iter();
+    while let Some(flag) = rest.next() {
+        let value = match flag.as_str() {
+            "--listen" | "--scenario" => rest.next().ok_or(format!("{flag} needs a value"))?,
+            other => return Err(format!("unexpected argument `{other}`")),
+        };
+        if flag == "--listen" {
+            let addr = value
+                .parse()
+                .map_err(|_| format!("--listen `{value}` is not an address like 127.0.0.1:0"))?;
+            listen = Some(addr);
+        } else {
+            scenario = Some(PathBuf::from(value));
+        }
+    }
+    Ok(Command::Emulator {
+        listen: listen.ok_or("emulator needs --listen ADDR")?,
+        scenario: scenario.ok_or("emulator needs --scenario FILE")?,
+    })
 }
 
 fn main() -> ExitCode {
@@ -121,6 +157,23 @@ fn run(command: Command, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
                         Ok(ExitCode::FAILURE)
                     }
                 }
+            }
+            Command::Emulator { listen, scenario } => {
+                let scenario = Scenario::from_file(&scenario)?;
+                let emulator = Emulator::bind(listen, scenario).await?;
+                // The one line on stdout: scripts wait for it to learn the bound port.
+                let mut stdout = std::io::stdout().lock();
+                writeln!(
+                    stdout,
+                    "{}",
+                    serde_json::json!({"emulator": "ready", "listen": emulator.local_addr().to_string()})
+                )?;
+                stdout.flush()?;
+                drop(stdout);
+                let shutdown = CancellationToken::new();
+                tokio::spawn(cancel_on_signal(shutdown.clone()));
+                emulator.run(shutdown).await?;
+                Ok(ExitCode::SUCCESS)
             }
             Command::CheckConfig => unreachable!("handled before the runtime starts"),
         }

@@ -1,0 +1,187 @@
+//! The HTTP front: RPC requests on `/` (merged parameters, gateway checks, faults, dispatch,
+//! the call log), plus the control API and the metadata service on their own paths.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use serde_json::{Value, json};
+
+use super::auth;
+use super::error::ApiError;
+use super::ids;
+use super::params::Params;
+use super::product::{Call, Product, unknown_action};
+use super::state::{CallRecord, Inner, Shared};
+use super::{control, metadata};
+
+/// ActionTrail's `LookupEvents` quota when `enforce_rate_limits` is on.
+const LOOKUP_EVENTS_PER_SECOND: usize = 2;
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/", get(rpc).post(rpc))
+        .merge(control::routes())
+        .merge(metadata::routes())
+        .fallback(|| async { (StatusCode::NOT_FOUND, "no such path on the emulator\n") })
+        .with_state(shared)
+}
+
+/// What one RPC request gets back.
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+    pub retry_after_ms: Option<u64>,
+    pub latency: Duration,
+}
+
+async fn rpc(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    // The gateway reads a body as parameters only when it is a form; the Python SDK sends
+    // everything in the query string with an empty body.
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let params = Params::merge(uri.query(), if form { &body } else { &[] });
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let answer = process(&shared, method.as_str(), &params, host);
+    if !answer.latency.is_zero() {
+        tokio::time::sleep(answer.latency).await;
+    }
+    let mut response = (answer.status, axum::Json(answer.body)).into_response();
+    if let Some(ms) = answer.retry_after_ms {
+        response
+            .headers_mut()
+            .insert("x-acs-retry-after", HeaderValue::from(ms));
+    }
+    response
+}
+
+/// Handles one RPC request under the state lock and logs it, whatever the outcome.
+pub(crate) fn process(
+    shared: &Shared,
+    method: &str,
+    params: &Params,
+    host: Option<&str>,
+) -> Answer {
+    let now = shared.clock.now();
+    let mut inner = shared.lock();
+    let product = params.get("Version").and_then(Product::from_version);
+    let request_id = ids::request_id();
+    let (status, body, retry_after_ms, code) = match run(&mut inner, method, params, now, product) {
+        Ok(mut body) => {
+            body["RequestId"] = request_id.into();
+            (StatusCode::OK, body, None, None)
+        }
+        Err(err) => {
+            let host_id = match product {
+                Some(product) => product.host(),
+                None => host.unwrap_or("aliyuncs.com"),
+            };
+            let body = json!({
+                "RequestId": request_id,
+                "HostId": host_id,
+                "Code": err.code,
+                "Message": err.message,
+                "Recommend": format!(
+                    "https://api.aliyun.com/troubleshoot?q={}&product={}&requestId={request_id}",
+                    err.code,
+                    product.map_or("", Product::code),
+                ),
+            });
+            (err.status, body, err.retry_after_ms, Some(err.code))
+        }
+    };
+    if status.is_success() {
+        tracing::debug!(action = params.get("Action"), "emulated call succeeded");
+    } else {
+        tracing::debug!(
+            action = params.get("Action"),
+            code = code.as_deref(),
+            "emulated call failed"
+        );
+    }
+    let seq = inner.calls.len() as u64 + 1;
+    let owned = |name: &str| params.get(name).map(str::to_string);
+    inner.calls.push(CallRecord {
+        seq,
+        at: now.to_rfc3339_opts(SecondsFormat::Millis, true),
+        version: owned("Version"),
+        product: product.map(Product::name),
+        action: owned("Action"),
+        access_key_id: owned("AccessKeyId"),
+        nonce: owned("SignatureNonce"),
+        timestamp: owned("Timestamp"),
+        method: method.to_string(),
+        status: status.as_u16(),
+        code,
+        params: params.loggable(),
+    });
+    Answer {
+        status,
+        body,
+        retry_after_ms,
+        latency: Duration::from_millis(inner.world.faults.latency_ms),
+    }
+}
+
+fn run(
+    inner: &mut Inner,
+    method: &str,
+    params: &Params,
+    now: DateTime<Utc>,
+    product: Option<Product>,
+) -> Result<Value, ApiError> {
+    // The gateway resolves the API before it authenticates: an unknown version or action is
+    // reported even for an unsigned request.
+    let action = params.required("Action")?;
+    params.required("Version")?;
+    let product = product.ok_or_else(|| {
+        ApiError::bad_request(
+            "InvalidVersion",
+            "Specified parameter Version is not valid.",
+        )
+    })?;
+    if !product.knows(action) {
+        return Err(unknown_action());
+    }
+    auth::check_common(params)?;
+    let caller = auth::authenticate(inner, method, params, now, product.code())?;
+    if caller.leaked && product.blocks_leaked_key(action) {
+        return Err(ApiError::forbidden(
+            "Forbidden",
+            "Forbidden : There is a risk of leakage of this AccessKey.",
+        ));
+    }
+    if product == Product::ActionTrail
+        && action == "LookupEvents"
+        && inner.world.enforce_rate_limits
+    {
+        let window = &mut inner.lookup_window;
+        window.retain(|t| now - *t < TimeDelta::seconds(1));
+        if window.len() >= LOOKUP_EVENTS_PER_SECOND {
+            return Err(ApiError::throttled(inner.world.faults.retry_after_ms));
+        }
+        window.push_back(now);
+    }
+    inner.world.faults.inject(product.name(), action)?;
+    let mut call = Call {
+        world: &mut inner.world,
+        params,
+        caller: &caller,
+        now,
+    };
+    product.handle(action, &mut call)
+}

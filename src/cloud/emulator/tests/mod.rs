@@ -1,0 +1,9 @@
+//! Tests of the emulator itself: the gateway checks, action semantics, faults, the HTTP
+//! surface and the shipped scenarios.
+
+mod gateway;
+mod http;
+mod products;
+mod ram;
+mod scenarios;
+mod support;
