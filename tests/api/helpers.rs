@@ -38,6 +38,7 @@ pub struct TestDaemon {
     log: Arc<Mutex<String>>,
     readers: Vec<std::thread::JoinHandle<()>>,
     extra_config: String,
+    env: Vec<(String, String)>,
 }
 
 pub fn binary() -> &'static str {
@@ -112,6 +113,11 @@ impl TestDaemon {
 
     /// `extra` is appended to the config file (more sources, smaller limits).
     pub async fn spawn_with(extra: &str) -> Self {
+        Self::spawn_with_env(extra, &[]).await
+    }
+
+    /// Also sets environment variables, which override the config file.
+    pub async fn spawn_with_env(extra: &str, env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut daemon = Self {
             child: None,
@@ -121,6 +127,10 @@ impl TestDaemon {
             log: Arc::default(),
             readers: Vec::new(),
             extra_config: extra.to_owned(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         daemon.start().await;
         daemon
@@ -139,6 +149,7 @@ impl TestDaemon {
             .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", DAEMON_AK_SECRET)
             .env("ALIBABA_CLOUD_SECURITY_TOKEN", DAEMON_STS_TOKEN)
             .env_remove("RUST_LOG")
+            .envs(self.env.iter().cloned())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

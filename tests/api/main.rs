@@ -2,10 +2,13 @@
 
 mod authentication;
 mod cli;
+mod cloud_client;
+mod cloud_support;
 mod deduplication;
 mod helpers;
 mod intake_formats;
 mod persistence;
 mod secrets;
+mod security_center;
 mod status_api;
 mod validation;
