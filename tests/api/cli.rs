@@ -65,3 +65,45 @@ fn migrate_creates_the_database_and_its_directory() {
     // Migrating twice is harmless.
     assert!(run_cli(&["migrate"], &config).0.success());
 }
+
+#[test]
+fn the_emulator_command_announces_its_address_and_serves_signed_calls() {
+    use std::io::{BufRead, BufReader};
+    let scenario = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("config/scenarios/leaked-unused.json");
+    let mut child = std::process::Command::new(crate::helpers::binary())
+        .args(["emulator", "--listen", "127.0.0.1:0", "--scenario"])
+        .arg(&scenario)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let ready: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(ready["emulator"], "ready", "{line}");
+    let listen = ready["listen"].as_str().unwrap();
+    assert!(
+        listen.starts_with("127.0.0.1:") && !listen.ends_with(":0"),
+        "{line}"
+    );
+    assert_eq!(ready.as_object().unwrap().len(), 2, "{line}");
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let users = runtime.block_on(async {
+        crate::cloud_support::client(&format!("http://{listen}"))
+            .list_users()
+            .await
+            .unwrap()
+            .value
+    });
+    assert!(users.iter().any(|u| u.user_name == "legacy-backup"));
+
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
