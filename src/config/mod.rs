@@ -2,7 +2,6 @@
 //! environment variables. Secrets are `SecretString`s and print as `[redacted]`.
 
 mod alibaba;
-mod cidr;
 mod duration;
 mod sources;
 mod tokens;
@@ -15,7 +14,6 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize, Serializer};
 
 pub use alibaba::AlibabaSettings;
-pub use cidr::Cidr;
 pub use sources::{IntakeSource, SourceAuth, SourceFormat};
 pub use tokens::{ApiToken, Role};
 

@@ -3,7 +3,8 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::{Cidr, ConfigError, serialize_secret};
+use super::{ConfigError, serialize_secret};
+use crate::domain::Cidr;
 
 /// Secrets shorter than this are too easy to guess for a public endpoint.
 const MIN_SECRET_LEN: usize = 16;

@@ -1,11 +1,15 @@
 //! The vocabulary of akguard: notifications, incidents and the audit chain. Pure: no I/O.
 
 pub mod audit;
+pub mod cidr;
 pub mod incident;
+pub mod money;
 pub mod notification;
 
 pub use audit::{AuditRecord, ChainBreak};
+pub use cidr::Cidr;
 pub use incident::{Incident, IncidentId, IncidentState, Sighting};
+pub use money::Amount;
 pub use notification::{
     AccessKeyId, Activity, InvalidAccessKeyId, LeakNotification, OwnerType, Signal,
 };

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use akguard::cloud::api::{AccountType, Effect, KeyStatus, LeakStatus, PolicyType};
 use akguard::cloud::credentials::BaseSource;
-use akguard::cloud::parse::Amount;
 use akguard::cloud::{CloudClient, ErrorClass};
+use akguard::domain::Amount;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};

@@ -1,8 +1,9 @@
 //! BSS OpenAPI (2017-12-14): the bill and the balance, as exact amounts.
 
-use crate::cloud::parse::{Amount, field, items, text};
+use crate::cloud::parse::{amount, field, items, text};
 use crate::cloud::product::Product;
 use crate::cloud::{Called, CloudClient, CloudError, Request};
+use crate::domain::Amount;
 
 /// One line of a bill overview.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +38,7 @@ impl CloudClient {
                     product_code: text(item, &["ProductCode"])?,
                     product_name: text(item, &["ProductName"]),
                     subscription_type: text(item, &["SubscriptionType"]),
-                    pretax_amount: Amount::from_field(item, "PretaxAmount").unwrap_or_default(),
+                    pretax_amount: amount(item, "PretaxAmount").unwrap_or_default(),
                     currency: text(item, &["Currency"]),
                 })
             })
@@ -51,7 +52,7 @@ impl CloudClient {
             .await?;
         let data = field(&called.value, "Data").cloned().unwrap_or_default();
         let balance = AccountBalance {
-            available_amount: Amount::from_field(&data, "AvailableAmount").ok_or_else(|| {
+            available_amount: amount(&data, "AvailableAmount").ok_or_else(|| {
                 CloudError::Decode {
                     action: "QueryAccountBalance".into(),
                     message: "no AvailableAmount in the answer".into(),
