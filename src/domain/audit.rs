@@ -10,6 +10,15 @@ use super::incident::IncidentId;
 /// The `prev_hash` of the first row.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// An audit event about to be appended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    pub incident_id: Option<IncidentId>,
+    pub actor: String,
+    pub action: String,
+    pub detail: serde_json::Value,
+}
+
 /// An audit row as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditRecord {

@@ -5,6 +5,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::machine::{IncidentState, Path};
 use super::notification::{AccessKeyId, OwnerType};
 
 /// Database identity of an incident.
@@ -18,38 +19,8 @@ impl fmt::Display for IncidentId {
     }
 }
 
-/// Where an incident stands. The remediation machine adds its states here; `new` is where
-/// every incident starts, waiting for triage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IncidentState {
-    New,
-}
-
-impl IncidentState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::New => "new",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "new" => Some(Self::New),
-            _ => None,
-        }
-    }
-
-    /// The step the incident waits for, as shown to on-call staff.
-    pub fn current_step(self) -> &'static str {
-        match self {
-            Self::New => "triage",
-        }
-    }
-}
-
 /// One leaked key being handled.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Incident {
     pub id: IncidentId,
     pub access_key_id: AccessKeyId,
@@ -60,13 +31,36 @@ pub struct Incident {
     pub leak_url: Option<String>,
     pub detected_at: DateTime<Utc>,
     pub state: IncidentState,
+    /// The runbook branch triage chose.
+    pub path: Option<Path>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
+    /// Claims so far: the fencing token of the current lease.
     pub attempt: i64,
+    /// Failed tries of the current step, for its retry policy.
+    pub step_attempts: u32,
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub lease_owner: Option<String>,
     pub lease_expires_at: Option<DateTime<Utc>>,
+    /// When the Deny policy was verified attached, or the key verified disabled.
+    pub contained_at: Option<DateTime<Utc>>,
+    /// When the second ActionTrail pass is due, once ActionTrail has caught up.
+    pub settle_audit_at: Option<DateTime<Utc>>,
+    /// The incident whose key created this one's key.
+    pub parent_incident_id: Option<IncidentId>,
+    /// The last error a step met, with its RequestId.
+    pub last_error: Option<String>,
+    /// What each step found, by step name.
+    pub findings: serde_json::Value,
+}
+
+impl Incident {
+    /// From the first notification's receipt to containment.
+    pub fn time_to_containment_ms(&self) -> Option<i64> {
+        self.contained_at
+            .map(|at| (at - self.created_at).num_milliseconds())
+    }
 }
 
 /// A further report of an incident's key: another leak notification, or the key seen at work.

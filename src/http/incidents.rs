@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::tokens::authorize;
 use super::{ApiError, AppState, accepted, read_body};
@@ -18,20 +18,45 @@ const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 200;
 
 /// An incident as the API shows it.
-#[derive(Serialize)]
-struct IncidentView<'a> {
-    #[serde(flatten)]
-    incident: &'a Incident,
-    current_step: &'static str,
-}
-
-impl<'a> From<&'a Incident> for IncidentView<'a> {
-    fn from(incident: &'a Incident) -> Self {
-        Self {
-            incident,
-            current_step: incident.state.current_step(),
+fn incident_view(incident: &Incident) -> serde_json::Value {
+    let (reason, explanation) = match incident.state {
+        IncidentState::NeedsAttention(reason) => {
+            (Some(reason.as_str()), Some(reason.explanation()))
         }
-    }
+        _ => (None, None),
+    };
+    let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+    };
+    serde_json::json!({
+        "id": incident.id,
+        "access_key_id": incident.access_key_id,
+        "account_id": incident.account_id,
+        "account_name": incident.account_name,
+        "user_name": incident.user_name,
+        "owner_type": incident.owner_type,
+        "leak_url": incident.leak_url,
+        "detected_at": time(Some(incident.detected_at)),
+        "state": incident.state.as_str(),
+        "current_step": incident.state.current_step().map(|s| s.as_str()),
+        "reason": reason,
+        "explanation": explanation,
+        "path": incident.path.map(|p| p.as_str()),
+        "created_at": time(Some(incident.created_at)),
+        "updated_at": time(Some(incident.updated_at)),
+        "closed_at": time(incident.closed_at),
+        "attempt": incident.attempt,
+        "step_attempts": incident.step_attempts,
+        "next_attempt_at": time(incident.next_attempt_at),
+        "lease_owner": incident.lease_owner,
+        "lease_expires_at": time(incident.lease_expires_at),
+        "contained_at": time(incident.contained_at),
+        "time_to_containment_ms": incident.time_to_containment_ms(),
+        "settle_audit_at": time(incident.settle_audit_at),
+        "parent_incident_id": incident.parent_incident_id,
+        "last_error": incident.last_error,
+        "findings": incident.findings,
+    })
 }
 
 #[derive(Deserialize)]
@@ -52,8 +77,14 @@ pub async fn list(
         state: query
             .state
             .map(|s| {
-                IncidentState::parse(&s)
-                    .ok_or_else(|| ApiError::BadRequest(format!("unknown state `{s}`")))
+                if IncidentState::NAMES.contains(&s.as_str()) {
+                    Ok(s)
+                } else {
+                    Err(ApiError::BadRequest(format!(
+                        "unknown state `{s}`; one of {}",
+                        IncidentState::NAMES.join(", ")
+                    )))
+                }
             })
             .transpose()?,
         access_key_id: query.access_key_id,
@@ -71,7 +102,7 @@ pub async fn list(
     let next_cursor = (incidents.len() == filter.limit as usize)
         .then(|| incidents.last().map(|i| i.id.to_string()))
         .flatten();
-    let views: Vec<IncidentView> = incidents.iter().map(IncidentView::from).collect();
+    let views: Vec<serde_json::Value> = incidents.iter().map(incident_view).collect();
     Ok(Json(
         serde_json::json!({"incidents": views, "next_cursor": next_cursor}),
     ))
@@ -85,8 +116,7 @@ pub async fn show(
     authorize(&state.tokens, &headers, Role::Viewer)?;
     let incident = find(&state, &id).await?;
     let sightings = state.store.list_sightings(incident.id).await?;
-    let mut body =
-        serde_json::to_value(IncidentView::from(&incident)).map_err(|_| ApiError::Internal)?;
+    let mut body = incident_view(&incident);
     body["sightings"] = serde_json::to_value(sightings).map_err(|_| ApiError::Internal)?;
     Ok(Json(body))
 }
@@ -148,6 +178,7 @@ pub async fn report(
         body_sha256,
         actor: format!("operator:{}", caller.name),
         signal: Signal::Leak(notification),
+        parent: None,
     };
     Ok(accepted(state.intake.queue().submit(delivery).await?))
 }

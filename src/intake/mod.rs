@@ -138,6 +138,7 @@ impl Intake {
             body_sha256,
             actor: format!("source:{}", source.name),
             signal,
+            parent: None,
         };
         self.queue.submit(delivery).await
     }

@@ -155,6 +155,7 @@ impl SecurityCenterPoller {
             body_sha256: record.raw_sha256.clone(),
             actor: "poller:security_center".into(),
             signal: Signal::Leak(notification),
+            parent: None,
         };
         Ok(self.queue.submit(delivery).await?)
     }

@@ -32,6 +32,7 @@ pub(super) struct Heads {
 
 pub(super) struct NewIncident<'a> {
     pub id: IncidentId,
+    pub parent: Option<IncidentId>,
     pub leak: &'a LeakNotification,
     pub detected_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
@@ -93,6 +94,7 @@ pub(super) fn plan(batch: &[Delivery], mut known: Known, mut heads: Heads) -> Pl
                 let id = IncidentId(heads.incident);
                 plan.incidents.push(NewIncident {
                     id,
+                    parent: d.parent,
                     leak,
                     detected_at: leak.detected_at.unwrap_or(d.received_at),
                     created_at: d.received_at,
@@ -191,6 +193,7 @@ mod tests {
             received_at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
             body_sha256: "00".into(),
             actor: "source:generic".into(),
+            parent: None,
             signal: Signal::Leak(LeakNotification {
                 access_key_id: AccessKeyId::parse(key).unwrap(),
                 account_id: None,

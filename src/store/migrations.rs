@@ -15,6 +15,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "poller marks",
         include_str!("../../migrations/sqlite/0002_poller_marks.sql"),
     ),
+    (
+        3,
+        "remediation",
+        include_str!("../../migrations/sqlite/0003_remediation.sql"),
+    ),
 ];
 
 pub fn sqlite() -> Migrator {

@@ -3,6 +3,7 @@
 mod batch;
 mod migrations;
 mod sqlite;
+mod sqlite_work;
 
 use std::sync::Arc;
 
@@ -11,7 +12,8 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::audit::{self, GENESIS_HASH};
 use crate::domain::{
-    AuditRecord, ChainBreak, Incident, IncidentId, IncidentState, Sighting, Signal,
+    AuditEntry, AuditRecord, ChainBreak, Event, IllegalTransition, Incident, IncidentId,
+    IncidentState, Path, Sighting, Signal, Step,
 };
 
 pub use sqlite::SqliteStore;
@@ -28,6 +30,9 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("stored row is not valid: {0}")]
     Corrupt(String),
+    /// Another worker took the incident over: stop without further effects.
+    #[error("the lease on incident {0} was lost")]
+    LeaseLost(IncidentId),
 }
 
 /// An authenticated, parsed notification on its way into the store.
@@ -43,6 +48,8 @@ pub struct Delivery {
     /// Who delivered it, for the audit log (`source:generic`, `operator:alice`).
     pub actor: String,
     pub signal: Signal,
+    /// For a key created by another incident's key: that incident.
+    pub parent: Option<IncidentId>,
 }
 
 /// What recording a delivery did.
@@ -61,11 +68,65 @@ pub enum IntakeOutcome {
 /// Filters for listing incidents, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct IncidentFilter {
-    pub state: Option<IncidentState>,
+    /// A stored state name (`new`, `revoke`, `needs_attention`, ...).
+    pub state: Option<String>,
     pub access_key_id: Option<String>,
     /// Only incidents with a smaller id (the cursor of the previous page).
     pub before: Option<IncidentId>,
     pub limit: u32,
+}
+
+/// A worker's hold on one incident. Every write under it is fenced on owner and attempt,
+/// so a worker whose lease was taken over cannot change anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub incident: IncidentId,
+    pub owner: String,
+    pub attempt: i64,
+}
+
+/// What a claimed incident needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    Step(Step),
+    /// The second ActionTrail pass, once ActionTrail has caught up.
+    SettleAudit,
+}
+
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub incident: Incident,
+    pub lease: Lease,
+    pub work: Work,
+}
+
+/// Changes a worker makes to its incident; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentUpdate {
+    pub state: Option<IncidentState>,
+    pub path: Option<Path>,
+    pub contained_at: Option<DateTime<Utc>>,
+    pub settle_audit_at: Option<Option<DateTime<Utc>>>,
+    pub next_attempt_at: Option<Option<DateTime<Utc>>>,
+    pub step_attempts: Option<u32>,
+    pub last_error: Option<Option<String>>,
+    /// Replaces `findings.<key>`.
+    pub findings: Vec<(String, serde_json::Value)>,
+    /// Gives the lease up (the step is over for now).
+    pub release: bool,
+}
+
+/// Why an operator's event was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    #[error("no incident {0}")]
+    NotFound(IncidentId),
+    #[error(transparent)]
+    Illegal(#[from] IllegalTransition),
+    #[error("a worker is running a step of incident {0}; try again in a moment")]
+    Busy(IncidentId),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Everything akguard keeps. Callers never see SQL.
@@ -85,6 +146,29 @@ pub trait Store: Send + Sync {
     /// Where the poller `name` got to, if it has run before.
     async fn poller_mark(&self, name: &str) -> Result<Option<String>, StoreError>;
     async fn set_poller_mark(&self, name: &str, value: &str) -> Result<(), StoreError>;
+    /// Leases the most overdue incident with work to do, if any.
+    async fn claim_next(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_for: std::time::Duration,
+    ) -> Result<Option<Claimed>, StoreError>;
+    async fn extend_lease(&self, lease: &Lease, until: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Applies `update` and appends `audit` in one transaction, fenced by the lease.
+    async fn record(
+        &self,
+        lease: &Lease,
+        update: IncidentUpdate,
+        audit: Vec<AuditEntry>,
+    ) -> Result<(), StoreError>;
+    /// Applies an operator's event through the state machine, with its audit row.
+    async fn apply_operator_event(
+        &self,
+        id: IncidentId,
+        event: Event,
+        actor: &str,
+        note: serde_json::Value,
+    ) -> Result<IncidentState, OperatorError>;
 }
 
 /// Opens the store named by the URL's scheme.

@@ -12,15 +12,21 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::batch::{self, Heads, Known, Plan};
-use super::{Delivery, IncidentFilter, IntakeOutcome, Store, StoreError, migrations};
+use super::sqlite_work;
+use super::{
+    Claimed, Delivery, IncidentFilter, IncidentUpdate, IntakeOutcome, Lease, OperatorError, Store,
+    StoreError, migrations,
+};
 use crate::domain::audit::GENESIS_HASH;
 use crate::domain::{
-    AccessKeyId, AuditRecord, Incident, IncidentId, IncidentState, OwnerType, Sighting,
+    AccessKeyId, AuditEntry, AuditRecord, Event, Incident, IncidentId, IncidentState, OwnerType,
+    Path, Sighting, Step,
 };
 
 const INCIDENT_COLUMNS: &str = "id, access_key_id, account_id, account_name, user_name, \
     owner_type, leak_url, detected_at, state, created_at, updated_at, closed_at, attempt, \
-    next_attempt_at, lease_owner, lease_expires_at";
+    next_attempt_at, lease_owner, lease_expires_at, path, reason, resume_step, step_attempts, \
+    last_error, contained_at, settle_audit_at, parent_incident_id, findings";
 const AUDIT_COLUMNS: &str = "id, incident_id, at, actor, action, detail, prev_hash, hash";
 
 pub struct SqliteStore {
@@ -106,7 +112,7 @@ async fn write_plan(conn: &mut SqliteConnection, plan: &Plan<'_>) -> Result<(), 
     if !plan.incidents.is_empty() {
         let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT INTO incidents (id, access_key_id, account_id, account_name, user_name, \
-             owner_type, leak_url, detected_at, state, created_at, updated_at) ",
+             owner_type, leak_url, detected_at, state, created_at, updated_at, parent_incident_id) ",
         );
         q.push_values(&plan.incidents, |mut row, i| {
             row.push_bind(i.id.0)
@@ -117,9 +123,10 @@ async fn write_plan(conn: &mut SqliteConnection, plan: &Plan<'_>) -> Result<(), 
                 .push_bind(i.leak.effective_owner_type().as_str())
                 .push_bind(&i.leak.leak_url)
                 .push_bind(i.detected_at.timestamp_millis())
-                .push_bind(IncidentState::New.as_str())
+                .push_bind(IncidentState::Active(Step::Triage).as_str())
                 .push_bind(i.created_at.timestamp_millis())
-                .push_bind(i.created_at.timestamp_millis());
+                .push_bind(i.created_at.timestamp_millis())
+                .push_bind(i.parent.map(|p| p.0));
         });
         q.build().persistent(false).execute(&mut *conn).await?;
     }
@@ -226,8 +233,8 @@ impl Store for SqliteStore {
         }
         sql.push_str(" ORDER BY id DESC LIMIT ?");
         let mut query = sqlx::query(&sql);
-        if let Some(state) = filter.state {
-            query = query.bind(state.as_str());
+        if let Some(state) = &filter.state {
+            query = query.bind(state);
         }
         if let Some(key) = &filter.access_key_id {
             query = query.bind(key);
@@ -315,6 +322,46 @@ impl Store for SqliteStore {
         .await?;
         Ok(())
     }
+
+    async fn claim_next(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_for: std::time::Duration,
+    ) -> Result<Option<Claimed>, StoreError> {
+        sqlite_work::claim_next(
+            &self.pool,
+            INCIDENT_COLUMNS,
+            incident_from_row,
+            owner,
+            now,
+            lease_for,
+        )
+        .await
+    }
+
+    async fn extend_lease(&self, lease: &Lease, until: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlite_work::extend_lease(&self.pool, lease, until).await
+    }
+
+    async fn record(
+        &self,
+        lease: &Lease,
+        update: IncidentUpdate,
+        audit: Vec<AuditEntry>,
+    ) -> Result<(), StoreError> {
+        sqlite_work::record(&self.pool, lease, update, audit).await
+    }
+
+    async fn apply_operator_event(
+        &self,
+        id: IncidentId,
+        event: Event,
+        actor: &str,
+        note: serde_json::Value,
+    ) -> Result<IncidentState, OperatorError> {
+        sqlite_work::apply_operator_event(&self.pool, id, event, actor, note).await
+    }
 }
 
 fn time(ms: i64) -> Result<DateTime<Utc>, StoreError> {
@@ -329,6 +376,10 @@ fn incident_from_row(row: &SqliteRow) -> Result<Incident, StoreError> {
     let key: String = row.try_get("access_key_id")?;
     let owner: String = row.try_get("owner_type")?;
     let state: String = row.try_get("state")?;
+    let reason: Option<String> = row.try_get("reason")?;
+    let resume: Option<String> = row.try_get("resume_step")?;
+    let path: Option<String> = row.try_get("path")?;
+    let findings: String = row.try_get("findings")?;
     Ok(Incident {
         id: IncidentId(row.try_get("id")?),
         access_key_id: AccessKeyId::parse(&key).map_err(|e| StoreError::Corrupt(e.to_string()))?,
@@ -339,15 +390,27 @@ fn incident_from_row(row: &SqliteRow) -> Result<Incident, StoreError> {
             .ok_or_else(|| StoreError::Corrupt(format!("owner_type {owner}")))?,
         leak_url: row.try_get("leak_url")?,
         detected_at: time(row.try_get("detected_at")?)?,
-        state: IncidentState::parse(&state)
-            .ok_or_else(|| StoreError::Corrupt(format!("state {state}")))?,
+        state: IncidentState::parse(&state, reason.as_deref(), resume.as_deref())
+            .ok_or_else(|| StoreError::Corrupt(format!("state {state} ({reason:?})")))?,
+        path: path
+            .map(|p| Path::parse(&p).ok_or_else(|| StoreError::Corrupt(format!("path {p}"))))
+            .transpose()?,
         created_at: time(row.try_get("created_at")?)?,
         updated_at: time(row.try_get("updated_at")?)?,
         closed_at: opt_time(row.try_get("closed_at")?)?,
         attempt: row.try_get("attempt")?,
+        step_attempts: row.try_get::<i64, _>("step_attempts")? as u32,
         next_attempt_at: opt_time(row.try_get("next_attempt_at")?)?,
         lease_owner: row.try_get("lease_owner")?,
         lease_expires_at: opt_time(row.try_get("lease_expires_at")?)?,
+        contained_at: opt_time(row.try_get("contained_at")?)?,
+        settle_audit_at: opt_time(row.try_get("settle_audit_at")?)?,
+        parent_incident_id: row
+            .try_get::<Option<i64>, _>("parent_incident_id")?
+            .map(IncidentId),
+        last_error: row.try_get("last_error")?,
+        findings: serde_json::from_str(&findings)
+            .map_err(|e| StoreError::Corrupt(format!("findings: {e}")))?,
     })
 }
 

@@ -1,0 +1,482 @@
+//! The remediation state machine: one pure transition function that the worker, operator
+//! actions and audit replay all use. Any pair it does not list is an `IllegalTransition`.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// A step of the runbook an incident waits for or is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Triage,
+    DisableKey,
+    Revoke,
+    EnforceMfa,
+    Audit,
+    Billing,
+}
+
+impl Step {
+    pub const ALL: [Step; 6] = [
+        Self::Triage,
+        Self::DisableKey,
+        Self::Revoke,
+        Self::EnforceMfa,
+        Self::Audit,
+        Self::Billing,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Triage => "triage",
+            Self::DisableKey => "disable_key",
+            Self::Revoke => "revoke",
+            Self::EnforceMfa => "enforce_mfa",
+            Self::Audit => "audit",
+            Self::Billing => "billing",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
+/// Which branch of the runbook triage chose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Path {
+    /// A RAM user's key that a workload uses: contain, then rotate.
+    RamKeyInUse,
+    /// A RAM user's key nobody uses: disable, then delete.
+    RamKeyUnused,
+    /// The Alibaba Cloud account's own key: RAM cannot restrict it.
+    AccountKey,
+    /// A temporary STS key: it expires; the role is what to restrict.
+    StsKey,
+}
+
+impl Path {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RamKeyInUse => "ram_key_in_use",
+            Self::RamKeyUnused => "ram_key_unused",
+            Self::AccountKey => "account_key",
+            Self::StsKey => "sts_key",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            Self::RamKeyInUse,
+            Self::RamKeyUnused,
+            Self::AccountKey,
+            Self::StsKey,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == raw)
+    }
+
+    /// The steps after triage, in order.
+    fn steps(self) -> &'static [Step] {
+        match self {
+            Self::RamKeyInUse => &[Step::Revoke, Step::EnforceMfa, Step::Audit, Step::Billing],
+            Self::RamKeyUnused => &[Step::DisableKey, Step::Audit, Step::Billing],
+            Self::AccountKey => &[Step::Audit, Step::Billing],
+            Self::StsKey => &[Step::Audit],
+        }
+    }
+
+    /// What a person must do once the automated steps of this path are done.
+    fn handover(self) -> Reason {
+        match self {
+            Self::RamKeyInUse => Reason::ReadyToRotate,
+            Self::RamKeyUnused => Reason::ReadyToDelete,
+            Self::AccountKey => Reason::AccountKey,
+            Self::StsKey => Reason::StsKey,
+        }
+    }
+}
+
+/// Why an incident waits for a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    ReadyToRotate,
+    ReadyToDelete,
+    AccountKey,
+    StsKey,
+    /// No RAM user, account or role could be shown to own the key.
+    OwnerUnknown,
+    /// The user already has as many policies as RAM allows.
+    PolicyLimit,
+    /// A step failed for good; an operator may retry it.
+    StepFailed(Step),
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ReadyToRotate => "ready_to_rotate",
+            Self::ReadyToDelete => "ready_to_delete",
+            Self::AccountKey => "account_key",
+            Self::StsKey => "sts_key",
+            Self::OwnerUnknown => "owner_unknown",
+            Self::PolicyLimit => "policy_limit",
+            Self::StepFailed(_) => "step_failed",
+        }
+    }
+
+    /// `resume` is the failed step, stored beside `step_failed`.
+    pub fn parse(raw: &str, resume: Option<Step>) -> Option<Self> {
+        Some(match raw {
+            "ready_to_rotate" => Self::ReadyToRotate,
+            "ready_to_delete" => Self::ReadyToDelete,
+            "account_key" => Self::AccountKey,
+            "sts_key" => Self::StsKey,
+            "owner_unknown" => Self::OwnerUnknown,
+            "policy_limit" => Self::PolicyLimit,
+            "step_failed" => Self::StepFailed(resume?),
+            _ => return None,
+        })
+    }
+
+    /// What a person must do, in the runbook's words.
+    pub fn explanation(self) -> String {
+        match self {
+            Self::ReadyToRotate => "Contained: the Deny policy is attached and MFA is required. The key is in \
+                use, so rotate it: create a new key, hand it to the workload, verify the old key is no \
+                longer used, then disable and delete it. Do not detach the Deny policy before the old \
+                key is deleted."
+                .into(),
+            Self::ReadyToDelete => "The key was not in use and is now disabled. Delete it once you are \
+                sure nothing needs it; keep the findings for the record."
+                .into(),
+            Self::AccountKey => "This is the Alibaba Cloud account's own key, which RAM policies cannot \
+                restrict. If it is not in use, disable and delete it in the console now; if it is in \
+                use, create a new key, switch the workload, then disable and delete this one. Then \
+                stop using account keys: use RAM users or roles."
+                .into(),
+            Self::StsKey => "This is a temporary STS key: it expires on its own. Restrict the role it \
+                was issued for (its trust policy and permissions) and review the findings for what it did."
+                .into(),
+            Self::OwnerUnknown => "No RAM user or account could be shown to own this key (IMS, ActionTrail \
+                and the user's key list disagree or know nothing). Check the AccessKey ID and who owns it; \
+                akguard acts only on a key it has proven belongs to a user."
+                .into(),
+            Self::PolicyLimit => "The key's RAM user already has as many policies attached as RAM allows, \
+                so the Deny policy could not be attached. Detach a policy the user does not need, then \
+                retry, or disable the key now if the workload can stop."
+                .into(),
+            Self::StepFailed(step) => format!(
+                "The {} step failed and akguard stopped retrying; the error and its RequestId are on \
+                 the incident. Fix the cause (often a missing permission of akguard's identity), then \
+                 retry the incident.",
+                step.as_str()
+            ),
+        }
+    }
+}
+
+/// Where an incident stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncidentState {
+    Active(Step),
+    NeedsAttention(Reason),
+    Resolved,
+    Cancelled,
+}
+
+impl IncidentState {
+    /// The database and API name. A new incident waits for triage, so that state is `new`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active(Step::Triage) => "new",
+            Self::Active(step) => step.as_str(),
+            Self::NeedsAttention(_) => "needs_attention",
+            Self::Resolved => "resolved",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// Reads the stored state, with the reason and the step to resume for `needs_attention`.
+    pub fn parse(raw: &str, reason: Option<&str>, resume: Option<&str>) -> Option<Self> {
+        Some(match raw {
+            "new" => Self::Active(Step::Triage),
+            "needs_attention" => {
+                Self::NeedsAttention(Reason::parse(reason?, resume.and_then(Step::parse))?)
+            }
+            "resolved" => Self::Resolved,
+            "cancelled" => Self::Cancelled,
+            other => Self::Active(Step::parse(other).filter(|s| *s != Step::Triage)?),
+        })
+    }
+
+    /// Every stored state name, for validating filters.
+    pub const NAMES: [&'static str; 9] = [
+        "new",
+        "disable_key",
+        "revoke",
+        "enforce_mfa",
+        "audit",
+        "billing",
+        "needs_attention",
+        "resolved",
+        "cancelled",
+    ];
+
+    /// Whether any further report of the key belongs to this incident.
+    pub fn is_open(self) -> bool {
+        !matches!(self, Self::Resolved | Self::Cancelled)
+    }
+
+    /// The step shown to on-call staff.
+    pub fn current_step(self) -> Option<Step> {
+        match self {
+            Self::Active(step) => Some(step),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for IncidentState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What happened to an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// Triage chose a path.
+    Triaged(Path),
+    /// The current step finished; the incident's path says what comes next.
+    StepDone(Path),
+    /// The current step found that a person must act.
+    Halted(Reason),
+    /// An operator asks a failed step to run again.
+    Retry,
+    /// An operator closes the incident (a false positive, or handled elsewhere).
+    Cancel,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{event:?} is not possible while the incident is {state}")]
+pub struct IllegalTransition {
+    pub state: IncidentState,
+    pub event: Event,
+}
+
+/// The one place that says which state follows which.
+pub fn transition(state: IncidentState, event: Event) -> Result<IncidentState, IllegalTransition> {
+    use IncidentState::*;
+    let illegal = Err(IllegalTransition { state, event });
+    match (state, event) {
+        (Active(Step::Triage), Event::Triaged(path)) => Ok(Active(path.steps()[0])),
+        (Active(step), Event::StepDone(path)) if step != Step::Triage => {
+            let steps = path.steps();
+            match steps.iter().position(|s| *s == step) {
+                Some(i) if i + 1 < steps.len() => Ok(Active(steps[i + 1])),
+                Some(_) => Ok(NeedsAttention(path.handover())),
+                None => illegal,
+            }
+        }
+        (Active(Step::Triage), Event::Halted(reason @ Reason::OwnerUnknown))
+        | (Active(Step::Revoke), Event::Halted(reason @ Reason::PolicyLimit)) => {
+            Ok(NeedsAttention(reason))
+        }
+        (Active(step), Event::Halted(Reason::StepFailed(failed))) if step == failed => {
+            Ok(NeedsAttention(Reason::StepFailed(step)))
+        }
+        (NeedsAttention(Reason::StepFailed(step)), Event::Retry) => Ok(Active(step)),
+        (NeedsAttention(Reason::PolicyLimit), Event::Retry) => Ok(Active(Step::Revoke)),
+        (Active(_) | NeedsAttention(_), Event::Cancel) => Ok(Cancelled),
+        _ => illegal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use IncidentState::*;
+
+    const PATHS: [Path; 4] = [
+        Path::RamKeyInUse,
+        Path::RamKeyUnused,
+        Path::AccountKey,
+        Path::StsKey,
+    ];
+
+    fn walk(path: Path) -> Vec<IncidentState> {
+        let mut state = transition(Active(Step::Triage), Event::Triaged(path)).unwrap();
+        let mut seen = vec![state];
+        while let Active(_) = state {
+            state = transition(state, Event::StepDone(path)).unwrap();
+            seen.push(state);
+        }
+        seen
+    }
+
+    #[test]
+    fn every_path_walks_the_runbook_in_order() {
+        assert_eq!(
+            walk(Path::RamKeyInUse),
+            [
+                Active(Step::Revoke),
+                Active(Step::EnforceMfa),
+                Active(Step::Audit),
+                Active(Step::Billing),
+                NeedsAttention(Reason::ReadyToRotate)
+            ]
+        );
+        assert_eq!(
+            walk(Path::RamKeyUnused),
+            [
+                Active(Step::DisableKey),
+                Active(Step::Audit),
+                Active(Step::Billing),
+                NeedsAttention(Reason::ReadyToDelete)
+            ]
+        );
+        assert_eq!(
+            walk(Path::AccountKey),
+            [
+                Active(Step::Audit),
+                Active(Step::Billing),
+                NeedsAttention(Reason::AccountKey)
+            ]
+        );
+        assert_eq!(
+            walk(Path::StsKey),
+            [Active(Step::Audit), NeedsAttention(Reason::StsKey)]
+        );
+    }
+
+    #[test]
+    fn a_step_off_the_path_is_illegal() {
+        for path in PATHS {
+            for step in Step::ALL {
+                let result = transition(Active(step), Event::StepDone(path));
+                let on_path = path.steps().contains(&step);
+                assert_eq!(result.is_ok(), on_path, "{step:?} on {path:?}");
+            }
+            // Triage happens once.
+            for step in Step::ALL.into_iter().filter(|s| *s != Step::Triage) {
+                assert!(transition(Active(step), Event::Triaged(path)).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn halts_are_allowed_only_where_they_can_arise() {
+        let halted = |step, reason| transition(Active(step), Event::Halted(reason));
+        assert_eq!(
+            halted(Step::Triage, Reason::OwnerUnknown),
+            Ok(NeedsAttention(Reason::OwnerUnknown))
+        );
+        assert_eq!(
+            halted(Step::Revoke, Reason::PolicyLimit),
+            Ok(NeedsAttention(Reason::PolicyLimit))
+        );
+        assert!(halted(Step::Audit, Reason::PolicyLimit).is_err());
+        assert!(halted(Step::Revoke, Reason::ReadyToRotate).is_err());
+        for step in Step::ALL {
+            assert_eq!(
+                halted(step, Reason::StepFailed(step)),
+                Ok(NeedsAttention(Reason::StepFailed(step)))
+            );
+            let other = if step == Step::Audit {
+                Step::Billing
+            } else {
+                Step::Audit
+            };
+            assert!(halted(step, Reason::StepFailed(other)).is_err());
+        }
+    }
+
+    #[test]
+    fn retry_resumes_the_failed_step_and_nothing_else() {
+        for step in Step::ALL {
+            assert_eq!(
+                transition(NeedsAttention(Reason::StepFailed(step)), Event::Retry),
+                Ok(Active(step))
+            );
+            assert!(transition(Active(step), Event::Retry).is_err());
+        }
+        assert_eq!(
+            transition(NeedsAttention(Reason::PolicyLimit), Event::Retry),
+            Ok(Active(Step::Revoke))
+        );
+        for reason in [
+            Reason::ReadyToRotate,
+            Reason::ReadyToDelete,
+            Reason::AccountKey,
+            Reason::StsKey,
+            Reason::OwnerUnknown,
+        ] {
+            assert!(
+                transition(NeedsAttention(reason), Event::Retry).is_err(),
+                "{reason:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn terminal_states_accept_nothing_and_cancel_closes_the_rest() {
+        let events = [
+            Event::Triaged(Path::RamKeyInUse),
+            Event::StepDone(Path::RamKeyInUse),
+            Event::Halted(Reason::OwnerUnknown),
+            Event::Retry,
+            Event::Cancel,
+        ];
+        for terminal in [Resolved, Cancelled] {
+            for event in events {
+                assert!(transition(terminal, event).is_err());
+            }
+        }
+        assert_eq!(
+            transition(Active(Step::Audit), Event::Cancel),
+            Ok(Cancelled)
+        );
+        assert_eq!(
+            transition(NeedsAttention(Reason::ReadyToRotate), Event::Cancel),
+            Ok(Cancelled)
+        );
+    }
+
+    #[test]
+    fn states_round_trip_through_their_stored_form() {
+        let mut states: Vec<IncidentState> = Step::ALL.iter().map(|s| Active(*s)).collect();
+        states.extend([Resolved, Cancelled]);
+        for reason in [
+            Reason::ReadyToRotate,
+            Reason::ReadyToDelete,
+            Reason::AccountKey,
+            Reason::StsKey,
+            Reason::OwnerUnknown,
+            Reason::PolicyLimit,
+            Reason::StepFailed(Step::Revoke),
+        ] {
+            states.push(NeedsAttention(reason));
+        }
+        for state in states {
+            let (reason, resume) = match state {
+                NeedsAttention(r) => (
+                    Some(r.as_str()),
+                    match r {
+                        Reason::StepFailed(s) => Some(s.as_str()),
+                        _ => None,
+                    },
+                ),
+                _ => (None, None),
+            };
+            assert_eq!(
+                IncidentState::parse(state.as_str(), reason, resume),
+                Some(state)
+            );
+        }
+        assert_eq!(IncidentState::parse("triage", None, None), None);
+        assert_eq!(IncidentState::parse("needs_attention", None, None), None);
+    }
+}

@@ -1,0 +1,276 @@
+//! SQLite statements for the remediation worker: claiming with a lease, fenced updates, and
+//! operator events. Each runs in its own short transaction; none spans a cloud call.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
+
+use super::{Claimed, IncidentUpdate, Lease, OperatorError, StoreError, Work};
+use crate::domain::audit::{GENESIS_HASH, chain_hash};
+use crate::domain::{AuditEntry, Event, IncidentId, IncidentState, Reason, transition};
+
+pub(super) async fn claim_next(
+    pool: &SqlitePool,
+    columns: &str,
+    parse: fn(&SqliteRow) -> Result<crate::domain::Incident, StoreError>,
+    owner: &str,
+    now: DateTime<Utc>,
+    lease_for: Duration,
+) -> Result<Option<Claimed>, StoreError> {
+    let now_ms = now.timestamp_millis();
+    let until = now_ms + lease_for.as_millis() as i64;
+    // One statement: SQLite runs it under its write lock, so two workers (or two processes)
+    // can never both take the same incident.
+    let sql = format!(
+        "UPDATE incidents SET lease_owner = ?1, attempt = attempt + 1, lease_expires_at = ?2 \
+         WHERE id = (SELECT id FROM incidents \
+             WHERE closed_at IS NULL \
+               AND (lease_expires_at IS NULL OR lease_expires_at < ?3) \
+               AND ((state <> 'needs_attention' AND (next_attempt_at IS NULL OR next_attempt_at <= ?3)) \
+                    OR (settle_audit_at IS NOT NULL AND settle_audit_at <= ?3)) \
+             ORDER BY COALESCE(next_attempt_at, created_at), id LIMIT 1) \
+         RETURNING {columns}"
+    );
+    let row = sqlx::query(&sql)
+        .bind(owner)
+        .bind(until)
+        .bind(now_ms)
+        .fetch_optional(pool)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let incident = parse(&row)?;
+    let step_due = incident.next_attempt_at.is_none_or(|at| at <= now);
+    let work = match incident.state {
+        IncidentState::Active(step) if step_due => Work::Step(step),
+        _ => Work::SettleAudit,
+    };
+    let lease = Lease {
+        incident: incident.id,
+        owner: owner.to_owned(),
+        attempt: incident.attempt,
+    };
+    Ok(Some(Claimed {
+        incident,
+        lease,
+        work,
+    }))
+}
+
+pub(super) async fn extend_lease(
+    pool: &SqlitePool,
+    lease: &Lease,
+    until: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let done = sqlx::query(
+        "UPDATE incidents SET lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND attempt = ?",
+    )
+    .bind(until.timestamp_millis())
+    .bind(lease.incident.0)
+    .bind(&lease.owner)
+    .bind(lease.attempt)
+    .execute(pool)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::LeaseLost(lease.incident));
+    }
+    Ok(())
+}
+
+pub(super) async fn record(
+    pool: &SqlitePool,
+    lease: &Lease,
+    update: IncidentUpdate,
+    audit: Vec<AuditEntry>,
+) -> Result<(), StoreError> {
+    let now = Utc::now();
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut q = QueryBuilder::<Sqlite>::new("UPDATE incidents SET updated_at = ");
+    q.push_bind(now.timestamp_millis());
+    if let Some(state) = update.state {
+        push_state(&mut q, state, now);
+    }
+    if let Some(path) = update.path {
+        q.push(", path = ").push_bind(path.as_str());
+    }
+    if let Some(at) = update.contained_at {
+        // The first containment counts; later verifications do not move it.
+        q.push(", contained_at = COALESCE(contained_at, ")
+            .push_bind(at.timestamp_millis())
+            .push(")");
+    }
+    if let Some(at) = update.settle_audit_at {
+        q.push(", settle_audit_at = ")
+            .push_bind(at.map(|t| t.timestamp_millis()));
+    }
+    if let Some(at) = update.next_attempt_at {
+        q.push(", next_attempt_at = ")
+            .push_bind(at.map(|t| t.timestamp_millis()));
+    }
+    if let Some(n) = update.step_attempts {
+        q.push(", step_attempts = ").push_bind(i64::from(n));
+    }
+    if let Some(error) = update.last_error {
+        q.push(", last_error = ").push_bind(error);
+    }
+    if !update.findings.is_empty() {
+        q.push(", findings = json_set(findings");
+        for (key, value) in update.findings {
+            q.push(", ")
+                .push_bind(format!("$.\"{key}\""))
+                .push(", json(")
+                .push_bind(value.to_string())
+                .push(")");
+        }
+        q.push(")");
+    }
+    if update.release {
+        q.push(", lease_owner = NULL, lease_expires_at = NULL");
+    }
+    q.push(" WHERE id = ").push_bind(lease.incident.0);
+    q.push(" AND lease_owner = ").push_bind(&lease.owner);
+    q.push(" AND attempt = ").push_bind(lease.attempt);
+    let done = q.build().execute(&mut *tx).await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::LeaseLost(lease.incident));
+    }
+    append_audit(&mut tx, now, &audit).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn push_state(q: &mut QueryBuilder<'_, Sqlite>, state: IncidentState, now: DateTime<Utc>) {
+    let (reason, resume) = match state {
+        IncidentState::NeedsAttention(reason) => (
+            Some(reason.as_str()),
+            match reason {
+                Reason::StepFailed(step) => Some(step.as_str()),
+                _ => None,
+            },
+        ),
+        _ => (None, None),
+    };
+    q.push(", state = ").push_bind(state.as_str());
+    q.push(", reason = ").push_bind(reason);
+    q.push(", resume_step = ").push_bind(resume);
+    if !state.is_open() {
+        q.push(", closed_at = ").push_bind(now.timestamp_millis());
+    }
+}
+
+/// Appends audit rows after the current head of the chain; the caller holds the write lock.
+pub(super) async fn append_audit(
+    conn: &mut SqliteConnection,
+    at: DateTime<Utc>,
+    entries: &[AuditEntry],
+) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let head = sqlx::query("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await?;
+    let (mut id, mut prev) = match head {
+        Some(row) => (
+            row.try_get::<i64, _>("id")?,
+            row.try_get::<String, _>("hash")?,
+        ),
+        None => (0, GENESIS_HASH.to_owned()),
+    };
+    for entry in entries {
+        id += 1;
+        let detail = entry.detail.to_string();
+        let hash = chain_hash(
+            &prev,
+            id,
+            entry.incident_id,
+            at,
+            &entry.actor,
+            &entry.action,
+            &detail,
+        );
+        sqlx::query(
+            "INSERT INTO audit_log (id, incident_id, at, actor, action, detail, prev_hash, hash) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(entry.incident_id.map(|i| i.0))
+        .bind(at.timestamp_millis())
+        .bind(&entry.actor)
+        .bind(&entry.action)
+        .bind(&detail)
+        .bind(&prev)
+        .bind(&hash)
+        .execute(&mut *conn)
+        .await?;
+        prev = hash;
+    }
+    Ok(())
+}
+
+pub(super) async fn apply_operator_event(
+    pool: &SqlitePool,
+    id: IncidentId,
+    event: Event,
+    actor: &str,
+    note: serde_json::Value,
+) -> Result<IncidentState, OperatorError> {
+    let now = Utc::now();
+    let mut tx = pool
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(StoreError::from)?;
+    let row = sqlx::query(
+        "SELECT state, reason, resume_step, lease_expires_at FROM incidents WHERE id = ?",
+    )
+    .bind(id.0)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(StoreError::from)?
+    .ok_or(OperatorError::NotFound(id))?;
+    let get = |name: &str| {
+        row.try_get::<Option<String>, _>(name)
+            .map_err(StoreError::from)
+    };
+    let raw_state: String = row.try_get("state").map_err(StoreError::from)?;
+    let state = IncidentState::parse(
+        &raw_state,
+        get("reason")?.as_deref(),
+        get("resume_step")?.as_deref(),
+    )
+    .ok_or_else(|| StoreError::Corrupt(format!("state {raw_state}")))?;
+    let leased_until: Option<i64> = row.try_get("lease_expires_at").map_err(StoreError::from)?;
+    if leased_until.is_some_and(|until| until > now.timestamp_millis()) {
+        return Err(OperatorError::Busy(id));
+    }
+    let next = transition(state, event)?;
+    let mut q = QueryBuilder::<Sqlite>::new("UPDATE incidents SET updated_at = ");
+    q.push_bind(now.timestamp_millis());
+    push_state(&mut q, next, now);
+    q.push(", next_attempt_at = NULL, step_attempts = 0 WHERE id = ")
+        .push_bind(id.0);
+    q.build()
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+    let entry = AuditEntry {
+        incident_id: Some(id),
+        actor: actor.to_owned(),
+        action: format!("operator.{}", event_name(event)),
+        detail: serde_json::json!({"from": state.as_str(), "to": next.as_str(), "note": note}),
+    };
+    append_audit(&mut tx, now, &[entry]).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(next)
+}
+
+fn event_name(event: Event) -> &'static str {
+    match event {
+        Event::Triaged(_) => "triaged",
+        Event::StepDone(_) => "step_done",
+        Event::Halted(_) => "halted",
+        Event::Retry => "retry",
+        Event::Cancel => "cancel",
+    }
+}
