@@ -3,12 +3,14 @@
 pub mod audit;
 pub mod cidr;
 pub mod incident;
+pub mod machine;
 pub mod money;
 pub mod notification;
 
-pub use audit::{AuditRecord, ChainBreak};
+pub use audit::{AuditEntry, AuditRecord, ChainBreak};
 pub use cidr::Cidr;
-pub use incident::{Incident, IncidentId, IncidentState, Sighting};
+pub use incident::{Incident, IncidentId, Sighting};
+pub use machine::{Event, IllegalTransition, IncidentState, Path, Reason, Step, transition};
 pub use money::Amount;
 pub use notification::{
     AccessKeyId, Activity, InvalidAccessKeyId, LeakNotification, OwnerType, Signal,
