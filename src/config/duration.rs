@@ -1,4 +1,4 @@
-//! Durations written as seconds (`60`) or with a unit (`"90s"`, `"5m"`, `"1h"`).
+//! Durations written as seconds (`60`) or with a unit (`"90s"`, `"5m"`, `"1h"`, `"7d"`).
 
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ pub fn parse(raw: &str) -> Option<Duration> {
         "s" => n,
         "m" => n.checked_mul(60)?,
         "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
         _ => return None,
     };
     Some(Duration::from_secs(secs))
@@ -45,7 +46,8 @@ mod tests {
         assert_eq!(parse("5m"), Some(Duration::from_secs(300)));
         assert_eq!(parse("1h"), Some(Duration::from_secs(3600)));
         assert_eq!(parse("soon"), None);
-        assert_eq!(parse("5d"), None);
+        assert_eq!(parse("7d"), Some(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse("5w"), None);
         assert_eq!(parse(""), None);
     }
 }

@@ -3,6 +3,7 @@
 
 mod alibaba;
 mod duration;
+mod remediation;
 mod sources;
 mod tokens;
 
@@ -14,6 +15,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize, Serializer};
 
 pub use alibaba::AlibabaSettings;
+pub use remediation::RemediationConfig;
 pub use sources::{IntakeSource, SourceAuth, SourceFormat};
 pub use tokens::{ApiToken, Role};
 
@@ -45,6 +47,11 @@ pub struct Settings {
     pub intake: IntakeSettings,
     pub api: ApiSettings,
     pub alibaba: AlibabaSettings,
+    pub triage: remediation::TriageSettings,
+    pub revoke: remediation::RevokeSettings,
+    pub audit: remediation::AuditSettings,
+    pub billing: remediation::BillingSettings,
+    pub remediation: remediation::RemediationSettings,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -111,6 +118,7 @@ pub struct Runtime {
     pub cloud: Option<crate::cloud::ClientOptions>,
     /// `None` when the Security Center poller is off.
     pub security_center_interval: Option<std::time::Duration>,
+    pub remediation: RemediationConfig,
 }
 
 impl Settings {
@@ -211,12 +219,21 @@ impl Settings {
                 Some(interval)
             }
         };
+        let remediation = remediation::validate(
+            &self.triage,
+            &self.revoke,
+            &self.audit,
+            &self.billing,
+            &self.remediation,
+            &self.alibaba.region,
+        )?;
         Ok(Runtime {
             listen,
             sources,
             tokens,
             cloud,
             security_center_interval,
+            remediation,
         })
     }
 
