@@ -20,6 +20,9 @@ pub struct ClientOptions {
     /// Role ARN, session name and duration for an `AssumeRole` on top of `base`.
     pub assume_role: Option<(String, String, Duration)>,
     pub endpoints: HashMap<Product, String>,
+    /// ActionTrail is regional: when no endpoint was configured for it, each region's
+    /// public endpoint is used instead of `endpoints[ActionTrail]`.
+    pub regional_actiontrail: bool,
     pub connect_timeout: Duration,
     pub timeout: Duration,
     pub retry: RetryPolicy,
@@ -29,6 +32,8 @@ pub struct ClientOptions {
 /// One API call to make.
 pub struct Request {
     pub product: Product,
+    /// Overrides the product's endpoint (a regional one).
+    pub endpoint: Option<String>,
     pub action: &'static str,
     pub params: Vec<(String, String)>,
     pub class: ApiClass,
@@ -44,6 +49,7 @@ impl Request {
         };
         Self {
             product,
+            endpoint: None,
             action,
             params: Vec::new(),
             class,
@@ -80,6 +86,7 @@ pub struct CloudClient {
     transport: Arc<Transport>,
     credentials: CredentialProvider,
     endpoints: HashMap<Product, String>,
+    regional_actiontrail: bool,
     retry: RetryPolicy,
     limiter: RateLimiter,
 }
@@ -118,14 +125,27 @@ impl CloudClient {
             ),
             transport,
             endpoints: options.endpoints,
+            regional_actiontrail: options.regional_actiontrail,
             retry: options.retry,
             limiter: RateLimiter::new(&options.rates),
         })
     }
 
+    /// The ActionTrail endpoint that stores `region`'s events.
+    pub fn actiontrail_endpoint(&self, region: &str) -> String {
+        if self.regional_actiontrail {
+            Product::ActionTrail.default_endpoint(region)
+        } else {
+            self.endpoints[&Product::ActionTrail].clone()
+        }
+    }
+
     /// Makes the call, retrying transient failures with fresh signatures.
     pub async fn call(&self, request: Request) -> Result<Called<Value>, CloudError> {
-        let endpoint = &self.endpoints[&request.product];
+        let endpoint = request
+            .endpoint
+            .as_ref()
+            .unwrap_or(&self.endpoints[&request.product]);
         let mut attempt = 1;
         loop {
             self.limiter.acquire(request.class, request.priority).await;

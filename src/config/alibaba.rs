@@ -185,10 +185,13 @@ impl AlibabaSettings {
                 "rates are calls per second, 0 for unlimited",
             ));
         }
+        let regional_actiontrail =
+            self.endpoint.is_none() && !self.endpoints.contains_key("actiontrail");
         Ok(Some(ClientOptions {
             base,
             assume_role,
             endpoints,
+            regional_actiontrail,
             connect_timeout: Duration::from_millis(self.connect_timeout_ms),
             timeout: Duration::from_millis(self.timeout_ms),
             retry: RetryPolicy {

@@ -262,11 +262,13 @@ async fn ims_and_actiontrail_tell_who_owns_a_key_and_what_it_did() {
     assert_eq!(root.account_type, AccountType::RootAccount);
 
     let end = Utc::now() + chrono::Duration::minutes(1);
-    let events = c
-        .lookup_events(LEAKED_KEY, end - chrono::Duration::days(1), end)
-        .await
-        .unwrap()
-        .value;
+    let mut events = Vec::new();
+    for region in ["cn-hangzhou", "ap-southeast-1"] {
+        let found = c.lookup_events(LEAKED_KEY, region, end - chrono::Duration::days(1), end);
+        let found = found.await.unwrap().value;
+        assert!(found.iter().all(|e| e["acsRegion"] == region), "{region}");
+        events.extend(found);
+    }
     assert!(!events.is_empty());
     assert!(
         events
@@ -303,6 +305,7 @@ async fn actiontrail_lookups_follow_next_token_within_the_window() {
     let all = c
         .lookup_events(
             "LTAI5tLegacyBackup2x8QwP",
+            "cn-hangzhou",
             end - chrono::Duration::hours(3),
             end,
         )
@@ -319,6 +322,7 @@ async fn actiontrail_lookups_follow_next_token_within_the_window() {
     let recent = c
         .lookup_events(
             "LTAI5tLegacyBackup2x8QwP",
+            "cn-hangzhou",
             end - chrono::Duration::minutes(31),
             end,
         )
@@ -517,8 +521,13 @@ async fn lookup_events_never_exceeds_two_calls_in_any_second() {
         .map(|_| {
             let c = c.clone();
             tokio::spawn(async move {
-                c.lookup_events(LEAKED_KEY, end - chrono::Duration::hours(2), end)
-                    .await
+                c.lookup_events(
+                    LEAKED_KEY,
+                    "cn-hangzhou",
+                    end - chrono::Duration::hours(2),
+                    end,
+                )
+                .await
             })
         })
         .collect();

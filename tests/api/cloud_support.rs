@@ -41,6 +41,7 @@ pub fn options(url: &str, base: BaseSource) -> ClientOptions {
             .iter()
             .map(|p| (*p, url.to_owned()))
             .collect::<HashMap<_, _>>(),
+        regional_actiontrail: false,
         connect_timeout: Duration::from_secs(2),
         timeout: Duration::from_secs(10),
         // Short waits keep retry tests quick; the schedule itself is unit-tested.

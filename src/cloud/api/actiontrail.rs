@@ -31,11 +31,12 @@ pub struct LastUsedInfo {
 }
 
 impl CloudClient {
-    /// Every event made with `access_key_id` between `start` and `end`, newest first,
-    /// following `NextToken` through all pages.
+    /// Every event made with `access_key_id` in `region` between `start` and `end`, newest
+    /// first, following `NextToken` through all pages.
     pub async fn lookup_events(
         &self,
         access_key_id: &str,
+        region: &str,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<Called<Vec<Value>>, CloudError> {
@@ -43,14 +44,9 @@ impl CloudClient {
         let mut ids = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let request = Request::new(Product::ActionTrail, "LookupEvents")
-                .param("StartTime", timestamp(start))
-                .param("EndTime", timestamp(end))
-                .param("LookupAttribute.1.Key", "EventAccessKeyId")
-                .param("LookupAttribute.1.Value", access_key_id)
-                .param("MaxResults", PAGE)
-                .param_opt("NextToken", token.take())
-                .priority(Priority::Forensics);
+            let request = self
+                .lookup_request(access_key_id, region, start, end, PAGE)
+                .param_opt("NextToken", token.take());
             let page = self.call(request).await?;
             events.extend(items(&page.value, "Events", "Event").into_iter().cloned());
             ids.push(page.request_id.clone());
@@ -62,6 +58,43 @@ impl CloudClient {
                 });
             }
         }
+    }
+
+    /// Whether the key made any call in `region` between `start` and `end`: one small page.
+    pub async fn any_events(
+        &self,
+        access_key_id: &str,
+        region: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        priority: Priority,
+    ) -> Result<Called<bool>, CloudError> {
+        let request = self
+            .lookup_request(access_key_id, region, start, end, "1")
+            .priority(priority);
+        let page = self.call(request).await?;
+        let found = !items(&page.value, "Events", "Event").is_empty();
+        Ok(page.map(|_| found))
+    }
+
+    fn lookup_request(
+        &self,
+        access_key_id: &str,
+        region: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        max_results: &str,
+    ) -> Request {
+        let mut request = Request::new(Product::ActionTrail, "LookupEvents")
+            .param("RegionId", region)
+            .param("StartTime", timestamp(start))
+            .param("EndTime", timestamp(end))
+            .param("LookupAttribute.1.Key", "EventAccessKeyId")
+            .param("LookupAttribute.1.Value", access_key_id)
+            .param("MaxResults", max_results)
+            .priority(Priority::Forensics);
+        request.endpoint = Some(self.actiontrail_endpoint(region));
+        request
     }
 
     pub async fn access_key_last_used_info(
