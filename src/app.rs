@@ -14,6 +14,7 @@ use crate::http::{self, AppState};
 use crate::intake::security_center::SecurityCenterPoller;
 use crate::intake::{Intake, IntakeQueue};
 use crate::store::{self, StoreError};
+use crate::worker::Worker;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -38,6 +39,7 @@ pub struct App {
     router: axum::Router,
     writer: JoinHandle<()>,
     poller: Option<SecurityCenterPoller>,
+    worker: Option<Worker>,
     shutdown_grace: Duration,
 }
 
@@ -47,12 +49,35 @@ impl App {
         let runtime = settings.validate()?;
         let store = store::open(&settings.database.url, settings.database.max_connections).await?;
         store.migrate().await?;
-        let (queue, writer) = IntakeQueue::start(store.clone(), settings.intake.max_batch);
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let (queue, writer) =
+            IntakeQueue::start(store.clone(), settings.intake.max_batch, wake.clone());
+        let retry = runtime.cloud.as_ref().map(|c| c.retry);
         let client = runtime
             .cloud
             .map(CloudClient::new)
             .transpose()?
             .map(Arc::new);
+        let worker = match (&client, retry) {
+            (Some(client), Some(retry)) if runtime.remediation.workers > 0 => Some(Worker::new(
+                store.clone(),
+                client.clone(),
+                runtime.remediation,
+                retry,
+                wake.clone(),
+            )),
+            (None, _) => {
+                tracing::warn!(
+                    "no Alibaba Cloud credentials are configured: incidents are recorded but not \
+                     remediated until credentials are set"
+                );
+                None
+            }
+            _ => {
+                tracing::info!("remediation.workers = 0: this process records incidents only");
+                None
+            }
+        };
         let poller = match (runtime.security_center_interval, &client) {
             (Some(interval), Some(client)) => Some(SecurityCenterPoller {
                 client: client.clone(),
@@ -78,6 +103,7 @@ impl App {
         }
         let state = AppState {
             store,
+            wake,
             intake: Arc::new(intake),
             tokens: runtime.tokens.into(),
             max_body_bytes: settings.intake.max_body_bytes,
@@ -98,6 +124,7 @@ impl App {
             router,
             writer,
             poller,
+            worker,
             shutdown_grace: Duration::from_secs(settings.server.shutdown_grace_secs),
         })
     }
@@ -117,6 +144,7 @@ impl App {
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
         let poller = self.poller.map(|p| tokio::spawn(p.run(shutdown.clone())));
+        let worker = self.worker.map(|w| tokio::spawn(w.run(shutdown.clone())));
         let signal = shutdown.clone();
         let mut server = tokio::spawn(async move {
             axum::serve(self.listener, service)
@@ -149,6 +177,14 @@ impl App {
                 .is_err()
         {
             tracing::warn!("the Security Center poller did not stop within the grace period");
+        }
+        // A step cut short here is safe: its lease expires and another worker redoes it.
+        if let Some(worker) = worker
+            && tokio::time::timeout(self.shutdown_grace, worker)
+                .await
+                .is_err()
+        {
+            tracing::warn!("workers did not finish their steps within the grace period");
         }
         // The router and the poller held the last queue handles, so the writer now drains.
         if tokio::time::timeout(self.shutdown_grace, self.writer)

@@ -54,6 +54,8 @@ pub struct BillingSettings {
 
 #[derive(Debug, Deserialize, Serialize)]
 pub struct RemediationSettings {
+    /// Worker loops in this process; 0 records incidents without remediating them (for a
+    /// process that only takes in notifications while others share the database and act).
     pub workers: usize,
     pub dry_run: bool,
     #[serde(deserialize_with = "duration::text_or_number")]
@@ -93,12 +95,6 @@ pub(super) fn validate(
     remediation: &RemediationSettings,
     region: &str,
 ) -> Result<RemediationConfig, ConfigError> {
-    if remediation.workers == 0 {
-        return Err(ConfigError::invalid(
-            "remediation.workers",
-            "must be at least 1",
-        ));
-    }
     let lease = parse_duration("remediation.lease", &remediation.lease)?;
     if lease < Duration::from_secs(1) {
         return Err(ConfigError::invalid(

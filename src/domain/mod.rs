@@ -1,11 +1,14 @@
 //! The vocabulary of akguard: notifications, incidents and the audit chain. Pure: no I/O.
 
 pub mod audit;
+pub mod billing;
 pub mod cidr;
+pub mod forensics;
 pub mod incident;
 pub mod machine;
 pub mod money;
 pub mod notification;
+pub mod triage;
 
 pub use audit::{AuditEntry, AuditRecord, ChainBreak};
 pub use cidr::Cidr;

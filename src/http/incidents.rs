@@ -10,9 +10,9 @@ use serde::Deserialize;
 use super::tokens::authorize;
 use super::{ApiError, AppState, accepted, read_body};
 use crate::config::Role;
-use crate::domain::{AuditRecord, Incident, IncidentId, IncidentState, Signal};
+use crate::domain::{AuditRecord, Event, Incident, IncidentId, IncidentState, Signal};
 use crate::intake::{is_json, parse_generic, sha256_hex};
-use crate::store::{Delivery, IncidentFilter};
+use crate::store::{Delivery, IncidentFilter, OperatorError};
 
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 200;
@@ -181,6 +181,50 @@ pub async fn report(
         parent: None,
     };
     Ok(accepted(state.intake.queue().submit(delivery).await?))
+}
+
+/// `POST /v1/incidents/{id}/actions/{action}`: operator actions, checked by the state machine.
+pub async fn act(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let caller = authorize(&state.tokens, &headers, Role::Operator)?;
+    let incident = find(&state, &id).await?;
+    let event = match action.as_str() {
+        "retry" => Event::Retry,
+        other => {
+            return Err(ApiError::NotFound(format!(
+                "unknown action `{other}`; this version supports: retry"
+            )));
+        }
+    };
+    let actor = format!("operator:{}", caller.name);
+    let note = serde_json::json!({"action": action});
+    match state
+        .store
+        .apply_operator_event(incident.id, event, &actor, note)
+        .await
+    {
+        Ok(_) => {
+            state.wake.notify_waiters();
+            let incident = find(&state, &id).await?;
+            Ok(Json(incident_view(&incident)))
+        }
+        Err(OperatorError::Illegal(illegal)) => Err(ApiError::Conflict(format!(
+            "{action} is not possible while the incident is {}{}",
+            illegal.state.as_str(),
+            match illegal.state {
+                IncidentState::NeedsAttention(reason) => format!(" ({})", reason.as_str()),
+                _ => String::new(),
+            }
+        ))),
+        Err(OperatorError::Busy(_)) => Err(ApiError::Conflict(
+            "a worker is running a step of this incident; try again in a moment".into(),
+        )),
+        Err(OperatorError::NotFound(_)) => Err(ApiError::NotFound(format!("no incident `{id}`"))),
+        Err(OperatorError::Store(err)) => Err(err.into()),
+    }
 }
 
 async fn find(state: &AppState, raw_id: &str) -> Result<Incident, ApiError> {

@@ -28,6 +28,8 @@ pub use error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// Wakes the workers after an operator makes an incident runnable again.
+    pub wake: Arc<tokio::sync::Notify>,
     pub intake: Arc<Intake>,
     pub tokens: Arc<[ApiToken]>,
     pub max_body_bytes: usize,
@@ -44,6 +46,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         )
         .route("/v1/incidents/{id}", get(incidents::show))
         .route("/v1/incidents/{id}/audit", get(incidents::audit))
+        .route("/v1/incidents/{id}/actions/{action}", post(incidents::act))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(middleware::from_fn(
             move |req: Request, next: Next| async move {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::IntakeError;
@@ -19,9 +19,14 @@ pub struct IntakeQueue {
 
 impl IntakeQueue {
     /// Starts the writer. It stops once every handle is dropped and the queue is drained.
-    pub fn start(store: Arc<dyn Store>, max_batch: usize) -> (Self, JoinHandle<()>) {
+    /// `wake` is notified after each commit that opened an incident, so workers start at once.
+    pub fn start(
+        store: Arc<dyn Store>,
+        max_batch: usize,
+        wake: Arc<Notify>,
+    ) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(max_batch * 4);
-        let writer = tokio::spawn(run_writer(store, rx, max_batch));
+        let writer = tokio::spawn(run_writer(store, rx, max_batch, wake));
         (Self { tx }, writer)
     }
 
@@ -43,12 +48,19 @@ async fn run_writer(
     store: Arc<dyn Store>,
     mut rx: mpsc::Receiver<(Delivery, Reply)>,
     max_batch: usize,
+    wake: Arc<Notify>,
 ) {
     let mut jobs = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
         let (deliveries, replies): (Vec<Delivery>, Vec<Reply>) = jobs.drain(..).unzip();
         match store.record_deliveries(&deliveries).await {
             Ok(outcomes) => {
+                if outcomes
+                    .iter()
+                    .any(|o| matches!(o, IntakeOutcome::Created(_)))
+                {
+                    wake.notify_waiters();
+                }
                 for ((delivery, reply), outcome) in deliveries.iter().zip(replies).zip(outcomes) {
                     log_outcome(delivery, outcome);
                     let _ = reply.send(Ok(outcome));

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::audit::{self, GENESIS_HASH};
 use crate::domain::{
     AuditEntry, AuditRecord, ChainBreak, Event, IllegalTransition, Incident, IncidentId,
-    IncidentState, Path, Sighting, Signal, Step,
+    IncidentState, OwnerType, Path, Sighting, Signal, Step,
 };
 
 pub use sqlite::SqliteStore;
@@ -105,6 +105,8 @@ pub struct Claimed {
 pub struct IncidentUpdate {
     pub state: Option<IncidentState>,
     pub path: Option<Path>,
+    /// The owner triage proved, replacing what the notification claimed.
+    pub owner: Option<(OwnerType, Option<String>)>,
     pub contained_at: Option<DateTime<Utc>>,
     pub settle_audit_at: Option<Option<DateTime<Utc>>>,
     pub next_attempt_at: Option<Option<DateTime<Utc>>>,

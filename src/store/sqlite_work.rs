@@ -94,6 +94,10 @@ pub(super) async fn record(
     if let Some(path) = update.path {
         q.push(", path = ").push_bind(path.as_str());
     }
+    if let Some((owner_type, user_name)) = update.owner {
+        q.push(", owner_type = ").push_bind(owner_type.as_str());
+        q.push(", user_name = ").push_bind(user_name);
+    }
     if let Some(at) = update.contained_at {
         // The first containment counts; later verifications do not move it.
         q.push(", contained_at = COALESCE(contained_at, ")

@@ -33,7 +33,7 @@ pub const SECRETS: &[&str] = &[
 pub struct TestDaemon {
     child: Option<Child>,
     pub base: String,
-    pub dir: tempfile::TempDir,
+    pub dir: Arc<tempfile::TempDir>,
     pub client: reqwest::Client,
     log: Arc<Mutex<String>>,
     readers: Vec<std::thread::JoinHandle<()>>,
@@ -83,6 +83,9 @@ tokens_file = "{tokens}"
 [intake.security_center]
 enabled = false
 
+[remediation]
+workers = 0
+
 [intake.sources.generic]
 auth = "hmac"
 secret = "{GENERIC_SECRET}"
@@ -118,7 +121,7 @@ impl TestDaemon {
 
     /// Also sets environment variables, which override the config file.
     pub async fn spawn_with_env(extra: &str, env: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = Arc::new(tempfile::tempdir().unwrap());
         let mut daemon = Self {
             child: None,
             base: String::new(),
@@ -205,6 +208,67 @@ impl TestDaemon {
 
     pub async fn restart(&mut self) {
         self.start().await;
+    }
+
+    /// Waits for a process that ends on its own (the crash hook) and returns its status.
+    pub async fn wait_exit(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("daemon is running");
+        let readers = std::mem::take(&mut self.readers);
+        tokio::task::spawn_blocking(move || {
+            let status = child.wait().unwrap();
+            for reader in readers {
+                reader.join().unwrap();
+            }
+            status
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Sets (or with `None` removes) an environment variable for the next start.
+    pub fn set_env(&mut self, name: &str, value: Option<&str>) {
+        self.env.retain(|(k, _)| k != name);
+        if let Some(value) = value {
+            self.env.push((name.to_owned(), value.to_owned()));
+        }
+    }
+
+    /// A second daemon process on the same database and configuration.
+    pub async fn spawn_another(&self) -> TestDaemon {
+        let mut other = TestDaemon {
+            child: None,
+            base: String::new(),
+            dir: self.dir.clone(),
+            client: reqwest::Client::new(),
+            log: Arc::default(),
+            readers: Vec::new(),
+            extra_config: self.extra_config.clone(),
+            env: self.env.clone(),
+        };
+        other.start().await;
+        other
+    }
+
+    /// Polls the incident until `done` holds for it (bounded), and returns it.
+    pub async fn wait_for_incident(
+        &self,
+        id: i64,
+        what: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let incident = self.get_ok(&format!("/v1/incidents/{id}")).await;
+            if done(&incident) {
+                return incident;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "incident {id} never became {what}: {incident:#}\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Everything the daemon printed so far.

@@ -8,6 +8,7 @@ mod deduplication;
 mod helpers;
 mod intake_formats;
 mod persistence;
+mod remediation;
 mod secrets;
 mod security_center;
 mod status_api;

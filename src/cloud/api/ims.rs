@@ -23,15 +23,29 @@ impl CloudClient {
         access_key_id: &str,
     ) -> Result<Called<Option<ImsUser>>, CloudError> {
         let request = Request::new(Product::Ims, "GetUser").param("UserAccessKeyId", access_key_id);
-        let called = self.optional(request, "EntityNotExist.User").await?;
-        Ok(called.map(|value| {
-            let user = value?.get("User")?.clone();
-            Some(ImsUser {
-                user_id: text(&user, &["UserId"]).unwrap_or_default(),
-                user_name: text(&user, &["UserName"])?,
-                user_principal_name: text(&user, &["UserPrincipalName"]),
-            })
-        }))
+        // IMS answers EntityNotExist.User or EntityNotExist.User.AccessKey for a key no RAM
+        // user owns.
+        let called = match self.call(request).await {
+            Ok(called) => called,
+            Err(err)
+                if err
+                    .code()
+                    .is_some_and(|c| c.starts_with("EntityNotExist.User")) =>
+            {
+                return Ok(Called {
+                    request_id: err.request_id().unwrap_or_default().to_owned(),
+                    value: None,
+                });
+            }
+            Err(err) => return Err(err),
+        };
+        let user = called.value.get("User").cloned().unwrap_or_default();
+        let found = text(&user, &["UserName"]).map(|user_name| ImsUser {
+            user_id: text(&user, &["UserId"]).unwrap_or_default(),
+            user_name,
+            user_principal_name: text(&user, &["UserPrincipalName"]),
+        });
+        Ok(called.map(|_| found))
     }
 
     /// When the key was last used, per IMS; `None` if never.

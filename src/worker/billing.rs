@@ -1,0 +1,82 @@
+//! Billing: this cycle's charges against the last one's, pro rata, and the balance.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use super::context::{StepContext, StepError, StepResult};
+use crate::cloud::api::BillItem;
+use crate::domain::Amount;
+use crate::domain::billing::{BillingFindings, ProductCharge, billing_cycles};
+
+pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepError> {
+    let client = ctx.inner.client.clone();
+    let now = Utc::now();
+    let (current_cycle, previous_cycle) = billing_cycles(now);
+    let current = ctx
+        .read(
+            "QueryBillOverview",
+            &current_cycle,
+            client.query_bill_overview(&current_cycle),
+        )
+        .await?;
+    let previous = ctx
+        .read(
+            "QueryBillOverview",
+            &previous_cycle,
+            client.query_bill_overview(&previous_cycle),
+        )
+        .await?;
+    // Some account types may not query the balance; the bill still tells the story.
+    let balance = match ctx
+        .read(
+            "QueryAccountBalance",
+            "account",
+            client.query_account_balance(),
+        )
+        .await
+    {
+        Ok(balance) => Some(balance),
+        Err(StepError::Cloud(err)) if err.class() == crate::cloud::ErrorClass::Fatal => None,
+        Err(err) => return Err(err),
+    };
+    let currency = balance
+        .as_ref()
+        .and_then(|b| b.currency.clone())
+        .or_else(|| current.iter().find_map(|i| i.currency.clone()));
+    let findings = BillingFindings::compare(
+        &charges(&current),
+        &charges(&previous),
+        balance.map(|b| b.available_amount),
+        currency,
+        now,
+        ctx.inner.config.increase_threshold_percent,
+    );
+    let summary = findings.summary();
+    Ok(StepResult::default()
+        .finding(
+            "billing",
+            serde_json::to_value(&findings).unwrap_or(Value::Null),
+        )
+        .finding("billing_summary", json!(summary)))
+}
+
+/// Sums bill lines per product.
+fn charges(items: &[BillItem]) -> Vec<ProductCharge> {
+    let mut by_code: BTreeMap<&str, (Option<String>, Amount)> = BTreeMap::new();
+    for item in items {
+        let entry = by_code
+            .entry(&item.product_code)
+            .or_insert((item.product_name.clone(), Amount::default()));
+        entry.1 = entry.1 + item.pretax_amount;
+    }
+    by_code
+        .into_iter()
+        .map(|(code, (name, amount))| ProductCharge {
+            product_code: code.to_owned(),
+            product_name: name,
+            amount,
+        })
+        .collect()
+}

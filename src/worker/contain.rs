@@ -1,0 +1,148 @@
+//! Containment: the Deny policy on a key in use, or disabling a key nobody uses. Both read
+//! the current state first and change only what differs, then read back what they did.
+
+use serde_json::{Value, json};
+
+use super::context::{StepContext, StepError, StepResult, applied};
+use crate::cloud::api::{KeyStatus, PolicyType};
+use crate::domain::Reason;
+
+/// Attaches the runbook's Deny policy to the key's user and verifies it.
+pub(super) async fn revoke(ctx: &mut StepContext<'_>) -> Result<StepResult, StepError> {
+    let client = ctx.inner.client.clone();
+    let user = ctx.user()?.to_owned();
+    let name = ctx.inner.config.policy_name.clone();
+    let document = ctx.inner.config.policy_document.clone();
+    let mut finding = json!({"policy": name, "user_name": user});
+
+    let existing = ctx
+        .read(
+            "GetPolicy",
+            &name,
+            client.get_policy(&name, PolicyType::Custom),
+        )
+        .await?;
+    match existing {
+        None => {
+            let description = "akguard: denies high-risk actions to a leaked AccessKey's user";
+            ctx.mutate("CreatePolicy", &name, || {
+                client.create_policy(&name, &document, description)
+            })
+            .await?;
+        }
+        Some(policy) if !same_document(policy.document.as_deref(), &document) => {
+            ctx.mutate("CreatePolicyVersion", &name, || {
+                applied(client.create_policy_version(&name, &document))
+            })
+            .await?;
+            finding["new_version"] = json!(true);
+        }
+        Some(_) => {}
+    }
+    let attached = ctx
+        .read(
+            "ListPoliciesForUser",
+            &user,
+            client.list_policies_for_user(&user),
+        )
+        .await?;
+    let is_attached = |list: &[crate::cloud::api::AttachedPolicy]| {
+        list.iter()
+            .any(|p| p.name == name && p.policy_type == "Custom")
+    };
+    if !is_attached(&attached) {
+        let attach = ctx
+            .mutate("AttachPolicyToUser", &user, || {
+                client.attach_policy_to_user(PolicyType::Custom, &name, &user)
+            })
+            .await;
+        match attach {
+            Err(StepError::Cloud(err)) if err.code() == Some("LimitExceeded.User.Policy") => {
+                finding["error"] = json!(err.to_string());
+                return Ok(StepResult::halted(Reason::PolicyLimit).finding("revoke", finding));
+            }
+            other => {
+                other?;
+            }
+        }
+    }
+    if ctx.dry_run() {
+        finding["verified"] = json!("skipped in dry run");
+        return Ok(StepResult::default().finding("revoke", finding));
+    }
+    let after = ctx
+        .read(
+            "ListPoliciesForUser",
+            &user,
+            client.list_policies_for_user(&user),
+        )
+        .await?;
+    if !is_attached(&after) {
+        return Err(StepError::Unverified(format!(
+            "{name} is not among {user}'s policies"
+        )));
+    }
+    finding["verified"] = json!(true);
+    Ok(StepResult {
+        contained: true,
+        ..StepResult::default()
+    }
+    .finding("revoke", finding))
+}
+
+/// Disables the one leaked key (never "the user's keys") and verifies it.
+pub(super) async fn disable(ctx: &mut StepContext<'_>) -> Result<StepResult, StepError> {
+    let client = ctx.inner.client.clone();
+    let user = ctx.user()?.to_owned();
+    let key = ctx.incident.access_key_id.as_str().to_owned();
+    let status = |keys: &[crate::cloud::api::AccessKeyInfo]| {
+        keys.iter()
+            .find(|k| k.access_key_id == key)
+            .map(|k| k.status)
+    };
+    let keys = ctx
+        .read("ListAccessKeys", &user, client.list_access_keys(&user))
+        .await?;
+    let mut finding = json!({"user_name": user, "access_key_id": key});
+    match status(&keys) {
+        None => {
+            finding["note"] = json!("the key no longer exists");
+            return Ok(StepResult {
+                contained: true,
+                ..StepResult::default()
+            }
+            .finding("disable_key", finding));
+        }
+        Some(KeyStatus::Active) => {
+            ctx.mutate("UpdateAccessKey", &key, || {
+                applied(client.update_access_key(&user, &key, KeyStatus::Inactive))
+            })
+            .await?;
+        }
+        Some(KeyStatus::Inactive) => {}
+    }
+    if ctx.dry_run() {
+        finding["verified"] = json!("skipped in dry run");
+        return Ok(StepResult::default().finding("disable_key", finding));
+    }
+    let after = ctx
+        .read("ListAccessKeys", &user, client.list_access_keys(&user))
+        .await?;
+    if status(&after) == Some(KeyStatus::Active) {
+        return Err(StepError::Unverified(format!("{key} is still Active")));
+    }
+    finding["verified"] = json!(true);
+    Ok(StepResult {
+        contained: true,
+        ..StepResult::default()
+    }
+    .finding("disable_key", finding))
+}
+
+/// Policy documents are equal when they parse to the same JSON, whatever their spacing.
+fn same_document(stored: Option<&str>, wanted: &str) -> bool {
+    let parse = |s: &str| serde_json::from_str::<Value>(s).ok();
+    stored
+        .and_then(parse)
+        .is_some_and(|s| Some(s) == parse(wanted))
+}

@@ -1,0 +1,203 @@
+//! What a step works with: the incident, its lease, the cloud client, and the rules for
+//! recording calls. A mutating call writes its intent before it runs and its result after,
+//! each durably, so a crash at any point leaves a trail the retried step can reconcile with.
+
+use std::future::Future;
+
+use serde_json::{Value, json};
+
+use super::Inner;
+use crate::cloud::api::Effect;
+use crate::cloud::{Called, CloudError};
+use crate::domain::{AuditEntry, Incident, IncidentState, Path, Reason, Step};
+use crate::store::{IncidentUpdate, Lease, StoreError};
+
+/// Why a step stopped before it was done.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum StepError {
+    #[error(transparent)]
+    Cloud(#[from] CloudError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The change was made but reading it back did not show it yet.
+    #[error("not verified: {0}")]
+    Unverified(String),
+}
+
+/// A step's verdict, applied by the worker in one transaction.
+#[derive(Debug, Default)]
+pub(super) struct StepResult {
+    pub halted: Option<Reason>,
+    pub path: Option<Path>,
+    pub owner: Option<(crate::domain::OwnerType, Option<String>)>,
+    pub findings: Vec<(String, Value)>,
+    pub contained: bool,
+    pub settle_audit_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl StepResult {
+    pub fn finding(mut self, key: &str, value: Value) -> Self {
+        self.findings.push((key.to_owned(), value));
+        self
+    }
+
+    pub fn halted(reason: Reason) -> Self {
+        Self {
+            halted: Some(reason),
+            ..Self::default()
+        }
+    }
+}
+
+pub(super) struct StepContext<'a> {
+    pub inner: &'a Inner,
+    pub incident: &'a Incident,
+    pub lease: &'a Lease,
+    pub step: Step,
+    /// Read calls, written with the step's outcome: reads change nothing, so losing them in
+    /// a crash loses no effect.
+    reads: Vec<AuditEntry>,
+}
+
+impl<'a> StepContext<'a> {
+    pub fn new(inner: &'a Inner, incident: &'a Incident, lease: &'a Lease, step: Step) -> Self {
+        Self {
+            inner,
+            incident,
+            lease,
+            step,
+            reads: Vec::new(),
+        }
+    }
+
+    pub fn dry_run(&self) -> bool {
+        self.inner.config.dry_run
+    }
+
+    /// The RAM user triage proved owns the key.
+    pub fn user(&self) -> Result<&str, StepError> {
+        self.incident
+            .user_name
+            .as_deref()
+            .ok_or_else(|| StepError::Unverified("the incident names no RAM user".into()))
+    }
+
+    pub fn take_reads(&mut self) -> Vec<AuditEntry> {
+        std::mem::take(&mut self.reads)
+    }
+
+    fn entry(&self, action: &str, detail: Value) -> AuditEntry {
+        AuditEntry {
+            incident_id: Some(self.incident.id),
+            actor: format!("worker:{}", self.lease.owner),
+            action: action.to_owned(),
+            detail,
+        }
+    }
+
+    /// Makes a read call and notes it for the audit log.
+    pub async fn read<T>(
+        &mut self,
+        action: &str,
+        target: &str,
+        call: impl Future<Output = Result<Called<T>, CloudError>>,
+    ) -> Result<T, StepError> {
+        let result = call.await;
+        let (request_id, outcome) = match &result {
+            Ok(called) => (Some(called.request_id.clone()), "ok".to_owned()),
+            Err(err) => (
+                err.request_id().map(str::to_owned),
+                err.code().unwrap_or("error").to_owned(),
+            ),
+        };
+        let detail = json!({"step": self.step.as_str(), "api": action, "target": target,
+            "request_id": request_id, "outcome": outcome});
+        self.reads.push(self.entry("cloud.read", detail));
+        Ok(result?.value)
+    }
+
+    /// Makes a mutating call: its intent is durable before the call and its result after.
+    /// In dry-run mode only the intent is recorded and `None` is returned.
+    pub async fn mutate<F, Fut>(
+        &mut self,
+        action: &str,
+        target: &str,
+        call: F,
+    ) -> Result<Option<Effect>, StepError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Called<Effect>, CloudError>>,
+    {
+        let token = format!(
+            "{}:{}:{}:{}",
+            self.incident.id,
+            self.step.as_str(),
+            action,
+            target
+        );
+        let base = json!({"step": self.step.as_str(), "api": action, "target": target, "idempotency_token": token});
+        let intent = if self.dry_run() {
+            "cloud.dry_run"
+        } else {
+            "cloud.intent"
+        };
+        self.write(vec![self.entry(intent, base.clone())]).await?;
+        if self.dry_run() {
+            return Ok(None);
+        }
+        let result = call().await;
+        if result.is_ok() && self.inner.crash_after.as_deref() == Some(action) {
+            // Test hook: die between a successful call and its record, the worst moment.
+            tracing::error!(
+                api = action,
+                "crash hook: aborting after the call, before its record"
+            );
+            std::process::abort();
+        }
+        let mut detail = base;
+        match &result {
+            Ok(called) => {
+                detail["request_id"] = json!(called.request_id);
+                detail["outcome"] = json!(match called.value {
+                    Effect::Applied => "applied",
+                    Effect::AlreadyDone => "already_done",
+                });
+            }
+            Err(err) => {
+                detail["request_id"] = json!(err.request_id());
+                detail["outcome"] = json!(err.code().unwrap_or("error"));
+            }
+        }
+        self.write(vec![self.entry("cloud.call", detail)]).await?;
+        Ok(Some(result?.value))
+    }
+
+    /// Appends audit rows under the lease; a lost lease stops the step.
+    pub async fn write(&self, audit: Vec<AuditEntry>) -> Result<(), StepError> {
+        self.inner
+            .store
+            .record(self.lease, IncidentUpdate::default(), audit)
+            .await
+            .map_err(StepError::from)
+    }
+
+    /// An audit row for a transition, with the step's reads.
+    pub fn transition_entry(
+        &self,
+        from: IncidentState,
+        to: IncidentState,
+        detail: Value,
+    ) -> AuditEntry {
+        self.entry(
+            "incident.transition",
+            json!({"from": from.as_str(), "to": to.as_str(), "step": self.step.as_str(), "detail": detail}),
+        )
+    }
+}
+
+/// Wraps a call whose success has no effect value as `Applied`.
+pub(super) async fn applied<T>(
+    call: impl Future<Output = Result<Called<T>, CloudError>>,
+) -> Result<Called<Effect>, CloudError> {
+    Ok(call.await?.map(|_| Effect::Applied))
+}

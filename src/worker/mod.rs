@@ -1,0 +1,340 @@
+//! The remediation worker: claims an incident with a lease, runs one step, and records the
+//! transition with its audit rows. Steps are reconcilers, so a step cut short by a crash or
+//! a lost lease is simply run again by whoever claims the incident next.
+
+mod billing;
+mod contain;
+mod context;
+mod mfa;
+mod trail;
+mod triage;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::json;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::cloud::retry::{RetryPolicy, unit_sample};
+use crate::cloud::{CloudClient, ErrorClass};
+use crate::config::RemediationConfig;
+use crate::domain::{Event, IncidentState, Reason, Step, transition};
+use crate::store::{Claimed, IncidentUpdate, Lease, Store, StoreError, Work};
+use context::{StepContext, StepError, StepResult};
+
+/// Names the API after which the crash test hook aborts the process (tests only).
+pub const CRASH_HOOK_VAR: &str = "AKGUARD_TEST_CRASH_AFTER";
+
+pub(crate) struct Inner {
+    pub store: Arc<dyn Store>,
+    pub client: Arc<CloudClient>,
+    pub config: RemediationConfig,
+    pub retry: RetryPolicy,
+    pub wake: Arc<Notify>,
+    pub crash_after: Option<String>,
+}
+
+/// A pool of `remediation.workers` worker loops.
+pub struct Worker {
+    inner: Arc<Inner>,
+}
+
+impl Worker {
+    pub fn new(
+        store: Arc<dyn Store>,
+        client: Arc<CloudClient>,
+        config: RemediationConfig,
+        retry: RetryPolicy,
+        wake: Arc<Notify>,
+    ) -> Self {
+        let crash_after = std::env::var(CRASH_HOOK_VAR).ok().filter(|v| !v.is_empty());
+        if let Some(api) = &crash_after {
+            tracing::warn!(
+                api,
+                "TEST HOOK: the process will abort right after its first successful {api} call"
+            );
+        }
+        if config.dry_run {
+            tracing::warn!(
+                "dry run: no mutating Alibaba Cloud call will be made; the audit log records each one"
+            );
+        }
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                client,
+                config,
+                retry,
+                wake,
+                crash_after,
+            }),
+        }
+    }
+
+    /// Runs the loops until `shutdown`; each finishes its current step first.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let prefix = format!(
+            "{}-{}",
+            std::process::id(),
+            &crate::cloud::sign::fresh_nonce()[..6]
+        );
+        let loops: Vec<_> = (0..self.inner.config.workers)
+            .map(|n| {
+                tokio::spawn(worker_loop(
+                    self.inner.clone(),
+                    format!("{prefix}-{n}"),
+                    shutdown.clone(),
+                ))
+            })
+            .collect();
+        tracing::info!(workers = loops.len(), "remediation workers started");
+        for handle in loops {
+            let _ = handle.await;
+        }
+    }
+}
+
+async fn worker_loop(inner: Arc<Inner>, owner: String, shutdown: CancellationToken) {
+    loop {
+        // Registered before the claim, so a wake-up between the claim and the wait is not lost.
+        let notified = inner.wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if shutdown.is_cancelled() {
+            return;
+        }
+        match inner
+            .store
+            .claim_next(&owner, Utc::now(), inner.config.lease)
+            .await
+        {
+            Ok(Some(claimed)) => {
+                run_claimed(&inner, claimed).await;
+                continue;
+            }
+            Ok(None) => {}
+            Err(err) => tracing::warn!(error = %err, "cannot claim incidents"),
+        }
+        tokio::select! {
+            () = &mut notified => {}
+            () = tokio::time::sleep(inner.config.poll_interval) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Runs the claimed work while a heartbeat keeps the lease; a lost lease stops it.
+async fn run_claimed(inner: &Inner, claimed: Claimed) {
+    let Claimed {
+        incident,
+        lease,
+        work,
+    } = claimed;
+    let started = std::time::Instant::now();
+    let work_done = async {
+        match work {
+            Work::Step(step) => run_step(inner, &incident, &lease, step).await,
+            Work::SettleAudit => settle_audit(inner, &incident, &lease).await,
+        }
+    };
+    tokio::select! {
+        result = work_done => match result {
+            Ok(()) => tracing::debug!(incident.id = %incident.id, ?work, duration_ms = started.elapsed().as_millis() as u64, "work done"),
+            Err(StepError::Store(StoreError::LeaseLost(_))) => {
+                tracing::warn!(incident.id = %incident.id, "lease lost; another worker continues")
+            }
+            Err(err) => tracing::error!(incident.id = %incident.id, error = %err, "cannot record the outcome; the lease will expire and the step run again"),
+        },
+        lost = heartbeat(inner, &lease) => {
+            tracing::warn!(incident.id = %incident.id, error = %lost, "lease lost; step abandoned");
+        }
+    }
+}
+
+async fn heartbeat(inner: &Inner, lease: &Lease) -> StoreError {
+    let every = inner.config.lease / 3;
+    loop {
+        tokio::time::sleep(every).await;
+        let until = Utc::now() + chrono::Duration::from_std(inner.config.lease).unwrap_or_default();
+        if let Err(err) = inner.store.extend_lease(lease, until).await {
+            return err;
+        }
+    }
+}
+
+async fn run_step(
+    inner: &Inner,
+    incident: &crate::domain::Incident,
+    lease: &Lease,
+    step: Step,
+) -> Result<(), StepError> {
+    let mut ctx = StepContext::new(inner, incident, lease, step);
+    let result = match step {
+        Step::Triage => triage::run(&mut ctx).await,
+        Step::DisableKey => contain::disable(&mut ctx).await,
+        Step::Revoke => contain::revoke(&mut ctx).await,
+        Step::EnforceMfa => mfa::run(&mut ctx).await,
+        Step::Audit => trail::first_pass(&mut ctx).await,
+        Step::Billing => billing::run(&mut ctx).await,
+    };
+    match result {
+        Ok(outcome) => finish(&mut ctx, outcome).await,
+        Err(StepError::Store(err)) => Err(StepError::Store(err)),
+        Err(err) => fail(&mut ctx, err).await,
+    }
+}
+
+/// Applies a step's verdict: the transition, its findings and audit rows, in one transaction.
+async fn finish(ctx: &mut StepContext<'_>, outcome: StepResult) -> Result<(), StepError> {
+    let from = ctx.incident.state;
+    let path = outcome.path.or(ctx.incident.path);
+    let event = match (outcome.halted, ctx.step, path) {
+        (Some(reason), _, _) => Event::Halted(reason),
+        (None, Step::Triage, Some(path)) => Event::Triaged(path),
+        (None, _, Some(path)) => Event::StepDone(path),
+        (None, _, None) => Event::Halted(Reason::StepFailed(ctx.step)),
+    };
+    let to = transition(from, event).unwrap_or_else(|illegal| {
+        tracing::error!(incident.id = %ctx.incident.id, error = %illegal, "a step asked for an impossible transition");
+        IncidentState::NeedsAttention(Reason::StepFailed(ctx.step))
+    });
+    let now = Utc::now();
+    let mut audit = ctx.take_reads();
+    audit.push(ctx.transition_entry(
+        from,
+        to,
+        json!({"event": format!("{event:?}"), "contained": outcome.contained}),
+    ));
+    let update = IncidentUpdate {
+        state: Some(to),
+        path: outcome.path,
+        owner: outcome.owner,
+        contained_at: outcome.contained.then_some(now),
+        settle_audit_at: outcome.settle_audit_at.map(Some),
+        next_attempt_at: Some(None),
+        step_attempts: Some(0),
+        last_error: Some(None),
+        findings: outcome.findings,
+        release: true,
+    };
+    ctx.inner.store.record(ctx.lease, update, audit).await?;
+    if outcome.contained {
+        let ms = (now - ctx.incident.created_at).num_milliseconds();
+        tracing::info!(incident.id = %ctx.incident.id, time_to_containment_ms = ms, "contained");
+    }
+    tracing::info!(incident.id = %ctx.incident.id, from = %from, to = %to, "transition");
+    Ok(())
+}
+
+/// A failed step: rescheduled while its failures are transient and attempts remain,
+/// otherwise handed to a person with the error and its RequestId.
+async fn fail(ctx: &mut StepContext<'_>, err: StepError) -> Result<(), StepError> {
+    let attempts = ctx.incident.step_attempts + 1;
+    let transient = match &err {
+        StepError::Cloud(cloud) => cloud.class() == ErrorClass::Retryable,
+        StepError::Unverified(_) => true,
+        StepError::Store(_) => false,
+    };
+    let message = err.to_string();
+    let mut audit = ctx.take_reads();
+    if transient && attempts < ctx.inner.retry.max_attempts {
+        let delay = ctx
+            .inner
+            .retry
+            .delay(attempts, unit_sample(), retry_after(&err));
+        let at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+        tracing::warn!(incident.id = %ctx.incident.id, step = ctx.step.as_str(), attempts, error = %message, "step failed; retry scheduled");
+        audit.push(ctx.transition_entry(
+            ctx.incident.state,
+            ctx.incident.state,
+            json!({"retry_at": at, "attempt": attempts, "error": message}),
+        ));
+        let update = IncidentUpdate {
+            next_attempt_at: Some(Some(at)),
+            step_attempts: Some(attempts),
+            last_error: Some(Some(message)),
+            release: true,
+            ..IncidentUpdate::default()
+        };
+        return Ok(ctx.inner.store.record(ctx.lease, update, audit).await?);
+    }
+    let from = ctx.incident.state;
+    let to = transition(from, Event::Halted(Reason::StepFailed(ctx.step)))
+        .unwrap_or(IncidentState::NeedsAttention(Reason::StepFailed(ctx.step)));
+    tracing::error!(incident.id = %ctx.incident.id, step = ctx.step.as_str(), error = %message, "step failed for good; a person must act");
+    audit.push(ctx.transition_entry(from, to, json!({"error": message, "attempts": attempts})));
+    let update = IncidentUpdate {
+        state: Some(to),
+        next_attempt_at: Some(None),
+        step_attempts: Some(0),
+        last_error: Some(Some(message)),
+        release: true,
+        ..IncidentUpdate::default()
+    };
+    Ok(ctx.inner.store.record(ctx.lease, update, audit).await?)
+}
+
+fn retry_after(err: &StepError) -> Option<Duration> {
+    match err {
+        StepError::Cloud(cloud) => cloud.retry_after(),
+        _ => None,
+    }
+}
+
+/// The second ActionTrail pass: merged into the findings; the state does not change.
+async fn settle_audit(
+    inner: &Inner,
+    incident: &crate::domain::Incident,
+    lease: &Lease,
+) -> Result<(), StepError> {
+    let mut ctx = StepContext::new(inner, incident, lease, Step::Audit);
+    let (update, mut audit) = match trail::settle_pass(&mut ctx).await {
+        Ok(merged) => {
+            let summary = merged.summary();
+            let update = IncidentUpdate {
+                settle_audit_at: Some(None),
+                findings: vec![
+                    (
+                        "audit".into(),
+                        serde_json::to_value(&merged).unwrap_or_default(),
+                    ),
+                    ("audit_summary".into(), json!(summary)),
+                ],
+                release: true,
+                ..IncidentUpdate::default()
+            };
+            (
+                update,
+                vec![json!({"passes": merged.passes, "summary": summary})],
+            )
+        }
+        Err(StepError::Store(err)) => return Err(StepError::Store(err)),
+        Err(err) => {
+            // ActionTrail is only reachable later: try the pass again after the settle delay.
+            let at = Utc::now()
+                + chrono::Duration::from_std(inner.config.settle_delay).unwrap_or_default();
+            let update = IncidentUpdate {
+                settle_audit_at: Some(Some(at)),
+                last_error: Some(Some(err.to_string())),
+                release: true,
+                ..IncidentUpdate::default()
+            };
+            (
+                update,
+                vec![json!({"error": err.to_string(), "retry_at": at})],
+            )
+        }
+    };
+    let mut entries = ctx.take_reads();
+    for detail in audit.drain(..) {
+        entries.push(crate::domain::AuditEntry {
+            incident_id: Some(incident.id),
+            actor: format!("worker:{}", lease.owner),
+            action: "audit.settle_pass".into(),
+            detail,
+        });
+    }
+    Ok(inner.store.record(lease, update, entries).await?)
+}

@@ -1,0 +1,154 @@
+//! Triage: whose key is it, is it in use, can its workload take a new one. Every fact is
+//! proven against the cloud before any action names the key.
+
+use serde_json::json;
+
+use super::context::{StepContext, StepError, StepResult};
+use crate::cloud::api::AccountType;
+use crate::domain::triage::{Usage, judge_usage};
+use crate::domain::{OwnerType, Path, Reason};
+
+pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepError> {
+    let incident = ctx.incident;
+    let key = incident.access_key_id.as_str();
+    if incident.access_key_id.is_sts() {
+        let result = StepResult {
+            path: Some(Path::StsKey),
+            owner: Some((OwnerType::Sts, None)),
+            ..StepResult::default()
+        };
+        return Ok(result.finding("triage", json!({"owner_type": "sts"})));
+    }
+    let client = ctx.inner.client.clone();
+    let ims_owner = ctx
+        .read("GetUser", key, client.user_by_access_key(key))
+        .await?;
+    let (user, principal) = match ims_owner {
+        Some(user) => (user.user_name, user.user_principal_name),
+        None => {
+            // IMS knows only RAM users; ActionTrail also knows the account's own keys.
+            let info = match ctx
+                .read(
+                    "GetAccessKeyLastUsedInfo",
+                    key,
+                    client.access_key_last_used_info(key),
+                )
+                .await
+            {
+                Ok(info) => Some(info),
+                Err(StepError::Cloud(err))
+                    if err.code().is_some_and(|c| c.starts_with("EntityNotExist")) =>
+                {
+                    None
+                }
+                Err(err) => return Err(err),
+            };
+            match info {
+                Some(info) if info.account_type == AccountType::RootAccount => {
+                    let usage = judge_usage(
+                        info.used_at,
+                        incident.detected_at,
+                        ctx.inner.config.in_use_window,
+                    );
+                    let result = StepResult {
+                        path: Some(Path::AccountKey),
+                        owner: Some((OwnerType::Account, None)),
+                        ..StepResult::default()
+                    };
+                    return Ok(result.finding(
+                        "triage",
+                        json!({"owner_type": "account", "account_id": info.account_id,
+                               "last_used_at": info.used_at, "usage": usage}),
+                    ));
+                }
+                Some(info)
+                    if info.account_type == AccountType::RamUser && info.user_name.is_some() =>
+                {
+                    (info.user_name.unwrap_or_default(), None)
+                }
+                _ => {
+                    return Ok(StepResult::halted(Reason::OwnerUnknown).finding(
+                        "triage",
+                        json!({"owner": null, "why": "neither IMS nor ActionTrail knows the key"}),
+                    ));
+                }
+            }
+        }
+    };
+    // Act only on a key proven to be in this user's own list.
+    let keys = ctx
+        .read("ListAccessKeys", &user, client.list_access_keys(&user))
+        .await?;
+    let Some(listed) = keys.iter().find(|k| k.access_key_id == key) else {
+        return Ok(StepResult::halted(Reason::OwnerUnknown).finding(
+            "triage",
+            json!({"claimed_owner": user, "why": "the key is not in that user's key list"}),
+        ));
+    };
+    let last_used = match &principal {
+        Some(upn) => {
+            ctx.read(
+                "GetAccessKeyLastUsed",
+                key,
+                client.access_key_last_used(key, upn),
+            )
+            .await?
+        }
+        None => {
+            let info = ctx
+                .read(
+                    "GetAccessKeyLastUsedInfo",
+                    key,
+                    client.access_key_last_used_info(key),
+                )
+                .await?;
+            info.used_at
+        }
+    };
+    let window = ctx.inner.config.in_use_window;
+    let mut usage = judge_usage(last_used, incident.detected_at, window);
+    let mut evidence = None;
+    if usage == Usage::NeedsEvidence {
+        let start = incident.detected_at
+            - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
+        let mut seen = false;
+        for region in ctx.inner.config.regions.clone() {
+            let probe = client.any_events(
+                key,
+                &region,
+                start,
+                incident.detected_at,
+                crate::cloud::ratelimit::Priority::Containment,
+            );
+            if ctx.read("LookupEvents", &region, probe).await? {
+                seen = true;
+                break;
+            }
+        }
+        evidence = Some(seen);
+        usage = if seen { Usage::InUse } else { Usage::Unused };
+    }
+    let rotatable = ctx.inner.config.rotatable_users.contains(&user);
+    let path = if usage == Usage::InUse {
+        Path::RamKeyInUse
+    } else {
+        Path::RamKeyUnused
+    };
+    let finding = json!({
+        "owner_type": "ram_user",
+        "user_name": user,
+        "key_status": format!("{:?}", listed.status),
+        "other_keys": keys.iter().filter(|k| k.access_key_id != key).map(|k| &k.access_key_id).collect::<Vec<_>>(),
+        "last_used_at": last_used,
+        "used_before_detection": evidence,
+        "usage": usage,
+        "rotatable": rotatable,
+        "path": path.as_str(),
+    });
+    let result = StepResult {
+        path: Some(path),
+        owner: Some((OwnerType::RamUser, Some(user))),
+        ..StepResult::default()
+    };
+    Ok(result.finding("triage", finding))
+}
