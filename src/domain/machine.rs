@@ -27,6 +27,9 @@ impl Step {
         Self::Billing,
     ];
 
+    /// The steps on the way to containment, which go before forensics when workers are scarce.
+    pub const CONTAINMENT: [Step; 3] = [Self::Triage, Self::Revoke, Self::DisableKey];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Triage => "triage",

@@ -93,6 +93,14 @@ pub enum Work {
     SettleAudit,
 }
 
+/// Which work a worker takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimScope {
+    /// Only steps on the way to containment, so a backlog of forensics never delays them.
+    Containment,
+    Any,
+}
+
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub incident: Incident,
@@ -148,10 +156,12 @@ pub trait Store: Send + Sync {
     /// Where the poller `name` got to, if it has run before.
     async fn poller_mark(&self, name: &str) -> Result<Option<String>, StoreError>;
     async fn set_poller_mark(&self, name: &str, value: &str) -> Result<(), StoreError>;
-    /// Leases the most overdue incident with work to do, if any.
+    /// Leases the most urgent incident with work to do, if any: containment steps first,
+    /// then the most overdue.
     async fn claim_next(
         &self,
         owner: &str,
+        scope: ClaimScope,
         now: DateTime<Utc>,
         lease_for: std::time::Duration,
     ) -> Result<Option<Claimed>, StoreError>;

@@ -14,8 +14,8 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use super::batch::{self, Heads, Known, Plan};
 use super::sqlite_work;
 use super::{
-    Claimed, Delivery, IncidentFilter, IncidentUpdate, IntakeOutcome, Lease, OperatorError, Store,
-    StoreError, migrations,
+    ClaimScope, Claimed, Delivery, IncidentFilter, IncidentUpdate, IntakeOutcome, Lease,
+    OperatorError, Store, StoreError, migrations,
 };
 use crate::domain::audit::GENESIS_HASH;
 use crate::domain::{
@@ -326,18 +326,12 @@ impl Store for SqliteStore {
     async fn claim_next(
         &self,
         owner: &str,
+        scope: ClaimScope,
         now: DateTime<Utc>,
         lease_for: std::time::Duration,
     ) -> Result<Option<Claimed>, StoreError> {
-        sqlite_work::claim_next(
-            &self.pool,
-            INCIDENT_COLUMNS,
-            incident_from_row,
-            owner,
-            now,
-            lease_for,
-        )
-        .await
+        let columns = (INCIDENT_COLUMNS, incident_from_row as fn(&SqliteRow) -> _);
+        sqlite_work::claim_next(&self.pool, columns, owner, scope, now, lease_for).await
     }
 
     async fn extend_lease(&self, lease: &Lease, until: DateTime<Utc>) -> Result<(), StoreError> {

@@ -7,20 +7,40 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
-use super::{Claimed, IncidentUpdate, Lease, OperatorError, StoreError, Work};
+use super::{ClaimScope, Claimed, IncidentUpdate, Lease, OperatorError, StoreError, Work};
 use crate::domain::audit::{GENESIS_HASH, chain_hash};
-use crate::domain::{AuditEntry, Event, IncidentId, IncidentState, Reason, transition};
+use crate::domain::{
+    AuditEntry, Event, Incident, IncidentId, IncidentState, Reason, Step, transition,
+};
+
+/// The incident columns and how to read them.
+pub(super) type IncidentColumns = (&'static str, fn(&SqliteRow) -> Result<Incident, StoreError>);
 
 pub(super) async fn claim_next(
     pool: &SqlitePool,
-    columns: &str,
-    parse: fn(&SqliteRow) -> Result<crate::domain::Incident, StoreError>,
+    (columns, parse): IncidentColumns,
     owner: &str,
+    scope: ClaimScope,
     now: DateTime<Utc>,
     lease_for: Duration,
 ) -> Result<Option<Claimed>, StoreError> {
     let now_ms = now.timestamp_millis();
     let until = now_ms + lease_for.as_millis() as i64;
+    let containment = Step::CONTAINMENT
+        .iter()
+        .map(|s| format!("'{}'", IncidentState::Active(*s).as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let work = match scope {
+        ClaimScope::Containment => format!(
+            "state IN ({containment}) AND (next_attempt_at IS NULL OR next_attempt_at <= ?3)"
+        ),
+        ClaimScope::Any => {
+            "(state <> 'needs_attention' AND (next_attempt_at IS NULL OR next_attempt_at <= ?3)) \
+             OR (settle_audit_at IS NOT NULL AND settle_audit_at <= ?3)"
+                .to_owned()
+        }
+    };
     // One statement: SQLite runs it under its write lock, so two workers (or two processes)
     // can never both take the same incident.
     let sql = format!(
@@ -28,9 +48,9 @@ pub(super) async fn claim_next(
          WHERE id = (SELECT id FROM incidents \
              WHERE closed_at IS NULL \
                AND (lease_expires_at IS NULL OR lease_expires_at < ?3) \
-               AND ((state <> 'needs_attention' AND (next_attempt_at IS NULL OR next_attempt_at <= ?3)) \
-                    OR (settle_audit_at IS NOT NULL AND settle_audit_at <= ?3)) \
-             ORDER BY COALESCE(next_attempt_at, created_at), id LIMIT 1) \
+               AND ({work}) \
+             ORDER BY CASE WHEN state IN ({containment}) THEN 0 ELSE 1 END, \
+                      COALESCE(next_attempt_at, created_at), id LIMIT 1) \
          RETURNING {columns}"
     );
     let row = sqlx::query(&sql)

@@ -21,7 +21,7 @@ use crate::cloud::retry::{RetryPolicy, unit_sample};
 use crate::cloud::{CloudClient, ErrorClass};
 use crate::config::RemediationConfig;
 use crate::domain::{Event, IncidentState, Reason, Step, transition};
-use crate::store::{Claimed, IncidentUpdate, Lease, Store, StoreError, Work};
+use crate::store::{ClaimScope, Claimed, IncidentUpdate, Lease, Store, StoreError, Work};
 use context::{StepContext, StepError, StepResult};
 
 /// Names the API after which the crash test hook aborts the process (tests only).
@@ -80,11 +80,22 @@ impl Worker {
             std::process::id(),
             &crate::cloud::sign::fresh_nonce()[..6]
         );
-        let loops: Vec<_> = (0..self.inner.config.workers)
+        // With two or more loops, half take only containment steps, so however many
+        // forensics steps wait on ActionTrail's quota, a new leak is contained at once.
+        let workers = self.inner.config.workers;
+        let containment_only = if workers >= 2 { workers / 2 } else { 0 };
+        let loops: Vec<_> = (0..workers)
             .map(|n| {
+                let scope = if n < containment_only {
+                    ClaimScope::Containment
+                } else {
+                    ClaimScope::Any
+                };
+                let owner = format!("{prefix}-{n}");
                 tokio::spawn(worker_loop(
                     self.inner.clone(),
-                    format!("{prefix}-{n}"),
+                    owner,
+                    scope,
                     shutdown.clone(),
                 ))
             })
@@ -96,7 +107,12 @@ impl Worker {
     }
 }
 
-async fn worker_loop(inner: Arc<Inner>, owner: String, shutdown: CancellationToken) {
+async fn worker_loop(
+    inner: Arc<Inner>,
+    owner: String,
+    scope: ClaimScope,
+    shutdown: CancellationToken,
+) {
     loop {
         // Registered before the claim, so a wake-up between the claim and the wait is not lost.
         let notified = inner.wake.notified();
@@ -107,7 +123,7 @@ async fn worker_loop(inner: Arc<Inner>, owner: String, shutdown: CancellationTok
         }
         match inner
             .store
-            .claim_next(&owner, Utc::now(), inner.config.lease)
+            .claim_next(&owner, scope, Utc::now(), inner.config.lease)
             .await
         {
             Ok(Some(claimed)) => {
