@@ -2,10 +2,10 @@
 //! environment variables. Secrets are `SecretString`s and print as `[redacted]`.
 
 mod alibaba;
-mod duration;
 mod remediation;
 mod sources;
 mod tokens;
+mod values;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -96,7 +96,7 @@ pub struct IntakeSettings {
 pub struct SecurityCenterSettings {
     pub enabled: bool,
     /// Seconds, or a number with `s`, `m` or `h`.
-    #[serde(deserialize_with = "duration::text_or_number")]
+    #[serde(deserialize_with = "values::text_or_number")]
     pub interval: String,
     /// How far before the newest record already seen each poll looks again, so records
     /// that Alibaba indexes late are not missed; deduplication absorbs the overlap.
@@ -204,7 +204,7 @@ impl Settings {
         let security_center_interval = match &self.intake.security_center {
             sc if !sc.enabled => None,
             sc => {
-                let interval = duration::parse(&sc.interval).ok_or_else(|| {
+                let interval = values::parse(&sc.interval).ok_or_else(|| {
                     ConfigError::invalid(
                         "intake.security_center.interval",
                         "expected a duration such as 60, \"60s\", \"5m\" or \"1h\"",
@@ -319,6 +319,22 @@ mod tests {
             runtime.sources["siem"].auth,
             SourceAuth::ApiKey { .. }
         ));
+    }
+
+    #[test]
+    fn lists_can_come_from_the_environment() {
+        let runtime = load(&[
+            ("AKGUARD__AUDIT__KNOWN_CIDRS", "10.0.0.0/8, 192.168.0.0/16"),
+            ("AKGUARD__AUDIT__REGIONS", "cn-hangzhou,cn-shanghai"),
+            ("AKGUARD__TRIAGE__ROTATABLE_USERS", "ci-deployer"),
+        ])
+        .unwrap()
+        .validate()
+        .unwrap();
+        let r = runtime.remediation;
+        assert_eq!(r.known_cidrs.len(), 2);
+        assert_eq!(r.regions, ["cn-hangzhou", "cn-shanghai", "ap-southeast-1"]);
+        assert_eq!(r.rotatable_users, ["ci-deployer"]);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, duration};
+use super::{ConfigError, values};
 use crate::domain::Cidr;
 
 /// The runbook's Deny policy, shipped in `config/policies/` and compiled in as the default.
@@ -17,10 +17,10 @@ const MAX_LOOKBACK: Duration = Duration::from_secs(90 * 86_400);
 #[derive(Debug, Deserialize, Serialize)]
 pub struct TriageSettings {
     /// A key used within this long before the leak was detected is in use.
-    #[serde(deserialize_with = "duration::text_or_number")]
+    #[serde(deserialize_with = "values::text_or_number")]
     pub in_use_window: String,
     /// RAM users whose workloads can take a new key without a person (rotation follows).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "values::list_or_comma_separated")]
     pub rotatable_users: Vec<String>,
 }
 
@@ -34,14 +34,14 @@ pub struct RevokeSettings {
 #[derive(Debug, Deserialize, Serialize)]
 pub struct AuditSettings {
     /// Source addresses that are yours: calls from elsewhere are flagged.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "values::list_or_comma_separated")]
     pub known_cidrs: Vec<String>,
-    #[serde(deserialize_with = "duration::text_or_number")]
+    #[serde(deserialize_with = "values::text_or_number")]
     pub lookback: String,
-    #[serde(deserialize_with = "duration::text_or_number")]
+    #[serde(deserialize_with = "values::text_or_number")]
     pub settle_delay: String,
     /// Regions to search; `alibaba.region` when empty.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "values::list_or_comma_separated")]
     pub regions: Vec<String>,
     /// Where RAM, IMS and other global events are stored.
     pub global_region: String,
@@ -58,9 +58,9 @@ pub struct RemediationSettings {
     /// process that only takes in notifications while others share the database and act).
     pub workers: usize,
     pub dry_run: bool,
-    #[serde(deserialize_with = "duration::text_or_number")]
+    #[serde(deserialize_with = "values::text_or_number")]
     pub lease: String,
-    #[serde(deserialize_with = "duration::text_or_number")]
+    #[serde(deserialize_with = "values::text_or_number")]
     pub poll_interval: String,
 }
 
@@ -83,7 +83,7 @@ pub struct RemediationConfig {
 }
 
 fn parse_duration(key: &str, raw: &str) -> Result<Duration, ConfigError> {
-    duration::parse(raw)
+    values::parse(raw)
         .ok_or_else(|| ConfigError::invalid(key, "expected a duration such as 30s, 15m, 1h or 7d"))
 }
 

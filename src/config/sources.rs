@@ -1,9 +1,9 @@
 //! Webhook sources: which format each speaks and how each must authenticate.
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, serialize_secret};
+use super::{ConfigError, serialize_secret, values};
 use crate::domain::Cidr;
 
 /// Secrets shorter than this are too easy to guess for a public endpoint.
@@ -59,7 +59,7 @@ pub struct SourceSettings {
     pub secret: Option<SecretString>,
     pub header: Option<String>,
     pub username: Option<String>,
-    #[serde(default, deserialize_with = "list_or_comma_separated")]
+    #[serde(default, deserialize_with = "values::list_or_comma_separated")]
     pub allow_cidrs: Vec<String>,
 }
 
@@ -174,23 +174,4 @@ impl SourceSettings {
             allow,
         })
     }
-}
-
-/// Lists come as TOML arrays from files and as `a,b` strings from the environment.
-fn list_or_comma_separated<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        List(Vec<String>),
-        Text(String),
-    }
-    Ok(match Raw::deserialize(d)? {
-        Raw::List(list) => list,
-        Raw::Text(text) => text
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
-    })
 }

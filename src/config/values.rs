@@ -1,4 +1,5 @@
-//! Durations written as seconds (`60`) or with a unit (`"90s"`, `"5m"`, `"1h"`, `"7d"`).
+//! Values the environment can only give as text: durations written as seconds (`60`) or with
+//! a unit (`"90s"`, `"5m"`, `"1h"`, `"7d"`), and lists written `a,b`.
 
 use std::time::Duration;
 
@@ -32,6 +33,25 @@ pub fn text_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Erro
     Ok(match Raw::deserialize(d)? {
         Raw::Number(n) => n.to_string(),
         Raw::Text(t) => t,
+    })
+}
+
+/// Lists come as TOML arrays from files and as `a,b` strings from the environment.
+pub fn list_or_comma_separated<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match Raw::deserialize(d)? {
+        Raw::List(list) => list,
+        Raw::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
     })
 }
 
