@@ -1,0 +1,917 @@
+//! Remediation speed: the real daemon against the in-process Alibaba Cloud emulator, with
+//! 50 ms added to every call.
+//!
+//! 1. Latency: leaks of distinct in-use RAM keys reported at a steady rate; time to
+//!    containment (the incident's `created_at` to its `contained_at`) p50, p99 and max. Goal:
+//!    p99 within twice the latency of the calls containment strictly needs, counted from the
+//!    emulator's call log for a warm-up incident handled alone.
+//! 2. Burst: many distinct leaked keys at once with RAM writes limited to 20 per second, so
+//!    containment alone needs `keys / 20` seconds (the floor). Goal: the last `contained_at`
+//!    at most 1.15 × the floor after the first report is sent, while the MFA, audit and
+//!    billing steps of the contained incidents wait or run behind containment.
+//!
+//! A missed goal prints FAIL and the numbers; only a phase that cannot finish fails the run.
+//!
+//! Run with `cargo bench --bench remediation`. Tunables (environment):
+//! - `AKGUARD_BENCH_INCIDENTS` (default 200): incidents measured in the latency phase;
+//! - `AKGUARD_BENCH_RATE` (default 10): their reports per second;
+//! - `AKGUARD_BENCH_BURST` (default 500): keys reported at once in the burst phase.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use akguard::cloud::emulator::{self, EmulatorGuard, Scenario};
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+const SECRET: &str = "bench-hmac-secret-0123456789";
+/// A viewer token for the status API; the daemon holds only its SHA-256.
+const API_TOKEN: &str = "bench-viewer-token-0123456789";
+const AKGUARD_KEY_ID: &str = "LTAI5tAKGUARDEMULATOR001";
+const AKGUARD_KEY_SECRET: &str = "akguardEmulatorSecretDoNotUse0";
+/// Added by the emulator to every call.
+const LATENCY_MS: u64 = 50;
+/// `alibaba.rate_limits.ram_writes`: the RAM write quota the burst runs into.
+const RAM_WRITES_PER_SECOND: f64 = 20.0;
+const LATENCY_WORKERS: usize = 32;
+const BURST_WORKERS: usize = 64;
+/// Burst notifications in flight at once.
+const BURST_CONCURRENCY: usize = 64;
+/// Users whose keys are never reported.
+const SPARE_USERS: usize = 4;
+/// The burst goal, as a multiple of the rate-limit floor.
+const BURST_GOAL_FACTOR: f64 = 1.15;
+/// The latency goal, as a multiple of the calls containment strictly needs.
+const LATENCY_GOAL_FACTOR: u64 = 2;
+/// A call made once per daemon, not per incident: the first containment creates the policy.
+const ONE_OFF_CALLS: &[&str] = &["CreatePolicy"];
+/// Calls of the steps after containment, counted during the burst.
+const AUDIT_CALLS: &[&str] = &["LookupEvents"];
+const BILLING_CALLS: &[&str] = &["QueryBillOverview", "QueryAccountBalance"];
+const MFA_CALLS: &[&str] = &[
+    "ListUsers",
+    "GetLoginProfile",
+    "GetUserMFAInfo",
+    "UpdateLoginProfile",
+];
+
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// The daemon waits up to its grace period (10 s) for the server, the workers and the writer.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const WARMUP_TIMEOUT: Duration = Duration::from_secs(60);
+const LATENCY_WAIT: Duration = Duration::from_secs(180);
+const BURST_WAIT: Duration = Duration::from_secs(120);
+const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// Lines of the daemon's log shown when a phase fails.
+const LOG_TAIL_LINES: usize = 40;
+
+fn main() {
+    let incidents = env_count("AKGUARD_BENCH_INCIDENTS", 200);
+    let rate = env_rate("AKGUARD_BENCH_RATE", 10.0);
+    let burst = env_count("AKGUARD_BENCH_BURST", 500);
+
+    let runtime = tokio::runtime::Runtime::new().expect("start a tokio runtime");
+    let latency = runtime.block_on(latency_phase(incidents, rate));
+    let burst = runtime.block_on(burst_phase(burst));
+    print_summary(&latency, &burst);
+    for (phase, status) in [
+        ("latency", latency.daemon_exit),
+        ("burst", burst.daemon_exit),
+    ] {
+        assert!(
+            status.success(),
+            "{phase} phase: the daemon exited with {status} after SIGTERM"
+        );
+    }
+}
+
+/// Reads a positive count from the environment, or the default when unset.
+fn env_count(name: &str, default: usize) -> usize {
+    match std::env::var(name) {
+        Err(_) => default,
+        Ok(value) => match value.trim().parse() {
+            Ok(n) if n > 0 => n,
+            _ => panic!("{name} must be a positive integer, got `{value}`"),
+        },
+    }
+}
+
+/// Reads a positive rate from the environment, or the default when unset.
+fn env_rate(name: &str, default: f64) -> f64 {
+    match std::env::var(name) {
+        Err(_) => default,
+        Ok(value) => match value.trim().parse::<f64>() {
+            Ok(r) if r.is_finite() && r > 0.0 => r,
+            _ => panic!("{name} must be a positive number, got `{value}`"),
+        },
+    }
+}
+
+fn key_id(i: usize) -> String {
+    // LTAI5t + 18 alphanumerics, like a real AccessKey ID.
+    format!("LTAI5tBench{i:013}")
+}
+
+fn user_name(i: usize) -> String {
+    format!("svc-{i:04}")
+}
+
+// ---------------------------------------------------------------------------------------
+// Phases
+// ---------------------------------------------------------------------------------------
+
+struct LatencyReport {
+    incidents: usize,
+    rate: f64,
+    warmup: WarmUp,
+    /// Time to containment of every measured incident, sorted.
+    ttc_ms: Vec<i64>,
+    daemon_exit: ExitStatus,
+}
+
+struct BurstReport {
+    keys: usize,
+    /// The first report sent to the last `contained_at`.
+    last_containment: Duration,
+    /// Measured incidents per state when all were first seen contained.
+    states: BTreeMap<String, usize>,
+    audit_calls: usize,
+    billing_calls: usize,
+    mfa_calls: usize,
+    /// Successful policy attachments (the rate-limited containment writes) meanwhile, and
+    /// when the first and the last reached the emulator, from the first report.
+    attaches: usize,
+    first_attach: Duration,
+    last_attach: Duration,
+    daemon_exit: ExitStatus,
+}
+
+/// What the warm-up incident, handled alone, showed.
+struct WarmUp {
+    /// The calls between its report and its containment, without the one-off ones.
+    needed_calls: Vec<String>,
+    ttc_ms: i64,
+}
+
+async fn latency_phase(incidents: usize, rate: f64) -> LatencyReport {
+    let rig = Rig::start(1 + incidents + SPARE_USERS, LATENCY_WORKERS).await;
+    let warmup = rig.warm_up().await;
+
+    let url = rig.notify_url();
+    let started = tokio::time::Instant::now();
+    let mut sent = Vec::with_capacity(incidents);
+    for n in 0..incidents {
+        tokio::time::sleep_until(started + Duration::from_secs_f64(n as f64 / rate)).await;
+        let (client, url) = (rig.client.clone(), url.clone());
+        // Its own task, so a slow answer does not delay the next report.
+        sent.push(tokio::spawn(async move {
+            notify(&client, &url, &key_id(n + 1)).await
+        }));
+    }
+    let mut ids = Vec::with_capacity(incidents);
+    for report in sent {
+        match report.await.expect("a report task panicked") {
+            Ok(id) => ids.push(id),
+            Err(why) => rig.fail(&format!("latency phase: a report failed: {why}")),
+        }
+    }
+    let contained = rig
+        .wait_contained("latency phase", &ids, LATENCY_WAIT)
+        .await;
+    let mut ttc_ms: Vec<i64> = contained
+        .iter()
+        .map(|incident| {
+            incident["time_to_containment_ms"]
+                .as_i64()
+                .expect("a contained incident has a time to containment")
+        })
+        .collect();
+    ttc_ms.sort_unstable();
+    let daemon_exit = rig.stop();
+    LatencyReport {
+        incidents,
+        rate,
+        warmup,
+        ttc_ms,
+        daemon_exit,
+    }
+}
+
+async fn burst_phase(keys: usize) -> BurstReport {
+    let rig = Rig::start(1 + keys + SPARE_USERS, BURST_WORKERS).await;
+    // Creates the policy, so the burst measures attaching it, as in the steady state.
+    rig.warm_up().await;
+
+    let first_sent = Utc::now();
+    let (ids, failures) = fire(&rig.client, &rig.notify_url(), 1..keys + 1).await;
+    if !failures.is_empty() {
+        rig.fail(&format!(
+            "burst phase: {} of {keys} reports failed; first: {:?}",
+            failures.len(),
+            &failures[..failures.len().min(5)]
+        ));
+    }
+    let contained = rig.wait_contained("burst phase", &ids, BURST_WAIT).await;
+    let last_contained = contained
+        .iter()
+        .map(|incident| timestamp(&incident["contained_at"]).expect("contained_at is set"))
+        .max()
+        .expect("the burst has incidents");
+    let mut states = BTreeMap::new();
+    for incident in &contained {
+        let state = incident["state"].as_str().unwrap_or("?").to_owned();
+        *states.entry(state).or_insert(0) += 1;
+    }
+    // Every call the emulator received between the first report and the last containment.
+    let calls = rig.emulator_calls().await;
+    let meanwhile: Vec<(DateTime<Utc>, &str, &Value)> = calls
+        .iter()
+        .filter_map(|call| Some((timestamp(&call["at"])?, call["action"].as_str()?, call)))
+        .filter(|(at, _, _)| first_sent <= *at && *at <= last_contained)
+        .collect();
+    let count = |names: &[&str]| {
+        meanwhile
+            .iter()
+            .filter(|(_, action, _)| names.contains(action))
+            .count()
+    };
+    let (audit_calls, billing_calls, mfa_calls) =
+        (count(AUDIT_CALLS), count(BILLING_CALLS), count(MFA_CALLS));
+    let attach_times: Vec<DateTime<Utc>> = meanwhile
+        .iter()
+        .filter(|(_, action, call)| *action == "AttachPolicyToUser" && call["status"] == 200)
+        .map(|(at, _, _)| *at)
+        .collect();
+    let since_first = |at: Option<&DateTime<Utc>>| {
+        at.and_then(|at| (*at - first_sent).to_std().ok())
+            .unwrap_or_default()
+    };
+    let daemon_exit = rig.stop();
+    BurstReport {
+        keys,
+        last_containment: (last_contained - first_sent).to_std().unwrap_or_default(),
+        states,
+        audit_calls,
+        billing_calls,
+        mfa_calls,
+        attaches: attach_times.len(),
+        first_attach: since_first(attach_times.iter().min()),
+        last_attach: since_first(attach_times.iter().max()),
+        daemon_exit,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The emulator and the daemon together
+// ---------------------------------------------------------------------------------------
+
+/// An emulator with 50 ms per call and a daemon acting against it, in a fresh directory.
+struct Rig {
+    daemon: Daemon,
+    emulator_url: String,
+    emulator: EmulatorGuard,
+    client: reqwest::Client,
+    dir: tempfile::TempDir,
+}
+
+impl Rig {
+    async fn start(users: usize, workers: usize) -> Self {
+        let scenario = Scenario::from_json(&scenario_json(users)).expect("a valid scenario");
+        let (emulator_url, emulator) = emulator::spawn(scenario).await.expect("start the emulator");
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(BURST_CONCURRENCY)
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .expect("build the HTTP client");
+        let faults = json!({"throttle_rate": 0.0, "error_rate": 0.0, "latency_ms": LATENCY_MS, "fail_next": []});
+        let response = client
+            .put(format!("{emulator_url}/_emulator/faults"))
+            .json(&faults)
+            .send()
+            .await
+            .expect("reach the emulator's control API");
+        assert!(
+            response.status().is_success(),
+            "the emulator refused the fault settings: HTTP {}",
+            response.status()
+        );
+
+        // Under target/, so the database sits on a real disk (not a tmpfs).
+        let dir = tempfile::Builder::new()
+            .prefix("bench-remediation-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .expect("create a temporary directory under target/");
+        let config = config_toml(dir.path(), &emulator_url, workers);
+        // Start-up blocks on the daemon's stderr; the emulator keeps serving on other threads.
+        let daemon = tokio::task::block_in_place(|| Daemon::start(dir.path(), &config));
+        Self {
+            daemon,
+            emulator_url,
+            emulator,
+            client,
+            dir,
+        }
+    }
+
+    fn notify_url(&self) -> String {
+        format!("http://{}/v1/notifications/generic", self.daemon.addr)
+    }
+
+    /// Stops the daemon, then the emulator, whose calls its last steps may still make.
+    fn stop(self) -> ExitStatus {
+        let Self {
+            daemon,
+            emulator,
+            dir,
+            ..
+        } = self;
+        let status = tokio::task::block_in_place(|| daemon.stop());
+        drop(emulator);
+        drop(dir);
+        status
+    }
+
+    /// Panics with the message and the end of the daemon's log.
+    fn fail(&self, message: &str) -> ! {
+        panic!(
+            "{message}\nlast lines of the daemon's log:\n{}",
+            self.daemon.log_tail(LOG_TAIL_LINES)
+        )
+    }
+
+    /// Reports key 0 alone, waits for its containment, and counts the calls that took.
+    async fn warm_up(&self) -> WarmUp {
+        let sent = Utc::now();
+        let id = match notify(&self.client, &self.notify_url(), &key_id(0)).await {
+            Ok(id) => id,
+            Err(why) => self.fail(&format!("warm-up: the report failed: {why}")),
+        };
+        let incident = self
+            .wait_contained("warm-up", &[id], WARMUP_TIMEOUT)
+            .await
+            .pop()
+            .expect("one incident");
+        let contained_at = timestamp(&incident["contained_at"]).expect("contained_at is set");
+        let needed_calls = self
+            .emulator_calls()
+            .await
+            .iter()
+            .filter(|call| {
+                timestamp(&call["at"]).is_some_and(|at| sent <= at && at <= contained_at)
+            })
+            .filter_map(|call| call["action"].as_str())
+            .filter(|action| !ONE_OFF_CALLS.contains(action))
+            .map(str::to_owned)
+            .collect();
+        WarmUp {
+            needed_calls,
+            ttc_ms: incident["time_to_containment_ms"]
+                .as_i64()
+                .expect("a contained incident has a time to containment"),
+        }
+    }
+
+    /// `GET /_emulator/calls`: every call so far, oldest first.
+    async fn emulator_calls(&self) -> Vec<Value> {
+        let url = format!("{}/_emulator/calls", self.emulator_url);
+        let body: Value = match self.client.get(&url).send().await {
+            Ok(response) if response.status().is_success() => response
+                .json()
+                .await
+                .expect("the emulator's call log is JSON"),
+            Ok(response) => panic!("the emulator's call log: HTTP {}", response.status()),
+            Err(err) => panic!("the emulator's call log: {err}"),
+        };
+        match body["calls"].as_array() {
+            Some(calls) => calls.clone(),
+            None => panic!("the emulator's call log has no `calls`: {body}"),
+        }
+    }
+
+    /// Every incident, through the status API's pages.
+    async fn incidents(&self) -> Result<Vec<Value>, String> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut url = format!("http://{}/v1/incidents?limit=200", self.daemon.addr);
+            if let Some(cursor) = &cursor {
+                url.push_str("&cursor=");
+                url.push_str(cursor);
+            }
+            let response = self
+                .client
+                .get(&url)
+                .bearer_auth(API_TOKEN)
+                .send()
+                .await
+                .map_err(|e| format!("GET {url}: {e}"))?;
+            let status = response.status();
+            let text = response
+                .text()
+                .await
+                .map_err(|e| format!("GET {url}: {e}"))?;
+            if !status.is_success() {
+                return Err(format!("GET {url}: HTTP {status}: {text}"));
+            }
+            let mut page: Value =
+                serde_json::from_str(&text).map_err(|e| format!("GET {url}: {e}: {text}"))?;
+            if let Some(incidents) = page["incidents"].as_array_mut() {
+                all.append(incidents);
+            }
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// Polls until every incident in `ids` has a time to containment; the incidents then,
+    /// in the order of `ids`. A halted incident or the timeout ends the run.
+    async fn wait_contained(&self, phase: &str, ids: &[i64], timeout: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let last_poll = match self.incidents().await {
+                Ok(list) => {
+                    let mut by_id: HashMap<i64, Value> = list
+                        .into_iter()
+                        .filter_map(|i| Some((i["id"].as_i64()?, i)))
+                        .collect();
+                    let mut pending = 0;
+                    for id in ids {
+                        match by_id.get(id) {
+                            Some(i) if !i["time_to_containment_ms"].is_null() => {}
+                            Some(i)
+                                if matches!(
+                                    i["state"].as_str(),
+                                    Some("needs_attention" | "cancelled")
+                                ) =>
+                            {
+                                self.fail(&format!(
+                                    "{phase}: incident {id} stopped without containment: state {}, reason {}, last error {}",
+                                    i["state"], i["reason"], i["last_error"]
+                                ));
+                            }
+                            _ => pending += 1,
+                        }
+                    }
+                    if pending == 0 {
+                        return ids
+                            .iter()
+                            .map(|id| by_id.remove(id).expect("seen above"))
+                            .collect();
+                    }
+                    format!("{pending} of {} not contained yet", ids.len())
+                }
+                Err(why) => why,
+            };
+            if Instant::now() >= deadline {
+                self.fail(&format!(
+                    "{phase}: not every incident was contained within {timeout:?}; last poll: {last_poll}"
+                ));
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+}
+
+/// The account: akguard's own user, then `users` RAM users with one leaked key each, all
+/// recently used (so triage takes the in-use path and containment attaches the Deny policy)
+/// and none with console access (so the MFA step changes nothing).
+fn scenario_json(users: usize) -> String {
+    let policy = |name: &str| json!({"name": name, "type": "System", "attach_date": "-120d"});
+    let mut list = vec![json!({
+        "name": "akguard",
+        "id": "276500000000000001",
+        "display_name": "akguard responder",
+        "create_date": "-120d",
+        "policies": [
+            policy("AliyunRAMFullAccess"),
+            policy("AliyunActionTrailFullAccess"),
+            policy("AliyunBSSReadOnlyAccess"),
+        ],
+        "access_keys": [{
+            "id": AKGUARD_KEY_ID,
+            "secret": AKGUARD_KEY_SECRET,
+            "create_date": "-120d",
+        }],
+    })];
+    list.extend((0..users).map(|i| {
+        json!({
+            "name": user_name(i),
+            "display_name": format!("bench workload {i}"),
+            "create_date": "-100d",
+            "access_keys": [{
+                "id": key_id(i),
+                "secret": format!("benchSecret{i:019}"),
+                "create_date": "-100d",
+                "last_used": "-1h",
+                "last_used_service": "Ecs",
+                "leaked": true,
+            }],
+        })
+    }));
+    let bill = |code: &str, name: &str, amount: f64| {
+        json!({
+            "ProductCode": code,
+            "ProductName": name,
+            "ProductType": "",
+            "SubscriptionType": "PayAsYouGo",
+            "Item": "PayAsYouGoBill",
+            "Currency": "CNY",
+            "PretaxGrossAmount": amount,
+            "PretaxAmount": amount,
+            "PaymentAmount": amount,
+            "OutstandingAmount": 0.0,
+            "DeductedByCoupons": 0.0,
+            "BizType": "",
+            "OwnerID": "1234567890123456",
+        })
+    };
+    json!({
+        "description": "akguard remediation benchmark: many leaked RAM keys in use",
+        "account": {
+            "uid": "1234567890123456",
+            "name": "acme-bench",
+            "alias": "acme",
+            "access_keys": [],
+        },
+        "users": list,
+        "billing": {
+            "account_name": "acme-bench",
+            "balance": {
+                "available_amount": "18250.40",
+                "available_cash_amount": "18250.40",
+                "credit_amount": "0.00",
+                "mybank_credit_amount": "0.00",
+                "quota_limit": "0.00",
+                "currency": "CNY",
+            },
+            "overview": {
+                "current": [
+                    bill("oss", "Object Storage Service", 36.2),
+                    bill("ecs", "Elastic Compute Service", 405.1),
+                ],
+                "current-1": [
+                    bill("oss", "Object Storage Service", 35.4),
+                    bill("ecs", "Elastic Compute Service", 410.9),
+                ],
+            },
+        },
+        "enforce_rate_limits": false,
+    })
+    .to_string()
+}
+
+fn config_toml(dir: &Path, emulator_url: &str, workers: usize) -> String {
+    let tokens = dir.join("tokens.toml");
+    std::fs::write(
+        &tokens,
+        format!(
+            "[[token]]\nname = \"bench\"\nsha256 = \"{}\"\nrole = \"viewer\"\n",
+            hex::encode(Sha256::digest(API_TOKEN.as_bytes()))
+        ),
+    )
+    .expect("write the API token file");
+    format!(
+        r#"[server]
+listen = "127.0.0.1:0"
+[database]
+url = "sqlite://{db}"
+[log]
+format = "json"
+level = "warn,akguard::app=info"
+[intake.sources.generic]
+auth = "hmac"
+secret = "{SECRET}"
+[intake.security_center]
+enabled = false
+[api]
+tokens_file = "{tokens}"
+[alibaba]
+endpoint = "{emulator_url}"
+access_key_id = "{AKGUARD_KEY_ID}"
+access_key_secret = "{AKGUARD_KEY_SECRET}"
+[alibaba.rate_limits]
+lookup_events = 2.0
+ram_writes = {RAM_WRITES_PER_SECOND:.1}
+other = 0.0
+[remediation]
+workers = {workers}
+[audit]
+settle_delay = "1h"
+"#,
+        db = dir.join("akguard.db").display(),
+        tokens = tokens.display(),
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// The daemon process
+// ---------------------------------------------------------------------------------------
+
+/// A running `akguard serve` whose stderr is drained by a thread into `log`.
+struct Daemon {
+    child: Child,
+    addr: String,
+    log: Arc<Mutex<String>>,
+    drain: Option<JoinHandle<()>>,
+}
+
+impl Daemon {
+    /// Writes `config` into `dir`, starts the daemon and waits until it listens.
+    fn start(dir: &Path, config: &str) -> Self {
+        let path = dir.join("akguard.toml");
+        std::fs::write(&path, config).expect("write the daemon config");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_akguard"));
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        // The caller's log filter, setting overrides or cloud credentials would change what
+        // the daemon logs or which identity it acts as.
+        command.env_remove("RUST_LOG");
+        command.env_remove(akguard::worker::CRASH_HOOK_VAR);
+        for (key, _) in std::env::vars()
+            .filter(|(k, _)| k.starts_with("AKGUARD__") || k.starts_with("ALIBABA_CLOUD_"))
+        {
+            command.env_remove(key);
+        }
+        let mut child = command.spawn().expect("start the akguard binary");
+
+        let log = Arc::new(Mutex::new(String::new()));
+        let (addr_tx, addr_rx) = mpsc::channel();
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let drain = thread::spawn({
+            let log = Arc::clone(&log);
+            move || drain_stderr(stderr, &log, &addr_tx)
+        });
+        let mut daemon = Self {
+            child,
+            addr: String::new(),
+            log,
+            drain: Some(drain),
+        };
+        // A daemon that exits early closes stderr, which ends the wait before the timeout.
+        match addr_rx.recv_timeout(STARTUP_TIMEOUT) {
+            Ok(addr) => daemon.addr = addr,
+            Err(_) => panic!(
+                "the daemon did not log \"listening\" within {STARTUP_TIMEOUT:?}; stderr so far:\n{}",
+                daemon.log.lock().unwrap()
+            ),
+        }
+        daemon
+    }
+
+    fn log_tail(&self, lines: usize) -> String {
+        let log = self.log.lock().unwrap();
+        let all: Vec<&str> = log.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// Sends SIGTERM and waits, bounded, for the graceful shutdown.
+    fn stop(mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(
+            sent.is_ok_and(|s| s.success()),
+            "could not send SIGTERM to the daemon"
+        );
+        let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("poll the daemon") {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the daemon did not stop within {SHUTDOWN_TIMEOUT:?} of SIGTERM; stderr:\n{}",
+                self.log_tail(LOG_TAIL_LINES)
+            );
+            thread::sleep(Duration::from_millis(20));
+        };
+        if let Some(drain) = self.drain.take() {
+            let _ = drain.join();
+        }
+        status
+    }
+}
+
+impl Drop for Daemon {
+    /// A panic mid-run must not leave the daemon running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Keeps reading until EOF so the pipe never fills; reports the address once it is logged.
+fn drain_stderr(stderr: ChildStderr, log: &Mutex<String>, addr_tx: &mpsc::Sender<String>) {
+    for line in BufReader::new(stderr).lines() {
+        let Ok(line) = line else { break };
+        if let Some(addr) = listening_addr(&line) {
+            let _ = addr_tx.send(addr);
+        }
+        let mut log = log.lock().unwrap();
+        log.push_str(&line);
+        log.push('\n');
+    }
+}
+
+fn listening_addr(line: &str) -> Option<String> {
+    let event: Value = serde_json::from_str(line).ok()?;
+    if event["message"] != "listening" {
+        return None;
+    }
+    event["addr"].as_str().map(str::to_owned)
+}
+
+// ---------------------------------------------------------------------------------------
+// Reports
+// ---------------------------------------------------------------------------------------
+
+/// Sends one notification per key index, `BURST_CONCURRENCY` at a time: the incident ids in
+/// index order, and the failures.
+async fn fire(
+    client: &reqwest::Client,
+    url: &str,
+    keys: std::ops::Range<usize>,
+) -> (Vec<i64>, Vec<String>) {
+    let (start, end) = (keys.start, keys.end);
+    let next = Arc::new(AtomicUsize::new(start));
+    let workers: Vec<_> = (0..BURST_CONCURRENCY)
+        .map(|_| {
+            let (client, url, next) = (client.clone(), url.to_owned(), Arc::clone(&next));
+            tokio::spawn(async move {
+                let mut done = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= end {
+                        break done;
+                    }
+                    done.push((i, notify(&client, &url, &key_id(i)).await));
+                }
+            })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(end - start);
+    for worker in workers {
+        results.extend(worker.await.expect("a report task panicked"));
+    }
+    results.sort_by_key(|(i, _)| *i);
+    let mut ids = Vec::with_capacity(results.len());
+    let mut failures = Vec::new();
+    for (_, result) in results {
+        match result {
+            Ok(id) => ids.push(id),
+            Err(why) => failures.push(why),
+        }
+    }
+    (ids, failures)
+}
+
+/// Posts one signed leak notification; anything but a 202 naming a new incident fails.
+async fn notify(client: &reqwest::Client, url: &str, key: &str) -> Result<i64, String> {
+    let body = serde_json::to_vec(&json!({
+        "access_key_id": key,
+        "event_id": format!("bench-{key}"),
+        "detected_at": Utc::now().to_rfc3339(),
+    }))
+    .expect("serialize a notification");
+    // Signed at send time, so a long run never drifts outside the daemon's HMAC window.
+    let timestamp = Utc::now().timestamp().to_string();
+    let response = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-akguard-timestamp", &timestamp)
+        .header("x-akguard-signature", sign(&timestamp, &body))
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| format!("{key}: {e}"))?;
+    let status = response.status();
+    // Reading the whole body lets the connection go back to the pool.
+    let text = response.text().await.map_err(|e| format!("{key}: {e}"))?;
+    if status != reqwest::StatusCode::ACCEPTED {
+        return Err(format!("{key}: HTTP {status}: {text}"));
+    }
+    let answer: Value = serde_json::from_str(&text).map_err(|e| format!("{key}: {e}: {text}"))?;
+    if answer["outcome"] != "created" {
+        return Err(format!("{key}: no new incident: {text}"));
+    }
+    answer["incident_id"]
+        .as_i64()
+        .ok_or_else(|| format!("{key}: no incident_id: {text}"))
+}
+
+fn sign(timestamp: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("HMAC takes any key");
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// An RFC 3339 time (with or without a fraction) from a JSON string.
+fn timestamp(value: &Value) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(value.as_str()?)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+// ---------------------------------------------------------------------------------------
+// Summary
+// ---------------------------------------------------------------------------------------
+
+fn print_summary(latency: &LatencyReport, burst: &BurstReport) {
+    let verdict = |pass: bool| if pass { "PASS" } else { "FAIL" };
+
+    let needed = latency.warmup.needed_calls.len() as u64;
+    let needed_ms = needed * LATENCY_MS;
+    let goal_ms = LATENCY_GOAL_FACTOR * needed_ms;
+    let p50 = percentile(&latency.ttc_ms, 0.50);
+    let p99 = percentile(&latency.ttc_ms, 0.99);
+    let max = latency.ttc_ms.last().copied().unwrap_or_default();
+
+    let floor = burst.keys as f64 / RAM_WRITES_PER_SECOND;
+    let goal_secs = BURST_GOAL_FACTOR * floor;
+    let last = burst.last_containment.as_secs_f64();
+    let states: Vec<String> = burst
+        .states
+        .iter()
+        .map(|(state, n)| format!("{state} {n}"))
+        .collect();
+    let past_containment: usize = burst
+        .states
+        .iter()
+        .filter(|(state, _)| !matches!(state.as_str(), "new" | "revoke"))
+        .map(|(_, n)| n)
+        .sum();
+
+    println!("akguard remediation benchmark (emulator latency {LATENCY_MS} ms)");
+    println!(
+        "  latency: {} incidents at {}/s, {LATENCY_WORKERS} workers: time to containment \
+         p50 {p50} ms, p99 {p99} ms, max {max} ms",
+        latency.incidents, latency.rate
+    );
+    println!(
+        "           containment needs {needed} calls = {needed_ms} ms; goal p99 <= {goal_ms} ms: {}",
+        verdict(p99 as u64 <= goal_ms)
+    );
+    println!(
+        "           (warm-up incident alone: {} ms; its calls: {})",
+        latency.warmup.ttc_ms,
+        latency.warmup.needed_calls.join(", ")
+    );
+    println!(
+        "  burst:   {} keys at once, RAM writes {RAM_WRITES_PER_SECOND}/s, {BURST_WORKERS} workers: \
+         last containment after {last:.2} s",
+        burst.keys
+    );
+    println!(
+        "           floor {floor:.2} s; goal <= {goal_secs:.2} s: {} (audit/billing calls seen meanwhile: {})",
+        verdict(last <= goal_secs),
+        burst.audit_calls + burst.billing_calls
+    );
+    println!(
+        "           calls meanwhile: LookupEvents {}, billing {}, MFA step {}",
+        burst.audit_calls, burst.billing_calls, burst.mfa_calls
+    );
+    let spacing_ms = (burst.last_attach - burst.first_attach).as_secs_f64() * 1000.0
+        / burst.attaches.saturating_sub(1).max(1) as f64;
+    println!(
+        "           policy attachments: {}, first after {:.2} s, last after {:.2} s \
+         (mean spacing {spacing_ms:.1} ms; 1/rate = {:.1} ms)",
+        burst.attaches,
+        burst.first_attach.as_secs_f64(),
+        burst.last_attach.as_secs_f64(),
+        1000.0 / RAM_WRITES_PER_SECOND
+    );
+    println!(
+        "           when all were contained: {past_containment} of {} past containment ({})",
+        burst.keys,
+        states.join(", ")
+    );
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[i64], p: f64) -> i64 {
+    let rank = (p * sorted.len() as f64).ceil() as usize;
+    sorted
+        .get(rank.saturating_sub(1))
+        .copied()
+        .unwrap_or_default()
+}
