@@ -80,7 +80,7 @@ impl SecurityCenterPoller {
     pub async fn poll_once(&self) -> Result<PollReport, PollError> {
         let mark: i64 = self
             .store
-            .poller_mark(MARK)
+            .mark(MARK)
             .await?
             .and_then(|m| m.parse().ok())
             .unwrap_or(0);
@@ -110,9 +110,7 @@ impl SecurityCenterPoller {
             page += 1;
         }
         if newest > mark {
-            self.store
-                .set_poller_mark(MARK, &newest.to_string())
-                .await?;
+            self.store.set_mark(MARK, &newest.to_string()).await?;
         }
         Ok(report)
     }

@@ -153,9 +153,9 @@ pub trait Store: Send + Sync {
     async fn incident_audit(&self, id: IncidentId) -> Result<Vec<AuditRecord>, StoreError>;
     /// Audit rows with an id above `after`, in id order.
     async fn audit_page(&self, after: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
-    /// Where the poller `name` got to, if it has run before.
-    async fn poller_mark(&self, name: &str) -> Result<Option<String>, StoreError>;
-    async fn set_poller_mark(&self, name: &str, value: &str) -> Result<(), StoreError>;
+    /// A named mark kept across restarts: where a poller got to, when a sweep last ran.
+    async fn mark(&self, name: &str) -> Result<Option<String>, StoreError>;
+    async fn set_mark(&self, name: &str, value: &str) -> Result<(), StoreError>;
     /// Leases the most urgent incident with work to do, if any: containment steps first,
     /// then the most overdue.
     async fn claim_next(

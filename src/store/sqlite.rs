@@ -301,7 +301,7 @@ impl Store for SqliteStore {
         rows.iter().map(audit_from_row).collect()
     }
 
-    async fn poller_mark(&self, name: &str) -> Result<Option<String>, StoreError> {
+    async fn mark(&self, name: &str) -> Result<Option<String>, StoreError> {
         Ok(
             sqlx::query_scalar("SELECT value FROM poller_marks WHERE name = ?")
                 .bind(name)
@@ -310,7 +310,7 @@ impl Store for SqliteStore {
         )
     }
 
-    async fn set_poller_mark(&self, name: &str, value: &str) -> Result<(), StoreError> {
+    async fn set_mark(&self, name: &str, value: &str) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO poller_marks (name, value, updated_at) VALUES (?, ?, ?) \
              ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",

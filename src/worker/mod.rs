@@ -34,6 +34,8 @@ pub(crate) struct Inner {
     pub retry: RetryPolicy,
     pub wake: Arc<Notify>,
     pub crash_after: Option<String>,
+    /// Serializes account-wide MFA sweeps in this process (see `mfa`).
+    pub mfa_sweep: tokio::sync::Mutex<()>,
 }
 
 /// A pool of `remediation.workers` worker loops.
@@ -69,6 +71,7 @@ impl Worker {
                 retry,
                 wake,
                 crash_after,
+                mfa_sweep: tokio::sync::Mutex::new(()),
             }),
         }
     }

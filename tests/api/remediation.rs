@@ -511,3 +511,23 @@ async fn a_leak_webhook_wakes_the_workers_at_once() {
         .await;
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
 }
+
+#[tokio::test]
+async fn one_mfa_sweep_covers_every_incident_opened_before_it() {
+    let (url, _emulator) = emulator("leaked-in-use.json", |_| {}).await;
+    let app = daemon(&url, &[("AKGUARD__REMEDIATION__WORKERS", "4")]).await;
+    let first = report(&app, LEAKED_KEY, 25).await;
+    let second = report(&app, BACKDOOR_KEY, 5).await;
+    let mut covered = 0;
+    for id in [first, second] {
+        let incident = app
+            .wait_for_incident(id, "needs_attention", needs_attention)
+            .await;
+        assert_eq!(incident["reason"], "ready_to_rotate", "{incident:#}");
+        covered +=
+            usize::from(incident["findings"]["mfa"]["covered_by_sweep_started_at"].is_string());
+    }
+    assert_eq!(covered, 1, "exactly one of the two incidents ran the sweep");
+    assert!(most_per_target(&url, "UpdateLoginProfile").await <= 1);
+    assert_eq!(calls_of(&url, "ListUsers").await.len(), 1);
+}
