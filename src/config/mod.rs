@@ -15,7 +15,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize, Serializer};
 
 pub use alibaba::AlibabaSettings;
-pub use remediation::RemediationConfig;
+pub use remediation::{RemediationConfig, Sink};
 pub use sources::{IntakeSource, SourceAuth, SourceFormat};
 pub use tokens::{ApiToken, Role};
 
@@ -48,6 +48,7 @@ pub struct Settings {
     pub api: ApiSettings,
     pub alibaba: AlibabaSettings,
     pub triage: remediation::TriageSettings,
+    pub rotation: remediation::RotationSettings,
     pub revoke: remediation::RevokeSettings,
     pub audit: remediation::AuditSettings,
     pub billing: remediation::BillingSettings,
@@ -221,6 +222,7 @@ impl Settings {
         };
         let remediation = remediation::validate(
             &self.triage,
+            &self.rotation,
             &self.revoke,
             &self.audit,
             &self.billing,
@@ -326,7 +328,6 @@ mod tests {
         let runtime = load(&[
             ("AKGUARD__AUDIT__KNOWN_CIDRS", "10.0.0.0/8, 192.168.0.0/16"),
             ("AKGUARD__AUDIT__REGIONS", "cn-hangzhou,cn-shanghai"),
-            ("AKGUARD__TRIAGE__ROTATABLE_USERS", "ci-deployer"),
         ])
         .unwrap()
         .validate()
@@ -334,7 +335,6 @@ mod tests {
         let r = runtime.remediation;
         assert_eq!(r.known_cidrs.len(), 2);
         assert_eq!(r.regions, ["cn-hangzhou", "cn-shanghai", "ap-southeast-1"]);
-        assert_eq!(r.rotatable_users, ["ci-deployer"]);
     }
 
     #[test]

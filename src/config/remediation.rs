@@ -19,14 +19,54 @@ pub struct TriageSettings {
     /// A key used within this long before the leak was detected is in use.
     #[serde(deserialize_with = "values::text_or_number")]
     pub in_use_window: String,
-    /// RAM users whose workloads can take a new key without a person (rotation follows).
-    #[serde(default, deserialize_with = "values::list_or_comma_separated")]
-    pub rotatable_users: Vec<String>,
+}
+
+/// `[rotation]`: which users akguard rotates itself, and the timing of a cutover.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct RotationSettings {
+    #[serde(default)]
+    pub users: Vec<RotationUser>,
+    /// How long the old key must go unused before it is disabled.
+    #[serde(deserialize_with = "values::text_or_number")]
+    pub quiet_period: String,
+    /// How often last-used data is read while waiting for the cutover.
+    #[serde(deserialize_with = "values::text_or_number")]
+    pub poll_interval: String,
+    /// How long a disabled key may be re-enabled before it is deleted.
+    #[serde(deserialize_with = "values::text_or_number")]
+    pub disable_grace: String,
+}
+
+/// One `[[rotation.users]]` entry: where the user's workload reads its key.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct RotationUser {
+    pub user: String,
+    pub sink: SinkKind,
+    pub secret_name: Option<String>,
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SinkKind {
+    Kms,
+    File,
+}
+
+/// Where a new key is delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sink {
+    /// A KMS secret the workload reads (`PutSecretValue`).
+    Kms { secret_name: String },
+    /// A file the workload reads, written with mode 0600 and an atomic rename.
+    File { path: PathBuf },
 }
 
 #[derive(Debug, Deserialize, Serialize)]
 pub struct RevokeSettings {
     pub policy_name: String,
+    /// Detach the Deny policy once the leaked key is deleted (never before).
+    pub detach_after_delete: bool,
     /// A Deny policy document of your own; the runbook's when unset.
     pub policy_file: Option<PathBuf>,
 }
@@ -72,7 +112,12 @@ pub struct RemediationConfig {
     pub lease: Duration,
     pub poll_interval: Duration,
     pub in_use_window: Duration,
-    pub rotatable_users: Vec<String>,
+    /// The users akguard rotates, with where each one's workload reads its key.
+    pub rotation: Vec<(String, Sink)>,
+    pub quiet_period: Duration,
+    pub cutover_poll: Duration,
+    pub disable_grace: Duration,
+    pub detach_after_delete: bool,
     pub policy_name: String,
     pub policy_document: String,
     pub known_cidrs: Vec<Cidr>,
@@ -89,6 +134,7 @@ fn parse_duration(key: &str, raw: &str) -> Result<Duration, ConfigError> {
 
 pub(super) fn validate(
     triage: &TriageSettings,
+    rotation: &RotationSettings,
     revoke: &RevokeSettings,
     audit: &AuditSettings,
     billing: &BillingSettings,
@@ -158,7 +204,11 @@ pub(super) fn validate(
         lease,
         poll_interval: parse_duration("remediation.poll_interval", &remediation.poll_interval)?,
         in_use_window: parse_duration("triage.in_use_window", &triage.in_use_window)?,
-        rotatable_users: triage.rotatable_users.clone(),
+        rotation: sinks(rotation)?,
+        quiet_period: parse_duration("rotation.quiet_period", &rotation.quiet_period)?,
+        cutover_poll: parse_duration("rotation.poll_interval", &rotation.poll_interval)?,
+        disable_grace: parse_duration("rotation.disable_grace", &rotation.disable_grace)?,
+        detach_after_delete: revoke.detach_after_delete,
         policy_name: revoke.policy_name.clone(),
         // Compact: RAM counts the document's characters against a 6,144 limit.
         policy_document: document.to_string(),
@@ -168,6 +218,40 @@ pub(super) fn validate(
         regions,
         increase_threshold_percent: billing.increase_threshold_percent,
     })
+}
+
+fn sinks(rotation: &RotationSettings) -> Result<Vec<(String, Sink)>, ConfigError> {
+    rotation
+        .users
+        .iter()
+        .map(|entry| {
+            let key = |field: &str| format!("rotation.users.{}.{field}", entry.user);
+            let sink = match entry.sink {
+                SinkKind::Kms => Sink::Kms {
+                    secret_name: entry
+                        .secret_name
+                        .clone()
+                        .filter(|n| !n.is_empty())
+                        .ok_or_else(|| {
+                            ConfigError::invalid(key("secret_name"), "required for a kms sink")
+                        })?,
+                },
+                SinkKind::File => Sink::File {
+                    path: entry
+                        .path
+                        .clone()
+                        .filter(|p| p.is_absolute())
+                        .ok_or_else(|| {
+                            ConfigError::invalid(
+                                key("path"),
+                                "an absolute path is required for a file sink",
+                            )
+                        })?,
+                },
+            };
+            Ok((entry.user.clone(), sink))
+        })
+        .collect()
 }
 
 #[cfg(test)]

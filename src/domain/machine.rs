@@ -15,16 +15,27 @@ pub enum Step {
     EnforceMfa,
     Audit,
     Billing,
+    /// Create the new key and hand it to the workload.
+    Rotate,
+    /// Wait until the workload uses the new key and no longer the old one.
+    AwaitingCutover,
+    DisableOldKey,
+    /// Delete the leaked key once the grace period after disabling it is over.
+    DeleteKey,
 }
 
 impl Step {
-    pub const ALL: [Step; 6] = [
+    pub const ALL: [Step; 10] = [
         Self::Triage,
         Self::DisableKey,
         Self::Revoke,
         Self::EnforceMfa,
         Self::Audit,
         Self::Billing,
+        Self::Rotate,
+        Self::AwaitingCutover,
+        Self::DisableOldKey,
+        Self::DeleteKey,
     ];
 
     /// The steps on the way to containment, which go before forensics when workers are scarce.
@@ -38,6 +49,10 @@ impl Step {
             Self::EnforceMfa => "enforce_mfa",
             Self::Audit => "audit",
             Self::Billing => "billing",
+            Self::Rotate => "rotate",
+            Self::AwaitingCutover => "awaiting_cutover",
+            Self::DisableOldKey => "disable_old_key",
+            Self::DeleteKey => "delete_key",
         }
     }
 
@@ -50,9 +65,12 @@ impl Step {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Path {
-    /// A RAM user's key that a workload uses: contain, then rotate.
+    /// A RAM user's key that a workload uses and whose rotation akguard is configured to do:
+    /// contain, rotate, disable, delete.
+    RamKeyRotatable,
+    /// A RAM user's key that a workload uses, rotated by a person: contain, then hand over.
     RamKeyInUse,
-    /// A RAM user's key nobody uses: disable, then delete.
+    /// A RAM user's key nobody uses: disable, then delete after the grace period.
     RamKeyUnused,
     /// The Alibaba Cloud account's own key: RAM cannot restrict it.
     AccountKey,
@@ -63,6 +81,7 @@ pub enum Path {
 impl Path {
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::RamKeyRotatable => "ram_key_rotatable",
             Self::RamKeyInUse => "ram_key_in_use",
             Self::RamKeyUnused => "ram_key_unused",
             Self::AccountKey => "account_key",
@@ -70,34 +89,50 @@ impl Path {
         }
     }
 
+    pub const ALL: [Path; 5] = [
+        Self::RamKeyRotatable,
+        Self::RamKeyInUse,
+        Self::RamKeyUnused,
+        Self::AccountKey,
+        Self::StsKey,
+    ];
+
     pub fn parse(raw: &str) -> Option<Self> {
-        [
-            Self::RamKeyInUse,
-            Self::RamKeyUnused,
-            Self::AccountKey,
-            Self::StsKey,
-        ]
-        .into_iter()
-        .find(|p| p.as_str() == raw)
+        Self::ALL.into_iter().find(|p| p.as_str() == raw)
     }
 
     /// The steps after triage, in order.
     fn steps(self) -> &'static [Step] {
         match self {
+            Self::RamKeyRotatable => &[
+                Step::Revoke,
+                Step::EnforceMfa,
+                Step::Audit,
+                Step::Billing,
+                Step::Rotate,
+                Step::AwaitingCutover,
+                Step::DisableOldKey,
+                Step::DeleteKey,
+            ],
             Self::RamKeyInUse => &[Step::Revoke, Step::EnforceMfa, Step::Audit, Step::Billing],
-            Self::RamKeyUnused => &[Step::DisableKey, Step::Audit, Step::Billing],
+            Self::RamKeyUnused => &[
+                Step::DisableKey,
+                Step::Audit,
+                Step::Billing,
+                Step::DeleteKey,
+            ],
             Self::AccountKey => &[Step::Audit, Step::Billing],
             Self::StsKey => &[Step::Audit],
         }
     }
 
-    /// What a person must do once the automated steps of this path are done.
-    fn handover(self) -> Reason {
+    /// Where the incident ends once the automated steps of this path are done.
+    fn end(self) -> IncidentState {
         match self {
-            Self::RamKeyInUse => Reason::ReadyToRotate,
-            Self::RamKeyUnused => Reason::ReadyToDelete,
-            Self::AccountKey => Reason::AccountKey,
-            Self::StsKey => Reason::StsKey,
+            Self::RamKeyRotatable | Self::RamKeyUnused => IncidentState::Resolved,
+            Self::RamKeyInUse => IncidentState::NeedsAttention(Reason::ReadyToRotate),
+            Self::AccountKey => IncidentState::NeedsAttention(Reason::AccountKey),
+            Self::StsKey => IncidentState::NeedsAttention(Reason::StsKey),
         }
     }
 }
@@ -106,13 +141,14 @@ impl Path {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
     ReadyToRotate,
-    ReadyToDelete,
     AccountKey,
     StsKey,
     /// No RAM user, account or role could be shown to own the key.
     OwnerUnknown,
     /// The user already has as many policies as RAM allows.
     PolicyLimit,
+    /// The user holds another key akguard did not create, so rotation cannot proceed safely.
+    SecondKey,
     /// A step failed for good; an operator may retry it.
     StepFailed(Step),
 }
@@ -121,11 +157,11 @@ impl Reason {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ReadyToRotate => "ready_to_rotate",
-            Self::ReadyToDelete => "ready_to_delete",
             Self::AccountKey => "account_key",
             Self::StsKey => "sts_key",
             Self::OwnerUnknown => "owner_unknown",
             Self::PolicyLimit => "policy_limit",
+            Self::SecondKey => "second_key",
             Self::StepFailed(_) => "step_failed",
         }
     }
@@ -134,11 +170,11 @@ impl Reason {
     pub fn parse(raw: &str, resume: Option<Step>) -> Option<Self> {
         Some(match raw {
             "ready_to_rotate" => Self::ReadyToRotate,
-            "ready_to_delete" => Self::ReadyToDelete,
             "account_key" => Self::AccountKey,
             "sts_key" => Self::StsKey,
             "owner_unknown" => Self::OwnerUnknown,
             "policy_limit" => Self::PolicyLimit,
+            "second_key" => Self::SecondKey,
             "step_failed" => Self::StepFailed(resume?),
             _ => return None,
         })
@@ -151,9 +187,6 @@ impl Reason {
                 use, so rotate it: create a new key, hand it to the workload, verify the old key is no \
                 longer used, then disable and delete it. Do not detach the Deny policy before the old \
                 key is deleted."
-                .into(),
-            Self::ReadyToDelete => "The key was not in use and is now disabled. Delete it once you are \
-                sure nothing needs it; keep the findings for the record."
                 .into(),
             Self::AccountKey => "This is the Alibaba Cloud account's own key, which RAM policies cannot \
                 restrict. If it is not in use, disable and delete it in the console now; if it is in \
@@ -170,6 +203,11 @@ impl Reason {
             Self::PolicyLimit => "The key's RAM user already has as many policies attached as RAM allows, \
                 so the Deny policy could not be attached. Detach a policy the user does not need, then \
                 retry, or disable the key now if the workload can stop."
+                .into(),
+            Self::SecondKey => "The key's user holds a second AccessKey that akguard did not create. If it \
+                appeared after the leak it may be the attacker's way back in: check the findings and \
+                ActionTrail, then disable or delete it (or, if a workload uses it, rotate by hand). \
+                Retry the incident once the user holds only the leaked key."
                 .into(),
             Self::StepFailed(step) => format!(
                 "The {} step failed and akguard stopped retrying; the error and its RequestId are on \
@@ -216,13 +254,17 @@ impl IncidentState {
     }
 
     /// Every stored state name, for validating filters.
-    pub const NAMES: [&'static str; 9] = [
+    pub const NAMES: [&'static str; 13] = [
         "new",
         "disable_key",
         "revoke",
         "enforce_mfa",
         "audit",
         "billing",
+        "rotate",
+        "awaiting_cutover",
+        "disable_old_key",
+        "delete_key",
         "needs_attention",
         "resolved",
         "cancelled",
@@ -280,12 +322,13 @@ pub fn transition(state: IncidentState, event: Event) -> Result<IncidentState, I
             let steps = path.steps();
             match steps.iter().position(|s| *s == step) {
                 Some(i) if i + 1 < steps.len() => Ok(Active(steps[i + 1])),
-                Some(_) => Ok(NeedsAttention(path.handover())),
+                Some(_) => Ok(path.end()),
                 None => illegal,
             }
         }
         (Active(Step::Triage), Event::Halted(reason @ Reason::OwnerUnknown))
-        | (Active(Step::Revoke), Event::Halted(reason @ Reason::PolicyLimit)) => {
+        | (Active(Step::Revoke), Event::Halted(reason @ Reason::PolicyLimit))
+        | (Active(Step::Rotate), Event::Halted(reason @ Reason::SecondKey)) => {
             Ok(NeedsAttention(reason))
         }
         (Active(step), Event::Halted(Reason::StepFailed(failed))) if step == failed => {
@@ -293,6 +336,7 @@ pub fn transition(state: IncidentState, event: Event) -> Result<IncidentState, I
         }
         (NeedsAttention(Reason::StepFailed(step)), Event::Retry) => Ok(Active(step)),
         (NeedsAttention(Reason::PolicyLimit), Event::Retry) => Ok(Active(Step::Revoke)),
+        (NeedsAttention(Reason::SecondKey), Event::Retry) => Ok(Active(Step::Rotate)),
         (Active(_) | NeedsAttention(_), Event::Cancel) => Ok(Cancelled),
         _ => illegal,
     }
@@ -303,12 +347,7 @@ mod tests {
     use super::*;
     use IncidentState::*;
 
-    const PATHS: [Path; 4] = [
-        Path::RamKeyInUse,
-        Path::RamKeyUnused,
-        Path::AccountKey,
-        Path::StsKey,
-    ];
+    const PATHS: [Path; 5] = Path::ALL;
 
     fn walk(path: Path) -> Vec<IncidentState> {
         let mut state = transition(Active(Step::Triage), Event::Triaged(path)).unwrap();
@@ -338,7 +377,22 @@ mod tests {
                 Active(Step::DisableKey),
                 Active(Step::Audit),
                 Active(Step::Billing),
-                NeedsAttention(Reason::ReadyToDelete)
+                Active(Step::DeleteKey),
+                Resolved
+            ]
+        );
+        assert_eq!(
+            walk(Path::RamKeyRotatable),
+            [
+                Active(Step::Revoke),
+                Active(Step::EnforceMfa),
+                Active(Step::Audit),
+                Active(Step::Billing),
+                Active(Step::Rotate),
+                Active(Step::AwaitingCutover),
+                Active(Step::DisableOldKey),
+                Active(Step::DeleteKey),
+                Resolved
             ]
         );
         assert_eq!(
@@ -382,6 +436,11 @@ mod tests {
             Ok(NeedsAttention(Reason::PolicyLimit))
         );
         assert!(halted(Step::Audit, Reason::PolicyLimit).is_err());
+        assert_eq!(
+            halted(Step::Rotate, Reason::SecondKey),
+            Ok(NeedsAttention(Reason::SecondKey))
+        );
+        assert!(halted(Step::Revoke, Reason::SecondKey).is_err());
         assert!(halted(Step::Revoke, Reason::ReadyToRotate).is_err());
         for step in Step::ALL {
             assert_eq!(
@@ -412,7 +471,6 @@ mod tests {
         );
         for reason in [
             Reason::ReadyToRotate,
-            Reason::ReadyToDelete,
             Reason::AccountKey,
             Reason::StsKey,
             Reason::OwnerUnknown,
@@ -454,11 +512,11 @@ mod tests {
         states.extend([Resolved, Cancelled]);
         for reason in [
             Reason::ReadyToRotate,
-            Reason::ReadyToDelete,
             Reason::AccountKey,
             Reason::StsKey,
             Reason::OwnerUnknown,
             Reason::PolicyLimit,
+            Reason::SecondKey,
             Reason::StepFailed(Step::Revoke),
         ] {
             states.push(NeedsAttention(reason));
@@ -480,6 +538,12 @@ mod tests {
             );
         }
         assert_eq!(IncidentState::parse("triage", None, None), None);
+        for path in PATHS {
+            assert_eq!(Path::parse(path.as_str()), Some(path));
+        }
+        for step in Step::ALL {
+            assert_eq!(Step::parse(step.as_str()), Some(step));
+        }
         assert_eq!(IncidentState::parse("needs_attention", None, None), None);
     }
 }

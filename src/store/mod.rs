@@ -153,6 +153,8 @@ pub trait Store: Send + Sync {
     async fn incident_audit(&self, id: IncidentId) -> Result<Vec<AuditRecord>, StoreError>;
     /// Audit rows with an id above `after`, in id order.
     async fn audit_page(&self, after: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
+    /// The delivery ids of `id`'s notifications from `source` (e.g. Security Center records).
+    async fn delivery_ids(&self, id: IncidentId, source: &str) -> Result<Vec<String>, StoreError>;
     /// A named mark kept across restarts: where a poller got to, when a sweep last ran.
     async fn mark(&self, name: &str) -> Result<Option<String>, StoreError>;
     async fn set_mark(&self, name: &str, value: &str) -> Result<(), StoreError>;

@@ -301,6 +301,16 @@ impl Store for SqliteStore {
         rows.iter().map(audit_from_row).collect()
     }
 
+    async fn delivery_ids(&self, id: IncidentId, source: &str) -> Result<Vec<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT delivery_id FROM notifications WHERE incident_id = ? AND source = ? ORDER BY id")
+                .bind(id.0)
+                .bind(source)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     async fn mark(&self, name: &str) -> Result<Option<String>, StoreError> {
         Ok(
             sqlx::query_scalar("SELECT value FROM poller_marks WHERE name = ?")

@@ -90,8 +90,13 @@ pub(super) async fn revoke(ctx: &mut StepContext<'_>) -> Result<StepResult, Step
     .finding("revoke", finding))
 }
 
-/// Disables the one leaked key (never "the user's keys") and verifies it.
-pub(super) async fn disable(ctx: &mut StepContext<'_>) -> Result<StepResult, StepError> {
+/// Disables the one leaked key (never "the user's keys") and verifies it. `finding` names
+/// the step (`disable_key` for an unused key, `disable_old_key` after a rotation); the time
+/// it was verified starts the grace period before deletion.
+pub(super) async fn disable(
+    ctx: &mut StepContext<'_>,
+    finding_key: &str,
+) -> Result<StepResult, StepError> {
     let client = ctx.inner.client.clone();
     let user = ctx.user()?.to_owned();
     let key = ctx.incident.access_key_id.as_str().to_owned();
@@ -107,11 +112,12 @@ pub(super) async fn disable(ctx: &mut StepContext<'_>) -> Result<StepResult, Ste
     match status(&keys) {
         None => {
             finding["note"] = json!("the key no longer exists");
+            finding["disabled_at"] = json!(chrono::Utc::now());
             return Ok(StepResult {
                 contained: true,
                 ..StepResult::default()
             }
-            .finding("disable_key", finding));
+            .finding(finding_key, finding));
         }
         Some(KeyStatus::Active) => {
             ctx.mutate("UpdateAccessKey", &key, || {
@@ -123,7 +129,8 @@ pub(super) async fn disable(ctx: &mut StepContext<'_>) -> Result<StepResult, Ste
     }
     if ctx.dry_run() {
         finding["verified"] = json!("skipped in dry run");
-        return Ok(StepResult::default().finding("disable_key", finding));
+        finding["disabled_at"] = json!(chrono::Utc::now());
+        return Ok(StepResult::default().finding(finding_key, finding));
     }
     let after = ctx
         .read("ListAccessKeys", &user, client.list_access_keys(&user))
@@ -136,7 +143,7 @@ pub(super) async fn disable(ctx: &mut StepContext<'_>) -> Result<StepResult, Ste
         contained: true,
         ..StepResult::default()
     }
-    .finding("disable_key", finding))
+    .finding(finding_key, finding))
 }
 
 /// Policy documents are equal when they parse to the same JSON, whatever their spacing.

@@ -33,12 +33,21 @@ pub(super) struct StepResult {
     pub findings: Vec<(String, Value)>,
     pub contained: bool,
     pub settle_audit_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Not done yet: run the step again at this time (a wait, not a failure).
+    pub wait_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl StepResult {
     pub fn finding(mut self, key: &str, value: Value) -> Self {
         self.findings.push((key.to_owned(), value));
         self
+    }
+
+    pub fn wait_until(at: chrono::DateTime<chrono::Utc>) -> Self {
+        Self {
+            wait_until: Some(at),
+            ..Self::default()
+        }
     }
 
     pub fn halted(reason: Reason) -> Self {

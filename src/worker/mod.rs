@@ -6,6 +6,8 @@ mod billing;
 mod contain;
 mod context;
 mod mfa;
+mod retire;
+mod rotate;
 mod trail;
 mod triage;
 
@@ -192,11 +194,15 @@ async fn run_step(
     let mut ctx = StepContext::new(inner, incident, lease, step);
     let result = match step {
         Step::Triage => triage::run(&mut ctx).await,
-        Step::DisableKey => contain::disable(&mut ctx).await,
+        Step::DisableKey => contain::disable(&mut ctx, "disable_key").await,
         Step::Revoke => contain::revoke(&mut ctx).await,
         Step::EnforceMfa => mfa::run(&mut ctx).await,
         Step::Audit => trail::first_pass(&mut ctx).await,
         Step::Billing => billing::run(&mut ctx).await,
+        Step::Rotate => rotate::create_and_deliver(&mut ctx).await,
+        Step::AwaitingCutover => rotate::await_cutover(&mut ctx).await,
+        Step::DisableOldKey => contain::disable(&mut ctx, "disable_old_key").await,
+        Step::DeleteKey => retire::delete_key(&mut ctx).await,
     };
     match result {
         Ok(outcome) => finish(&mut ctx, outcome).await,
@@ -207,6 +213,20 @@ async fn run_step(
 
 /// Applies a step's verdict: the transition, its findings and audit rows, in one transaction.
 async fn finish(ctx: &mut StepContext<'_>, outcome: StepResult) -> Result<(), StepError> {
+    if let Some(at) = outcome.wait_until {
+        // Waiting is not failing: the step's attempts are not spent.
+        let update = IncidentUpdate {
+            next_attempt_at: Some(Some(at)),
+            findings: outcome.findings,
+            release: true,
+            ..IncidentUpdate::default()
+        };
+        return Ok(ctx
+            .inner
+            .store
+            .record(ctx.lease, update, ctx.take_reads())
+            .await?);
+    }
     let from = ctx.incident.state;
     let path = outcome.path.or(ctx.incident.path);
     let event = match (outcome.halted, ctx.step, path) {

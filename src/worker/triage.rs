@@ -128,15 +128,16 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
         evidence = Some(seen);
         usage = if seen { Usage::InUse } else { Usage::Unused };
     }
-    let rotatable = ctx.inner.config.rotatable_users.contains(&user);
-    let path = if usage == Usage::InUse {
-        Path::RamKeyInUse
-    } else {
-        Path::RamKeyUnused
+    let rotatable = ctx.inner.config.rotation.iter().any(|(u, _)| *u == user);
+    let path = match (usage, rotatable) {
+        (Usage::InUse, true) => Path::RamKeyRotatable,
+        (Usage::InUse, false) => Path::RamKeyInUse,
+        _ => Path::RamKeyUnused,
     };
     let finding = json!({
         "owner_type": "ram_user",
         "user_name": user,
+        "user_principal_name": principal,
         "key_status": format!("{:?}", listed.status),
         "other_keys": keys.iter().filter(|k| k.access_key_id != key).map(|k| &k.access_key_id).collect::<Vec<_>>(),
         "last_used_at": last_used,

@@ -367,7 +367,13 @@ impl TestDaemon {
 
     pub async fn get_ok(&self, path: &str) -> Value {
         let resp = self.get(path, Some(VIEWER_TOKEN)).await;
-        assert_eq!(resp.status, StatusCode::OK, "GET {path}: {}", resp.body);
+        assert_eq!(
+            resp.status,
+            StatusCode::OK,
+            "GET {path}: {}\n{}",
+            resp.body,
+            self.log()
+        );
         resp.body
     }
 

@@ -9,6 +9,7 @@ mod helpers;
 mod intake_formats;
 mod persistence;
 mod remediation;
+mod rotation;
 mod secrets;
 mod security_center;
 mod status_api;

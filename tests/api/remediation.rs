@@ -10,7 +10,7 @@ use crate::helpers::{OPERATOR_TOKEN, TestDaemon, run_cli};
 const ROOT_KEY: &str = "LTAI5tRootAcmeProd0Key01";
 const BACKDOOR_KEY: &str = "LTAI5tBkD00rSvcBackup3Zq";
 const UNUSED_KEY: &str = "LTAI5tLegacyBackup2x8QwP";
-const MUTATING: &[&str] = &[
+pub(crate) const MUTATING: &[&str] = &[
     "CreatePolicy",
     "CreatePolicyVersion",
     "AttachPolicyToUser",
@@ -46,14 +46,23 @@ fn env(url: &str) -> Vec<(&'static str, String)> {
 }
 
 async fn daemon(url: &str, more: &[(&'static str, &str)]) -> TestDaemon {
+    daemon_with(url, "", more).await
+}
+
+/// `config` is appended to the shared extra configuration (e.g. `[[rotation.users]]`).
+pub(crate) async fn daemon_with(
+    url: &str,
+    config: &str,
+    more: &[(&'static str, &str)],
+) -> TestDaemon {
     let mut vars = env(url);
     vars.extend(more.iter().map(|(k, v)| (*k, v.to_string())));
     let refs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    TestDaemon::spawn_with_env(EXTRA, &refs).await
+    TestDaemon::spawn_with_env(&format!("{EXTRA}\n{config}"), &refs).await
 }
 
 /// Reports a leak detected `minutes_ago` and returns the incident id.
-async fn report(app: &TestDaemon, key: &str, minutes_ago: i64) -> i64 {
+pub(crate) async fn report(app: &TestDaemon, key: &str, minutes_ago: i64) -> i64 {
     let detected = chrono::Utc::now() - chrono::Duration::minutes(minutes_ago);
     let body = json!({"access_key_id": key, "event_id": format!("test-{key}"), "detected_at": detected.to_rfc3339()});
     app.post_generic(&body.to_string()).await.incident_id()
@@ -63,7 +72,11 @@ fn needs_attention(incident: &Value) -> bool {
     incident["state"] == "needs_attention"
 }
 
-async fn successful_calls(url: &str, action: &str) -> usize {
+pub(crate) fn settled(incident: &Value) -> bool {
+    ["needs_attention", "resolved"].contains(&incident["state"].as_str().unwrap_or_default())
+}
+
+pub(crate) async fn successful_calls(url: &str, action: &str) -> usize {
     calls_of(url, action)
         .await
         .iter()
@@ -72,7 +85,7 @@ async fn successful_calls(url: &str, action: &str) -> usize {
 }
 
 /// The most successful calls of `action` that named any one target (user, policy or key).
-async fn most_per_target(url: &str, action: &str) -> usize {
+pub(crate) async fn most_per_target(url: &str, action: &str) -> usize {
     let mut counts = std::collections::HashMap::new();
     for call in calls_of(url, action)
         .await
@@ -89,7 +102,7 @@ async fn most_per_target(url: &str, action: &str) -> usize {
     counts.values().copied().max().unwrap_or(0)
 }
 
-fn user<'a>(state: &'a Value, name: &str) -> &'a Value {
+pub(crate) fn user<'a>(state: &'a Value, name: &str) -> &'a Value {
     state["users"]
         .as_array()
         .unwrap()
@@ -98,7 +111,7 @@ fn user<'a>(state: &'a Value, name: &str) -> &'a Value {
         .unwrap()
 }
 
-async fn audit_actions(app: &TestDaemon, id: i64) -> Vec<Value> {
+pub(crate) async fn audit_actions(app: &TestDaemon, id: i64) -> Vec<Value> {
     app.get_ok(&format!("/v1/incidents/{id}/audit")).await["events"]
         .as_array()
         .unwrap()
@@ -227,22 +240,36 @@ async fn a_leaked_key_in_use_is_contained_audited_and_handed_over_for_rotation()
 }
 
 #[tokio::test]
-async fn an_unused_key_is_disabled_and_left_ready_to_delete() {
+async fn an_unused_key_is_disabled_then_deleted_after_the_grace_period() {
     let (url, _emulator) = emulator("leaked-unused.json", |_| {}).await;
-    let app = daemon(&url, &[]).await;
+    let app = daemon(&url, &[("AKGUARD__ROTATION__DISABLE_GRACE", "2s")]).await;
     let id = report(&app, UNUSED_KEY, 5).await;
-    let incident = app
-        .wait_for_incident(id, "needs_attention", needs_attention)
+    let waiting = app
+        .wait_for_incident(id, "waiting out the grace", |i| i["state"] == "delete_key")
         .await;
-    assert_eq!(incident["reason"], "ready_to_delete", "{incident:#}");
-    assert_eq!(incident["path"], "ram_key_unused");
-    assert_eq!(incident["findings"]["triage"]["usage"], "unused");
-    assert_eq!(incident["findings"]["disable_key"]["verified"], true);
-    assert!(incident["time_to_containment_ms"].as_i64().is_some());
+    assert_eq!(waiting["path"], "ram_key_unused");
+    assert_eq!(waiting["findings"]["triage"]["usage"], "unused");
+    assert_eq!(waiting["findings"]["disable_key"]["verified"], true);
+    assert!(waiting["time_to_containment_ms"].as_i64().is_some());
     let cloud = state(&url).await;
-    let key = &user(&cloud, "legacy-backup")["access_keys"][0];
-    assert_eq!(key["status"], "Inactive");
+    assert_eq!(
+        user(&cloud, "legacy-backup")["access_keys"][0]["status"],
+        "Inactive"
+    );
+    assert_eq!(
+        successful_calls(&url, "DeleteAccessKey").await,
+        0,
+        "deleted before the grace period"
+    );
+
+    let incident = app
+        .wait_for_incident(id, "resolved", |i| i["state"] == "resolved")
+        .await;
+    assert!(incident["closed_at"].is_string());
+    let cloud = state(&url).await;
+    assert_eq!(user(&cloud, "legacy-backup")["access_keys"], json!([]));
     assert_eq!(successful_calls(&url, "UpdateAccessKey").await, 1);
+    assert_eq!(successful_calls(&url, "DeleteAccessKey").await, 1);
     assert_eq!(successful_calls(&url, "AttachPolicyToUser").await, 0);
 }
 
@@ -390,9 +417,17 @@ async fn a_crash_right_after_each_cloud_call_repeats_no_effect() {
         ("leaked-in-use.json", LEAKED_KEY, "AttachPolicyToUser"),
         ("leaked-in-use.json", LEAKED_KEY, "UpdateLoginProfile"),
         ("leaked-unused.json", UNUSED_KEY, "UpdateAccessKey"),
+        ("leaked-unused.json", UNUSED_KEY, "DeleteAccessKey"),
     ] {
         let (url, _emulator) = emulator(scenario, |_| {}).await;
-        let mut app = daemon(&url, &[("AKGUARD_TEST_CRASH_AFTER", api)]).await;
+        let mut app = daemon(
+            &url,
+            &[
+                ("AKGUARD_TEST_CRASH_AFTER", api),
+                ("AKGUARD__ROTATION__DISABLE_GRACE", "0s"),
+            ],
+        )
+        .await;
         let id = report(&app, key, 25).await;
         let status = app.wait_exit().await;
         assert!(!status.success(), "{api}: the crash hook did not fire");
@@ -404,11 +439,9 @@ async fn a_crash_right_after_each_cloud_call_repeats_no_effect() {
 
         app.set_env("AKGUARD_TEST_CRASH_AFTER", None);
         app.restart().await;
-        let incident = app
-            .wait_for_incident(id, "needs_attention", needs_attention)
-            .await;
+        let incident = app.wait_for_incident(id, "settled", settled).await;
         assert!(
-            ["ready_to_rotate", "ready_to_delete"].contains(&incident["reason"].as_str().unwrap()),
+            incident["reason"] == "ready_to_rotate" || incident["state"] == "resolved",
             "{api}: {incident:#}"
         );
         for action in MUTATING {

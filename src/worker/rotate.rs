@@ -1,0 +1,253 @@
+//! Rotation: a new key created and handed to the workload in the same step, then the wait
+//! until the workload uses it and no longer the leaked one.
+//!
+//! The new secret exists only in memory between `CreateAccessKey` and delivery. If akguard
+//! dies in between, the secret is lost: the retried step finds the key it cannot account for
+//! (created after the recorded intent), deletes it, and creates another.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+
+use super::context::{StepContext, StepError, StepResult};
+use crate::cloud::api::{Effect, NewAccessKey};
+use crate::config::Sink;
+use crate::domain::Reason;
+use crate::store::IncidentUpdate;
+
+/// A zero poll interval (rehearsals, tests) still leaves the cloud a breath between reads.
+const MIN_POLL: Duration = Duration::from_millis(200);
+
+pub(super) async fn create_and_deliver(ctx: &mut StepContext<'_>) -> Result<StepResult, StepError> {
+    let user = ctx.user()?.to_owned();
+    let leaked = ctx.incident.access_key_id.as_str().to_owned();
+    let sink = ctx
+        .inner
+        .config
+        .rotation
+        .iter()
+        .find(|(u, _)| *u == user)
+        .map(|(_, sink)| sink.clone())
+        .ok_or_else(|| StepError::Unverified(format!("no [[rotation.users]] entry for {user}")))?;
+    let client = ctx.inner.client.clone();
+    let intent_at = finding_time(ctx, "rotation", "create_intent_at");
+    let keys = ctx
+        .read("ListAccessKeys", &user, client.list_access_keys(&user))
+        .await?;
+    for other in keys.iter().filter(|k| k.access_key_id != leaked) {
+        let ours = match (intent_at, other.create_date) {
+            // Creation dates have whole seconds.
+            (Some(intent), Some(created)) => created >= intent - chrono::Duration::seconds(1),
+            _ => false,
+        };
+        if !ours {
+            let finding = json!({"other_key": other.access_key_id, "other_key_created": other.create_date,
+                "appeared_after_detection": other.create_date.is_some_and(|c| c > ctx.incident.detected_at)});
+            return Ok(StepResult::halted(Reason::SecondKey).finding("rotation", finding));
+        }
+        // Ours, from an attempt that died before delivering it: its secret is gone.
+        let id = other.access_key_id.clone();
+        ctx.mutate("DeleteAccessKey", &id, || {
+            client.delete_access_key(&user, &id)
+        })
+        .await?;
+    }
+    if ctx.dry_run() {
+        ctx.mutate("CreateAccessKey", &user, || async {
+            unreachable_in_dry_run()
+        })
+        .await?;
+        return Ok(StepResult::default().finding(
+            "rotation",
+            json!({"dry_run": true, "sink": describe(&sink)}),
+        ));
+    }
+    // The intent is durable before the key exists, so a retry can recognize a lost key.
+    let now = Utc::now();
+    let update = IncidentUpdate {
+        findings: vec![(
+            "rotation".into(),
+            json!({"create_intent_at": now, "sink": describe(&sink)}),
+        )],
+        ..IncidentUpdate::default()
+    };
+    ctx.inner
+        .store
+        .record(ctx.lease, update, Vec::new())
+        .await?;
+    let created = create(ctx, &user).await?;
+    let version = deliver(ctx, &sink, &created).await?;
+    let finding = json!({
+        "create_intent_at": now,
+        "new_access_key_id": created.access_key_id,
+        "sink": describe(&sink),
+        "secret_version": version,
+        "delivered_at": Utc::now(),
+    });
+    Ok(StepResult::default().finding("rotation", finding))
+}
+
+/// `CreateAccessKey` with its intent and result in the audit log (the new key's id only).
+async fn create(ctx: &mut StepContext<'_>, user: &str) -> Result<NewAccessKey, StepError> {
+    let client = ctx.inner.client.clone();
+    let mut created = None;
+    ctx.mutate("CreateAccessKey", user, || async {
+        let called = client.create_access_key(user).await?;
+        let request_id = called.request_id.clone();
+        created = Some(called.value);
+        Ok(crate::cloud::Called {
+            request_id,
+            value: Effect::Applied,
+        })
+    })
+    .await?;
+    created.ok_or_else(|| StepError::Unverified("CreateAccessKey returned no key".into()))
+}
+
+/// Hands the new key to the workload. The KMS version id comes from the incident and the key,
+/// so a repeated delivery stores nothing twice.
+async fn deliver(
+    ctx: &mut StepContext<'_>,
+    sink: &Sink,
+    key: &NewAccessKey,
+) -> Result<Option<String>, StepError> {
+    let payload = SecretString::from(
+        json!({"AccessKeyId": key.access_key_id, "AccessKeySecret": key.secret.expose_secret()})
+            .to_string(),
+    );
+    match sink {
+        Sink::Kms { secret_name } => {
+            let version = format!("akguard-{}-{}", ctx.incident.id, key.access_key_id);
+            let client = ctx.inner.client.clone();
+            ctx.mutate("PutSecretValue", secret_name, || async {
+                let called = client
+                    .put_secret_value(secret_name, &version, &payload)
+                    .await?;
+                Ok(called.map(|_| Effect::Applied))
+            })
+            .await?;
+            Ok(Some(version))
+        }
+        Sink::File { path } => {
+            write_private(path, payload.expose_secret().as_bytes()).map_err(|e| {
+                StepError::Unverified(format!("cannot write {}: {e}", path.display()))
+            })?;
+            let detail = json!({"step": ctx.step.as_str(), "sink": "file", "path": path, "access_key_id": key.access_key_id});
+            ctx.write(vec![crate::domain::AuditEntry {
+                incident_id: Some(ctx.incident.id),
+                actor: format!("worker:{}", ctx.lease.owner),
+                action: "key.delivered".into(),
+                detail,
+            }])
+            .await?;
+            Ok(None)
+        }
+    }
+}
+
+/// Writes `bytes` readable by the owner only, replacing the file atomically.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("akguard-tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+fn unreachable_in_dry_run() -> Result<crate::cloud::Called<Effect>, crate::cloud::CloudError> {
+    unreachable!("a dry run records the intent and makes no call")
+}
+
+fn describe(sink: &Sink) -> Value {
+    match sink {
+        Sink::Kms { secret_name } => json!({"kind": "kms", "secret_name": secret_name}),
+        Sink::File { path } => json!({"kind": "file", "path": path}),
+    }
+}
+
+fn finding_time(ctx: &StepContext<'_>, key: &str, field: &str) -> Option<DateTime<Utc>> {
+    ctx.incident
+        .findings
+        .get(key)?
+        .get(field)?
+        .as_str()?
+        .parse()
+        .ok()
+}
+
+/// Proceeds once the new key was used after delivery and the old one has been quiet for
+/// `rotation.quiet_period`; otherwise looks again after `rotation.poll_interval`.
+pub(super) async fn await_cutover(ctx: &mut StepContext<'_>) -> Result<StepResult, StepError> {
+    let rotation = ctx
+        .incident
+        .findings
+        .get("rotation")
+        .cloned()
+        .unwrap_or_default();
+    let Some(new_key) = rotation
+        .get("new_access_key_id")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    else {
+        // A dry run created no key: nothing to wait for.
+        return Ok(StepResult::default().finding("cutover", json!({"dry_run": ctx.dry_run()})));
+    };
+    let delivered_at = finding_time(ctx, "rotation", "delivered_at");
+    let principal = ctx.incident.findings["triage"]["user_principal_name"]
+        .as_str()
+        .map(str::to_owned);
+    let old_key = ctx.incident.access_key_id.as_str().to_owned();
+    let new_used = last_used(ctx, &new_key, principal.as_deref()).await?;
+    let old_used = last_used(ctx, &old_key, principal.as_deref()).await?;
+    let now = Utc::now();
+    let quiet = chrono::Duration::from_std(ctx.inner.config.quiet_period).unwrap_or_default();
+    // Last-used times have whole seconds: a use in the second of delivery counts.
+    let moved = new_used
+        .is_some_and(|t| delivered_at.is_none_or(|d| t >= d - chrono::Duration::seconds(1)));
+    let old_quiet = old_used.is_none_or(|t| now - t >= quiet);
+    let finding = json!({"new_key_last_used": new_used, "old_key_last_used": old_used,
+        "new_key_in_use": moved, "old_key_quiet": old_quiet, "checked_at": now});
+    if moved && old_quiet {
+        return Ok(StepResult::default().finding("cutover", finding));
+    }
+    let wait = ctx.inner.config.cutover_poll.max(MIN_POLL);
+    Ok(
+        StepResult::wait_until(now + chrono::Duration::from_std(wait).unwrap_or_default())
+            .finding("cutover", finding),
+    )
+}
+
+async fn last_used(
+    ctx: &mut StepContext<'_>,
+    key: &str,
+    principal: Option<&str>,
+) -> Result<Option<DateTime<Utc>>, StepError> {
+    let client = ctx.inner.client.clone();
+    match principal {
+        Some(upn) => {
+            ctx.read(
+                "GetAccessKeyLastUsed",
+                key,
+                client.access_key_last_used(key, upn),
+            )
+            .await
+        }
+        None => Ok(ctx
+            .read(
+                "GetAccessKeyLastUsedInfo",
+                key,
+                client.access_key_last_used_info(key),
+            )
+            .await?
+            .used_at),
+    }
+}

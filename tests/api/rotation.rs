@@ -1,0 +1,248 @@
+//! Rotation end to end: a new key delivered to the workload's sink, the cutover observed, the
+//! leaked key (and only it) disabled and deleted.
+
+use akguard::cloud::CloudClient;
+use serde_json::{Value, json};
+
+use crate::cloud_support::{LEAKED_KEY, calls_of, emulator, options, state, static_key};
+use crate::remediation::{
+    MUTATING, daemon_with, most_per_target, report, settled, successful_calls, user,
+};
+
+const FAST: &[(&str, &str)] = &[
+    ("AKGUARD__ROTATION__QUIET_PERIOD", "0s"),
+    ("AKGUARD__ROTATION__POLL_INTERVAL", "0s"),
+    ("AKGUARD__ROTATION__DISABLE_GRACE", "0s"),
+];
+
+fn kms_sink() -> &'static str {
+    "[[rotation.users]]\nuser = \"ci-deployer\"\nsink = \"kms\"\nsecret_name = \"acme/ci-deployer/accesskey\"\n"
+}
+
+/// The key the emulator's KMS secret now holds, as the workload would read it.
+fn delivered_key(cloud: &Value, version: &str) -> (String, String) {
+    let secret = cloud["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "acme/ci-deployer/accesskey")
+        .unwrap();
+    let stored = secret["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["version_id"] == version)
+        .expect("the delivered version");
+    let data: Value = serde_json::from_str(stored["data"].as_str().unwrap()).unwrap();
+    (
+        data["AccessKeyId"].as_str().unwrap().to_owned(),
+        data["AccessKeySecret"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Waits (bounded) for the poller to open the first incident.
+async fn first_incident(app: &crate::helpers::TestDaemon) -> i64 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(id) = app.incident_ids().await.last() {
+            return *id;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the poller opened no incident"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The workload switches: one call signed with the new key.
+async fn workload_uses(url: &str, id: &str, secret: &str) {
+    let client = CloudClient::new(options(url, static_key(id, secret))).unwrap();
+    client.get_user("ci-deployer").await.unwrap();
+}
+
+#[tokio::test]
+async fn a_rotatable_key_is_replaced_through_kms_then_disabled_and_deleted() {
+    let (url, _emulator) = emulator("leaked-in-use.json", |_| {}).await;
+    // This leak arrives through the Security Center poller, whose record is closed at the end.
+    let mut fast: Vec<(&str, &str)> = FAST.to_vec();
+    fast.extend([
+        ("AKGUARD__INTAKE__SECURITY_CENTER__ENABLED", "true"),
+        ("AKGUARD__INTAKE__SECURITY_CENTER__INTERVAL", "1s"),
+    ]);
+    let mut app = daemon_with(&url, kms_sink(), &fast).await;
+    let id = first_incident(&app).await;
+    let waiting = app
+        .wait_for_incident(id, "awaiting cutover", |i| i["state"] == "awaiting_cutover")
+        .await;
+    assert_eq!(waiting["path"], "ram_key_rotatable");
+    let rotation = &waiting["findings"]["rotation"];
+    let new_key = rotation["new_access_key_id"].as_str().unwrap().to_owned();
+    let version = rotation["secret_version"].as_str().unwrap().to_owned();
+    assert_eq!(version, format!("akguard-{id}-{new_key}"));
+    let cloud = state(&url).await;
+    let (delivered, secret) = delivered_key(&cloud, &version);
+    assert_eq!(delivered, new_key);
+    // Both keys exist while the workload has not switched.
+    assert_eq!(
+        user(&cloud, "ci-deployer")["access_keys"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    workload_uses(&url, &new_key, &secret).await;
+    let incident = app
+        .wait_for_incident(id, "resolved", |i| i["state"] == "resolved")
+        .await;
+    assert_eq!(incident["findings"]["cutover"]["new_key_in_use"], true);
+    assert_eq!(
+        incident["findings"]["delete_key"]["deny_policy_detached"],
+        true
+    );
+
+    let cloud = state(&url).await;
+    let keys: Vec<&str> = user(&cloud, "ci-deployer")["access_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, [new_key.as_str()], "only the leaked key is gone");
+    let deleted: Vec<Value> = calls_of(&url, "DeleteAccessKey")
+        .await
+        .iter()
+        .filter(|c| c["status"] == 200)
+        .map(|c| c["params"]["UserAccessKeyId"].clone())
+        .collect();
+    assert_eq!(deleted, [json!(LEAKED_KEY)]);
+    assert!(
+        !user(&cloud, "ci-deployer")["policies"]
+            .to_string()
+            .contains("akguard-deny-high-risk")
+    );
+    assert_eq!(
+        cloud["leaks"][0]["status"], "dealed",
+        "{:#}",
+        cloud["leaks"][0]
+    );
+    for action in MUTATING {
+        assert!(
+            most_per_target(&url, action).await <= 1,
+            "{action} repeated an effect"
+        );
+    }
+
+    // The new secret is nowhere akguard writes.
+    assert!(app.stop().await.success());
+    assert!(!app.log().contains(&secret), "the log holds the new secret");
+    for entry in std::fs::read_dir(app.dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "a database file holds the new secret"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_file_sink_gets_the_new_key_with_owner_only_permissions() {
+    let (url, _emulator) = emulator("leaked-in-use.json", |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ci-deployer.json");
+    let config = format!(
+        "[[rotation.users]]\nuser = \"ci-deployer\"\nsink = \"file\"\npath = \"{}\"\n",
+        path.display()
+    );
+    let app = daemon_with(&url, &config, FAST).await;
+    let id = report(&app, LEAKED_KEY, 25).await;
+    app.wait_for_incident(id, "awaiting cutover", |i| i["state"] == "awaiting_cutover")
+        .await;
+    let data: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    workload_uses(
+        &url,
+        data["AccessKeyId"].as_str().unwrap(),
+        data["AccessKeySecret"].as_str().unwrap(),
+    )
+    .await;
+    app.wait_for_incident(id, "resolved", |i| i["state"] == "resolved")
+        .await;
+}
+
+#[tokio::test]
+async fn a_crash_between_creating_and_delivering_the_key_replaces_the_lost_key() {
+    let (url, _emulator) = emulator("leaked-in-use.json", |_| {}).await;
+    let mut fast: Vec<(&str, &str)> = FAST.to_vec();
+    fast.push(("AKGUARD_TEST_CRASH_AFTER", "CreateAccessKey"));
+    let mut app = daemon_with(&url, kms_sink(), &fast).await;
+    let id = report(&app, LEAKED_KEY, 25).await;
+    assert!(
+        !app.wait_exit().await.success(),
+        "the crash hook did not fire"
+    );
+    let lost = calls_of(&url, "CreateAccessKey").await;
+    assert_eq!(lost.len(), 1);
+    let cloud = state(&url).await;
+    let lost_key = user(&cloud, "ci-deployer")["access_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] != LEAKED_KEY)
+        .unwrap()["id"]
+        .clone();
+
+    app.set_env("AKGUARD_TEST_CRASH_AFTER", None);
+    app.restart().await;
+    let waiting = app
+        .wait_for_incident(id, "awaiting cutover", |i| i["state"] == "awaiting_cutover")
+        .await;
+    let new_key = waiting["findings"]["rotation"]["new_access_key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(
+        json!(new_key),
+        lost_key,
+        "the key whose secret was lost must not be handed over"
+    );
+    let deleted: Vec<Value> = calls_of(&url, "DeleteAccessKey")
+        .await
+        .iter()
+        .map(|c| c["params"]["UserAccessKeyId"].clone())
+        .collect();
+    assert_eq!(deleted, [lost_key]);
+    let cloud = state(&url).await;
+    let version = waiting["findings"]["rotation"]["secret_version"]
+        .as_str()
+        .unwrap();
+    let (delivered, secret) = delivered_key(&cloud, version);
+    assert_eq!(delivered, new_key);
+    workload_uses(&url, &new_key, &secret).await;
+    app.wait_for_incident(id, "resolved", |i| i["state"] == "resolved")
+        .await;
+}
+
+#[tokio::test]
+async fn a_second_key_akguard_did_not_create_stops_the_rotation_for_a_person() {
+    let (url, _emulator) = emulator("two-keys.json", |_| {}).await;
+    let config = "[[rotation.users]]\nuser = \"data-pipeline\"\nsink = \"kms\"\nsecret_name = \"acme/data-pipeline/accesskey\"\n";
+    let app = daemon_with(&url, config, FAST).await;
+    let id = report(&app, "LTAI5tDataPipeLeak3d9Kq2", 25).await;
+    let incident = app.wait_for_incident(id, "needs a person", settled).await;
+    assert_eq!(incident["reason"], "second_key", "{incident:#}");
+    assert_eq!(
+        incident["findings"]["rotation"]["other_key"],
+        "LTAI5tDataPipeSecond7Mx4"
+    );
+    assert_eq!(successful_calls(&url, "CreateAccessKey").await, 0);
+    assert_eq!(successful_calls(&url, "DeleteAccessKey").await, 0);
+}
