@@ -301,6 +301,8 @@ pub enum Event {
     Halted(Reason),
     /// An operator asks a failed step to run again.
     Retry,
+    /// An operator confirms that the workload has moved to the new key.
+    ConfirmCutover,
     /// An operator closes the incident (a false positive, or handled elsewhere).
     Cancel,
 }
@@ -337,6 +339,7 @@ pub fn transition(state: IncidentState, event: Event) -> Result<IncidentState, I
         (NeedsAttention(Reason::StepFailed(step)), Event::Retry) => Ok(Active(step)),
         (NeedsAttention(Reason::PolicyLimit), Event::Retry) => Ok(Active(Step::Revoke)),
         (NeedsAttention(Reason::SecondKey), Event::Retry) => Ok(Active(Step::Rotate)),
+        (Active(Step::AwaitingCutover), Event::ConfirmCutover) => Ok(Active(Step::DisableOldKey)),
         (Active(_) | NeedsAttention(_), Event::Cancel) => Ok(Cancelled),
         _ => illegal,
     }
@@ -480,6 +483,19 @@ mod tests {
                 "{reason:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_cutover_is_confirmed_only_while_it_is_awaited() {
+        for step in Step::ALL {
+            let result = transition(Active(step), Event::ConfirmCutover);
+            if step == Step::AwaitingCutover {
+                assert_eq!(result, Ok(Active(Step::DisableOldKey)));
+            } else {
+                assert!(result.is_err(), "{step:?}");
+            }
+        }
+        assert!(transition(NeedsAttention(Reason::ReadyToRotate), Event::ConfirmCutover).is_err());
     }
 
     #[test]

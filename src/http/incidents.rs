@@ -193,9 +193,10 @@ pub async fn act(
     let incident = find(&state, &id).await?;
     let event = match action.as_str() {
         "retry" => Event::Retry,
+        "confirm-cutover" => Event::ConfirmCutover,
         other => {
             return Err(ApiError::NotFound(format!(
-                "unknown action `{other}`; this version supports: retry"
+                "unknown action `{other}`; this version supports: retry, confirm-cutover"
             )));
         }
     };

@@ -295,6 +295,7 @@ fn event_name(event: Event) -> &'static str {
         Event::StepDone(_) => "step_done",
         Event::Halted(_) => "halted",
         Event::Retry => "retry",
+        Event::ConfirmCutover => "confirm_cutover",
         Event::Cancel => "cancel",
     }
 }

@@ -246,3 +246,63 @@ async fn a_second_key_akguard_did_not_create_stops_the_rotation_for_a_person() {
     assert_eq!(successful_calls(&url, "CreateAccessKey").await, 0);
     assert_eq!(successful_calls(&url, "DeleteAccessKey").await, 0);
 }
+
+#[tokio::test]
+async fn an_operator_confirms_a_cutover_the_old_key_never_stops_showing() {
+    let (url, _emulator) = emulator("leaked-in-use.json", |_| {}).await;
+    // The attacker keeps the old key busy: its quiet period never comes.
+    let slow = [
+        ("AKGUARD__ROTATION__QUIET_PERIOD", "1h"),
+        ("AKGUARD__ROTATION__POLL_INTERVAL", "0s"),
+        ("AKGUARD__ROTATION__DISABLE_GRACE", "0s"),
+    ];
+    let app = daemon_with(&url, kms_sink(), &slow).await;
+    let id = report(&app, LEAKED_KEY, 25).await;
+    let act = |action: &'static str| {
+        app.client
+            .post(app.url(&format!("/v1/incidents/{id}/actions/{action}")))
+            .bearer_auth(crate::helpers::OPERATOR_TOKEN)
+            .send()
+    };
+    let early = act("confirm-cutover").await.unwrap();
+    assert_eq!(
+        early.status(),
+        409,
+        "nothing to confirm before the new key exists"
+    );
+    app.wait_for_incident(id, "awaiting cutover", |i| i["state"] == "awaiting_cutover")
+        .await;
+    let mut confirmed = act("confirm-cutover").await.unwrap();
+    // The worker may be reading last-used data right now; it answers 409 "try again".
+    for _ in 0..50 {
+        if confirmed.status() != 409 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        confirmed = act("confirm-cutover").await.unwrap();
+    }
+    assert_eq!(confirmed.status(), 200);
+    let incident = app
+        .wait_for_incident(id, "resolved", |i| i["state"] == "resolved")
+        .await;
+    assert_eq!(
+        incident["findings"]["delete_key"]["access_key_id"],
+        LEAKED_KEY
+    );
+    let late = act("confirm-cutover").await.unwrap();
+    assert_eq!(late.status(), 409);
+    let body: Value = late.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("resolved"),
+        "{body}"
+    );
+    let audit = crate::remediation::audit_actions(&app, id).await;
+    assert!(
+        audit
+            .iter()
+            .any(|e| e["action"] == "operator.confirm_cutover" && e["actor"] == "operator:alice")
+    );
+}
