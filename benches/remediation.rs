@@ -17,23 +17,23 @@
 //! - `AKGUARD_BENCH_RATE` (default 10): their reports per second;
 //! - `AKGUARD_BENCH_BURST` (default 500): keys reported at once in the burst phase.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use akguard::cloud::emulator::{self, EmulatorGuard, Scenario};
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-const SECRET: &str = "bench-hmac-secret-0123456789";
+use support::{Daemon, env_count, percentile, post_signed};
+
 /// A viewer token for the status API; the daemon holds only its SHA-256.
 const API_TOKEN: &str = "bench-viewer-token-0123456789";
 const AKGUARD_KEY_ID: &str = "LTAI5tAKGUARDEMULATOR001";
@@ -64,10 +64,8 @@ const MFA_CALLS: &[&str] = &[
     "UpdateLoginProfile",
 ];
 
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// The daemon waits up to its grace period (10 s) for the server, the workers and the writer.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const WARMUP_TIMEOUT: Duration = Duration::from_secs(60);
 const LATENCY_WAIT: Duration = Duration::from_secs(180);
 const BURST_WAIT: Duration = Duration::from_secs(120);
@@ -92,17 +90,6 @@ fn main() {
             status.success(),
             "{phase} phase: the daemon exited with {status} after SIGTERM"
         );
-    }
-}
-
-/// Reads a positive count from the environment, or the default when unset.
-fn env_count(name: &str, default: usize) -> usize {
-    match std::env::var(name) {
-        Err(_) => default,
-        Ok(value) => match value.trim().parse() {
-            Ok(n) if n > 0 => n,
-            _ => panic!("{name} must be a positive integer, got `{value}`"),
-        },
     }
 }
 
@@ -288,11 +275,7 @@ impl Rig {
     async fn start(users: usize, workers: usize) -> Self {
         let scenario = Scenario::from_json(&scenario_json(users)).expect("a valid scenario");
         let (emulator_url, emulator) = emulator::spawn(scenario).await.expect("start the emulator");
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(BURST_CONCURRENCY)
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .expect("build the HTTP client");
+        let client = support::http_client(BURST_CONCURRENCY);
         let faults = json!({"throttle_rate": 0.0, "error_rate": 0.0, "latency_ms": LATENCY_MS, "fail_next": []});
         let response = client
             .put(format!("{emulator_url}/_emulator/faults"))
@@ -306,14 +289,14 @@ impl Rig {
             response.status()
         );
 
-        // Under target/, so the database sits on a real disk (not a tmpfs).
-        let dir = tempfile::Builder::new()
-            .prefix("bench-remediation-")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-            .expect("create a temporary directory under target/");
+        let dir = support::target_tempdir("bench-remediation-");
         let config = config_toml(dir.path(), &emulator_url, workers);
+        // Cloud credentials or the crash hook would change which identity the daemon acts as
+        // or make it stop mid-run.
+        let hidden =
+            |key: &str| key == akguard::worker::CRASH_HOOK_VAR || key.starts_with("ALIBABA_CLOUD_");
         // Start-up blocks on the daemon's stderr; the emulator keeps serving on other threads.
-        let daemon = tokio::task::block_in_place(|| Daemon::start(dir.path(), &config));
+        let daemon = tokio::task::block_in_place(|| Daemon::start(dir.path(), &config, hidden));
         Self {
             daemon,
             emulator_url,
@@ -335,7 +318,7 @@ impl Rig {
             dir,
             ..
         } = self;
-        let status = tokio::task::block_in_place(|| daemon.stop());
+        let status = tokio::task::block_in_place(|| daemon.stop(SHUTDOWN_TIMEOUT, LOG_TAIL_LINES));
         drop(emulator);
         drop(dir);
         status
@@ -583,17 +566,7 @@ fn config_toml(dir: &Path, emulator_url: &str, workers: usize) -> String {
     )
     .expect("write the API token file");
     format!(
-        r#"[server]
-listen = "127.0.0.1:0"
-[database]
-url = "sqlite://{db}"
-[log]
-format = "json"
-level = "warn,akguard::app=info"
-[intake.sources.generic]
-auth = "hmac"
-secret = "{SECRET}"
-[intake.security_center]
+        r#"{base}[intake.security_center]
 enabled = false
 [api]
 tokens_file = "{tokens}"
@@ -610,133 +583,9 @@ workers = {workers}
 [audit]
 settle_delay = "1h"
 "#,
-        db = dir.join("akguard.db").display(),
+        base = support::base_config(dir),
         tokens = tokens.display(),
     )
-}
-
-// ---------------------------------------------------------------------------------------
-// The daemon process
-// ---------------------------------------------------------------------------------------
-
-/// A running `akguard serve` whose stderr is drained by a thread into `log`.
-struct Daemon {
-    child: Child,
-    addr: String,
-    log: Arc<Mutex<String>>,
-    drain: Option<JoinHandle<()>>,
-}
-
-impl Daemon {
-    /// Writes `config` into `dir`, starts the daemon and waits until it listens.
-    fn start(dir: &Path, config: &str) -> Self {
-        let path = dir.join("akguard.toml");
-        std::fs::write(&path, config).expect("write the daemon config");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_akguard"));
-        command
-            .arg("serve")
-            .arg("--config")
-            .arg(&path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        // The caller's log filter, setting overrides or cloud credentials would change what
-        // the daemon logs or which identity it acts as.
-        command.env_remove("RUST_LOG");
-        command.env_remove(akguard::worker::CRASH_HOOK_VAR);
-        for (key, _) in std::env::vars()
-            .filter(|(k, _)| k.starts_with("AKGUARD__") || k.starts_with("ALIBABA_CLOUD_"))
-        {
-            command.env_remove(key);
-        }
-        let mut child = command.spawn().expect("start the akguard binary");
-
-        let log = Arc::new(Mutex::new(String::new()));
-        let (addr_tx, addr_rx) = mpsc::channel();
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let drain = thread::spawn({
-            let log = Arc::clone(&log);
-            move || drain_stderr(stderr, &log, &addr_tx)
-        });
-        let mut daemon = Self {
-            child,
-            addr: String::new(),
-            log,
-            drain: Some(drain),
-        };
-        // A daemon that exits early closes stderr, which ends the wait before the timeout.
-        match addr_rx.recv_timeout(STARTUP_TIMEOUT) {
-            Ok(addr) => daemon.addr = addr,
-            Err(_) => panic!(
-                "the daemon did not log \"listening\" within {STARTUP_TIMEOUT:?}; stderr so far:\n{}",
-                daemon.log.lock().unwrap()
-            ),
-        }
-        daemon
-    }
-
-    fn log_tail(&self, lines: usize) -> String {
-        let log = self.log.lock().unwrap();
-        let all: Vec<&str> = log.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
-    }
-
-    /// Sends SIGTERM and waits, bounded, for the graceful shutdown.
-    fn stop(mut self) -> ExitStatus {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status();
-        assert!(
-            sent.is_ok_and(|s| s.success()),
-            "could not send SIGTERM to the daemon"
-        );
-        let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("poll the daemon") {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the daemon did not stop within {SHUTDOWN_TIMEOUT:?} of SIGTERM; stderr:\n{}",
-                self.log_tail(LOG_TAIL_LINES)
-            );
-            thread::sleep(Duration::from_millis(20));
-        };
-        if let Some(drain) = self.drain.take() {
-            let _ = drain.join();
-        }
-        status
-    }
-}
-
-impl Drop for Daemon {
-    /// A panic mid-run must not leave the daemon running.
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// Keeps reading until EOF so the pipe never fills; reports the address once it is logged.
-fn drain_stderr(stderr: ChildStderr, log: &Mutex<String>, addr_tx: &mpsc::Sender<String>) {
-    for line in BufReader::new(stderr).lines() {
-        let Ok(line) = line else { break };
-        if let Some(addr) = listening_addr(&line) {
-            let _ = addr_tx.send(addr);
-        }
-        let mut log = log.lock().unwrap();
-        log.push_str(&line);
-        log.push('\n');
-    }
-}
-
-fn listening_addr(line: &str) -> Option<String> {
-    let event: Value = serde_json::from_str(line).ok()?;
-    if event["message"] != "listening" {
-        return None;
-    }
-    event["addr"].as_str().map(str::to_owned)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -791,20 +640,9 @@ async fn notify(client: &reqwest::Client, url: &str, key: &str) -> Result<i64, S
         "detected_at": Utc::now().to_rfc3339(),
     }))
     .expect("serialize a notification");
-    // Signed at send time, so a long run never drifts outside the daemon's HMAC window.
-    let timestamp = Utc::now().timestamp().to_string();
-    let response = client
-        .post(url)
-        .header("content-type", "application/json")
-        .header("x-akguard-timestamp", &timestamp)
-        .header("x-akguard-signature", sign(&timestamp, &body))
-        .body(body)
-        .send()
+    let (status, text) = post_signed(client, url, body)
         .await
         .map_err(|e| format!("{key}: {e}"))?;
-    let status = response.status();
-    // Reading the whole body lets the connection go back to the pool.
-    let text = response.text().await.map_err(|e| format!("{key}: {e}"))?;
     if status != reqwest::StatusCode::ACCEPTED {
         return Err(format!("{key}: HTTP {status}: {text}"));
     }
@@ -815,14 +653,6 @@ async fn notify(client: &reqwest::Client, url: &str, key: &str) -> Result<i64, S
     answer["incident_id"]
         .as_i64()
         .ok_or_else(|| format!("{key}: no incident_id: {text}"))
-}
-
-fn sign(timestamp: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("HMAC takes any key");
-    mac.update(timestamp.as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 /// An RFC 3339 time (with or without a fraction) from a JSON string.
@@ -905,13 +735,4 @@ fn print_summary(latency: &LatencyReport, burst: &BurstReport) {
         burst.keys,
         states.join(", ")
     );
-}
-
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[i64], p: f64) -> i64 {
-    let rank = (p * sorted.len() as f64).ceil() as usize;
-    sorted
-        .get(rank.saturating_sub(1))
-        .copied()
-        .unwrap_or_default()
 }

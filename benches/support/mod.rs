@@ -1,0 +1,225 @@
+//! What both benchmarks share: the `akguard serve` process, its base config, the HTTP client
+//! and signed generic notifications, environment tunables and percentiles.
+//!
+//! Included by each bench with `#[path = "support/mod.rs"] mod support;`, so every item here
+//! must be used by both, or it is dead code in the other.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+pub const SECRET: &str = "bench-hmac-secret-0123456789";
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Reads a positive count from the environment, or the default when unset.
+pub fn env_count(name: &str, default: usize) -> usize {
+    match std::env::var(name) {
+        Err(_) => default,
+        Ok(value) => match value.trim().parse() {
+            Ok(n) if n > 0 => n,
+            _ => panic!("{name} must be a positive integer, got `{value}`"),
+        },
+    }
+}
+
+/// A fresh directory under target/, so databases sit on a real disk (not a tmpfs).
+pub fn target_tempdir(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("create a temporary directory under target/")
+}
+
+/// The config both daemons start from: a free port, the database in `dir`, a JSON log that
+/// carries the "listening" line, and the HMAC-authenticated generic source.
+pub fn base_config(dir: &Path) -> String {
+    format!(
+        r#"[server]
+listen = "127.0.0.1:0"
+[database]
+url = "sqlite://{db}"
+[log]
+format = "json"
+level = "warn,akguard::app=info"
+[intake.sources.generic]
+auth = "hmac"
+secret = "{SECRET}"
+"#,
+        db = dir.join("akguard.db").display()
+    )
+}
+
+/// A client keeping up to `pool` idle connections to the daemon.
+pub fn http_client(pool: usize) -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(pool)
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .expect("build the HTTP client")
+}
+
+/// Posts a generic notification signed with `SECRET`: the answer's status and whole body.
+pub async fn post_signed(
+    client: &reqwest::Client,
+    url: &str,
+    body: Vec<u8>,
+) -> reqwest::Result<(reqwest::StatusCode, String)> {
+    // Signed at send time, so a long run never drifts outside the daemon's HMAC window.
+    let timestamp = chrono::Utc::now().timestamp().to_string();
+    let response = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-akguard-timestamp", &timestamp)
+        .header("x-akguard-signature", sign(&timestamp, &body))
+        .body(body)
+        .send()
+        .await?;
+    let status = response.status();
+    // Reading the whole body lets the connection go back to the pool.
+    let text = response.text().await?;
+    Ok((status, text))
+}
+
+fn sign(timestamp: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("HMAC takes any key");
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Nearest-rank percentile of sorted values.
+pub fn percentile<T: Copy + Default>(sorted: &[T], p: f64) -> T {
+    let rank = (p * sorted.len() as f64).ceil() as usize;
+    sorted
+        .get(rank.saturating_sub(1))
+        .copied()
+        .unwrap_or_default()
+}
+
+/// A running `akguard serve` whose stderr is drained by a thread into `log`.
+pub struct Daemon {
+    child: Child,
+    pub addr: String,
+    log: Arc<Mutex<String>>,
+    drain: Option<JoinHandle<()>>,
+}
+
+impl Daemon {
+    /// Writes `config` into `dir`, starts the daemon and waits until it listens. It inherits
+    /// neither `RUST_LOG`, `AKGUARD__*` nor the variables for which `hidden` holds.
+    pub fn start(dir: &Path, config: &str, hidden: impl Fn(&str) -> bool) -> Self {
+        let path = dir.join("akguard.toml");
+        std::fs::write(&path, config).expect("write the daemon config");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_akguard"));
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        // The caller's log filter or setting overrides would hide or reshape the "listening" line.
+        command.env_remove("RUST_LOG");
+        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("AKGUARD__") || hidden(k)) {
+            command.env_remove(key);
+        }
+        let mut child = command.spawn().expect("start the akguard binary");
+
+        let log = Arc::new(Mutex::new(String::new()));
+        let (addr_tx, addr_rx) = mpsc::channel();
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let drain = thread::spawn({
+            let log = Arc::clone(&log);
+            move || drain_stderr(stderr, &log, &addr_tx)
+        });
+        let mut daemon = Self {
+            child,
+            addr: String::new(),
+            log,
+            drain: Some(drain),
+        };
+        // A daemon that exits early closes stderr, which ends the wait before the timeout.
+        match addr_rx.recv_timeout(STARTUP_TIMEOUT) {
+            Ok(addr) => daemon.addr = addr,
+            Err(_) => panic!(
+                "the daemon did not log \"listening\" within {STARTUP_TIMEOUT:?}; stderr so far:\n{}",
+                daemon.log.lock().unwrap()
+            ),
+        }
+        daemon
+    }
+
+    /// The last `lines` lines of its stderr so far.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let log = self.log.lock().unwrap();
+        let all: Vec<&str> = log.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// Sends SIGTERM and waits, bounded by `timeout`, for the graceful shutdown; shows the
+    /// last `log_lines` of stderr if it does not come.
+    pub fn stop(mut self, timeout: Duration, log_lines: usize) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(
+            sent.is_ok_and(|s| s.success()),
+            "could not send SIGTERM to the daemon"
+        );
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("poll the daemon") {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the daemon did not stop within {timeout:?} of SIGTERM; stderr:\n{}",
+                self.log_tail(log_lines)
+            );
+            thread::sleep(Duration::from_millis(20));
+        };
+        if let Some(drain) = self.drain.take() {
+            let _ = drain.join();
+        }
+        status
+    }
+}
+
+impl Drop for Daemon {
+    /// A panic mid-run must not leave the daemon running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Keeps reading until EOF so the pipe never fills; reports the address once it is logged.
+fn drain_stderr(stderr: ChildStderr, log: &Mutex<String>, addr_tx: &mpsc::Sender<String>) {
+    for line in BufReader::new(stderr).lines() {
+        let Ok(line) = line else { break };
+        if let Some(addr) = listening_addr(&line) {
+            let _ = addr_tx.send(addr);
+        }
+        let mut log = log.lock().unwrap();
+        log.push_str(&line);
+        log.push('\n');
+    }
+}
+
+fn listening_addr(line: &str) -> Option<String> {
+    let event: serde_json::Value = serde_json::from_str(line).ok()?;
+    if event["message"] != "listening" {
+        return None;
+    }
+    event["addr"].as_str().map(str::to_owned)
+}
