@@ -22,10 +22,14 @@ pub enum Step {
     DisableOldKey,
     /// Delete the leaked key once the grace period after disabling it is over.
     DeleteKey,
+    /// Wait for a person: the key is in use and akguard is not set up to rotate it.
+    AwaitingOperator,
+    /// An operator asked, during the grace period, for the disabled key back.
+    Reenable,
 }
 
 impl Step {
-    pub const ALL: [Step; 10] = [
+    pub const ALL: [Step; 12] = [
         Self::Triage,
         Self::DisableKey,
         Self::Revoke,
@@ -36,6 +40,8 @@ impl Step {
         Self::AwaitingCutover,
         Self::DisableOldKey,
         Self::DeleteKey,
+        Self::AwaitingOperator,
+        Self::Reenable,
     ];
 
     /// The steps on the way to containment, which go before forensics when workers are scarce.
@@ -53,6 +59,8 @@ impl Step {
             Self::AwaitingCutover => "awaiting_cutover",
             Self::DisableOldKey => "disable_old_key",
             Self::DeleteKey => "delete_key",
+            Self::AwaitingOperator => "awaiting_operator",
+            Self::Reenable => "reenable",
         }
     }
 
@@ -68,7 +76,8 @@ pub enum Path {
     /// A RAM user's key that a workload uses and whose rotation akguard is configured to do:
     /// contain, rotate, disable, delete.
     RamKeyRotatable,
-    /// A RAM user's key that a workload uses, rotated by a person: contain, then hand over.
+    /// A RAM user's key that a workload uses, rotated by a person: contain, wait for the
+    /// person (who may let akguard rotate after all), then disable and delete.
     RamKeyInUse,
     /// A RAM user's key nobody uses: disable, then delete after the grace period.
     RamKeyUnused,
@@ -114,7 +123,16 @@ impl Path {
                 Step::DisableOldKey,
                 Step::DeleteKey,
             ],
-            Self::RamKeyInUse => &[Step::Revoke, Step::EnforceMfa, Step::Audit, Step::Billing],
+            Self::RamKeyInUse => &[
+                Step::Revoke,
+                Step::EnforceMfa,
+                Step::Audit,
+                Step::Billing,
+                Step::AwaitingOperator,
+                Step::AwaitingCutover,
+                Step::DisableOldKey,
+                Step::DeleteKey,
+            ],
             Self::RamKeyUnused => &[
                 Step::DisableKey,
                 Step::Audit,
@@ -129,8 +147,9 @@ impl Path {
     /// Where the incident ends once the automated steps of this path are done.
     fn end(self) -> IncidentState {
         match self {
-            Self::RamKeyRotatable | Self::RamKeyUnused => IncidentState::Resolved,
-            Self::RamKeyInUse => IncidentState::NeedsAttention(Reason::ReadyToRotate),
+            Self::RamKeyRotatable | Self::RamKeyUnused | Self::RamKeyInUse => {
+                IncidentState::Resolved
+            }
             Self::AccountKey => IncidentState::NeedsAttention(Reason::AccountKey),
             Self::StsKey => IncidentState::NeedsAttention(Reason::StsKey),
         }
@@ -140,7 +159,8 @@ impl Path {
 /// Why an incident waits for a person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
-    ReadyToRotate,
+    /// An operator re-enabled the leaked key during the grace period.
+    Reenabled,
     AccountKey,
     StsKey,
     /// No RAM user, account or role could be shown to own the key.
@@ -156,7 +176,7 @@ pub enum Reason {
 impl Reason {
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::ReadyToRotate => "ready_to_rotate",
+            Self::Reenabled => "reenabled",
             Self::AccountKey => "account_key",
             Self::StsKey => "sts_key",
             Self::OwnerUnknown => "owner_unknown",
@@ -169,7 +189,7 @@ impl Reason {
     /// `resume` is the failed step, stored beside `step_failed`.
     pub fn parse(raw: &str, resume: Option<Step>) -> Option<Self> {
         Some(match raw {
-            "ready_to_rotate" => Self::ReadyToRotate,
+            "reenabled" => Self::Reenabled,
             "account_key" => Self::AccountKey,
             "sts_key" => Self::StsKey,
             "owner_unknown" => Self::OwnerUnknown,
@@ -183,10 +203,9 @@ impl Reason {
     /// What a person must do, in the runbook's words.
     pub fn explanation(self) -> String {
         match self {
-            Self::ReadyToRotate => "Contained: the Deny policy is attached and MFA is required. The key is in \
-                use, so rotate it: create a new key, hand it to the workload, verify the old key is no \
-                longer used, then disable and delete it. Do not detach the Deny policy before the old \
-                key is deleted."
+            Self::Reenabled => "An operator re-enabled the leaked key during the grace period because \
+                something broke. The Deny policy stays attached. Move the workload to its new key, \
+                then retry the incident to disable and delete the leaked key again."
                 .into(),
             Self::AccountKey => "This is the Alibaba Cloud account's own key, which RAM policies cannot \
                 restrict. If it is not in use, disable and delete it in the console now; if it is in \
@@ -254,7 +273,7 @@ impl IncidentState {
     }
 
     /// Every stored state name, for validating filters.
-    pub const NAMES: [&'static str; 13] = [
+    pub const NAMES: [&'static str; 15] = [
         "new",
         "disable_key",
         "revoke",
@@ -265,6 +284,8 @@ impl IncidentState {
         "awaiting_cutover",
         "disable_old_key",
         "delete_key",
+        "awaiting_operator",
+        "reenable",
         "needs_attention",
         "resolved",
         "cancelled",
@@ -273,6 +294,21 @@ impl IncidentState {
     /// Whether any further report of the key belongs to this incident.
     pub fn is_open(self) -> bool {
         !matches!(self, Self::Resolved | Self::Cancelled)
+    }
+
+    /// What a person must do now, if anything.
+    pub fn explanation(self) -> Option<String> {
+        match self {
+            Self::NeedsAttention(reason) => Some(reason.explanation()),
+            Self::Active(Step::AwaitingOperator) => Some(
+                "Contained: the Deny policy is attached and MFA is required. The key is in use and \
+                 akguard is not set up to rotate it. Either give akguard a sink (set-rotation) and it \
+                 rotates the key, or move the workload to a new key yourself and confirm the cutover \
+                 (confirm-cutover); akguard then checks the old key is unused, disables and deletes it."
+                    .into(),
+            ),
+            _ => None,
+        }
     }
 
     /// The step shown to on-call staff.
@@ -301,8 +337,13 @@ pub enum Event {
     Halted(Reason),
     /// An operator asks a failed step to run again.
     Retry,
-    /// An operator confirms that the workload has moved to the new key.
+    /// An operator confirms that the workload has moved to the new key (or, for a key
+    /// rotated by hand, off the leaked one).
     ConfirmCutover,
+    /// An operator lets akguard rotate the key (a sink is now known).
+    SetRotation,
+    /// An operator wants the disabled key back during the grace period.
+    Reenable,
     /// An operator closes the incident (a false positive, or handled elsewhere).
     Cancel,
 }
@@ -340,6 +381,15 @@ pub fn transition(state: IncidentState, event: Event) -> Result<IncidentState, I
         (NeedsAttention(Reason::PolicyLimit), Event::Retry) => Ok(Active(Step::Revoke)),
         (NeedsAttention(Reason::SecondKey), Event::Retry) => Ok(Active(Step::Rotate)),
         (Active(Step::AwaitingCutover), Event::ConfirmCutover) => Ok(Active(Step::DisableOldKey)),
+        (Active(Step::AwaitingOperator), Event::ConfirmCutover) => {
+            Ok(Active(Step::AwaitingCutover))
+        }
+        (Active(Step::AwaitingOperator), Event::SetRotation) => Ok(Active(Step::Rotate)),
+        (Active(Step::DeleteKey), Event::Reenable) => Ok(Active(Step::Reenable)),
+        (Active(Step::Reenable), Event::Halted(reason @ Reason::Reenabled)) => {
+            Ok(NeedsAttention(reason))
+        }
+        (NeedsAttention(Reason::Reenabled), Event::Retry) => Ok(Active(Step::DisableOldKey)),
         (Active(_) | NeedsAttention(_), Event::Cancel) => Ok(Cancelled),
         _ => illegal,
     }
@@ -371,7 +421,11 @@ mod tests {
                 Active(Step::EnforceMfa),
                 Active(Step::Audit),
                 Active(Step::Billing),
-                NeedsAttention(Reason::ReadyToRotate)
+                Active(Step::AwaitingOperator),
+                Active(Step::AwaitingCutover),
+                Active(Step::DisableOldKey),
+                Active(Step::DeleteKey),
+                Resolved
             ]
         );
         assert_eq!(
@@ -444,7 +498,11 @@ mod tests {
             Ok(NeedsAttention(Reason::SecondKey))
         );
         assert!(halted(Step::Revoke, Reason::SecondKey).is_err());
-        assert!(halted(Step::Revoke, Reason::ReadyToRotate).is_err());
+        assert!(halted(Step::Revoke, Reason::Reenabled).is_err());
+        assert_eq!(
+            halted(Step::Reenable, Reason::Reenabled),
+            Ok(NeedsAttention(Reason::Reenabled))
+        );
         for step in Step::ALL {
             assert_eq!(
                 halted(step, Reason::StepFailed(step)),
@@ -472,12 +530,11 @@ mod tests {
             transition(NeedsAttention(Reason::PolicyLimit), Event::Retry),
             Ok(Active(Step::Revoke))
         );
-        for reason in [
-            Reason::ReadyToRotate,
-            Reason::AccountKey,
-            Reason::StsKey,
-            Reason::OwnerUnknown,
-        ] {
+        assert_eq!(
+            transition(NeedsAttention(Reason::Reenabled), Event::Retry),
+            Ok(Active(Step::DisableOldKey))
+        );
+        for reason in [Reason::AccountKey, Reason::StsKey, Reason::OwnerUnknown] {
             assert!(
                 transition(NeedsAttention(reason), Event::Retry).is_err(),
                 "{reason:?}"
@@ -489,13 +546,31 @@ mod tests {
     fn a_cutover_is_confirmed_only_while_it_is_awaited() {
         for step in Step::ALL {
             let result = transition(Active(step), Event::ConfirmCutover);
-            if step == Step::AwaitingCutover {
-                assert_eq!(result, Ok(Active(Step::DisableOldKey)));
-            } else {
-                assert!(result.is_err(), "{step:?}");
+            match step {
+                Step::AwaitingCutover => assert_eq!(result, Ok(Active(Step::DisableOldKey))),
+                Step::AwaitingOperator => assert_eq!(result, Ok(Active(Step::AwaitingCutover))),
+                _ => assert!(result.is_err(), "{step:?}"),
             }
         }
-        assert!(transition(NeedsAttention(Reason::ReadyToRotate), Event::ConfirmCutover).is_err());
+        assert!(transition(NeedsAttention(Reason::AccountKey), Event::ConfirmCutover).is_err());
+    }
+
+    #[test]
+    fn operators_choose_rotation_or_reenable_only_where_it_applies() {
+        for step in Step::ALL {
+            let set = transition(Active(step), Event::SetRotation);
+            assert_eq!(set.is_ok(), step == Step::AwaitingOperator, "{step:?}");
+            let reenable = transition(Active(step), Event::Reenable);
+            assert_eq!(reenable.is_ok(), step == Step::DeleteKey, "{step:?}");
+        }
+        assert_eq!(
+            transition(Active(Step::AwaitingOperator), Event::SetRotation),
+            Ok(Active(Step::Rotate))
+        );
+        assert_eq!(
+            transition(Active(Step::DeleteKey), Event::Reenable),
+            Ok(Active(Step::Reenable))
+        );
     }
 
     #[test]
@@ -517,7 +592,7 @@ mod tests {
             Ok(Cancelled)
         );
         assert_eq!(
-            transition(NeedsAttention(Reason::ReadyToRotate), Event::Cancel),
+            transition(NeedsAttention(Reason::AccountKey), Event::Cancel),
             Ok(Cancelled)
         );
     }
@@ -526,8 +601,11 @@ mod tests {
     fn states_round_trip_through_their_stored_form() {
         let mut states: Vec<IncidentState> = Step::ALL.iter().map(|s| Active(*s)).collect();
         states.extend([Resolved, Cancelled]);
+        assert_eq!(
+            transition(NeedsAttention(Reason::Reenabled), Event::Retry),
+            Ok(Active(Step::DisableOldKey))
+        );
         for reason in [
-            Reason::ReadyToRotate,
             Reason::AccountKey,
             Reason::StsKey,
             Reason::OwnerUnknown,

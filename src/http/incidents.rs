@@ -12,19 +12,18 @@ use super::{ApiError, AppState, accepted, read_body};
 use crate::config::Role;
 use crate::domain::{AuditRecord, Event, Incident, IncidentId, IncidentState, Signal};
 use crate::intake::{is_json, parse_generic, sha256_hex};
-use crate::store::{Delivery, IncidentFilter, OperatorError};
+use crate::store::{Delivery, IncidentFilter, OperatorChange, OperatorError};
 
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 200;
 
 /// An incident as the API shows it.
 fn incident_view(incident: &Incident) -> serde_json::Value {
-    let (reason, explanation) = match incident.state {
-        IncidentState::NeedsAttention(reason) => {
-            (Some(reason.as_str()), Some(reason.explanation()))
-        }
-        _ => (None, None),
+    let reason = match incident.state {
+        IncidentState::NeedsAttention(reason) => Some(reason.as_str()),
+        _ => None,
     };
+    let explanation = incident.state.explanation();
     let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
         t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
     };
@@ -188,23 +187,37 @@ pub async fn act(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path((id, action)): Path<(String, String)>,
+    body: Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let caller = authorize(&state.tokens, &headers, Role::Operator)?;
     let incident = find(&state, &id).await?;
+    let body = read_body(&headers, body, state.max_body_bytes).await?;
+    let mut change = OperatorChange {
+        note: serde_json::json!({"action": action}),
+        ..OperatorChange::default()
+    };
     let event = match action.as_str() {
         "retry" => Event::Retry,
         "confirm-cutover" => Event::ConfirmCutover,
+        "reenable" => Event::Reenable,
+        "set-rotation" => {
+            let sink = rotation_sink(&body)?;
+            change.note["sink"] = sink.clone();
+            change.path = Some(crate::domain::Path::RamKeyRotatable);
+            change.findings.push(("rotation_sink".into(), sink));
+            Event::SetRotation
+        }
         other => {
             return Err(ApiError::NotFound(format!(
-                "unknown action `{other}`; this version supports: retry, confirm-cutover"
+                "unknown action `{other}`; this version supports: retry, confirm-cutover, \
+                 set-rotation, reenable"
             )));
         }
     };
     let actor = format!("operator:{}", caller.name);
-    let note = serde_json::json!({"action": action});
     match state
         .store
-        .apply_operator_event(incident.id, event, &actor, note)
+        .apply_operator_event(incident.id, event, &actor, change)
         .await
     {
         Ok(_) => {
@@ -225,6 +238,32 @@ pub async fn act(
         )),
         Err(OperatorError::NotFound(_)) => Err(ApiError::NotFound(format!("no incident `{id}`"))),
         Err(OperatorError::Store(err)) => Err(err.into()),
+    }
+}
+
+/// `{"sink": "kms", "secret_name": "..."}` or `{"sink": "file", "path": "/..."}`.
+fn rotation_sink(body: &[u8]) -> Result<serde_json::Value, ApiError> {
+    let bad = |m: &str| ApiError::BadRequest(format!("set-rotation: {m}"));
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| bad("the body must be JSON naming a sink"))?;
+    let text = |name: &str| {
+        value
+            .get(name)
+            .and_then(|v| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
+    match text("sink") {
+        Some("kms") => {
+            let name = text("secret_name").ok_or_else(|| bad("a kms sink needs secret_name"))?;
+            Ok(serde_json::json!({"kind": "kms", "secret_name": name}))
+        }
+        Some("file") => {
+            let path = text("path")
+                .filter(|p| std::path::Path::new(p).is_absolute())
+                .ok_or_else(|| bad("a file sink needs an absolute path"))?;
+            Ok(serde_json::json!({"kind": "file", "path": path}))
+        }
+        _ => Err(bad("sink must be kms or file")),
     }
 }
 

@@ -126,6 +126,16 @@ pub struct IncidentUpdate {
     pub release: bool,
 }
 
+/// What an operator's event changes besides the state.
+#[derive(Debug, Clone, Default)]
+pub struct OperatorChange {
+    /// Why, in the operator's words or the request's, for the audit log.
+    pub note: serde_json::Value,
+    pub path: Option<Path>,
+    /// Replaces `findings.<key>` (e.g. the sink set by `set-rotation`).
+    pub findings: Vec<(String, serde_json::Value)>,
+}
+
 /// Why an operator's event was not applied.
 #[derive(Debug, thiserror::Error)]
 pub enum OperatorError {
@@ -181,7 +191,7 @@ pub trait Store: Send + Sync {
         id: IncidentId,
         event: Event,
         actor: &str,
-        note: serde_json::Value,
+        change: OperatorChange,
     ) -> Result<IncidentState, OperatorError>;
 }
 

@@ -15,7 +15,7 @@ use super::batch::{self, Heads, Known, Plan};
 use super::sqlite_work;
 use super::{
     ClaimScope, Claimed, Delivery, IncidentFilter, IncidentUpdate, IntakeOutcome, Lease,
-    OperatorError, Store, StoreError, migrations,
+    OperatorChange, OperatorError, Store, StoreError, migrations,
 };
 use crate::domain::audit::GENESIS_HASH;
 use crate::domain::{
@@ -362,9 +362,9 @@ impl Store for SqliteStore {
         id: IncidentId,
         event: Event,
         actor: &str,
-        note: serde_json::Value,
+        change: OperatorChange,
     ) -> Result<IncidentState, OperatorError> {
-        sqlite_work::apply_operator_event(&self.pool, id, event, actor, note).await
+        sqlite_work::apply_operator_event(&self.pool, id, event, actor, change).await
     }
 }
 

@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
-use super::{ClaimScope, Claimed, IncidentUpdate, Lease, OperatorError, StoreError, Work};
+use super::{
+    ClaimScope, Claimed, IncidentUpdate, Lease, OperatorChange, OperatorError, StoreError, Work,
+};
 use crate::domain::audit::{GENESIS_HASH, chain_hash};
 use crate::domain::{
     AuditEntry, Event, Incident, IncidentId, IncidentState, Reason, Step, transition,
@@ -138,17 +140,7 @@ pub(super) async fn record(
     if let Some(error) = update.last_error {
         q.push(", last_error = ").push_bind(error);
     }
-    if !update.findings.is_empty() {
-        q.push(", findings = json_set(findings");
-        for (key, value) in update.findings {
-            q.push(", ")
-                .push_bind(format!("$.\"{key}\""))
-                .push(", json(")
-                .push_bind(value.to_string())
-                .push(")");
-        }
-        q.push(")");
-    }
+    push_findings(&mut q, &update.findings);
     if update.release {
         q.push(", lease_owner = NULL, lease_expires_at = NULL");
     }
@@ -162,6 +154,22 @@ pub(super) async fn record(
     append_audit(&mut tx, now, &audit).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// `findings = json_set(findings, '$."k1"', json(v1), ...)`: one assignment for all keys.
+fn push_findings(q: &mut QueryBuilder<'_, Sqlite>, findings: &[(String, serde_json::Value)]) {
+    if findings.is_empty() {
+        return;
+    }
+    q.push(", findings = json_set(findings");
+    for (key, value) in findings {
+        q.push(", ")
+            .push_bind(format!("$.\"{key}\""))
+            .push(", json(")
+            .push_bind(value.to_string())
+            .push(")");
+    }
+    q.push(")");
 }
 
 fn push_state(q: &mut QueryBuilder<'_, Sqlite>, state: IncidentState, now: DateTime<Utc>) {
@@ -238,7 +246,7 @@ pub(super) async fn apply_operator_event(
     id: IncidentId,
     event: Event,
     actor: &str,
-    note: serde_json::Value,
+    change: OperatorChange,
 ) -> Result<IncidentState, OperatorError> {
     let now = Utc::now();
     let mut tx = pool
@@ -272,6 +280,10 @@ pub(super) async fn apply_operator_event(
     let mut q = QueryBuilder::<Sqlite>::new("UPDATE incidents SET updated_at = ");
     q.push_bind(now.timestamp_millis());
     push_state(&mut q, next, now);
+    if let Some(path) = change.path {
+        q.push(", path = ").push_bind(path.as_str());
+    }
+    push_findings(&mut q, &change.findings);
     q.push(", next_attempt_at = NULL, step_attempts = 0 WHERE id = ")
         .push_bind(id.0);
     q.build()
@@ -282,7 +294,7 @@ pub(super) async fn apply_operator_event(
         incident_id: Some(id),
         actor: actor.to_owned(),
         action: format!("operator.{}", event_name(event)),
-        detail: serde_json::json!({"from": state.as_str(), "to": next.as_str(), "note": note}),
+        detail: serde_json::json!({"from": state.as_str(), "to": next.as_str(), "note": change.note}),
     };
     append_audit(&mut tx, now, &[entry]).await?;
     tx.commit().await.map_err(StoreError::from)?;
@@ -296,6 +308,8 @@ fn event_name(event: Event) -> &'static str {
         Event::Halted(_) => "halted",
         Event::Retry => "retry",
         Event::ConfirmCutover => "confirm_cutover",
+        Event::SetRotation => "set_rotation",
+        Event::Reenable => "reenable",
         Event::Cancel => "cancel",
     }
 }

@@ -139,6 +139,7 @@ pub(super) async fn disable(
         return Err(StepError::Unverified(format!("{key} is still Active")));
     }
     finding["verified"] = json!(true);
+    finding["disabled_at"] = json!(chrono::Utc::now());
     Ok(StepResult {
         contained: true,
         ..StepResult::default()

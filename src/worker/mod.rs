@@ -203,6 +203,11 @@ async fn run_step(
         Step::AwaitingCutover => rotate::await_cutover(&mut ctx).await,
         Step::DisableOldKey => contain::disable(&mut ctx, "disable_old_key").await,
         Step::DeleteKey => retire::delete_key(&mut ctx).await,
+        Step::Reenable => retire::reenable(&mut ctx).await,
+        // Never claimed (it waits for a person); should a claim find it, look again later.
+        Step::AwaitingOperator => Ok(StepResult::wait_until(
+            Utc::now() + chrono::Duration::hours(1),
+        )),
     };
     match result {
         Ok(outcome) => finish(&mut ctx, outcome).await,

@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::context::{StepContext, StepError, StepResult, applied};
-use crate::cloud::api::{DealType, PolicyType};
+use crate::cloud::api::{DealType, KeyStatus, PolicyType};
+use crate::domain::Reason;
 use crate::intake::security_center;
 
 pub(super) async fn delete_key(ctx: &mut StepContext<'_>) -> Result<StepResult, StepError> {
@@ -89,4 +90,46 @@ pub(super) async fn delete_key(ctx: &mut StepContext<'_>) -> Result<StepResult, 
     }
     finding["security_center_records_closed"] = json!(records);
     Ok(StepResult::default().finding("delete_key", finding))
+}
+
+/// Gives the leaked key back during the grace period, because an operator asked: the
+/// workload broke. The Deny policy stays attached.
+pub(super) async fn reenable(ctx: &mut StepContext<'_>) -> Result<StepResult, StepError> {
+    let client = ctx.inner.client.clone();
+    let user = ctx.user()?.to_owned();
+    let key = ctx.incident.access_key_id.as_str().to_owned();
+    let status = |keys: &[crate::cloud::api::AccessKeyInfo]| {
+        keys.iter()
+            .find(|k| k.access_key_id == key)
+            .map(|k| k.status)
+    };
+    let keys = ctx
+        .read("ListAccessKeys", &user, client.list_access_keys(&user))
+        .await?;
+    match status(&keys) {
+        None => {
+            return Err(StepError::Unverified(format!(
+                "{key} no longer exists; it cannot be re-enabled"
+            )));
+        }
+        Some(KeyStatus::Inactive) => {
+            ctx.mutate("UpdateAccessKey", &key, || {
+                applied(client.update_access_key(&user, &key, KeyStatus::Active))
+            })
+            .await?;
+        }
+        Some(KeyStatus::Active) => {}
+    }
+    if !ctx.dry_run() {
+        let after = ctx
+            .read("ListAccessKeys", &user, client.list_access_keys(&user))
+            .await?;
+        if status(&after) != Some(KeyStatus::Active) {
+            return Err(StepError::Unverified(format!("{key} is not Active yet")));
+        }
+    }
+    Ok(StepResult::halted(Reason::Reenabled).finding(
+        "reenable",
+        json!({"access_key_id": key, "reenabled_at": Utc::now()}),
+    ))
 }

@@ -23,14 +23,13 @@ const MIN_POLL: Duration = Duration::from_millis(200);
 pub(super) async fn create_and_deliver(ctx: &mut StepContext<'_>) -> Result<StepResult, StepError> {
     let user = ctx.user()?.to_owned();
     let leaked = ctx.incident.access_key_id.as_str().to_owned();
-    let sink = ctx
-        .inner
-        .config
-        .rotation
-        .iter()
-        .find(|(u, _)| *u == user)
-        .map(|(_, sink)| sink.clone())
-        .ok_or_else(|| StepError::Unverified(format!("no [[rotation.users]] entry for {user}")))?;
+    let sink = configured_sink(ctx, &user)
+        .or_else(|| operator_sink(ctx))
+        .ok_or_else(|| {
+            StepError::Unverified(format!(
+                "no sink for {user}: [[rotation.users]] or set-rotation"
+            ))
+        })?;
     let client = ctx.inner.client.clone();
     let intent_at = finding_time(ctx, "rotation", "create_intent_at");
     let keys = ctx
@@ -163,6 +162,29 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+fn configured_sink(ctx: &StepContext<'_>, user: &str) -> Option<Sink> {
+    ctx.inner
+        .config
+        .rotation
+        .iter()
+        .find(|(u, _)| u == user)
+        .map(|(_, sink)| sink.clone())
+}
+
+/// The sink an operator gave with `set-rotation`.
+fn operator_sink(ctx: &StepContext<'_>) -> Option<Sink> {
+    let sink = ctx.incident.findings.get("rotation_sink")?;
+    match sink.get("kind")?.as_str()? {
+        "kms" => Some(Sink::Kms {
+            secret_name: sink.get("secret_name")?.as_str()?.to_owned(),
+        }),
+        "file" => Some(Sink::File {
+            path: sink.get("path")?.as_str()?.into(),
+        }),
+        _ => None,
+    }
+}
+
 fn unreachable_in_dry_run() -> Result<crate::cloud::Called<Effect>, crate::cloud::CloudError> {
     unreachable!("a dry run records the intent and makes no call")
 }
@@ -193,26 +215,28 @@ pub(super) async fn await_cutover(ctx: &mut StepContext<'_>) -> Result<StepResul
         .get("rotation")
         .cloned()
         .unwrap_or_default();
-    let Some(new_key) = rotation
+    // No new key: a dry run, or a key a person rotated and confirmed; only the old key's
+    // disuse is left to verify.
+    let new_key = rotation
         .get("new_access_key_id")
         .and_then(Value::as_str)
-        .map(str::to_owned)
-    else {
-        // A dry run created no key: nothing to wait for.
-        return Ok(StepResult::default().finding("cutover", json!({"dry_run": ctx.dry_run()})));
-    };
+        .map(str::to_owned);
     let delivered_at = finding_time(ctx, "rotation", "delivered_at");
     let principal = ctx.incident.findings["triage"]["user_principal_name"]
         .as_str()
         .map(str::to_owned);
     let old_key = ctx.incident.access_key_id.as_str().to_owned();
-    let new_used = last_used(ctx, &new_key, principal.as_deref()).await?;
+    let new_used = match &new_key {
+        Some(key) => last_used(ctx, key, principal.as_deref()).await?,
+        None => None,
+    };
     let old_used = last_used(ctx, &old_key, principal.as_deref()).await?;
     let now = Utc::now();
     let quiet = chrono::Duration::from_std(ctx.inner.config.quiet_period).unwrap_or_default();
     // Last-used times have whole seconds: a use in the second of delivery counts.
-    let moved = new_used
-        .is_some_and(|t| delivered_at.is_none_or(|d| t >= d - chrono::Duration::seconds(1)));
+    let moved = new_key.is_none()
+        || new_used
+            .is_some_and(|t| delivered_at.is_none_or(|d| t >= d - chrono::Duration::seconds(1)));
     let old_quiet = old_used.is_none_or(|t| now - t >= quiet);
     let finding = json!({"new_key_last_used": new_used, "old_key_last_used": old_used,
         "new_key_in_use": moved, "old_key_quiet": old_quiet, "checked_at": now});

@@ -68,12 +68,18 @@ pub(crate) async fn report(app: &TestDaemon, key: &str, minutes_ago: i64) -> i64
     app.post_generic(&body.to_string()).await.incident_id()
 }
 
+/// Waiting for a person: needs_attention, or contained and awaiting the operator's choice.
 fn needs_attention(incident: &Value) -> bool {
-    incident["state"] == "needs_attention"
+    ["needs_attention", "awaiting_operator"]
+        .contains(&incident["state"].as_str().unwrap_or_default())
 }
 
 pub(crate) fn settled(incident: &Value) -> bool {
-    ["needs_attention", "resolved"].contains(&incident["state"].as_str().unwrap_or_default())
+    needs_attention(incident) || incident["state"] == "resolved"
+}
+
+fn awaiting_operator(incident: &Value) -> bool {
+    incident["state"] == "awaiting_operator"
 }
 
 pub(crate) async fn successful_calls(url: &str, action: &str) -> usize {
@@ -127,8 +133,13 @@ async fn a_leaked_key_in_use_is_contained_audited_and_handed_over_for_rotation()
         .wait_for_incident(id, "needs_attention", needs_attention)
         .await;
 
-    assert_eq!(incident["reason"], "ready_to_rotate", "{incident:#}");
-    assert!(incident["explanation"].as_str().unwrap().contains("rotate"));
+    assert_eq!(incident["state"], "awaiting_operator", "{incident:#}");
+    assert!(
+        incident["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("set-rotation")
+    );
     assert_eq!(incident["path"], "ram_key_in_use");
     assert_eq!(incident["owner_type"], "ram_user");
     assert_eq!(incident["user_name"], "ci-deployer");
@@ -216,7 +227,7 @@ async fn a_leaked_key_in_use_is_contained_audited_and_handed_over_for_rotation()
             "enforce_mfa",
             "audit",
             "billing",
-            "needs_attention"
+            "awaiting_operator"
         ]
     );
     let attach = events
@@ -336,7 +347,7 @@ async fn no_permission_needs_a_person_and_an_operator_retry_resumes_the_step() {
     let retried = act("retry").await.unwrap();
     assert_eq!(retried.status(), 200);
     let incident = app
-        .wait_for_incident(id, "ready to rotate", |i| i["reason"] == "ready_to_rotate")
+        .wait_for_incident(id, "awaiting the operator", awaiting_operator)
         .await;
     assert!(incident["time_to_containment_ms"].as_i64().is_some());
     let again = act("retry").await.unwrap();
@@ -357,7 +368,7 @@ async fn dry_run_walks_the_path_without_changing_anything() {
     let incident = app
         .wait_for_incident(id, "needs_attention", needs_attention)
         .await;
-    assert_eq!(incident["reason"], "ready_to_rotate", "{incident:#}");
+    assert_eq!(incident["state"], "awaiting_operator", "{incident:#}");
     for action in MUTATING {
         assert_eq!(
             calls_of(&url, action).await.len(),
@@ -441,7 +452,7 @@ async fn a_crash_right_after_each_cloud_call_repeats_no_effect() {
         app.restart().await;
         let incident = app.wait_for_incident(id, "settled", settled).await;
         assert!(
-            incident["reason"] == "ready_to_rotate" || incident["state"] == "resolved",
+            incident["state"] == "awaiting_operator" || incident["state"] == "resolved",
             "{api}: {incident:#}"
         );
         for action in MUTATING {
@@ -494,7 +505,7 @@ async fn two_daemons_on_one_database_never_run_a_step_twice() {
             "enforce_mfa",
             "audit",
             "billing",
-            "needs_attention"
+            "awaiting_operator"
         ]
     );
 }
@@ -556,7 +567,7 @@ async fn one_mfa_sweep_covers_every_incident_opened_before_it() {
         let incident = app
             .wait_for_incident(id, "needs_attention", needs_attention)
             .await;
-        assert_eq!(incident["reason"], "ready_to_rotate", "{incident:#}");
+        assert_eq!(incident["state"], "awaiting_operator", "{incident:#}");
         covered +=
             usize::from(incident["findings"]["mfa"]["covered_by_sweep_started_at"].is_string());
     }

@@ -306,3 +306,113 @@ async fn an_operator_confirms_a_cutover_the_old_key_never_stops_showing() {
             .any(|e| e["action"] == "operator.confirm_cutover" && e["actor"] == "operator:alice")
     );
 }
+
+async fn act(app: &crate::helpers::TestDaemon, id: i64, action: &str, body: Value) -> (u16, Value) {
+    // A worker reading last-used data holds the incident for a moment: 409 "try again".
+    for _ in 0..50 {
+        let response = app
+            .client
+            .post(app.url(&format!("/v1/incidents/{id}/actions/{action}")))
+            .bearer_auth(crate::helpers::OPERATOR_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let value: Value = response.json().await.unwrap_or_default();
+        if status != 409 || !value.to_string().contains("try again") {
+            return (status, value);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{action} stayed busy");
+}
+
+#[tokio::test]
+async fn set_rotation_lets_akguard_rotate_a_key_it_was_not_set_up_for() {
+    let (url, _emulator) = emulator("leaked-in-use.json", |_| {}).await;
+    let app = daemon_with(&url, "", FAST).await;
+    let id = report(&app, LEAKED_KEY, 25).await;
+    let waiting = app
+        .wait_for_incident(id, "awaiting the operator", |i| {
+            i["state"] == "awaiting_operator"
+        })
+        .await;
+    assert!(
+        waiting["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("set-rotation")
+    );
+    let (status, body) = act(&app, id, "set-rotation", json!({"sink": "kms"})).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = act(&app, id, "reenable", json!({})).await;
+    assert_eq!(status, 409, "nothing was disabled yet: {body}");
+    let sink = json!({"sink": "kms", "secret_name": "acme/ci-deployer/accesskey"});
+    let (status, body) = act(&app, id, "set-rotation", sink).await;
+    assert_eq!(status, 200, "{body}");
+    let cut = app
+        .wait_for_incident(id, "awaiting cutover", |i| i["state"] == "awaiting_cutover")
+        .await;
+    assert_eq!(cut["path"], "ram_key_rotatable");
+    let version = cut["findings"]["rotation"]["secret_version"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (new_key, secret) = delivered_key(&state(&url).await, &version);
+    workload_uses(&url, &new_key, &secret).await;
+    app.wait_for_incident(id, "resolved", |i| i["state"] == "resolved")
+        .await;
+}
+
+#[tokio::test]
+async fn a_key_rotated_by_hand_is_disabled_and_can_be_reenabled_during_the_grace() {
+    let (url, _emulator) = emulator("leaked-in-use.json", |_| {}).await;
+    let slow_grace = [
+        ("AKGUARD__ROTATION__QUIET_PERIOD", "0s"),
+        ("AKGUARD__ROTATION__POLL_INTERVAL", "0s"),
+        ("AKGUARD__ROTATION__DISABLE_GRACE", "1h"),
+    ];
+    let app = daemon_with(&url, "", &slow_grace).await;
+    let id = report(&app, LEAKED_KEY, 25).await;
+    app.wait_for_incident(id, "awaiting the operator", |i| {
+        i["state"] == "awaiting_operator"
+    })
+    .await;
+    // The person moved the workload themselves: akguard only checks the old key's disuse.
+    let (status, body) = act(&app, id, "confirm-cutover", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    app.wait_for_incident(id, "in its grace period", |i| i["state"] == "delete_key")
+        .await;
+    assert_eq!(
+        user(&state(&url).await, "ci-deployer")["access_keys"][0]["status"],
+        "Inactive"
+    );
+    assert_eq!(successful_calls(&url, "CreateAccessKey").await, 0);
+
+    // Something broke: the operator wants the key back.
+    let (status, body) = act(&app, id, "reenable", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let incident = app
+        .wait_for_incident(id, "re-enabled", |i| i["reason"] == "reenabled")
+        .await;
+    assert!(
+        incident["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("Deny policy stays attached")
+    );
+    let cloud = state(&url).await;
+    assert_eq!(
+        user(&cloud, "ci-deployer")["access_keys"][0]["status"],
+        "Active"
+    );
+    assert!(
+        user(&cloud, "ci-deployer")["policies"]
+            .to_string()
+            .contains("akguard-deny-high-risk")
+    );
+    assert_eq!(successful_calls(&url, "DeleteAccessKey").await, 0);
+    let audit = crate::remediation::audit_actions(&app, id).await;
+    assert!(audit.iter().any(|e| e["action"] == "operator.reenable"));
+}
