@@ -26,10 +26,12 @@ pub enum Step {
     AwaitingOperator,
     /// An operator asked, during the grace period, for the disabled key back.
     Reenable,
+    /// A false positive: undo what akguard changed, then close.
+    Cancelling,
 }
 
 impl Step {
-    pub const ALL: [Step; 12] = [
+    pub const ALL: [Step; 13] = [
         Self::Triage,
         Self::DisableKey,
         Self::Revoke,
@@ -42,6 +44,7 @@ impl Step {
         Self::DeleteKey,
         Self::AwaitingOperator,
         Self::Reenable,
+        Self::Cancelling,
     ];
 
     /// The steps on the way to containment, which go before forensics when workers are scarce.
@@ -61,6 +64,7 @@ impl Step {
             Self::DeleteKey => "delete_key",
             Self::AwaitingOperator => "awaiting_operator",
             Self::Reenable => "reenable",
+            Self::Cancelling => "cancelling",
         }
     }
 
@@ -273,7 +277,7 @@ impl IncidentState {
     }
 
     /// Every stored state name, for validating filters.
-    pub const NAMES: [&'static str; 15] = [
+    pub const NAMES: [&'static str; 16] = [
         "new",
         "disable_key",
         "revoke",
@@ -286,6 +290,7 @@ impl IncidentState {
         "delete_key",
         "awaiting_operator",
         "reenable",
+        "cancelling",
         "needs_attention",
         "resolved",
         "cancelled",
@@ -361,6 +366,8 @@ pub fn transition(state: IncidentState, event: Event) -> Result<IncidentState, I
     let illegal = Err(IllegalTransition { state, event });
     match (state, event) {
         (Active(Step::Triage), Event::Triaged(path)) => Ok(Active(path.steps()[0])),
+        // Undoing is not on any path: once done, the incident is closed.
+        (Active(Step::Cancelling), Event::StepDone(_)) => Ok(Cancelled),
         (Active(step), Event::StepDone(path)) if step != Step::Triage => {
             let steps = path.steps();
             match steps.iter().position(|s| *s == step) {
@@ -390,7 +397,8 @@ pub fn transition(state: IncidentState, event: Event) -> Result<IncidentState, I
             Ok(NeedsAttention(reason))
         }
         (NeedsAttention(Reason::Reenabled), Event::Retry) => Ok(Active(Step::DisableOldKey)),
-        (Active(_) | NeedsAttention(_), Event::Cancel) => Ok(Cancelled),
+        (Active(Step::Cancelling), Event::Cancel) => illegal,
+        (Active(_) | NeedsAttention(_), Event::Cancel) => Ok(Active(Step::Cancelling)),
         _ => illegal,
     }
 }
@@ -471,8 +479,9 @@ mod tests {
         for path in PATHS {
             for step in Step::ALL {
                 let result = transition(Active(step), Event::StepDone(path));
-                let on_path = path.steps().contains(&step);
-                assert_eq!(result.is_ok(), on_path, "{step:?} on {path:?}");
+                // Cancelling finishes the same way whatever the path.
+                let allowed = path.steps().contains(&step) || step == Step::Cancelling;
+                assert_eq!(result.is_ok(), allowed, "{step:?} on {path:?}");
             }
             // Triage happens once.
             for step in Step::ALL.into_iter().filter(|s| *s != Step::Triage) {
@@ -589,10 +598,15 @@ mod tests {
         }
         assert_eq!(
             transition(Active(Step::Audit), Event::Cancel),
-            Ok(Cancelled)
+            Ok(Active(Step::Cancelling))
         );
         assert_eq!(
             transition(NeedsAttention(Reason::AccountKey), Event::Cancel),
+            Ok(Active(Step::Cancelling))
+        );
+        assert!(transition(Active(Step::Cancelling), Event::Cancel).is_err());
+        assert_eq!(
+            transition(Active(Step::Cancelling), Event::StepDone(Path::RamKeyInUse)),
             Ok(Cancelled)
         );
     }

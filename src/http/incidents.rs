@@ -200,6 +200,16 @@ pub async fn act(
         "retry" => Event::Retry,
         "confirm-cutover" => Event::ConfirmCutover,
         "reenable" => Event::Reenable,
+        "cancel" => {
+            // A cancellation undoes akguard's work: the audit log must say why.
+            let why = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("reason").and_then(|r| r.as_str()).map(str::to_owned))
+                .filter(|r| !r.trim().is_empty())
+                .ok_or_else(|| ApiError::BadRequest("cancel needs {\"reason\": \"...\"}".into()))?;
+            change.note["reason"] = serde_json::json!(why);
+            Event::Cancel
+        }
         "set-rotation" => {
             let sink = rotation_sink(&body)?;
             change.note["sink"] = sink.clone();
@@ -210,7 +220,7 @@ pub async fn act(
         other => {
             return Err(ApiError::NotFound(format!(
                 "unknown action `{other}`; this version supports: retry, confirm-cutover, \
-                 set-rotation, reenable"
+                 set-rotation, reenable, cancel"
             )));
         }
     };

@@ -204,6 +204,7 @@ async fn run_step(
         Step::DisableOldKey => contain::disable(&mut ctx, "disable_old_key").await,
         Step::DeleteKey => retire::delete_key(&mut ctx).await,
         Step::Reenable => retire::reenable(&mut ctx).await,
+        Step::Cancelling => retire::cancel(&mut ctx).await,
         // Never claimed (it waits for a person); should a claim find it, look again later.
         Step::AwaitingOperator => Ok(StepResult::wait_until(
             Utc::now() + chrono::Duration::hours(1),

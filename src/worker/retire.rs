@@ -133,3 +133,60 @@ pub(super) async fn reenable(ctx: &mut StepContext<'_>) -> Result<StepResult, St
         json!({"access_key_id": key, "reenabled_at": Utc::now()}),
     ))
 }
+
+/// A false positive: undoes what akguard changed (the Deny policy it attached, the key it
+/// disabled), then the incident closes as cancelled. What cannot be undone is recorded.
+pub(super) async fn cancel(ctx: &mut StepContext<'_>) -> Result<StepResult, StepError> {
+    let client = ctx.inner.client.clone();
+    let findings = ctx.incident.findings.clone();
+    let mut finding = json!({"policy_detached": false, "key_reenabled": false});
+    let Some(user) = ctx.incident.user_name.clone() else {
+        finding["note"] = json!("no RAM user was changed");
+        return Ok(StepResult::default().finding("cancel", finding));
+    };
+    if findings.get("revoke").is_some() {
+        let name = ctx.inner.config.policy_name.clone();
+        let attached = ctx
+            .read(
+                "ListPoliciesForUser",
+                &user,
+                client.list_policies_for_user(&user),
+            )
+            .await?;
+        if attached
+            .iter()
+            .any(|p| p.name == name && p.policy_type == "Custom")
+        {
+            ctx.mutate("DetachPolicyFromUser", &user, || {
+                client.detach_policy_from_user(PolicyType::Custom, &name, &user)
+            })
+            .await?;
+        }
+        finding["policy_detached"] = json!(true);
+    }
+    let disabled = ["disable_key", "disable_old_key"]
+        .iter()
+        .any(|k| findings.get(*k).is_some());
+    if disabled {
+        let key = ctx.incident.access_key_id.as_str().to_owned();
+        let keys = ctx
+            .read("ListAccessKeys", &user, client.list_access_keys(&user))
+            .await?;
+        match keys
+            .iter()
+            .find(|k| k.access_key_id == key)
+            .map(|k| k.status)
+        {
+            Some(KeyStatus::Inactive) => {
+                ctx.mutate("UpdateAccessKey", &key, || {
+                    applied(client.update_access_key(&user, &key, KeyStatus::Active))
+                })
+                .await?;
+                finding["key_reenabled"] = json!(true);
+            }
+            Some(KeyStatus::Active) => finding["key_reenabled"] = json!(true),
+            None => finding["note"] = json!("the key was already deleted and cannot be restored"),
+        }
+    }
+    Ok(StepResult::default().finding("cancel", finding))
+}

@@ -416,3 +416,88 @@ async fn a_key_rotated_by_hand_is_disabled_and_can_be_reenabled_during_the_grace
     let audit = crate::remediation::audit_actions(&app, id).await;
     assert!(audit.iter().any(|e| e["action"] == "operator.reenable"));
 }
+
+#[tokio::test]
+async fn cancelling_a_false_positive_restores_what_akguard_changed() {
+    let (url, _emulator) = emulator("leaked-in-use.json", |_| {}).await;
+    let app = daemon_with(&url, "", FAST).await;
+    let id = report(&app, LEAKED_KEY, 25).await;
+    app.wait_for_incident(id, "awaiting the operator", |i| {
+        i["state"] == "awaiting_operator"
+    })
+    .await;
+    assert!(
+        user(&state(&url).await, "ci-deployer")["policies"]
+            .to_string()
+            .contains("akguard-deny-high-risk")
+    );
+
+    let (status, body) = act(&app, id, "cancel", json!({})).await;
+    assert_eq!(status, 400, "a cancellation must say why: {body}");
+    let (status, body) = act(
+        &app,
+        id,
+        "cancel",
+        json!({"reason": "the key in the repository was a revoked test key"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let incident = app
+        .wait_for_incident(id, "cancelled", |i| i["state"] == "cancelled")
+        .await;
+    assert_eq!(incident["findings"]["cancel"]["policy_detached"], true);
+    assert!(incident["closed_at"].is_string());
+    let cloud = state(&url).await;
+    assert!(
+        !user(&cloud, "ci-deployer")["policies"]
+            .to_string()
+            .contains("akguard-deny-high-risk")
+    );
+    assert_eq!(
+        user(&cloud, "ci-deployer")["access_keys"][0]["status"],
+        "Active"
+    );
+    let audit = crate::remediation::audit_actions(&app, id).await;
+    let cancel = audit
+        .iter()
+        .find(|e| e["action"] == "operator.cancel")
+        .unwrap();
+    assert!(
+        cancel["detail"]["note"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("revoked test key")
+    );
+    let (status, _) = act(&app, id, "cancel", json!({"reason": "again"})).await;
+    assert_eq!(status, 409);
+}
+
+#[tokio::test]
+async fn cancelling_during_the_grace_period_reenables_the_disabled_key() {
+    let (url, _emulator) = emulator("leaked-unused.json", |_| {}).await;
+    let app = daemon_with(&url, "", &[("AKGUARD__ROTATION__DISABLE_GRACE", "1h")]).await;
+    let id = report(&app, "LTAI5tLegacyBackup2x8QwP", 5).await;
+    app.wait_for_incident(id, "in its grace period", |i| i["state"] == "delete_key")
+        .await;
+    assert_eq!(
+        user(&state(&url).await, "legacy-backup")["access_keys"][0]["status"],
+        "Inactive"
+    );
+    let (status, body) = act(
+        &app,
+        id,
+        "cancel",
+        json!({"reason": "the backup job still needs it"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let incident = app
+        .wait_for_incident(id, "cancelled", |i| i["state"] == "cancelled")
+        .await;
+    assert_eq!(incident["findings"]["cancel"]["key_reenabled"], true);
+    assert_eq!(
+        user(&state(&url).await, "legacy-backup")["access_keys"][0]["status"],
+        "Active"
+    );
+    assert_eq!(successful_calls(&url, "DeleteAccessKey").await, 0);
+}
