@@ -15,7 +15,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize, Serializer};
 
 pub use alibaba::AlibabaSettings;
-pub use remediation::{RemediationConfig, Sink};
+pub use remediation::{OnDeadline, RemediationConfig, Sink};
 pub use sources::{IntakeSource, SourceAuth, SourceFormat};
 pub use tokens::{ApiToken, Role};
 
@@ -49,6 +49,7 @@ pub struct Settings {
     pub alibaba: AlibabaSettings,
     pub triage: remediation::TriageSettings,
     pub rotation: remediation::RotationSettings,
+    pub approvals: remediation::ApprovalSettings,
     pub revoke: remediation::RevokeSettings,
     pub audit: remediation::AuditSettings,
     pub billing: remediation::BillingSettings,
@@ -223,6 +224,7 @@ impl Settings {
         let remediation = remediation::validate(
             &self.triage,
             &self.rotation,
+            &self.approvals,
             &self.revoke,
             &self.audit,
             &self.billing,

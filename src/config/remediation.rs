@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{ConfigError, values};
-use crate::domain::Cidr;
+use crate::domain::{Cidr, Step};
 
 /// The runbook's Deny policy, shipped in `config/policies/` and compiled in as the default.
 const DEFAULT_DENY_POLICY: &str = include_str!("../../config/policies/deny-high-risk.json");
@@ -19,6 +19,25 @@ pub struct TriageSettings {
     /// A key used within this long before the leak was detected is in use.
     #[serde(deserialize_with = "values::text_or_number")]
     pub in_use_window: String,
+}
+
+/// `[approvals]`: steps that wait for an operator's `approve` before they run.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct ApprovalSettings {
+    /// Step names (`delete_key`, `disable_in_use_key`, `rotate`, ...).
+    #[serde(default, deserialize_with = "values::list_or_comma_separated")]
+    pub steps: Vec<String>,
+    /// How long a step waits for approval; unset waits for ever.
+    pub deadline: Option<String>,
+    /// After the deadline: `proceed`, or `needs_attention`.
+    pub on_deadline: OnDeadline,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDeadline {
+    Proceed,
+    NeedsAttention,
 }
 
 /// `[rotation]`: which users akguard rotates itself, and the timing of a cutover.
@@ -118,6 +137,9 @@ pub struct RemediationConfig {
     pub cutover_poll: Duration,
     pub disable_grace: Duration,
     pub detach_after_delete: bool,
+    pub approvals: Vec<Step>,
+    pub approval_deadline: Option<Duration>,
+    pub on_deadline: OnDeadline,
     pub policy_name: String,
     pub policy_document: String,
     pub known_cidrs: Vec<Cidr>,
@@ -132,9 +154,11 @@ fn parse_duration(key: &str, raw: &str) -> Result<Duration, ConfigError> {
         .ok_or_else(|| ConfigError::invalid(key, "expected a duration such as 30s, 15m, 1h or 7d"))
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(super) fn validate(
     triage: &TriageSettings,
     rotation: &RotationSettings,
+    approvals: &ApprovalSettings,
     revoke: &RevokeSettings,
     audit: &AuditSettings,
     billing: &BillingSettings,
@@ -209,6 +233,28 @@ pub(super) fn validate(
         cutover_poll: parse_duration("rotation.poll_interval", &rotation.poll_interval)?,
         disable_grace: parse_duration("rotation.disable_grace", &rotation.disable_grace)?,
         detach_after_delete: revoke.detach_after_delete,
+        approvals: approvals
+            .steps
+            .iter()
+            .map(|name| {
+                // The word for disabling a key a workload uses is this step.
+                let name = if name == "disable_in_use_key" {
+                    "disable_old_key"
+                } else {
+                    name.as_str()
+                };
+                Step::parse(name).ok_or_else(|| {
+                    ConfigError::invalid("approvals.steps", format!("`{name}` is not a step name"))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        approval_deadline: approvals
+            .deadline
+            .as_deref()
+            .filter(|d| !d.is_empty())
+            .map(|d| parse_duration("approvals.deadline", d))
+            .transpose()?,
+        on_deadline: approvals.on_deadline,
         policy_name: revoke.policy_name.clone(),
         // Compact: RAM counts the document's characters against a 6,144 limit.
         policy_document: document.to_string(),

@@ -175,6 +175,18 @@ pub enum Reason {
     SecondKey,
     /// A step failed for good; an operator may retry it.
     StepFailed(Step),
+    /// A step waited for an operator's approval past `approvals.deadline`.
+    ApprovalTimedOut(Step),
+}
+
+impl Reason {
+    /// The step to resume, for the reasons that keep one.
+    pub fn resume_step(self) -> Option<Step> {
+        match self {
+            Self::StepFailed(step) | Self::ApprovalTimedOut(step) => Some(step),
+            _ => None,
+        }
+    }
 }
 
 impl Reason {
@@ -187,6 +199,7 @@ impl Reason {
             Self::PolicyLimit => "policy_limit",
             Self::SecondKey => "second_key",
             Self::StepFailed(_) => "step_failed",
+            Self::ApprovalTimedOut(_) => "approval_timed_out",
         }
     }
 
@@ -200,6 +213,7 @@ impl Reason {
             "policy_limit" => Self::PolicyLimit,
             "second_key" => Self::SecondKey,
             "step_failed" => Self::StepFailed(resume?),
+            "approval_timed_out" => Self::ApprovalTimedOut(resume?),
             _ => return None,
         })
     }
@@ -232,6 +246,11 @@ impl Reason {
                 ActionTrail, then disable or delete it (or, if a workload uses it, rotate by hand). \
                 Retry the incident once the user holds only the leaked key."
                 .into(),
+            Self::ApprovalTimedOut(step) => format!(
+                "The {} step needs an operator's approval and none came before approvals.deadline. \
+                 Approve it to let it run.",
+                step.as_str()
+            ),
             Self::StepFailed(step) => format!(
                 "The {} step failed and akguard stopped retrying; the error and its RequestId are on \
                  the incident. Fix the cause (often a missing permission of akguard's identity), then \
@@ -349,6 +368,10 @@ pub enum Event {
     SetRotation,
     /// An operator wants the disabled key back during the grace period.
     Reenable,
+    /// An operator lets a step that needs approval run.
+    Approve,
+    /// A step that needs approval waited past its deadline.
+    ApprovalExpired,
     /// An operator closes the incident (a false positive, or handled elsewhere).
     Cancel,
 }
@@ -393,6 +416,12 @@ pub fn transition(state: IncidentState, event: Event) -> Result<IncidentState, I
         }
         (Active(Step::AwaitingOperator), Event::SetRotation) => Ok(Active(Step::Rotate)),
         (Active(Step::DeleteKey), Event::Reenable) => Ok(Active(Step::Reenable)),
+        // Approval leaves the step where it is; the worker checks it before running the step.
+        (Active(step), Event::Approve) if step != Step::Cancelling => Ok(Active(step)),
+        (NeedsAttention(Reason::ApprovalTimedOut(step)), Event::Approve) => Ok(Active(step)),
+        (Active(step), Event::ApprovalExpired) => {
+            Ok(NeedsAttention(Reason::ApprovalTimedOut(step)))
+        }
         (Active(Step::Reenable), Event::Halted(reason @ Reason::Reenabled)) => {
             Ok(NeedsAttention(reason))
         }
@@ -552,6 +581,28 @@ mod tests {
     }
 
     #[test]
+    fn approvals_keep_the_step_and_a_timeout_waits_for_one() {
+        assert_eq!(
+            transition(Active(Step::DeleteKey), Event::Approve),
+            Ok(Active(Step::DeleteKey))
+        );
+        assert_eq!(
+            transition(Active(Step::DeleteKey), Event::ApprovalExpired),
+            Ok(NeedsAttention(Reason::ApprovalTimedOut(Step::DeleteKey)))
+        );
+        assert_eq!(
+            transition(
+                NeedsAttention(Reason::ApprovalTimedOut(Step::DeleteKey)),
+                Event::Approve
+            ),
+            Ok(Active(Step::DeleteKey))
+        );
+        assert!(transition(Active(Step::Cancelling), Event::Approve).is_err());
+        assert!(transition(Resolved, Event::Approve).is_err());
+        assert!(transition(NeedsAttention(Reason::AccountKey), Event::Approve).is_err());
+    }
+
+    #[test]
     fn a_cutover_is_confirmed_only_while_it_is_awaited() {
         for step in Step::ALL {
             let result = transition(Active(step), Event::ConfirmCutover);
@@ -626,18 +677,13 @@ mod tests {
             Reason::PolicyLimit,
             Reason::SecondKey,
             Reason::StepFailed(Step::Revoke),
+            Reason::ApprovalTimedOut(Step::DeleteKey),
         ] {
             states.push(NeedsAttention(reason));
         }
         for state in states {
             let (reason, resume) = match state {
-                NeedsAttention(r) => (
-                    Some(r.as_str()),
-                    match r {
-                        Reason::StepFailed(s) => Some(s.as_str()),
-                        _ => None,
-                    },
-                ),
+                NeedsAttention(r) => (Some(r.as_str()), r.resume_step().map(Step::as_str)),
                 _ => (None, None),
             };
             assert_eq!(

@@ -200,6 +200,31 @@ pub async fn act(
         "retry" => Event::Retry,
         "confirm-cutover" => Event::ConfirmCutover,
         "reenable" => Event::Reenable,
+        "approve" => {
+            let step = match incident.state {
+                IncidentState::Active(step) => step,
+                IncidentState::NeedsAttention(reason) => {
+                    reason.resume_step().unwrap_or(crate::domain::Step::Triage)
+                }
+                _ => crate::domain::Step::Triage,
+            };
+            let key = crate::worker::approval::finding_key(step);
+            let pending = incident
+                .findings
+                .get(&key)
+                .filter(|r| r.get("granted_at").is_none());
+            let Some(pending) = pending else {
+                return Err(ApiError::Conflict(format!(
+                    "no approval is pending: the incident is {}",
+                    incident.state.as_str()
+                )));
+            };
+            let granted = serde_json::json!({"requested_at": pending.get("requested_at"),
+                "granted_at": chrono::Utc::now(), "by": format!("operator:{}", caller.name)});
+            change.findings.push((key, granted));
+            change.note["step"] = serde_json::json!(step.as_str());
+            Event::Approve
+        }
         "cancel" => {
             // A cancellation undoes akguard's work: the audit log must say why.
             let why = serde_json::from_slice::<serde_json::Value>(&body)
@@ -220,7 +245,7 @@ pub async fn act(
         other => {
             return Err(ApiError::NotFound(format!(
                 "unknown action `{other}`; this version supports: retry, confirm-cutover, \
-                 set-rotation, reenable, cancel"
+                 set-rotation, reenable, cancel, approve"
             )));
         }
     };

@@ -11,9 +11,7 @@ use super::{
     ClaimScope, Claimed, IncidentUpdate, Lease, OperatorChange, OperatorError, StoreError, Work,
 };
 use crate::domain::audit::{GENESIS_HASH, chain_hash};
-use crate::domain::{
-    AuditEntry, Event, Incident, IncidentId, IncidentState, Reason, Step, transition,
-};
+use crate::domain::{AuditEntry, Event, Incident, IncidentId, IncidentState, Step, transition};
 
 /// The incident columns and how to read them.
 pub(super) type IncidentColumns = (&'static str, fn(&SqliteRow) -> Result<Incident, StoreError>);
@@ -176,10 +174,7 @@ fn push_state(q: &mut QueryBuilder<'_, Sqlite>, state: IncidentState, now: DateT
     let (reason, resume) = match state {
         IncidentState::NeedsAttention(reason) => (
             Some(reason.as_str()),
-            match reason {
-                Reason::StepFailed(step) => Some(step.as_str()),
-                _ => None,
-            },
+            reason.resume_step().map(Step::as_str),
         ),
         _ => (None, None),
     };
@@ -310,6 +305,8 @@ fn event_name(event: Event) -> &'static str {
         Event::ConfirmCutover => "confirm_cutover",
         Event::SetRotation => "set_rotation",
         Event::Reenable => "reenable",
+        Event::Approve => "approve",
+        Event::ApprovalExpired => "approval_expired",
         Event::Cancel => "cancel",
     }
 }

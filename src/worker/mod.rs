@@ -2,6 +2,7 @@
 //! transition with its audit rows. Steps are reconcilers, so a step cut short by a crash or
 //! a lost lease is simply run again by whoever claims the incident next.
 
+pub mod approval;
 mod billing;
 mod contain;
 mod context;
@@ -192,6 +193,11 @@ async fn run_step(
     step: Step,
 ) -> Result<(), StepError> {
     let mut ctx = StepContext::new(inner, incident, lease, step);
+    match approval::gate(&mut ctx).await {
+        Ok(Some(waiting)) => return finish(&mut ctx, waiting).await,
+        Ok(None) => {}
+        Err(err) => return Err(err),
+    }
     let result = match step {
         Step::Triage => triage::run(&mut ctx).await,
         Step::DisableKey => contain::disable(&mut ctx, "disable_key").await,
@@ -236,6 +242,7 @@ async fn finish(ctx: &mut StepContext<'_>, outcome: StepResult) -> Result<(), St
     let from = ctx.incident.state;
     let path = outcome.path.or(ctx.incident.path);
     let event = match (outcome.halted, ctx.step, path) {
+        (Some(Reason::ApprovalTimedOut(_)), _, _) => Event::ApprovalExpired,
         (Some(reason), _, _) => Event::Halted(reason),
         (None, Step::Triage, Some(path)) => Event::Triaged(path),
         (None, _, Some(path)) => Event::StepDone(path),

@@ -501,3 +501,65 @@ async fn cancelling_during_the_grace_period_reenables_the_disabled_key() {
     );
     assert_eq!(successful_calls(&url, "DeleteAccessKey").await, 0);
 }
+
+#[tokio::test]
+async fn approvals_hold_a_step_until_an_operator_or_the_deadline_decides() {
+    let (url, _emulator) = emulator("leaked-unused.json", |_| {}).await;
+    let unused = "LTAI5tLegacyBackup2x8QwP";
+    // Without a deadline the deletion waits for an operator.
+    let app = daemon_with(&url, "[approvals]\nsteps = [\"delete_key\"]\n", FAST).await;
+    let id = report(&app, unused, 5).await;
+    let waiting = app
+        .wait_for_incident(id, "waiting for approval", |i| {
+            i["findings"]["approval_delete_key"]["requested_at"].is_string()
+        })
+        .await;
+    assert_eq!(waiting["state"], "delete_key");
+    assert_eq!(successful_calls(&url, "DeleteAccessKey").await, 0);
+    let (status, body) = act(&app, id, "approve", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let done = app
+        .wait_for_incident(id, "resolved", |i| i["state"] == "resolved")
+        .await;
+    assert!(
+        done["findings"]["approval_delete_key"]["by"]
+            .as_str()
+            .unwrap()
+            .starts_with("operator:")
+    );
+    let (status, _) = act(&app, id, "approve", json!({})).await;
+    assert_eq!(status, 409, "nothing left to approve");
+}
+
+#[tokio::test]
+async fn an_approval_deadline_goes_to_a_person_or_proceeds_per_configuration() {
+    let unused = "LTAI5tLegacyBackup2x8QwP";
+    for (on_deadline, expected) in [
+        ("needs_attention", "needs_attention"),
+        ("proceed", "resolved"),
+    ] {
+        let (url, _emulator) = emulator("leaked-unused.json", |_| {}).await;
+        let config = format!(
+            "[approvals]\nsteps = [\"delete_key\"]\ndeadline = \"1s\"\non_deadline = \"{on_deadline}\"\n"
+        );
+        let app = daemon_with(&url, &config, FAST).await;
+        let id = report(&app, unused, 5).await;
+        let incident = app
+            .wait_for_incident(id, expected, |i| i["state"] == expected)
+            .await;
+        if expected == "needs_attention" {
+            assert_eq!(incident["reason"], "approval_timed_out", "{incident:#}");
+            assert_eq!(successful_calls(&url, "DeleteAccessKey").await, 0);
+            let (status, body) = act(&app, id, "approve", json!({})).await;
+            assert_eq!(status, 200, "{body}");
+            app.wait_for_incident(id, "resolved", |i| i["state"] == "resolved")
+                .await;
+        } else {
+            assert_eq!(
+                incident["findings"]["approval_delete_key"]["by"],
+                "deadline"
+            );
+        }
+        assert_eq!(successful_calls(&url, "DeleteAccessKey").await, 1);
+    }
+}
