@@ -54,6 +54,9 @@ pub struct RotationSettings {
     /// How long a disabled key may be re-enabled before it is deleted.
     #[serde(deserialize_with = "values::text_or_number")]
     pub disable_grace: String,
+    /// Disable at once an active key that appeared on the user after the leak (the
+    /// attacker's persistence, perhaps) instead of only reporting it.
+    pub disable_unknown_keys: bool,
 }
 
 /// One `[[rotation.users]]` entry: where the user's workload reads its key.
@@ -137,6 +140,7 @@ pub struct RemediationConfig {
     pub cutover_poll: Duration,
     pub disable_grace: Duration,
     pub detach_after_delete: bool,
+    pub disable_unknown_keys: bool,
     pub approvals: Vec<Step>,
     pub approval_deadline: Option<Duration>,
     pub on_deadline: OnDeadline,
@@ -233,6 +237,7 @@ pub(super) fn validate(
         cutover_poll: parse_duration("rotation.poll_interval", &rotation.poll_interval)?,
         disable_grace: parse_duration("rotation.disable_grace", &rotation.disable_grace)?,
         detach_after_delete: revoke.detach_after_delete,
+        disable_unknown_keys: rotation.disable_unknown_keys,
         approvals: approvals
             .steps
             .iter()

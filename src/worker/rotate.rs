@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
-use super::context::{StepContext, StepError, StepResult};
-use crate::cloud::api::{Effect, NewAccessKey};
+use super::context::{StepContext, StepError, StepResult, applied};
+use crate::cloud::api::{Effect, KeyStatus, NewAccessKey};
 use crate::config::Sink;
 use crate::domain::Reason;
 use crate::store::IncidentUpdate;
@@ -42,8 +42,32 @@ pub(super) async fn create_and_deliver(ctx: &mut StepContext<'_>) -> Result<Step
             _ => false,
         };
         if !ours {
-            let finding = json!({"other_key": other.access_key_id, "other_key_created": other.create_date,
-                "appeared_after_detection": other.create_date.is_some_and(|c| c > ctx.incident.detected_at)});
+            if other.status == KeyStatus::Inactive && is_unused(ctx, &other.access_key_id).await? {
+                // A disabled key nobody uses only blocks the new one: delete it first.
+                let id = other.access_key_id.clone();
+                ctx.mutate("DeleteAccessKey", &id, || {
+                    client.delete_access_key(&user, &id)
+                })
+                .await?;
+                continue;
+            }
+            let appeared_after = other
+                .create_date
+                .is_some_and(|c| c > ctx.incident.detected_at);
+            let mut finding = json!({"other_key": other.access_key_id, "other_key_created": other.create_date,
+                "other_key_status": format!("{:?}", other.status), "appeared_after_detection": appeared_after});
+            if appeared_after
+                && other.status == KeyStatus::Active
+                && ctx.inner.config.disable_unknown_keys
+            {
+                // Possibly the attacker's way back in: shut it now, let a person decide the rest.
+                let id = other.access_key_id.clone();
+                ctx.mutate("UpdateAccessKey", &id, || {
+                    applied(client.update_access_key(&user, &id, KeyStatus::Inactive))
+                })
+                .await?;
+                finding["other_key_disabled"] = json!(true);
+            }
             return Ok(StepResult::halted(Reason::SecondKey).finding("rotation", finding));
         }
         // Ours, from an attempt that died before delivering it: its secret is gone.
@@ -160,6 +184,17 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     file.write_all(bytes)?;
     file.sync_all()?;
     std::fs::rename(&tmp, path)
+}
+
+/// Never used, or not used within `triage.in_use_window`.
+async fn is_unused(ctx: &mut StepContext<'_>, key: &str) -> Result<bool, StepError> {
+    let principal = ctx.incident.findings["triage"]["user_principal_name"]
+        .as_str()
+        .map(str::to_owned);
+    let used = last_used(ctx, key, principal.as_deref()).await?;
+    let window =
+        chrono::Duration::from_std(ctx.inner.config.in_use_window).unwrap_or(chrono::Duration::MAX);
+    Ok(used.is_none_or(|t| Utc::now() - t > window))
 }
 
 fn configured_sink(ctx: &StepContext<'_>, user: &str) -> Option<Sink> {

@@ -563,3 +563,78 @@ async fn an_approval_deadline_goes_to_a_person_or_proceeds_per_configuration() {
         assert_eq!(successful_calls(&url, "DeleteAccessKey").await, 1);
     }
 }
+
+fn data_pipeline_sink() -> &'static str {
+    "[[rotation.users]]\nuser = \"data-pipeline\"\nsink = \"kms\"\nsecret_name = \"acme/data-pipeline/accesskey\"\n"
+}
+
+fn second_key(scenario: &mut Value) -> &mut Value {
+    let users = scenario["users"].as_array_mut().unwrap();
+    let user = users
+        .iter_mut()
+        .find(|u| u["name"] == "data-pipeline")
+        .unwrap();
+    user["access_keys"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|k| k["id"] == "LTAI5tDataPipeSecond7Mx4")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_disabled_unused_second_key_is_deleted_first_then_the_rotation_goes_on() {
+    let (url, _emulator) = emulator("two-keys.json", |s| {
+        let key = second_key(s);
+        key["status"] = json!("Inactive");
+        key["last_used"] = json!("-200d");
+    })
+    .await;
+    let app = daemon_with(&url, data_pipeline_sink(), FAST).await;
+    let id = report(&app, "LTAI5tDataPipeLeak3d9Kq2", 25).await;
+    let waiting = app
+        .wait_for_incident(id, "awaiting cutover", |i| i["state"] == "awaiting_cutover")
+        .await;
+    let new_key = waiting["findings"]["rotation"]["new_access_key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let keys: Vec<String> = user(&state(&url).await, "data-pipeline")["access_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(keys, ["LTAI5tDataPipeLeak3d9Kq2".to_owned(), new_key]);
+}
+
+#[tokio::test]
+async fn a_key_that_appeared_after_the_leak_can_be_disabled_automatically() {
+    let (url, _emulator) = emulator("two-keys.json", |s| {
+        second_key(s)["create_date"] = json!("-1m");
+    })
+    .await;
+    let config = format!(
+        "{}\n[rotation]\ndisable_unknown_keys = true\n",
+        data_pipeline_sink()
+    );
+    let app = daemon_with(&url, &config, FAST).await;
+    let id = report(&app, "LTAI5tDataPipeLeak3d9Kq2", 25).await;
+    let incident = app.wait_for_incident(id, "needs a person", settled).await;
+    assert_eq!(incident["reason"], "second_key", "{incident:#}");
+    assert_eq!(
+        incident["findings"]["rotation"]["appeared_after_detection"],
+        true
+    );
+    assert_eq!(incident["findings"]["rotation"]["other_key_disabled"], true);
+    let cloud = state(&url).await;
+    let second = user(&cloud, "data-pipeline")["access_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == "LTAI5tDataPipeSecond7Mx4")
+        .cloned()
+        .unwrap();
+    assert_eq!(second["status"], "Inactive");
+    assert_eq!(successful_calls(&url, "CreateAccessKey").await, 0);
+}
