@@ -366,6 +366,8 @@ pub enum Event {
     ConfirmCutover,
     /// An operator lets akguard rotate the key (a sink is now known).
     SetRotation,
+    /// An operator says this key must be rotated by a person after all.
+    ClearRotation,
     /// An operator wants the disabled key back during the grace period.
     Reenable,
     /// An operator lets a step that needs approval run.
@@ -415,6 +417,12 @@ pub fn transition(state: IncidentState, event: Event) -> Result<IncidentState, I
             Ok(Active(Step::AwaitingCutover))
         }
         (Active(Step::AwaitingOperator), Event::SetRotation) => Ok(Active(Step::Rotate)),
+        // Before the new key exists the choice can still be taken back; the caller moves the
+        // incident to the path that waits for a person.
+        (
+            Active(step @ (Step::Revoke | Step::EnforceMfa | Step::Audit | Step::Billing)),
+            Event::ClearRotation,
+        ) => Ok(Active(step)),
         (Active(Step::DeleteKey), Event::Reenable) => Ok(Active(Step::Reenable)),
         // Approval leaves the step where it is; the worker checks it before running the step.
         (Active(step), Event::Approve) if step != Step::Cancelling => Ok(Active(step)),

@@ -235,13 +235,27 @@ pub async fn act(
             change.note["reason"] = serde_json::json!(why);
             Event::Cancel
         }
-        "set-rotation" => {
-            let sink = rotation_sink(&body)?;
-            change.note["sink"] = sink.clone();
-            change.path = Some(crate::domain::Path::RamKeyRotatable);
-            change.findings.push(("rotation_sink".into(), sink));
-            Event::SetRotation
-        }
+        "set-rotation" => match rotation_sink(&body)? {
+            Some(sink) => {
+                change.note["sink"] = sink.clone();
+                change.path = Some(crate::domain::Path::RamKeyRotatable);
+                change.findings.push(("rotation_sink".into(), sink));
+                Event::SetRotation
+            }
+            None => {
+                if incident.path != Some(crate::domain::Path::RamKeyRotatable) {
+                    return Err(ApiError::Conflict(
+                        "the key is already left to a person to rotate".into(),
+                    ));
+                }
+                change.note["rotatable"] = serde_json::json!(false);
+                change.path = Some(crate::domain::Path::RamKeyInUse);
+                change
+                    .findings
+                    .push(("rotation_sink".into(), serde_json::Value::Null));
+                Event::ClearRotation
+            }
+        },
         other => {
             return Err(ApiError::NotFound(format!(
                 "unknown action `{other}`; this version supports: retry, confirm-cutover, \
@@ -276,11 +290,15 @@ pub async fn act(
     }
 }
 
-/// `{"sink": "kms", "secret_name": "..."}` or `{"sink": "file", "path": "/..."}`.
-fn rotation_sink(body: &[u8]) -> Result<serde_json::Value, ApiError> {
+/// `{"sink": "kms", "secret_name": "..."}`, `{"sink": "file", "path": "/..."}`, or
+/// `{"rotatable": false}` (`None`: a person rotates the key).
+fn rotation_sink(body: &[u8]) -> Result<Option<serde_json::Value>, ApiError> {
     let bad = |m: &str| ApiError::BadRequest(format!("set-rotation: {m}"));
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|_| bad("the body must be JSON naming a sink"))?;
+    if value.get("rotatable") == Some(&serde_json::Value::Bool(false)) {
+        return Ok(None);
+    }
     let text = |name: &str| {
         value
             .get(name)
@@ -290,15 +308,19 @@ fn rotation_sink(body: &[u8]) -> Result<serde_json::Value, ApiError> {
     match text("sink") {
         Some("kms") => {
             let name = text("secret_name").ok_or_else(|| bad("a kms sink needs secret_name"))?;
-            Ok(serde_json::json!({"kind": "kms", "secret_name": name}))
+            Ok(Some(
+                serde_json::json!({"kind": "kms", "secret_name": name}),
+            ))
         }
         Some("file") => {
             let path = text("path")
                 .filter(|p| std::path::Path::new(p).is_absolute())
                 .ok_or_else(|| bad("a file sink needs an absolute path"))?;
-            Ok(serde_json::json!({"kind": "file", "path": path}))
+            Ok(Some(serde_json::json!({"kind": "file", "path": path})))
         }
-        _ => Err(bad("sink must be kms or file")),
+        _ => Err(bad(
+            "sink must be kms or file, or send {\"rotatable\": false}",
+        )),
     }
 }
 

@@ -304,6 +304,7 @@ fn event_name(event: Event) -> &'static str {
         Event::Retry => "retry",
         Event::ConfirmCutover => "confirm_cutover",
         Event::SetRotation => "set_rotation",
+        Event::ClearRotation => "clear_rotation",
         Event::Reenable => "reenable",
         Event::Approve => "approve",
         Event::ApprovalExpired => "approval_expired",

@@ -638,3 +638,28 @@ async fn a_key_that_appeared_after_the_leak_can_be_disabled_automatically() {
     assert_eq!(second["status"], "Inactive");
     assert_eq!(successful_calls(&url, "CreateAccessKey").await, 0);
 }
+
+#[tokio::test]
+async fn set_rotation_can_leave_a_configured_key_to_a_person_before_the_new_key_exists() {
+    let (url, _emulator) = emulator("leaked-in-use.json", |_| {}).await;
+    // Billing waits for approval, which gives the operator a moment to decide.
+    let config = format!("{}\n[approvals]\nsteps = [\"billing\"]\n", kms_sink());
+    let app = daemon_with(&url, &config, FAST).await;
+    let id = report(&app, LEAKED_KEY, 25).await;
+    app.wait_for_incident(id, "billing awaiting approval", |i| {
+        i["state"] == "billing" && i["findings"]["approval_billing"]["requested_at"].is_string()
+    })
+    .await;
+    let (status, body) = act(&app, id, "set-rotation", json!({"rotatable": false})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["path"], "ram_key_in_use");
+    let (status, body) = act(&app, id, "approve", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    app.wait_for_incident(id, "awaiting the operator", |i| {
+        i["state"] == "awaiting_operator"
+    })
+    .await;
+    assert_eq!(successful_calls(&url, "CreateAccessKey").await, 0);
+    let (status, _) = act(&app, id, "set-rotation", json!({"rotatable": false})).await;
+    assert_eq!(status, 409, "already left to a person");
+}
