@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use super::context::{StepContext, StepError, StepResult, applied};
+use super::keys;
 use crate::cloud::api::{KeyStatus, PolicyType};
 use crate::domain::Reason;
 
@@ -97,49 +98,19 @@ pub(super) async fn disable(
     ctx: &mut StepContext<'_>,
     finding_key: &str,
 ) -> Result<StepResult, StepError> {
-    let client = ctx.inner.client.clone();
     let user = ctx.user()?.to_owned();
     let key = ctx.incident.access_key_id.as_str().to_owned();
-    let status = |keys: &[crate::cloud::api::AccessKeyInfo]| {
-        keys.iter()
-            .find(|k| k.access_key_id == key)
-            .map(|k| k.status)
-    };
-    let keys = ctx
-        .read("ListAccessKeys", &user, client.list_access_keys(&user))
-        .await?;
     let mut finding = json!({"user_name": user, "access_key_id": key});
-    match status(&keys) {
-        None => {
-            finding["note"] = json!("the key no longer exists");
-            finding["disabled_at"] = json!(chrono::Utc::now());
-            return Ok(StepResult {
-                contained: true,
-                ..StepResult::default()
-            }
-            .finding(finding_key, finding));
-        }
-        Some(KeyStatus::Active) => {
-            ctx.mutate("UpdateAccessKey", &key, || {
-                applied(client.update_access_key(&user, &key, KeyStatus::Inactive))
-            })
-            .await?;
-        }
-        Some(KeyStatus::Inactive) => {}
-    }
-    if ctx.dry_run() {
-        finding["verified"] = json!("skipped in dry run");
-        finding["disabled_at"] = json!(chrono::Utc::now());
-        return Ok(StepResult::default().finding(finding_key, finding));
-    }
-    let after = ctx
-        .read("ListAccessKeys", &user, client.list_access_keys(&user))
-        .await?;
-    if status(&after) == Some(KeyStatus::Active) {
-        return Err(StepError::Unverified(format!("{key} is still Active")));
-    }
-    finding["verified"] = json!(true);
+    let before = keys::set_status(ctx, &user, KeyStatus::Inactive).await?;
     finding["disabled_at"] = json!(chrono::Utc::now());
+    if before.is_none() {
+        finding["note"] = json!("the key no longer exists");
+    } else if ctx.dry_run() {
+        finding["verified"] = json!("skipped in dry run");
+        return Ok(StepResult::default().finding(finding_key, finding));
+    } else {
+        finding["verified"] = json!(true);
+    }
     Ok(StepResult {
         contained: true,
         ..StepResult::default()

@@ -6,6 +6,7 @@ pub mod approval;
 mod billing;
 mod contain;
 mod context;
+mod keys;
 mod mfa;
 mod retire;
 mod rotate;

@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::context::{StepContext, StepError, StepResult, applied};
-use crate::cloud::api::{DealType, KeyStatus, PolicyType};
+use super::keys;
+use crate::cloud::api::{DealType, KeyStatus};
 use crate::domain::Reason;
 use crate::intake::security_center;
 
@@ -54,23 +55,7 @@ pub(super) async fn delete_key(ctx: &mut StepContext<'_>) -> Result<StepResult, 
     let mut finding =
         json!({"access_key_id": key, "deleted": !ctx.dry_run(), "deleted_at": Utc::now()});
     if ctx.inner.config.detach_after_delete {
-        let name = ctx.inner.config.policy_name.clone();
-        let attached = ctx
-            .read(
-                "ListPoliciesForUser",
-                &user,
-                client.list_policies_for_user(&user),
-            )
-            .await?;
-        if attached
-            .iter()
-            .any(|p| p.name == name && p.policy_type == "Custom")
-        {
-            ctx.mutate("DetachPolicyFromUser", &user, || {
-                client.detach_policy_from_user(PolicyType::Custom, &name, &user)
-            })
-            .await?;
-        }
+        keys::detach_deny_policy(ctx, &user).await?;
         finding["deny_policy_detached"] = json!(true);
     }
     let records = ctx
@@ -95,38 +80,15 @@ pub(super) async fn delete_key(ctx: &mut StepContext<'_>) -> Result<StepResult, 
 /// Gives the leaked key back during the grace period, because an operator asked: the
 /// workload broke. The Deny policy stays attached.
 pub(super) async fn reenable(ctx: &mut StepContext<'_>) -> Result<StepResult, StepError> {
-    let client = ctx.inner.client.clone();
     let user = ctx.user()?.to_owned();
     let key = ctx.incident.access_key_id.as_str().to_owned();
-    let status = |keys: &[crate::cloud::api::AccessKeyInfo]| {
-        keys.iter()
-            .find(|k| k.access_key_id == key)
-            .map(|k| k.status)
-    };
-    let keys = ctx
-        .read("ListAccessKeys", &user, client.list_access_keys(&user))
-        .await?;
-    match status(&keys) {
-        None => {
-            return Err(StepError::Unverified(format!(
-                "{key} no longer exists; it cannot be re-enabled"
-            )));
-        }
-        Some(KeyStatus::Inactive) => {
-            ctx.mutate("UpdateAccessKey", &key, || {
-                applied(client.update_access_key(&user, &key, KeyStatus::Active))
-            })
-            .await?;
-        }
-        Some(KeyStatus::Active) => {}
-    }
-    if !ctx.dry_run() {
-        let after = ctx
-            .read("ListAccessKeys", &user, client.list_access_keys(&user))
-            .await?;
-        if status(&after) != Some(KeyStatus::Active) {
-            return Err(StepError::Unverified(format!("{key} is not Active yet")));
-        }
+    if keys::set_status(ctx, &user, KeyStatus::Active)
+        .await?
+        .is_none()
+    {
+        return Err(StepError::Unverified(format!(
+            "{key} no longer exists; it cannot be re-enabled"
+        )));
     }
     Ok(StepResult::halted(Reason::Reenabled).finding(
         "reenable",
@@ -137,7 +99,6 @@ pub(super) async fn reenable(ctx: &mut StepContext<'_>) -> Result<StepResult, St
 /// A false positive: undoes what akguard changed (the Deny policy it attached, the key it
 /// disabled), then the incident closes as cancelled. What cannot be undone is recorded.
 pub(super) async fn cancel(ctx: &mut StepContext<'_>) -> Result<StepResult, StepError> {
-    let client = ctx.inner.client.clone();
     let findings = ctx.incident.findings.clone();
     let mut finding = json!({"policy_detached": false, "key_reenabled": false});
     let Some(user) = ctx.incident.user_name.clone() else {
@@ -145,46 +106,15 @@ pub(super) async fn cancel(ctx: &mut StepContext<'_>) -> Result<StepResult, Step
         return Ok(StepResult::default().finding("cancel", finding));
     };
     if findings.get("revoke").is_some() {
-        let name = ctx.inner.config.policy_name.clone();
-        let attached = ctx
-            .read(
-                "ListPoliciesForUser",
-                &user,
-                client.list_policies_for_user(&user),
-            )
-            .await?;
-        if attached
-            .iter()
-            .any(|p| p.name == name && p.policy_type == "Custom")
-        {
-            ctx.mutate("DetachPolicyFromUser", &user, || {
-                client.detach_policy_from_user(PolicyType::Custom, &name, &user)
-            })
-            .await?;
-        }
+        keys::detach_deny_policy(ctx, &user).await?;
         finding["policy_detached"] = json!(true);
     }
     let disabled = ["disable_key", "disable_old_key"]
         .iter()
         .any(|k| findings.get(*k).is_some());
     if disabled {
-        let key = ctx.incident.access_key_id.as_str().to_owned();
-        let keys = ctx
-            .read("ListAccessKeys", &user, client.list_access_keys(&user))
-            .await?;
-        match keys
-            .iter()
-            .find(|k| k.access_key_id == key)
-            .map(|k| k.status)
-        {
-            Some(KeyStatus::Inactive) => {
-                ctx.mutate("UpdateAccessKey", &key, || {
-                    applied(client.update_access_key(&user, &key, KeyStatus::Active))
-                })
-                .await?;
-                finding["key_reenabled"] = json!(true);
-            }
-            Some(KeyStatus::Active) => finding["key_reenabled"] = json!(true),
+        match keys::set_status(ctx, &user, KeyStatus::Active).await? {
+            Some(_) => finding["key_reenabled"] = json!(true),
             None => finding["note"] = json!("the key was already deleted and cannot be restored"),
         }
     }
