@@ -77,30 +77,28 @@ pub(super) async fn create_and_deliver(ctx: &mut StepContext<'_>) -> Result<Step
         })
         .await?;
     }
-    if ctx.dry_run() {
-        ctx.mutate("CreateAccessKey", &user, || async {
-            unreachable_in_dry_run()
-        })
-        .await?;
+    // The intent is durable before the key exists, so a retry can recognize a lost key.
+    let now = Utc::now();
+    if !ctx.dry_run() {
+        let update = IncidentUpdate {
+            findings: vec![(
+                "rotation".into(),
+                json!({"create_intent_at": now, "sink": describe(&sink)}),
+            )],
+            ..IncidentUpdate::default()
+        };
+        ctx.inner
+            .store
+            .record(ctx.lease, update, Vec::new())
+            .await?;
+    }
+    let Some(created) = create(ctx, &user).await? else {
+        // A dry run recorded the call it would have made; there is no key to deliver.
         return Ok(StepResult::default().finding(
             "rotation",
             json!({"dry_run": true, "sink": describe(&sink)}),
         ));
-    }
-    // The intent is durable before the key exists, so a retry can recognize a lost key.
-    let now = Utc::now();
-    let update = IncidentUpdate {
-        findings: vec![(
-            "rotation".into(),
-            json!({"create_intent_at": now, "sink": describe(&sink)}),
-        )],
-        ..IncidentUpdate::default()
     };
-    ctx.inner
-        .store
-        .record(ctx.lease, update, Vec::new())
-        .await?;
-    let created = create(ctx, &user).await?;
     let version = deliver(ctx, &sink, &created).await?;
     let finding = json!({
         "create_intent_at": now,
@@ -112,8 +110,9 @@ pub(super) async fn create_and_deliver(ctx: &mut StepContext<'_>) -> Result<Step
     Ok(StepResult::default().finding("rotation", finding))
 }
 
-/// `CreateAccessKey` with its intent and result in the audit log (the new key's id only).
-async fn create(ctx: &mut StepContext<'_>, user: &str) -> Result<NewAccessKey, StepError> {
+/// `CreateAccessKey` with its intent and result in the audit log (the new key's id only);
+/// `None` in a dry run.
+async fn create(ctx: &mut StepContext<'_>, user: &str) -> Result<Option<NewAccessKey>, StepError> {
     let client = ctx.inner.client.clone();
     let mut created = None;
     ctx.mutate("CreateAccessKey", user, || async {
@@ -125,8 +124,9 @@ async fn create(ctx: &mut StepContext<'_>, user: &str) -> Result<NewAccessKey, S
             value: Effect::Applied,
         })
     })
-    .await?;
-    created.ok_or_else(|| StepError::Unverified("CreateAccessKey returned no key".into()))
+    .await?
+    .map(|_| created.ok_or_else(|| StepError::Unverified("CreateAccessKey returned no key".into())))
+    .transpose()
 }
 
 /// Hands the new key to the workload. The KMS version id comes from the incident and the key,
@@ -218,10 +218,6 @@ fn operator_sink(ctx: &StepContext<'_>) -> Option<Sink> {
         }),
         _ => None,
     }
-}
-
-fn unreachable_in_dry_run() -> Result<crate::cloud::Called<Effect>, crate::cloud::CloudError> {
-    unreachable!("a dry run records the intent and makes no call")
 }
 
 fn describe(sink: &Sink) -> Value {

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::product::{Call, unknown_action};
-use super::scenario::{Scenario, User};
+use super::scenario::{AccessKey, Scenario, User};
 use super::state::Owner;
 
 pub(crate) const ACTIONS: &[&str] = &["GetUser", "GetAccessKeyLastUsed"];
@@ -82,12 +82,18 @@ fn get_access_key_last_used(call: &mut Call) -> Result<Value, ApiError> {
         .iter()
         .find(|k| k.id == id)
         .ok_or_else(|| no_such_key(id))?;
+    Ok(last_used_body(key, true))
+}
+
+/// `AccessKeyLastUsed` as RAM and IMS answer it (only IMS names the service); empty when
+/// the key was never used.
+pub(super) fn last_used_body(key: &AccessKey, with_service: bool) -> Value {
     let mut last_used = json!({});
     if let Some(at) = key.last_used {
         last_used["LastUsedDate"] = at.to_string().into();
-        if let Some(service) = &key.last_used_service {
+        if let Some(service) = key.last_used_service.as_ref().filter(|_| with_service) {
             last_used["ServiceName"] = service.clone().into();
         }
     }
-    Ok(json!({ "AccessKeyLastUsed": last_used }))
+    json!({ "AccessKeyLastUsed": last_used })
 }

@@ -194,11 +194,7 @@ fn get_access_key_last_used(call: &mut Call) -> Result<Value, ApiError> {
         .iter()
         .find(|k| k.id == id)
         .ok_or_else(|| no_such_key(id))?;
-    let mut last_used = json!({});
-    if let Some(at) = key.last_used {
-        last_used["LastUsedDate"] = at.to_string().into();
-    }
-    Ok(json!({ "AccessKeyLastUsed": last_used }))
+    Ok(super::ims::last_used_body(key, false))
 }
 
 fn no_login_profile(name: &str) -> ApiError {
