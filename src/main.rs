@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 use akguard::app::App;
 use akguard::cloud::emulator::{Emulator, Scenario};
-use akguard::config::Settings;
+use akguard::config::{LogFormat, LogSettings, Settings};
+use akguard::demo::DemoOptions;
 use akguard::store::{self, ChainReport};
 use akguard::telemetry;
 use anyhow::Context;
@@ -17,6 +18,7 @@ const USAGE: &str = "\
 akguard: responds automatically when an Alibaba Cloud AccessKey pair leaks
 
 Usage:
+  akguard demo [--exit] [--listen ADDR]  watch a leak handled end to end against the emulator
   akguard serve        [--config FILE]   run the daemon
   akguard check-config [--config FILE]   print the effective settings, secrets redacted
   akguard migrate      [--config FILE]   apply database migrations and exit
@@ -27,6 +29,7 @@ Usage:
 Settings come from built-in defaults, then FILE, then AKGUARD__SECTION__KEY variables.";
 
 enum Command {
+    Demo(DemoOptions),
     Serve,
     CheckConfig,
     Migrate,
@@ -41,6 +44,9 @@ fn parse_args(args: &[String]) -> Result<(Command, Option<PathBuf>), String> {
     let (command, rest) = args.split_first().ok_or("a command is required")?;
     if command == "emulator" {
         return parse_emulator_args(rest).map(|command| (command, None));
+    }
+    if command == "demo" {
+        return parse_demo_args(rest).map(|command| (command, None));
     }
     let command = match command.as_str() {
         "serve" => Command::Serve,
@@ -82,6 +88,28 @@ fn parse_emulator_args(rest: &[String]) -> Result<Command, String> {
     })
 }
 
+/// `[--exit] [--listen ADDR]`; the daemon listens on a free port unless told otherwise.
+fn parse_demo_args(rest: &[String]) -> Result<Command, String> {
+    let mut options = DemoOptions {
+        exit: false,
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+    };
+    let mut rest = rest.iter();
+    while let Some(flag) = rest.next() {
+        match flag.as_str() {
+            "--exit" => options.exit = true,
+            "--listen" => {
+                let value = rest.next().ok_or("--listen needs a value")?;
+                options.listen = value.parse().map_err(|_| {
+                    format!("--listen `{value}` is not an address like 127.0.0.1:8080")
+                })?;
+            }
+            other => return Err(format!("unexpected argument `{other}`")),
+        }
+    }
+    Ok(Command::Demo(options))
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.is_empty() || args.iter().any(|a| a == "--help" || a == "-h") {
@@ -121,6 +149,9 @@ fn describe(err: &anyhow::Error) -> String {
 }
 
 fn run(command: Command, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    if let Command::Demo(options) = command {
+        return demo(options);
+    }
     let settings = Settings::load(config.as_deref())?;
     if let Command::CheckConfig = command {
         settings.validate()?;
@@ -175,8 +206,31 @@ fn run(command: Command, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
                 emulator.run(shutdown).await?;
                 Ok(ExitCode::SUCCESS)
             }
-            Command::CheckConfig => unreachable!("handled before the runtime starts"),
+            Command::CheckConfig | Command::Demo(_) => {
+                unreachable!("handled before the runtime starts")
+            }
         }
+    })
+}
+
+/// The demo ignores `--config` and the environment: it configures itself and reaches only
+/// its own emulator. Its logs stay at warnings, and the worker's (which the narration
+/// repeats) at errors, so the narration is readable.
+fn demo(options: DemoOptions) -> anyhow::Result<ExitCode> {
+    telemetry::init(&LogSettings {
+        format: LogFormat::Text,
+        level: "warn,akguard::worker=error".into(),
+    });
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        let resolved = akguard::demo::run(options, shutdown).await?;
+        Ok(if resolved {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
     })
 }
 

@@ -129,6 +129,12 @@ impl Settings {
         Self::load_with_env(file, std::env::vars())
     }
 
+    /// Reads the defaults and `file` only: the environment cannot point this process at
+    /// anything else (the demo relies on it never reaching a real account).
+    pub fn load_ignoring_env(file: &Path) -> Result<Self, ConfigError> {
+        Self::load_with_env(Some(file), std::iter::empty())
+    }
+
     fn load_with_env(
         file: Option<&Path>,
         env: impl Iterator<Item = (String, String)>,

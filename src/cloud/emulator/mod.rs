@@ -29,6 +29,7 @@ mod state;
 mod sts;
 mod validate;
 mod when;
+mod workload;
 
 #[cfg(test)]
 mod tests;
@@ -74,9 +75,10 @@ impl Emulator {
         self.local_addr
     }
 
-    /// Serves until `shutdown` is cancelled.
+    /// Serves, and runs the scenario's workload if it has one, until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), EmulatorError> {
         tracing::info!(addr = %self.local_addr, "emulator listening");
+        tokio::spawn(workload::run(self.shared.clone(), shutdown.clone()));
         axum::serve(self.listener, server::router(self.shared))
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await

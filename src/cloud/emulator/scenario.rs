@@ -36,6 +36,9 @@
 //!   `github_user_pic_url`, `code`, `source`).
 //! - `temporary_credentials[]`: STS credentials issued so far (`access_key_id`, `secret`,
 //!   `security_token`, `expiration`, `role_arn`, `session_name`).
+//! - `workload`: a simulated service (see [`Workload`]): `access_key_id` (the key it uses),
+//!   `secret_name` (the KMS secret it re-reads), `interval_ms` (default 500). It keeps its key
+//!   in use and switches to a key delivered to that secret once the key works.
 //! - `faults`: see [`Faults`]. `enforce_rate_limits`: ActionTrail `LookupEvents` at 2/s.
 //!
 //! Every time field takes RFC 3339 or an offset from load time (`"now"`, `"-15m"`, `"-200d"`).
@@ -50,6 +53,7 @@ pub use super::records::{
     Balance, Billing, LeakRecord, Secret, SecretVersion, TemporaryCredential,
 };
 pub use super::when::When;
+pub use super::workload::Workload;
 
 /// Everything the emulated account holds.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -76,6 +80,8 @@ pub struct Scenario {
     pub leaks: Vec<LeakRecord>,
     #[serde(default)]
     pub temporary_credentials: Vec<TemporaryCredential>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<Workload>,
     #[serde(default)]
     pub faults: Faults,
     #[serde(default)]

@@ -145,6 +145,20 @@ impl Scenario {
                 ));
             }
         }
+        if let Some(workload) = &self.workload {
+            if self.find_key(&workload.access_key_id).is_none() || workload.interval_ms == 0 {
+                return fail(format!(
+                    "workload: access key `{}` must exist and interval_ms be above 0",
+                    workload.access_key_id
+                ));
+            }
+            if !secret_names.contains(workload.secret_name.as_str()) {
+                return fail(format!(
+                    "workload: secret `{}` is not in `secrets`",
+                    workload.secret_name
+                ));
+            }
+        }
         self.faults
             .validate()
             .map_err(EmulatorError::InvalidScenario)

@@ -7,3 +7,4 @@ mod products;
 mod ram;
 mod scenarios;
 mod support;
+mod workload;

@@ -1,0 +1,103 @@
+//! `akguard demo`: the emulator with a built-in scenario and the daemon pointed at it, in one
+//! process with a throwaway database, so a newcomer watches a leak handled end to end.
+//!
+//! The demo drives the daemon only from outside, as a real deployment is driven: a signed
+//! webhook delivery in, the status API (with a viewer token) to follow the incident.
+
+mod narrate;
+mod report;
+mod setup;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{App, AppError};
+use crate::cloud::emulator::{Emulator, EmulatorError};
+use crate::config::{ConfigError, Settings};
+use crate::store::{self, ChainReport, StoreError};
+
+pub use narrate::Outcome;
+
+/// How long the demo waits for its incident before giving up; it normally takes seconds.
+const PATIENCE: Duration = Duration::from_secs(120);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("cannot prepare the demo's scratch directory: {0}")]
+    Scratch(std::io::Error),
+    #[error(transparent)]
+    Emulator(#[from] EmulatorError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    App(#[from] AppError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the demo's own request failed: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("{0}")]
+    Unexpected(String),
+}
+
+pub struct DemoOptions {
+    /// Exit after the summary instead of serving until `shutdown`.
+    pub exit: bool,
+    /// Where the daemon listens; port 0 picks a free one.
+    pub listen: SocketAddr,
+}
+
+/// Runs the demo. `Ok(true)` when the incident was resolved.
+pub async fn run(options: DemoOptions, shutdown: CancellationToken) -> Result<bool, DemoError> {
+    let scratch = setup::ScratchDir::create().map_err(DemoError::Scratch)?;
+    let emulator = Emulator::bind(SocketAddr::from(([127, 0, 0, 1], 0)), setup::scenario()).await?;
+    let emulator_url = format!("http://{}", emulator.local_addr());
+    let secrets = setup::Secrets::generate();
+    let config = setup::write_config(scratch.path(), options.listen, &emulator_url, &secrets)
+        .map_err(DemoError::Scratch)?;
+    let settings = Settings::load_ignoring_env(&config)?;
+    let app = App::build(&settings).await?;
+    let base = format!("http://{}", app.local_addr());
+    let emulator_task = tokio::spawn(emulator.run(shutdown.clone()));
+    let daemon = tokio::spawn(app.run(shutdown.clone()));
+
+    narrate::banner(&emulator_url, &base, scratch.path());
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let follow = narrate::Follow {
+        client: &client,
+        base: &base,
+        token: &secrets.viewer_token,
+    };
+    let outcome = tokio::select! {
+        outcome = follow.run(&secrets.webhook, PATIENCE) => Some(outcome?),
+        () = shutdown.cancelled() => None,
+    };
+    let resolved = outcome.as_ref().is_some_and(Outcome::resolved);
+    if let Some(outcome) = &outcome {
+        let store = store::open(&settings.database.url, 1).await?;
+        let chain = store::verify_audit_chain(store.as_ref()).await?;
+        narrate::summary(outcome, &chain);
+        if !options.exit && !shutdown.is_cancelled() {
+            narrate::still_running(&base, &emulator_url, outcome.incident_id, &secrets);
+        }
+        if let ChainReport::Broken(_) = chain {
+            return Err(DemoError::Unexpected("the audit chain is broken".into()));
+        }
+    }
+    if options.exit {
+        shutdown.cancel();
+    }
+    shutdown.cancelled().await;
+    // The daemon drains before the scratch directory (its database) is removed.
+    if let Ok(Err(err)) = daemon.await {
+        return Err(err.into());
+    }
+    if let Ok(Err(err)) = emulator_task.await {
+        return Err(err.into());
+    }
+    drop(scratch);
+    Ok(resolved)
+}
