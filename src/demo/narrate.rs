@@ -41,7 +41,11 @@ pub struct Follow<'a> {
 
 impl Follow<'_> {
     /// Reports the leak, then prints each step as the audit log records it.
-    pub async fn run(&self, webhook_secret: &str, patience: Duration) -> Result<Outcome, DemoError> {
+    pub async fn run(
+        &self,
+        webhook_secret: &str,
+        patience: Duration,
+    ) -> Result<Outcome, DemoError> {
         let sent_at = Utc::now();
         let id = self.report(webhook_secret, sent_at).await?;
         let deadline = tokio::time::Instant::now() + patience;
@@ -120,7 +124,9 @@ impl Follow<'_> {
         if status.is_success() {
             Ok(body)
         } else {
-            Err(DemoError::Unexpected(format!("GET {path}: {status} {body}")))
+            Err(DemoError::Unexpected(format!(
+                "GET {path}: {status} {body}"
+            )))
         }
     }
 
@@ -138,15 +144,23 @@ impl Follow<'_> {
 
 pub fn banner(emulator_url: &str, base: &str, scratch: &Path) {
     println!("akguard demo: a leaked AccessKey in an emulated Alibaba Cloud account");
-    println!("  emulator  {emulator_url} (a CI user's key leaked to GitHub, in use by an attacker)");
-    println!("  akguard   {base} (database in {}, removed on exit)", scratch.display());
+    println!(
+        "  emulator  {emulator_url} (a CI user's key leaked to GitHub, in use by an attacker)"
+    );
+    println!(
+        "  akguard   {base} (database in {}, removed on exit)",
+        scratch.display()
+    );
     println!();
 }
 
 pub fn summary(outcome: &Outcome, chain: &ChainReport) {
     println!();
     println!("Summary");
-    print!("{}", report::summary(&outcome.incident, &outcome.linked, chain));
+    print!(
+        "{}",
+        report::summary(&outcome.incident, &outcome.linked, chain)
+    );
 }
 
 pub fn still_running(base: &str, emulator_url: &str, id: i64, secrets: &setup::Secrets) {

@@ -178,7 +178,10 @@ fn suspicious_ips(ips: &Value) -> String {
         .map(|ip| {
             let calls = ip["calls"].as_u64().unwrap_or(0);
             let plural = if calls == 1 { "" } else { "s" };
-            format!("{} ({calls} call{plural})", ip["ip"].as_str().unwrap_or("?"))
+            format!(
+                "{} ({calls} call{plural})",
+                ip["ip"].as_str().unwrap_or("?")
+            )
         })
         .collect();
     if listed.is_empty() {
@@ -264,7 +267,9 @@ mod tests {
 
     #[test]
     fn the_summary_names_what_was_found_and_done() {
-        let linked = [json!({"id": 2, "access_key_id": "LTAI5tBackdoor", "user_name": "svc-backup", "state": "awaiting_operator"})];
+        let linked = [
+            json!({"id": 2, "access_key_id": "LTAI5tBackdoor", "user_name": "svc-backup", "state": "awaiting_operator"}),
+        ];
         let text = summary(&incident(), &linked, &ChainReport::Intact { rows: 95 });
         for expected in [
             "280 ms",
@@ -278,7 +283,10 @@ mod tests {
         ] {
             assert!(text.contains(expected), "{expected:?} missing from\n{text}");
         }
-        assert!(!text.contains("10.0.0.5"), "a known address is not suspicious:\n{text}");
+        assert!(
+            !text.contains("10.0.0.5"),
+            "a known address is not suspicious:\n{text}"
+        );
         assert!(text.contains("resources deleted     none"), "{text}");
     }
 
@@ -306,7 +314,9 @@ mod tests {
             "detail": {"from": "revoke", "to": "needs_attention"}});
         let line = step_line(&event, &stuck, "2026-11-28T12:00:00Z".parse().unwrap()).unwrap();
         assert!(
-            line.ends_with("stopped for a person (step_failed): NoPermission on AttachPolicyToUser"),
+            line.ends_with(
+                "stopped for a person (step_failed): NoPermission on AttachPolicyToUser"
+            ),
             "{line}"
         );
     }

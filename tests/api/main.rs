@@ -5,6 +5,7 @@ mod cli;
 mod cloud_client;
 mod cloud_support;
 mod deduplication;
+mod demo;
 mod helpers;
 mod intake_formats;
 mod persistence;

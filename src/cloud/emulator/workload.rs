@@ -64,7 +64,11 @@ pub(crate) fn tick(world: &mut Scenario, now: DateTime<Utc>) {
         .secrets
         .iter()
         .find(|s| s.name == workload.secret_name)
-        .and_then(|s| s.versions.iter().find(|v| v.stages.iter().any(|st| st == "ACSCurrent")))
+        .and_then(|s| {
+            s.versions
+                .iter()
+                .find(|v| v.stages.iter().any(|st| st == "ACSCurrent"))
+        })
         .and_then(|v| serde_json::from_str::<Delivered>(&v.data).ok());
     if let Some(new) = delivered
         && new.access_key_id != workload.access_key_id

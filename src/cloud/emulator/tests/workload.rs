@@ -31,7 +31,11 @@ fn key(h: &Harness, id: &str) -> Value {
 
 /// Makes room, creates a key for ci-deployer and returns its id and secret.
 fn new_key(h: &Harness) -> (String, String) {
-    let deleted = h.call(RAM, "DeleteAccessKey", &[("UserName", "ci-deployer"), ("UserAccessKeyId", SPARE_KEY)]);
+    let deleted = h.call(
+        RAM,
+        "DeleteAccessKey",
+        &[("UserName", "ci-deployer"), ("UserAccessKeyId", SPARE_KEY)],
+    );
     assert_eq!(deleted.0, 200, "{deleted:?}");
     let (status, body) = h.call(RAM, "CreateAccessKey", &[("UserName", "ci-deployer")]);
     assert_eq!(status, 200, "{body}");
@@ -47,7 +51,11 @@ fn deliver(h: &Harness, version: &str, id: &str, secret: &str) {
     let (status, body) = h.call(
         KMS,
         "PutSecretValue",
-        &[("SecretName", SECRET), ("VersionId", version), ("SecretData", &data)],
+        &[
+            ("SecretName", SECRET),
+            ("VersionId", version),
+            ("SecretData", &data),
+        ],
     );
     assert_eq!(status, 200, "{body}");
 }
@@ -79,8 +87,16 @@ fn the_workload_keeps_using_its_key_until_a_working_one_is_delivered() {
     let old_last = key(&h, LEAKED_KEY)["last_used"].clone();
     h.advance(5);
     tick(&h);
-    assert_eq!(key(&h, LEAKED_KEY)["last_used"], old_last, "the old key went quiet");
-    assert_ne!(key(&h, &id)["last_used"], switched_at, "the new key stays in use");
+    assert_eq!(
+        key(&h, LEAKED_KEY)["last_used"],
+        old_last,
+        "the old key went quiet"
+    );
+    assert_ne!(
+        key(&h, &id)["last_used"],
+        switched_at,
+        "the new key stays in use"
+    );
 }
 
 #[test]
@@ -89,7 +105,11 @@ fn a_disabled_key_is_not_used() {
     let (status, body) = h.call(
         RAM,
         "UpdateAccessKey",
-        &[("UserName", "ci-deployer"), ("UserAccessKeyId", LEAKED_KEY), ("Status", "Inactive")],
+        &[
+            ("UserName", "ci-deployer"),
+            ("UserAccessKeyId", LEAKED_KEY),
+            ("Status", "Inactive"),
+        ],
     );
     assert_eq!(status, 200, "{body}");
     let before = key(&h, LEAKED_KEY)["last_used"].clone();
@@ -100,7 +120,10 @@ fn a_disabled_key_is_not_used() {
 
 #[test]
 fn a_workload_must_name_an_existing_key_and_secret() {
-    for (id, secret) in [("LTAI5tNOSUCHKEY000000001", SECRET), (LEAKED_KEY, "no/such/secret")] {
+    for (id, secret) in [
+        ("LTAI5tNOSUCHKEY000000001", SECRET),
+        (LEAKED_KEY, "no/such/secret"),
+    ] {
         let mut scenario: Value = serde_json::from_str(SCENARIO).unwrap();
         scenario["workload"] = serde_json::json!({"access_key_id": id, "secret_name": secret});
         let err = super::super::scenario::Scenario::from_json(&scenario.to_string())
