@@ -253,7 +253,9 @@ fn the_readme_quick_start_works_from_a_clean_clone() {
     // A target directory of its own, so this build never waits on the one running the tests.
     let target = target_dir().join("quick-start");
     for command in &commands {
-        let mut shell = Command::new("sh");
+        // bash runs a lone command in its own place (exec), so the interrupt below reaches the
+        // program as a terminal's Ctrl-C does, not a waiting shell that would die of it.
+        let mut shell = Command::new("bash");
         shell
             .args(["-c", command])
             .current_dir(&clone)
