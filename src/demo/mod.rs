@@ -18,8 +18,6 @@ use crate::cloud::emulator::{Emulator, EmulatorError};
 use crate::config::{ConfigError, Settings};
 use crate::store::{self, ChainReport, StoreError};
 
-pub use narrate::Outcome;
-
 /// How long the demo waits for its incident before giving up; it normally takes seconds.
 const PATIENCE: Duration = Duration::from_secs(120);
 
@@ -63,41 +61,73 @@ pub async fn run(options: DemoOptions, shutdown: CancellationToken) -> Result<bo
     let daemon = tokio::spawn(app.run(shutdown.clone()));
 
     narrate::banner(&emulator_url, &base, scratch.path());
+    let shown = Shown {
+        base: &base,
+        emulator_url: &emulator_url,
+        secrets: &secrets,
+        database_url: &settings.database.url,
+    };
+    let result = show(&shown, &options, &shutdown).await;
+    // Whatever happened, the daemon drains before its database is removed with the scratch
+    // directory.
+    shutdown.cancel();
+    let daemon = daemon.await;
+    let emulator = emulator_task.await;
+    drop(scratch);
+    let resolved = result?;
+    if let Ok(Err(err)) = daemon {
+        return Err(err.into());
+    }
+    if let Ok(Err(err)) = emulator {
+        return Err(err.into());
+    }
+    Ok(resolved)
+}
+
+/// What the running demo shows the user.
+struct Shown<'a> {
+    base: &'a str,
+    emulator_url: &'a str,
+    secrets: &'a setup::Secrets,
+    database_url: &'a str,
+}
+
+/// Reports the leak, narrates the incident, prints the summary and, without `--exit`, waits
+/// for Ctrl-C. `Ok(true)` when the incident was resolved.
+async fn show(
+    shown: &Shown<'_>,
+    options: &DemoOptions,
+    shutdown: &CancellationToken,
+) -> Result<bool, DemoError> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
     let follow = narrate::Follow {
         client: &client,
-        base: &base,
-        token: &secrets.viewer_token,
+        base: shown.base,
+        token: &shown.secrets.viewer_token,
     };
     let outcome = tokio::select! {
-        outcome = follow.run(&secrets.webhook, PATIENCE) => Some(outcome?),
-        () = shutdown.cancelled() => None,
+        outcome = follow.run(&shown.secrets.webhook, PATIENCE) => outcome?,
+        () = shutdown.cancelled() => {
+            narrate::interrupted();
+            return Ok(false);
+        }
     };
-    let resolved = outcome.as_ref().is_some_and(Outcome::resolved);
-    if let Some(outcome) = &outcome {
-        let store = store::open(&settings.database.url, 1).await?;
-        let chain = store::verify_audit_chain(store.as_ref()).await?;
-        narrate::summary(outcome, &chain);
-        if !options.exit && !shutdown.is_cancelled() {
-            narrate::still_running(&base, &emulator_url, outcome.incident_id, &secrets);
-        }
-        if let ChainReport::Broken(_) = chain {
-            return Err(DemoError::Unexpected("the audit chain is broken".into()));
-        }
+    let store = store::open(shown.database_url, 1).await?;
+    let chain = store::verify_audit_chain(store.as_ref()).await?;
+    narrate::summary(&outcome, &chain);
+    if let ChainReport::Broken(_) = chain {
+        return Err(DemoError::Unexpected("the audit chain is broken".into()));
     }
-    if options.exit {
-        shutdown.cancel();
+    if !options.exit {
+        narrate::still_running(
+            shown.base,
+            shown.emulator_url,
+            outcome.incident_id,
+            shown.secrets,
+        );
+        shutdown.cancelled().await;
     }
-    shutdown.cancelled().await;
-    // The daemon drains before the scratch directory (its database) is removed.
-    if let Ok(Err(err)) = daemon.await {
-        return Err(err.into());
-    }
-    if let Ok(Err(err)) = emulator_task.await {
-        return Err(err.into());
-    }
-    drop(scratch);
-    Ok(resolved)
+    Ok(outcome.resolved())
 }

@@ -163,6 +163,10 @@ pub fn summary(outcome: &Outcome, chain: &ChainReport) {
     );
 }
 
+pub fn interrupted() {
+    println!("interrupted before the incident came to rest; stopping");
+}
+
 pub fn still_running(base: &str, emulator_url: &str, id: i64, secrets: &setup::Secrets) {
     let token = &secrets.viewer_token;
     println!();

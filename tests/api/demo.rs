@@ -197,6 +197,29 @@ async fn the_demo_keeps_serving_its_status_api_until_interrupted() {
     assert!(!scratch_dir(&output).exists(), "removed on Ctrl-C");
 }
 
+#[test]
+fn a_demo_stopped_before_resolution_exits_non_zero() {
+    let mut demo = Running::spawn({
+        let mut command = Command::new(binary());
+        command.args(["demo", "--exit"]);
+        command
+    });
+    // The rotation waits seconds for the workload's cutover; this interrupt comes long before.
+    demo.until("  intake ", Duration::from_secs(60));
+    demo.interrupt();
+    let (status, output) = demo.finish(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(1), "{output}");
+    assert!(
+        output.contains("interrupted before the incident came to rest"),
+        "{output}"
+    );
+    assert!(!output.contains("Summary"), "{output}");
+    assert!(
+        !scratch_dir(&output).exists(),
+        "removed after an interrupt too"
+    );
+}
+
 /// The commands in README.md's first `sh` block, one per line.
 fn quick_start(readme: &str) -> Vec<String> {
     let start = readme.find("```sh\n").expect("README.md has a sh block") + 6;
