@@ -184,11 +184,7 @@ fn suspicious_ips(ips: &Value) -> String {
             )
         })
         .collect();
-    if listed.is_empty() {
-        "none".into()
-    } else {
-        listed.join(", ")
-    }
+    joined_or_none(&listed, ", ")
 }
 
 fn resources(changes: &Value) -> String {
@@ -203,11 +199,7 @@ fn resources(changes: &Value) -> String {
             format!("{kind} {ids} ({})", r["region"].as_str().unwrap_or("?"))
         })
         .collect();
-    if listed.is_empty() {
-        "none".into()
-    } else {
-        listed.join("; ")
-    }
+    joined_or_none(&listed, "; ")
 }
 
 fn billing_flags(products: &Value) -> String {
@@ -227,10 +219,14 @@ fn billing_flags(products: &Value) -> String {
             }
         })
         .collect();
-    if flagged.is_empty() {
+    joined_or_none(&flagged, ", ")
+}
+
+fn joined_or_none(items: &[String], separator: &str) -> String {
+    if items.is_empty() {
         "none".into()
     } else {
-        flagged.join(", ")
+        items.join(separator)
     }
 }
 
