@@ -376,6 +376,9 @@ pub enum Event {
     ApprovalExpired,
     /// An operator closes the incident (a false positive, or handled elsewhere).
     Cancel,
+    /// The cancel step put back what akguard had changed. It needs no path: an incident
+    /// triage never placed (owner unknown) can be cancelled too.
+    Undone,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -392,7 +395,7 @@ pub fn transition(state: IncidentState, event: Event) -> Result<IncidentState, I
     match (state, event) {
         (Active(Step::Triage), Event::Triaged(path)) => Ok(Active(path.steps()[0])),
         // Undoing is not on any path: once done, the incident is closed.
-        (Active(Step::Cancelling), Event::StepDone(_)) => Ok(Cancelled),
+        (Active(Step::Cancelling), Event::Undone) => Ok(Cancelled),
         (Active(step), Event::StepDone(path)) if step != Step::Triage => {
             let steps = path.steps();
             match steps.iter().position(|s| *s == step) {
@@ -516,8 +519,7 @@ mod tests {
         for path in PATHS {
             for step in Step::ALL {
                 let result = transition(Active(step), Event::StepDone(path));
-                // Cancelling finishes the same way whatever the path.
-                let allowed = path.steps().contains(&step) || step == Step::Cancelling;
+                let allowed = path.steps().contains(&step);
                 assert_eq!(result.is_ok(), allowed, "{step:?} on {path:?}");
             }
             // Triage happens once.
@@ -649,6 +651,7 @@ mod tests {
             Event::Halted(Reason::OwnerUnknown),
             Event::Retry,
             Event::Cancel,
+            Event::Undone,
         ];
         for terminal in [Resolved, Cancelled] {
             for event in events {
@@ -665,9 +668,13 @@ mod tests {
         );
         assert!(transition(Active(Step::Cancelling), Event::Cancel).is_err());
         assert_eq!(
-            transition(Active(Step::Cancelling), Event::StepDone(Path::RamKeyInUse)),
+            transition(Active(Step::Cancelling), Event::Undone),
             Ok(Cancelled)
         );
+        // Only the cancel step ends that way, whatever the path or the lack of one.
+        for step in Step::ALL.into_iter().filter(|s| *s != Step::Cancelling) {
+            assert!(transition(Active(step), Event::Undone).is_err());
+        }
     }
 
     #[test]

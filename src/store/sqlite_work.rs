@@ -308,6 +308,7 @@ fn event_name(event: Event) -> &'static str {
         Event::Reenable => "reenable",
         Event::Approve => "approve",
         Event::ApprovalExpired => "approval_expired",
+        Event::Undone => "undone",
         Event::Cancel => "cancel",
     }
 }

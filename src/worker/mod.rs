@@ -245,6 +245,7 @@ async fn finish(ctx: &mut StepContext<'_>, outcome: StepResult) -> Result<(), St
     let event = match (outcome.halted, ctx.step, path) {
         (Some(Reason::ApprovalTimedOut(_)), _, _) => Event::ApprovalExpired,
         (Some(reason), _, _) => Event::Halted(reason),
+        (None, Step::Cancelling, _) => Event::Undone,
         (None, Step::Triage, Some(path)) => Event::Triaged(path),
         (None, _, Some(path)) => Event::StepDone(path),
         (None, _, None) => Event::Halted(Reason::StepFailed(ctx.step)),

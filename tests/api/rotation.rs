@@ -473,6 +473,33 @@ async fn cancelling_a_false_positive_restores_what_akguard_changed() {
 }
 
 #[tokio::test]
+async fn an_incident_triage_could_not_place_can_be_cancelled() {
+    let (url, _emulator) = emulator("leaked-in-use.json", |_| {}).await;
+    let app = daemon_with(&url, "", FAST).await;
+    let id = report(&app, "LTAI5tNOBODYOWNSTHIS0000", 5).await;
+    let stuck = app
+        .wait_for_incident(id, "needs_attention", |i| i["state"] == "needs_attention")
+        .await;
+    assert_eq!(stuck["reason"], "owner_unknown");
+    assert!(stuck["path"].is_null(), "{stuck:#}");
+    let (status, body) = act(
+        &app,
+        id,
+        "cancel",
+        json!({"reason": "a revoked key pasted into a test fixture"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let incident = app
+        .wait_for_incident(id, "cancelled", |i| i["state"] == "cancelled")
+        .await;
+    assert!(incident["closed_at"].is_string(), "{incident:#}");
+    for action in MUTATING {
+        assert_eq!(successful_calls(&url, action).await, 0, "{action}");
+    }
+}
+
+#[tokio::test]
 async fn cancelling_during_the_grace_period_reenables_the_disabled_key() {
     let (url, _emulator) = emulator("leaked-unused.json", |_| {}).await;
     let app = daemon_with(&url, "", &[("AKGUARD__ROTATION__DISABLE_GRACE", "1h")]).await;
