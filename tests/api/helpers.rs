@@ -187,35 +187,26 @@ impl TestDaemon {
 
     /// SIGTERM, then wait for the process to exit.
     pub async fn stop(&mut self) -> ExitStatus {
-        let mut child = self.child.take().expect("daemon is running");
+        let child = self.child.as_ref().expect("daemon is running");
         let status = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success());
-        let readers = std::mem::take(&mut self.readers);
-        tokio::task::spawn_blocking(move || {
-            let status = child.wait().unwrap();
-            // The pipes close with the process; after this the log holds every line.
-            for reader in readers {
-                reader.join().unwrap();
-            }
-            status
-        })
-        .await
-        .unwrap()
+        self.wait_exit().await
     }
 
     pub async fn restart(&mut self) {
         self.start().await;
     }
 
-    /// Waits for a process that ends on its own (the crash hook) and returns its status.
+    /// Waits for the process to end and returns its status.
     pub async fn wait_exit(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("daemon is running");
         let readers = std::mem::take(&mut self.readers);
         tokio::task::spawn_blocking(move || {
             let status = child.wait().unwrap();
+            // The pipes close with the process; after this the log holds every line.
             for reader in readers {
                 reader.join().unwrap();
             }

@@ -417,6 +417,14 @@ async fn a_key_rotated_by_hand_is_disabled_and_can_be_reenabled_during_the_grace
     assert!(audit.iter().any(|e| e["action"] == "operator.reenable"));
 }
 
+/// Cancels with `reason` and waits for the incident to close.
+async fn cancel(app: &crate::helpers::TestDaemon, id: i64, reason: &str) -> Value {
+    let (status, body) = act(app, id, "cancel", json!({ "reason": reason })).await;
+    assert_eq!(status, 200, "{body}");
+    app.wait_for_incident(id, "cancelled", |i| i["state"] == "cancelled")
+        .await
+}
+
 #[tokio::test]
 async fn cancelling_a_false_positive_restores_what_akguard_changed() {
     let (url, _emulator) = emulator("leaked-in-use.json", |_| {}).await;
@@ -434,17 +442,7 @@ async fn cancelling_a_false_positive_restores_what_akguard_changed() {
 
     let (status, body) = act(&app, id, "cancel", json!({})).await;
     assert_eq!(status, 400, "a cancellation must say why: {body}");
-    let (status, body) = act(
-        &app,
-        id,
-        "cancel",
-        json!({"reason": "the key in the repository was a revoked test key"}),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let incident = app
-        .wait_for_incident(id, "cancelled", |i| i["state"] == "cancelled")
-        .await;
+    let incident = cancel(&app, id, "the key in the repository was a revoked test key").await;
     assert_eq!(incident["findings"]["cancel"]["policy_detached"], true);
     assert!(incident["closed_at"].is_string());
     let cloud = state(&url).await;
@@ -482,17 +480,7 @@ async fn an_incident_triage_could_not_place_can_be_cancelled() {
         .await;
     assert_eq!(stuck["reason"], "owner_unknown");
     assert!(stuck["path"].is_null(), "{stuck:#}");
-    let (status, body) = act(
-        &app,
-        id,
-        "cancel",
-        json!({"reason": "a revoked key pasted into a test fixture"}),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let incident = app
-        .wait_for_incident(id, "cancelled", |i| i["state"] == "cancelled")
-        .await;
+    let incident = cancel(&app, id, "a revoked key pasted into a test fixture").await;
     assert!(incident["closed_at"].is_string(), "{incident:#}");
     for action in MUTATING {
         assert_eq!(successful_calls(&url, action).await, 0, "{action}");
@@ -510,17 +498,7 @@ async fn cancelling_during_the_grace_period_reenables_the_disabled_key() {
         user(&state(&url).await, "legacy-backup")["access_keys"][0]["status"],
         "Inactive"
     );
-    let (status, body) = act(
-        &app,
-        id,
-        "cancel",
-        json!({"reason": "the backup job still needs it"}),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let incident = app
-        .wait_for_incident(id, "cancelled", |i| i["state"] == "cancelled")
-        .await;
+    let incident = cancel(&app, id, "the backup job still needs it").await;
     assert_eq!(incident["findings"]["cancel"]["key_reenabled"], true);
     assert_eq!(
         user(&state(&url).await, "legacy-backup")["access_keys"][0]["status"],
