@@ -213,8 +213,8 @@ fn run(command: Command, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The demo ignores `--config` and the environment: it configures itself and reaches only
-/// its own emulator. Its logs stay at warnings, and the worker's (which the narration
+/// The demo takes no `--config` and ignores the environment: it configures itself and
+/// reaches only its own emulator. Its logs stay at warnings, and the worker's (which the narration
 /// repeats) at errors, so the narration is readable.
 fn demo(options: DemoOptions) -> anyhow::Result<ExitCode> {
     telemetry::init(&LogSettings {

@@ -12,8 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use akguard::intake::sign_webhook;
 
 pub const SECRET: &str = "bench-hmac-secret-0123456789";
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -78,7 +77,10 @@ pub async fn post_signed(
         .post(url)
         .header("content-type", "application/json")
         .header("x-akguard-timestamp", &timestamp)
-        .header("x-akguard-signature", sign(&timestamp, &body))
+        .header(
+            "x-akguard-signature",
+            sign_webhook(SECRET, &timestamp, &body),
+        )
         .body(body)
         .send()
         .await?;
@@ -86,14 +88,6 @@ pub async fn post_signed(
     // Reading the whole body lets the connection go back to the pool.
     let text = response.text().await?;
     Ok((status, text))
-}
-
-fn sign(timestamp: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("HMAC takes any key");
-    mac.update(timestamp.as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 /// Nearest-rank percentile of sorted values.

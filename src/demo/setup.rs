@@ -4,10 +4,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use crate::cloud::emulator::{Scenario, Workload};
+use crate::intake::sign_webhook;
 
 /// The scenario: a CI user's key leaked to GitHub and in use from unknown IPs, a backdoor
 /// user, a billing spike, console users without MFA.
@@ -167,12 +167,7 @@ pub fn notification(secret: &str, now: chrono::DateTime<chrono::Utc>) -> (Vec<u8
     .to_string()
     .into_bytes();
     let timestamp = now.timestamp().to_string();
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
-    mac.update(timestamp.as_bytes());
-    mac.update(b".");
-    mac.update(&body);
-    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    let signature = sign_webhook(secret, &timestamp, &body);
     (body, timestamp, signature)
 }
 

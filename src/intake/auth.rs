@@ -93,13 +93,25 @@ fn verify_hmac(
         .strip_prefix("sha256=")
         .and_then(|hex_sig| hex::decode(hex_sig).ok())
         .ok_or(AuthFailure::BadSignature)?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
-        .map_err(|_| AuthFailure::BadSignature)?;
-    mac.update(timestamp.trim().as_bytes());
+    webhook_mac(secret.expose_secret(), timestamp.trim(), body)
+        .verify_slice(&presented)
+        .map_err(|_| AuthFailure::BadSignature)
+}
+
+/// The `X-Akguard-Signature` value a sender puts on `body` sent at `timestamp`.
+pub fn sign_webhook(secret: &str, timestamp: &str, body: &[u8]) -> String {
+    let mac = webhook_mac(secret, timestamp, body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// HMAC-SHA256 over `timestamp "." body`: the one definition of the scheme.
+fn webhook_mac(secret: &str, timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(timestamp.as_bytes());
     mac.update(b".");
     mac.update(body);
-    mac.verify_slice(&presented)
-        .map_err(|_| AuthFailure::BadSignature)
+    mac
 }
 
 /// Hashing first makes the comparison independent of the presented value's length.
