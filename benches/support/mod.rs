@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use akguard::intake::sign_webhook;
+use akguard::intake::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_webhook};
 
 pub const SECRET: &str = "bench-hmac-secret-0123456789";
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -76,11 +76,8 @@ pub async fn post_signed(
     let response = client
         .post(url)
         .header("content-type", "application/json")
-        .header("x-akguard-timestamp", &timestamp)
-        .header(
-            "x-akguard-signature",
-            sign_webhook(SECRET, &timestamp, &body),
-        )
+        .header(TIMESTAMP_HEADER, &timestamp)
+        .header(SIGNATURE_HEADER, sign_webhook(SECRET, &timestamp, &body))
         .body(body)
         .send()
         .await?;

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::DemoError;
 use super::{report, setup};
+use crate::intake::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use crate::store::ChainReport;
 
 /// States in which the incident stops moving on its own.
@@ -87,8 +88,8 @@ impl Follow<'_> {
             .client
             .post(format!("{}/v1/notifications/generic", self.base))
             .header("content-type", "application/json")
-            .header("x-akguard-timestamp", timestamp)
-            .header("x-akguard-signature", signature)
+            .header(TIMESTAMP_HEADER, timestamp)
+            .header(SIGNATURE_HEADER, signature)
             .body(body)
             .send()
             .await?;
@@ -96,14 +97,12 @@ impl Follow<'_> {
         let body: Value = answer.json().await?;
         match body["incident_id"].as_i64() {
             Some(id) if status == reqwest::StatusCode::ACCEPTED => {
-                println!(
-                    "{}  {:<16} leak of {} ({}) reported to the webhook, HMAC-signed: \
-                     durable as incident {id}",
-                    report::elapsed(now, Utc::now()),
-                    "intake",
+                let what = format!(
+                    "leak of {} ({}) reported to the webhook, HMAC-signed: durable as incident {id}",
                     setup::LEAKED_KEY,
                     setup::LEAKED_USER
                 );
+                println!("{}", report::line(now, Utc::now(), "intake", &what));
                 Ok(id)
             }
             _ => Err(DemoError::Unexpected(format!(

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::store::ChainReport;
 
 /// `[+  1.234s]`: time since the leak was reported.
-pub fn elapsed(since: DateTime<Utc>, at: DateTime<Utc>) -> String {
+fn elapsed(since: DateTime<Utc>, at: DateTime<Utc>) -> String {
     let ms = (at - since).num_milliseconds().max(0);
     format!("[+{:>3}.{:03}s]", ms / 1000, ms % 1000)
 }
@@ -21,12 +21,17 @@ pub fn step_line(event: &Value, incident: &Value, reported_at: DateTime<Utc>) ->
     let at: DateTime<Utc> = event["at"].as_str()?.parse().ok()?;
     let from = event["detail"]["from"].as_str()?;
     let to = event["detail"]["to"].as_str()?;
-    let what = describe(from, to, incident);
-    Some(format!(
-        "{}  {:<16} {what}",
-        elapsed(reported_at, at),
-        label(from)
+    Some(line(
+        reported_at,
+        at,
+        label(from),
+        &describe(from, to, incident),
     ))
+}
+
+/// `[+  0.281s]  revoke           what the step did`.
+pub fn line(reported_at: DateTime<Utc>, at: DateTime<Utc>, step: &str, what: &str) -> String {
+    format!("{}  {step:<16} {what}", elapsed(reported_at, at))
 }
 
 /// The step a state stands for, as the narration names it.

@@ -21,7 +21,7 @@ use crate::config::{IntakeSource, SourceAuth, SourceFormat};
 use crate::domain::Signal;
 use crate::store::{Delivery, IntakeOutcome, StoreError};
 
-pub use auth::{AuthFailure, sign_webhook};
+pub use auth::{AuthFailure, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_webhook};
 pub use generic::parse_generic;
 pub use queue::IntakeQueue;
 
