@@ -8,7 +8,6 @@ use serde_json::{Value, json};
 
 use super::super::scenario::Scenario;
 use super::super::spawn;
-use super::super::when::format_time;
 use super::support::*;
 
 /// Signed with the system clock, which a spawned emulator uses.
@@ -19,23 +18,14 @@ fn signed(
     action: &str,
     nonce: &str,
 ) -> BTreeMap<String, String> {
-    let mut params: BTreeMap<String, String> = [
-        ("Action", action),
-        ("Version", version),
-        ("Format", "JSON"),
-        ("AccessKeyId", who.key),
-        ("SignatureMethod", "HMAC-SHA1"),
-        ("SignatureVersion", "1.0"),
-        ("Timestamp", &format_time(Utc::now())),
-        ("SignatureNonce", nonce),
-    ]
-    .into_iter()
-    .chain(who.token.map(|t| ("SecurityToken", t)))
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let signature = sign(method, &params, who.secret);
-    params.insert("Signature".into(), signature);
-    params
+    let call = Call {
+        method,
+        who,
+        version,
+        action,
+        extra: &[],
+    };
+    call.signed_at(Utc::now(), nonce)
 }
 
 fn form(params: &BTreeMap<String, String>) -> String {
@@ -155,24 +145,24 @@ async fn the_control_api_steers_faults_and_the_clock() {
         (400, Some("InvalidTimeStamp.Expired"))
     );
 
-    let update = signed_with(
-        AKGUARD,
-        RAM,
-        "UpdateAccessKey",
-        "n3",
-        &[
-            ("UserName", "ci-deployer"),
-            ("UserAccessKeyId", LEAKED_KEY),
-            ("Status", "Inactive"),
-        ],
-    );
     client
         .post(format!("{url}/_emulator/clock"))
         .json(&json!({"offset_secs": 0}))
         .send()
         .await
         .unwrap();
-    let update = resign(update);
+    let update = Call {
+        method: "POST",
+        who: AKGUARD,
+        version: RAM,
+        action: "UpdateAccessKey",
+        extra: &[
+            ("UserName", "ci-deployer"),
+            ("UserAccessKeyId", LEAKED_KEY),
+            ("Status", "Inactive"),
+        ],
+    }
+    .signed_at(Utc::now(), "n3");
     assert_eq!(post_form(&client, &url, &update).await.0, 200);
     let state: Value = client
         .get(format!("{url}/_emulator/state"))
@@ -183,26 +173,6 @@ async fn the_control_api_steers_faults_and_the_clock() {
         .await
         .unwrap();
     assert_eq!(state["users"][1]["access_keys"][0]["status"], "Inactive");
-}
-
-fn signed_with(
-    who: Signer,
-    version: &str,
-    action: &str,
-    nonce: &str,
-    extra: &[(&str, &str)],
-) -> BTreeMap<String, String> {
-    let mut params = signed("POST", who, version, action, nonce);
-    params.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    params
-}
-
-/// Re-stamps and re-signs with akguard's key.
-fn resign(mut params: BTreeMap<String, String>) -> BTreeMap<String, String> {
-    params.insert("Timestamp".into(), format_time(Utc::now()));
-    let signature = sign("POST", &params, AKGUARD_SECRET);
-    params.insert("Signature".into(), signature);
-    params
 }
 
 #[tokio::test]

@@ -102,6 +102,39 @@ pub fn sign(method: &str, params: &BTreeMap<String, String>, secret: &str) -> St
     STANDARD.encode(mac.finalize().into_bytes())
 }
 
+/// One request to sign: who makes it, and what.
+pub struct Call<'a> {
+    pub method: &'a str,
+    pub who: Signer<'a>,
+    pub version: &'a str,
+    pub action: &'a str,
+    pub extra: &'a [(&'a str, &'a str)],
+}
+
+impl Call<'_> {
+    /// The parameters stamped with `at` and `nonce`, and signed.
+    pub fn signed_at(&self, at: DateTime<Utc>, nonce: &str) -> BTreeMap<String, String> {
+        let mut params: BTreeMap<String, String> = [
+            ("Action", self.action),
+            ("Version", self.version),
+            ("Format", "JSON"),
+            ("AccessKeyId", self.who.key),
+            ("SignatureMethod", "HMAC-SHA1"),
+            ("SignatureVersion", "1.0"),
+            ("Timestamp", &format_time(at)),
+            ("SignatureNonce", nonce),
+        ]
+        .into_iter()
+        .chain(self.who.token.map(|t| ("SecurityToken", t)))
+        .chain(self.extra.iter().copied())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let signature = sign(self.method, &params, self.who.secret);
+        params.insert("Signature".into(), signature);
+        params
+    }
+}
+
 pub struct Harness {
     pub shared: Shared,
     pub clock: Clock,
@@ -148,7 +181,7 @@ impl Harness {
         self.clock.advance(TimeDelta::seconds(secs));
     }
 
-    /// Signed parameters with a fresh nonce and the current timestamp.
+    /// Signed parameters with a fresh nonce and the harness clock's time.
     pub fn signed(
         &self,
         method: &str,
@@ -158,24 +191,15 @@ impl Harness {
         extra: &[(&str, &str)],
     ) -> BTreeMap<String, String> {
         self.nonce.set(self.nonce.get() + 1);
-        let mut params: BTreeMap<String, String> = [
-            ("Action", action),
-            ("Version", version),
-            ("Format", "JSON"),
-            ("AccessKeyId", who.key),
-            ("SignatureMethod", "HMAC-SHA1"),
-            ("SignatureVersion", "1.0"),
-            ("Timestamp", &format_time(self.clock.now())),
-            ("SignatureNonce", &format!("nonce-{}", self.nonce.get())),
-        ]
-        .into_iter()
-        .chain(who.token.map(|t| ("SecurityToken", t)))
-        .chain(extra.iter().copied())
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        let signature = sign(method, &params, who.secret);
-        params.insert("Signature".into(), signature);
-        params
+        let nonce = format!("nonce-{}", self.nonce.get());
+        let call = Call {
+            method,
+            who,
+            version,
+            action,
+            extra,
+        };
+        call.signed_at(self.clock.now(), &nonce)
     }
 
     pub fn send(&self, method: &str, params: &BTreeMap<String, String>) -> (u16, Value) {
