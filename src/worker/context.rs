@@ -155,13 +155,9 @@ impl<'a> StepContext<'a> {
             return Ok(None);
         }
         let result = call().await;
-        if result.is_ok() && self.inner.crash_after.as_deref() == Some(action) {
-            // Test hook: die between a successful call and its record, the worst moment.
-            tracing::error!(
-                api = action,
-                "crash hook: aborting after the call, before its record"
-            );
-            std::process::abort();
+        #[cfg(feature = "fault-injection")]
+        if result.is_ok() {
+            self.crash_point(action);
         }
         let mut detail = base;
         match &result {
@@ -179,6 +175,18 @@ impl<'a> StepContext<'a> {
         }
         self.write(vec![self.entry("cloud.call", detail)]).await?;
         Ok(Some(result?.value))
+    }
+
+    /// Test hook: dies between a successful effect and its record, the worst moment.
+    #[cfg(feature = "fault-injection")]
+    pub fn crash_point(&self, effect: &str) {
+        if self.inner.crash_after.as_deref() == Some(effect) {
+            tracing::error!(
+                api = effect,
+                "crash hook: aborting after the call, before its record"
+            );
+            std::process::abort();
+        }
     }
 
     /// Appends audit rows under the lease; a lost lease stops the step.
