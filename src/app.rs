@@ -57,6 +57,7 @@ impl App {
             .map(CloudClient::new)
             .transpose()?
             .map(Arc::new);
+        let sinks = runtime.remediation.sinks.clone();
         let worker = match &client {
             Some(client) if runtime.remediation.workers > 0 => Some(Worker::new(
                 store.clone(),
@@ -106,6 +107,7 @@ impl App {
             intake: Arc::new(intake),
             tokens: runtime.tokens.into(),
             max_body_bytes: settings.intake.max_body_bytes,
+            sinks: Arc::new(sinks),
         };
         let router = http::router(
             state,

@@ -22,6 +22,9 @@ pub(super) enum StepError {
     /// The change was made but reading it back did not show it yet.
     #[error("not verified: {0}")]
     Unverified(String),
+    /// akguard's own rules forbid the change (a sink outside the allowlist).
+    #[error("refused: {0}")]
+    Refused(String),
 }
 
 /// A step's verdict, applied by the worker in one transaction.

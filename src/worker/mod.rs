@@ -6,6 +6,7 @@ pub mod approval;
 mod billing;
 mod contain;
 mod context;
+mod deliver;
 mod keys;
 mod mfa;
 mod retire;
@@ -299,7 +300,7 @@ async fn fail(ctx: &mut StepContext<'_>, err: StepError) -> Result<(), StepError
     let transient = match &err {
         StepError::Cloud(cloud) => cloud.class() == ErrorClass::Retryable,
         StepError::Unverified(_) => true,
-        StepError::Store(_) => false,
+        StepError::Store(_) | StepError::Refused(_) => false,
     };
     let message = err.to_string();
     let mut audit = ctx.take_reads();

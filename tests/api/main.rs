@@ -4,6 +4,8 @@ mod authentication;
 mod cli;
 mod cloud_client;
 mod cloud_support;
+#[cfg(feature = "fault-injection")]
+mod crash;
 mod deduplication;
 mod demo;
 mod helpers;
