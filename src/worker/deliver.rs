@@ -18,6 +18,20 @@ pub(super) fn version_id(ctx: &StepContext<'_>, access_key_id: &str) -> String {
     format!("akguard-{}-{access_key_id}", ctx.incident.id)
 }
 
+/// Refuses, before any key exists, a file sink akguard must not write: inside its own
+/// directories, or a symbolic link.
+pub(super) fn check_sink(ctx: &StepContext<'_>, sink: &Sink) -> Result<(), StepError> {
+    let Sink::File { path } = sink else {
+        return Ok(());
+    };
+    ctx.inner
+        .config
+        .sinks
+        .check_file(path)
+        .map_err(|e| StepError::Refused(e.to_string()))?;
+    refuse_link(path).map_err(|e| StepError::Refused(format!("{}: {e}", path.display())))
+}
+
 /// Hands the new key to the workload; the KMS version id when the sink is a secret.
 pub(super) async fn deliver(
     ctx: &mut StepContext<'_>,
@@ -120,17 +134,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
         return Err(Error::new(ErrorKind::InvalidInput, "not a file path"));
     };
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_symlink() => {
-            return Err(Error::new(
-                ErrorKind::PermissionDenied,
-                "the path is a symbolic link; refusing to write through it",
-            ));
-        }
-        Ok(_) => {}
-        Err(e) if e.kind() == ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
+    refuse_link(path)?;
     let tmp = dir.join(format!(
         ".{}.akguard-{}",
         name.to_string_lossy(),
@@ -153,6 +157,18 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     written
+}
+
+fn refuse_link(path: &Path) -> std::io::Result<()> {
+    use std::io::{Error, ErrorKind};
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(Error::new(
+            ErrorKind::PermissionDenied,
+            "the path is a symbolic link; refusing to write through it",
+        )),
+        Err(e) if e.kind() != ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::context::{StepContext, StepError, StepResult, applied};
-use super::deliver::{deliver, version_id, was_delivered};
+use super::deliver::{check_sink, deliver, version_id, was_delivered};
 use crate::cloud::api::{Effect, KeyStatus, NewAccessKey};
 use crate::config::Sink;
 use crate::domain::Reason;
@@ -41,6 +41,7 @@ pub(super) async fn create_and_deliver(ctx: &mut StepContext<'_>) -> Result<Step
             sink
         }
     };
+    check_sink(ctx, &sink)?;
     let client = ctx.inner.client.clone();
     let intent_at = finding_time(ctx, "rotation", "create_intent_at");
     let keys = ctx

@@ -13,6 +13,7 @@ mod intake_formats;
 mod persistence;
 mod remediation;
 mod rotation;
+mod rotation_safety;
 mod secrets;
 mod security_center;
 mod status_api;

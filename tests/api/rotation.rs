@@ -254,7 +254,12 @@ async fn an_operator_confirms_a_cutover_the_old_key_never_stops_showing() {
     );
 }
 
-async fn act(app: &crate::helpers::TestDaemon, id: i64, action: &str, body: Value) -> (u16, Value) {
+pub(crate) async fn act(
+    app: &crate::helpers::TestDaemon,
+    id: i64,
+    action: &str,
+    body: Value,
+) -> (u16, Value) {
     // A worker reading last-used data holds the incident for a moment: 409 "try again".
     for _ in 0..50 {
         let response = app
@@ -278,7 +283,8 @@ async fn act(app: &crate::helpers::TestDaemon, id: i64, action: &str, body: Valu
 #[tokio::test]
 async fn set_rotation_lets_akguard_rotate_a_key_it_was_not_set_up_for() {
     let (url, _emulator) = emulator("leaked-in-use.json", |_| {}).await;
-    let app = daemon_with(&url, "", FAST).await;
+    let allow = "[rotation.operator_sinks]\nkms_secret_prefixes = [\"acme/ci-\"]\n";
+    let app = daemon_with(&url, allow, FAST).await;
     let id = report(&app, LEAKED_KEY, 25).await;
     let waiting = app
         .wait_for_incident(id, "awaiting the operator", |i| {
