@@ -169,11 +169,8 @@ impl CloudClient {
             if stale_token {
                 self.credentials.invalidate().await;
             }
-            let retryable = if is_read(request.action) {
-                err.class() == ErrorClass::Retryable
-            } else {
-                err.refused_before_acting()
-            };
+            let retryable = err.refused_before_acting()
+                || (is_read(request.action) && err.class() == ErrorClass::Retryable);
             let patient = err.retry_after().is_some_and(|after| after > policy.cap);
             if !retryable || patient || attempt >= policy.max_attempts {
                 return Err(err);

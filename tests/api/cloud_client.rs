@@ -488,8 +488,7 @@ async fn a_write_is_resent_only_when_the_server_refused_it_before_acting() {
     set_faults(
         &url,
         json!({"throttle_rate": 0.0, "error_rate": 0.0, "latency_ms": 0, "fail_next": [
-            {"action": "CreateAccessKey", "count": 1, "code": "Throttling.User", "status": 400},
-            {"action": "CreateAccessKey", "count": 1, "code": "ServiceUnavailable", "status": 503, "lose_answer": true}
+            {"action": "CreateAccessKey", "count": 1, "code": "Throttling.User", "status": 400}
         ]}),
     )
     .await;
@@ -506,6 +505,13 @@ async fn a_write_is_resent_only_when_the_server_refused_it_before_acting() {
         .await
         .unwrap();
 
+    set_faults(
+        &url,
+        json!({"throttle_rate": 0.0, "error_rate": 0.0, "latency_ms": 0, "fail_next": [
+            {"action": "CreateAccessKey", "code": "ServiceUnavailable", "status": 503, "lose_answer": true}
+        ]}),
+    )
+    .await;
     // A 503 may follow a completed action: the call is not sent again, and the caller learns
     // that the outcome is unknown (retryable, for the step to reconcile).
     let err = c.create_access_key("ci-deployer").await.unwrap_err();
