@@ -226,6 +226,15 @@ mod tests {
     }
 
     #[test]
+    fn a_configured_file_sink_inside_akguards_directory_is_a_configuration_error() {
+        let configured = [("ci".to_owned(), file("/var/lib/akguard/ci.json"))];
+        let protected = vec![PathBuf::from("/var/lib/akguard")];
+        let err =
+            SinkPolicy::new(&OperatorSinkSettings::default(), &configured, protected).unwrap_err();
+        assert!(err.to_string().contains("rotation.users.ci.path"), "{err}");
+    }
+
+    #[test]
     fn bad_allowlist_entries_are_rejected() {
         let configured = [];
         for settings in [

@@ -523,6 +523,18 @@ async fn a_write_is_resent_only_when_the_server_refused_it_before_acting() {
         2,
         "the server acted although the answer was lost"
     );
+
+    // With a free slot a resend would succeed and leave a second key nobody holds.
+    set_faults(
+        &url,
+        json!({"throttle_rate": 0.0, "error_rate": 0.0, "latency_ms": 0, "fail_next": [
+            {"action": "CreateAccessKey", "code": "InternalError", "status": 500, "lose_answer": true}
+        ]}),
+    )
+    .await;
+    c.create_access_key("alice").await.unwrap_err();
+    let keys = c.list_access_keys("alice").await.unwrap().value;
+    assert_eq!(keys.len(), 1, "no extra key is left behind");
 }
 
 #[tokio::test]
