@@ -483,6 +483,25 @@ async fn throttling_and_server_errors_are_retried_with_fresh_nonces() {
 }
 
 #[tokio::test]
+async fn a_server_asking_for_a_long_pause_is_left_to_the_step_not_slept_on() {
+    let (url, _emulator) = emulator("leaked-in-use.json", |_| {}).await;
+    set_faults(
+        &url,
+        json!({"throttle_rate": 0.0, "error_rate": 0.0, "latency_ms": 0, "retry_after_ms": 30000, "fail_next": [
+            {"action": "ListAccessKeys", "count": 1, "code": "Throttling.User", "status": 400}
+        ]}),
+    )
+    .await;
+    let err = client(&url)
+        .list_access_keys("ci-deployer")
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Retryable);
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
+    assert_eq!(calls_of(&url, "ListAccessKeys").await.len(), 1);
+}
+
+#[tokio::test]
 async fn a_write_is_resent_only_when_the_server_refused_it_before_acting() {
     let (url, _emulator) = emulator("leaked-in-use.json", |_| {}).await;
     set_faults(
