@@ -147,7 +147,10 @@ async fn worker_loop(
         }
         let claim = match inner.gate.check_appendable() {
             // Paused until a later check of the chain finds it intact.
-            Err(_) => Ok(None),
+            Err(_) => {
+                tracing::debug!("the audit chain is broken: not claiming incidents");
+                Ok(None)
+            }
             Ok(()) => {
                 inner
                     .store
