@@ -88,6 +88,23 @@ async fn an_intact_chain_verifies_with_its_head() {
 }
 
 #[tokio::test]
+async fn concurrent_intake_keeps_the_anchor_on_the_last_row() {
+    let mut app = TestDaemon::spawn().await;
+    // Concurrent deliveries share transactions: the anchor moves row by row within each.
+    let bodies = (0..40)
+        .map(|n| generic(&format!("LTAI5tANCHOREDBATCH{n:02}"), &format!("b{n}")))
+        .collect();
+    for response in app.post_generic_all(bodies).await {
+        response.incident_id();
+    }
+    assert!(app.stop().await.success());
+    let head = hash_of_row(&mut connect(&app).await, 40).await;
+    let (code, stdout) = verify(&app, &[]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert_eq!(stdout, format!("audit chain intact: 40 rows, head {head}\n"));
+}
+
+#[tokio::test]
 async fn an_edited_row_is_named() {
     let mut app = TestDaemon::spawn().await;
     six_rows(&mut app).await;
