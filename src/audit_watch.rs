@@ -10,7 +10,7 @@ use crate::domain::audit::ChainReport;
 use crate::store::{self, AuditGate, Store, StoreError};
 
 /// How often a running daemon checks the chain again.
-pub const RECHECK_EVERY: Duration = Duration::from_secs(3600);
+const RECHECK_EVERY: Duration = Duration::from_secs(3600);
 
 /// Verifies the chain, logs the verdict and returns the gate that carries it.
 pub async fn check_at_start(store: &dyn Store) -> Result<AuditGate, StoreError> {

@@ -1,5 +1,7 @@
 //! SQLite statements for the audit chain: appending after the anchored head, reading the
-//! anchor, and finding append-only triggers that are gone.
+//! anchor, and finding append-only triggers that are gone. Another backend keeps the same
+//! `audit_head` row and triggers; where writers run concurrently, locking that row before
+//! reading it also serialises the appenders.
 
 use chrono::{DateTime, Utc};
 use sqlx::{Row, SqliteConnection, SqlitePool};
