@@ -45,11 +45,17 @@ struct RawToken {
 
 pub(super) fn load(path: &Path) -> Result<Vec<ApiToken>, ConfigError> {
     let invalid = |message: String| ConfigError::invalid("api.tokens_file", message);
+    let unreadable = |message: String| ConfigError::File {
+        what: "api.tokens_file",
+        path: path.to_owned(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| unreadable(e.to_string()))?;
     let file: TokenFile = config::Config::builder()
-        .add_source(config::File::from(path).format(config::FileFormat::Toml))
+        .add_source(config::File::from_str(&text, config::FileFormat::Toml))
         .build()
         .and_then(|c| c.try_deserialize())
-        .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+        .map_err(|e| unreadable(e.to_string()))?;
     file.token
         .into_iter()
         .map(|t| {

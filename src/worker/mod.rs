@@ -62,11 +62,6 @@ impl Worker {
                 "TEST HOOK: the process will abort right after its first successful {api} call"
             );
         }
-        if config.dry_run {
-            tracing::warn!(
-                "dry run: no mutating Alibaba Cloud call will be made; the audit log records each one"
-            );
-        }
         Self {
             inner: Arc::new(Inner {
                 store,
