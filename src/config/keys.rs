@@ -1,5 +1,5 @@
 //! Which keys exist, judged against the typed settings themselves: unknown keys with the
-//! likely intended one, values of the wrong kind, and secrets written in the file.
+//! likely intended one, and secrets written in the file.
 //!
 //! The known keys are never listed by hand. The merged layers are deserialized into
 //! `Settings` (serde drops any field the structs lack) and serialized back to JSON; a key is
@@ -33,28 +33,18 @@ pub(super) enum Segment {
 pub(super) struct KeyPath(pub Vec<Segment>);
 
 impl KeyPath {
-    /// Reads the key of a `config` error: `log.format`, or `rotation.users[0]sink` (the crate
-    /// writes no dot after an index).
-    pub fn parse(raw: &str) -> Self {
-        let mut segments = Vec::new();
-        for part in raw.split('.') {
-            let mut rest = part;
-            while !rest.is_empty() {
-                let (before, after) = rest.split_once('[').unwrap_or((rest, ""));
-                if !before.is_empty() {
-                    segments.push(Segment::Key(before.to_owned()));
-                }
-                let Some((index, tail)) = after.split_once(']') else {
-                    break;
-                };
-                segments.push(match index.parse() {
-                    Ok(i) => Segment::Index(i),
-                    Err(_) => Segment::Key(index.to_owned()),
-                });
-                rest = tail;
-            }
-        }
-        Self(segments)
+    /// The path at which serde failed.
+    pub fn from_serde(path: &serde_path_to_error::Path) -> Self {
+        use serde_path_to_error::Segment as At;
+        Self(
+            path.iter()
+                .filter_map(|segment| match segment {
+                    At::Seq { index } => Some(Segment::Index(*index)),
+                    At::Map { key } | At::Enum { variant: key } => Some(Segment::Key(key.clone())),
+                    At::Unknown => None,
+                })
+                .collect(),
+        )
     }
 
     /// The path named by an `AKGUARD__SECTION__KEY` variable (names are case-insensitive).
@@ -107,17 +97,20 @@ impl fmt::Display for KeyPath {
 
 /// A layer's keys checked against `known`, the loaded settings as JSON. `origin` names the
 /// layer in messages; secrets are refused only where `secrets_allowed` is false (the file).
+/// `dropped` lists the list elements that could not be read, which `known` lacks.
 pub(super) fn check_layer(
     layer: &config::Map<String, Value>,
     known: &Json,
     origin: &str,
     secrets_allowed: bool,
+    dropped: &[(KeyPath, usize)],
     errors: &mut Errors,
 ) {
     let check = Check {
         root: known,
         origin,
         secrets_allowed,
+        dropped,
     };
     check.table(&KeyPath::default(), layer, known, errors);
 }
@@ -126,6 +119,7 @@ struct Check<'a> {
     root: &'a Json,
     origin: &'a str,
     secrets_allowed: bool,
+    dropped: &'a [(KeyPath, usize)],
 }
 
 impl Check<'_> {
@@ -157,23 +151,16 @@ impl Check<'_> {
         if errors.covers(&path.to_string()) {
             return;
         }
-        let wrong_kind = |expected: &str| {
-            ConfigError::invalid(
-                path.to_string(),
-                format!("expected {expected}, found {} (in {})", kind(value), self.origin),
-            )
-        };
         match (&value.kind, expected) {
             (ValueKind::Table(table), Json::Object(_)) => self.table(path, table, expected, errors),
             (ValueKind::Array(items), Json::Array(loaded)) => {
-                for (i, (item, loaded)) in items.iter().zip(loaded).enumerate() {
-                    self.value(&path.child(Segment::Index(i)), item, loaded, errors);
+                let dropped = |i: usize| self.dropped.contains(&(path.clone(), i));
+                let kept = (0..items.len()).filter(|i| !dropped(*i));
+                for (i, loaded) in kept.zip(loaded) {
+                    self.value(&path.child(Segment::Index(i)), &items[i], loaded, errors);
                 }
             }
-            (ValueKind::Boolean(_), _) | (_, Json::Null | Json::Object(_) | Json::Array(_)) => {}
-            (_, Json::Bool(_)) => errors.push(wrong_kind("true or false")),
-            (ValueKind::String(_), Json::Number(_)) => errors.push(wrong_kind("a number")),
-            (_, Json::String(s)) if s == REDACTED && !self.secrets_allowed => {
+            (ValueKind::String(_), Json::String(s)) if s == REDACTED && !self.secrets_allowed => {
                 let instead = path
                     .env_var()
                     .map(|var| format!("; set the environment variable {var} instead"))
@@ -181,7 +168,7 @@ impl Check<'_> {
                 errors.push(ConfigError::invalid(
                     path.to_string(),
                     format!(
-                        "a secret, and secrets are never read from the configuration file ({}){instead}",
+                        "secrets are never read from the configuration file ({}){instead}",
                         self.origin
                     ),
                 ));
@@ -191,14 +178,13 @@ impl Check<'_> {
     }
 }
 
-/// `AKGUARD__*` variables checked against `known`: each must name a setting, and a switch
-/// must be `true` or `false` (the `config` crate would also take `yes`, `on`, `1`).
+/// `AKGUARD__*` variables checked against `known`: each must name a setting.
 pub(super) fn check_env<'a>(
-    vars: impl Iterator<Item = (&'a String, &'a String)>,
+    vars: impl Iterator<Item = &'a String>,
     known: &Json,
     errors: &mut Errors,
 ) {
-    for (var, value) in vars {
+    for var in vars {
         let Some(path) = KeyPath::from_env(var) else {
             continue;
         };
@@ -208,6 +194,9 @@ pub(super) fn check_env<'a>(
             if let Some(next) = node.get(key.as_str()) {
                 node = next;
                 continue;
+            }
+            if errors.covers(&path.to_string()) {
+                break;
             }
             let parent = KeyPath(path.0[..depth].to_vec());
             let suggestion = suggest(known, &parent, key, node).map(|mut intended| {
@@ -222,26 +211,6 @@ pub(super) fn check_env<'a>(
             });
             break;
         }
-        let is_switch = matches!(node, Json::Bool(_));
-        if is_switch && !["true", "false"].contains(&value.to_ascii_lowercase().as_str()) {
-            errors.push(ConfigError::invalid(
-                path.to_string(),
-                format!("expected true or false, found {value:?} (environment variable {var})"),
-            ));
-        }
-    }
-}
-
-/// Names a value's kind for a message; a string is quoted because only settings that are
-/// not secrets (switches and numbers) are ever described.
-fn kind(value: &Value) -> String {
-    match &value.kind {
-        ValueKind::String(s) => format!("the string {s:?}"),
-        ValueKind::Boolean(b) => format!("{b}"),
-        ValueKind::Nil => "nothing".into(),
-        ValueKind::Table(_) => "a table".into(),
-        ValueKind::Array(_) => "a list".into(),
-        number => format!("the number {number}"),
     }
 }
 
@@ -272,20 +241,29 @@ fn find_key(node: &Json, path: &KeyPath, name: &str) -> Option<KeyPath> {
         .find_map(|(k, v)| find_key(v, &path.child(Segment::Key(k.clone())), name))
 }
 
-/// Levenshtein distance: insertions, deletions and substitutions, one character each.
+/// Edits between `a` and `b`: insertions, deletions, substitutions and swaps of two
+/// neighbouring characters (`auht` is one edit from `auth`).
 pub(super) fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = diagonal + usize::from(ca != *cb);
-            diagonal = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(diagonal + 1);
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
         }
     }
-    row[b.len()]
+    d[a.len()][b.len()]
 }
 
 #[cfg(test)]
@@ -298,13 +276,19 @@ mod tests {
         assert_eq!(edit_distance("in_use_windw", "in_use_window"), 1);
         assert_eq!(edit_distance("remediaton", "remediation"), 1);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("auht", "auth"), 1);
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(edit_distance("same", "same"), 0);
     }
 
     #[test]
-    fn key_paths_read_config_errors_and_name_their_variable() {
-        let path = KeyPath::parse("rotation.users[0]sink");
+    fn key_paths_print_as_written_and_name_their_variable() {
+        let path = KeyPath(vec![
+            Segment::Key("rotation".into()),
+            Segment::Key("users".into()),
+            Segment::Index(0),
+            Segment::Key("sink".into()),
+        ]);
         assert_eq!(path.to_string(), "rotation.users[0].sink");
         assert_eq!(path.env_var(), None);
         let path = KeyPath::from_env("AKGUARD__REMEDIATION__DRY_RUN").unwrap();

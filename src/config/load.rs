@@ -1,7 +1,9 @@
 //! Reading the layers (built-in defaults, the file, `AKGUARD__*` variables) into `Settings`
 //! strictly, reporting every mistake in one go.
 //!
-//! serde stops at the first value it cannot read. To go on, the bad value is reported and
+//! The merged layers are read from JSON rather than through the `config` crate, which takes
+//! `"yes"` for true and answers an unknown choice without the valid ones. serde stops at the
+//! first value it cannot read; to go on, the bad value is reported and
 //! replaced by its built-in default (or removed, or, when a list element lacks a required
 //! field, the element is dropped), and the merged tree is read again, until it reads. The
 //! repaired settings then serve to find unknown keys and misplaced secrets (see `keys`) and
@@ -11,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use config::{Source, Value, ValueKind};
-use serde::Deserialize;
+use serde_json::Value as Json;
 
 use super::error::{ConfigError, Errors};
 use super::keys::{self, KeyPath, Segment};
@@ -56,21 +58,27 @@ pub(super) fn load(
         .collect()?;
     let layers = Layers {
         defaults: &defaults,
-        file: file.as_ref().map(|(path, _, table)| (path.as_path(), table)),
+        file: file
+            .as_ref()
+            .map(|(path, _, table)| (path.as_path(), table)),
         vars: &vars,
     };
     let mut errors = Errors::default();
-    let Some(mut settings) = read_repairing(Value::from(merged), &layers, &mut errors) else {
+    let Some((mut settings, dropped)) =
+        read_repairing(to_json(Value::from(merged)), &layers, &mut errors)
+    else {
         return Err(errors.into_error());
     };
     settings.alibaba.fill_from_standard_env(env);
     let known = serde_json::to_value(&settings)
         .map_err(|e| ConfigError::invalid("settings", e.to_string()))?;
-    keys::check_layer(&defaults, &known, "the built-in defaults", true, &mut errors);
+    let origin = "the built-in defaults";
+    keys::check_layer(&defaults, &known, origin, true, &dropped, &mut errors);
     if let Some((path, table)) = layers.file {
-        keys::check_layer(table, &known, &path.display().to_string(), false, &mut errors);
+        let origin = path.display().to_string();
+        keys::check_layer(table, &known, &origin, false, &dropped, &mut errors);
     }
-    keys::check_env(vars.iter(), &known, &mut errors);
+    keys::check_env(vars.keys(), &known, &mut errors);
     if !errors.is_empty() {
         if let Err(invalid) = settings.validate() {
             let more = match invalid {
@@ -101,30 +109,55 @@ fn read_file(path: &Path) -> Result<(PathBuf, String, Table), ConfigError> {
 }
 
 /// Reads `tree` into `Settings`, reporting and repairing each value serde refuses.
-fn read_repairing(mut tree: Value, layers: &Layers, errors: &mut Errors) -> Option<Settings> {
-    let defaults = Value::from(layers.defaults.clone());
-    // List elements dropped so far, as (list, index) in the file's own numbering.
+/// Also returns the list elements dropped, as (list, index) in the layers' own numbering.
+fn read_repairing(
+    mut tree: Json,
+    layers: &Layers,
+    errors: &mut Errors,
+) -> Option<(Settings, Vec<(KeyPath, usize)>)> {
+    let defaults = to_json(Value::from(layers.defaults.clone()));
+    let from_env: Vec<KeyPath> = layers
+        .vars
+        .keys()
+        .filter_map(|v| KeyPath::from_env(v))
+        .collect();
     let mut dropped: Vec<(KeyPath, usize)> = Vec::new();
     let mut defaulted: Vec<KeyPath> = Vec::new();
+    // Variables read as numbers or switches, with what serde said of them as text.
+    let mut coerced: Vec<(KeyPath, String)> = Vec::new();
     for _ in 0..MAX_REPAIRS {
-        let error = match Settings::deserialize(tree.clone()) {
-            Ok(settings) => return Some(settings),
+        let error = match serde_path_to_error::deserialize::<_, Settings>(&tree) {
+            Ok(settings) => return Some((settings, dropped)),
             Err(error) => error,
         };
-        let (key, message) = explain(error);
-        let Some(key) = key else {
-            errors.push(ConfigError::invalid("settings", message));
-            return None;
-        };
-        let current = KeyPath::parse(&key);
+        let mut current = KeyPath::from_serde(error.path());
+        let mut message = error.inner().to_string();
+        // serde names a missing field in its message, at the path of the table lacking it.
+        if let Some(field) = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.strip_suffix('`'))
+        {
+            current = current.child(Segment::Key(field.to_owned()));
+            message = "required, and not set".into();
+        }
+        let slot = lookup_mut(&mut tree, &current);
+        let present = slot.is_some();
+        if let Some(text) = slot.filter(|_| from_env.contains(&current)) {
+            // The environment gives only text: read it as a number or a switch if it is one.
+            if let Some(typed) = typed(text) {
+                *text = typed;
+                coerced.push((current, message));
+                continue;
+            }
+        }
+        if let Some((_, as_text)) = coerced.iter().find(|(path, _)| *path == current) {
+            message.clone_from(as_text);
+        }
         let original = as_written(&current, &dropped);
-        let present = lookup(&tree, &current).is_some();
         if !errors.covers(&original.to_string()) {
-            let message = if present {
-                format!("{message} (in {})", layers.origin(&original))
-            } else {
-                message
-            };
+            if present {
+                message = format!("{message} (in {})", layers.origin(&original));
+            }
             errors.push(ConfigError::invalid(original.to_string(), message));
         }
         let default = lookup(&defaults, &original).filter(|_| !defaulted.contains(&current));
@@ -146,18 +179,42 @@ fn read_repairing(mut tree: Value, layers: &Layers, errors: &mut Errors) -> Opti
     None
 }
 
-/// The key and a message of a `config` error; the key is `None` when it names none.
-fn explain(error: config::ConfigError) -> (Option<String>, String) {
-    match error {
-        config::ConfigError::Type {
-            unexpected,
-            expected,
-            key,
-            ..
-        } => (key, format!("expected {expected}, found {unexpected}")),
-        config::ConfigError::NotFound(key) => (Some(key), "required, and not set".into()),
-        config::ConfigError::At { error, key, .. } => (key, error.to_string()),
-        other => (None, other.to_string()),
+/// A variable's text as the number or switch it spells, if it spells one.
+fn typed(value: &Json) -> Option<Json> {
+    let text = value.as_str()?.trim();
+    if text.eq_ignore_ascii_case("true") || text.eq_ignore_ascii_case("false") {
+        return Some(Json::Bool(text.eq_ignore_ascii_case("true")));
+    }
+    if let Ok(n) = text.parse::<u64>() {
+        return Some(n.into());
+    }
+    if let Ok(n) = text.parse::<i64>() {
+        return Some(n.into());
+    }
+    text.parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map(Json::Number)
+}
+
+/// The merged layers as JSON, whose deserializer takes no liberties: `"yes"` is not a switch
+/// and `"4"` is not a number, and an unknown choice is answered with the valid ones.
+fn to_json(value: Value) -> Json {
+    match value.kind {
+        ValueKind::Nil => Json::Null,
+        ValueKind::Boolean(b) => Json::Bool(b),
+        ValueKind::I64(n) => n.into(),
+        ValueKind::U64(n) => n.into(),
+        ValueKind::Float(f) => serde_json::Number::from_f64(f)
+            .map_or_else(|| Json::String(f.to_string()), Json::Number),
+        // Beyond 64 bits no setting can hold it; as text, serde refuses it by name.
+        ValueKind::I128(n) => Json::String(n.to_string()),
+        ValueKind::U128(n) => Json::String(n.to_string()),
+        ValueKind::String(s) => Json::String(s),
+        ValueKind::Table(table) => {
+            Json::Object(table.into_iter().map(|(k, v)| (k, to_json(v))).collect())
+        }
+        ValueKind::Array(items) => Json::Array(items.into_iter().map(to_json).collect()),
     }
 }
 
@@ -168,7 +225,7 @@ impl Layers<'_> {
             return format!("environment variable {var}");
         }
         match self.file {
-            Some((file, table)) if lookup(&Value::from(table.clone()), path).is_some() => {
+            Some((file, table)) if lookup(&to_json(Value::from(table.clone())), path).is_some() => {
                 file.display().to_string()
             }
             _ => "the built-in defaults".into(),
@@ -200,22 +257,22 @@ fn as_written(path: &KeyPath, dropped: &[(KeyPath, usize)]) -> KeyPath {
     written
 }
 
-fn lookup<'a>(tree: &'a Value, path: &KeyPath) -> Option<&'a Value> {
+fn lookup<'a>(tree: &'a Json, path: &KeyPath) -> Option<&'a Json> {
     path.0
         .iter()
-        .try_fold(tree, |node, segment| match (&node.kind, segment) {
-            (ValueKind::Table(table), Segment::Key(key)) => table.get(key),
-            (ValueKind::Array(items), Segment::Index(i)) => items.get(*i),
+        .try_fold(tree, |node, segment| match (node, segment) {
+            (Json::Object(table), Segment::Key(key)) => table.get(key),
+            (Json::Array(items), Segment::Index(i)) => items.get(*i),
             _ => None,
         })
 }
 
-fn lookup_mut<'a>(tree: &'a mut Value, path: &KeyPath) -> Option<&'a mut Value> {
+fn lookup_mut<'a>(tree: &'a mut Json, path: &KeyPath) -> Option<&'a mut Json> {
     path.0
         .iter()
-        .try_fold(tree, |node, segment| match (&mut node.kind, segment) {
-            (ValueKind::Table(table), Segment::Key(key)) => table.get_mut(key),
-            (ValueKind::Array(items), Segment::Index(i)) => items.get_mut(*i),
+        .try_fold(tree, |node, segment| match (node, segment) {
+            (Json::Object(table), Segment::Key(key)) => table.get_mut(key),
+            (Json::Array(items), Segment::Index(i)) => items.get_mut(*i),
             _ => None,
         })
 }
@@ -223,17 +280,15 @@ fn lookup_mut<'a>(tree: &'a mut Value, path: &KeyPath) -> Option<&'a mut Value> 
 /// Removes the value at `current` (`original` in the written numbering); `None` when there
 /// is nothing to remove, which ends the repairs.
 fn remove(
-    tree: &mut Value,
+    tree: &mut Json,
     current: &KeyPath,
     original: &KeyPath,
     dropped: &mut Vec<(KeyPath, usize)>,
 ) -> Option<()> {
     let parent = lookup_mut(tree, &current.parent()?)?;
-    match (&mut parent.kind, current.0.last()?, original.0.last()?) {
-        (ValueKind::Table(table), Segment::Key(key), _) => table.remove(key).map(drop),
-        (ValueKind::Array(items), Segment::Index(i), Segment::Index(written))
-            if *i < items.len() =>
-        {
+    match (parent, current.0.last()?, original.0.last()?) {
+        (Json::Object(table), Segment::Key(key), _) => table.remove(key).map(drop),
+        (Json::Array(items), Segment::Index(i), Segment::Index(written)) if *i < items.len() => {
             items.remove(*i);
             dropped.push((original.parent()?, *written));
             Some(())

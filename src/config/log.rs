@@ -28,7 +28,9 @@ pub(super) fn check_level(level: &str) -> Result<(), ConfigError> {
     let invalid = |message: String| ConfigError::invalid("log.level", message);
     for directive in level.split(',').map(str::trim) {
         if directive.is_empty() {
-            return Err(invalid("an empty directive (two commas, or a trailing one)".into()));
+            return Err(invalid(
+                "an empty directive (two commas, or a trailing one)".into(),
+            ));
         }
         if !directive.contains('=') && !LEVELS.contains(&directive.to_ascii_lowercase().as_str()) {
             return Err(invalid(format!(
@@ -49,7 +51,13 @@ mod tests {
 
     #[test]
     fn a_level_is_a_level_name_or_target_directives() {
-        for good in ["info", "WARN", "debug,sqlx=warn", "info,akguard::intake=debug", "off"] {
+        for good in [
+            "info",
+            "WARN",
+            "debug,sqlx=warn",
+            "info,akguard::intake=debug",
+            "off",
+        ] {
             assert!(check_level(good).is_ok(), "{good}");
         }
         for bad in ["verbose", "info,loud", "", "info,", "akguard=verbose"] {

@@ -12,6 +12,8 @@ mod load;
 mod log;
 mod remediation;
 mod sources;
+#[cfg(test)]
+mod strictness_tests;
 mod tokens;
 mod values;
 mod warnings;
@@ -145,7 +147,10 @@ impl Settings {
             ));
         }
         let at_least_one = [
-            ("database.max_connections", self.database.max_connections as usize),
+            (
+                "database.max_connections",
+                self.database.max_connections as usize,
+            ),
             ("intake.max_body_bytes", self.intake.max_body_bytes),
             ("intake.max_batch", self.intake.max_batch),
         ];
