@@ -153,6 +153,9 @@ fn read_repairing(
         if let Some((_, as_text)) = coerced.iter().find(|(path, _)| *path == current) {
             message.clone_from(as_text);
         }
+        if may_be_secret(&current) {
+            message = without_value(&message);
+        }
         let original = as_written(&current, &dropped);
         if !errors.covers(&original.to_string()) {
             if present {
@@ -177,6 +180,24 @@ fn read_repairing(
         }
     }
     None
+}
+
+/// serde quotes the value it refused, and a secret written as a number would be quoted
+/// too: the value of any setting named like a secret is left out of its message.
+fn may_be_secret(path: &KeyPath) -> bool {
+    path.0.iter().any(|segment| {
+        matches!(segment, Segment::Key(key)
+            if ["secret", "token", "password"].iter().any(|word| key.contains(word)))
+    })
+}
+
+fn without_value(message: &str) -> String {
+    match message.split_once(", expected ") {
+        Some((_, expected)) => {
+            format!("a value of the wrong type (not shown), expected {expected}")
+        }
+        None => "a value of the wrong type (not shown)".into(),
+    }
 }
 
 /// A variable's text as the number or switch it spells, if it spells one.

@@ -196,6 +196,17 @@ fn a_secret_written_in_the_file_is_refused_naming_its_variable() {
 }
 
 #[test]
+fn a_secret_of_the_wrong_type_is_not_quoted() {
+    let all = errors(
+        "[intake.sources.generic]\nsecret = 98765432109876543\n",
+        &[],
+    );
+    let err = error_about(&all, "intake.sources.generic.secret");
+    assert!(!err.contains("98765432109876543"), "{err}");
+    assert!(err.contains("expected a string"), "{err}");
+}
+
+#[test]
 fn a_file_that_cannot_be_read_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let tokens = dir.path().join("no/such/tokens.toml");
