@@ -1,13 +1,14 @@
 //! Reading the layers (built-in defaults, the file, `AKGUARD__*` variables) into `Settings`
 //! strictly, reporting every mistake in one go.
 //!
-//! The merged layers are read from JSON rather than through the `config` crate, which takes
-//! `"yes"` for true and answers an unknown choice without the valid ones. serde stops at the
-//! first value it cannot read; to go on, the bad value is reported and
-//! replaced by its built-in default (or removed, or, when a list element lacks a required
-//! field, the element is dropped), and the merged tree is read again, until it reads. The
+//! The `config` crate merges the layers, but the merged tree is read from JSON rather than
+//! through that crate, which takes `"yes"` for true and answers an unknown choice without
+//! the valid ones. serde stops at the first value it cannot read; to go on, the bad value is
+//! reported and replaced by its built-in default (or removed; or, when a list element lacks
+//! a required field, the element is dropped), and the tree is read again until it reads. The
 //! repaired settings then serve to find unknown keys and misplaced secrets (see `keys`) and
-//! to run `validate`, whose errors are added unless they are about a key already reported.
+//! to run `validate`, whose errors are added unless they are about a key already reported
+//! or lie in a list that lost an element (their numbers would no longer match the file).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -85,8 +86,16 @@ pub(super) fn load(
                 ConfigError::Several(all) => all,
                 one => vec![one],
             };
+            let renumbered = |key: &str| {
+                dropped
+                    .iter()
+                    .any(|(list, _)| key.starts_with(&format!("{list}[")))
+            };
             for error in more {
-                if !error.key().is_some_and(|key| errors.covers(key)) {
+                if !error
+                    .key()
+                    .is_some_and(|key| errors.covers(key) || renumbered(key))
+                {
                     errors.push(error);
                 }
             }

@@ -22,7 +22,8 @@ fn check_config_fails_clearly_on_an_invalid_setting() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("bad.toml");
     let siem = "[intake.sources.siem]\nformat = \"generic\"\nauth = \"hmac\"\n";
-    let cases: [(&str, &[(&str, &str)], &str); 6] = [
+    type Env<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(&str, Env, &str); 6] = [
         (
             "[server]\nlisten = \"not an address\"\n",
             &[],
