@@ -8,6 +8,9 @@
 //! whose elements are in the JSON exactly as they were loaded. The one rule this relies on:
 //! every settings field serializes under the name it is read by (no `skip_serializing`,
 //! no `alias`), as `check-config`'s output needs anyway.
+//!
+//! Secrets are found the same way: a field serialized with `serialize_secret` shows as
+//! `[redacted]`, and such a key written in the file is refused, naming its variable.
 
 use std::fmt;
 

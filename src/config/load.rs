@@ -104,6 +104,16 @@ pub(super) fn load(
     errors.finish(settings)
 }
 
+/// A TOML document of another kind (the tokens file) read strictly into `T`; the error
+/// names the key at fault.
+pub(super) fn read_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    let table = config::File::from_str(text, config::FileFormat::Toml)
+        .collect()
+        .map_err(|e| e.to_string())?;
+    serde_path_to_error::deserialize(&to_json(Value::from(table)))
+        .map_err(|e| format!("`{}`: {}", e.path(), e.inner()))
+}
+
 fn read_file(path: &Path) -> Result<(PathBuf, String, Table), ConfigError> {
     let error = |message: String| ConfigError::File {
         what: "configuration file",

@@ -306,3 +306,32 @@ fn check_config_warns_about_what_serve_warns_about() {
         ]
     );
 }
+
+#[test]
+fn independent_mistakes_within_one_table_are_all_reported() {
+    let all = errors(
+        "[intake.sources.siem]\nformat = \"generic\"\nauth = \"basic\"\n\
+         allow_cidrs = [\"10.0.0.0/33\"]\n\
+         [alibaba]\nendpoints = { s3 = \"https://s3.example\" }\nrole_arn = \"arn:aws:iam\"\n\
+         [audit]\nlookback = \"365d\"\n[remediation]\nlease = \"soon\"\n",
+        &[
+            (
+                "AKGUARD__INTAKE__SOURCES__SIEM__SECRET",
+                "basic-password-0123456",
+            ),
+            ("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI5tEnvKey"),
+            ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "env-secret-value"),
+        ],
+    );
+    for key in [
+        "intake.sources.siem.username",
+        "intake.sources.siem.allow_cidrs",
+        "alibaba.endpoints.s3",
+        "alibaba.role_arn",
+        "audit.lookback",
+        "remediation.lease",
+    ] {
+        error_about(&all, key);
+    }
+    assert_eq!(all.len(), 6, "{all:#?}");
+}
