@@ -1,25 +1,9 @@
-//! `[log]`: the output format and the level filter, whose syntax is checked more strictly
-//! than `EnvFilter` checks it.
-
-use serde::{Deserialize, Serialize};
+//! `log.level`'s syntax, checked more strictly than `EnvFilter` checks it.
 
 use super::ConfigError;
 
 /// The names `log.level` accepts on their own.
 const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-#[derive(Debug, Deserialize, Serialize)]
-pub struct LogSettings {
-    pub format: LogFormat,
-    pub level: String,
-}
 
 /// `EnvFilter` reads a bare word as a target name, so `verbose` would silently mean "every
 /// level of a module called verbose". Here a bare word must be a level; a target's level is

@@ -28,7 +28,6 @@ use serde::{Deserialize, Serialize, Serializer};
 pub use alibaba::AlibabaSettings;
 pub use error::ConfigError;
 use error::Errors;
-pub use log::{LogFormat, LogSettings};
 pub use remediation::{OnDeadline, RemediationConfig, Sink};
 pub use sources::{IntakeSource, SourceAuth, SourceFormat};
 pub use tokens::{ApiToken, Role};
@@ -66,6 +65,19 @@ pub struct DatabaseSettings {
     #[serde(serialize_with = "serialize_url")]
     pub url: String,
     pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
