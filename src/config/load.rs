@@ -261,7 +261,9 @@ fn to_json(value: Value) -> Json {
 impl Layers<'_> {
     /// Where the value at `path` was set, for messages.
     fn origin(&self, path: &KeyPath) -> String {
-        if let Some(var) = path.env_var().filter(|v| self.vars.contains_key(v)) {
+        // Variable names are matched as the `config` crate matches them: in any case.
+        let wanted = path.env_var().unwrap_or_default();
+        if let Some(var) = self.vars.keys().find(|v| v.eq_ignore_ascii_case(&wanted)) {
             return format!("environment variable {var}");
         }
         match self.file {
