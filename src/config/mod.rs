@@ -11,6 +11,7 @@ mod keys;
 mod load;
 mod log;
 mod remediation;
+mod sinks;
 mod sources;
 #[cfg(test)]
 mod strictness_tests;
@@ -29,6 +30,7 @@ pub use alibaba::AlibabaSettings;
 pub use error::ConfigError;
 use error::Errors;
 pub use remediation::{OnDeadline, RemediationConfig, Sink};
+pub use sinks::{SinkPolicy, SinkRefused};
 pub use sources::{IntakeSource, SourceAuth, SourceFormat};
 pub use tokens::{ApiToken, Role};
 pub use warnings::Warning;
@@ -115,6 +117,8 @@ pub struct Runtime {
     pub tokens: Vec<ApiToken>,
     /// `None` when no credentials are configured: nothing can be called.
     pub cloud: Option<crate::cloud::ClientOptions>,
+    /// How the worker reschedules a step that failed transiently.
+    pub step_retry: crate::cloud::retry::RetryPolicy,
     /// `None` when the Security Center poller is off.
     pub security_center_interval: Option<std::time::Duration>,
     pub remediation: RemediationConfig,
@@ -179,6 +183,7 @@ impl Settings {
         }
         errors.take(log::check_level(&self.log.level));
         let cloud = errors.take(self.alibaba.client_options());
+        let step_retry = errors.take(self.alibaba.step_retry().map(Some));
         let mut sources = BTreeMap::new();
         for (name, source) in &self.intake.sources {
             if let Some(source) = errors.take(source.resolve(name).map(Some)) {
@@ -200,15 +205,17 @@ impl Settings {
                 &self.billing,
                 &self.remediation,
                 &self.alibaba.region,
+                self.protected_dirs(),
             )
             .map(Some),
         );
-        match (listen, remediation) {
-            (Some(listen), Some(remediation)) => errors.finish(Runtime {
+        match (listen, step_retry, remediation) {
+            (Some(listen), Some(step_retry), Some(remediation)) => errors.finish(Runtime {
                 listen,
                 sources,
                 tokens,
                 cloud,
+                step_retry,
                 security_center_interval,
                 remediation,
             }),
@@ -237,6 +244,21 @@ impl Settings {
             return Err(ConfigError::invalid(key, "must be longer than zero"));
         }
         Ok(Some(interval))
+    }
+
+    /// akguard's own directories, where no key is ever written: the database's, and the
+    /// state directory systemd names in `STATE_DIRECTORY`.
+    fn protected_dirs(&self) -> Vec<PathBuf> {
+        let state = std::env::var("STATE_DIRECTORY").unwrap_or_default();
+        sinks::database_directory(&self.database.url)
+            .into_iter()
+            .chain(
+                state
+                    .split(':')
+                    .filter(|d| !d.is_empty())
+                    .map(PathBuf::from),
+            )
+            .collect()
     }
 
     /// The effective settings as JSON, every secret redacted.

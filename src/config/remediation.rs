@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::error::Errors;
+use super::sinks::{OperatorSinkSettings, SinkPolicy};
 use super::{ConfigError, values};
 use crate::domain::{Cidr, Step};
 
@@ -58,6 +59,9 @@ pub struct RotationSettings {
     /// Disable at once an active key that appeared on the user after the leak (the
     /// attacker's persistence, perhaps) instead of only reporting it.
     pub disable_unknown_keys: bool,
+    /// Sinks `set-rotation` may name beyond those of `users`; none by default.
+    #[serde(default)]
+    pub operator_sinks: OperatorSinkSettings,
 }
 
 /// One `[[rotation.users]]` entry: where the user's workload reads its key.
@@ -137,6 +141,8 @@ pub struct RemediationConfig {
     pub in_use_window: Duration,
     /// The users akguard rotates, with where each one's workload reads its key.
     pub rotation: Vec<(String, Sink)>,
+    /// Which sinks a key may be delivered to.
+    pub sinks: SinkPolicy,
     pub quiet_period: Duration,
     pub cutover_poll: Duration,
     pub disable_grace: Duration,
@@ -170,6 +176,7 @@ pub(super) fn validate(
     billing: &BillingSettings,
     remediation: &RemediationSettings,
     region: &str,
+    protected_dirs: Vec<PathBuf>,
 ) -> Result<RemediationConfig, ConfigError> {
     let mut errors = Errors::default();
     let mut duration = |key: &str, raw: &str| errors.take(parse_duration(key, raw));
@@ -258,6 +265,11 @@ pub(super) fn validate(
         })
         .collect();
     let rotation_sinks = sinks(rotation, &mut errors);
+    let sink_policy = errors.take(SinkPolicy::new(
+        &rotation.operator_sinks,
+        &rotation_sinks,
+        protected_dirs,
+    ));
     errors.finish(RemediationConfig {
         workers: remediation.workers,
         dry_run: remediation.dry_run,
@@ -265,6 +277,7 @@ pub(super) fn validate(
         poll_interval,
         in_use_window,
         rotation: rotation_sinks,
+        sinks: sink_policy,
         quiet_period,
         cutover_poll,
         disable_grace,
