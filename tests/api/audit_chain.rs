@@ -101,7 +101,10 @@ async fn concurrent_intake_keeps_the_anchor_on_the_last_row() {
     let head = hash_of_row(&mut connect(&app).await, 40).await;
     let (code, stdout) = verify(&app, &[]);
     assert_eq!(code, Some(0), "{stdout}");
-    assert_eq!(stdout, format!("audit chain intact: 40 rows, head {head}\n"));
+    assert_eq!(
+        stdout,
+        format!("audit chain intact: 40 rows, head {head}\n")
+    );
 }
 
 #[tokio::test]
