@@ -11,8 +11,9 @@ pub mod ratelimit;
 pub mod redact;
 pub mod retry;
 pub mod sign;
+pub mod sign_v3;
 pub mod transport;
 
 pub use client::{ClientOptions, CloudClient, Request};
 pub use error::{CloudError, ErrorClass};
-pub use transport::Called;
+pub use transport::{Called, SignatureVersion};

@@ -3,12 +3,15 @@
 use std::time::Duration;
 
 use chrono::Utc;
+use reqwest::header::HeaderValue;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::credentials::{Credentials, parse_temporary};
 use super::error::{ApiFailure, CloudError, decode_failure};
 use super::parse::{flag, text};
 use super::product::Product;
+use super::sign_v3::{self, V3Request};
 use super::{redact, sign};
 
 /// A successful call: its decoded body and the `RequestId` for the audit log.
@@ -27,24 +30,54 @@ impl<T> Called<T> {
     }
 }
 
+/// Which OpenAPI signature requests carry (`alibaba.signature_version`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureVersion {
+    /// `HMAC-SHA1`, parameters `SignatureMethod`/`SignatureVersion=1.0`.
+    V1,
+    /// `ACS3-HMAC-SHA256`, `x-acs-*` headers and `Authorization`.
+    V3,
+}
+
+/// The only body akguard sends.
+const FORM: &str = "application/x-www-form-urlencoded";
+
 /// HTTPS (rustls) with explicit connect and total timeouts.
 pub struct Transport {
     http: reqwest::Client,
+    signature_version: SignatureVersion,
+}
+
+/// A request ready to send: its extra headers, its form body, the string it signed, and the
+/// values an error message must not echo.
+struct Prepared {
+    headers: Vec<(&'static str, HeaderValue)>,
+    body: String,
+    string_to_sign: String,
+    values: Vec<(String, String)>,
 }
 
 impl Transport {
-    pub fn new(connect_timeout: Duration, timeout: Duration) -> Result<Self, CloudError> {
+    pub fn new(
+        connect_timeout: Duration,
+        timeout: Duration,
+        signature_version: SignatureVersion,
+    ) -> Result<Self, CloudError> {
         let http = reqwest::Client::builder()
             .connect_timeout(connect_timeout)
             .timeout(timeout)
             .user_agent(concat!("akguard/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| CloudError::Credentials(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self { http })
+        Ok(Self {
+            http,
+            signature_version,
+        })
     }
 
     /// Signs `params` with fresh nonce and timestamp and POSTs them as a form, as the
-    /// official SDKs do.
+    /// official SDKs do for body parameters (which keeps them out of URLs and their logs).
     pub async fn send(
         &self,
         endpoint: &str,
@@ -53,33 +86,33 @@ impl Transport {
         params: &[(String, String)],
         credentials: &Credentials,
     ) -> Result<Called<Value>, CloudError> {
-        let mut all: Vec<(String, String)> = vec![
-            ("Action".into(), action.into()),
-            ("Version".into(), product.version().into()),
-            ("Format".into(), "JSON".into()),
-            ("AccessKeyId".into(), credentials.access_key_id.clone()),
-            ("SignatureMethod".into(), "HMAC-SHA1".into()),
-            ("SignatureVersion".into(), "1.0".into()),
-            ("SignatureNonce".into(), sign::fresh_nonce()),
-            ("Timestamp".into(), sign::timestamp(Utc::now())),
-        ];
-        if let Some(token) = credentials.token() {
-            all.push(("SecurityToken".into(), token.to_owned()));
-        }
-        all.extend(params.iter().cloned());
-        let signature = sign::signature(credentials.secret(), "POST", &all);
-        let body = all
-            .iter()
-            .chain(std::iter::once(&("Signature".to_owned(), signature)))
-            .map(|(k, v)| format!("{}={}", sign::percent_encode(k), sign::percent_encode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
-        let started = std::time::Instant::now();
-        let response = self
+        let url = format!("{}/", endpoint.trim_end_matches('/'));
+        let prepared = match self.signature_version {
+            SignatureVersion::V1 => prepare_v1(product, action, params, credentials),
+            SignatureVersion::V3 => prepare_v3(&url, product, action, params, credentials)
+                .map_err(|message| CloudError::Endpoint {
+                    product: product.name(),
+                    url: format!("{url}: {message}"),
+                })?,
+        };
+        let Prepared {
+            headers,
+            body,
+            string_to_sign,
+            values: all,
+        } = prepared;
+        let mut request = self
             .http
-            .post(format!("{}/", endpoint.trim_end_matches('/')))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("accept", "application/json")
+            .post(&url)
+            .header("content-type", FORM)
+            .header("accept", "application/json");
+        for (name, mut value) in headers {
+            // Credentials and signatures never show in reqwest's debug output.
+            value.set_sensitive(name == "authorization" || name == "x-acs-security-token");
+            request = request.header(name, value);
+        }
+        let started = std::time::Instant::now();
+        let response = request
             .body(body)
             .send()
             .await
@@ -99,7 +132,7 @@ impl Transport {
         if !(200..300).contains(&status) {
             let raw = decode_failure(status, &bytes, retry_after);
             if raw.code == "SignatureDoesNotMatch" {
-                log_signature_mismatch(action, &raw.message, &all);
+                log_signature_mismatch(action, &raw.message, &string_to_sign);
             }
             let failure = ApiFailure {
                 message: redact::message(&raw.message, &all),
@@ -209,12 +242,106 @@ fn transport_error(action: &str, e: &reqwest::Error) -> CloudError {
     }
 }
 
+/// The V1 request: protocol parameters beside the API's, all in the signed form body.
+fn prepare_v1(
+    product: Product,
+    action: &str,
+    params: &[(String, String)],
+    credentials: &Credentials,
+) -> Prepared {
+    let mut all: Vec<(String, String)> = vec![
+        ("Action".into(), action.into()),
+        ("Version".into(), product.version().into()),
+        ("Format".into(), "JSON".into()),
+        ("AccessKeyId".into(), credentials.access_key_id.clone()),
+        ("SignatureMethod".into(), "HMAC-SHA1".into()),
+        ("SignatureVersion".into(), "1.0".into()),
+        ("SignatureNonce".into(), sign::fresh_nonce()),
+        ("Timestamp".into(), sign::timestamp(Utc::now())),
+    ];
+    if let Some(token) = credentials.token() {
+        all.push(("SecurityToken".into(), token.to_owned()));
+    }
+    all.extend(params.iter().cloned());
+    let signature = sign::signature(credentials.secret(), "POST", &all);
+    let body = form(all.iter().chain(std::iter::once(&("Signature".to_owned(), signature))));
+    Prepared {
+        headers: Vec::new(),
+        body,
+        string_to_sign: sign::string_to_sign("POST", &all),
+        values: all,
+    }
+}
+
+/// The V3 request: the API's parameters in the form body (hashed into the signature), the
+/// protocol in `x-acs-*` headers, the STS token in `x-acs-security-token`.
+fn prepare_v3(
+    url: &str,
+    product: Product,
+    action: &str,
+    params: &[(String, String)],
+    credentials: &Credentials,
+) -> Result<Prepared, String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
+    let host = match (parsed.host_str(), parsed.port()) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        (Some(host), None) => host.to_owned(),
+        (None, _) => return Err("no host to sign".into()),
+    };
+    let body = form(params.iter());
+    let date = sign::timestamp(Utc::now());
+    let nonce = sign::fresh_nonce();
+    let signed = sign_v3::sign(
+        &credentials.access_key_id,
+        credentials.secret(),
+        &V3Request {
+            method: "POST",
+            host: &host,
+            action,
+            version: product.version(),
+            query: &[],
+            body: body.as_bytes(),
+            content_type: Some(FORM),
+            date: &date,
+            nonce: &nonce,
+            security_token: credentials.token(),
+        },
+    );
+    let mut values = params.to_vec();
+    if let Some(token) = credentials.token() {
+        values.push(("x-acs-security-token".into(), token.to_owned()));
+    }
+    let headers = signed
+        .headers
+        .into_iter()
+        // reqwest sets content-type from the call above, and `host` from the URL.
+        .filter(|(name, _)| !matches!(*name, "content-type" | "host"))
+        .map(|(name, value)| {
+            HeaderValue::from_str(&value)
+                .map(|value| (name, value))
+                .map_err(|_| format!("{name} is not a valid header value"))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Prepared {
+        headers,
+        body,
+        string_to_sign: signed.string_to_sign,
+        values,
+    })
+}
+
+fn form<'a>(pairs: impl Iterator<Item = &'a (String, String)>) -> String {
+    pairs
+        .map(|(k, v)| format!("{}={}", sign::percent_encode(k), sign::percent_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 /// Says whether the server signed the very string akguard signed: if so the AccessKey secret
 /// is wrong, otherwise the request was altered or encoded differently. Neither string is
-/// logged, since both hold every parameter of the request.
-fn log_signature_mismatch(action: &str, raw_message: &str, params: &[(String, String)]) {
-    let ours = sign::string_to_sign("POST", params);
-    let identical = redact::server_string_to_sign(raw_message) == Some(ours.as_str());
+/// logged: a V1 one holds every parameter of the request.
+fn log_signature_mismatch(action: &str, raw_message: &str, ours: &str) {
+    let identical = redact::server_string_to_sign(raw_message) == Some(ours);
     tracing::error!(
         action,
         identical,
