@@ -76,7 +76,11 @@ pub fn canonical_request(request: &V3Request<'_>) -> String {
         .iter()
         .map(|(name, value)| format!("{name}:{}\n", value.trim()))
         .collect();
-    let names = headers.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(";");
+    let names = headers
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(";");
     format!(
         "{}\n/\n{query}\n{canonical_headers}\n{names}\n{}",
         request.method,
@@ -98,10 +102,16 @@ pub fn sign(access_key_id: &str, secret: &str, request: &V3Request<'_>) -> Signe
     mac.update(string_to_sign.as_bytes());
     let signature = hex::encode(mac.finalize().into_bytes());
     let mut headers = signed_headers(request);
-    let names = headers.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(";");
+    let names = headers
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(";");
     headers.push((
         "authorization",
-        format!("{ALGORITHM} Credential={access_key_id},SignedHeaders={names},Signature={signature}"),
+        format!(
+            "{ALGORITHM} Credential={access_key_id},SignedHeaders={names},Signature={signature}"
+        ),
     ));
     SignedV3 {
         headers,
@@ -200,7 +210,11 @@ mod tests {
                 "authorization",
             ]
         );
-        assert!(signed.headers.contains(&("x-acs-content-sha256", sha256_hex(body))));
+        assert!(
+            signed
+                .headers
+                .contains(&("x-acs-content-sha256", sha256_hex(body)))
+        );
         assert!(signed.headers[8].1.contains(
             "SignedHeaders=content-type;host;x-acs-action;x-acs-content-sha256;x-acs-date;\
              x-acs-security-token;x-acs-signature-nonce;x-acs-version,"

@@ -264,7 +264,10 @@ fn prepare_v1(
     }
     all.extend(params.iter().cloned());
     let signature = sign::signature(credentials.secret(), "POST", &all);
-    let body = form(all.iter().chain(std::iter::once(&("Signature".to_owned(), signature))));
+    let body = form(
+        all.iter()
+            .chain(std::iter::once(&("Signature".to_owned(), signature))),
+    );
     Prepared {
         headers: Vec::new(),
         body,

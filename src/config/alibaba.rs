@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use super::error::Errors;
 use super::{ConfigError, serialize_secret};
-use crate::cloud::{ClientOptions, SignatureVersion};
 use crate::cloud::credentials::{BaseSource, Credentials};
 use crate::cloud::product::Product;
 use crate::cloud::ratelimit::ApiClass;
 use crate::cloud::retry::RetryPolicy;
+use crate::cloud::{ClientOptions, SignatureVersion};
 
 #[derive(Debug, Deserialize, Serialize)]
 pub struct AlibabaSettings {

@@ -17,5 +17,6 @@ mod rotation;
 mod rotation_safety;
 mod secrets;
 mod security_center;
+mod signatures;
 mod status_api;
 mod validation;

@@ -92,7 +92,9 @@ pub(crate) fn process(
     let mut inner = shared.lock();
     let product = params.get("Version").and_then(Product::from_version);
     let request_id = ids::request_id();
-    let (status, body, retry_after_ms, code) = match run(&mut inner, method, params, v3, now, product) {
+    let (status, body, retry_after_ms, code) = match run(
+        &mut inner, method, params, v3, now, product,
+    ) {
         Ok(mut body) => {
             body["RequestId"] = request_id.into();
             (StatusCode::OK, body, None, None)
@@ -137,6 +139,7 @@ pub(crate) fn process(
         nonce: owned("SignatureNonce"),
         timestamp: owned("Timestamp"),
         method: method.to_string(),
+        signature: if v3.is_some() { "v3" } else { "v1" },
         status: status.as_u16(),
         code,
         params: params.loggable(),

@@ -144,7 +144,11 @@ impl V3Request {
             fields.insert(name, value);
         }
         let field = |name: &str| fields.get(name).copied().filter(|v| !v.is_empty());
-        match (field("Credential"), field("SignedHeaders"), field("Signature")) {
+        match (
+            field("Credential"),
+            field("SignedHeaders"),
+            field("Signature"),
+        ) {
             (Some(credential), Some(signed), Some(signature)) if fields.len() == 3 => {
                 Ok(Authorization {
                     credential,
@@ -159,10 +163,9 @@ impl V3Request {
     /// The canonical request as the server rebuilds it for `method`.
     pub(crate) fn canonical_request(&self, method: &str) -> Result<String, ApiError> {
         let auth = self.parse()?;
-        let mut query: Vec<(String, String)> =
-            form_urlencoded::parse(self.raw_query.as_bytes())
-                .map(|(k, v)| (percent_encode(&k), percent_encode(&v)))
-                .collect();
+        let mut query: Vec<(String, String)> = form_urlencoded::parse(self.raw_query.as_bytes())
+            .map(|(k, v)| (percent_encode(&k), percent_encode(&v)))
+            .collect();
         query.sort();
         let query: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let mut names: Vec<&str> = auth.signed_headers.clone();
@@ -292,20 +295,29 @@ mod tests {
         ] {
             let mut request = run_instances(OFFICIAL);
             request.authorization = authorization;
-            assert_eq!(request.check_common().unwrap_err().code, "IncompleteSignature");
+            assert_eq!(
+                request.check_common().unwrap_err().code,
+                "IncompleteSignature"
+            );
         }
         let mut request = run_instances(OFFICIAL);
         request
             .headers
             .insert("x-acs-security-token".into(), "unsigned".into());
-        assert_eq!(request.check_common().unwrap_err().code, "IncompleteSignature");
+        assert_eq!(
+            request.check_common().unwrap_err().code,
+            "IncompleteSignature"
+        );
     }
 
     #[test]
     fn a_body_that_is_not_the_hashed_one_is_refused() {
         let mut request = run_instances(OFFICIAL);
         request.body_sha256 = hex::encode(Sha256::digest(b"UserName=mallory"));
-        assert_eq!(request.check_common().unwrap_err().code, "SignatureDoesNotMatch");
+        assert_eq!(
+            request.check_common().unwrap_err().code,
+            "SignatureDoesNotMatch"
+        );
     }
 
     #[test]

@@ -84,6 +84,7 @@ fn a_v3_request_is_answered_and_logged_like_a_v1_one() {
     assert_eq!(call.action.as_deref(), Some("GetUser"));
     assert_eq!(call.access_key_id.as_deref(), Some(AKGUARD_KEY));
     assert_eq!(call.nonce.as_deref(), Some("n3-1"));
+    assert_eq!(call.signature, "v3");
 }
 
 #[test]
@@ -150,7 +151,10 @@ fn sts_credentials_sign_v3_with_their_token_header() {
         STS,
         "AssumeRole",
         &[
-            ("RoleArn", "acs:ram::1234567890123456:role/akguard-responder"),
+            (
+                "RoleArn",
+                "acs:ram::1234567890123456:role/akguard-responder",
+            ),
             ("RoleSessionName", "akguard"),
         ],
     );
