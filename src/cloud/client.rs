@@ -12,7 +12,8 @@ use super::error::{CloudError, ErrorClass};
 use super::product::Product;
 use super::ratelimit::{ApiClass, Priority, RateLimiter};
 use super::retry::{RetryPolicy, unit_sample};
-use super::transport::{Called, SignatureVersion, Transport};
+use super::signed::SignatureVersion;
+use super::transport::{Called, Transport};
 
 /// Everything needed to build a client, already validated.
 #[derive(Debug)]

@@ -2,17 +2,14 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
-use reqwest::header::HeaderValue;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::credentials::{Credentials, parse_temporary};
 use super::error::{ApiFailure, CloudError, decode_failure};
 use super::parse::{flag, text};
 use super::product::Product;
-use super::sign_v3::{self, V3Request};
-use super::{redact, sign};
+use super::redact;
+use super::signed::{FORM, Prepared, SignatureVersion, prepare_v1, prepare_v3};
 
 /// A successful call: its decoded body and the `RequestId` for the audit log.
 #[derive(Debug, Clone)]
@@ -30,32 +27,10 @@ impl<T> Called<T> {
     }
 }
 
-/// Which OpenAPI signature requests carry (`alibaba.signature_version`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SignatureVersion {
-    /// `HMAC-SHA1`, parameters `SignatureMethod`/`SignatureVersion=1.0`.
-    V1,
-    /// `ACS3-HMAC-SHA256`, `x-acs-*` headers and `Authorization`.
-    V3,
-}
-
-/// The only body akguard sends.
-const FORM: &str = "application/x-www-form-urlencoded";
-
 /// HTTPS (rustls) with explicit connect and total timeouts.
 pub struct Transport {
     http: reqwest::Client,
     signature_version: SignatureVersion,
-}
-
-/// A request ready to send: its extra headers, its form body, the string it signed, and the
-/// values an error message must not echo.
-struct Prepared {
-    headers: Vec<(&'static str, HeaderValue)>,
-    body: String,
-    string_to_sign: String,
-    values: Vec<(String, String)>,
 }
 
 impl Transport {
@@ -89,11 +64,7 @@ impl Transport {
         let url = format!("{}/", endpoint.trim_end_matches('/'));
         let prepared = match self.signature_version {
             SignatureVersion::V1 => prepare_v1(product, action, params, credentials),
-            SignatureVersion::V3 => prepare_v3(&url, product, action, params, credentials)
-                .map_err(|message| CloudError::Endpoint {
-                    product: product.name(),
-                    url: format!("{url}: {message}"),
-                })?,
+            SignatureVersion::V3 => prepare_v3(&url, product, action, params, credentials)?,
         };
         let Prepared {
             headers,
@@ -240,104 +211,6 @@ fn transport_error(action: &str, e: &reqwest::Error) -> CloudError {
             message: e.to_string(),
         }
     }
-}
-
-/// The V1 request: protocol parameters beside the API's, all in the signed form body.
-fn prepare_v1(
-    product: Product,
-    action: &str,
-    params: &[(String, String)],
-    credentials: &Credentials,
-) -> Prepared {
-    let mut all: Vec<(String, String)> = vec![
-        ("Action".into(), action.into()),
-        ("Version".into(), product.version().into()),
-        ("Format".into(), "JSON".into()),
-        ("AccessKeyId".into(), credentials.access_key_id.clone()),
-        ("SignatureMethod".into(), "HMAC-SHA1".into()),
-        ("SignatureVersion".into(), "1.0".into()),
-        ("SignatureNonce".into(), sign::fresh_nonce()),
-        ("Timestamp".into(), sign::timestamp(Utc::now())),
-    ];
-    if let Some(token) = credentials.token() {
-        all.push(("SecurityToken".into(), token.to_owned()));
-    }
-    all.extend(params.iter().cloned());
-    let signature = sign::signature(credentials.secret(), "POST", &all);
-    let body = form(
-        all.iter()
-            .chain(std::iter::once(&("Signature".to_owned(), signature))),
-    );
-    Prepared {
-        headers: Vec::new(),
-        body,
-        string_to_sign: sign::string_to_sign("POST", &all),
-        values: all,
-    }
-}
-
-/// The V3 request: the API's parameters in the form body (hashed into the signature), the
-/// protocol in `x-acs-*` headers, the STS token in `x-acs-security-token`.
-fn prepare_v3(
-    url: &str,
-    product: Product,
-    action: &str,
-    params: &[(String, String)],
-    credentials: &Credentials,
-) -> Result<Prepared, String> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
-    let host = match (parsed.host_str(), parsed.port()) {
-        (Some(host), Some(port)) => format!("{host}:{port}"),
-        (Some(host), None) => host.to_owned(),
-        (None, _) => return Err("no host to sign".into()),
-    };
-    let body = form(params.iter());
-    let date = sign::timestamp(Utc::now());
-    let nonce = sign::fresh_nonce();
-    let signed = sign_v3::sign(
-        &credentials.access_key_id,
-        credentials.secret(),
-        &V3Request {
-            method: "POST",
-            host: &host,
-            action,
-            version: product.version(),
-            query: &[],
-            body: body.as_bytes(),
-            content_type: Some(FORM),
-            date: &date,
-            nonce: &nonce,
-            security_token: credentials.token(),
-        },
-    );
-    let mut values = params.to_vec();
-    if let Some(token) = credentials.token() {
-        values.push(("x-acs-security-token".into(), token.to_owned()));
-    }
-    let headers = signed
-        .headers
-        .into_iter()
-        // reqwest sets content-type from the call above, and `host` from the URL.
-        .filter(|(name, _)| !matches!(*name, "content-type" | "host"))
-        .map(|(name, value)| {
-            HeaderValue::from_str(&value)
-                .map(|value| (name, value))
-                .map_err(|_| format!("{name} is not a valid header value"))
-        })
-        .collect::<Result<_, _>>()?;
-    Ok(Prepared {
-        headers,
-        body,
-        string_to_sign: signed.string_to_sign,
-        values,
-    })
-}
-
-fn form<'a>(pairs: impl Iterator<Item = &'a (String, String)>) -> String {
-    pairs
-        .map(|(k, v)| format!("{}={}", sign::percent_encode(k), sign::percent_encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
 }
 
 /// Says whether the server signed the very string akguard signed: if so the AccessKey secret
