@@ -14,6 +14,7 @@ use crate::config::{ConfigError, Settings};
 use crate::http::{self, AppState};
 use crate::intake::security_center::SecurityCenterPoller;
 use crate::intake::{Intake, IntakeQueue};
+use crate::notify::{NotifyError, Sender};
 use crate::store::{self, AuditGate, Store, StoreError};
 use crate::worker::Worker;
 
@@ -25,6 +26,8 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Cloud(#[from] CloudError),
+    #[error(transparent)]
+    Notify(#[from] NotifyError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -41,6 +44,7 @@ pub struct App {
     writer: JoinHandle<()>,
     poller: Option<SecurityCenterPoller>,
     worker: Option<Worker>,
+    sender: Option<Sender>,
     store: Arc<dyn Store>,
     audit: AuditGate,
     shutdown_grace: Duration,
@@ -53,7 +57,13 @@ impl App {
         for warning in runtime.warnings() {
             tracing::warn!(setting = %warning.setting, "{}", warning.message);
         }
-        let store = store::open(&settings.database.url, settings.database.max_connections).await?;
+        let routes = runtime.notify.channels.iter().map(|c| c.route.clone()).collect();
+        let store = store::open(
+            &settings.database.url,
+            settings.database.max_connections,
+            routes,
+        )
+        .await?;
         store.migrate().await?;
         let audit = audit_watch::check_at_start(store.as_ref()).await?;
         let wake = Arc::new(tokio::sync::Notify::new());
@@ -94,6 +104,10 @@ impl App {
             }),
             _ => None,
         };
+        let sender = match runtime.notify.channels.is_empty() {
+            true => None,
+            false => Some(Sender::new(store.clone(), runtime.notify)?),
+        };
         let intake = Intake::new(runtime.sources, settings.intake.hmac_window_secs, queue);
         let state = AppState {
             store: store.clone(),
@@ -121,6 +135,7 @@ impl App {
             writer,
             poller,
             worker,
+            sender,
             store,
             audit,
             shutdown_grace: Duration::from_secs(settings.server.shutdown_grace_secs),
@@ -143,6 +158,8 @@ impl App {
             .into_make_service_with_connect_info::<SocketAddr>();
         let poller = self.poller.map(|p| tokio::spawn(p.run(shutdown.clone())));
         let worker = self.worker.map(|w| tokio::spawn(w.run(shutdown.clone())));
+        // Rows a send cut short stay leased until their lease expires, then go again.
+        let sender = self.sender.map(|s| tokio::spawn(s.run(shutdown.clone())));
         tokio::spawn(audit_watch::recheck(
             self.store,
             self.audit,
@@ -188,6 +205,13 @@ impl App {
                 .is_err()
         {
             tracing::warn!("workers did not finish their steps within the grace period");
+        }
+        if let Some(sender) = sender
+            && tokio::time::timeout(self.shutdown_grace, sender)
+                .await
+                .is_err()
+        {
+            tracing::warn!("notifications in flight did not finish within the grace period");
         }
         // The router and the poller held the last queue handles, so the writer now drains.
         if tokio::time::timeout(self.shutdown_grace, self.writer)

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod domain;
 pub mod http;
 pub mod intake;
+pub mod notify;
 pub mod store;
 pub mod telemetry;
 pub mod worker;

@@ -25,6 +25,8 @@ Usage:
   akguard verify-audit [--config FILE] [--expect-head HASH]
                                         check the audit log's hash chain, its anchor and
                                         triggers, and that HASH (a head recorded earlier) is in it
+  akguard notify test --channel NAME [--config FILE]
+                                        send a test message to a notification channel
   akguard emulator --listen ADDR --scenario FILE
                                         run the Alibaba Cloud emulator (for tests and rehearsals)
 
@@ -37,6 +39,9 @@ enum Command {
     Migrate,
     VerifyAudit {
         expect_head: Option<String>,
+    },
+    NotifyTest {
+        channel: Option<String>,
     },
     Emulator {
         listen: SocketAddr,
@@ -52,11 +57,17 @@ fn parse_args(args: &[String]) -> Result<(Command, Option<PathBuf>), String> {
     if command == "demo" {
         return parse_demo_args(rest).map(|command| (command, None));
     }
-    let mut command = match command.as_str() {
+    let (command, rest) = match (command.as_str(), rest.split_first()) {
+        ("notify", Some((sub, rest))) if sub == "test" => ("notify test", rest),
+        ("notify", _) => return Err("notify needs a subcommand: test".into()),
+        _ => (command.as_str(), rest),
+    };
+    let mut command = match command {
         "serve" => Command::Serve,
         "check-config" => Command::CheckConfig,
         "migrate" => Command::Migrate,
         "verify-audit" => Command::VerifyAudit { expect_head: None },
+        "notify test" => Command::NotifyTest { channel: None },
         other => return Err(format!("unknown command `{other}`")),
     };
     let mut config = None;
@@ -68,6 +79,9 @@ fn parse_args(args: &[String]) -> Result<(Command, Option<PathBuf>), String> {
             }
             ("--expect-head", Command::VerifyAudit { expect_head }) => {
                 *expect_head = Some(rest.next().ok_or("--expect-head needs a hash")?.clone());
+            }
+            ("--channel", Command::NotifyTest { channel }) => {
+                *channel = Some(rest.next().ok_or("--channel needs a name")?.clone());
             }
             (other, _) => return Err(format!("unexpected argument `{other}`")),
         }
@@ -184,13 +198,13 @@ fn run(command: Command, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             }
             Command::Migrate => {
                 settings.validate()?;
-                let store = store::open(&settings.database.url, 1).await?;
+                let store = store::open(&settings.database.url, 1, Vec::new()).await?;
                 store.migrate().await?;
                 tracing::info!("migrations applied");
                 Ok(ExitCode::SUCCESS)
             }
             Command::VerifyAudit { expect_head } => {
-                let store = store::open(&settings.database.url, 1).await?;
+                let store = store::open(&settings.database.url, 1, Vec::new()).await?;
                 let report =
                     store::verify_audit_chain(store.as_ref(), expect_head.as_deref()).await?;
                 println!("{report}");
@@ -199,6 +213,13 @@ fn run(command: Command, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
                 } else {
                     ExitCode::FAILURE
                 })
+            }
+            Command::NotifyTest { channel } => {
+                let channel = channel.context("notify test needs --channel NAME")?;
+                let runtime = settings.validate()?;
+                akguard::notify::send_test(&runtime.notify, &channel).await?;
+                println!("test message delivered to channel `{channel}`");
+                Ok(ExitCode::SUCCESS)
             }
             Command::Emulator { listen, scenario } => {
                 let scenario = Scenario::from_file(&scenario)?;

@@ -18,7 +18,7 @@ use serde_json::Value as Json;
 
 use super::error::{ConfigError, Errors};
 use super::keys::{self, KeyPath, Segment};
-use super::{DEFAULTS, Settings};
+use super::{DEFAULTS, Settings, notify};
 
 /// Far more passes than a file has bad values; only a bound against a loop.
 const MAX_REPAIRS: usize = 256;
@@ -38,11 +38,17 @@ pub(super) fn load(
 ) -> Result<Settings, ConfigError> {
     let defaults = config::File::from_str(DEFAULTS, config::FileFormat::Toml).collect()?;
     let file = file.map(read_file).transpose()?;
-    let vars: config::Map<String, String> = env
-        .iter()
-        .filter(|(k, _)| k.starts_with(keys::ENV_PREFIX))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let (channel_secrets, vars): (BTreeMap<_, _>, config::Map<String, String>) = (
+        env.iter()
+            .filter(|(k, _)| k.to_ascii_uppercase().starts_with(notify::SECRET_VARS))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        env.iter()
+            .filter(|(k, _)| k.starts_with(keys::ENV_PREFIX))
+            .filter(|(k, _)| !k.to_ascii_uppercase().starts_with(notify::SECRET_VARS))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    );
     let mut builder = config::Config::builder()
         .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
     if let Some((_, text, _)) = &file {
@@ -71,6 +77,7 @@ pub(super) fn load(
         return Err(errors.into_error());
     };
     settings.alibaba.fill_from_standard_env(env);
+    settings.notify.fill_secrets(&channel_secrets, &mut errors);
     let known = serde_json::to_value(&settings)
         .map_err(|e| ConfigError::invalid("settings", e.to_string()))?;
     let origin = "the built-in defaults";

@@ -10,6 +10,7 @@ mod error;
 mod keys;
 mod load;
 mod log;
+mod notify;
 mod remediation;
 mod sinks;
 mod sources;
@@ -28,6 +29,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 pub use alibaba::AlibabaSettings;
 pub use error::ConfigError;
+pub use notify::{Channel, ChannelKind, Language, NotifyConfig, NotifySettings};
 use error::Errors;
 pub use remediation::{OnDeadline, RemediationConfig, Sink};
 pub use sinks::{SinkPolicy, SinkRefused};
@@ -53,6 +55,7 @@ pub struct Settings {
     pub audit: remediation::AuditSettings,
     pub billing: remediation::BillingSettings,
     pub remediation: remediation::RemediationSettings,
+    pub notify: NotifySettings,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -122,6 +125,8 @@ pub struct Runtime {
     /// `None` when the Security Center poller is off.
     pub security_center_interval: Option<std::time::Duration>,
     pub remediation: RemediationConfig,
+    /// The notification channels, in the order configured, and their retries.
+    pub notify: NotifyConfig,
 }
 
 impl Settings {
@@ -209,8 +214,10 @@ impl Settings {
             )
             .map(Some),
         );
+        let notify = self.notify.validate(&mut errors);
         match (listen, step_retry, remediation) {
             (Some(listen), Some(step_retry), Some(remediation)) => errors.finish(Runtime {
+                notify,
                 listen,
                 sources,
                 tokens,

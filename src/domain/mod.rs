@@ -7,6 +7,7 @@ pub mod forensics;
 pub mod incident;
 pub mod machine;
 pub mod money;
+pub mod notice;
 pub mod notification;
 pub mod triage;
 

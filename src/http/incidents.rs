@@ -117,6 +117,9 @@ pub async fn show(
     let sightings = state.store.list_sightings(incident.id).await?;
     let mut body = incident_view(&incident);
     body["sightings"] = serde_json::to_value(sightings).map_err(|_| ApiError::Internal)?;
+    let notifications = state.store.incident_outbox(incident.id).await?;
+    body["notifications"] =
+        serde_json::to_value(notifications).map_err(|_| ApiError::Internal)?;
     Ok(Json(body))
 }
 

@@ -25,6 +25,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "audit anchor",
         include_str!("../../migrations/sqlite/0006_audit_anchor.sql"),
     ),
+    (
+        7,
+        "outbox",
+        include_str!("../../migrations/sqlite/0007_outbox.sql"),
+    ),
 ];
 
 pub fn sqlite() -> Migrator {

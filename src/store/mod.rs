@@ -3,8 +3,10 @@
 mod audit;
 mod batch;
 mod migrations;
+mod outbox;
 mod sqlite;
 mod sqlite_audit;
+mod sqlite_outbox;
 mod sqlite_work;
 
 use std::sync::Arc;
@@ -13,12 +15,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::audit::AuditHead;
+use crate::domain::notice::Route;
 use crate::domain::{
     AuditEntry, AuditRecord, Event, IllegalTransition, Incident, IncidentId, IncidentState,
     OwnerType, Path, Sighting, Signal, Step,
 };
 
 pub use audit::{AuditGate, verify_audit_chain};
+pub use outbox::{OutboxItem, OutboxState, OutboxVerdict};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -207,12 +211,38 @@ pub trait Store: Send + Sync {
         actor: &str,
         change: OperatorChange,
     ) -> Result<IncidentState, OperatorError>;
+    /// Leases up to `limit` notifications that are due to `owner`.
+    async fn claim_outbox(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_for: std::time::Duration,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>, StoreError>;
+    /// Records a delivery's verdict under the item's lease; `false` when the lease was lost.
+    async fn settle_outbox(
+        &self,
+        item: &OutboxItem,
+        verdict: &OutboxVerdict,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// An incident's notifications and how their delivery stands.
+    async fn incident_outbox(&self, id: IncidentId) -> Result<Vec<OutboxState>, StoreError>;
 }
 
-/// Opens the store named by the URL's scheme.
-pub async fn open(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
+/// Opens the store named by the URL's scheme. `routes` say which notifications each
+/// transition writes to the outbox (none: nothing is written).
+pub async fn open(
+    url: &str,
+    max_connections: u32,
+    routes: Vec<Route>,
+) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url, max_connections).await?))
+        Ok(Arc::new(
+            SqliteStore::connect(url, max_connections)
+                .await?
+                .with_routes(routes),
+        ))
     } else {
         Err(StoreError::UnsupportedUrl(
             url.split(':').next().unwrap_or_default().to_owned(),

@@ -16,8 +16,9 @@ use super::{
     ClaimScope, Claimed, Delivery, IncidentFilter, IncidentUpdate, IntakeOutcome, Lease,
     OperatorChange, OperatorError, Store, StoreError, migrations,
 };
-use super::{sqlite_audit, sqlite_work};
+use super::{OutboxItem, OutboxState, OutboxVerdict, sqlite_audit, sqlite_outbox, sqlite_work};
 use crate::domain::audit::AuditHead;
+use crate::domain::notice::{Change, Route};
 use crate::domain::{
     AccessKeyId, AuditEntry, AuditRecord, Event, Incident, IncidentId, IncidentState, OwnerType,
     Path, Sighting, Step,
@@ -31,6 +32,7 @@ const AUDIT_COLUMNS: &str = "id, incident_id, at, actor, action, detail, prev_ha
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    routes: Vec<Route>,
 }
 
 impl SqliteStore {
@@ -50,7 +52,15 @@ impl SqliteStore {
             .max_connections(max_connections)
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            routes: Vec::new(),
+        })
+    }
+
+    /// Which notifications each transition writes to the outbox.
+    pub fn with_routes(self, routes: Vec<Route>) -> Self {
+        Self { routes, ..self }
     }
 }
 
@@ -222,6 +232,16 @@ impl Store for SqliteStore {
         let heads = load_heads(&mut tx).await?;
         let plan = batch::plan(batch, known, heads);
         write_plan(&mut tx, &plan).await?;
+        for n in plan.notifications.iter().filter(|n| n.outcome == "created") {
+            let change = Change {
+                after: Some(IncidentState::Active(Step::Triage)),
+                source: Some(n.delivery.source.clone()),
+                parent: n.delivery.parent,
+                ..Change::default()
+            };
+            let at = n.delivery.received_at;
+            sqlite_outbox::enqueue(&mut tx, &self.routes, n.incident, &change, at).await?;
+        }
         tx.commit().await?;
         Ok(plan.outcomes)
     }
@@ -368,7 +388,7 @@ impl Store for SqliteStore {
         update: IncidentUpdate,
         audit: Vec<AuditEntry>,
     ) -> Result<(), StoreError> {
-        sqlite_work::record(&self.pool, lease, update, audit).await
+        sqlite_work::record(&self.pool, &self.routes, lease, update, audit).await
     }
 
     async fn apply_operator_event(
@@ -378,7 +398,30 @@ impl Store for SqliteStore {
         actor: &str,
         change: OperatorChange,
     ) -> Result<IncidentState, OperatorError> {
-        sqlite_work::apply_operator_event(&self.pool, id, event, actor, change).await
+        sqlite_work::apply_operator_event(&self.pool, &self.routes, id, event, actor, change).await
+    }
+
+    async fn claim_outbox(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        sqlite_outbox::claim(&self.pool, owner, now, lease_for, limit).await
+    }
+
+    async fn settle_outbox(
+        &self,
+        item: &OutboxItem,
+        verdict: &OutboxVerdict,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        sqlite_outbox::settle(&self.pool, item, verdict, now).await
+    }
+
+    async fn incident_outbox(&self, id: IncidentId) -> Result<Vec<OutboxState>, StoreError> {
+        sqlite_outbox::for_incident(&self.pool, id).await
     }
 }
 

@@ -9,8 +9,9 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::{
     ClaimScope, Claimed, IncidentUpdate, Lease, OperatorChange, OperatorError, StoreError, Work,
-    sqlite_audit,
+    sqlite_audit, sqlite_outbox,
 };
+use crate::domain::notice::{Change, Route};
 use crate::domain::{AuditEntry, Event, Incident, IncidentId, IncidentState, Step, transition};
 
 /// The incident columns and how to read them.
@@ -100,12 +101,19 @@ pub(super) async fn extend_lease(
 
 pub(super) async fn record(
     pool: &SqlitePool,
+    routes: &[Route],
     lease: &Lease,
     update: IncidentUpdate,
     audit: Vec<AuditEntry>,
 ) -> Result<(), StoreError> {
     let now = Utc::now();
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    // Read before the write, under the write lock: the transition's notices depend on where
+    // the incident came from.
+    let change = match routes.is_empty() {
+        true => None,
+        false => Some(sqlite_outbox::change_of(&mut tx, lease, &update).await?),
+    };
     let mut q = QueryBuilder::<Sqlite>::new("UPDATE incidents SET updated_at = ");
     q.push_bind(now.timestamp_millis());
     if let Some(state) = update.state {
@@ -150,6 +158,9 @@ pub(super) async fn record(
         return Err(StoreError::LeaseLost(lease.incident));
     }
     sqlite_audit::append_audit(&mut tx, now, &audit).await?;
+    if let Some(change) = change {
+        sqlite_outbox::enqueue(&mut tx, routes, lease.incident, &change, now).await?;
+    }
     tx.commit().await?;
     Ok(())
 }
@@ -188,6 +199,7 @@ fn push_state(q: &mut QueryBuilder<'_, Sqlite>, state: IncidentState, now: DateT
 
 pub(super) async fn apply_operator_event(
     pool: &SqlitePool,
+    routes: &[Route],
     id: IncidentId,
     event: Event,
     actor: &str,
@@ -242,6 +254,12 @@ pub(super) async fn apply_operator_event(
         detail: serde_json::json!({"from": state.as_str(), "to": next.as_str(), "note": change.note}),
     };
     sqlite_audit::append_audit(&mut tx, now, &[entry]).await?;
+    let change = Change {
+        before: Some(state),
+        after: Some(next),
+        ..Change::default()
+    };
+    sqlite_outbox::enqueue(&mut tx, routes, id, &change, now).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(next)
 }

@@ -1,0 +1,236 @@
+//! The sender: leases due outbox rows (safe with several processes, like the worker's
+//! incidents), delivers each, and records the verdict under the lease. It runs beside the
+//! worker and never holds it up: a failing channel only delays its own rows.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::NotifyError;
+use super::channel::{self, Answer};
+use super::message::{self, Message};
+use crate::cloud::retry::unit_sample;
+use crate::config::{Channel, NotifyConfig};
+use crate::store::{OutboxItem, OutboxVerdict, Store};
+
+/// Long enough for one request with its timeout; an abandoned row is retried after it.
+const LEASE: Duration = Duration::from_secs(60);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+const POLL: Duration = Duration::from_millis(500);
+const BATCH: u32 = 16;
+
+pub struct Sender {
+    store: Arc<dyn Store>,
+    channels: HashMap<String, Channel>,
+    config: NotifyConfig,
+    client: reqwest::Client,
+    owner: String,
+}
+
+pub fn client() -> Result<reqwest::Client, NotifyError> {
+    reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(NotifyError::Client)
+}
+
+impl Sender {
+    pub fn new(store: Arc<dyn Store>, config: NotifyConfig) -> Result<Self, NotifyError> {
+        Ok(Self {
+            store,
+            channels: config
+                .channels
+                .iter()
+                .map(|c| (c.name.clone(), c.clone()))
+                .collect(),
+            config,
+            client: client()?,
+            owner: format!(
+                "notify-{}-{}",
+                std::process::id(),
+                crate::cloud::sign::fresh_nonce()
+            ),
+        })
+    }
+
+    pub async fn run(self, shutdown: CancellationToken) {
+        let this = Arc::new(self);
+        while !shutdown.is_cancelled() {
+            let claimed = this
+                .store
+                .claim_outbox(&this.owner, Utc::now(), LEASE, BATCH)
+                .await;
+            let items = match claimed {
+                Ok(items) => items,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot claim notifications");
+                    Vec::new()
+                }
+            };
+            let idle = items.is_empty();
+            let mut sends = JoinSet::new();
+            for item in items {
+                let this = this.clone();
+                sends.spawn(async move { this.deliver(item).await });
+            }
+            while sends.join_next().await.is_some() {}
+            if idle {
+                tokio::select! {
+                    () = shutdown.cancelled() => {}
+                    () = tokio::time::sleep(POLL) => {}
+                }
+            }
+        }
+    }
+
+    async fn deliver(&self, item: OutboxItem) {
+        let verdict = self.attempt(&item).await;
+        let outcome = match &verdict {
+            OutboxVerdict::Sent => "sent",
+            OutboxVerdict::Retry { .. } => "retry",
+            OutboxVerdict::Failed { .. } => "failed",
+        };
+        tracing::info!(
+            incident.id = %item.incident,
+            channel = %item.channel,
+            event = item.kind.as_str(),
+            attempt = item.attempts,
+            outcome,
+            "notification"
+        );
+        match self.store.settle_outbox(&item, &verdict, Utc::now()).await {
+            Ok(true) => {}
+            Ok(false) => tracing::info!(
+                channel = %item.channel,
+                "notification lease lost; its new holder decides"
+            ),
+            Err(err) => tracing::warn!(error = %err, "cannot record a notification's outcome"),
+        }
+    }
+
+    async fn attempt(&self, item: &OutboxItem) -> OutboxVerdict {
+        let Some(channel) = self.channels.get(&item.channel) else {
+            return OutboxVerdict::Failed {
+                error: "the channel is no longer configured".into(),
+            };
+        };
+        let incident = match self.store.get_incident(item.incident).await {
+            Ok(Some(incident)) => incident,
+            Ok(None) => {
+                return OutboxVerdict::Failed {
+                    error: "the incident is gone".into(),
+                };
+            }
+            Err(err) => return self.retry(item, format!("cannot read the incident: {err}")),
+        };
+        let message = message::compose(channel, &incident, item.kind, &item.detail, &item.dedup_key);
+        match send(&self.client, channel, &message).await {
+            Answer::Accepted => OutboxVerdict::Sent,
+            Answer::Skipped => OutboxVerdict::Failed {
+                error: "this kind of channel takes no such event".into(),
+            },
+            Answer::Refused(error) if item.attempts >= self.config.refused_attempts => {
+                OutboxVerdict::Failed { error }
+            }
+            Answer::Refused(error) | Answer::Unavailable(error) => self.retry(item, error),
+        }
+    }
+
+    fn retry(&self, item: &OutboxItem, error: String) -> OutboxVerdict {
+        if item.attempts >= self.config.retry.max_attempts {
+            return OutboxVerdict::Failed { error };
+        }
+        let wait = self.config.retry.delay(item.attempts, unit_sample(), None);
+        // Full jitter may draw zero; a floor keeps a failing channel from spinning.
+        let wait = wait.max(self.config.retry.base / 2);
+        OutboxVerdict::Retry {
+            at: Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default(),
+            error,
+        }
+    }
+}
+
+/// Sends `message` on `channel` once; what the platform answered, scrubbed of the channel's
+/// credentials (a receiver may echo its URL).
+pub async fn send(client: &reqwest::Client, channel: &Channel, message: &Message) -> Answer {
+    let Some(request) = channel::prepare(channel, message, Utc::now()) else {
+        return Answer::Skipped;
+    };
+    let mut builder = client.post(request.url).body(request.body);
+    for (name, value) in request.headers {
+        builder = builder.header(name, value);
+    }
+    let answer = match builder.send().await {
+        Ok(response) => {
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            channel::judge(channel.kind, status, &body)
+        }
+        Err(err) => Answer::Unavailable(describe(&err)),
+    };
+    match answer {
+        Answer::Refused(error) => Answer::Refused(scrub(channel, error)),
+        Answer::Unavailable(error) => Answer::Unavailable(scrub(channel, error)),
+        other => other,
+    }
+}
+
+/// `akguard notify test --channel NAME`: one test message, sent now.
+pub async fn send_test(config: &NotifyConfig, name: &str) -> Result<(), NotifyError> {
+    let channel = config
+        .channels
+        .iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| NotifyError::UnknownChannel(name.to_owned()))?;
+    match send(&client()?, channel, &message::test_message(channel)).await {
+        Answer::Accepted => Ok(()),
+        Answer::Refused(error) | Answer::Unavailable(error) => Err(NotifyError::NotDelivered {
+            channel: name.to_owned(),
+            error,
+        }),
+        Answer::Skipped => Err(NotifyError::NotDelivered {
+            channel: name.to_owned(),
+            error: "this kind of channel takes no test message".into(),
+        }),
+    }
+}
+
+/// A transport error without its URL, which carries the robot's token.
+fn describe(err: &reqwest::Error) -> String {
+    let kind = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "cannot connect"
+    } else {
+        "request failed"
+    };
+    let mut cause = std::error::Error::source(err);
+    let mut detail = String::new();
+    while let Some(c) = cause {
+        detail = c.to_string();
+        cause = c.source();
+    }
+    match detail.is_empty() {
+        true => kind.to_owned(),
+        false => format!("{kind}: {detail}"),
+    }
+}
+
+/// Removes the channel's secret and its URL's path and query from `error`.
+fn scrub(channel: &Channel, mut error: String) -> String {
+    let secret = channel::secret(channel);
+    let mut hidden: Vec<String> = vec![channel.url.path().to_owned()];
+    hidden.extend(channel.url.query_pairs().map(|(_, v)| v.into_owned()));
+    if !secret.is_empty() {
+        hidden.push(secret.to_owned());
+    }
+    for value in hidden.into_iter().filter(|v| v.len() >= 4) {
+        error = error.replace(&value, "[redacted]");
+    }
+    error
+}

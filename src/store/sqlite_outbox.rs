@@ -1,0 +1,192 @@
+//! SQLite statements for the notification outbox: rows inserted inside the transition's
+//! transaction, claimed with a lease in one statement, and settled under that lease.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
+
+use super::{IncidentUpdate, Lease, StoreError};
+use super::outbox::{OutboxItem, OutboxState, OutboxVerdict};
+use crate::domain::{IncidentId, IncidentState, Step};
+use crate::domain::notice::{self, Change, NoticeKind, Route};
+
+/// Inserts the outbox rows `change` causes for `incident`; a row whose (channel, dedup key)
+/// exists already is skipped, which is what suppresses repeats.
+pub(super) async fn enqueue(
+    conn: &mut SqliteConnection,
+    routes: &[Route],
+    incident: IncidentId,
+    change: &Change,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if routes.is_empty() {
+        return Ok(());
+    }
+    let rows = notice::route(routes, incident, &notice::notices(change));
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let now_ms = now.timestamp_millis();
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO outbox (incident_id, channel, event, dedup_key, detail, state, \
+         next_attempt_at, created_at) ",
+    );
+    q.push_values(&rows, |mut row, r| {
+        row.push_bind(incident.0)
+            .push_bind(&r.channel)
+            .push_bind(r.kind.as_str())
+            .push_bind(&r.dedup_key)
+            .push_bind(r.detail.to_string())
+            .push_bind("pending")
+            .push_bind(now_ms)
+            .push_bind(now_ms);
+    });
+    q.push(" ON CONFLICT (channel, dedup_key) DO NOTHING");
+    q.build().persistent(false).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Leases up to `limit` due rows to `owner`. One statement, so two senders (or two
+/// processes) never take the same row.
+pub(super) async fn claim(
+    pool: &SqlitePool,
+    owner: &str,
+    now: DateTime<Utc>,
+    lease_for: Duration,
+    limit: u32,
+) -> Result<Vec<OutboxItem>, StoreError> {
+    let now_ms = now.timestamp_millis();
+    let rows = sqlx::query(
+        "UPDATE outbox SET lease_owner = ?1, lease_expires_at = ?2, attempts = attempts + 1 \
+         WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?3 \
+             AND (lease_expires_at IS NULL OR lease_expires_at < ?3) \
+             ORDER BY next_attempt_at, id LIMIT ?4) \
+         RETURNING id, incident_id, channel, event, dedup_key, detail, attempts",
+    )
+    .bind(owner)
+    .bind(now_ms + lease_for.as_millis() as i64)
+    .bind(now_ms)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let event: String = row.try_get("event")?;
+            let detail: String = row.try_get("detail")?;
+            Ok(OutboxItem {
+                id: row.try_get("id")?,
+                incident: IncidentId(row.try_get("incident_id")?),
+                channel: row.try_get("channel")?,
+                kind: NoticeKind::parse(&event)
+                    .ok_or_else(|| StoreError::Corrupt(format!("outbox event {event}")))?,
+                dedup_key: row.try_get("dedup_key")?,
+                detail: serde_json::from_str(&detail)
+                    .map_err(|e| StoreError::Corrupt(format!("outbox detail: {e}")))?,
+                attempts: row.try_get::<i64, _>("attempts")? as u32,
+                owner: owner.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// Records what a delivery came to, fenced on the lease; `LeaseLost`-free: a stale sender's
+/// verdict is dropped (the row's new holder decides), so it returns whether it counted.
+pub(super) async fn settle(
+    pool: &SqlitePool,
+    item: &OutboxItem,
+    verdict: &OutboxVerdict,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let (state, next, error, sent) = match verdict {
+        OutboxVerdict::Sent => ("sent", None, None, Some(now.timestamp_millis())),
+        OutboxVerdict::Retry { at, error } => {
+            ("pending", Some(at.timestamp_millis()), Some(error), None)
+        }
+        OutboxVerdict::Failed { error } => ("failed", None, Some(error), None),
+    };
+    let done = sqlx::query(
+        "UPDATE outbox SET state = ?, next_attempt_at = COALESCE(?, next_attempt_at), \
+         last_error = COALESCE(?, last_error), sent_at = ?, lease_owner = NULL, \
+         lease_expires_at = NULL WHERE id = ? AND lease_owner = ? AND attempts = ?",
+    )
+    .bind(state)
+    .bind(next)
+    .bind(error)
+    .bind(sent)
+    .bind(item.id)
+    .bind(&item.owner)
+    .bind(i64::from(item.attempts))
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub(super) async fn for_incident(
+    pool: &SqlitePool,
+    id: IncidentId,
+) -> Result<Vec<OutboxState>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT channel, event, dedup_key, state, attempts, last_error FROM outbox \
+         WHERE incident_id = ? ORDER BY id",
+    )
+    .bind(id.0)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(OutboxState {
+                channel: row.try_get("channel")?,
+                event: row.try_get("event")?,
+                dedup_key: row.try_get("dedup_key")?,
+                state: row.try_get("state")?,
+                attempts: row.try_get::<i64, _>("attempts")? as u32,
+                last_error: row.try_get("last_error")?,
+            })
+        })
+        .collect()
+}
+
+/// The transition `update` makes to the leased incident, read inside the write transaction
+/// before the update; `LeaseLost` if the lease is no longer held.
+pub(super) async fn change_of(
+    conn: &mut SqliteConnection,
+    lease: &Lease,
+    update: &IncidentUpdate,
+) -> Result<Change, StoreError> {
+    let row = sqlx::query(
+        "SELECT state, reason, resume_step, created_at, contained_at, findings FROM incidents \
+         WHERE id = ? AND lease_owner = ? AND attempt = ?",
+    )
+    .bind(lease.incident.0)
+    .bind(&lease.owner)
+    .bind(lease.attempt)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(StoreError::LeaseLost(lease.incident))?;
+    let raw: String = row.try_get("state")?;
+    let reason: Option<String> = row.try_get("reason")?;
+    let resume: Option<String> = row.try_get("resume_step")?;
+    let before = IncidentState::parse(&raw, reason.as_deref(), resume.as_deref())
+        .ok_or_else(|| StoreError::Corrupt(format!("state {raw}")))?;
+    let created_at: i64 = row.try_get("created_at")?;
+    let contained_before: Option<i64> = row.try_get("contained_at")?;
+    let findings: String = row.try_get("findings")?;
+    let findings: serde_json::Value = serde_json::from_str(&findings).unwrap_or_default();
+    let approval_requested = update.findings.iter().find_map(|(key, value)| {
+        let step = Step::parse(key.strip_prefix("approval_")?)?;
+        let waiting = value.get("requested_at").is_some() && value.get("granted_at").is_none();
+        (waiting && findings.get(key).is_none_or(serde_json::Value::is_null)).then_some(step)
+    });
+    Ok(Change {
+        before: Some(before),
+        after: update.state,
+        contained_in_ms: update
+            .contained_at
+            .filter(|_| contained_before.is_none())
+            .map(|at| at.timestamp_millis() - created_at),
+        approval_requested,
+        step_attempts: update.step_attempts,
+        ..Change::default()
+    })
+}
