@@ -58,7 +58,7 @@ impl App {
             tracing::warn!(setting = %warning.setting, "{}", warning.message);
         }
         let routes = runtime.notify.channels.iter().map(|c| c.route.clone()).collect();
-        let store = store::open(
+        let store = store::open_with_routes(
             &settings.database.url,
             settings.database.max_connections,
             routes,

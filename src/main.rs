@@ -198,13 +198,13 @@ fn run(command: Command, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             }
             Command::Migrate => {
                 settings.validate()?;
-                let store = store::open(&settings.database.url, 1, Vec::new()).await?;
+                let store = store::open(&settings.database.url, 1).await?;
                 store.migrate().await?;
                 tracing::info!("migrations applied");
                 Ok(ExitCode::SUCCESS)
             }
             Command::VerifyAudit { expect_head } => {
-                let store = store::open(&settings.database.url, 1, Vec::new()).await?;
+                let store = store::open(&settings.database.url, 1).await?;
                 let report =
                     store::verify_audit_chain(store.as_ref(), expect_head.as_deref()).await?;
                 println!("{report}");

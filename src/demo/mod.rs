@@ -114,7 +114,7 @@ async fn show(
             return Ok(false);
         }
     };
-    let store = store::open(shown.database_url, 1, Vec::new()).await?;
+    let store = store::open(shown.database_url, 1).await?;
     let chain = store::verify_audit_chain(store.as_ref(), None).await?;
     narrate::summary(&outcome, &chain);
     if !chain.is_intact() {

@@ -230,9 +230,13 @@ pub trait Store: Send + Sync {
     async fn incident_outbox(&self, id: IncidentId) -> Result<Vec<OutboxState>, StoreError>;
 }
 
-/// Opens the store named by the URL's scheme. `routes` say which notifications each
-/// transition writes to the outbox (none: nothing is written).
-pub async fn open(
+/// Opens the store named by the URL's scheme, writing no notifications.
+pub async fn open(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
+    open_with_routes(url, max_connections, Vec::new()).await
+}
+
+/// Opens the store; `routes` say which notifications each transition writes to the outbox.
+pub async fn open_with_routes(
     url: &str,
     max_connections: u32,
     routes: Vec<Route>,
