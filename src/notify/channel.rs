@@ -111,3 +111,138 @@ pub(super) fn judge_errcode(body: &str, throttled: &[i64]) -> Answer {
         None => Answer::Refused(format!("unexpected answer: {}", summary(body))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Language;
+    use crate::domain::notice::{NoticeKind, Severity};
+    use crate::notify::message::Fact;
+
+    /// Strings an attacker controls (user names, leak URLs, user agents), each aimed at one
+    /// way of escaping a medium.
+    const HOSTILE: &[&str] = &[
+        "@all",
+        "@here <!channel> <!here> <@U0123ABCD>",
+        "<at user_id=\"all\"></at>",
+        "[click](https://evil.example/phish)",
+        "<https://evil.example|totally safe>",
+        "**bold** _it_ ~strike~ `code` # heading",
+        "line one\n### injected heading\n> quote",
+        "<font color=\"warning\">red</font><script>alert(1)</script>",
+        "\u{202E}gnp.exe\u{0007}\u{001b}[31m",
+        "&lt;already&gt; & <raw>",
+    ];
+
+    fn channel(kind: ChannelKind) -> Channel {
+        Channel {
+            name: "c".into(),
+            kind,
+            url: reqwest::Url::parse("https://robot.example/send?access_token=t").unwrap(),
+            secret: Some("channel-secret-123456".to_owned().into()),
+            route: crate::domain::notice::Route {
+                channel: "c".into(),
+                events: NoticeKind::ALL.to_vec(),
+                min_severity: Severity::Info,
+            },
+            language: Language::En,
+            show_key_id: false,
+        }
+    }
+
+    fn message(value: &str) -> Message {
+        Message {
+            kind: NoticeKind::NeedsPerson,
+            severity: Severity::Critical,
+            language: Language::En,
+            incident: Some(7),
+            dedup_key: "incident-7-needs_person".into(),
+            incident_key: "akguard-incident-7".into(),
+            title: "akguard: incident 7 needs a person".into(),
+            facts: vec![Fact {
+                key: "user_name",
+                label: "RAM user",
+                value: value.into(),
+            }],
+            instruction: Some("Approve it.".into()),
+            command: None,
+            link: crate::notify::escape::https_link("javascript:alert(1)"),
+        }
+    }
+
+    /// The rendered value as the platform would read it: the body's text fields.
+    fn rendered(kind: ChannelKind, value: &str) -> String {
+        let request = prepare(&channel(kind), &message(value), Utc::now()).unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+        let mut texts = Vec::new();
+        collect_strings(&body, &mut texts);
+        texts.join("\n")
+    }
+
+    fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::String(s) => out.push(s.clone()),
+            serde_json::Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
+            serde_json::Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn hostile_strings_neither_mention_format_link_nor_break_lines_on_any_channel() {
+        const MENTIONS: &[&str] = &["@all", "@here", "<!channel>", "<!here>", "<@U0123ABCD>", "<at "];
+        const EVERYWHERE: &[&str] = &["<font", "<script", "\n###", "\u{202E}", "\u{1b}", "javascript:"];
+        // What each medium would read as markup; plain text reads none.
+        let media: [(ChannelKind, &[&str]); 5] = [
+            (ChannelKind::Dingtalk, &["](", "**bold", "\n> "]),
+            (ChannelKind::Wecom, &["](", "**bold", "\n> "]),
+            (ChannelKind::Slack, &["<https://evil", "*bold*", "`code`"]),
+            (ChannelKind::Lark, &[]),
+            (ChannelKind::Pagerduty, &[]),
+        ];
+        for (kind, markup) in media {
+            for hostile in HOSTILE {
+                let out = rendered(kind, hostile);
+                let ctx = format!("{kind:?} rendering {hostile:?}:\n{out}");
+                for forbidden in MENTIONS.iter().chain(EVERYWHERE).chain(markup) {
+                    assert!(!out.contains(forbidden), "{forbidden:?} in {ctx}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_generic_webhook_keeps_values_as_json_data() {
+        let request = prepare(
+            &channel(ChannelKind::Webhook),
+            &message("@all <b>x</b>"),
+            Utc::now(),
+        )
+        .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+        assert_eq!(body["facts"]["user_name"], "@all <b>x</b>");
+        assert_eq!(body["link"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn answers_are_judged_by_status_then_by_the_platforms_code() {
+        let ok = StatusCode::OK;
+        assert_eq!(judge(ChannelKind::Slack, ok, "ok"), Answer::Accepted);
+        assert!(matches!(
+            judge(ChannelKind::Slack, StatusCode::BAD_REQUEST, "invalid_payload"),
+            Answer::Refused(e) if e == "HTTP 400: invalid_payload"
+        ));
+        assert!(matches!(
+            judge(ChannelKind::Pagerduty, StatusCode::TOO_MANY_REQUESTS, ""),
+            Answer::Unavailable(_)
+        ));
+        assert!(matches!(
+            judge(ChannelKind::Wecom, ok, r#"{"errcode":93000,"errmsg":"invalid webhook url"}"#),
+            Answer::Refused(_)
+        ));
+        assert!(matches!(
+            judge(ChannelKind::Lark, ok, r#"{"StatusCode":0,"StatusMessage":"success"}"#),
+            Answer::Accepted
+        ));
+    }
+}

@@ -17,9 +17,16 @@ fn is_invisible_format(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
 }
 
-/// Text with no markup (Lark `plain_text`, PagerDuty, Slack `plain_text`).
+/// Text with no markup (Lark `plain_text`, PagerDuty, Slack `plain_text`). Angle brackets
+/// become look-alike quotes: no client then reads a tag (`<at user_id="all">`, `<!here>`)
+/// in it, whatever it does with plain text.
 pub fn plain(raw: &str) -> String {
     plain_chars(raw)
+        .map(|c| match c {
+            '<' => '‹',
+            '>' => '›',
+            c => c,
+        })
         .collect::<String>()
         .replace('@', MENTION_BREAK)
 }

@@ -4,7 +4,7 @@
 
 mod channel;
 mod dingtalk;
-mod escape;
+pub(crate) mod escape;
 mod lark;
 mod message;
 mod pagerduty;
