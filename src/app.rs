@@ -57,7 +57,12 @@ impl App {
         for warning in runtime.warnings() {
             tracing::warn!(setting = %warning.setting, "{}", warning.message);
         }
-        let routes = runtime.notify.channels.iter().map(|c| c.route.clone()).collect();
+        let routes = runtime
+            .notify
+            .channels
+            .iter()
+            .map(|c| c.route.clone())
+            .collect();
         let store = store::open_with_routes(
             &settings.database.url,
             settings.database.max_connections,

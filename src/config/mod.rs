@@ -29,8 +29,8 @@ use serde::{Deserialize, Serialize, Serializer};
 
 pub use alibaba::AlibabaSettings;
 pub use error::ConfigError;
-pub use notify::{Channel, ChannelKind, Language, NotifyConfig, NotifySettings};
 use error::Errors;
+pub use notify::{Channel, ChannelKind, Language, NotifyConfig, NotifySettings};
 pub use remediation::{OnDeadline, RemediationConfig, Sink};
 pub use sinks::{SinkPolicy, SinkRefused};
 pub use sources::{IntakeSource, SourceAuth, SourceFormat};

@@ -8,8 +8,8 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::ConfigError;
-use crate::cloud::retry::RetryPolicy;
 use super::error::Errors;
+use crate::cloud::retry::RetryPolicy;
 use crate::domain::notice::{NoticeKind, Route, Severity};
 
 /// The variables that carry channel secrets, kept away from the `config` crate (which would
@@ -148,7 +148,10 @@ impl NotifySettings {
             match found {
                 Some(channel) => channel.secret = Some(SecretString::from(value.clone())),
                 None => errors.push(ConfigError::Unknown {
-                    key: format!("notify.channels.{}", rest.to_ascii_lowercase()),
+                    key: format!(
+                        "notify.channels.{}",
+                        rest.to_ascii_lowercase().replace("__", ".")
+                    ),
                     origin: format!("environment variable {var}"),
                     suggestion: None,
                 }),
@@ -200,7 +203,10 @@ impl NotifySettings {
                 ));
             }
             if self.channels[..i].iter().any(|o| o.name == c.name) {
-                errors.push(ConfigError::invalid(at("name"), "another channel has this name"));
+                errors.push(ConfigError::invalid(
+                    at("name"),
+                    "another channel has this name",
+                ));
             }
             let url = match check_url(&c.url) {
                 Ok(url) => Some(url),
@@ -275,5 +281,83 @@ fn check_url(raw: &str) -> Result<reqwest::Url, String> {
         "https" if !host.is_empty() => Ok(url),
         "http" if loopback => Ok(url),
         _ => Err("must be an https:// URL (http:// only to a loopback address)".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use secrecy::ExposeSecret;
+
+    use super::super::Settings;
+
+    fn load(file: &str, env: &[(&str, &str)]) -> Result<Settings, super::ConfigError> {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(file.as_bytes()).unwrap();
+        Settings::load_with_env(
+            Some(f.path()),
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    const HOOK: &str = "[[notify.channels]]\nname = \"ops_hook\"\nkind = \"webhook\"\n\
+                        url = \"https://hooks.example.com/akguard\"\n";
+
+    #[test]
+    fn a_channel_secret_comes_from_its_variable_and_is_never_shown() {
+        let settings = load(
+            HOOK,
+            &[(
+                "AKGUARD__NOTIFY__CHANNELS__OPS_HOOK__SECRET",
+                "hook-secret-value-1",
+            )],
+        )
+        .unwrap();
+        let runtime = settings.validate().unwrap();
+        let channel = &runtime.notify.channels[0];
+        assert_eq!(
+            channel.secret.as_ref().unwrap().expose_secret(),
+            "hook-secret-value-1"
+        );
+        let shown = settings.redacted().to_string();
+        assert!(
+            !shown.contains("hook-secret-value-1") && !shown.contains("example.com/akguard"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn a_variable_naming_no_channel_or_no_secret_is_an_unknown_setting() {
+        let err = load(
+            HOOK,
+            &[
+                ("AKGUARD__NOTIFY__CHANNELS__OPS_HOOKK__SECRET", "x"),
+                (
+                    "AKGUARD__NOTIFY__CHANNELS__OPS_HOOK__URL",
+                    "https://elsewhere.example",
+                ),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("unknown setting `notify.channels.ops_hookk.secret`"),
+            "{err}"
+        );
+        assert!(
+            err.contains("unknown setting `notify.channels.ops_hook.url`"),
+            "{err}"
+        );
+        assert!(!err.contains("https://elsewhere"), "{err}");
+    }
+
+    #[test]
+    fn a_secret_in_the_file_is_refused() {
+        let err = load(&format!("{HOOK}secret = \"written-in-the-file\"\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("notify.channels[0].secret"), "{err}");
+        assert!(!err.contains("written-in-the-file"), "{err}");
     }
 }

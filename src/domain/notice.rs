@@ -393,7 +393,8 @@ mod tests {
 
     #[test]
     fn each_reason_names_an_action_or_none() {
-        let detail = |reason: &str| serde_json::json!({"state": "needs_attention", "reason": reason});
+        let detail =
+            |reason: &str| serde_json::json!({"state": "needs_attention", "reason": reason});
         assert_eq!(action_for(&detail("step_failed")), Some("retry"));
         assert_eq!(action_for(&detail("account_key")), None);
         assert_eq!(

@@ -118,8 +118,7 @@ pub async fn show(
     let mut body = incident_view(&incident);
     body["sightings"] = serde_json::to_value(sightings).map_err(|_| ApiError::Internal)?;
     let notifications = state.store.incident_outbox(incident.id).await?;
-    body["notifications"] =
-        serde_json::to_value(notifications).map_err(|_| ApiError::Internal)?;
+    body["notifications"] = serde_json::to_value(notifications).map_err(|_| ApiError::Internal)?;
     Ok(Json(body))
 }
 

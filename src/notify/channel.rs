@@ -57,9 +57,7 @@ pub fn prepare(channel: &Channel, message: &Message, now: DateTime<Utc>) -> Opti
         ChannelKind::Lark => plain(channel.url.clone(), lark::request(channel, message, now)),
         ChannelKind::Slack => plain(channel.url.clone(), slack::request(message)),
         ChannelKind::Wecom => plain(channel.url.clone(), wecom::request(message)),
-        ChannelKind::Pagerduty => {
-            plain(channel.url.clone(), pagerduty::request(channel, message)?)
-        }
+        ChannelKind::Pagerduty => plain(channel.url.clone(), pagerduty::request(channel, message)?),
         ChannelKind::Webhook => webhook::request(channel, message, now),
     })
 }
@@ -190,8 +188,22 @@ mod tests {
 
     #[test]
     fn hostile_strings_neither_mention_format_link_nor_break_lines_on_any_channel() {
-        const MENTIONS: &[&str] = &["@all", "@here", "<!channel>", "<!here>", "<@U0123ABCD>", "<at "];
-        const EVERYWHERE: &[&str] = &["<font", "<script", "\n###", "\u{202E}", "\u{1b}", "javascript:"];
+        const MENTIONS: &[&str] = &[
+            "@all",
+            "@here",
+            "<!channel>",
+            "<!here>",
+            "<@U0123ABCD>",
+            "<at ",
+        ];
+        const EVERYWHERE: &[&str] = &[
+            "<font",
+            "<script",
+            "\n###",
+            "\u{202E}",
+            "\u{1b}",
+            "javascript:",
+        ];
         // What each medium would read as markup; plain text reads none.
         let media: [(ChannelKind, &[&str]); 5] = [
             (ChannelKind::Dingtalk, &["](", "**bold", "\n> "]),
@@ -237,11 +249,19 @@ mod tests {
             Answer::Unavailable(_)
         ));
         assert!(matches!(
-            judge(ChannelKind::Wecom, ok, r#"{"errcode":93000,"errmsg":"invalid webhook url"}"#),
+            judge(
+                ChannelKind::Wecom,
+                ok,
+                r#"{"errcode":93000,"errmsg":"invalid webhook url"}"#
+            ),
             Answer::Refused(_)
         ));
         assert!(matches!(
-            judge(ChannelKind::Lark, ok, r#"{"StatusCode":0,"StatusMessage":"success"}"#),
+            judge(
+                ChannelKind::Lark,
+                ok,
+                r#"{"StatusCode":0,"StatusMessage":"success"}"#
+            ),
             Answer::Accepted
         ));
     }

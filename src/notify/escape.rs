@@ -8,7 +8,13 @@ const MENTION_BREAK: &str = "@\u{200B}";
 
 fn plain_chars(raw: &str) -> impl Iterator<Item = char> + '_ {
     raw.chars()
-        .map(|c| if c == '\n' || c == '\r' || c == '\t' { ' ' } else { c })
+        .map(|c| {
+            if c == '\n' || c == '\r' || c == '\t' {
+                ' '
+            } else {
+                c
+            }
+        })
         .filter(|c| !c.is_control() && !is_invisible_format(*c))
 }
 
@@ -100,7 +106,10 @@ mod tests {
     fn mentions_markup_and_lines_are_neutralised() {
         let hostile = "@all <!channel> <at user_id=\"all\"></at> [x](javascript:alert(1))\n# head";
         let md = markdown(hostile);
-        assert!(!md.contains("@all") && !md.contains('<') && !md.contains('\n'), "{md}");
+        assert!(
+            !md.contains("@all") && !md.contains('<') && !md.contains('\n'),
+            "{md}"
+        );
         assert!(!md.contains("](") && md.contains("\\# head"), "{md}");
         let sl = slack(hostile);
         assert!(!sl.contains("<!channel>") && !sl.contains("@all"), "{sl}");

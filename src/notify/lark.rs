@@ -103,8 +103,13 @@ mod tests {
     fn a_non_zero_code_is_a_failure() {
         assert_eq!(judge(r#"{"code":0,"msg":"success"}"#), Answer::Accepted);
         assert_eq!(
-            judge(r#"{"code":19021,"msg":"sign match fail or timestamp is not within one hour from current time"}"#),
-            Answer::Refused("code 19021: sign match fail or timestamp is not within one hour from current time".into())
+            judge(
+                r#"{"code":19021,"msg":"sign match fail or timestamp is not within one hour from current time"}"#
+            ),
+            Answer::Refused(
+                "code 19021: sign match fail or timestamp is not within one hour from current time"
+                    .into()
+            )
         );
     }
 }

@@ -40,7 +40,11 @@ pub struct Message {
 pub fn shown_key(key: &str, show: bool) -> String {
     let chars: Vec<char> = key.chars().collect();
     if show || chars.len() <= 6 {
-        return if show { key.to_owned() } else { "*".repeat(chars.len()) };
+        return if show {
+            key.to_owned()
+        } else {
+            "*".repeat(chars.len())
+        };
     }
     let keep: String = chars[chars.len() - 6..].iter().collect();
     format!("{}{keep}", "*".repeat(chars.len() - 6))
@@ -71,7 +75,11 @@ pub fn compose(
     if let Some(source) = text_of("source") {
         fact("source", source);
     }
-    if let Some(account) = incident.account_name.clone().or(incident.account_id.clone()) {
+    if let Some(account) = incident
+        .account_name
+        .clone()
+        .or(incident.account_id.clone())
+    {
         fact("account", account);
     }
     if let Some(user) = &incident.user_name {
@@ -80,11 +88,16 @@ pub fn compose(
     if let Some(parent) = detail.get("parent_incident_id").and_then(|p| p.as_i64()) {
         fact("parent_incident", parent.to_string());
     }
-    if let Some(ms) = detail.get("time_to_containment_ms").and_then(|m| m.as_i64()) {
+    if let Some(ms) = detail
+        .get("time_to_containment_ms")
+        .and_then(|m| m.as_i64())
+    {
         fact("time_to_containment", text::duration(lang, ms));
     }
     if let Some(state) = text_of("state") {
-        let reason = text_of("reason").map(|r| format!(" ({r})")).unwrap_or_default();
+        let reason = text_of("reason")
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
         fact("state", format!("{state}{reason}"));
     }
     if let Some(step) = text_of("step").or(text_of("approval")) {
@@ -95,7 +108,10 @@ pub fn compose(
     {
         fact("last_error", error.chars().take(300).collect());
     }
-    let link = incident.leak_url.as_deref().and_then(super::escape::https_link);
+    let link = incident
+        .leak_url
+        .as_deref()
+        .and_then(super::escape::https_link);
     if link.is_none()
         && let Some(url) = &incident.leak_url
     {

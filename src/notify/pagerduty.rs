@@ -57,7 +57,8 @@ pub(super) fn request(channel: &Channel, message: &Message) -> Option<Value> {
         },
     });
     if let Some(link) = &message.link {
-        body["links"] = json!([{"href": link, "text": super::text::label(message.language, "leak_url")}]);
+        body["links"] =
+            json!([{"href": link, "text": super::text::label(message.language, "leak_url")}]);
     }
     Some(body)
 }

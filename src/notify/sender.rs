@@ -128,7 +128,8 @@ impl Sender {
             }
             Err(err) => return self.retry(item, format!("cannot read the incident: {err}")),
         };
-        let message = message::compose(channel, &incident, item.kind, &item.detail, &item.dedup_key);
+        let message =
+            message::compose(channel, &incident, item.kind, &item.detail, &item.dedup_key);
         match send(&self.client, channel, &message).await {
             Answer::Accepted => OutboxVerdict::Sent,
             Answer::Skipped => OutboxVerdict::Failed {

@@ -44,7 +44,9 @@ pub fn title(language: Language, kind: NoticeKind, incident: i64, subject: &str)
             format!("akguard: incident {incident} opened for leaked AccessKey {subject}")
         }
         (Language::Ja, NoticeKind::Opened) => {
-            format!("akguard: 漏洩した AccessKey {subject} のインシデント {incident} を起票しました")
+            format!(
+                "akguard: 漏洩した AccessKey {subject} のインシデント {incident} を起票しました"
+            )
         }
         (Language::En, NoticeKind::ChainOpened) => format!(
             "akguard: incident {incident}: AccessKey {subject} was created by the attacker's key"
@@ -62,7 +64,9 @@ pub fn title(language: Language, kind: NoticeKind, incident: i64, subject: &str)
             format!("akguard: incident {incident} needs a person (AccessKey {subject})")
         }
         (Language::Ja, NoticeKind::NeedsPerson) => {
-            format!("akguard: インシデント {incident} は担当者の対応が必要です（AccessKey {subject}）")
+            format!(
+                "akguard: インシデント {incident} は担当者の対応が必要です（AccessKey {subject}）"
+            )
         }
         (Language::En, NoticeKind::StepFailing) => {
             format!("akguard: incident {incident}: a step keeps failing (AccessKey {subject})")
@@ -121,8 +125,12 @@ pub fn instruction(language: Language, action: Option<&str>, explanation: &str) 
 /// A test message's body.
 pub fn test_body(language: Language) -> &'static str {
     match language {
-        Language::En => "This channel is set up: akguard can reach it and its signature is accepted.",
-        Language::Ja => "このチャンネルは正しく設定されています。akguard から送信でき、署名も受理されました。",
+        Language::En => {
+            "This channel is set up: akguard can reach it and its signature is accepted."
+        }
+        Language::Ja => {
+            "このチャンネルは正しく設定されています。akguard から送信でき、署名も受理されました。"
+        }
     }
 }
 

@@ -26,9 +26,14 @@ pub struct OutboxItem {
 pub enum OutboxVerdict {
     Sent,
     /// Try again at `at`; `error` is what the platform said.
-    Retry { at: DateTime<Utc>, error: String },
+    Retry {
+        at: DateTime<Utc>,
+        error: String,
+    },
     /// Given up: attempts exhausted or refused for good.
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
 }
 
 /// An incident's notifications, as `GET /v1/incidents/{id}` shows them.

@@ -6,10 +6,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
-use super::{IncidentUpdate, Lease, StoreError};
 use super::outbox::{OutboxItem, OutboxState, OutboxVerdict};
-use crate::domain::{IncidentId, IncidentState, Step};
+use super::{IncidentUpdate, Lease, StoreError};
 use crate::domain::notice::{self, Change, NoticeKind, Route};
+use crate::domain::{IncidentId, IncidentState, Step};
 
 /// Inserts the outbox rows `change` causes for `incident`; a row whose (channel, dedup key)
 /// exists already is skipped, which is what suppresses repeats.

@@ -24,7 +24,9 @@ const HOOK_SECRET: &str = "hook-hmac-secret-3c4d5e6f";
 const BACKDOOR_KEY: &str = "LTAI5tBkD00rSvcBackup3Zq";
 
 fn channel(name: &str, kind: &str, url: &str, more: &str) -> String {
-    format!("\n[[notify.channels]]\nname = \"{name}\"\nkind = \"{kind}\"\nurl = \"{url}\"\n{more}\n")
+    format!(
+        "\n[[notify.channels]]\nname = \"{name}\"\nkind = \"{kind}\"\nurl = \"{url}\"\n{more}\n"
+    )
 }
 
 /// The notifications of incident `id`, once `done` holds for them (bounded).
@@ -37,7 +39,10 @@ async fn wait_for_notifications(
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let incident = app.get_ok(&format!("/v1/incidents/{id}")).await;
-        let rows = incident["notifications"].as_array().cloned().unwrap_or_default();
+        let rows = incident["notifications"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         if done(&rows) {
             return rows;
         }
@@ -70,7 +75,11 @@ async fn cancel(app: &TestDaemon, id: i64) {
             return;
         }
         // A worker may hold the incident for a moment (the audit pass).
-        assert!(std::time::Instant::now() < deadline, "{}", resp.text().await.unwrap());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            resp.text().await.unwrap()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -82,12 +91,37 @@ fn texts(receiver: &Receiver) -> Vec<String> {
 
 #[tokio::test]
 async fn every_channel_gets_its_platforms_message_signed_and_in_its_language() {
-    let ding = Receiver::start(&format!("/robot/send?access_token={DING_TOKEN}"), 200, r#"{"errcode":0,"errmsg":"ok"}"#).await;
-    let lark = Receiver::start("/open-apis/bot/v2/hook/abc", 200, r#"{"code":0,"msg":"success"}"#).await;
-    let lark_ja = Receiver::start("/open-apis/bot/v2/hook/ja", 200, r#"{"code":0,"msg":"success"}"#).await;
+    let ding = Receiver::start(
+        &format!("/robot/send?access_token={DING_TOKEN}"),
+        200,
+        r#"{"errcode":0,"errmsg":"ok"}"#,
+    )
+    .await;
+    let lark = Receiver::start(
+        "/open-apis/bot/v2/hook/abc",
+        200,
+        r#"{"code":0,"msg":"success"}"#,
+    )
+    .await;
+    let lark_ja = Receiver::start(
+        "/open-apis/bot/v2/hook/ja",
+        200,
+        r#"{"code":0,"msg":"success"}"#,
+    )
+    .await;
     let slack = Receiver::start("/services/T000/B000/XXX", 200, "ok").await;
-    let wecom = Receiver::start(&format!("/cgi-bin/webhook/send?key={WECOM_KEY}"), 200, r#"{"errcode":0,"errmsg":"ok"}"#).await;
-    let pager = Receiver::start("/v2/enqueue", 202, r#"{"status":"success","message":"Event processed"}"#).await;
+    let wecom = Receiver::start(
+        &format!("/cgi-bin/webhook/send?key={WECOM_KEY}"),
+        200,
+        r#"{"errcode":0,"errmsg":"ok"}"#,
+    )
+    .await;
+    let pager = Receiver::start(
+        "/v2/enqueue",
+        202,
+        r#"{"status":"success","message":"Event processed"}"#,
+    )
+    .await;
     let hook = Receiver::start("/akguard", 204, "").await;
     let config = [
         channel("ding", "dingtalk", &ding.url, ""),
@@ -113,8 +147,10 @@ async fn every_channel_gets_its_platforms_message_signed_and_in_its_language() {
     )
     .await;
     let id = report(&app, LEAKED_KEY, 25).await;
-    app.wait_for_incident(id, "awaiting_operator", |i| i["state"] == "awaiting_operator")
-        .await;
+    app.wait_for_incident(id, "awaiting_operator", |i| {
+        i["state"] == "awaiting_operator"
+    })
+    .await;
     cancel(&app, id).await;
     let chat = ["ding", "lark", "lark_ja", "slack", "wecom", "hook"];
     let rows = wait_for_notifications(&app, id, "sent", |rows| {
@@ -130,13 +166,23 @@ async fn every_channel_gets_its_platforms_message_signed_and_in_its_language() {
             && all_sent(&["pager"], "cancelled")
     })
     .await;
-    assert!(row(&rows, "pager", "opened").is_none(), "PagerDuty pages only: {rows:#?}");
+    assert!(
+        row(&rows, "pager", "opened").is_none(),
+        "PagerDuty pages only: {rows:#?}"
+    );
     let needs = row(&rows, "hook", "needs_person").unwrap();
-    assert_eq!(needs["dedup_key"], format!("incident-{id}-needs_person-awaiting_operator"));
+    assert_eq!(
+        needs["dedup_key"],
+        format!("incident-{id}-needs_person-awaiting_operator")
+    );
     assert_eq!(needs["attempts"], 1);
     assert!(needs["last_error"].is_null());
 
-    let masked = format!("{}{}", "*".repeat(LEAKED_KEY.len() - 6), &LEAKED_KEY[LEAKED_KEY.len() - 6..]);
+    let masked = format!(
+        "{}{}",
+        "*".repeat(LEAKED_KEY.len() - 6),
+        &LEAKED_KEY[LEAKED_KEY.len() - 6..]
+    );
     let action = format!("/v1/incidents/{id}/actions/confirm-cutover");
 
     for hit in ding.hits() {
@@ -147,9 +193,17 @@ async fn every_channel_gets_its_platforms_message_signed_and_in_its_language() {
         .iter()
         .map(|h| h.json()["markdown"]["text"].as_str().unwrap().to_owned())
         .collect();
-    assert!(ding_texts.iter().any(|t| t.contains("needs a person") && t.contains(&action)), "{ding_texts:#?}");
+    assert!(
+        ding_texts
+            .iter()
+            .any(|t| t.contains("needs a person") && t.contains(&action)),
+        "{ding_texts:#?}"
+    );
     assert!(ding_texts.iter().any(|t| t.contains("Time to containment")));
-    assert!(ding_texts.iter().any(|t| t.contains("generic")), "the source is named");
+    assert!(
+        ding_texts.iter().any(|t| t.contains("generic")),
+        "the source is named"
+    );
 
     for hit in lark.hits() {
         verify_lark(&hit, LARK_SECRET);
@@ -158,7 +212,10 @@ async fn every_channel_gets_its_platforms_message_signed_and_in_its_language() {
         verify_lark(&hit, LARK_SECRET);
     }
     let ja = texts(&lark_ja).concat();
-    assert!(ja.contains("担当者の対応が必要です") && ja.contains("封じ込めまでの時間"), "{ja}");
+    assert!(
+        ja.contains("担当者の対応が必要です") && ja.contains("封じ込めまでの時間"),
+        "{ja}"
+    );
     assert!(!ja.contains("needs a person"));
     let en = texts(&lark).concat();
     assert!(en.contains("needs a person") && !en.contains("担当者"));
@@ -178,11 +235,18 @@ async fn every_channel_gets_its_platforms_message_signed_and_in_its_language() {
         .map(|h| verify_pagerduty(h, PD_ROUTING_KEY))
         .filter(|b| b["dedup_key"] == format!("akguard-incident-{id}"))
         .collect();
-    let actions: Vec<&str> = pages.iter().map(|p| p["event_action"].as_str().unwrap()).collect();
+    let actions: Vec<&str> = pages
+        .iter()
+        .map(|p| p["event_action"].as_str().unwrap())
+        .collect();
     assert_eq!(actions, ["trigger", "resolve"], "{pages:#?}");
     assert_eq!(pages[0]["payload"]["severity"], "critical");
 
-    let events: Vec<Value> = hook.hits().iter().map(|h| verify_webhook(h, HOOK_SECRET)).collect();
+    let events: Vec<Value> = hook
+        .hits()
+        .iter()
+        .map(|h| verify_webhook(h, HOOK_SECRET))
+        .collect();
     let chained = events
         .iter()
         .find(|e| e["event"] == "chain_opened")
@@ -197,7 +261,10 @@ async fn every_channel_gets_its_platforms_message_signed_and_in_its_language() {
         .iter()
         .find(|e| e["event"] == "needs_person" && e["incident_id"] == id)
         .unwrap();
-    assert!(asked["command"].as_str().unwrap().contains(&action), "{asked:#}");
+    assert!(
+        asked["command"].as_str().unwrap().contains(&action),
+        "{asked:#}"
+    );
 
     // No secret anywhere, and the leaked keys only masked.
     let receivers = [&ding, &lark, &lark_ja, &slack, &wecom, &pager, &hook];
@@ -207,9 +274,16 @@ async fn every_channel_gets_its_platforms_message_signed_and_in_its_language() {
         for hit in receiver.hits() {
             let sent = hit.everything();
             for secret in &all_secrets {
-                assert!(!sent.contains(secret), "a secret was sent to {}: {sent}", receiver.url);
+                assert!(
+                    !sent.contains(secret),
+                    "a secret was sent to {}: {sent}",
+                    receiver.url
+                );
             }
-            assert!(!sent.contains(LEAKED_KEY) && !sent.contains(BACKDOOR_KEY), "{sent}");
+            assert!(
+                !sent.contains(LEAKED_KEY) && !sent.contains(BACKDOOR_KEY),
+                "{sent}"
+            );
         }
     }
     assert!(texts(&hook).concat().contains(&masked));
@@ -219,7 +293,8 @@ async fn every_channel_gets_its_platforms_message_signed_and_in_its_language() {
 }
 
 #[tokio::test]
-async fn failing_channels_are_retried_then_failed_with_the_platforms_error_and_never_block_remediation() {
+async fn failing_channels_are_retried_then_failed_with_the_platforms_error_and_never_block_remediation()
+ {
     let flaky = Receiver::start("/hook", 500, "upstream on fire").await;
     let refusing = Receiver::start("/services/T/B/X", 400, "invalid_payload").await;
     let ding_bad = Receiver::start(
@@ -231,7 +306,12 @@ async fn failing_channels_are_retried_then_failed_with_the_platforms_error_and_n
     let config = [
         channel("flaky", "webhook", &flaky.url, "events = [\"opened\"]"),
         channel("refusing", "slack", &refusing.url, "events = [\"opened\"]"),
-        channel("ding_bad", "dingtalk", &ding_bad.url, "events = [\"opened\"]"),
+        channel(
+            "ding_bad",
+            "dingtalk",
+            &ding_bad.url,
+            "events = [\"opened\"]",
+        ),
     ]
     .concat();
     let (url, _emulator) = emulator("leaked-in-use.json", |_| {}).await;
@@ -250,8 +330,10 @@ async fn failing_channels_are_retried_then_failed_with_the_platforms_error_and_n
     .await;
     let id = report(&app, LEAKED_KEY, 25).await;
     // Remediation goes on while every channel fails.
-    app.wait_for_incident(id, "awaiting_operator", |i| i["state"] == "awaiting_operator")
-        .await;
+    app.wait_for_incident(id, "awaiting_operator", |i| {
+        i["state"] == "awaiting_operator"
+    })
+    .await;
     let rows = wait_for_notifications(&app, id, "failed", |rows| {
         ["flaky", "refusing", "ding_bad"]
             .iter()
@@ -305,7 +387,10 @@ async fn a_restart_between_the_transition_and_the_send_sends_one_message_per_ded
     app.restart().await;
     for body in &bodies {
         let replay = app.post_generic(body).await;
-        assert_eq!(replay.incident_id(), ids[bodies.iter().position(|b| b == body).unwrap()]);
+        assert_eq!(
+            replay.incident_id(),
+            ids[bodies.iter().position(|b| b == body).unwrap()]
+        );
     }
     for id in &ids {
         wait_for_notifications(&app, *id, "sent", |rows| {
@@ -316,10 +401,14 @@ async fn a_restart_between_the_transition_and_the_send_sends_one_message_per_ded
     let mut accepted: HashMap<String, usize> = HashMap::new();
     for hit in hook.hits().iter().filter(|h| h.answered == 200) {
         let body = verify_webhook(hit, HOOK_SECRET);
-        *accepted.entry(body["dedup_key"].as_str().unwrap().to_owned()).or_default() += 1;
+        *accepted
+            .entry(body["dedup_key"].as_str().unwrap().to_owned())
+            .or_default() += 1;
     }
-    let expected: HashMap<String, usize> =
-        ids.iter().map(|id| (format!("incident-{id}-opened"), 1)).collect();
+    let expected: HashMap<String, usize> = ids
+        .iter()
+        .map(|id| (format!("incident-{id}-opened"), 1))
+        .collect();
     assert_eq!(accepted, expected);
 }
 
@@ -352,7 +441,10 @@ async fn notify_test_sends_one_signed_message_and_names_an_unknown_channel() {
 
     let (status, _, stderr) = run("nosuch").await.unwrap();
     assert!(!status.success());
-    assert!(stderr.contains("no notification channel is named `nosuch`"), "{stderr}");
+    assert!(
+        stderr.contains("no notification channel is named `nosuch`"),
+        "{stderr}"
+    );
     hook.answer(401, "bad signature");
     let (status, _, stderr) = run("hook").await.unwrap();
     assert!(!status.success());
@@ -367,8 +459,18 @@ async fn check_config_names_the_channel_at_fault() {
         &config,
         [
             channel("ding", "dingtalk", "http://oapi.example.com/robot/send", ""),
-            channel("pager", "pagerduty", "https://events.example.com/v2/enqueue", "events = [\"opened\"]"),
-            channel("hook", "webhook", "https://hooks.example.com/a", "secret = \"in-the-file-0000\""),
+            channel(
+                "pager",
+                "pagerduty",
+                "https://events.example.com/v2/enqueue",
+                "events = [\"opened\"]",
+            ),
+            channel(
+                "hook",
+                "webhook",
+                "https://hooks.example.com/a",
+                "secret = \"in-the-file-0000\"",
+            ),
             channel("Bad-Name", "slack", "https://hooks.example.com/b", ""),
         ]
         .concat(),
@@ -385,7 +487,10 @@ async fn check_config_names_the_channel_at_fault() {
         "secrets are never read from the configuration file",
         "notify.channels[3].name (channel `Bad-Name`)",
     ] {
-        assert!(stderr.contains(expected), "missing `{expected}` in:\n{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "missing `{expected}` in:\n{stderr}"
+        );
     }
     assert!(!stderr.contains("in-the-file-0000"));
 }

@@ -41,7 +41,10 @@ impl Hit {
 
     /// Everything that was sent, for checks that nothing leaked.
     pub fn everything(&self) -> String {
-        format!("{}?{} {:?} {}", self.path, self.query, self.headers, self.body)
+        format!(
+            "{}?{} {:?} {}",
+            self.path, self.query, self.headers, self.body
+        )
     }
 }
 
@@ -128,8 +131,14 @@ pub fn verify_dingtalk(hit: &Hit, secret: &str, token: &str) -> Value {
     assert_eq!(hit.query_param("access_token").as_deref(), Some(token));
     let ts = hit.query_param("timestamp").expect("timestamp");
     let ms: i64 = ts.parse().expect("timestamp in milliseconds");
-    assert!((now_ms() - ms).abs() < 3_600_000, "timestamp {ms} is not in ms");
-    let expected = b64(&hmac(secret.as_bytes(), format!("{ts}\n{secret}").as_bytes()));
+    assert!(
+        (now_ms() - ms).abs() < 3_600_000,
+        "timestamp {ms} is not in ms"
+    );
+    let expected = b64(&hmac(
+        secret.as_bytes(),
+        format!("{ts}\n{secret}").as_bytes(),
+    ));
     assert_eq!(hit.query_param("sign").as_deref(), Some(expected.as_str()));
     let raw_sign = hit
         .query
@@ -153,7 +162,10 @@ pub fn verify_lark(hit: &Hit, secret: &str) -> Value {
     let body = hit.json();
     let ts = body["timestamp"].as_str().expect("timestamp as a string");
     let secs: i64 = ts.parse().unwrap();
-    assert!((now_ms() / 1000 - secs).abs() < 3600, "timestamp {secs} is not in s");
+    assert!(
+        (now_ms() / 1000 - secs).abs() < 3600,
+        "timestamp {secs} is not in s"
+    );
     let expected = b64(&hmac(format!("{ts}\n{secret}").as_bytes(), b""));
     assert_eq!(body["sign"], expected);
     assert_eq!(body["msg_type"], "interactive");
@@ -205,7 +217,10 @@ pub fn verify_webhook(hit: &Hit, secret: &str) -> Value {
     let ts = hit.header("x-akguard-timestamp").expect("timestamp header");
     let expected = format!(
         "sha256={}",
-        hex::encode(hmac(secret.as_bytes(), format!("{ts}.{}", hit.body).as_bytes()))
+        hex::encode(hmac(
+            secret.as_bytes(),
+            format!("{ts}.{}", hit.body).as_bytes()
+        ))
     );
     assert_eq!(hit.header("x-akguard-signature"), Some(expected.as_str()));
     hit.json()
