@@ -24,7 +24,7 @@ pub struct TriageSettings {
 /// `[approvals]`: steps that wait for an operator's `approve` before they run.
 #[derive(Debug, Deserialize, Serialize)]
 pub struct ApprovalSettings {
-    /// Step names (`delete_key`, `disable_in_use_key`, `rotate`, ...).
+    /// Step names (`delete_key`, `disable_old_key`, `rotate`, ...).
     #[serde(default, deserialize_with = "values::list_or_comma_separated")]
     pub steps: Vec<String>,
     /// How long a step waits for approval; unset waits for ever.
@@ -242,14 +242,19 @@ pub(super) fn validate(
             .steps
             .iter()
             .map(|name| {
-                // The issue's word for disabling a key a workload uses is this step.
-                let name = if name == "disable_in_use_key" {
-                    "disable_old_key"
-                } else {
-                    name.as_str()
-                };
+                if name == "disable_in_use_key" {
+                    return Err(ConfigError::invalid(
+                        "approvals.steps",
+                        "`disable_in_use_key` is now called `disable_old_key`, the name the \
+                         incident's state, findings and approvals use: write that instead",
+                    ));
+                }
                 Step::parse(name).ok_or_else(|| {
-                    ConfigError::invalid("approvals.steps", format!("`{name}` is not a step name"))
+                    let names: Vec<&str> = Step::ALL.iter().map(|s| s.as_str()).collect();
+                    ConfigError::invalid(
+                        "approvals.steps",
+                        format!("`{name}` is not a step name; one of {}", names.join(", ")),
+                    )
                 })
             })
             .collect::<Result<_, _>>()?,

@@ -20,6 +20,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "remediation",
         include_str!("../../migrations/sqlite/0003_remediation.sql"),
     ),
+    (
+        4,
+        "dry run",
+        include_str!("../../migrations/sqlite/0004_dry_run.sql"),
+    ),
 ];
 
 pub fn sqlite() -> Migrator {

@@ -1,10 +1,13 @@
 //! The ActionTrail audit: what the leaked key did, from the look-back before detection until
-//! now, in every configured region. Keys it created become incidents of their own.
+//! now, in every configured region. Keys it created become incidents of their own, and the
+//! console logons of users it created are switched off. A chain incident also lists what the
+//! attacker created, for the person who cleans up.
 
 use chrono::Utc;
 use serde_json::{Value, json};
 
 use super::context::{StepContext, StepError, StepResult};
+use super::logins;
 use crate::domain::forensics::AuditFindings;
 use crate::domain::{AccessKeyId, LeakNotification, OwnerType, Signal};
 use crate::store::Delivery;
@@ -16,16 +19,55 @@ pub(super) async fn first_pass(ctx: &mut StepContext<'_>) -> Result<StepResult, 
     let settle_at =
         Utc::now() + chrono::Duration::from_std(ctx.inner.config.settle_delay).unwrap_or_default();
     let summary = findings.summary();
-    let result = StepResult {
+    let mut result = StepResult {
         settle_audit_at: Some(settle_at),
         ..StepResult::default()
     };
+    result.findings = artefact_findings(ctx, &findings).await?;
     Ok(result
         .finding(
             "audit",
             serde_json::to_value(&findings).unwrap_or(Value::Null),
         )
         .finding("audit_summary", json!(summary)))
+}
+
+/// The findings about what the attacker left: the created users' console logons, switched
+/// off, and for a chain incident the checklist of everything the attacker created.
+pub(super) async fn artefact_findings(
+    ctx: &mut StepContext<'_>,
+    findings: &AuditFindings,
+) -> Result<Vec<(String, Value)>, StepError> {
+    let logons = logins::disable_created(ctx, findings).await?;
+    let mut out = Vec::new();
+    if let Some(parent_id) = ctx.incident.parent_incident_id {
+        let parent = ctx.inner.store.get_incident(parent_id).await?;
+        let mut items = Vec::new();
+        let mut logon_list = Vec::new();
+        if let Some(parent) = &parent {
+            let audit = parent.findings.get("audit").cloned().unwrap_or_default();
+            if let Ok(audit) = serde_json::from_value::<AuditFindings>(audit) {
+                items.extend(audit.checklist());
+            }
+            if let Some(list) = parent.findings[logins::FINDING]["users"].as_array() {
+                logon_list.extend(list.iter().cloned());
+            }
+        }
+        items.extend(findings.checklist());
+        let mut seen = std::collections::HashSet::new();
+        items.retain(|item| seen.insert(item.clone()));
+        if let Some(list) = logons["users"].as_array() {
+            logon_list.extend(list.iter().cloned());
+        }
+        out.push((
+            "attacker_artefacts".into(),
+            json!({"created_by_incident": parent_id,
+                   "parent_access_key_id": parent.map(|p| p.access_key_id),
+                   "items": items, "console_logons": logon_list}),
+        ));
+    }
+    out.push((logins::FINDING.into(), logons));
+    Ok(out)
 }
 
 /// The second pass, once ActionTrail has caught up: merged into the first.

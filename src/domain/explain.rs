@@ -1,0 +1,143 @@
+//! What a person reads on an incident: what akguard did (in a dry run, what it would do),
+//! what the incident waits for, and what is left for a person.
+
+use serde_json::{Value, json};
+
+use super::{Incident, IncidentState, Reason, Step};
+
+/// Where a step's approval request is kept in the findings.
+pub fn approval_key(step: Step) -> String {
+    format!("approval_{}", step.as_str())
+}
+
+/// The approval the incident waits for: `{"approval": step, "since": ..., "deadline": ...}`.
+pub fn waiting_for(incident: &Incident) -> Option<Value> {
+    let step = match incident.state {
+        IncidentState::Active(step) => step,
+        IncidentState::NeedsAttention(Reason::ApprovalTimedOut(step)) => step,
+        _ => return None,
+    };
+    let record = incident.findings.get(approval_key(step))?;
+    if record.get("granted_at").is_some() {
+        return None;
+    }
+    let since = record.get("requested_at")?;
+    Some(json!({
+        "approval": step.as_str(),
+        "since": since,
+        "deadline": record.get("deadline").cloned().unwrap_or(Value::Null),
+    }))
+}
+
+/// The incident's explanation, or `None` when nothing is for a person to read.
+pub fn explanation(incident: &Incident) -> Option<String> {
+    let text = if let Some(waiting) = waiting_for(incident) {
+        Some(approval_text(&waiting))
+    } else if incident.state == IncidentState::Cancelled {
+        Some(cancel_text(incident))
+    } else if incident.parent_incident_id.is_some() {
+        Some(chain_text(incident))
+    } else {
+        incident.state.explanation(incident.dry_run)
+    };
+    if !incident.dry_run {
+        return text;
+    }
+    let lead = "Dry run: akguard changed nothing in the cloud; the audit log lists each call it \
+                would have made (cloud.dry_run).";
+    Some(match text {
+        Some(text) => format!("{lead} {text}"),
+        None => lead.to_owned(),
+    })
+}
+
+fn approval_text(waiting: &Value) -> String {
+    let step = waiting["approval"].as_str().unwrap_or_default();
+    let since = waiting["since"].as_str().unwrap_or("an unknown time");
+    let deadline = match waiting["deadline"].as_str() {
+        Some(at) => format!(
+            "If none comes by {at}, approvals.on_deadline decides (proceed, or needs_attention)."
+        ),
+        None => "It waits until one comes (approvals.deadline is not set).".to_owned(),
+    };
+    format!(
+        "Waiting for an operator's approval of the {step} step since {since}. {deadline} \
+         Approve it (POST /v1/incidents/{{id}}/actions/approve) to let it run, or cancel the \
+         incident."
+    )
+}
+
+fn cancel_text(incident: &Incident) -> String {
+    let cancel = &incident.findings["cancel"];
+    let undone: Vec<&str> = list(&cancel["undone"]).filter_map(Value::as_str).collect();
+    let mut text = if undone.is_empty() {
+        "Cancelled. akguard had changed nothing that needed undoing.".to_owned()
+    } else {
+        format!("Cancelled. akguard undid: {}.", undone.join("; "))
+    };
+    let kept: Vec<String> = list(&cancel["not_undone"])
+        .map(|n| {
+            format!(
+                "{} on {} ({})",
+                n["api"].as_str().unwrap_or_default(),
+                n["target"].as_str().unwrap_or_default(),
+                n["why"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    if !kept.is_empty() {
+        text.push_str(&format!(" It could not undo: {}.", kept.join("; ")));
+    }
+    text
+}
+
+fn chain_text(incident: &Incident) -> String {
+    let parent = incident
+        .parent_incident_id
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    let mut text = format!(
+        "The leaked key of incident {parent} created this key: it is the attacker's, and no \
+         workload of yours depends on it. akguard disables it at once and deletes it after the \
+         grace period; do not give it a sink (set-rotation), which would hand the attacker's \
+         user a fresh key."
+    );
+    if let IncidentState::NeedsAttention(reason) = incident.state
+        && reason != Reason::AttackerArtefacts
+    {
+        text.push(' ');
+        text.push_str(&reason.explanation());
+    }
+    let artefacts = &incident.findings["attacker_artefacts"];
+    let items: Vec<&str> = list(&artefacts["items"]).filter_map(Value::as_str).collect();
+    if artefacts.is_null() {
+        text.push_str(&format!(
+            " The checklist of what the attacker created follows once this incident's audit \
+             step has run; until then see incident {parent}'s audit findings."
+        ));
+        return text;
+    }
+    text.push_str(" Check and remove what the attacker created:");
+    for item in &items {
+        text.push_str(&format!("\n- [ ] {item}"));
+    }
+    for logon in list(&artefacts["console_logons"]) {
+        let user = logon["user_name"].as_str().unwrap_or_default();
+        let state = match logon["console_logon"].as_str().unwrap_or_default() {
+            "disabled" | "already_disabled" => "switched off; delete the user once reviewed",
+            "would_disable" => "would be switched off (dry run)",
+            "none" => "none",
+            "user_deleted" => "the user is deleted",
+            other => other,
+        };
+        text.push_str(&format!("\n- [ ] console logon of {user}: {state}"));
+    }
+    if items.is_empty() {
+        text.push_str("\n- [ ] nothing found in ActionTrail yet: check it by hand");
+    }
+    text
+}
+
+fn list(value: &Value) -> impl Iterator<Item = &Value> {
+    value.as_array().into_iter().flatten()
+}

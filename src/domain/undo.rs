@@ -1,0 +1,372 @@
+//! What akguard changed in the cloud, recorded with each call's result, and what undoing an
+//! incident takes. A cancel decides from these records alone: a change whose success was
+//! never recorded is reported, not guessed at.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::AuditRecord;
+
+/// A change a mutating call makes, stored in its `cloud.intent` and `cloud.call` rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Change {
+    AttachPolicy {
+        user: String,
+        policy: String,
+    },
+    DetachPolicy {
+        user: String,
+        policy: String,
+    },
+    /// An AccessKey's status (`Active`, `Inactive`) set, from what it was.
+    KeyStatus {
+        user: String,
+        access_key_id: String,
+        from: String,
+        to: String,
+    },
+    DeleteKey {
+        user: String,
+        access_key_id: String,
+    },
+    /// A console logon (IMS `Status`: `Active`, `Inactive`) set, from what it was.
+    LoginStatus {
+        user: String,
+        user_principal_name: String,
+        from: String,
+        to: String,
+    },
+}
+
+impl Change {
+    /// The Alibaba Cloud API that makes the change.
+    pub fn api(&self) -> &'static str {
+        match self {
+            Self::AttachPolicy { .. } => "AttachPolicyToUser",
+            Self::DetachPolicy { .. } => "DetachPolicyFromUser",
+            Self::KeyStatus { .. } => "UpdateAccessKey",
+            Self::DeleteKey { .. } => "DeleteAccessKey",
+            Self::LoginStatus { .. } => "UpdateLoginProfile",
+        }
+    }
+
+    /// What the call acts on, as the audit log names it.
+    pub fn target(&self) -> &str {
+        match self {
+            Self::AttachPolicy { user, .. } | Self::DetachPolicy { user, .. } => user,
+            Self::KeyStatus { access_key_id, .. } | Self::DeleteKey { access_key_id, .. } => {
+                access_key_id
+            }
+            Self::LoginStatus {
+                user_principal_name,
+                ..
+            } => user_principal_name,
+        }
+    }
+
+    /// The change, for a person.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::AttachPolicy { user, policy } => format!("attach {policy} to {user}"),
+            Self::DetachPolicy { user, policy } => format!("detach {policy} from {user}"),
+            Self::KeyStatus {
+                user,
+                access_key_id,
+                to,
+                ..
+            } => format!("set {user}'s key {access_key_id} to {to}"),
+            Self::DeleteKey {
+                user,
+                access_key_id,
+            } => format!("delete {user}'s key {access_key_id}"),
+            Self::LoginStatus { user, to, .. } => {
+                format!("set {user}'s console logon to {to}")
+            }
+        }
+    }
+}
+
+/// A change a cancel leaves in place, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotUndone {
+    pub api: String,
+    pub target: String,
+    pub why: String,
+}
+
+/// What cancelling an incident undoes, and what it cannot.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct UndoPlan {
+    /// The changes that put things back, in the order to make them.
+    pub undo: Vec<Change>,
+    pub cannot: Vec<NotUndone>,
+}
+
+impl UndoPlan {
+    pub fn undo_described(&self) -> Vec<String> {
+        self.undo.iter().map(Change::describe).collect()
+    }
+}
+
+/// Net state of one thing akguard changed: how it was first, how akguard left it.
+struct Net {
+    change: Change,
+    first: String,
+    last: String,
+}
+
+/// Reads an incident's audit rows and plans the undo of every change a recorded call result
+/// shows was applied. The cancel step's own calls are left out, so the plan is the same
+/// however often the cancel runs.
+pub fn plan(records: &[AuditRecord]) -> UndoPlan {
+    let mut open_intents: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut policies: BTreeMap<(String, String), bool> = BTreeMap::new();
+    let mut net: BTreeMap<String, Net> = BTreeMap::new();
+    let mut deleted: Vec<String> = Vec::new();
+    let mut cannot = Vec::new();
+    for record in records {
+        let detail = record.detail();
+        if detail["step"] == "cancelling" {
+            continue;
+        }
+        let text = |k: &str| detail[k].as_str().unwrap_or_default().to_owned();
+        match record.action.as_str() {
+            "cloud.intent" => {
+                open_intents.insert(text("idempotency_token"), (text("api"), text("target")));
+            }
+            "cloud.call" => {
+                open_intents.remove(&text("idempotency_token"));
+                if detail["outcome"] != "applied" {
+                    continue;
+                }
+                match serde_json::from_value::<Change>(detail["change"].clone()) {
+                    Ok(change) => fold(change, &mut policies, &mut net, &mut deleted),
+                    Err(_) => cannot.push(not_undone(&text("api"), &text("target"))),
+                }
+            }
+            _ => {}
+        }
+    }
+    for (api, target) in open_intents.into_values() {
+        cannot.push(NotUndone {
+            api,
+            target,
+            why: "its result was never recorded (akguard stopped during the call): check by \
+                  hand whether it took effect"
+                .into(),
+        });
+    }
+    let mut undo: Vec<Change> = policies
+        .into_iter()
+        .filter(|(_, attached)| *attached)
+        .map(|((user, policy), _)| Change::DetachPolicy { user, policy })
+        .collect();
+    for state in net.into_values() {
+        if state.first == state.last {
+            continue;
+        }
+        if deleted.iter().any(|key| key == state.change.target()) {
+            // The deletion is already listed among what cannot be undone.
+            continue;
+        }
+        undo.push(reversed(state));
+    }
+    for key in &deleted {
+        cannot.push(NotUndone {
+            api: "DeleteAccessKey".into(),
+            target: key.clone(),
+            why: "a deleted key cannot be restored".into(),
+        });
+    }
+    UndoPlan { undo, cannot }
+}
+
+fn fold(
+    change: Change,
+    policies: &mut BTreeMap<(String, String), bool>,
+    net: &mut BTreeMap<String, Net>,
+    deleted: &mut Vec<String>,
+) {
+    let (from, to) = match &change {
+        Change::AttachPolicy { user, policy } => {
+            policies.insert((user.clone(), policy.clone()), true);
+            return;
+        }
+        Change::DetachPolicy { user, policy } => {
+            policies.insert((user.clone(), policy.clone()), false);
+            return;
+        }
+        Change::DeleteKey { access_key_id, .. } => {
+            deleted.push(access_key_id.clone());
+            return;
+        }
+        Change::KeyStatus { from, to, .. } | Change::LoginStatus { from, to, .. } => {
+            (from.clone(), to.clone())
+        }
+    };
+    let key = format!("{}:{}", change.api(), change.target());
+    net.entry(key)
+        .and_modify(|n| n.last = to.clone())
+        .or_insert(Net {
+            change,
+            first: from,
+            last: to,
+        });
+}
+
+fn reversed(state: Net) -> Change {
+    match state.change {
+        Change::KeyStatus {
+            user,
+            access_key_id,
+            ..
+        } => Change::KeyStatus {
+            user,
+            access_key_id,
+            from: state.last,
+            to: state.first,
+        },
+        Change::LoginStatus {
+            user,
+            user_principal_name,
+            ..
+        } => Change::LoginStatus {
+            user,
+            user_principal_name,
+            from: state.last,
+            to: state.first,
+        },
+        other => other,
+    }
+}
+
+/// Why a recorded change without an undo stays.
+fn not_undone(api: &str, target: &str) -> NotUndone {
+    let why = match api {
+        "CreatePolicy" | "CreatePolicyVersion" => {
+            "the Deny policy stays defined; detached, it restricts nobody"
+        }
+        "UpdateLoginProfile" => {
+            "MFA at next logon and the password reset stay required: they only add protection"
+        }
+        "CreateAccessKey" => "the new key stays: its workload may already use it",
+        "PutSecretValue" | "CreateSecret" => "the delivered key stays in the secret",
+        "ModifyAccessKeyLeakDeal" => "Security Center's leak record stays marked handled",
+        _ => "akguard has no undo for this call",
+    };
+    NotUndone {
+        api: api.into(),
+        target: target.into(),
+        why: why.into(),
+    }
+}
+
+/// `plan`'s lists for a person: what will be undone and what stays.
+pub fn summary(plan: &UndoPlan) -> Value {
+    serde_json::json!({
+        "will_undo": plan.undo_described(),
+        "cannot_undo": plan.cannot,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use serde_json::json;
+
+    fn row(action: &str, detail: Value) -> AuditRecord {
+        AuditRecord {
+            id: 0,
+            incident_id: None,
+            at: Utc::now(),
+            actor: "worker:test".into(),
+            action: action.into(),
+            detail_json: detail.to_string(),
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    fn call(step: &str, token: &str, outcome: &str, change: Option<Change>) -> Vec<AuditRecord> {
+        let api = change.as_ref().map_or("CreatePolicy", Change::api);
+        let target = change.as_ref().map_or("p", |c| c.target()).to_owned();
+        let base = json!({"step": step, "api": api, "target": target, "idempotency_token": token,
+            "change": change});
+        let mut result = base.clone();
+        result["outcome"] = json!(outcome);
+        vec![row("cloud.intent", base), row("cloud.call", result)]
+    }
+
+    fn key(from: &str, to: &str) -> Change {
+        Change::KeyStatus {
+            user: "u".into(),
+            access_key_id: "K".into(),
+            from: from.into(),
+            to: to.into(),
+        }
+    }
+
+    #[test]
+    fn only_applied_results_are_undone() {
+        let attach = Change::AttachPolicy {
+            user: "u".into(),
+            policy: "deny".into(),
+        };
+        let mut rows = call("revoke", "t1", "already_done", Some(attach.clone()));
+        rows.extend(call("disable_key", "t2", "applied", Some(key("Active", "Inactive"))));
+        rows.extend(call("revoke", "t3", "applied", None));
+        let planned = plan(&rows);
+        assert_eq!(planned.undo, [key("Inactive", "Active")]);
+        assert_eq!(planned.cannot.len(), 1);
+        assert_eq!(planned.cannot[0].api, "CreatePolicy");
+
+        let mut rows = call("revoke", "t1", "applied", Some(attach));
+        rows.extend(call("revoke", "t4", "NoPermission", Some(key("Active", "Inactive"))));
+        let planned = plan(&rows);
+        assert_eq!(
+            planned.undo_described(),
+            ["detach deny from u"],
+            "a failed call changed nothing"
+        );
+    }
+
+    #[test]
+    fn an_intent_without_a_result_is_reported_not_guessed() {
+        let rows = vec![row(
+            "cloud.intent",
+            json!({"step": "revoke", "api": "AttachPolicyToUser", "target": "u", "idempotency_token": "t"}),
+        )];
+        let planned = plan(&rows);
+        assert!(planned.undo.is_empty());
+        assert_eq!(planned.cannot[0].api, "AttachPolicyToUser");
+        assert!(planned.cannot[0].why.contains("never recorded"));
+    }
+
+    #[test]
+    fn net_effects_count_and_deleted_keys_cannot_come_back() {
+        let mut rows = call("disable_key", "t1", "applied", Some(key("Active", "Inactive")));
+        rows.extend(call("reenable", "t2", "applied", Some(key("Inactive", "Active"))));
+        assert!(plan(&rows).undo.is_empty(), "back where it started");
+
+        let mut rows = call("disable_key", "t1", "applied", Some(key("Active", "Inactive")));
+        let delete = Change::DeleteKey {
+            user: "u".into(),
+            access_key_id: "K".into(),
+        };
+        rows.extend(call("delete_key", "t3", "applied", Some(delete)));
+        let planned = plan(&rows);
+        assert!(planned.undo.is_empty());
+        assert_eq!(planned.cannot[0].why, "a deleted key cannot be restored");
+    }
+
+    #[test]
+    fn the_cancel_steps_own_calls_do_not_change_the_plan() {
+        let mut rows = call("disable_key", "t1", "applied", Some(key("Active", "Inactive")));
+        rows.extend(call("cancelling", "t2", "applied", Some(key("Inactive", "Active"))));
+        assert_eq!(plan(&rows).undo, [key("Inactive", "Active")]);
+    }
+}
