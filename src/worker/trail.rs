@@ -45,6 +45,13 @@ pub(super) async fn artefact_findings(
         let mut items = Vec::new();
         let mut logon_list = Vec::new();
         if let Some(parent) = &parent {
+            if parent.findings.get("audit").is_none() && parent.state.is_open() {
+                // The parent's audit opened this incident and is recorded just after: the
+                // checklist starts from it, so wait for it.
+                return Err(StepError::Unverified(format!(
+                    "incident {parent_id}'s audit findings are not recorded yet"
+                )));
+            }
             let audit = parent.findings.get("audit").cloned().unwrap_or_default();
             if let Ok(audit) = serde_json::from_value::<AuditFindings>(audit) {
                 items.extend(audit.checklist());

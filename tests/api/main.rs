@@ -1,5 +1,6 @@
 //! Integration tests: each starts the real daemon on port 0 with a fresh database.
 
+mod artefacts;
 mod authentication;
 mod cli;
 mod cloud_client;
@@ -8,6 +9,7 @@ mod deduplication;
 mod demo;
 mod helpers;
 mod intake_formats;
+mod oversight;
 mod persistence;
 mod remediation;
 mod rotation;
