@@ -168,13 +168,14 @@ async fn time_to_containment_is_logged_once_at_the_first_containment() {
     );
     let logged: Vec<i64> = log_lines(&app.log())
         .iter()
+        .filter(|l| l["incident.id"] == id || l["incident.id"] == id.to_string())
         .filter_map(|l| {
             l["time_to_containment_ms"]
                 .as_i64()
                 .or_else(|| l["fields"]["time_to_containment_ms"].as_i64())
         })
         .collect();
-    assert_eq!(logged.len(), 1, "{logged:?}");
+    assert_eq!(logged.len(), 1, "{logged:?}\n{}", app.log());
     let api = contained["time_to_containment_ms"].as_i64().unwrap();
     assert!((logged[0] - api).abs() < 1000, "{logged:?} vs {api}");
 }
