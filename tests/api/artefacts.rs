@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::cloud_support::{LEAKED_KEY, calls_of, emulator, state};
 use crate::helpers::{OPERATOR_TOKEN, TestDaemon};
-use crate::remediation::{daemon_with, report, successful_calls, user};
+use crate::remediation::{daemon_with, report, user};
 
 const BACKDOOR_USER: &str = "svc-backup";
 const BACKDOOR_KEY: &str = "LTAI5tBkD00rSvcBackup3Zq";
@@ -248,7 +248,11 @@ async fn cancel_undoes_only_what_akguard_applied_and_says_what_it_could_not() {
         i["state"] == "awaiting_operator"
     })
     .await;
-    assert_eq!(successful_calls(&url, "AttachPolicyToUser").await, 0);
+    let attached_by_akguard = calls_of(&url, "AttachPolicyToUser")
+        .await
+        .iter()
+        .any(|c| c["params"]["UserName"] == "ci-deployer");
+    assert!(!attached_by_akguard, "it was attached already");
 
     let (status, body) = act(&app, id, "cancel", json!({"reason": "a test key"})).await;
     assert_eq!(status, 200, "{body}");
@@ -258,7 +262,11 @@ async fn cancel_undoes_only_what_akguard_applied_and_says_what_it_could_not() {
     let cancelled = app
         .wait_for_incident(id, "cancelled", |i| i["state"] == "cancelled")
         .await;
-    assert_eq!(successful_calls(&url, "DetachPolicyFromUser").await, 0);
+    let detached = calls_of(&url, "DetachPolicyFromUser")
+        .await
+        .iter()
+        .any(|c| c["params"]["UserName"] == "ci-deployer");
+    assert!(!detached, "cancel removed a policy akguard had not attached");
     assert!(
         user(&state(&url).await, "ci-deployer")["policies"]
             .to_string()
