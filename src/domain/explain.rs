@@ -109,7 +109,9 @@ fn chain_text(incident: &Incident) -> String {
         text.push_str(&reason.explanation());
     }
     let artefacts = &incident.findings["attacker_artefacts"];
-    let items: Vec<&str> = list(&artefacts["items"]).filter_map(Value::as_str).collect();
+    let items: Vec<&str> = list(&artefacts["items"])
+        .filter_map(Value::as_str)
+        .collect();
     if artefacts.is_null() {
         text.push_str(&format!(
             " The checklist of what the attacker created follows once this incident's audit \

@@ -317,7 +317,12 @@ mod tests {
             policy: "deny".into(),
         };
         let mut rows = call("revoke", "t1", "already_done", Some(attach.clone()));
-        rows.extend(call("disable_key", "t2", "applied", Some(key("Active", "Inactive"))));
+        rows.extend(call(
+            "disable_key",
+            "t2",
+            "applied",
+            Some(key("Active", "Inactive")),
+        ));
         rows.extend(call("revoke", "t3", "applied", None));
         let planned = plan(&rows);
         assert_eq!(planned.undo, [key("Inactive", "Active")]);
@@ -325,7 +330,12 @@ mod tests {
         assert_eq!(planned.cannot[0].api, "CreatePolicy");
 
         let mut rows = call("revoke", "t1", "applied", Some(attach));
-        rows.extend(call("revoke", "t4", "NoPermission", Some(key("Active", "Inactive"))));
+        rows.extend(call(
+            "revoke",
+            "t4",
+            "NoPermission",
+            Some(key("Active", "Inactive")),
+        ));
         let planned = plan(&rows);
         assert_eq!(
             planned.undo_described(),
@@ -348,11 +358,26 @@ mod tests {
 
     #[test]
     fn net_effects_count_and_deleted_keys_cannot_come_back() {
-        let mut rows = call("disable_key", "t1", "applied", Some(key("Active", "Inactive")));
-        rows.extend(call("reenable", "t2", "applied", Some(key("Inactive", "Active"))));
+        let mut rows = call(
+            "disable_key",
+            "t1",
+            "applied",
+            Some(key("Active", "Inactive")),
+        );
+        rows.extend(call(
+            "reenable",
+            "t2",
+            "applied",
+            Some(key("Inactive", "Active")),
+        ));
         assert!(plan(&rows).undo.is_empty(), "back where it started");
 
-        let mut rows = call("disable_key", "t1", "applied", Some(key("Active", "Inactive")));
+        let mut rows = call(
+            "disable_key",
+            "t1",
+            "applied",
+            Some(key("Active", "Inactive")),
+        );
         let delete = Change::DeleteKey {
             user: "u".into(),
             access_key_id: "K".into(),
@@ -365,8 +390,18 @@ mod tests {
 
     #[test]
     fn the_cancel_steps_own_calls_do_not_change_the_plan() {
-        let mut rows = call("disable_key", "t1", "applied", Some(key("Active", "Inactive")));
-        rows.extend(call("cancelling", "t2", "applied", Some(key("Inactive", "Active"))));
+        let mut rows = call(
+            "disable_key",
+            "t1",
+            "applied",
+            Some(key("Active", "Inactive")),
+        );
+        rows.extend(call(
+            "cancelling",
+            "t2",
+            "applied",
+            Some(key("Inactive", "Active")),
+        ));
         assert_eq!(plan(&rows).undo, [key("Inactive", "Active")]);
     }
 }

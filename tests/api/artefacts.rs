@@ -126,9 +126,7 @@ async fn a_chain_incidents_key_is_disabled_at_once_deleted_after_the_grace_and_i
     let parent = report(&app, LEAKED_KEY, 25).await;
     let chain = chain_incident(&app).await;
     let waiting = app
-        .wait_for_incident(chain, "in its grace period", |i| {
-            i["state"] == "delete_key"
-        })
+        .wait_for_incident(chain, "in its grace period", |i| i["state"] == "delete_key")
         .await;
     assert_eq!(waiting["path"], "attacker_key", "{waiting:#}");
     assert_eq!(waiting["parent_incident_id"], parent);
@@ -174,10 +172,8 @@ async fn cancelling_a_chain_incident_needs_force_and_says_what_it_will_undo() {
     let app = daemon_with(&url, "", &[("AKGUARD__ROTATION__DISABLE_GRACE", "1h")]).await;
     report(&app, LEAKED_KEY, 25).await;
     let chain = chain_incident(&app).await;
-    app.wait_for_incident(chain, "in its grace period", |i| {
-        i["state"] == "delete_key"
-    })
-    .await;
+    app.wait_for_incident(chain, "in its grace period", |i| i["state"] == "delete_key")
+        .await;
 
     let (status, body) = act(&app, chain, "cancel", json!({"reason": "ours after all"})).await;
     assert_eq!(status, 409, "{body}");
@@ -208,10 +204,7 @@ async fn cancelling_a_chain_incident_needs_force_and_says_what_it_will_undo() {
         Some("Active")
     );
     assert!(
-        cancelled["explanation"]
-            .as_str()
-            .unwrap()
-            .contains("undid"),
+        cancelled["explanation"].as_str().unwrap().contains("undid"),
         "{cancelled:#}"
     );
     let audit = crate::remediation::audit_actions(&app, chain).await;
@@ -235,7 +228,10 @@ async fn cancel_undoes_only_what_akguard_applied_and_says_what_it_could_not() {
                 {"Effect": "Deny", "Action": ["ram:CreateUser"], "Resource": "*"}]}}]
         }));
         let users = s["users"].as_array_mut().unwrap();
-        let deployer = users.iter_mut().find(|u| u["name"] == "ci-deployer").unwrap();
+        let deployer = users
+            .iter_mut()
+            .find(|u| u["name"] == "ci-deployer")
+            .unwrap();
         deployer["policies"]
             .as_array_mut()
             .unwrap()
@@ -266,7 +262,10 @@ async fn cancel_undoes_only_what_akguard_applied_and_says_what_it_could_not() {
         .await
         .iter()
         .any(|c| c["params"]["UserName"] == "ci-deployer");
-    assert!(!detached, "cancel removed a policy akguard had not attached");
+    assert!(
+        !detached,
+        "cancel removed a policy akguard had not attached"
+    );
     assert!(
         user(&state(&url).await, "ci-deployer")["policies"]
             .to_string()
@@ -274,7 +273,11 @@ async fn cancel_undoes_only_what_akguard_applied_and_says_what_it_could_not() {
     );
     let finding = &cancelled["findings"]["cancel"];
     assert_eq!(finding["undone"], json!([]), "{finding:#}");
-    assert!(finding["not_undone"].to_string().contains("CreatePolicyVersion"));
+    assert!(
+        finding["not_undone"]
+            .to_string()
+            .contains("CreatePolicyVersion")
+    );
     assert!(
         cancelled["explanation"]
             .as_str()

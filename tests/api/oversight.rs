@@ -57,7 +57,10 @@ async fn a_dry_run_incident_says_would_and_the_cloud_sees_no_change() {
             .as_str()
             .or_else(|| line["fields"]["message"].as_str())
             .unwrap_or_default();
-        assert!(message.contains("would"), "a dry-run line without would: {line}");
+        assert!(
+            message.contains("would"),
+            "a dry-run line without would: {line}"
+        );
     }
     let listed = app.get_ok("/v1/incidents").await;
     assert_eq!(listed["incidents"][0]["dry_run"], true);
