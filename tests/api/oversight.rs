@@ -9,6 +9,11 @@ use crate::remediation::{MUTATING, daemon_with, report};
 
 const UNUSED_KEY: &str = "LTAI5tLegacyBackup2x8QwP";
 
+/// Whether a JSON log line is about incident `id` (its id logged as a number or a string).
+fn about(line: &Value, id: i64) -> bool {
+    line["incident.id"] == id || line["incident.id"].as_str() == Some(id.to_string().as_str())
+}
+
 fn log_lines(log: &str) -> Vec<Value> {
     log.lines()
         .filter_map(|l| serde_json::from_str(l).ok())
@@ -43,7 +48,7 @@ async fn a_dry_run_incident_says_would_and_the_cloud_sees_no_change() {
     let lines = log_lines(&app.log());
     let about_it: Vec<&Value> = lines
         .iter()
-        .filter(|l| l["incident.id"] == id || l["incident.id"] == id.to_string())
+        .filter(|l| about(l, id))
         .filter(|l| l["level"] == "INFO")
         .filter(|l| {
             l["target"]
@@ -171,7 +176,7 @@ async fn time_to_containment_is_logged_once_at_the_first_containment() {
     );
     let logged: Vec<i64> = log_lines(&app.log())
         .iter()
-        .filter(|l| l["incident.id"] == id || l["incident.id"] == id.to_string())
+        .filter(|l| about(l, id))
         .filter_map(|l| {
             l["time_to_containment_ms"]
                 .as_i64()
