@@ -102,9 +102,7 @@ fn chain_text(incident: &Incident) -> String {
          grace period; do not give it a sink (set-rotation), which would hand the attacker's \
          user a fresh key."
     );
-    if let IncidentState::NeedsAttention(reason) = incident.state
-        && reason != Reason::AttackerArtefacts
-    {
+    if let IncidentState::NeedsAttention(reason) = incident.state {
         text.push(' ');
         text.push_str(&reason.explanation());
     }
@@ -142,4 +140,101 @@ fn chain_text(incident: &Incident) -> String {
 
 fn list(value: &Value) -> impl Iterator<Item = &Value> {
     value.as_array().into_iter().flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::domain::{AccessKeyId, IncidentId, OwnerType};
+
+    fn incident(state: IncidentState, findings: Value) -> Incident {
+        let now = Utc::now();
+        Incident {
+            id: IncidentId(7),
+            access_key_id: AccessKeyId::parse("LTAI5tQ9xLeakedCiDeploy7").unwrap(),
+            account_id: None,
+            account_name: None,
+            user_name: Some("ci-deployer".into()),
+            owner_type: OwnerType::RamUser,
+            leak_url: None,
+            detected_at: now,
+            state,
+            path: None,
+            created_at: now,
+            updated_at: now,
+            closed_at: None,
+            attempt: 1,
+            step_attempts: 0,
+            next_attempt_at: None,
+            lease_owner: None,
+            lease_expires_at: None,
+            contained_at: None,
+            settle_audit_at: None,
+            parent_incident_id: None,
+            last_error: None,
+            findings,
+            dry_run: false,
+        }
+    }
+
+    #[test]
+    fn a_dry_run_never_claims_what_it_did_not_do() {
+        let mut waiting = incident(IncidentState::Active(Step::AwaitingOperator), json!({}));
+        let real = explanation(&waiting).unwrap();
+        assert!(real.starts_with("Contained: the Deny policy is attached"));
+        waiting.dry_run = true;
+        let dry = explanation(&waiting).unwrap();
+        assert!(dry.starts_with("Dry run:"), "{dry}");
+        assert!(dry.contains("Would be contained"), "{dry}");
+        assert!(!dry.contains("policy is attached"), "{dry}");
+        let mut resolved = incident(IncidentState::Resolved, json!({}));
+        assert_eq!(explanation(&resolved), None);
+        resolved.dry_run = true;
+        assert!(explanation(&resolved).unwrap().contains("would have made"));
+    }
+
+    #[test]
+    fn a_pending_approval_is_shown_until_it_is_granted() {
+        let asked = json!({"approval_disable_old_key":
+            {"requested_at": "2026-12-05T00:00:00Z", "deadline": "2026-12-05T04:00:00Z"}});
+        let waiting = incident(IncidentState::Active(Step::DisableOldKey), asked.clone());
+        assert_eq!(
+            waiting_for(&waiting),
+            Some(
+                json!({"approval": "disable_old_key", "since": "2026-12-05T00:00:00Z",
+                        "deadline": "2026-12-05T04:00:00Z"})
+            )
+        );
+        assert!(
+            explanation(&waiting)
+                .unwrap()
+                .contains("approval of the disable_old_key step")
+        );
+        let timed_out = incident(
+            IncidentState::NeedsAttention(Reason::ApprovalTimedOut(Step::DisableOldKey)),
+            asked,
+        );
+        assert!(waiting_for(&timed_out).is_some());
+        let granted = json!({"approval_disable_old_key":
+            {"requested_at": "2026-12-05T00:00:00Z", "granted_at": "2026-12-05T00:01:00Z"}});
+        let moving = incident(IncidentState::Active(Step::DisableOldKey), granted);
+        assert_eq!(waiting_for(&moving), None);
+    }
+
+    #[test]
+    fn a_chain_incident_gets_a_checklist_not_rotation_advice() {
+        let findings = json!({"attacker_artefacts": {
+            "items": ["RAM user svc-backup (created by event e3)", "policy AdministratorAccess attached to svc-backup"],
+            "console_logons": [{"user_name": "svc-backup", "console_logon": "disabled"}]}});
+        let mut chain = incident(IncidentState::Active(Step::DeleteKey), findings);
+        chain.parent_incident_id = Some(IncidentId(3));
+        let text = explanation(&chain).unwrap();
+        assert!(text.contains("incident 3"), "{text}");
+        assert!(text.contains("- [ ] RAM user svc-backup"), "{text}");
+        assert!(text.contains("- [ ] policy AdministratorAccess attached to svc-backup"));
+        assert!(text.contains("- [ ] console logon of svc-backup: switched off"));
+        assert!(!text.contains("give akguard a sink"), "{text}");
+    }
 }

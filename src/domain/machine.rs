@@ -258,7 +258,9 @@ impl Reason {
                 Retry the incident once the user holds only the leaked key."
                 .into(),
             Self::AttackerArtefacts => "The attacker's key is disabled and deleted. Remove what \
-                the attacker created (the incident's explanation lists it), then close the incident."
+                the attacker created (listed in this explanation), then close the incident \
+                with cancel ({\"reason\": \"...\", \"force\": true}): the key is gone, so nothing \
+                comes back."
                 .into(),
             Self::ApprovalTimedOut(step) => format!(
                 "The {} step needs an operator's approval and none came before approvals.deadline. \

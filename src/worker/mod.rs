@@ -65,7 +65,7 @@ impl Worker {
         }
         if config.dry_run {
             tracing::warn!(
-                "dry run: no mutating Alibaba Cloud call will be made; the audit log records each one"
+                "dry run: no mutating Alibaba Cloud call will be made; the audit log records each one that would be"
             );
         }
         Self {
