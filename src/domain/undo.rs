@@ -111,6 +111,21 @@ impl UndoPlan {
     }
 }
 
+/// Answers after which the server may or may not have acted: no answer at all (a timeout, a
+/// dropped connection) or a server-side failure.
+const UNCERTAIN_OUTCOMES: [&str; 5] = [
+    "error",
+    "ServiceUnavailable",
+    "InternalError",
+    "UnknownError",
+    "ServiceTimeout",
+];
+
+const NEVER_RECORDED: &str = "its result was never recorded (akguard stopped during the call): \
+                              check by hand whether it took effect";
+const UNCERTAIN: &str = "its answer was lost or a server error: it may have taken effect, \
+                         check by hand";
+
 /// Net state of one thing akguard changed: how it was first, how akguard left it.
 struct Net {
     change: Change,
@@ -122,7 +137,9 @@ struct Net {
 /// shows was applied. The cancel step's own calls are left out, so the plan is the same
 /// however often the cancel runs.
 pub fn plan(records: &[AuditRecord]) -> UndoPlan {
-    let mut open_intents: BTreeMap<String, (String, String)> = BTreeMap::new();
+    // Calls whose effect is unknown, by idempotency token: a later definite result of the
+    // same call (a retry) settles them.
+    let mut unknown: BTreeMap<String, NotUndone> = BTreeMap::new();
     let mut policies: BTreeMap<(String, String), bool> = BTreeMap::new();
     let mut net: BTreeMap<String, Net> = BTreeMap::new();
     let mut deleted: Vec<String> = Vec::new();
@@ -133,13 +150,24 @@ pub fn plan(records: &[AuditRecord]) -> UndoPlan {
             continue;
         }
         let text = |k: &str| detail[k].as_str().unwrap_or_default().to_owned();
+        let unsure = |why: &str| NotUndone {
+            api: text("api"),
+            target: text("target"),
+            why: why.into(),
+        };
+        let token = text("idempotency_token");
         match record.action.as_str() {
             "cloud.intent" => {
-                open_intents.insert(text("idempotency_token"), (text("api"), text("target")));
+                unknown.insert(token, unsure(NEVER_RECORDED));
             }
             "cloud.call" => {
-                open_intents.remove(&text("idempotency_token"));
-                if detail["outcome"] != "applied" {
+                let outcome = text("outcome");
+                if UNCERTAIN_OUTCOMES.contains(&outcome.as_str()) {
+                    unknown.insert(token, unsure(UNCERTAIN));
+                    continue;
+                }
+                unknown.remove(&token);
+                if outcome != "applied" {
                     continue;
                 }
                 match serde_json::from_value::<Change>(detail["change"].clone()) {
@@ -150,15 +178,7 @@ pub fn plan(records: &[AuditRecord]) -> UndoPlan {
             _ => {}
         }
     }
-    for (api, target) in open_intents.into_values() {
-        cannot.push(NotUndone {
-            api,
-            target,
-            why: "its result was never recorded (akguard stopped during the call): check by \
-                  hand whether it took effect"
-                .into(),
-        });
-    }
+    cannot.extend(unknown.into_values());
     let mut undo: Vec<Change> = policies
         .into_iter()
         .filter(|(_, attached)| *attached)
@@ -354,6 +374,23 @@ mod tests {
         assert!(planned.undo.is_empty());
         assert_eq!(planned.cannot[0].api, "AttachPolicyToUser");
         assert!(planned.cannot[0].why.contains("never recorded"));
+    }
+
+    #[test]
+    fn a_lost_answer_is_reported_until_a_retry_settles_it() {
+        let change = key("Active", "Inactive");
+        let mut rows = call("disable_key", "t1", "error", Some(change.clone()));
+        let planned = plan(&rows);
+        assert!(planned.undo.is_empty());
+        assert!(planned.cannot[0].why.contains("may have taken effect"));
+        // Refused outright: nothing happened, nothing to report.
+        let refused = call("disable_key", "t1", "NoPermission", Some(change.clone()));
+        assert_eq!(plan(&refused), UndoPlan::default());
+        // The retried call went through: undone, no longer unknown.
+        rows.extend(call("disable_key", "t1", "applied", Some(change)));
+        let planned = plan(&rows);
+        assert_eq!(planned.undo, [key("Inactive", "Active")]);
+        assert!(planned.cannot.is_empty());
     }
 
     #[test]
