@@ -32,7 +32,7 @@ pub fn waiting_for(incident: &Incident) -> Option<Value> {
 /// The incident's explanation, or `None` when nothing is for a person to read.
 pub fn explanation(incident: &Incident) -> Option<String> {
     let text = if let Some(waiting) = waiting_for(incident) {
-        Some(approval_text(&waiting))
+        Some(approval_text(incident, &waiting))
     } else if incident.state == IncidentState::Cancelled {
         Some(cancel_text(incident))
     } else if incident.parent_incident_id.is_some() {
@@ -51,7 +51,7 @@ pub fn explanation(incident: &Incident) -> Option<String> {
     })
 }
 
-fn approval_text(waiting: &Value) -> String {
+fn approval_text(incident: &Incident, waiting: &Value) -> String {
     let step = waiting["approval"].as_str().unwrap_or_default();
     let since = waiting["since"].as_str().unwrap_or("an unknown time");
     let deadline = match waiting["deadline"].as_str() {
@@ -62,8 +62,9 @@ fn approval_text(waiting: &Value) -> String {
     };
     format!(
         "Waiting for an operator's approval of the {step} step since {since}. {deadline} \
-         Approve it (POST /v1/incidents/{{id}}/actions/approve) to let it run, or cancel the \
-         incident."
+         Approve it (POST /v1/incidents/{}/actions/approve) to let it run, or cancel the \
+         incident.",
+        incident.id
     )
 }
 

@@ -319,6 +319,7 @@ async fn fail(ctx: &mut StepContext<'_>, err: StepError) -> Result<(), StepError
             next_attempt_at: Some(Some(at)),
             step_attempts: Some(attempts),
             last_error: Some(Some(message)),
+            dry_run: Some(ctx.dry_run()),
             release: true,
             ..IncidentUpdate::default()
         };
@@ -334,6 +335,7 @@ async fn fail(ctx: &mut StepContext<'_>, err: StepError) -> Result<(), StepError
         next_attempt_at: Some(None),
         step_attempts: Some(0),
         last_error: Some(Some(message)),
+        dry_run: Some(ctx.dry_run()),
         release: true,
         ..IncidentUpdate::default()
     };
