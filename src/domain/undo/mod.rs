@@ -273,6 +273,7 @@ fn not_undone(api: &str, target: &str) -> NotUndone {
             "MFA at next logon and the password reset stay required: they only add protection"
         }
         "CreateAccessKey" => "the new key stays: its workload may already use it",
+        "DeleteAccessKey" => "a deleted key cannot be restored",
         "PutSecretValue" | "CreateSecret" => "the delivered key stays in the secret",
         "ModifyAccessKeyLeakDeal" => "Security Center's leak record stays marked handled",
         _ => "akguard has no undo for this call",
