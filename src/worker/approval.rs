@@ -42,8 +42,13 @@ pub(super) async fn gate(ctx: &mut StepContext<'_>) -> Result<Option<StepResult>
         .map(|d| requested + chrono::Duration::from_std(d).unwrap_or_default());
     let waiting = json!({"requested_at": requested, "deadline": due});
     if record.get("requested_at").is_none() {
+        let then = if ctx.dry_run() {
+            "approve to let it run; in dry run it would only record its calls"
+        } else {
+            "approve to let it run"
+        };
         tracing::info!(incident.id = %ctx.incident.id, step = ctx.step.as_str(), deadline = ?due,
-            "waiting for an operator's approval of the {} step (approve to let it run)", ctx.step.as_str());
+            "waiting for an operator's approval of the {} step ({then})", ctx.step.as_str());
     }
     let Some(due) = due else {
         // Approval wakes the step at once; this only bounds how long it sleeps unasked.
