@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::context::{StepContext, StepError, StepResult};
 use super::logins;
 use crate::domain::forensics::AuditFindings;
-use crate::domain::{AccessKeyId, LeakNotification, OwnerType, Signal};
+use crate::domain::{AccessKeyId, IncidentState, LeakNotification, OwnerType, Signal, Step};
 use crate::store::Delivery;
 
 /// The first pass, run as the audit step.
@@ -38,6 +38,10 @@ pub(super) async fn artefact_findings(
     ctx: &mut StepContext<'_>,
     findings: &AuditFindings,
 ) -> Result<Vec<(String, Value)>, StepError> {
+    if ctx.incident.state == IncidentState::Active(Step::Cancelling) {
+        // A settle pass due while a cancel puts things back must not switch logons off again.
+        return Ok(Vec::new());
+    }
     let logons = logins::disable_created(ctx, findings).await?;
     let mut out = Vec::new();
     if let Some(parent_id) = ctx.incident.parent_incident_id {
