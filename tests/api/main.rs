@@ -5,6 +5,8 @@ mod authentication;
 mod cli;
 mod cloud_client;
 mod cloud_support;
+#[cfg(feature = "fault-injection")]
+mod crash;
 mod deduplication;
 mod demo;
 mod helpers;
@@ -13,6 +15,7 @@ mod oversight;
 mod persistence;
 mod remediation;
 mod rotation;
+mod rotation_safety;
 mod secrets;
 mod security_center;
 mod status_api;

@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use crate::artefacts::act;
 use crate::cloud_support::{LEAKED_KEY, calls, emulator};
 use crate::helpers::{OPERATOR_TOKEN, run_cli};
 use crate::remediation::{MUTATING, daemon_with, report};
@@ -68,7 +69,13 @@ async fn a_dry_run_incident_says_would_and_the_cloud_sees_no_change() {
         );
     }
     let listed = app.get_ok("/v1/incidents").await;
-    assert_eq!(listed["incidents"][0]["dry_run"], true);
+    let ours = listed["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == id)
+        .unwrap();
+    assert_eq!(ours["dry_run"], true, "the list shows it too");
 }
 
 #[tokio::test]
@@ -114,15 +121,8 @@ async fn a_step_waiting_for_approval_shows_in_the_incident_the_log_and_the_list(
         app.log()
     );
 
-    let approved = app
-        .client
-        .post(app.url(&format!("/v1/incidents/{id}/actions/approve")))
-        .bearer_auth(OPERATOR_TOKEN)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(approved.status(), 200);
+    let (status, body) = act(&app, id, "approve", json!({})).await;
+    assert_eq!(status, 200, "{body}");
     app.wait_for_incident(id, "past the approval", |i| i["state"] != "disable_key")
         .await;
     let listed = app.get_ok("/v1/incidents?waiting=approval").await;
@@ -158,15 +158,8 @@ async fn time_to_containment_is_logged_once_at_the_first_containment() {
         })
         .await;
     // The person moved the workload: the old key is then disabled, verified a second time.
-    let confirmed = app
-        .client
-        .post(app.url(&format!("/v1/incidents/{id}/actions/confirm-cutover")))
-        .bearer_auth(OPERATOR_TOKEN)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(confirmed.status(), 200);
+    let (status, body) = act(&app, id, "confirm-cutover", json!({})).await;
+    assert_eq!(status, 200, "{body}");
     let disabled = app
         .wait_for_incident(id, "in its grace period", |i| i["state"] == "delete_key")
         .await;
