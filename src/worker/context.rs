@@ -210,6 +210,7 @@ impl<'a> StepContext<'a> {
             Err(err) => {
                 detail["request_id"] = json!(err.request_id());
                 detail["outcome"] = json!(err.code().unwrap_or("error"));
+                detail["may_have_acted"] = json!(err.may_have_acted());
             }
         }
         self.write(vec![self.entry("cloud.call", detail)]).await?;

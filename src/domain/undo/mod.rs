@@ -111,16 +111,6 @@ impl UndoPlan {
     }
 }
 
-/// Answers after which the server may or may not have acted: no answer at all (a timeout, a
-/// dropped connection) or a server-side failure.
-const UNCERTAIN_OUTCOMES: [&str; 5] = [
-    "error",
-    "ServiceUnavailable",
-    "InternalError",
-    "UnknownError",
-    "ServiceTimeout",
-];
-
 const NEVER_RECORDED: &str = "its result was never recorded (akguard stopped during the call): \
                               check by hand whether it took effect";
 const UNCERTAIN: &str = "its answer was lost or a server error: it may have taken effect, \
@@ -161,13 +151,12 @@ pub fn plan(records: &[AuditRecord]) -> UndoPlan {
                 unknown.insert(token, unsure(NEVER_RECORDED));
             }
             "cloud.call" => {
-                let outcome = text("outcome");
-                if UNCERTAIN_OUTCOMES.contains(&outcome.as_str()) {
+                if detail["may_have_acted"] == true {
                     unknown.insert(token, unsure(UNCERTAIN));
                     continue;
                 }
                 unknown.remove(&token);
-                if outcome != "applied" {
+                if detail["outcome"] != "applied" {
                     continue;
                 }
                 match serde_json::from_value::<Change>(detail["change"].clone()) {

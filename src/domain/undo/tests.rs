@@ -24,6 +24,10 @@ fn call(step: &str, token: &str, outcome: &str, change: Option<Change>) -> Vec<A
         "change": change});
     let mut result = base.clone();
     result["outcome"] = json!(outcome);
+    // As the worker records it: a lost answer or a server fault may have acted.
+    if !["applied", "already_done"].contains(&outcome) {
+        result["may_have_acted"] = json!(["error", "ServiceUnavailable"].contains(&outcome));
+    }
     vec![row("cloud.intent", base), row("cloud.call", result)]
 }
 
