@@ -286,3 +286,37 @@ async fn cancel_undoes_only_what_akguard_applied_and_says_what_it_could_not() {
         "{cancelled:#}"
     );
 }
+
+#[tokio::test]
+async fn cancelling_the_leak_switches_back_on_the_logon_akguard_switched_off() {
+    let (url, _emulator) = emulator("leaked-in-use.json", with_backdoor_console).await;
+    let app = daemon_with(&url, "", &[]).await;
+    let id = report(&app, LEAKED_KEY, 25).await;
+    app.wait_for_incident(id, "awaiting the operator", |i| {
+        i["state"] == "awaiting_operator"
+    })
+    .await;
+    assert_eq!(
+        user(&state(&url).await, BACKDOOR_USER)["login_profile"]["status"],
+        "Inactive"
+    );
+    let (status, body) = act(&app, id, "cancel", json!({"reason": "a red-team drill"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["cancel"]["will_undo"],
+        json!([
+            "detach akguard-deny-high-risk from ci-deployer",
+            "set svc-backup's console logon to Active"
+        ]),
+        "{body:#}"
+    );
+    let cancelled = app
+        .wait_for_incident(id, "cancelled", |i| i["state"] == "cancelled")
+        .await;
+    assert_eq!(
+        user(&state(&url).await, BACKDOOR_USER)["login_profile"]["status"],
+        "Active"
+    );
+    let undone = cancelled["findings"]["cancel"]["undone"].to_string();
+    assert!(undone.contains("console logon to Active"), "{undone}");
+}
