@@ -3,6 +3,7 @@
 //! a lost lease is simply run again by whoever claims the incident next.
 
 pub mod approval;
+mod artefacts;
 mod billing;
 mod contain;
 mod context;
@@ -362,13 +363,7 @@ async fn settle_audit(
     lease: &Lease,
 ) -> Result<(), StepError> {
     let mut ctx = StepContext::new(inner, incident, lease, Step::Audit);
-    let settled = match trail::settle_pass(&mut ctx).await {
-        Ok(merged) => trail::artefact_findings(&mut ctx, &merged)
-            .await
-            .map(|artefacts| (merged, artefacts)),
-        Err(err) => Err(err),
-    };
-    let (update, mut audit) = match settled {
+    let (update, mut audit) = match trail::settle_pass(&mut ctx).await {
         Ok((merged, mut findings)) => {
             let summary = merged.summary();
             findings.push((

@@ -1,19 +1,25 @@
 //! The ActionTrail audit: what the leaked key did, from the look-back before detection until
-//! now, in every configured region. Keys it created become incidents of their own, and the
-//! console logons of users it created are switched off. A chain incident also lists what the
-//! attacker created, for the person who cleans up.
+//! now, in every configured region. Keys it created become incidents of their own; what else
+//! the attacker left is handled in `artefacts`.
 
 use chrono::Utc;
 use serde_json::{Value, json};
 
+use super::artefacts;
 use super::context::{StepContext, StepError, StepResult};
-use super::logins;
 use crate::domain::forensics::AuditFindings;
-use crate::domain::{AccessKeyId, IncidentState, LeakNotification, OwnerType, Signal, Step};
+use crate::domain::{AccessKeyId, LeakNotification, OwnerType, Signal};
 use crate::store::Delivery;
 
 /// The first pass, run as the audit step.
 pub(super) async fn first_pass(ctx: &mut StepContext<'_>) -> Result<StepResult, StepError> {
+    let parent = artefacts::parent(ctx).await?;
+    if let artefacts::Parent::AuditPending = parent {
+        // Waiting, not failing: the parent's step is about to record its findings.
+        return Ok(StepResult::wait_until(
+            Utc::now() + chrono::Duration::seconds(1),
+        ));
+    }
     let findings = collect(ctx).await?;
     chain_created_keys(ctx, &findings).await?;
     let settle_at =
@@ -23,7 +29,7 @@ pub(super) async fn first_pass(ctx: &mut StepContext<'_>) -> Result<StepResult, 
         settle_audit_at: Some(settle_at),
         ..StepResult::default()
     };
-    result.findings = artefact_findings(ctx, &findings).await?;
+    result.findings = artefacts::findings(ctx, &findings, parent.incident()).await?;
     Ok(result
         .finding(
             "audit",
@@ -32,57 +38,13 @@ pub(super) async fn first_pass(ctx: &mut StepContext<'_>) -> Result<StepResult, 
         .finding("audit_summary", json!(summary)))
 }
 
-/// The findings about what the attacker left: the created users' console logons, switched
-/// off, and for a chain incident the checklist of everything the attacker created.
-pub(super) async fn artefact_findings(
+/// The second pass, once ActionTrail has caught up: merged into the first. Returns the merged
+/// audit and the findings about what the attacker left.
+pub(super) async fn settle_pass(
     ctx: &mut StepContext<'_>,
-    findings: &AuditFindings,
-) -> Result<Vec<(String, Value)>, StepError> {
-    if ctx.incident.state == IncidentState::Active(Step::Cancelling) {
-        // A settle pass due while a cancel puts things back must not switch logons off again.
-        return Ok(Vec::new());
-    }
-    let logons = logins::disable_created(ctx, findings).await?;
-    let mut out = Vec::new();
-    if let Some(parent_id) = ctx.incident.parent_incident_id {
-        let parent = ctx.inner.store.get_incident(parent_id).await?;
-        let mut items = Vec::new();
-        let mut logon_list = Vec::new();
-        if let Some(parent) = &parent {
-            if parent.findings.get("audit").is_none() && parent.state.is_open() {
-                // The parent's audit opened this incident and is recorded just after: the
-                // checklist starts from it, so wait for it.
-                return Err(StepError::Unverified(format!(
-                    "incident {parent_id}'s audit findings are not recorded yet"
-                )));
-            }
-            let audit = parent.findings.get("audit").cloned().unwrap_or_default();
-            if let Ok(audit) = serde_json::from_value::<AuditFindings>(audit) {
-                items.extend(audit.checklist());
-            }
-            if let Some(list) = parent.findings[logins::FINDING]["users"].as_array() {
-                logon_list.extend(list.iter().cloned());
-            }
-        }
-        items.extend(findings.checklist());
-        let mut seen = std::collections::HashSet::new();
-        items.retain(|item| seen.insert(item.clone()));
-        if let Some(list) = logons["users"].as_array() {
-            logon_list.extend(list.iter().cloned());
-        }
-        out.push((
-            "attacker_artefacts".into(),
-            json!({"created_by_incident": parent_id,
-                   "parent_access_key_id": parent.map(|p| p.access_key_id),
-                   "items": items, "console_logons": logon_list}),
-        ));
-    }
-    out.push((logins::FINDING.into(), logons));
-    Ok(out)
-}
-
-/// The second pass, once ActionTrail has caught up: merged into the first.
-pub(super) async fn settle_pass(ctx: &mut StepContext<'_>) -> Result<AuditFindings, StepError> {
+) -> Result<(AuditFindings, Vec<(String, Value)>), StepError> {
+    // The first pass waited for the parent's findings, so they are there by now.
+    let parent = artefacts::parent(ctx).await?;
     let fresh = collect(ctx).await?;
     let earlier: Option<AuditFindings> = ctx
         .incident
@@ -94,7 +56,8 @@ pub(super) async fn settle_pass(ctx: &mut StepContext<'_>) -> Result<AuditFindin
         None => fresh,
     };
     chain_created_keys(ctx, &merged).await?;
-    Ok(merged)
+    let left = artefacts::findings(ctx, &merged, parent.incident()).await?;
+    Ok((merged, left))
 }
 
 async fn collect(ctx: &mut StepContext<'_>) -> Result<AuditFindings, StepError> {
