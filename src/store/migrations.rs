@@ -25,6 +25,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "dry run",
         include_str!("../../migrations/sqlite/0004_dry_run.sql"),
     ),
+    (
+        6,
+        "audit anchor",
+        include_str!("../../migrations/sqlite/0006_audit_anchor.sql"),
+    ),
 ];
 
 pub fn sqlite() -> Migrator {

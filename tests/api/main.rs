@@ -1,6 +1,7 @@
 //! Integration tests: each starts the real daemon on port 0 with a fresh database.
 
 mod artefacts;
+mod audit_chain;
 mod authentication;
 mod cli;
 mod cloud_client;
