@@ -38,7 +38,11 @@ pub fn explanation(incident: &Incident) -> Option<String> {
     } else if incident.parent_incident_id.is_some() {
         Some(chain_text(incident))
     } else {
-        incident.state.explanation(incident.dry_run)
+        let base = incident.state.explanation(incident.dry_run);
+        match (base, created_note(incident)) {
+            (Some(base), Some(note)) => Some(format!("{base} {note}")),
+            (base, note) => base.or(note),
+        }
     };
     if !incident.dry_run {
         return text;
@@ -139,6 +143,45 @@ fn chain_text(incident: &Incident) -> String {
     text
 }
 
+/// What the leaked key created, in a sentence, for an open incident whose audit found any.
+fn created_note(incident: &Incident) -> Option<String> {
+    if !incident.state.is_open() {
+        return None;
+    }
+    let audit = &incident.findings["audit"];
+    let names = |found: &Value, field: &str| -> Vec<String> {
+        list(&found["items"])
+            .filter_map(|i| i[field].as_str().map(str::to_owned))
+            .collect()
+    };
+    let users = names(&audit["users_created"], "user_name");
+    let keys = names(&audit["keys_created"], "access_key_id");
+    if users.is_empty() && keys.is_empty() {
+        return None;
+    }
+    let mut note = "The leaked key created".to_owned();
+    if !users.is_empty() {
+        let logons = if incident.dry_run {
+            "their console logons would be switched off"
+        } else {
+            "their console logons are switched off (see attacker_logins)"
+        };
+        note.push_str(&format!(" users {} ({logons})", users.join(", ")));
+    }
+    if !keys.is_empty() {
+        if !users.is_empty() {
+            note.push_str(" and");
+        }
+        note.push_str(&format!(
+            " keys {} (each an incident of its own, linked by parent_incident_id, with a \
+             checklist of what the attacker created)",
+            keys.join(", ")
+        ));
+    }
+    note.push('.');
+    Some(note)
+}
+
 fn list(value: &Value) -> impl Iterator<Item = &Value> {
     value.as_array().into_iter().flatten()
 }
@@ -222,6 +265,18 @@ mod tests {
             {"requested_at": "2026-12-05T00:00:00Z", "granted_at": "2026-12-05T00:01:00Z"}});
         let moving = incident(IncidentState::Active(Step::DisableOldKey), granted);
         assert_eq!(waiting_for(&moving), None);
+    }
+
+    #[test]
+    fn the_leaks_own_incident_names_what_its_key_created() {
+        let findings = json!({"audit": {
+            "users_created": {"items": [{"user_name": "svc-backup", "event_id": "e3"}], "truncated": 0},
+            "keys_created": {"items": [{"access_key_id": "LTAI5tBkD00rSvcBackup3Zq", "event_id": "e4"}], "truncated": 0}}});
+        let waiting = incident(IncidentState::Active(Step::AwaitingOperator), findings);
+        let text = explanation(&waiting).unwrap();
+        assert!(text.starts_with("Contained:"), "{text}");
+        assert!(text.contains("users svc-backup (their console logons are switched off"));
+        assert!(text.contains("keys LTAI5tBkD00rSvcBackup3Zq (each an incident of its own"));
     }
 
     #[test]
