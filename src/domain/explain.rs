@@ -77,6 +77,11 @@ fn cancel_text(incident: &Incident) -> String {
     let undone: Vec<&str> = list(&cancel["undone"]).filter_map(Value::as_str).collect();
     let mut text = if undone.is_empty() {
         "Cancelled. akguard had changed nothing that needed undoing.".to_owned()
+    } else if incident.dry_run {
+        format!(
+            "Cancelled. akguard would have undone: {}.",
+            undone.join("; ")
+        )
     } else {
         format!("Cancelled. akguard undid: {}.", undone.join("; "))
     };
