@@ -207,8 +207,9 @@ pub fn action_for(detail: &serde_json::Value) -> Option<&'static str> {
     }
 }
 
-/// The explanation of a `needs_person` notice, from its stored facts.
-pub fn explanation_for(detail: &serde_json::Value) -> Option<String> {
+/// The explanation of a `needs_person` notice, from its stored facts; `dry_run` for an
+/// incident where nothing was really changed.
+pub fn explanation_for(detail: &serde_json::Value, dry_run: bool) -> Option<String> {
     let state = detail.get("state").and_then(|s| s.as_str())?;
     if let Some(step) = detail.get("approval").and_then(|a| a.as_str()) {
         return Some(format!(
@@ -225,7 +226,7 @@ pub fn explanation_for(detail: &serde_json::Value) -> Option<String> {
         reason,
         step.map(Step::as_str).filter(|_| reason.is_some()),
     )?;
-    parsed.explanation()
+    parsed.explanation(dry_run)
 }
 
 /// A configured channel as routing sees it.

@@ -120,7 +120,7 @@ pub fn compose(
     let (instruction, command) = match kind {
         NoticeKind::NeedsPerson => {
             let action = notice::action_for(detail);
-            let explanation = notice::explanation_for(detail).unwrap_or_default();
+            let explanation = notice::explanation_for(detail, incident.dry_run).unwrap_or_default();
             (
                 Some(text::instruction(lang, action, &explanation)),
                 action.map(|a| curl_line(id, a)),

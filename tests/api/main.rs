@@ -1,5 +1,6 @@
 //! Integration tests: each starts the real daemon on port 0 with a fresh database.
 
+mod artefacts;
 mod audit_chain;
 mod authentication;
 mod cli;
@@ -12,6 +13,7 @@ mod demo;
 mod helpers;
 mod intake_formats;
 mod notify;
+mod oversight;
 mod persistence;
 mod receiver;
 mod remediation;
