@@ -133,6 +133,8 @@ pub struct Change {
     pub approval_requested: Option<Step>,
     /// The failed tries of the current step, when this change sets them.
     pub step_attempts: Option<u32>,
+    /// The error this change records, kept with the notice (the incident's moves on).
+    pub last_error: Option<String>,
 }
 
 /// The notices a change causes, in the order they happened.
@@ -184,7 +186,7 @@ pub fn notices(change: &Change) -> Vec<Notice> {
     {
         out.push(Notice::new(
             NoticeKind::StepFailing,
-            json!({"step": step.as_str(), "attempts": n}),
+            json!({"step": step.as_str(), "attempts": n, "error": change.last_error}),
         ));
     }
     out

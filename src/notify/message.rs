@@ -104,7 +104,7 @@ pub fn compose(
         fact("step", step);
     }
     if kind == NoticeKind::StepFailing
-        && let Some(error) = &incident.last_error
+        && let Some(error) = text_of("error").or(incident.last_error.clone())
     {
         fact("last_error", error.chars().take(300).collect());
     }

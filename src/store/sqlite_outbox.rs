@@ -187,6 +187,7 @@ pub(super) async fn change_of(
             .map(|at| at.timestamp_millis() - created_at),
         approval_requested,
         step_attempts: update.step_attempts,
+        last_error: update.last_error.clone().flatten(),
         ..Change::default()
     })
 }

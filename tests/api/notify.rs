@@ -494,3 +494,141 @@ async fn check_config_names_the_channel_at_fault() {
     }
     assert!(!stderr.contains("in-the-file-0000"));
 }
+
+#[tokio::test]
+async fn an_approval_a_step_failing_repeatedly_and_the_resolution_are_each_told_once() {
+    let hook = Receiver::start("/hook", 200, "").await;
+    let (url, _emulator) = emulator("leaked-unused.json", |_| {}).await;
+    crate::cloud_support::set_faults(
+        &url,
+        json!({"throttle_rate": 0.0, "error_rate": 0.0, "latency_ms": 0, "retry_after_ms": 0, "fail_next": [
+            {"action": "UpdateAccessKey", "count": 3, "code": "ServiceUnavailable", "status": 503}
+        ]}),
+    )
+    .await;
+    let config = format!(
+        "[approvals]\nsteps = [\"disable_key\"]\ndeadline = \"1h\"\n{}",
+        channel("hook", "webhook", &hook.url, "")
+    );
+    let app = daemon_with(
+        &url,
+        &config,
+        &[
+            ("AKGUARD__NOTIFY__CHANNELS__HOOK__SECRET", HOOK_SECRET),
+            ("AKGUARD__ROTATION__DISABLE_GRACE", "1s"),
+        ],
+    )
+    .await;
+    let id = report(&app, crate::remediation::UNUSED_KEY, 5).await;
+    let asked = format!("incident-{id}-needs_person-approval_disable_key");
+    wait_for_notifications(&app, id, "asking for approval", |rows| {
+        rows.iter()
+            .any(|r| r["dedup_key"] == asked && r["state"] == "sent")
+    })
+    .await;
+    let approve = app
+        .client
+        .post(app.url(&format!("/v1/incidents/{id}/actions/approve")))
+        .bearer_auth(OPERATOR_TOKEN)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        approve.status().is_success(),
+        "{}",
+        approve.text().await.unwrap()
+    );
+    app.wait_for_incident(id, "resolved", |i| i["state"] == "resolved")
+        .await;
+    let rows = wait_for_notifications(&app, id, "all sent", |rows| {
+        ["step_failing", "resolved"]
+            .iter()
+            .all(|e| row(rows, "hook", e).is_some_and(|r| r["state"] == "sent"))
+    })
+    .await;
+    assert_eq!(
+        row(&rows, "hook", "step_failing").unwrap()["dedup_key"],
+        format!("incident-{id}-step_failing-disable_key")
+    );
+
+    let events: Vec<Value> = hook
+        .hits()
+        .iter()
+        .map(|h| verify_webhook(h, HOOK_SECRET))
+        .filter(|e| e["incident_id"] == id)
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "opened",
+        "needs_person",
+        "step_failing",
+        "contained",
+        "resolved",
+    ] {
+        assert_eq!(
+            kinds.iter().filter(|k| **k == kind).count(),
+            1,
+            "{kind} in {kinds:?}"
+        );
+    }
+    let approval = events
+        .iter()
+        .find(|e| e["event"] == "needs_person")
+        .unwrap();
+    assert!(
+        approval["command"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/v1/incidents/{id}/actions/approve\"")),
+        "{approval:#}"
+    );
+    assert_eq!(approval["facts"]["step"], "disable_key");
+    let failing = events
+        .iter()
+        .find(|e| e["event"] == "step_failing")
+        .unwrap();
+    assert_eq!(failing["facts"]["step"], "disable_key");
+    assert!(
+        failing["facts"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("ServiceUnavailable"),
+        "{failing:#}"
+    );
+}
+
+#[tokio::test]
+async fn two_processes_on_one_database_send_each_notification_once() {
+    let hook = Receiver::start("/hook", 200, "").await;
+    let app = TestDaemon::spawn_with_env(
+        &channel("hook", "webhook", &hook.url, ""),
+        &[("AKGUARD__NOTIFY__CHANNELS__HOOK__SECRET", HOOK_SECRET)],
+    )
+    .await;
+    let other = app.spawn_another().await;
+    let mut ids = Vec::new();
+    for n in 0..12 {
+        let target = if n % 2 == 0 { &app } else { &other };
+        let body = generic(&format!("LTAI5tReplicaKey{n:06}"), &format!("replica-{n}"));
+        ids.push(target.post_generic(&body).await.incident_id());
+    }
+    for id in &ids {
+        wait_for_notifications(&app, *id, "sent", |rows| {
+            rows.len() == 1 && rows[0]["state"] == "sent"
+        })
+        .await;
+    }
+    let mut sent: HashMap<String, usize> = HashMap::new();
+    for hit in hook.hits() {
+        let body = verify_webhook(&hit, HOOK_SECRET);
+        *sent
+            .entry(body["dedup_key"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    assert_eq!(sent.len(), ids.len());
+    assert!(sent.values().all(|n| *n == 1), "{sent:?}");
+}
