@@ -106,7 +106,12 @@ impl Notice {
         let about = match self.kind {
             NoticeKind::NeedsPerson => text("approval")
                 .map(|step| format!("approval_{step}"))
-                .or_else(|| text("reason").map(str::to_owned))
+                .or_else(|| {
+                    text("reason").map(|reason| match text("step") {
+                        Some(step) => format!("{reason}_{step}"),
+                        None => reason.to_owned(),
+                    })
+                })
                 .or_else(|| text("state").map(str::to_owned)),
             NoticeKind::StepFailing => text("step").map(str::to_owned),
             _ => None,
@@ -392,6 +397,30 @@ mod tests {
                 ("pager", "incident-7-needs_person"),
             ]
         );
+    }
+
+    #[test]
+    fn a_second_different_call_for_a_person_has_its_own_key() {
+        let halted = |reason: Reason| Change {
+            before: Some(IncidentState::Active(Step::Audit)),
+            after: Some(IncidentState::NeedsAttention(reason)),
+            ..Change::default()
+        };
+        let key = |change: Change| notices(&change)[0].dedup_key(IncidentId(4));
+        assert_eq!(
+            key(halted(Reason::StepFailed(Step::Audit))),
+            "incident-4-needs_person-step_failed_audit"
+        );
+        assert_eq!(
+            key(halted(Reason::PolicyLimit)),
+            "incident-4-needs_person-policy_limit"
+        );
+        let waiting = Change {
+            before: Some(IncidentState::Active(Step::Billing)),
+            after: Some(IncidentState::Active(Step::AwaitingOperator)),
+            ..Change::default()
+        };
+        assert_eq!(key(waiting), "incident-4-needs_person-awaiting_operator");
     }
 
     #[test]
