@@ -14,7 +14,8 @@ use super::NotifyError;
 use super::channel::{self, Answer};
 use super::message::{self, Message};
 use crate::cloud::retry::unit_sample;
-use crate::config::{Channel, NotifyConfig};
+use crate::config::{Channel, ChannelKind, NotifyConfig};
+use crate::domain::notice::NoticeKind;
 use crate::store::{OutboxItem, OutboxVerdict, Store};
 
 /// Long enough for one request with its timeout; an abandoned row is retried after it.
@@ -188,7 +189,18 @@ pub async fn send_test(config: &NotifyConfig, name: &str) -> Result<(), NotifyEr
         .iter()
         .find(|c| c.name == name)
         .ok_or_else(|| NotifyError::UnknownChannel(name.to_owned()))?;
-    match send(&client()?, channel, &message::test_message(channel)).await {
+    let client = client()?;
+    let test = message::test_message(channel);
+    let mut answer = send(&client, channel, &test).await;
+    if channel.kind == ChannelKind::Pagerduty && answer == Answer::Accepted {
+        // A test page must not stay open on someone's phone: resolve it at once.
+        let resolve = Message {
+            kind: NoticeKind::Resolved,
+            ..test
+        };
+        answer = send(&client, channel, &resolve).await;
+    }
+    match answer {
         Answer::Accepted => Ok(()),
         Answer::Refused(error) | Answer::Unavailable(error) => Err(NotifyError::NotDelivered {
             channel: name.to_owned(),

@@ -415,9 +415,17 @@ async fn a_restart_between_the_transition_and_the_send_sends_one_message_per_ded
 #[tokio::test]
 async fn notify_test_sends_one_signed_message_and_names_an_unknown_channel() {
     let hook = Receiver::start("/hook", 200, "").await;
+    let pager = Receiver::start("/v2/enqueue", 202, r#"{"status":"success"}"#).await;
     let app = TestDaemon::spawn_with_env(
-        &channel("hook", "webhook", &hook.url, "language = \"ja\""),
-        &[("AKGUARD__NOTIFY__CHANNELS__HOOK__SECRET", HOOK_SECRET)],
+        &[
+            channel("hook", "webhook", &hook.url, "language = \"ja\""),
+            channel("pager", "pagerduty", &pager.url, ""),
+        ]
+        .concat(),
+        &[
+            ("AKGUARD__NOTIFY__CHANNELS__HOOK__SECRET", HOOK_SECRET),
+            ("AKGUARD__NOTIFY__CHANNELS__PAGER__SECRET", PD_ROUTING_KEY),
+        ],
     )
     .await;
     let config = app.config_path();
@@ -427,7 +435,10 @@ async fn notify_test_sends_one_signed_message_and_names_an_unknown_channel() {
             run_cli_with_env(
                 &["notify", "test", "--channel", channel],
                 &config,
-                &[("AKGUARD__NOTIFY__CHANNELS__HOOK__SECRET", HOOK_SECRET)],
+                &[
+                    ("AKGUARD__NOTIFY__CHANNELS__HOOK__SECRET", HOOK_SECRET),
+                    ("AKGUARD__NOTIFY__CHANNELS__PAGER__SECRET", PD_ROUTING_KEY),
+                ],
             )
         })
     };
@@ -438,6 +449,21 @@ async fn notify_test_sends_one_signed_message_and_names_an_unknown_channel() {
     let body = verify_webhook(&hits[0], HOOK_SECRET);
     assert_eq!(body["event"], "test");
     assert!(body["title"].as_str().unwrap().contains("テスト"));
+
+    // A test page is resolved at once, under the same dedup key.
+    let (status, stdout, stderr) = run("pager").await.unwrap();
+    assert!(status.success(), "{stdout}{stderr}");
+    let pages: Vec<Value> = pager
+        .hits()
+        .iter()
+        .map(|h| verify_pagerduty(h, PD_ROUTING_KEY))
+        .collect();
+    let actions: Vec<&str> = pages
+        .iter()
+        .map(|p| p["event_action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["trigger", "resolve"]);
+    assert_eq!(pages[0]["dedup_key"], pages[1]["dedup_key"]);
 
     let (status, _, stderr) = run("nosuch").await.unwrap();
     assert!(!status.success());
