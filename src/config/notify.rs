@@ -78,6 +78,7 @@ impl ChannelKind {
 pub enum Language {
     En,
     Ja,
+    Zh,
 }
 
 #[derive(Debug, Deserialize, Serialize)]

@@ -21,7 +21,7 @@ pub(super) fn request(channel: &Channel, message: &Message, now: DateTime<Utc>) 
         "severity": message.severity.as_str(),
         "incident_id": message.incident,
         "dedup_key": message.dedup_key,
-        "language": match message.language { Language::En => "en", Language::Ja => "ja" },
+        "language": match message.language { Language::En => "en", Language::Ja => "ja", Language::Zh => "zh" },
         "title": message.title,
         "facts": facts,
         "instruction": message.instruction,

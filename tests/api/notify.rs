@@ -128,7 +128,7 @@ async fn every_channel_gets_its_platforms_message_signed_and_in_its_language() {
         channel("lark", "lark", &lark.url, ""),
         channel("lark_ja", "lark", &lark_ja.url, "language = \"ja\""),
         channel("slack", "slack", &slack.url, ""),
-        channel("wecom", "wecom", &wecom.url, ""),
+        channel("wecom", "wecom", &wecom.url, "language = \"zh\""),
         channel("pager", "pagerduty", &pager.url, ""),
         channel("hook", "webhook", &hook.url, ""),
     ]
@@ -225,9 +225,15 @@ async fn every_channel_gets_its_platforms_message_signed_and_in_its_language() {
     }
     assert!(texts(&slack).concat().contains("confirm-cutover"));
 
-    for hit in wecom.hits() {
-        verify_wecom(&hit, WECOM_KEY);
-    }
+    let zh: String = wecom
+        .hits()
+        .iter()
+        .map(|hit| verify_wecom(hit, WECOM_KEY)["markdown"]["content"].to_string())
+        .collect();
+    assert!(
+        zh.contains("需要人工处理") && zh.contains("遏制耗时"),
+        "{zh}"
+    );
 
     let pages: Vec<Value> = pager
         .hits()
