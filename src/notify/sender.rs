@@ -91,19 +91,27 @@ impl Sender {
 
     async fn deliver(&self, item: OutboxItem) {
         let verdict = self.attempt(&item).await;
-        let outcome = match &verdict {
-            OutboxVerdict::Sent => "sent",
-            OutboxVerdict::Retry { .. } => "retry",
-            OutboxVerdict::Failed { .. } => "failed",
-        };
-        tracing::info!(
-            incident.id = %item.incident,
-            channel = %item.channel,
-            event = item.kind.as_str(),
-            attempt = item.attempts,
-            outcome,
-            "notification"
-        );
+        match &verdict {
+            OutboxVerdict::Failed { error } => tracing::warn!(
+                incident.id = %item.incident,
+                channel = %item.channel,
+                event = item.kind.as_str(),
+                attempt = item.attempts,
+                error = %error,
+                "notification failed; giving up"
+            ),
+            verdict => tracing::info!(
+                incident.id = %item.incident,
+                channel = %item.channel,
+                event = item.kind.as_str(),
+                attempt = item.attempts,
+                outcome = match verdict {
+                    OutboxVerdict::Sent => "sent",
+                    _ => "retry",
+                },
+                "notification"
+            ),
+        }
         match self.store.settle_outbox(&item, &verdict, Utc::now()).await {
             Ok(true) => {}
             Ok(false) => tracing::info!(

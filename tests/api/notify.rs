@@ -293,6 +293,13 @@ async fn every_channel_gets_its_platforms_message_signed_and_in_its_language() {
         }
     }
     assert!(texts(&hook).concat().contains(&masked));
+    let log = app.log();
+    for secret in all_secrets
+        .iter()
+        .chain(&[PD_ROUTING_KEY, WECOM_KEY, DING_TOKEN])
+    {
+        assert!(!log.contains(secret), "the log holds {secret}");
+    }
     for receiver in [&ding, &lark, &slack, &wecom, &hook] {
         assert!(!texts(receiver).concat().contains(PD_ROUTING_KEY));
     }
