@@ -23,6 +23,8 @@ const LEASE: Duration = Duration::from_secs(60);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(500);
 const BATCH: u32 = 16;
+/// How long a shutdown waits for sends in flight before cutting them short.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
 
 pub struct Sender {
     store: Arc<dyn Store>,
@@ -75,16 +77,45 @@ impl Sender {
             };
             let idle = items.is_empty();
             let mut sends = JoinSet::new();
-            for item in items {
+            for item in items.iter().cloned() {
                 let this = this.clone();
                 sends.spawn(async move { this.deliver(item).await });
             }
-            while sends.join_next().await.is_some() {}
+            let mut finished = Box::pin(async { while sends.join_next().await.is_some() {} });
+            let interrupted = tokio::select! {
+                () = &mut finished => false,
+                () = shutdown.cancelled() => {
+                    tokio::time::timeout(SHUTDOWN_WAIT, &mut finished).await.is_err()
+                }
+            };
+            if interrupted {
+                drop(finished);
+                sends.abort_all();
+                this.release(&items).await;
+                return;
+            }
             if idle {
                 tokio::select! {
                     () = shutdown.cancelled() => {}
                     () = tokio::time::sleep(POLL) => {}
                 }
+            }
+        }
+    }
+
+    /// Gives back the rows of sends cut short by a shutdown, due now, so a restarted
+    /// process sends them at once instead of after the lease. A row already settled is left
+    /// alone (the write is fenced on its lease); one the platform took without the answer
+    /// being recorded is sent again: delivery is at least once.
+    async fn release(&self, items: &[OutboxItem]) {
+        let now = Utc::now();
+        let verdict = OutboxVerdict::Retry {
+            at: now,
+            error: "interrupted by a shutdown".into(),
+        };
+        for item in items {
+            if let Err(err) = self.store.settle_outbox(item, &verdict, now).await {
+                tracing::warn!(error = %err, "cannot give back a notification; its lease will expire");
             }
         }
     }

@@ -671,3 +671,52 @@ async fn two_processes_on_one_database_send_each_notification_once() {
     assert_eq!(sent.len(), ids.len());
     assert!(sent.values().all(|n| *n == 1), "{sent:?}");
 }
+
+#[tokio::test]
+async fn a_shutdown_during_a_send_leaves_it_to_the_next_start_without_waiting_for_its_lease() {
+    // The platform sees the requests but never answers: the sends are in flight at shutdown.
+    let hook = Receiver::start("/hook", 0, "").await;
+    let mut app = TestDaemon::spawn_with_env(
+        &channel("hook", "webhook", &hook.url, ""),
+        &[("AKGUARD__NOTIFY__CHANNELS__HOOK__SECRET", HOOK_SECRET)],
+    )
+    .await;
+    let mut ids = Vec::new();
+    for n in 0..2 {
+        let body = generic(
+            &format!("LTAI5tInFlightKey{n:05}"),
+            &format!("inflight-{n}"),
+        );
+        ids.push(app.post_generic(&body).await.incident_id());
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while hook.hits().len() < ids.len() {
+        assert!(std::time::Instant::now() < deadline, "{}", app.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(app.stop().await.success());
+
+    hook.answer(200, "");
+    app.restart().await;
+    // Well within the 60 s lease a crashed sender would leave behind.
+    let started = std::time::Instant::now();
+    for id in &ids {
+        wait_for_notifications(&app, *id, "sent", |rows| {
+            rows.len() == 1 && rows[0]["state"] == "sent"
+        })
+        .await;
+    }
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let mut accepted: HashMap<String, usize> = HashMap::new();
+    for hit in hook.hits().iter().filter(|h| h.answered == 200) {
+        let body = verify_webhook(hit, HOOK_SECRET);
+        *accepted
+            .entry(body["dedup_key"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    let expected: HashMap<String, usize> = ids
+        .iter()
+        .map(|id| (format!("incident-{id}-opened"), 1))
+        .collect();
+    assert_eq!(accepted, expected);
+}

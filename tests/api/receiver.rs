@@ -65,6 +65,7 @@ impl Drop for Receiver {
 
 impl Receiver {
     /// Listens on 127.0.0.1 on a free port; `path` is appended to the URL it reports.
+    /// A `status` of 0 holds every request without ever answering.
     pub async fn start(path: &str, status: u16, body: &str) -> Self {
         let hits: Arc<Mutex<Vec<Hit>>> = Arc::default();
         let answer: Answer = Arc::new(Mutex::new((status, body.to_owned())));
@@ -88,6 +89,10 @@ impl Receiver {
                     body: String::from_utf8_lossy(&body).into_owned(),
                     answered: status,
                 });
+                if status == 0 {
+                    // Holding: the request is seen but never answered.
+                    std::future::pending::<()>().await;
+                }
                 (StatusCode::from_u16(status).unwrap(), text)
             }
         });
