@@ -4,7 +4,7 @@
 
 mod channel;
 mod dingtalk;
-pub(crate) mod escape;
+mod escape;
 mod lark;
 mod message;
 mod pagerduty;
@@ -14,9 +14,7 @@ mod text;
 mod webhook;
 mod wecom;
 
-pub use channel::{Answer, Request, judge, prepare};
-pub use message::{Message, compose, shown_key, test_message};
-pub use sender::{Sender, send, send_test};
+pub use sender::{Sender, send_test};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
