@@ -51,7 +51,7 @@ impl App {
         store.migrate().await?;
         let wake = Arc::new(tokio::sync::Notify::new());
         let (queue, writer) =
-            IntakeQueue::start(store.clone(), settings.intake.max_batch, wake.clone());
+            IntakeQueue::start(store.clone(), settings.intake.max_batch, wake.clone(), runtime.max_detection_age);
         let retry = runtime.cloud.as_ref().map(|c| c.retry);
         let client = runtime
             .cloud

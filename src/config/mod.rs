@@ -54,6 +54,7 @@ pub struct Settings {
     pub audit: remediation::AuditSettings,
     pub billing: remediation::BillingSettings,
     pub remediation: remediation::RemediationSettings,
+    pub protect: remediation::ProtectSettings,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -88,6 +89,9 @@ pub struct IntakeSettings {
     pub max_body_bytes: usize,
     pub hmac_window_secs: i64,
     pub max_batch: usize,
+    /// How far before receipt a stated detection time may lie; older ones are clamped.
+    #[serde(deserialize_with = "values::text_or_number")]
+    pub max_detection_age: String,
     #[serde(default)]
     pub sources: BTreeMap<String, sources::SourceSettings>,
     pub security_center: SecurityCenterSettings,
@@ -120,6 +124,8 @@ pub struct Runtime {
     pub cloud: Option<crate::cloud::ClientOptions>,
     /// `None` when the Security Center poller is off.
     pub security_center_interval: Option<std::time::Duration>,
+    /// `intake.max_detection_age`.
+    pub max_detection_age: std::time::Duration,
     pub remediation: RemediationConfig,
 }
 
@@ -196,6 +202,14 @@ impl Settings {
                 "must be at least 1",
             ));
         }
+        let max_detection_age = values::parse(&self.intake.max_detection_age)
+            .filter(|d| !d.is_zero() && *d <= crate::domain::triage::ACTIONTRAIL_RETENTION)
+            .ok_or_else(|| {
+                ConfigError::invalid(
+                    "intake.max_detection_age",
+                    "expected a duration from 1s to 90d (what ActionTrail keeps), such as 24h",
+                )
+            })?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::invalid("log.level", e.to_string()))?;
         let cloud = self.alibaba.client_options()?;
@@ -235,6 +249,7 @@ impl Settings {
             &self.audit,
             &self.billing,
             &self.remediation,
+            &self.protect,
             &self.alibaba.region,
         )?;
         Ok(Runtime {
@@ -243,6 +258,7 @@ impl Settings {
             tokens,
             cloud,
             security_center_interval,
+            max_detection_age,
             remediation,
         })
     }

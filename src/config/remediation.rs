@@ -12,7 +12,7 @@ use crate::domain::{Cidr, Step};
 /// The runbook's Deny policy, shipped in `config/policies/` and compiled in as the default.
 const DEFAULT_DENY_POLICY: &str = include_str!("../../config/policies/deny-high-risk.json");
 /// ActionTrail keeps events for 90 days.
-const MAX_LOOKBACK: Duration = Duration::from_secs(90 * 86_400);
+const MAX_LOOKBACK: Duration = crate::domain::triage::ACTIONTRAIL_RETENTION;
 
 #[derive(Debug, Deserialize, Serialize)]
 pub struct TriageSettings {
@@ -126,6 +126,16 @@ pub struct RemediationSettings {
     pub poll_interval: String,
 }
 
+/// `[protect]`: identities akguard never acts on, besides its own.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct ProtectSettings {
+    /// RAM user names (break-glass users, other responders).
+    #[serde(default, deserialize_with = "values::list_or_comma_separated")]
+    pub users: Vec<String>,
+    #[serde(default, deserialize_with = "values::list_or_comma_separated")]
+    pub access_key_ids: Vec<String>,
+}
+
 /// Everything the worker needs, validated.
 #[derive(Debug, Clone)]
 pub struct RemediationConfig {
@@ -151,6 +161,9 @@ pub struct RemediationConfig {
     pub settle_delay: Duration,
     pub regions: Vec<String>,
     pub increase_threshold_percent: u32,
+    /// `protect.users`, to which akguard adds its own identity at start.
+    pub protect_users: Vec<String>,
+    pub protect_access_key_ids: Vec<String>,
 }
 
 fn parse_duration(key: &str, raw: &str) -> Result<Duration, ConfigError> {
@@ -167,8 +180,17 @@ pub(super) fn validate(
     audit: &AuditSettings,
     billing: &BillingSettings,
     remediation: &RemediationSettings,
+    protect: &ProtectSettings,
     region: &str,
 ) -> Result<RemediationConfig, ConfigError> {
+    for (key, list) in [
+        ("protect.users", &protect.users),
+        ("protect.access_key_ids", &protect.access_key_ids),
+    ] {
+        if list.iter().any(|v| v.trim().is_empty()) {
+            return Err(ConfigError::invalid(key, "entries must not be empty"));
+        }
+    }
     let lease = parse_duration("remediation.lease", &remediation.lease)?;
     if lease < Duration::from_secs(1) {
         return Err(ConfigError::invalid(
@@ -268,6 +290,12 @@ pub(super) fn validate(
         settle_delay: parse_duration("audit.settle_delay", &audit.settle_delay)?,
         regions,
         increase_threshold_percent: billing.increase_threshold_percent,
+        protect_users: protect.users.iter().map(|u| u.trim().to_owned()).collect(),
+        protect_access_key_ids: protect
+            .access_key_ids
+            .iter()
+            .map(|k| k.trim().to_owned())
+            .collect(),
     })
 }
 

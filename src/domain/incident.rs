@@ -6,6 +6,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::machine::{IncidentState, Path};
+use super::triage::Usage;
+
+/// Said first when the reported key is the one akguard itself signs with.
+const OWN_KEY_WARNING: &str = "POSSIBLE LEAK OF AKGUARD'S OWN CREDENTIALS: the reported key \
+    is the one akguard signs its calls with. akguard does not act on its own identity, so a \
+    person must act now: create a new key for akguard's identity, switch akguard to it, then \
+    disable and delete this one, and review what the key did.";
 use super::notification::{AccessKeyId, OwnerType};
 
 /// Database identity of an incident.
@@ -29,7 +36,10 @@ pub struct Incident {
     pub user_name: Option<String>,
     pub owner_type: OwnerType,
     pub leak_url: Option<String>,
+    /// The detection time triage judges on: the report's, clamped at intake.
     pub detected_at: DateTime<Utc>,
+    /// What the report stated, when the clamp moved it.
+    pub stated_detected_at: Option<DateTime<Utc>>,
     pub state: IncidentState,
     /// The runbook branch triage chose.
     pub path: Option<Path>,
@@ -56,6 +66,29 @@ pub struct Incident {
 }
 
 impl Incident {
+    /// What a person must do now: the state's explanation, after triage's reason to ask a
+    /// person (a use it could not attribute) or the warning that akguard's own key leaked.
+    pub fn explanation(&self) -> Option<String> {
+        let state = self.state.explanation();
+        if !self.state.is_open() {
+            return state;
+        }
+        let own_key = self.findings["protected"]["own_credentials"] == true;
+        let first = if own_key {
+            Some(OWN_KEY_WARNING)
+        } else {
+            self.findings["triage"]["usage"]
+                .as_str()
+                .and_then(Usage::parse)
+                .and_then(Usage::caveat)
+        };
+        match (first, state) {
+            (Some(first), Some(state)) => Some(format!("{first} {state}")),
+            (Some(first), None) => Some(first.to_owned()),
+            (None, state) => state,
+        }
+    }
+
     /// From the first notification's receipt to containment.
     pub fn time_to_containment_ms(&self) -> Option<i64> {
         self.contained_at

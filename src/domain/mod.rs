@@ -8,6 +8,7 @@ pub mod incident;
 pub mod machine;
 pub mod money;
 pub mod notification;
+pub mod protection;
 pub mod triage;
 
 pub use audit::{AuditEntry, AuditRecord, ChainBreak};
@@ -15,6 +16,7 @@ pub use cidr::Cidr;
 pub use incident::{Incident, IncidentId, Sighting};
 pub use machine::{Event, IllegalTransition, IncidentState, Path, Reason, Step, transition};
 pub use money::Amount;
+pub use protection::{Protected, Protection};
 pub use notification::{
     AccessKeyId, Activity, InvalidAccessKeyId, LeakNotification, OwnerType, Signal,
 };

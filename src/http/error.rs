@@ -76,7 +76,9 @@ impl From<IntakeError> for ApiError {
     fn from(err: IntakeError) -> Self {
         match err {
             IntakeError::UnknownSource(_) => Self::NotFound(err.to_string()),
-            IntakeError::AddressNotAllowed(_) => Self::Forbidden(err.to_string()),
+            IntakeError::AddressNotAllowed(_) | IntakeError::OutOfScope(_) => {
+                Self::Forbidden(err.to_string())
+            }
             IntakeError::Unauthenticated(_) => Self::Unauthorized(err.to_string()),
             IntakeError::UnsupportedContentType => Self::UnsupportedMediaType(err.to_string()),
             IntakeError::Malformed(_) => Self::BadRequest(err.to_string()),

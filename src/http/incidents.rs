@@ -23,7 +23,7 @@ fn incident_view(incident: &Incident) -> serde_json::Value {
         IncidentState::NeedsAttention(reason) => Some(reason.as_str()),
         _ => None,
     };
-    let explanation = incident.state.explanation();
+    let explanation = incident.explanation();
     let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
         t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
     };
@@ -36,6 +36,7 @@ fn incident_view(incident: &Incident) -> serde_json::Value {
         "owner_type": incident.owner_type,
         "leak_url": incident.leak_url,
         "detected_at": time(Some(incident.detected_at)),
+        "stated_detected_at": time(incident.stated_detected_at),
         "state": incident.state.as_str(),
         "current_step": incident.state.current_step().map(|s| s.as_str()),
         "reason": reason,

@@ -78,6 +78,7 @@ fn accepted(outcome: IntakeOutcome) -> Response {
     let (incident_id, duplicate, name) = match outcome {
         IntakeOutcome::Created(id) => (Some(id), false, "created"),
         IntakeOutcome::Sighting(id) => (Some(id), true, "sighting"),
+        IntakeOutcome::Retriaged(id) => (Some(id), true, "retriaged"),
         IntakeOutcome::Replay(id) => (Some(id), true, "replay"),
         IntakeOutcome::Ignored => (None, false, "ignored"),
     };

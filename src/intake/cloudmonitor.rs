@@ -41,6 +41,7 @@ pub(super) fn parse(body: &[u8]) -> Result<Parsed, String> {
             leak_url: field(&["url", "leakUrl", "leak_url"]),
             detected_at: field(&["time", "timestamp", "gmtModified"])
                 .and_then(|t| lenient_time(&t)),
+            stated_detected_at: None,
             event_id: delivery_key.clone(),
         })),
         delivery_key,

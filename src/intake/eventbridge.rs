@@ -60,6 +60,8 @@ fn actiontrail_signal(
     };
     let access_key_id = AccessKeyId::parse(&raw_key)
         .map_err(|_| "data.userIdentity.accessKeyId is not an AccessKey ID".to_owned())?;
+    let account_id =
+        text(&identity, &["accountId"]).or_else(|| text(envelope, &["aliyunaccountid"]));
     let event_time = text(data, &["eventTime"])
         .or_else(|| text(envelope, &["time"]))
         .and_then(|t| lenient_time(&t));
@@ -69,6 +71,7 @@ fn actiontrail_signal(
     if !leak_protected {
         return Ok(Some(Signal::Activity(Activity {
             access_key_id,
+            account_id,
             event_id: Some(id),
             event_name: text(data, &["eventName"]),
             event_time,
@@ -84,14 +87,14 @@ fn actiontrail_signal(
     };
     Ok(Some(Signal::Leak(LeakNotification {
         access_key_id,
-        account_id: text(&identity, &["accountId"])
-            .or_else(|| text(envelope, &["aliyunaccountid"])),
+        account_id,
         account_name: None,
         user_name: text(&identity, &["userName"])
             .filter(|_| owner_type == Some(OwnerType::RamUser)),
         owner_type,
         leak_url: None,
         detected_at: event_time,
+        stated_detected_at: None,
         event_id: Some(id),
     })))
 }

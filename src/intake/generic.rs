@@ -65,6 +65,7 @@ pub fn parse_generic(value: serde_json::Value) -> Result<LeakNotification, Strin
         user_name: non_empty(raw.user_name),
         leak_url: non_empty(raw.leak_url),
         detected_at,
+        stated_detected_at: None,
         event_id: non_empty(raw.event_id),
     })
 }

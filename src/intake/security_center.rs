@@ -143,6 +143,7 @@ impl SecurityCenterPoller {
             user_name: None,
             leak_url: file_url.or_else(|| record.url.clone()),
             detected_at: record.discovered_at,
+            stated_detected_at: None,
             event_id: Some(record.id.to_string()),
         };
         let delivery = Delivery {

@@ -20,6 +20,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "remediation",
         include_str!("../../migrations/sqlite/0003_remediation.sql"),
     ),
+    (
+        4,
+        "stated detection time",
+        include_str!("../../migrations/sqlite/0004_stated_detection_time.sql"),
+    ),
 ];
 
 pub fn sqlite() -> Migrator {

@@ -59,6 +59,9 @@ pub enum IntakeOutcome {
     Created(IncidentId),
     /// The key already has an open incident; this report was added to it.
     Sighting(IncidentId),
+    /// Added to the open incident like a sighting, and, being detected later than the time
+    /// the incident was judged unused on, sent the incident back to triage.
+    Retriaged(IncidentId),
     /// This exact delivery was recorded before; nothing changed.
     Replay(IncidentId),
     /// Activity of a key with no open incident: not ours to keep.

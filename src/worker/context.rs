@@ -22,6 +22,9 @@ pub(super) enum StepError {
     /// The change was made but reading it back did not show it yet.
     #[error("not verified: {0}")]
     Unverified(String),
+    /// A change to a protected identity was refused before it was attempted.
+    #[error("refused to change {target}: it is a protected identity")]
+    Protected { target: String, own: bool },
 }
 
 /// A step's verdict, applied by the worker in one transaction.
@@ -137,6 +140,7 @@ impl<'a> StepContext<'a> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Called<Effect>, CloudError>>,
     {
+        super::identity::guard(self, target)?;
         let token = format!(
             "{}:{}:{}:{}",
             self.incident.id,

@@ -6,12 +6,14 @@ pub mod approval;
 mod billing;
 mod contain;
 mod context;
+mod identity;
 mod keys;
 mod mfa;
 mod retire;
 mod rotate;
 mod trail;
 mod triage;
+mod usage;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cloud::retry::{RetryPolicy, unit_sample};
 use crate::cloud::{CloudClient, ErrorClass};
 use crate::config::RemediationConfig;
-use crate::domain::{Event, IncidentState, Reason, Step, transition};
+use crate::domain::{Event, IncidentState, Protected, Protection, Reason, Step, transition};
 use crate::store::{ClaimScope, Claimed, IncidentUpdate, Lease, Store, StoreError, Work};
 use context::{StepContext, StepError, StepResult};
 
@@ -40,11 +42,18 @@ pub(crate) struct Inner {
     pub crash_after: Option<String>,
     /// Serializes account-wide MFA sweeps in this process (see `mfa`).
     pub mfa_sweep: tokio::sync::Mutex<()>,
+    /// Identities no step may change: akguard's own and `protect.*`.
+    pub protection: Protection,
 }
 
 /// A pool of `remediation.workers` worker loops.
 pub struct Worker {
-    inner: Arc<Inner>,
+    store: Arc<dyn Store>,
+    client: Arc<CloudClient>,
+    config: RemediationConfig,
+    retry: RetryPolicy,
+    wake: Arc<Notify>,
+    crash_after: Option<String>,
 }
 
 impl Worker {
@@ -68,20 +77,31 @@ impl Worker {
             );
         }
         Self {
-            inner: Arc::new(Inner {
-                store,
-                client,
-                config,
-                retry,
-                wake,
-                crash_after,
-                mfa_sweep: tokio::sync::Mutex::new(()),
-            }),
+            store,
+            client,
+            config,
+            retry,
+            wake,
+            crash_after,
         }
     }
 
-    /// Runs the loops until `shutdown`; each finishes its current step first.
+    /// Learns akguard's own identity, then runs the loops until `shutdown`; each finishes
+    /// its current step first.
     pub async fn run(self, shutdown: CancellationToken) {
+        let Some(protection) = identity::learn(&self.client, &self.config, &shutdown).await else {
+            return;
+        };
+        let inner = Arc::new(Inner {
+            store: self.store,
+            client: self.client,
+            config: self.config,
+            retry: self.retry,
+            wake: self.wake,
+            crash_after: self.crash_after,
+            mfa_sweep: tokio::sync::Mutex::new(()),
+            protection,
+        });
         let prefix = format!(
             "{}-{}",
             std::process::id(),
@@ -89,7 +109,7 @@ impl Worker {
         );
         // With two or more loops, half take only containment steps, so however many
         // forensics steps wait on ActionTrail's quota, a new leak is contained at once.
-        let workers = self.inner.config.workers;
+        let workers = inner.config.workers;
         let containment_only = if workers >= 2 { workers / 2 } else { 0 };
         let loops: Vec<_> = (0..workers)
             .map(|n| {
@@ -100,7 +120,7 @@ impl Worker {
                 };
                 let owner = format!("{prefix}-{n}");
                 tokio::spawn(worker_loop(
-                    self.inner.clone(),
+                    inner.clone(),
                     owner,
                     scope,
                     shutdown.clone(),
@@ -220,6 +240,15 @@ async fn run_step(
     match result {
         Ok(outcome) => finish(&mut ctx, outcome).await,
         Err(StepError::Store(err)) => Err(StepError::Store(err)),
+        Err(StepError::Protected { target, own }) => {
+            let why = if own {
+                Protected::Own
+            } else {
+                Protected::Listed
+            };
+            let stop = identity::stop(&ctx, why, json!({"refused_change_to": target}));
+            finish(&mut ctx, stop).await
+        }
         Err(err) => fail(&mut ctx, err).await,
     }
 }
@@ -289,7 +318,7 @@ async fn fail(ctx: &mut StepContext<'_>, err: StepError) -> Result<(), StepError
     let transient = match &err {
         StepError::Cloud(cloud) => cloud.class() == ErrorClass::Retryable,
         StepError::Unverified(_) => true,
-        StepError::Store(_) => false,
+        StepError::Store(_) | StepError::Protected { .. } => false,
     };
     let message = err.to_string();
     let mut audit = ctx.take_reads();

@@ -6,6 +6,7 @@ mod ims;
 mod kms;
 mod ram;
 mod sas;
+mod sts;
 
 pub use actiontrail::{AccountType, LastUsedInfo};
 pub use bss::{AccountBalance, BillItem};
@@ -16,6 +17,7 @@ pub use ram::{
     PolicyType, RamUser,
 };
 pub use sas::{DealType, LeakDetail, LeakPage, LeakRecord, LeakStatus};
+pub use sts::CallerIdentity;
 
 use chrono::{DateTime, Utc};
 
