@@ -355,6 +355,50 @@ mod tests {
     }
 
     #[test]
+    fn a_later_report_sends_an_unused_key_not_yet_disabled_back_to_triage_once() {
+        use crate::domain::Step;
+        let judged_on = DateTime::from_timestamp(1_600_000_000, 0).unwrap();
+        let waiting = |busy| OpenIncident {
+            id: IncidentId(3),
+            state: IncidentState::Active(Step::DisableKey),
+            path: Some(Path::RamKeyUnused),
+            detected_at: judged_on,
+            busy,
+        };
+        let heads = || Heads {
+            incident: 3,
+            notification: 0,
+            sighting: 0,
+            audit: 0,
+            audit_hash: GENESIS_HASH.into(),
+        };
+        let key = "LTAI5tKEYOPEN0001";
+        let batch = [leak(key, "later-1"), leak(key, "later-2")];
+        let mut known = Known::default();
+        known.open.insert(key.into(), waiting(false));
+        let first = plan(&batch, known, heads());
+        assert_eq!(
+            first.outcomes,
+            [
+                IntakeOutcome::Retriaged(IncidentId(3)),
+                IntakeOutcome::Sighting(IncidentId(3))
+            ]
+        );
+        assert_eq!(first.retriages.len(), 1);
+        assert_eq!(first.retriages[0].to, IncidentState::Active(Step::Triage));
+        assert_eq!(first.retriages[0].detected_at, batch[0].received_at);
+        assert_eq!(first.audit[0].action, "incident.retriaged");
+        assert_eq!(first.sightings.len(), 2, "a re-triage is a sighting too");
+
+        // Being disabled (or leased) by a worker: only a sighting.
+        let mut known = Known::default();
+        known.open.insert(key.into(), waiting(true));
+        let busy = plan(&batch[..1], known, heads());
+        assert_eq!(busy.outcomes, [IntakeOutcome::Sighting(IncidentId(3))]);
+        assert!(busy.retriages.is_empty());
+    }
+
+    #[test]
     fn what_the_database_knows_turns_deliveries_into_replays_and_sightings() {
         let mut known = Known::default();
         known

@@ -12,6 +12,8 @@ mod persistence;
 mod remediation;
 mod rotation;
 mod secrets;
+mod self_protection;
 mod security_center;
 mod status_api;
+mod triage;
 mod validation;
