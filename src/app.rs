@@ -50,8 +50,12 @@ impl App {
         let store = store::open(&settings.database.url, settings.database.max_connections).await?;
         store.migrate().await?;
         let wake = Arc::new(tokio::sync::Notify::new());
-        let (queue, writer) =
-            IntakeQueue::start(store.clone(), settings.intake.max_batch, wake.clone(), runtime.max_detection_age);
+        let (queue, writer) = IntakeQueue::start(
+            store.clone(),
+            settings.intake.max_batch,
+            wake.clone(),
+            runtime.max_detection_age,
+        );
         let retry = runtime.cloud.as_ref().map(|c| c.retry);
         let client = runtime
             .cloud

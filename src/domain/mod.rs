@@ -16,7 +16,7 @@ pub use cidr::Cidr;
 pub use incident::{Incident, IncidentId, Sighting};
 pub use machine::{Event, IllegalTransition, IncidentState, Path, Reason, Step, transition};
 pub use money::Amount;
-pub use protection::{Protected, Protection};
 pub use notification::{
     AccessKeyId, Activity, InvalidAccessKeyId, LeakNotification, OwnerType, Signal,
 };
+pub use protection::{Protected, Protection};

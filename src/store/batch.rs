@@ -117,11 +117,8 @@ pub(super) fn plan(batch: &[Delivery], mut known: Known, mut heads: Heads) -> Pl
         let key = d.signal.access_key_id().as_str();
         let open = known.open.get(key).copied();
         // The queue has clamped it already; this keeps any other caller out of the future.
-        let reported = |leak: &LeakNotification| {
-            leak.detected_at
-                .unwrap_or(d.received_at)
-                .min(d.received_at)
-        };
+        let reported =
+            |leak: &LeakNotification| leak.detected_at.unwrap_or(d.received_at).min(d.received_at);
         let (kind, normalized) = match &d.signal {
             Signal::Leak(n) => ("leak", to_json(n)),
             Signal::Activity(a) => ("activity", to_json(a)),
@@ -212,7 +209,12 @@ pub(super) fn plan(batch: &[Delivery], mut known: Known, mut heads: Heads) -> Pl
                         known
                             .open
                             .insert(key.to_owned(), OpenIncident::new(id, detected_at));
-                        (IntakeOutcome::Retriaged(id), id, "incident.retriaged", detail)
+                        (
+                            IntakeOutcome::Retriaged(id),
+                            id,
+                            "incident.retriaged",
+                            detail,
+                        )
                     }
                     None => (IntakeOutcome::Sighting(id), id, "incident.sighting", detail),
                 }

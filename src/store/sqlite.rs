@@ -207,7 +207,12 @@ async fn write_plan(conn: &mut SqliteConnection, plan: &Plan<'_>) -> Result<(), 
         )
         .bind(retriage.to.as_str())
         .bind(retriage.detected_at.timestamp_millis())
-        .bind(retriage.leak.stated_detected_at.map(|t| t.timestamp_millis()))
+        .bind(
+            retriage
+                .leak
+                .stated_detected_at
+                .map(|t| t.timestamp_millis()),
+        )
         .bind(retriage.incident.0)
         .bind(retriage.from.as_str())
         .execute(&mut *conn)

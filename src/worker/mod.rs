@@ -119,12 +119,7 @@ impl Worker {
                     ClaimScope::Any
                 };
                 let owner = format!("{prefix}-{n}");
-                tokio::spawn(worker_loop(
-                    inner.clone(),
-                    owner,
-                    scope,
-                    shutdown.clone(),
-                ))
+                tokio::spawn(worker_loop(inner.clone(), owner, scope, shutdown.clone()))
             })
             .collect();
         tracing::info!(workers = loops.len(), "remediation workers started");

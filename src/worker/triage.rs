@@ -114,8 +114,8 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
     let judged = usage::judge(ctx, last_used).await?;
     // A use nobody can attribute, or a window the data cannot cover, is contained as in use
     // and left to a person: never rotated unasked, never disabled.
-    let rotatable = judged.usage == Usage::InUse
-        && ctx.inner.config.rotation.iter().any(|(u, _)| *u == user);
+    let rotatable =
+        judged.usage == Usage::InUse && ctx.inner.config.rotation.iter().any(|(u, _)| *u == user);
     let path = match (judged.usage, rotatable) {
         (Usage::Unused, _) => Path::RamKeyUnused,
         (_, true) => Path::RamKeyRotatable,

@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 
 use super::context::{StepContext, StepError};
 use crate::cloud::ratelimit::Priority;
-use crate::domain::triage::{Facts, Side, Trail, TrailUse, Usage, Verdict, judge_usage, trail_span};
+use crate::domain::triage::{
+    Facts, Side, Trail, TrailUse, Usage, Verdict, judge_usage, trail_span,
+};
 
 /// What triage decided, with what it saw, for the findings.
 pub(super) struct Judged {

@@ -31,7 +31,9 @@ async fn a_report_of_akguards_own_key_or_a_listed_key_changes_nothing() {
     let own = report(&app, AKGUARD_KEY, 5).await;
     let listed = report(&app, LEAKED_KEY, 25).await;
     for (id, own_credentials) in [(own, true), (listed, false)] {
-        let incident = app.wait_for_incident(id, "needs_attention", protected).await;
+        let incident = app
+            .wait_for_incident(id, "needs_attention", protected)
+            .await;
         assert_eq!(incident["state"], "needs_attention", "{incident:#}");
         assert_eq!(incident["reason"], "protected_identity", "{incident:#}");
         assert_eq!(
@@ -47,7 +49,7 @@ async fn a_report_of_akguards_own_key_or_a_listed_key_changes_nothing() {
         );
     }
     assert_eq!(mutating_calls(&url).await, Vec::<Value>::new());
-    assert!(calls_of(&url, "GetCallerIdentity").await.len() >= 1);
+    assert!(!calls_of(&url, "GetCallerIdentity").await.is_empty());
     let log = app.log();
     assert!(
         log.lines().any(|l| l.contains("\"level\":\"ERROR\"")
@@ -60,9 +62,7 @@ async fn a_report_of_akguards_own_key_or_a_listed_key_changes_nothing() {
 #[tokio::test]
 async fn the_mfa_sweep_and_chained_incidents_leave_protected_identities_alone() {
     let (url, _emulator) = emulator("leaked-in-use.json", |_| {}).await;
-    let config = format!(
-        "[protect]\nusers = [\"alice\"]\naccess_key_ids = [\"{BACKDOOR_KEY}\"]\n"
-    );
+    let config = format!("[protect]\nusers = [\"alice\"]\naccess_key_ids = [\"{BACKDOOR_KEY}\"]\n");
     let app = daemon_with(&url, &config, &[]).await;
     let id = report(&app, LEAKED_KEY, 25).await;
     let incident = app
@@ -73,7 +73,11 @@ async fn the_mfa_sweep_and_chained_incidents_leave_protected_identities_alone() 
     assert_eq!(incident["state"], "awaiting_operator", "{incident:#}");
     let mfa = &incident["findings"]["mfa"];
     // akguard's own user is protected too.
-    assert_eq!(mfa["protected_skipped"], json!(["akguard", "alice"]), "{mfa:#}");
+    assert_eq!(
+        mfa["protected_skipped"],
+        json!(["akguard", "alice"]),
+        "{mfa:#}"
+    );
     assert_eq!(mfa["mfa_now_required"], json!(["bob"]), "{mfa:#}");
 
     // The backdoor key the leaked key created is chained, and left to a person untouched.
@@ -86,7 +90,9 @@ async fn the_mfa_sweep_and_chained_incidents_leave_protected_identities_alone() 
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
-    let chained = app.wait_for_incident(chained, "needs_attention", protected).await;
+    let chained = app
+        .wait_for_incident(chained, "needs_attention", protected)
+        .await;
     assert_eq!(chained["reason"], "protected_identity", "{chained:#}");
     for call in mutating_calls(&url).await {
         let p = &call["params"];
@@ -132,14 +138,21 @@ async fn a_source_limited_to_one_account_refuses_others_and_stores_nothing() {
     for body in [&other, &none] {
         let refused = post_scoped(&app, body).await;
         assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
-        assert!(!refused.text.contains("9999999999999999"), "{}", refused.text);
+        assert!(
+            !refused.text.contains("9999999999999999"),
+            "{}",
+            refused.text
+        );
     }
     assert_eq!(app.incident_ids().await, Vec::<i64>::new());
     assert!(
         app.log().contains("notification refused"),
         "the refusal is logged"
     );
-    assert!(!app.log().contains("9999999999999999"), "no raw input in the log");
+    assert!(
+        !app.log().contains("9999999999999999"),
+        "no raw input in the log"
+    );
 
     let ours = json!({"access_key_id": "LTAI5tScopeOurs00001", "account_id": "1234567890123456",
         "event_id": "s-3"});

@@ -13,7 +13,8 @@ const UNUSED_SECRET: &str = "Lg8Bk2Qw9Xz4Vc7Nm1Pa5Sd3Fg6Hj0";
 
 /// The leak-protection event EventBridge delivered on 2024-05-01, replayed for `key`.
 fn replayed_eventbridge(key: &str) -> String {
-    let mut event: Value = serde_json::from_str(&fixture("eventbridge_leak_protection.json")).unwrap();
+    let mut event: Value =
+        serde_json::from_str(&fixture("eventbridge_leak_protection.json")).unwrap();
     event["data"]["userIdentity"]["accessKeyId"] = json!(key);
     event.to_string()
 }
@@ -54,7 +55,11 @@ async fn post(app: &TestDaemon, eventbridge: bool, body: &str) -> i64 {
 async fn a_backdated_or_future_dated_report_never_disables_a_key_in_use() {
     // The key's workload used it 7 minutes ago (leaked-in-use.json).
     let reports = [
-        ("EventBridge replay of 2024-05-01", true, replayed_eventbridge(LEAKED_KEY)),
+        (
+            "EventBridge replay of 2024-05-01",
+            true,
+            replayed_eventbridge(LEAKED_KEY),
+        ),
         (
             "generic dated 2001-01-01",
             false,
@@ -76,13 +81,22 @@ async fn a_backdated_or_future_dated_report_never_disables_a_key_in_use() {
                 i["state"] == "awaiting_operator" || i["state"] == "needs_attention"
             })
             .await;
-        assert_eq!(incident["state"], "awaiting_operator", "{what}: {incident:#}");
+        assert_eq!(
+            incident["state"], "awaiting_operator",
+            "{what}: {incident:#}"
+        );
         assert_eq!(incident["path"], "ram_key_in_use", "{what}");
         assert_eq!(incident["findings"]["triage"]["usage"], "in_use", "{what}");
-        assert!(incident["time_to_containment_ms"].as_i64().is_some(), "{what}");
+        assert!(
+            incident["time_to_containment_ms"].as_i64().is_some(),
+            "{what}"
+        );
 
         // The stated time is kept; triage judged on one within a day before receipt.
-        assert!(incident["stated_detected_at"].is_string(), "{what}: {incident:#}");
+        assert!(
+            incident["stated_detected_at"].is_string(),
+            "{what}: {incident:#}"
+        );
         let used: chrono::DateTime<chrono::Utc> =
             incident["detected_at"].as_str().unwrap().parse().unwrap();
         assert!(used <= chrono::Utc::now(), "{what}: {used}");
@@ -92,7 +106,11 @@ async fn a_backdated_or_future_dated_report_never_disables_a_key_in_use() {
         );
 
         let cloud = state(&url).await;
-        assert_eq!(key_status(&cloud, "ci-deployer", LEAKED_KEY), "Active", "{what}");
+        assert_eq!(
+            key_status(&cloud, "ci-deployer", LEAKED_KEY),
+            "Active",
+            "{what}"
+        );
         assert!(
             user(&cloud, "ci-deployer")["policies"]
                 .to_string()
@@ -115,18 +133,17 @@ async fn a_current_report_re_triages_an_incident_judged_unused_on_a_stale_time()
             i["state"] == "disable_key" && i["findings"]["approval_disable_key"].is_object()
         })
         .await;
-    assert_eq!(judged["findings"]["triage"]["usage"], "unused", "{judged:#}");
+    assert_eq!(
+        judged["findings"]["triage"]["usage"], "unused",
+        "{judged:#}"
+    );
 
     // A workload takes the key up again, and a current report arrives.
-    let workload = akguard::cloud::CloudClient::new(options(
-        &url,
-        static_key(UNUSED_KEY, UNUSED_SECRET),
-    ))
-    .unwrap();
-    let call = akguard::cloud::Request::new(
-        akguard::cloud::product::Product::Sts,
-        "GetCallerIdentity",
-    );
+    let workload =
+        akguard::cloud::CloudClient::new(options(&url, static_key(UNUSED_KEY, UNUSED_SECRET)))
+            .unwrap();
+    let call =
+        akguard::cloud::Request::new(akguard::cloud::product::Product::Sts, "GetCallerIdentity");
     let _ = workload.call(call).await;
     let current = json!({"access_key_id": UNUSED_KEY, "event_id": "current-alert",
         "detected_at": chrono::Utc::now().to_rfc3339()});

@@ -202,13 +202,7 @@ fn only_an_unused_key_not_yet_being_disabled_goes_back_to_triage() {
     use IncidentState::*;
     let (old, new) = (at(-DAY), at(-10));
     let unused = Some(Path::RamKeyUnused);
-    assert!(retriages(
-        Active(Step::DisableKey),
-        unused,
-        false,
-        old,
-        new
-    ));
+    assert!(retriages(Active(Step::DisableKey), unused, false, old, new));
     // Not later than what triage judged on.
     assert!(!retriages(
         Active(Step::DisableKey),
@@ -242,10 +236,7 @@ fn only_an_unused_key_not_yet_being_disabled_goes_back_to_triage() {
             assert!(!retriages(state, path, false, old, new), "{state:?}");
         }
     }
-    for path in Path::ALL
-        .into_iter()
-        .filter(|p| *p != Path::RamKeyUnused)
-    {
+    for path in Path::ALL.into_iter().filter(|p| *p != Path::RamKeyUnused) {
         assert!(!retriages(
             Active(Step::DisableKey),
             Some(path),
