@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::cloud_support::{LEAKED_KEY, calls_of, emulator, options, state, static_key};
 use crate::helpers::{TestDaemon, fixture};
-use crate::remediation::{daemon_with, user};
+use crate::remediation::{daemon_with, report, user};
 
 const UNUSED_KEY: &str = "LTAI5tLegacyBackup2x8QwP";
 const UNUSED_SECRET: &str = "Lg8Bk2Qw9Xz4Vc7Nm1Pa5Sd3Fg6Hj0";
@@ -184,4 +184,43 @@ async fn a_current_report_re_triages_an_incident_judged_unused_on_a_stale_time()
     assert_eq!(response.body["outcome"], "sighting", "{}", response.text);
     let after = app.get_ok(&format!("/v1/incidents/{id}")).await;
     assert_eq!(after["state"], "awaiting_operator");
+}
+
+#[tokio::test]
+async fn use_after_detection_nobody_can_attribute_is_contained_and_left_to_a_person() {
+    let (url, _emulator) = emulator("leaked-in-use.json", |s| {
+        // The key's only recorded call: after detection, from an address it never used.
+        let events = s["events"].as_array_mut().unwrap();
+        events
+            .retain(|e| e["userIdentity"]["accessKeyId"] != LEAKED_KEY || e["eventTime"] == "-8m");
+    })
+    .await;
+    let app = daemon_with(&url, "", &[]).await;
+    let id = report(&app, LEAKED_KEY, 20).await;
+    let incident = app
+        .wait_for_incident(id, "waiting for a person", |i| {
+            i["state"] == "awaiting_operator" || i["state"] == "needs_attention"
+        })
+        .await;
+    assert_eq!(incident["state"], "awaiting_operator", "{incident:#}");
+    assert_eq!(incident["path"], "ram_key_in_use");
+    let triage = &incident["findings"]["triage"];
+    assert_eq!(triage["usage"], "unattributed", "{triage:#}");
+    assert_eq!(
+        triage["evidence"]["sources_after_detection"],
+        json!(["185.220.101.47"])
+    );
+    let explanation = incident["explanation"].as_str().unwrap();
+    assert!(
+        explanation.contains("could not attribute") && explanation.contains("A person must decide"),
+        "{explanation}"
+    );
+    let cloud = state(&url).await;
+    assert_eq!(key_status(&cloud, "ci-deployer", LEAKED_KEY), "Active");
+    assert!(
+        user(&cloud, "ci-deployer")["policies"]
+            .to_string()
+            .contains("akguard-deny-high-risk")
+    );
+    assert_eq!(key_updates(&url, LEAKED_KEY).await, 0);
 }
