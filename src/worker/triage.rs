@@ -49,8 +49,9 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
             };
             match info {
                 Some(info) if info.account_type == AccountType::RootAccount => {
-                    // Informative only: the account's key is left to a person either way.
-                    let usage = usage::judge(ctx, info.used_at).await?.usage;
+                    // Informative only (the account's key is left to a person either way), so
+                    // no ActionTrail look-up delays it; null when only one could tell.
+                    let usage = usage::from_last_use(ctx, info.used_at);
                     let result = StepResult {
                         path: Some(Path::AccountKey),
                         owner: Some((OwnerType::Account, None)),

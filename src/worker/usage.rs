@@ -20,6 +20,18 @@ pub(super) struct Judged {
     pub evidence: Value,
 }
 
+/// The verdict from last-used data alone, or `None` when only ActionTrail could tell: for
+/// keys whose verdict is informative only (the account's own), not worth a look-up.
+pub(super) fn from_last_use(
+    ctx: &StepContext<'_>,
+    last_used: Option<DateTime<Utc>>,
+) -> Option<Usage> {
+    match judge_usage(&facts(ctx, Utc::now(), last_used, &Trail::default())) {
+        Verdict::Decided(usage) => Some(usage),
+        Verdict::Look(_) => None,
+    }
+}
+
 pub(super) async fn judge(
     ctx: &mut StepContext<'_>,
     last_used: Option<DateTime<Utc>>,
@@ -28,15 +40,7 @@ pub(super) async fn judge(
     let mut trail = Trail::default();
     let mut lookups = 0;
     let usage = loop {
-        let facts = Facts {
-            now,
-            detected_at: ctx.incident.detected_at,
-            window: ctx.inner.config.in_use_window,
-            last_used,
-            trail: &trail,
-            known_cidrs: &ctx.inner.config.known_cidrs,
-        };
-        match judge_usage(&facts) {
+        match judge_usage(&facts(ctx, now, last_used, &trail)) {
             Verdict::Decided(usage) => break usage,
             Verdict::Look(side) => {
                 let (uses, calls) = look(ctx, side, now, &trail).await?;
@@ -106,6 +110,22 @@ async fn look(
         }
     }
     Ok((uses, calls))
+}
+
+fn facts<'a>(
+    ctx: &'a StepContext<'_>,
+    now: DateTime<Utc>,
+    last_used: Option<DateTime<Utc>>,
+    trail: &'a Trail,
+) -> Facts<'a> {
+    Facts {
+        now,
+        detected_at: ctx.incident.detected_at,
+        window: ctx.inner.config.in_use_window,
+        last_used,
+        trail,
+        known_cidrs: &ctx.inner.config.known_cidrs,
+    }
 }
 
 fn trail_use(event: &Value) -> Option<TrailUse> {

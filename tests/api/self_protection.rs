@@ -160,3 +160,35 @@ async fn a_source_limited_to_one_account_refuses_others_and_stores_nothing() {
     assert_eq!(accepted.status, StatusCode::ACCEPTED, "{}", accepted.text);
     assert_eq!(app.incident_ids().await.len(), 1);
 }
+
+#[tokio::test]
+async fn nothing_is_remediated_until_akguard_knows_its_own_identity() {
+    let (url, _emulator) = emulator("leaked-in-use.json", |s| {
+        s["faults"] = json!({"throttle_rate": 0.0, "error_rate": 0.0, "latency_ms": 0,
+            "fail_next": [{"action": "GetCallerIdentity", "count": 2, "code": "NoPermission", "status": 403}]});
+    })
+    .await;
+    let app = daemon_with(&url, "", &[]).await;
+    // Taken in while the identity is still unknown.
+    let id = report(&app, LEAKED_KEY, 25).await;
+    let incident = app
+        .wait_for_incident(id, "contained", |i| i["state"] == "awaiting_operator")
+        .await;
+    assert!(incident["time_to_containment_ms"].as_i64().is_some());
+    let log = app.log();
+    assert!(log.contains("cannot learn akguard's own identity"), "{log}");
+    // Every call before STS answered was another attempt to ask it.
+    let calls = calls(&url).await;
+    let known = calls
+        .iter()
+        .position(|c| c["action"] == "GetCallerIdentity" && c["status"] == 200)
+        .expect("the identity was learned");
+    assert!(known >= 2, "{calls:#?}");
+    assert!(
+        calls[..known]
+            .iter()
+            .all(|c| c["action"] == "GetCallerIdentity"),
+        "{:#?}",
+        &calls[..known]
+    );
+}
