@@ -24,7 +24,10 @@ pub(super) enum StepError {
     Unverified(String),
     /// A change to a protected identity was refused before it was attempted.
     #[error("refused to change {target}: it is a protected identity")]
-    Protected { target: String, own: bool },
+    Protected {
+        target: String,
+        why: crate::domain::Protected,
+    },
 }
 
 /// A step's verdict, applied by the worker in one transaction.

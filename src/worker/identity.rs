@@ -108,7 +108,7 @@ pub(super) fn guard(ctx: &StepContext<'_>, target: &str) -> Result<(), StepError
     match hit {
         Some(why) => Err(StepError::Protected {
             target: target.to_owned(),
-            own: why == Protected::Own,
+            why,
         }),
         None => Ok(()),
     }

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cloud::retry::{RetryPolicy, unit_sample};
 use crate::cloud::{CloudClient, ErrorClass};
 use crate::config::RemediationConfig;
-use crate::domain::{Event, IncidentState, Protected, Protection, Reason, Step, transition};
+use crate::domain::{Event, IncidentState, Protection, Reason, Step, transition};
 use crate::store::{ClaimScope, Claimed, IncidentUpdate, Lease, Store, StoreError, Work};
 use context::{StepContext, StepError, StepResult};
 
@@ -235,12 +235,7 @@ async fn run_step(
     match result {
         Ok(outcome) => finish(&mut ctx, outcome).await,
         Err(StepError::Store(err)) => Err(StepError::Store(err)),
-        Err(StepError::Protected { target, own }) => {
-            let why = if own {
-                Protected::Own
-            } else {
-                Protected::Listed
-            };
+        Err(StepError::Protected { target, why }) => {
             let stop = identity::stop(&ctx, why, json!({"refused_change_to": target}));
             finish(&mut ctx, stop).await
         }

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::cloud_support::{AKGUARD_KEY, LEAKED_KEY, calls, calls_of, emulator};
-use crate::helpers::{TestDaemon, hmac_signature, now};
+use crate::helpers::{OPERATOR_TOKEN, TestDaemon, hmac_signature, now};
 use crate::remediation::{MUTATING, daemon_with, report};
 
 const BACKDOOR_KEY: &str = "LTAI5tBkD00rSvcBackup3Zq";
@@ -191,4 +191,36 @@ async fn nothing_is_remediated_until_akguard_knows_its_own_identity() {
         "{:#?}",
         &calls[..known]
     );
+}
+
+#[tokio::test]
+async fn a_step_after_triage_refuses_to_change_an_identity_protected_since() {
+    let (url, _emulator) = emulator("leaked-in-use.json", |_| {}).await;
+    let mut app = daemon_with(&url, "[approvals]\nsteps = [\"revoke\"]\n", &[]).await;
+    let id = report(&app, LEAKED_KEY, 25).await;
+    app.wait_for_incident(id, "waiting to revoke", |i| {
+        i["state"] == "revoke" && i["findings"]["approval_revoke"].is_object()
+    })
+    .await;
+    // The user is protected from the next start on; the incident was triaged before.
+    assert!(app.stop().await.success());
+    app.set_env("AKGUARD__PROTECT__USERS", Some("ci-deployer"));
+    app.restart().await;
+    let approved = app
+        .client
+        .post(app.url(&format!("/v1/incidents/{id}/actions/approve")))
+        .bearer_auth(OPERATOR_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), 200);
+    let incident = app
+        .wait_for_incident(id, "needs_attention", protected)
+        .await;
+    assert_eq!(incident["reason"], "protected_identity", "{incident:#}");
+    assert!(
+        incident["findings"]["protected"]["refused_change_to"].is_string(),
+        "{incident:#}"
+    );
+    assert_eq!(mutating_calls(&url).await, Vec::<Value>::new());
 }
