@@ -403,6 +403,54 @@ mod tests {
     }
 
     #[test]
+    fn detection_age_protection_and_source_scope_are_checked() {
+        let runtime = load(&[
+            ("AKGUARD__PROTECT__USERS", "breakglass, oncall"),
+            ("AKGUARD__PROTECT__ACCESS_KEY_IDS", "LTAI5tResponder01"),
+        ])
+        .unwrap()
+        .validate()
+        .unwrap();
+        assert_eq!(
+            runtime.max_detection_age,
+            std::time::Duration::from_secs(86_400)
+        );
+        assert_eq!(runtime.remediation.protect_users, ["breakglass", "oncall"]);
+        assert_eq!(
+            runtime.remediation.protect_access_key_ids,
+            ["LTAI5tResponder01"]
+        );
+        for age in ["0s", "91d", "soon"] {
+            let err = load(&[("AKGUARD__INTAKE__MAX_DETECTION_AGE", age)])
+                .unwrap()
+                .validate()
+                .unwrap_err();
+            assert!(
+                err.to_string().contains("intake.max_detection_age"),
+                "{err}"
+            );
+        }
+        let scoped = |accounts: &str| {
+            load(&[
+                (
+                    "AKGUARD__INTAKE__SOURCES__GENERIC__SECRET",
+                    "0123456789abcdef0123",
+                ),
+                ("AKGUARD__INTAKE__SOURCES__GENERIC__ACCOUNTS", accounts),
+            ])
+            .unwrap()
+            .validate()
+        };
+        let runtime = scoped("1234567890123456,6543210987654321").unwrap();
+        assert_eq!(runtime.sources["generic"].accounts.len(), 2);
+        let err = scoped("acme-prod").unwrap_err();
+        assert!(
+            err.to_string().contains("intake.sources.generic.accounts"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn the_example_file_is_valid_once_its_secrets_are_set() {
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
         let secret = "example-secret-0123456789";
