@@ -6,14 +6,15 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::machine::{IncidentState, Path};
+use super::notification::{AccessKeyId, OwnerType};
 use super::triage::Usage;
 
-/// Said first when the reported key is the one akguard itself signs with.
+/// Said first when the reported key is akguard's own.
 const OWN_KEY_WARNING: &str = "POSSIBLE LEAK OF AKGUARD'S OWN CREDENTIALS: the reported key \
-    is the one akguard signs its calls with. akguard does not act on its own identity, so a \
-    person must act now: create a new key for akguard's identity, switch akguard to it, then \
-    disable and delete this one, and review what the key did.";
-use super::notification::{AccessKeyId, OwnerType};
+    belongs to akguard's own identity (the key it signs its calls with, or its own RAM user). \
+    akguard does not act on its own identity, so a person must act now: create a new key for \
+    akguard's identity, switch akguard to it, then disable and delete the reported one, and \
+    review what that key did.";
 
 /// Database identity of an incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
