@@ -91,6 +91,11 @@ async fn a_backdated_or_future_dated_report_never_disables_a_key_in_use() {
             incident["time_to_containment_ms"].as_i64().is_some(),
             "{what}"
         );
+        // Containment waits on these: one page per region and side at most (three regions).
+        let lookups = incident["findings"]["triage"]["evidence"]["actiontrail_lookups"]
+            .as_u64()
+            .unwrap();
+        assert!(lookups <= 6, "{what}: {lookups} look-ups");
 
         // The stated time is kept; triage judged on one within a day before receipt.
         assert!(
