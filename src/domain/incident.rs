@@ -107,3 +107,78 @@ pub struct Sighting {
     pub observed_at: DateTime<Utc>,
     pub detail: serde_json::Value,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Reason, Step};
+
+    fn incident(state: IncidentState, findings: serde_json::Value) -> Incident {
+        let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        Incident {
+            id: IncidentId(1),
+            access_key_id: AccessKeyId::parse("LTAI5tExample0001").unwrap(),
+            account_id: None,
+            account_name: None,
+            user_name: None,
+            owner_type: OwnerType::RamUser,
+            leak_url: None,
+            detected_at: at,
+            stated_detected_at: None,
+            state,
+            path: None,
+            created_at: at,
+            updated_at: at,
+            closed_at: None,
+            attempt: 0,
+            step_attempts: 0,
+            next_attempt_at: None,
+            lease_owner: None,
+            lease_expires_at: None,
+            contained_at: None,
+            settle_audit_at: None,
+            parent_incident_id: None,
+            last_error: None,
+            findings,
+        }
+    }
+
+    #[test]
+    fn the_explanation_leads_with_why_a_person_must_decide() {
+        let waiting = IncidentState::Active(Step::AwaitingOperator);
+        let state_only = waiting.explanation().unwrap();
+        let plain = incident(waiting, serde_json::json!({"triage": {"usage": "in_use"}}));
+        assert_eq!(plain.explanation().unwrap(), state_only);
+        let unattributed = incident(
+            waiting,
+            serde_json::json!({"triage": {"usage": "unattributed"}}),
+        );
+        let text = unattributed.explanation().unwrap();
+        assert!(
+            text.starts_with(Usage::Unattributed.caveat().unwrap()),
+            "{text}"
+        );
+        assert!(text.ends_with(&state_only), "{text}");
+
+        let protected = IncidentState::NeedsAttention(Reason::ProtectedIdentity);
+        let own = incident(
+            protected,
+            serde_json::json!({"protected": {"own_credentials": true}}),
+        );
+        assert!(own.explanation().unwrap().starts_with(OWN_KEY_WARNING));
+        let listed = incident(
+            protected,
+            serde_json::json!({"protected": {"own_credentials": false}}),
+        );
+        assert_eq!(
+            listed.explanation(),
+            Some(Reason::ProtectedIdentity.explanation())
+        );
+        // Closed incidents ask nothing of anyone.
+        let closed = incident(
+            IncidentState::Resolved,
+            serde_json::json!({"triage": {"usage": "unattributed"}}),
+        );
+        assert_eq!(closed.explanation(), None);
+    }
+}
