@@ -6,6 +6,7 @@ pub mod approval;
 mod billing;
 mod contain;
 mod context;
+mod deliver;
 mod identity;
 mod keys;
 mod mfa;
@@ -30,7 +31,8 @@ use crate::domain::{Event, IncidentState, Protection, Reason, Step, transition};
 use crate::store::{ClaimScope, Claimed, IncidentUpdate, Lease, Store, StoreError, Work};
 use context::{StepContext, StepError, StepResult};
 
-/// Names the API after which the crash test hook aborts the process (tests only).
+/// Names the API after which the crash test hook aborts the process; the hook exists only
+/// in builds with the `fault-injection` feature.
 pub const CRASH_HOOK_VAR: &str = "AKGUARD_TEST_CRASH_AFTER";
 
 pub(crate) struct Inner {
@@ -39,6 +41,7 @@ pub(crate) struct Inner {
     pub config: RemediationConfig,
     pub retry: RetryPolicy,
     pub wake: Arc<Notify>,
+    #[cfg(feature = "fault-injection")]
     pub crash_after: Option<String>,
     /// Serializes account-wide MFA sweeps in this process (see `mfa`).
     pub mfa_sweep: tokio::sync::Mutex<()>,
@@ -53,6 +56,7 @@ pub struct Worker {
     config: RemediationConfig,
     retry: RetryPolicy,
     wake: Arc<Notify>,
+    #[cfg(feature = "fault-injection")]
     crash_after: Option<String>,
 }
 
@@ -65,15 +69,17 @@ impl Worker {
         wake: Arc<Notify>,
     ) -> Self {
         let crash_after = std::env::var(CRASH_HOOK_VAR).ok().filter(|v| !v.is_empty());
+        #[cfg(feature = "fault-injection")]
         if let Some(api) = &crash_after {
             tracing::warn!(
                 api,
                 "TEST HOOK: the process will abort right after its first successful {api} call"
             );
         }
-        if config.dry_run {
+        #[cfg(not(feature = "fault-injection"))]
+        if crash_after.is_some() {
             tracing::warn!(
-                "dry run: no mutating Alibaba Cloud call will be made; the audit log records each one"
+                "{CRASH_HOOK_VAR} is ignored: this build has no fault-injection feature"
             );
         }
         Self {
@@ -82,6 +88,7 @@ impl Worker {
             config,
             retry,
             wake,
+            #[cfg(feature = "fault-injection")]
             crash_after,
         }
     }
@@ -98,6 +105,7 @@ impl Worker {
             config: self.config,
             retry: self.retry,
             wake: self.wake,
+            #[cfg(feature = "fault-injection")]
             crash_after: self.crash_after,
             mfa_sweep: tokio::sync::Mutex::new(()),
             protection,
@@ -308,7 +316,7 @@ async fn fail(ctx: &mut StepContext<'_>, err: StepError) -> Result<(), StepError
     let transient = match &err {
         StepError::Cloud(cloud) => cloud.class() == ErrorClass::Retryable,
         StepError::Unverified(_) => true,
-        StepError::Store(_) | StepError::Protected { .. } => false,
+        StepError::Store(_) | StepError::Refused(_) | StepError::Protected { .. } => false,
     };
     let message = err.to_string();
     let mut audit = ctx.take_reads();

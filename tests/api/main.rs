@@ -4,6 +4,8 @@ mod authentication;
 mod cli;
 mod cloud_client;
 mod cloud_support;
+#[cfg(feature = "fault-injection")]
+mod crash;
 mod deduplication;
 mod demo;
 mod helpers;
@@ -11,6 +13,7 @@ mod intake_formats;
 mod persistence;
 mod remediation;
 mod rotation;
+mod rotation_safety;
 mod secrets;
 mod security_center;
 mod self_protection;

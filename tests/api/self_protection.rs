@@ -127,10 +127,10 @@ async fn post_scoped(app: &TestDaemon, body: &Value) -> crate::helpers::Response
 
 #[tokio::test]
 async fn a_source_limited_to_one_account_refuses_others_and_stores_nothing() {
-    let app = TestDaemon::spawn_with(&format!(
-        "[intake.sources.scoped]\nformat = \"generic\"\nsecret = \"{SCOPED_SECRET}\"\n\
-         accounts = [\"1234567890123456\"]\n"
-    ))
+    let app = TestDaemon::spawn_with_env(
+        "[intake.sources.scoped]\nformat = \"generic\"\naccounts = [\"1234567890123456\"]\n",
+        &[("AKGUARD__INTAKE__SOURCES__SCOPED__SECRET", SCOPED_SECRET)],
+    )
     .await;
     let other = json!({"access_key_id": "LTAI5tScopeOther0001", "account_id": "9999999999999999",
         "event_id": "s-1"});
