@@ -40,17 +40,23 @@ pub(super) async fn judge(
     let mut trail = Trail::default();
     let mut lookups = 0;
     let usage = loop {
-        match judge_usage(&facts(ctx, now, last_used, &trail)) {
+        let side = match judge_usage(&facts(ctx, now, last_used, &trail)) {
             Verdict::Decided(usage) => break usage,
-            Verdict::Look(side) => {
-                let (uses, calls) = look(ctx, side, now, &trail).await?;
-                lookups += calls;
-                match side {
-                    Side::Before => trail.before = Some(uses),
-                    Side::After => trail.after = Some(uses),
-                }
+            Verdict::Look(side) => side,
+        };
+        // Region by region, stopping at the first that shows the workload: the rule itself
+        // says when, judging the partial trail.
+        let mut uses = Vec::new();
+        for region in ctx.inner.config.regions.clone() {
+            uses.extend(page(ctx, side, now, &region).await?);
+            lookups += 1;
+            let partial = with_side(&trail, side, uses.clone());
+            let verdict = judge_usage(&facts(ctx, now, last_used, &partial));
+            if verdict == Verdict::Decided(Usage::InUse) {
+                break;
             }
         }
+        trail = with_side(&trail, side, uses);
     };
     let sources = |uses: &Option<Vec<TrailUse>>| -> Option<Vec<String>> {
         uses.as_ref().map(|u| {
@@ -60,10 +66,14 @@ pub(super) async fn judge(
             s
         })
     };
+    let window_start = ctx.incident.detected_at
+        - chrono::Duration::from_std(ctx.inner.config.in_use_window)
+            .unwrap_or(chrono::Duration::MAX);
     let evidence = json!({
-        "used_before_detection": trail.before.as_ref().map(|b| b.iter().any(|u| {
-            u.at >= ctx.incident.detected_at - window(ctx)
-        })),
+        "used_before_detection": trail
+            .before
+            .as_ref()
+            .map(|b| b.iter().any(|u| u.at >= window_start)),
         "sources_before_detection": sources(&trail.before),
         "sources_after_detection": sources(&trail.after),
         "actiontrail_lookups": lookups,
@@ -71,45 +81,28 @@ pub(super) async fn judge(
     Ok(Judged { usage, evidence })
 }
 
-/// One page of the key's calls on `side`, region by region. Before detection, the first
-/// region with a call inside the window settles "in use"; after detection, the first with
-/// a call from a known network does.
-async fn look(
+/// The key's newest calls (one page) in `region` on `side` of the detection time.
+async fn page(
     ctx: &mut StepContext<'_>,
     side: Side,
     now: DateTime<Utc>,
-    trail: &Trail,
-) -> Result<(Vec<TrailUse>, usize), StepError> {
+    region: &str,
+) -> Result<Vec<TrailUse>, StepError> {
     let client = ctx.inner.client.clone();
     let key = ctx.incident.access_key_id.as_str().to_owned();
     let (start, end) = trail_span(side, now, ctx.incident.detected_at);
-    let window_start = ctx.incident.detected_at - window(ctx);
-    let mut uses = Vec::new();
-    let mut calls = 0;
-    for region in ctx.inner.config.regions.clone() {
-        let page = client.recent_events(&key, &region, start, end, Priority::Containment);
-        let events = ctx.read("LookupEvents", &region, page).await?;
-        calls += 1;
-        uses.extend(events.iter().filter_map(trail_use));
-        let settled = match side {
-            Side::Before => uses.iter().any(|u| u.at >= window_start),
-            Side::After => uses.iter().any(|u| {
-                u.source.as_deref().is_some_and(|s| {
-                    s.parse()
-                        .is_ok_and(|ip| ctx.inner.config.known_cidrs.iter().any(|c| c.contains(ip)))
-                        || trail
-                            .before
-                            .iter()
-                            .flatten()
-                            .any(|b| b.source.as_deref() == Some(s))
-                })
-            }),
-        };
-        if settled {
-            break;
-        }
+    let page = client.recent_events(&key, region, start, end, Priority::Containment);
+    let events = ctx.read("LookupEvents", region, page).await?;
+    Ok(events.iter().filter_map(trail_use).collect())
+}
+
+fn with_side(trail: &Trail, side: Side, uses: Vec<TrailUse>) -> Trail {
+    let mut trail = trail.clone();
+    match side {
+        Side::Before => trail.before = Some(uses),
+        Side::After => trail.after = Some(uses),
     }
-    Ok((uses, calls))
+    trail
 }
 
 fn facts<'a>(
@@ -136,8 +129,4 @@ fn trail_use(event: &Value) -> Option<TrailUse> {
         .filter(|s| !s.is_empty())
         .map(str::to_owned);
     Some(TrailUse { at, source })
-}
-
-fn window(ctx: &StepContext<'_>) -> chrono::Duration {
-    chrono::Duration::from_std(ctx.inner.config.in_use_window).unwrap_or(chrono::Duration::MAX)
 }
