@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 
 use super::IntakeError;
 use crate::domain::Signal;
-use crate::store::{Delivery, IntakeOutcome, Store, StoreError};
+use crate::store::{AuditGate, Delivery, IntakeOutcome, Store, StoreError};
 
 type Reply = oneshot::Sender<Result<IntakeOutcome, Arc<StoreError>>>;
 
@@ -18,15 +18,18 @@ type Reply = oneshot::Sender<Result<IntakeOutcome, Arc<StoreError>>>;
 #[derive(Clone)]
 pub struct IntakeQueue {
     tx: mpsc::Sender<(Delivery, Reply)>,
+    gate: AuditGate,
     max_detection_age: Duration,
 }
 
 impl IntakeQueue {
     /// Starts the writer. It stops once every handle is dropped and the queue is drained.
     /// `wake` is notified after each commit that gave workers something to do, so they start
-    /// at once. Detection times are clamped to `max_detection_age` before receipt.
+    /// at once. Nothing is recorded while `gate` says the audit chain is broken. Detection
+    /// times are clamped to `max_detection_age` before receipt.
     pub fn start(
         store: Arc<dyn Store>,
+        gate: AuditGate,
         max_batch: usize,
         wake: Arc<Notify>,
         max_detection_age: Duration,
@@ -36,6 +39,7 @@ impl IntakeQueue {
         (
             Self {
                 tx,
+                gate,
                 max_detection_age,
             },
             writer,
@@ -44,6 +48,9 @@ impl IntakeQueue {
 
     /// Records one delivery; returns once it is durable.
     pub async fn submit(&self, mut delivery: Delivery) -> Result<IntakeOutcome, IntakeError> {
+        self.gate
+            .check_appendable()
+            .map_err(|err| IntakeError::Store(Arc::new(err)))?;
         if let Signal::Leak(leak) = &mut delivery.signal {
             leak.clamp_detected_at(delivery.received_at, self.max_detection_age);
             if let Some(stated) = leak.stated_detected_at {

@@ -25,6 +25,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "stated detection time",
         include_str!("../../migrations/sqlite/0004_stated_detection_time.sql"),
     ),
+    (
+        6,
+        "audit anchor",
+        include_str!("../../migrations/sqlite/0006_audit_anchor.sql"),
+    ),
 ];
 
 pub fn sqlite() -> Migrator {
