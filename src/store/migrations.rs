@@ -22,8 +22,13 @@ const SQLITE: &[(i64, &str, &str)] = &[
     ),
     (
         4,
+        "dry run",
+        include_str!("../../migrations/sqlite/0004_dry_run.sql"),
+    ),
+    (
+        5,
         "stated detection time",
-        include_str!("../../migrations/sqlite/0004_stated_detection_time.sql"),
+        include_str!("../../migrations/sqlite/0005_stated_detection_time.sql"),
     ),
     (
         6,

@@ -1,5 +1,6 @@
 //! Integration tests: each starts the real daemon on port 0 with a fresh database.
 
+mod artefacts;
 mod audit_chain;
 mod authentication;
 mod cli;
@@ -11,6 +12,7 @@ mod deduplication;
 mod demo;
 mod helpers;
 mod intake_formats;
+mod oversight;
 mod persistence;
 mod remediation;
 mod rotation;
@@ -18,6 +20,7 @@ mod rotation_safety;
 mod secrets;
 mod security_center;
 mod self_protection;
+mod signatures;
 mod status_api;
 mod triage;
 mod validation;

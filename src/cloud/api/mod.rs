@@ -10,7 +10,7 @@ mod sts;
 
 pub use actiontrail::{AccountType, LastUsedInfo};
 pub use bss::{AccountBalance, BillItem};
-pub use ims::ImsUser;
+pub use ims::{ImsUser, LoginStatus};
 pub use kms::SecretVersion;
 pub use ram::{
     AccessKeyInfo, AttachedPolicy, KeyStatus, LoginProfile, MfaDevice, NewAccessKey, PolicyInfo,
