@@ -61,6 +61,29 @@ pub struct ServerSettings {
     pub listen: String,
     pub request_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
+    /// How long a client may take to send a request's headers, from the connection's first
+    /// byte (or its opening, for a new connection).
+    #[serde(deserialize_with = "values::text_or_number")]
+    pub header_read_timeout: String,
+    /// How long a kept-alive connection may wait for its next request.
+    #[serde(deserialize_with = "values::text_or_number")]
+    pub idle_timeout: String,
+    /// Connections held at once; beyond it the oldest idle one is closed.
+    pub max_connections: u32,
+    /// Failed authentications a peer may make per `auth_failure_window` before it is refused.
+    pub max_auth_failures: u32,
+    #[serde(deserialize_with = "values::text_or_number")]
+    pub auth_failure_window: String,
+}
+
+/// The listener's limits, validated.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerLimits {
+    pub header_read_timeout: std::time::Duration,
+    pub idle_timeout: std::time::Duration,
+    pub max_connections: u32,
+    pub max_auth_failures: u32,
+    pub auth_failure_window: std::time::Duration,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -114,6 +137,7 @@ pub struct ApiSettings {
 #[derive(Debug)]
 pub struct Runtime {
     pub listen: SocketAddr,
+    pub server: ServerLimits,
     pub sources: BTreeMap<String, IntakeSource>,
     pub tokens: Vec<ApiToken>,
     /// `None` when no credentials are configured: nothing can be called.
@@ -166,6 +190,7 @@ impl Settings {
         let listen = self.server.listen.parse().map_err(|_| {
             ConfigError::invalid("server.listen", "expected an address like 127.0.0.1:8080")
         })?;
+        let server = self.server.limits()?;
         if !self.database.url.starts_with("sqlite:") {
             return Err(ConfigError::invalid(
                 "database.url",
@@ -239,6 +264,7 @@ impl Settings {
         )?;
         Ok(Runtime {
             listen,
+            server,
             sources,
             tokens,
             cloud,
@@ -250,6 +276,40 @@ impl Settings {
     /// The effective settings as JSON, every secret redacted.
     pub fn redacted(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl ServerSettings {
+    fn limits(&self) -> Result<ServerLimits, ConfigError> {
+        let duration = |key: &str, raw: &str| {
+            values::parse(raw)
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    ConfigError::invalid(
+                        format!("server.{key}"),
+                        "expected a duration longer than zero, such as 10, \"10s\" or \"1m\"",
+                    )
+                })
+        };
+        if self.max_connections == 0 {
+            return Err(ConfigError::invalid(
+                "server.max_connections",
+                "must be at least 1",
+            ));
+        }
+        if self.max_auth_failures == 0 {
+            return Err(ConfigError::invalid(
+                "server.max_auth_failures",
+                "must be at least 1",
+            ));
+        }
+        Ok(ServerLimits {
+            header_read_timeout: duration("header_read_timeout", &self.header_read_timeout)?,
+            idle_timeout: duration("idle_timeout", &self.idle_timeout)?,
+            max_connections: self.max_connections,
+            max_auth_failures: self.max_auth_failures,
+            auth_failure_window: duration("auth_failure_window", &self.auth_failure_window)?,
+        })
     }
 }
 

@@ -1,8 +1,11 @@
 //! The HTTP surface: webhooks in, the status API out, health probes.
 
+mod auth_limit;
+mod connection;
 mod error;
 mod health;
 mod incidents;
+mod server;
 mod tokens;
 mod webhook;
 
@@ -18,11 +21,12 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use crate::config::ApiToken;
+use crate::config::{ApiToken, ServerLimits};
 use crate::intake::Intake;
 use crate::store::{IntakeOutcome, Store};
 
 pub use error::ApiError;
+pub use server::serve;
 
 /// What every handler may use.
 #[derive(Clone)]
@@ -35,7 +39,11 @@ pub struct AppState {
     pub max_body_bytes: usize,
 }
 
-pub fn router(state: AppState, request_timeout: Duration) -> Router {
+pub fn router(state: AppState, limits: &ServerLimits, request_timeout: Duration) -> Router {
+    let auth_limiter = Arc::new(auth_limit::AuthLimiter::new(
+        limits.max_auth_failures,
+        limits.auth_failure_window,
+    ));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -55,6 +63,10 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
                     Err(_) => ApiError::Unavailable("the request timed out".into()).into_response(),
                 }
             },
+        ))
+        .layer(middleware::from_fn_with_state(
+            auth_limiter,
+            auth_limit::limit_failed_auth,
         ))
         .with_state(state)
 }

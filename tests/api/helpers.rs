@@ -39,6 +39,8 @@ pub struct TestDaemon {
     readers: Vec<std::thread::JoinHandle<()>>,
     extra_config: String,
     env: Vec<(String, String)>,
+    /// The daemon's open-file limit, when the test sets one.
+    nofile: Option<u64>,
 }
 
 pub fn binary() -> &'static str {
@@ -134,6 +136,24 @@ impl TestDaemon {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            nofile: None,
+        };
+        daemon.start().await;
+        daemon
+    }
+
+    /// Starts the daemon with its open-file limit (soft and hard) at `nofile`.
+    pub async fn spawn_with_nofile(extra: &str, nofile: u64) -> Self {
+        let mut daemon = Self {
+            child: None,
+            base: String::new(),
+            dir: Arc::new(tempfile::tempdir().unwrap()),
+            client: reqwest::Client::new(),
+            log: Arc::default(),
+            readers: Vec::new(),
+            extra_config: extra.to_owned(),
+            env: Vec::new(),
+            nofile: Some(nofile),
         };
         daemon.start().await;
         daemon
@@ -145,7 +165,11 @@ impl TestDaemon {
 
     async fn start(&mut self) {
         let config = write_config(self.dir.path(), &self.extra_config);
-        let mut child = Command::new(binary())
+        let mut command = Command::new(binary());
+        if let Some(nofile) = self.nofile {
+            set_nofile_in_child(&mut command, nofile);
+        }
+        let mut child = command
             .args(["serve", "--config"])
             .arg(&config)
             .env("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI5tDaemonOwnKey01")
@@ -235,6 +259,7 @@ impl TestDaemon {
             readers: Vec::new(),
             extra_config: self.extra_config.clone(),
             env: self.env.clone(),
+            nofile: self.nofile,
         };
         other.start().await;
         other
@@ -411,6 +436,46 @@ impl Response {
     pub fn error_message(&self) -> &str {
         self.body["error"]["message"].as_str().unwrap_or_default()
     }
+}
+
+fn set_nofile_in_child(command: &mut Command, nofile: u64) {
+    use std::os::unix::process::CommandExt as _;
+    let limit = libc::rlimit {
+        rlim_cur: nofile,
+        rlim_max: nofile,
+    };
+    // SAFETY: setrlimit is async-signal-safe and touches only the child being started.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+}
+
+/// Raises this test process's open-file soft limit to at least `wanted` (up to the hard
+/// limit), so one test can hold thousands of sockets.
+pub fn raise_own_nofile(wanted: u64) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain system calls on a valid, owned struct.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        if limit.rlim_cur < wanted {
+            limit.rlim_cur = wanted.min(limit.rlim_max);
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+        }
+    }
+    assert!(
+        limit.rlim_cur >= wanted,
+        "this test needs {wanted} open files; the hard limit is {}",
+        limit.rlim_max
+    );
 }
 
 pub fn now() -> i64 {

@@ -1,9 +1,11 @@
 //! Integration tests: each starts the real daemon on port 0 with a fresh database.
 
+mod auth_rate_limit;
 mod authentication;
 mod cli;
 mod cloud_client;
 mod cloud_support;
+mod connections;
 mod deduplication;
 mod demo;
 mod helpers;
