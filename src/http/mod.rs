@@ -80,20 +80,34 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
     if declared.is_some_and(|len| len > limit) {
         return Err(ApiError::PayloadTooLarge(limit));
     }
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge(limit))
+    match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => Ok(bytes),
+        Err(err) if is_over_limit(&err) => Err(ApiError::PayloadTooLarge(limit)),
+        // A broken chunked encoding or a body cut short: the client's fault, not its size.
+        Err(_) => Err(ApiError::BadRequest(
+            "the request body could not be read: malformed or incomplete".into(),
+        )),
+    }
+}
+
+fn is_over_limit(err: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(err) = cause {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
 }
 
 /// The answer to an accepted notification, whichever way it came.
 fn accepted(outcome: IntakeOutcome) -> Response {
-    let (incident_id, duplicate, name) = match outcome {
-        IntakeOutcome::Created(id) => (Some(id), false, "created"),
-        IntakeOutcome::Sighting(id) => (Some(id), true, "sighting"),
-        IntakeOutcome::Replay(id) => (Some(id), true, "replay"),
-        IntakeOutcome::Ignored => (None, false, "ignored"),
-    };
-    let body =
-        serde_json::json!({"incident_id": incident_id, "duplicate": duplicate, "outcome": name});
+    let duplicate = matches!(
+        outcome,
+        IntakeOutcome::Sighting(_) | IntakeOutcome::Replay(_)
+    );
+    let body = serde_json::json!({"incident_id": outcome.incident_id(), "duplicate": duplicate,
+        "outcome": outcome.as_str()});
     (axum::http::StatusCode::ACCEPTED, axum::Json(body)).into_response()
 }

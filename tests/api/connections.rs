@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{TestDaemon, generic, raise_own_nofile};
+use crate::helpers::{ProcessSetup, TestDaemon, generic, raise_own_nofile};
 
 /// An upper bound for things that should happen at once; reaching it fails the test.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -36,7 +36,14 @@ async fn the_daemon_answers_while_two_thousand_idle_connections_are_held() {
     // The daemon gets the stock 1,024 open-file limit and the default connection cap; the
     // test itself needs room for 2,000 sockets.
     raise_own_nofile(4096);
-    let app = TestDaemon::spawn_with_nofile("", 1024).await;
+    let app = TestDaemon::spawn_with_process(
+        &[],
+        ProcessSetup {
+            nofile: Some(1024),
+            umask: None,
+        },
+    )
+    .await;
     let target = addr(&app);
     let mut held = Vec::with_capacity(2000);
     let opened = tokio::time::timeout(PATIENCE, async {

@@ -39,8 +39,15 @@ pub struct TestDaemon {
     readers: Vec<std::thread::JoinHandle<()>>,
     extra_config: String,
     env: Vec<(String, String)>,
-    /// The daemon's open-file limit, when the test sets one.
-    nofile: Option<u64>,
+    process: ProcessSetup,
+}
+
+/// What the daemon process inherits that a test may set.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessSetup {
+    /// The open-file limit, soft and hard.
+    pub nofile: Option<u64>,
+    pub umask: Option<libc::mode_t>,
 }
 
 pub fn binary() -> &'static str {
@@ -136,14 +143,14 @@ impl TestDaemon {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            nofile: None,
+            process: ProcessSetup::default(),
         };
         daemon.start().await;
         daemon
     }
 
-    /// Starts the daemon with its open-file limit (soft and hard) at `nofile`.
-    pub async fn spawn_with_nofile(extra: &str, nofile: u64) -> Self {
+    /// Starts the daemon with process limits or a umask set.
+    pub async fn spawn_with_process(env: &[(&str, &str)], process: ProcessSetup) -> Self {
         let mut daemon = Self {
             child: None,
             base: String::new(),
@@ -151,9 +158,12 @@ impl TestDaemon {
             client: reqwest::Client::new(),
             log: Arc::default(),
             readers: Vec::new(),
-            extra_config: extra.to_owned(),
-            env: Vec::new(),
-            nofile: Some(nofile),
+            extra_config: String::new(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            process,
         };
         daemon.start().await;
         daemon
@@ -166,9 +176,7 @@ impl TestDaemon {
     async fn start(&mut self) {
         let config = write_config(self.dir.path(), &self.extra_config);
         let mut command = Command::new(binary());
-        if let Some(nofile) = self.nofile {
-            set_nofile_in_child(&mut command, nofile);
-        }
+        set_up_child(&mut command, self.process);
         let mut child = command
             .args(["serve", "--config"])
             .arg(&config)
@@ -194,6 +202,9 @@ impl TestDaemon {
                         && v["message"] == "listening"
                     {
                         let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_owned());
+                    } else if let Some((_, addr)) = line.split_once(": listening addr=") {
+                        // The text format, for tests of what it prints.
+                        let _ = tx.send(addr.trim().to_owned());
                     }
                     let mut log = log.lock().unwrap();
                     log.push_str(&line);
@@ -259,7 +270,7 @@ impl TestDaemon {
             readers: Vec::new(),
             extra_config: self.extra_config.clone(),
             env: self.env.clone(),
-            nofile: self.nofile,
+            process: self.process,
         };
         other.start().await;
         other
@@ -438,20 +449,27 @@ impl Response {
     }
 }
 
-fn set_nofile_in_child(command: &mut Command, nofile: u64) {
+fn set_up_child(command: &mut Command, process: ProcessSetup) {
     use std::os::unix::process::CommandExt as _;
-    let limit = libc::rlimit {
-        rlim_cur: nofile,
-        rlim_max: nofile,
-    };
-    // SAFETY: setrlimit is async-signal-safe and touches only the child being started.
+    if process.nofile.is_none() && process.umask.is_none() {
+        return;
+    }
+    // SAFETY: setrlimit and umask are async-signal-safe and touch only the child.
     unsafe {
         command.pre_exec(move || {
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
+            if let Some(nofile) = process.nofile {
+                let limit = libc::rlimit {
+                    rlim_cur: nofile,
+                    rlim_max: nofile,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
             }
+            if let Some(mask) = process.umask {
+                libc::umask(mask);
+            }
+            Ok(())
         });
     }
 }

@@ -1,5 +1,6 @@
 //! Integration tests: each starts the real daemon on port 0 with a fresh database.
 
+mod api_edges;
 mod auth_rate_limit;
 mod authentication;
 mod cli;
@@ -10,6 +11,7 @@ mod deduplication;
 mod demo;
 mod helpers;
 mod intake_formats;
+mod logging;
 mod persistence;
 mod remediation;
 mod rotation;
