@@ -146,12 +146,7 @@ impl App {
         let poller = self.poller.map(|p| tokio::spawn(p.run(shutdown.clone())));
         let worker = self.worker.map(|w| tokio::spawn(w.run(shutdown.clone())));
         let signal = shutdown.clone();
-        let mut server = tokio::spawn(http::serve(
-            self.listener,
-            self.router,
-            self.limits,
-            signal,
-        ));
+        let mut server = tokio::spawn(http::serve(self.listener, self.router, self.limits, signal));
         // Biased: once shutdown fires, a server that has already wound down must still
         // fall through to the drain below.
         tokio::select! {

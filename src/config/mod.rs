@@ -282,14 +282,12 @@ impl Settings {
 impl ServerSettings {
     fn limits(&self) -> Result<ServerLimits, ConfigError> {
         let duration = |key: &str, raw: &str| {
-            values::parse(raw)
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    ConfigError::invalid(
-                        format!("server.{key}"),
-                        "expected a duration longer than zero, such as 10, \"10s\" or \"1m\"",
-                    )
-                })
+            values::parse(raw).filter(|d| !d.is_zero()).ok_or_else(|| {
+                ConfigError::invalid(
+                    format!("server.{key}"),
+                    "expected a duration longer than zero, such as 10, \"10s\" or \"1m\"",
+                )
+            })
         };
         if self.max_connections == 0 {
             return Err(ConfigError::invalid(

@@ -196,7 +196,13 @@ mod tests {
         }
         assert_eq!(limiter.lock().len(), MAX_PEERS);
         // The newest offender is still refused.
-        let newest = IpAddr::V4(std::net::Ipv4Addr::from(0x0A00_0000 + MAX_PEERS as u32 + 49));
-        assert!(limiter.refusal(newest, t0 + Duration::from_secs(1)).is_some());
+        let newest = IpAddr::V4(std::net::Ipv4Addr::from(
+            0x0A00_0000 + MAX_PEERS as u32 + 49,
+        ));
+        assert!(
+            limiter
+                .refusal(newest, t0 + Duration::from_secs(1))
+                .is_some()
+        );
     }
 }

@@ -83,7 +83,10 @@ impl Conn {
             Phase::Waiting { since, fresh: true } | Phase::Reading { since } => {
                 Some(since + timeouts.header_read)
             }
-            Phase::Waiting { since, fresh: false } => Some(since + timeouts.idle),
+            Phase::Waiting {
+                since,
+                fresh: false,
+            } => Some(since + timeouts.idle),
             Phase::Busy => None,
         }
     }

@@ -16,8 +16,8 @@ use crate::domain::{
     IncidentState, OwnerType, Path, Sighting, Signal, Step,
 };
 
-pub use sqlite::SqliteStore;
 use sqlite::Creation;
+pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -33,7 +33,10 @@ async fn the_last_page_offers_no_next_cursor() {
     let app = TestDaemon::spawn().await;
     for n in 0..4 {
         let resp = app
-            .post_generic(&generic(&format!("LTAI5tLASTPAGE0000{n}"), &format!("evt-lp-{n}")))
+            .post_generic(&generic(
+                &format!("LTAI5tLASTPAGE0000{n}"),
+                &format!("evt-lp-{n}"),
+            ))
             .await;
         assert_eq!(resp.status, StatusCode::ACCEPTED, "{}", resp.text);
     }

@@ -59,7 +59,11 @@ async fn the_daemon_answers_while_two_thousand_idle_connections_are_held() {
         }
     })
     .await;
-    assert!(opened.is_ok(), "could not open 2,000 connections\n{}", app.log());
+    assert!(
+        opened.is_ok(),
+        "could not open 2,000 connections\n{}",
+        app.log()
+    );
 
     let answered = tokio::time::timeout(PATIENCE, async {
         let resp = app
@@ -121,6 +125,9 @@ async fn a_kept_alive_connection_is_closed_once_idle() {
     let n = stream.read(&mut buf).await.unwrap();
     let head = String::from_utf8_lossy(&buf[..n]);
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(!head.to_ascii_lowercase().contains("connection: close"), "{head}");
+    assert!(
+        !head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
     closed_by_server(&mut stream, "an idle kept-alive connection", &app).await;
 }

@@ -42,10 +42,14 @@ async fn a_hostile_owner_type_cannot_forge_a_log_line_or_reach_the_terminal() {
         "the refusal was not logged:\n{log}"
     );
     assert!(
-        !log.lines().any(|line| line.starts_with("2026-12-05T00:00:00")),
+        !log.lines()
+            .any(|line| line.starts_with("2026-12-05T00:00:00")),
         "a forged line reached the log:\n{log}"
     );
-    assert!(!log.contains('\u{1b}'), "a raw ESC reached the log:\n{log:?}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "a raw ESC reached the log:\n{log:?}"
+    );
 }
 
 #[tokio::test]
@@ -71,7 +75,12 @@ async fn operator_actions_are_logged_with_the_actor_and_never_the_token() {
         .send()
         .await
         .unwrap();
-    assert_eq!(cancel.status(), StatusCode::OK, "{}", cancel.text().await.unwrap());
+    assert_eq!(
+        cancel.status(),
+        StatusCode::OK,
+        "{}",
+        cancel.text().await.unwrap()
+    );
     app.stop().await;
     let log = app.log();
     let lines: Vec<serde_json::Value> = log

@@ -125,9 +125,8 @@ async fn the_database_is_private_whatever_the_umask() {
     app.post_generic(&generic("LTAI5tPRIVATEDB00001", "evt-private-1"))
         .await
         .incident_id();
-    let mode = |path: &std::path::Path| {
-        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-    };
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
     for dir in [db.parent().unwrap(), db.parent().unwrap().parent().unwrap()] {
         assert_eq!(mode(dir), 0o700, "{}", dir.display());
     }
