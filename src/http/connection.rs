@@ -245,3 +245,41 @@ impl AsyncWrite for Watched {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TIMEOUTS: Timeouts = Timeouts {
+        header_read: Duration::from_secs(10),
+        idle: Duration::from_secs(60),
+    };
+
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_follows_what_the_connection_is_doing() {
+        let opened = Instant::now();
+        let conn = Arc::new(Conn::new(Arc::new(Notify::new())));
+        assert_eq!(conn.deadline(TIMEOUTS), Some(opened + TIMEOUTS.header_read));
+        tokio::time::advance(Duration::from_secs(3)).await;
+        // A new connection's first bytes do not restart its clock.
+        conn.on_bytes_read();
+        assert_eq!(conn.deadline(TIMEOUTS), Some(opened + TIMEOUTS.header_read));
+
+        let busy = BusyGuard::new(conn.clone());
+        assert!(!conn.is_idle());
+        assert_eq!(conn.deadline(TIMEOUTS), None);
+        tokio::time::advance(Duration::from_secs(5)).await;
+        drop(busy);
+        let answered = Instant::now();
+        assert!(conn.is_idle());
+        assert_eq!(conn.deadline(TIMEOUTS), Some(answered + TIMEOUTS.idle));
+
+        tokio::time::advance(Duration::from_secs(20)).await;
+        let next_request = Instant::now();
+        conn.on_bytes_read();
+        assert_eq!(
+            conn.deadline(TIMEOUTS),
+            Some(next_request + TIMEOUTS.header_read)
+        );
+    }
+}
