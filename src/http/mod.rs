@@ -37,6 +37,8 @@ pub struct AppState {
     pub intake: Arc<Intake>,
     pub tokens: Arc<[ApiToken]>,
     pub max_body_bytes: usize,
+    /// Which sinks `set-rotation` may name.
+    pub sinks: Arc<crate::config::SinkPolicy>,
 }
 
 pub fn router(state: AppState, limits: &ServerLimits, request_timeout: Duration) -> Router {

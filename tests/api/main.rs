@@ -7,6 +7,8 @@ mod cli;
 mod cloud_client;
 mod cloud_support;
 mod connections;
+#[cfg(feature = "fault-injection")]
+mod crash;
 mod deduplication;
 mod demo;
 mod helpers;
@@ -15,6 +17,7 @@ mod logging;
 mod persistence;
 mod remediation;
 mod rotation;
+mod rotation_safety;
 mod secrets;
 mod security_center;
 mod status_api;
