@@ -62,7 +62,8 @@ fn incident_view(incident: &Incident) -> serde_json::Value {
 pub struct ListQuery {
     state: Option<String>,
     access_key_id: Option<String>,
-    limit: Option<u32>,
+    /// Text, so that `limit=abc` gets this API's error rather than the framework's.
+    limit: Option<String>,
     cursor: Option<String>,
 }
 
@@ -96,7 +97,7 @@ pub async fn list(
             })
             .transpose()?,
         // One more than the page: a next page is offered only when it has something on it.
-        limit: page_size(query.limit)? + 1,
+        limit: page_size(query.limit.as_deref())? + 1,
     };
     let mut incidents = state.store.list_incidents(&filter).await?;
     let page = filter.limit as usize - 1;
@@ -111,9 +112,9 @@ pub async fn list(
     ))
 }
 
-fn page_size(limit: Option<u32>) -> Result<u32, ApiError> {
-    match limit.unwrap_or(DEFAULT_PAGE) {
-        limit @ 1..=MAX_PAGE => Ok(limit),
+fn page_size(limit: Option<&str>) -> Result<u32, ApiError> {
+    match limit.map_or(Ok(DEFAULT_PAGE), str::parse) {
+        Ok(limit @ 1..=MAX_PAGE) => Ok(limit),
         _ => Err(ApiError::BadRequest(format!(
             "limit must be between 1 and {MAX_PAGE}"
         ))),

@@ -9,11 +9,12 @@ use crate::helpers::{TestDaemon, VIEWER_TOKEN, generic};
 #[tokio::test]
 async fn a_page_size_out_of_range_is_refused() {
     let app = TestDaemon::spawn().await;
-    for limit in ["0", "201"] {
+    for limit in ["0", "201", "-1", "abc"] {
         let resp = app
             .get(&format!("/v1/incidents?limit={limit}"), Some(VIEWER_TOKEN))
             .await;
         assert_eq!(resp.status, StatusCode::BAD_REQUEST, "limit={limit}");
+        assert_eq!(resp.body["error"]["code"], "bad_request", "{}", resp.text);
         assert!(
             resp.error_message().contains("between 1 and 200"),
             "{}",
