@@ -107,7 +107,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
     };
     let settings = Settings::load(config)?;
     if let Command::CheckConfig(_) = command {
-        settings.validate()?;
+        for warning in settings.check()? {
+            eprintln!("warning: {warning}");
+        }
         println!("{}", serde_json::to_string_pretty(&settings.redacted())?);
         return Ok(ExitCode::SUCCESS);
     }
