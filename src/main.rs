@@ -9,7 +9,7 @@ use akguard::app::App;
 use akguard::cloud::emulator::{Emulator, Scenario};
 use akguard::config::{LogFormat, LogSettings, Settings};
 use akguard::demo::DemoOptions;
-use akguard::store::{self, ChainReport};
+use akguard::store;
 use akguard::telemetry;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -47,8 +47,15 @@ enum Command {
     CheckConfig(ConfigFile),
     /// Apply database migrations and exit
     Migrate(ConfigFile),
-    /// Walk the audit log and check its hash chain; exit 1 naming the first broken row
-    VerifyAudit(ConfigFile),
+    /// Check the audit log's hash chain, its anchor and its triggers; exit 1 naming what is
+    /// wrong
+    VerifyAudit {
+        #[command(flatten)]
+        file: ConfigFile,
+        /// A head hash recorded earlier (from GET /v1/status): fail unless the chain holds it
+        #[arg(long, value_name = "HASH")]
+        expect_head: Option<String>,
+    },
     /// Run the Alibaba Cloud emulator (for tests and rehearsals)
     Emulator {
         /// Address to listen on, e.g. 127.0.0.1:0
@@ -102,7 +109,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Serve(file)
         | Command::CheckConfig(file)
         | Command::Migrate(file)
-        | Command::VerifyAudit(file) => file.config.as_deref(),
+        | Command::VerifyAudit { file, .. } => file.config.as_deref(),
         Command::Emulator { .. } => None,
     };
     let settings = Settings::load(config)?;
@@ -131,18 +138,16 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 tracing::info!("migrations applied");
                 Ok(ExitCode::SUCCESS)
             }
-            Command::VerifyAudit(_) => {
+            Command::VerifyAudit { expect_head, .. } => {
                 let store = store::open_existing(&settings.database.url).await?;
-                match store::verify_audit_chain(store.as_ref()).await? {
-                    ChainReport::Intact { rows } => {
-                        println!("audit chain intact: {rows} rows");
-                        Ok(ExitCode::SUCCESS)
-                    }
-                    ChainReport::Broken(brk) => {
-                        println!("{brk}");
-                        Ok(ExitCode::FAILURE)
-                    }
-                }
+                let report =
+                    store::verify_audit_chain(store.as_ref(), expect_head.as_deref()).await?;
+                println!("{report}");
+                Ok(if report.is_intact() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                })
             }
             Command::Emulator { listen, scenario } => {
                 let scenario = Scenario::from_file(&scenario)?;

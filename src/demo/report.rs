@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::store::ChainReport;
+use crate::domain::audit::ChainReport;
 
 /// `[+  1.234s]`: time since the leak was reported.
 fn elapsed(since: DateTime<Utc>, at: DateTime<Utc>) -> String {
@@ -154,9 +154,9 @@ pub fn summary(incident: &Value, linked: &[Value], chain: &ChainReport) -> Strin
     );
     row(
         "audit chain",
-        match chain {
-            ChainReport::Intact { rows } => format!("verified, {rows} rows"),
-            ChainReport::Broken(brk) => format!("BROKEN: {brk}"),
+        match chain.reason() {
+            None => format!("verified, {} rows", chain.rows),
+            Some(reason) => format!("BROKEN: {reason}"),
         },
     );
     for other in linked {
@@ -271,7 +271,15 @@ mod tests {
         let linked = [
             json!({"id": 2, "access_key_id": "LTAI5tBackdoor", "user_name": "svc-backup", "state": "awaiting_operator"}),
         ];
-        let text = summary(&incident(), &linked, &ChainReport::Intact { rows: 95 });
+        let text = summary(
+            &incident(),
+            &linked,
+            &ChainReport {
+                rows: 95,
+                head: "ab".repeat(32),
+                faults: Vec::new(),
+            },
+        );
         for expected in [
             "280 ms",
             "alice, bob",

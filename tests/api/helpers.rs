@@ -141,8 +141,22 @@ impl TestDaemon {
 
     /// Also sets environment variables, which override the config file.
     pub async fn spawn_with_env(extra: &str, env: &[(&str, &str)]) -> Self {
+        let mut daemon = Self::unstarted(extra, env);
+        daemon.start().await;
+        daemon
+    }
+
+    /// Starts on a copy of an existing database file (e.g. one an earlier release made).
+    pub async fn spawn_on_copy_of(db: &Path) -> Self {
+        let mut daemon = Self::unstarted("", &[]);
+        std::fs::copy(db, daemon.dir.path().join("akguard.db")).unwrap();
+        daemon.start().await;
+        daemon
+    }
+
+    fn unstarted(extra: &str, env: &[(&str, &str)]) -> Self {
         let dir = Arc::new(tempfile::tempdir().unwrap());
-        let mut daemon = Self {
+        Self {
             child: None,
             base: String::new(),
             dir,
@@ -155,27 +169,13 @@ impl TestDaemon {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             process: ProcessSetup::default(),
-        };
-        daemon.start().await;
-        daemon
+        }
     }
 
     /// Starts the daemon with process limits or a umask set.
     pub async fn spawn_with_process(env: &[(&str, &str)], process: ProcessSetup) -> Self {
-        let mut daemon = Self {
-            child: None,
-            base: String::new(),
-            dir: Arc::new(tempfile::tempdir().unwrap()),
-            client: reqwest::Client::new(),
-            log: Arc::default(),
-            readers: Vec::new(),
-            extra_config: String::new(),
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            process,
-        };
+        let mut daemon = Self::unstarted("", env);
+        daemon.process = process;
         daemon.start().await;
         daemon
     }
@@ -304,6 +304,19 @@ impl TestDaemon {
             assert!(
                 std::time::Instant::now() < deadline,
                 "incident {id} never became {what}: {incident:#}\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits (bounded) until the daemon has logged a line containing `needle`.
+    pub async fn wait_for_log(&self, needle: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !self.log().contains(needle) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the daemon never logged `{needle}`:\n{}",
                 self.log()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -1,6 +1,7 @@
 //! Integration tests: each starts the real daemon on port 0 with a fresh database.
 
 mod api_edges;
+mod audit_chain;
 mod auth_rate_limit;
 mod authentication;
 mod cli;
