@@ -21,5 +21,6 @@ mod rotation;
 mod rotation_safety;
 mod secrets;
 mod security_center;
+mod signatures;
 mod status_api;
 mod validation;
