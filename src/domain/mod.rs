@@ -3,12 +3,14 @@
 pub mod audit;
 pub mod billing;
 pub mod cidr;
+pub mod explain;
 pub mod forensics;
 pub mod incident;
 pub mod machine;
 pub mod money;
 pub mod notification;
 pub mod triage;
+pub mod undo;
 
 pub use audit::{AuditEntry, AuditRecord, ChainBreak};
 pub use cidr::Cidr;

@@ -1,6 +1,7 @@
 //! Integration tests: each starts the real daemon on port 0 with a fresh database.
 
 mod api_edges;
+mod artefacts;
 mod audit_chain;
 mod auth_rate_limit;
 mod authentication;
@@ -15,6 +16,7 @@ mod demo;
 mod helpers;
 mod intake_formats;
 mod logging;
+mod oversight;
 mod persistence;
 mod remediation;
 mod rotation;
