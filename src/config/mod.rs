@@ -61,6 +61,29 @@ pub struct ServerSettings {
     pub listen: String,
     pub request_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
+    /// How long a client may take to send a request's headers, from the connection's first
+    /// byte (or its opening, for a new connection).
+    #[serde(deserialize_with = "values::text_or_number")]
+    pub header_read_timeout: String,
+    /// How long a kept-alive connection may wait for its next request.
+    #[serde(deserialize_with = "values::text_or_number")]
+    pub idle_timeout: String,
+    /// Connections held at once; beyond it the oldest idle one is closed.
+    pub max_connections: u32,
+    /// Failed authentications a peer may make per `auth_failure_window` before it is refused.
+    pub max_auth_failures: u32,
+    #[serde(deserialize_with = "values::text_or_number")]
+    pub auth_failure_window: String,
+}
+
+/// The listener's limits, validated.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerLimits {
+    pub header_read_timeout: std::time::Duration,
+    pub idle_timeout: std::time::Duration,
+    pub max_connections: u32,
+    pub max_auth_failures: u32,
+    pub auth_failure_window: std::time::Duration,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -117,6 +140,7 @@ pub struct ApiSettings {
 #[derive(Debug)]
 pub struct Runtime {
     pub listen: SocketAddr,
+    pub server: ServerLimits,
     pub sources: BTreeMap<String, IntakeSource>,
     pub tokens: Vec<ApiToken>,
     /// `None` when no credentials are configured: nothing can be called.
@@ -162,6 +186,7 @@ impl Settings {
             ConfigError::invalid("server.listen", "expected an address like 127.0.0.1:8080")
         });
         let listen = errors.take(listen.map(Some));
+        let server = self.server.limits(&mut errors);
         if !self.database.url.starts_with("sqlite:") {
             errors.push(ConfigError::invalid(
                 "database.url",
@@ -227,18 +252,24 @@ impl Settings {
             )
             .map(Some),
         );
-        match (listen, step_retry, max_detection_age, remediation) {
-            (Some(listen), Some(step_retry), Some(max_detection_age), Some(remediation)) => errors
-                .finish(Runtime {
-                    listen,
-                    sources,
-                    tokens,
-                    cloud,
-                    step_retry,
-                    security_center_interval,
-                    max_detection_age,
-                    remediation,
-                }),
+        match (listen, server, step_retry, max_detection_age, remediation) {
+            (
+                Some(listen),
+                Some(server),
+                Some(step_retry),
+                Some(max_detection_age),
+                Some(remediation),
+            ) => errors.finish(Runtime {
+                listen,
+                server,
+                sources,
+                tokens,
+                cloud,
+                step_retry,
+                security_center_interval,
+                max_detection_age,
+                remediation,
+            }),
             _ => Err(errors.into_error()),
         }
     }
@@ -284,6 +315,43 @@ impl Settings {
     /// The effective settings as JSON, every secret redacted.
     pub fn redacted(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl ServerSettings {
+    /// The listener's limits, or `None` with every invalid one recorded in `errors`.
+    fn limits(&self, errors: &mut Errors) -> Option<ServerLimits> {
+        let mut duration = |key: &str, raw: &str| {
+            errors.take(
+                values::parse(raw)
+                    .filter(|d| !d.is_zero())
+                    .map(Some)
+                    .ok_or_else(|| {
+                        ConfigError::invalid(
+                            format!("server.{key}"),
+                            "expected a duration longer than zero, such as 10, \"10s\" or \"1m\"",
+                        )
+                    }),
+            )
+        };
+        let header_read_timeout = duration("header_read_timeout", &self.header_read_timeout);
+        let idle_timeout = duration("idle_timeout", &self.idle_timeout);
+        let auth_failure_window = duration("auth_failure_window", &self.auth_failure_window);
+        for (key, value) in [
+            ("server.max_connections", self.max_connections),
+            ("server.max_auth_failures", self.max_auth_failures),
+        ] {
+            if value == 0 {
+                errors.push(ConfigError::invalid(key, "must be at least 1"));
+            }
+        }
+        Some(ServerLimits {
+            header_read_timeout: header_read_timeout?,
+            idle_timeout: idle_timeout?,
+            max_connections: self.max_connections,
+            max_auth_failures: self.max_auth_failures,
+            auth_failure_window: auth_failure_window?,
+        })
     }
 }
 
@@ -393,6 +461,30 @@ mod tests {
         let shown = settings.redacted().to_string();
         assert!(!shown.contains("daemon-secret-value"), "{shown}");
         assert!(shown.contains("[redacted]"));
+    }
+
+    #[test]
+    fn every_invalid_server_limit_is_named() {
+        let err = load(&[
+            ("AKGUARD__SERVER__HEADER_READ_TIMEOUT", "0s"),
+            ("AKGUARD__SERVER__IDLE_TIMEOUT", "soon"),
+            ("AKGUARD__SERVER__MAX_CONNECTIONS", "0"),
+            ("AKGUARD__SERVER__MAX_AUTH_FAILURES", "0"),
+            ("AKGUARD__SERVER__AUTH_FAILURE_WINDOW", "0"),
+        ])
+        .unwrap()
+        .validate()
+        .unwrap_err()
+        .to_string();
+        for key in [
+            "server.header_read_timeout",
+            "server.idle_timeout",
+            "server.max_connections",
+            "server.max_auth_failures",
+            "server.auth_failure_window",
+        ] {
+            assert!(err.contains(key), "{key} missing from: {err}");
+        }
     }
 
     #[test]

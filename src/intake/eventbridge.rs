@@ -22,7 +22,7 @@ pub(super) fn parse(body: &[u8]) -> Result<Parsed, String> {
     };
     let spec = required("specversion")?;
     if spec != "1.0" {
-        return Err(format!("CloudEvent specversion must be 1.0, got `{spec}`"));
+        return Err(format!("CloudEvent specversion must be 1.0, got {spec:?}"));
     }
     let id = required("id")?;
     let source = required("source")?;

@@ -45,7 +45,7 @@ pub fn parse_generic(value: serde_json::Value) -> Result<LeakNotification, Strin
         .map(|o| {
             OwnerType::parse(&o)
                 .filter(|o| *o != OwnerType::Unknown)
-                .ok_or_else(|| format!("owner_type must be ram_user, account or sts, got `{o}`"))
+                .ok_or_else(|| format!("owner_type must be ram_user, account or sts, got {o:?}"))
         })
         .transpose()?;
     let detected_at = raw
@@ -53,7 +53,7 @@ pub fn parse_generic(value: serde_json::Value) -> Result<LeakNotification, Strin
         .map(|t| {
             DateTime::parse_from_rfc3339(&t)
                 .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| format!("detected_at must be an RFC 3339 time, got `{t}`"))
+                .map_err(|_| format!("detected_at must be an RFC 3339 time, got {t:?}"))
         })
         .transpose()?;
     let non_empty = |s: Option<String>| s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());

@@ -27,7 +27,7 @@ pub use queue::IntakeQueue;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IntakeError {
-    #[error("unknown notification source `{0}`")]
+    #[error("unknown notification source {0:?}")]
     UnknownSource(String),
     #[error("source address {0} is not in this source's allowlist")]
     AddressNotAllowed(IpAddr),

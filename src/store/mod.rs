@@ -19,6 +19,7 @@ use crate::domain::{
 };
 
 pub use audit::{AuditGate, verify_audit_chain};
+use sqlite::Creation;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,8 +28,10 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("cannot prepare the database directory: {0}")]
+    #[error("cannot prepare the database file or its directory: {0}")]
     Io(#[from] std::io::Error),
+    #[error("no database at {}: check database.url", .0.display())]
+    Missing(std::path::PathBuf),
     #[error("unsupported database URL: {0}")]
     UnsupportedUrl(String),
     #[error("stored row is not valid: {0}")]
@@ -74,6 +77,27 @@ pub enum IntakeOutcome {
     Replay(IncidentId),
     /// Activity of a key with no open incident: not ours to keep.
     Ignored,
+}
+
+impl IntakeOutcome {
+    pub fn incident_id(self) -> Option<IncidentId> {
+        match self {
+            Self::Created(id) | Self::Sighting(id) | Self::Retriaged(id) | Self::Replay(id) => {
+                Some(id)
+            }
+            Self::Ignored => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created(_) => "created",
+            Self::Sighting(_) => "sighting",
+            Self::Retriaged(_) => "retriaged",
+            Self::Replay(_) => "replay",
+            Self::Ignored => "ignored",
+        }
+    }
 }
 
 /// Filters for listing incidents, newest first.
@@ -218,8 +242,23 @@ pub trait Store: Send + Sync {
 
 /// Opens the store named by the URL's scheme.
 pub async fn open(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
+    connect(url, max_connections, Creation::IfMissing).await
+}
+
+/// Opens a database that must already exist.
+pub async fn open_existing(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    connect(url, 1, Creation::Never).await
+}
+
+async fn connect(
+    url: &str,
+    max_connections: u32,
+    creation: Creation,
+) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url, max_connections).await?))
+        Ok(Arc::new(
+            SqliteStore::connect(url, max_connections, creation).await?,
+        ))
     } else {
         Err(StoreError::UnsupportedUrl(
             url.split(':').next().unwrap_or_default().to_owned(),

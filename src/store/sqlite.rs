@@ -33,24 +33,72 @@ pub struct SqliteStore {
     pool: SqlitePool,
 }
 
+/// Whether connecting may create the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Creation {
+    IfMissing,
+    /// Tools that only read (`verify-audit`) must not turn a mistyped path into a new,
+    /// empty, "intact" database.
+    Never,
+}
+
 impl SqliteStore {
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        creation: Creation,
+    ) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
+            .create_if_missing(creation == Creation::IfMissing)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        if let Some(dir) = options.get_filename().parent()
-            && !dir.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(dir)?;
+        let file = options.get_filename();
+        let in_memory = file.as_os_str() == ":memory:";
+        if !in_memory {
+            match creation {
+                Creation::IfMissing => create_private(file)?,
+                Creation::Never if !file.exists() => {
+                    return Err(StoreError::Missing(file.to_path_buf()));
+                }
+                Creation::Never => {}
+            }
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
             .connect_with(options)
             .await?;
         Ok(Self { pool })
+    }
+}
+
+/// Creates the database's missing directories (0700) and the empty database file (0600),
+/// whatever the umask: the file holds incident details and the audit log. SQLite gives
+/// the `-wal` and `-shm` files the database file's mode.
+fn create_private(file: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+    if let Some(dir) = file.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.exists()
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        // The umask may have taken bits from the mode above; directories that already
+        // existed are the operator's and keep theirs.
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+    {
+        Ok(created) => created.set_permissions(std::fs::Permissions::from_mode(0o600)),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(err),
     }
 }
 

@@ -39,7 +39,9 @@ fn signed(secret: &str, ts: i64, body: &str) -> Headers {
 
 #[tokio::test]
 async fn unauthenticated_deliveries_are_refused_and_nothing_is_written() {
-    let app = TestDaemon::spawn().await;
+    // More failures than the per-peer budget: these are about each answer, not the limit.
+    let app =
+        TestDaemon::spawn_with_env("", &[("AKGUARD__SERVER__MAX_AUTH_FAILURES", "100")]).await;
     let body = generic("LTAI5tUNAUTHENTIC001", "evt-1");
     let ts = now();
     let basic = |user_pass: &str| {

@@ -1,17 +1,21 @@
 //! Integration tests: each starts the real daemon on port 0 with a fresh database.
 
+mod api_edges;
 mod artefacts;
 mod audit_chain;
+mod auth_rate_limit;
 mod authentication;
 mod cli;
 mod cloud_client;
 mod cloud_support;
+mod connections;
 #[cfg(feature = "fault-injection")]
 mod crash;
 mod deduplication;
 mod demo;
 mod helpers;
 mod intake_formats;
+mod logging;
 mod oversight;
 mod persistence;
 mod remediation;
