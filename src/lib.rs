@@ -5,6 +5,8 @@ pub mod cloud;
 pub mod config;
 pub mod demo;
 pub mod domain;
+#[cfg(test)]
+mod hostile;
 pub mod http;
 pub mod intake;
 pub mod store;

@@ -8,6 +8,7 @@ pub mod incident;
 pub mod machine;
 pub mod money;
 pub mod notification;
+pub mod text;
 pub mod triage;
 
 pub use audit::{AuditEntry, AuditRecord, ChainBreak};

@@ -5,6 +5,8 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::text::{self, InvalidText};
+
 /// An AccessKey ID. Only ever the ID: secrets never enter the domain.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -112,6 +114,22 @@ impl LeakNotification {
             None => OwnerType::Unknown,
         }
     }
+
+    /// The report with its free text held to the rules of [`text`]: the first field that
+    /// breaks one is named, and the report is refused rather than stored.
+    pub fn checked(self) -> Result<Self, InvalidText> {
+        let check = |value: Option<String>, field, rule: text::Rule| {
+            value.map(|v| rule(field, &v)).transpose()
+        };
+        Ok(Self {
+            account_id: check(self.account_id, "account_id", text::account_id)?,
+            account_name: check(self.account_name, "account_name", text::name)?,
+            user_name: check(self.user_name, "user_name", text::user_name)?,
+            leak_url: check(self.leak_url, "leak_url", text::https_url)?,
+            event_id: check(self.event_id, "event_id", text::event_id)?,
+            ..self
+        })
+    }
 }
 
 /// Something a key did (an ActionTrail event), which matters only if the key already leaked.
@@ -123,6 +141,19 @@ pub struct Activity {
     pub event_time: Option<DateTime<Utc>>,
     pub source_ip: Option<String>,
     pub error_code: Option<String>,
+}
+
+impl Activity {
+    /// The activity with what ActionTrail wrote cleaned as evidence (see [`text::clean`]).
+    pub fn cleaned(self) -> Self {
+        let clean = |v: Option<String>| v.map(|v| text::clean(&v, text::MAX_FOREIGN).into_owned());
+        Self {
+            event_name: clean(self.event_name),
+            source_ip: clean(self.source_ip),
+            error_code: clean(self.error_code),
+            ..self
+        }
+    }
 }
 
 /// What a notification tells akguard once parsed.

@@ -4,6 +4,7 @@
 
 use super::Parsed;
 use super::fields::{lenient_time, nested, object, text};
+use crate::domain::text as free_text;
 use crate::domain::{AccessKeyId, LeakNotification, OwnerType, Signal};
 
 const KEY_FIELDS: &[&str] = &["accessKeyId", "access_key_id", "akId"];
@@ -11,7 +12,10 @@ const KEY_FIELDS: &[&str] = &["accessKeyId", "access_key_id", "akId"];
 pub(super) fn parse(body: &[u8]) -> Result<Parsed, String> {
     let event = object(body)?;
     let content = nested(&event, "content").unwrap_or_default();
-    let delivery_key = text(&event, &["traceId", "id", "eventId"]);
+    let delivery_key = text(&event, &["traceId", "id", "eventId"])
+        .map(|id| free_text::event_id("traceId", &id))
+        .transpose()
+        .map_err(|e| e.to_string())?;
     let Some(raw_key) = text(&content, KEY_FIELDS).or_else(|| text(&event, KEY_FIELDS)) else {
         return Ok(Parsed {
             signal: None,
@@ -31,18 +35,20 @@ pub(super) fn parse(body: &[u8]) -> Result<Parsed, String> {
     let arn_account = text(&event, &["resourceId"])
         .and_then(|arn| arn.split(':').nth(3).map(str::to_owned))
         .filter(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()));
+    let notification = LeakNotification {
+        access_key_id,
+        account_id: field(&["userId", "aliyunUid", "accountId", "account_id"]).or(arn_account),
+        account_name: field(&["aliUserName", "accountName", "account_name"]),
+        owner_type,
+        user_name: field(&["userName", "user_name"]),
+        leak_url: field(&["url", "leakUrl", "leak_url"]),
+        detected_at: field(&["time", "timestamp", "gmtModified"]).and_then(|t| lenient_time(&t)),
+        event_id: delivery_key.clone(),
+    };
     Ok(Parsed {
-        signal: Some(Signal::Leak(LeakNotification {
-            access_key_id,
-            account_id: field(&["userId", "aliyunUid", "accountId", "account_id"]).or(arn_account),
-            account_name: field(&["aliUserName", "accountName", "account_name"]),
-            owner_type,
-            user_name: field(&["userName", "user_name"]),
-            leak_url: field(&["url", "leakUrl", "leak_url"]),
-            detected_at: field(&["time", "timestamp", "gmtModified"])
-                .and_then(|t| lenient_time(&t)),
-            event_id: delivery_key.clone(),
-        })),
+        signal: Some(Signal::Leak(
+            notification.checked().map_err(|e| e.to_string())?,
+        )),
         delivery_key,
     })
 }
