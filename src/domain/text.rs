@@ -86,8 +86,14 @@ pub fn account_id(field: &'static str, raw: &str) -> Result<String, InvalidText>
 /// it to RAM, so it must look like one.
 pub fn user_name(field: &'static str, raw: &str) -> Result<String, InvalidText> {
     let name = printable(field, raw, MAX_NAME)?;
-    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@');
-    if name.is_empty() || !name.bytes().all(allowed) {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
+    let shaped = match name.split_once('@') {
+        None => !name.is_empty() && name.bytes().all(allowed),
+        Some((user, domain)) => [user, domain]
+            .iter()
+            .all(|part| !part.is_empty() && part.bytes().all(allowed)),
+    };
+    if !shaped {
         return Err(InvalidText::Shape {
             field,
             expected: "a RAM user name: letters, digits, '.', '_', '-' and '@'",

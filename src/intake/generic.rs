@@ -46,12 +46,7 @@ pub fn parse_generic(value: serde_json::Value) -> Result<LeakNotification, Strin
         .map(|o| {
             OwnerType::parse(&o)
                 .filter(|o| *o != OwnerType::Unknown)
-                .ok_or_else(|| {
-                    format!(
-                        "owner_type must be ram_user, account or sts, got {}",
-                        quoted(&o)
-                    )
-                })
+                .ok_or("owner_type must be ram_user, account or sts")
         })
         .transpose()?;
     let detected_at = raw

@@ -6,6 +6,7 @@ mod cloud_client;
 mod cloud_support;
 mod deduplication;
 mod demo;
+mod free_text;
 mod helpers;
 mod intake_formats;
 mod persistence;

@@ -87,6 +87,8 @@ fn identity_fields_have_their_shapes() {
     );
     assert!(user_name("user_name", "ci@1234567890123456.onaliyun.com").is_ok());
     assert!(user_name("user_name", "ci deployer").is_err());
+    assert!(user_name("user_name", "@all").is_err());
+    assert!(user_name("user_name", "a@b@c").is_err());
     assert!(user_name("user_name", "ci\ndeployer").is_err());
     assert_eq!(
         name("account_name", "阿里云 acme-prod").unwrap(),

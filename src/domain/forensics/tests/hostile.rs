@@ -69,7 +69,11 @@ fn hostile_names_in_events_reach_the_findings_cleaned_and_capped() {
         strings_in(&serde_json::to_value(&findings).unwrap(), &mut kept);
         for s in kept {
             assert!(!s.chars().any(is_unsafe), "{name:?} left {s:?}");
-            assert!(s.chars().count() <= MAX_FOREIGN, "{name:?} left {} chars", s.len());
+            assert!(
+                s.chars().count() <= MAX_FOREIGN,
+                "{name:?} left {} chars",
+                s.len()
+            );
         }
     }
 }
