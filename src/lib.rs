@@ -5,6 +5,7 @@ pub mod cloud;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod escape;
 #[cfg(test)]
 mod hostile;
 pub mod http;

@@ -9,6 +9,7 @@ use akguard::app::App;
 use akguard::cloud::emulator::{Emulator, Scenario};
 use akguard::config::{LogFormat, LogSettings, Settings};
 use akguard::demo::DemoOptions;
+use akguard::escape;
 use akguard::store::{self, ChainReport};
 use akguard::telemetry;
 use anyhow::Context;
@@ -130,7 +131,7 @@ fn main() -> ExitCode {
     match run(command, config) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {}", describe(&err));
+            eprintln!("error: {}", escape::terminal(&describe(&err)));
             ExitCode::FAILURE
         }
     }
@@ -184,7 +185,7 @@ fn run(command: Command, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
                         Ok(ExitCode::SUCCESS)
                     }
                     ChainReport::Broken(brk) => {
-                        println!("{brk}");
+                        println!("{}", escape::terminal(&brk.to_string()));
                         Ok(ExitCode::FAILURE)
                     }
                 }
