@@ -15,7 +15,7 @@ pub use ram::{
     AccessKeyInfo, AttachedPolicy, KeyStatus, LoginProfile, MfaDevice, NewAccessKey, PolicyInfo,
     PolicyType, RamUser,
 };
-pub use sas::{DealType, LeakDetail, LeakPage, LeakRecord, LeakStatus};
+pub use sas::{DealType, LeakDetail, LeakPage, LeakRecord, LeakStatus, leak_detail, leak_page};
 
 use chrono::{DateTime, Utc};
 
