@@ -102,9 +102,7 @@ fn actiontrail_signal(
         detected_at: event_time,
         event_id: Some(id),
     };
-    let notification = notification
-        .checked()
-        .map_err(|e| format!("data.userIdentity: {e}"))?;
+    let notification = notification.checked().map_err(|e| e.to_string())?;
     Ok(Some(Signal::Leak(notification)))
 }
 
