@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use akguard::domain::text::is_unsafe;
 
-use crate::helpers::{TestDaemon, generic};
+use crate::helpers::{OPERATOR_TOKEN, Response, TestDaemon, generic};
 
 const KEY: &str = "LTAI5tHOSTILETEXT001";
 const FIELDS: [&str; 6] = [
@@ -158,4 +158,46 @@ async fn hostile_text_in_forwarded_actiontrail_activity_is_stored_clean() {
         sighting.to_string().contains("line one\u{fffd}line two"),
         "{sighting}"
     );
+}
+
+#[tokio::test]
+async fn a_javascript_leak_url_is_refused_whichever_way_the_report_comes() {
+    let app = TestDaemon::spawn().await;
+    let url = "javascript:alert(document.cookie)";
+    let generic_body = json!({"access_key_id": KEY, "leak_url": url});
+    let manual = app
+        .client
+        .post(app.url("/v1/incidents"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .header("content-type", "application/json")
+        .body(generic_body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let eventbridge = json!({"specversion": "1.0", "id": "e-1", "source": "relay", "type": "leak",
+        "data": generic_body});
+    let cloudmonitor = json!({"traceId": "t-1", "content": {"AccesskeyId": KEY, "Url": url}});
+    let answers = [
+        ("generic", app.post_generic(&generic_body.to_string()).await),
+        ("manual", Response::read(manual).await),
+        (
+            "eventbridge",
+            app.post_eventbridge(&eventbridge.to_string()).await,
+        ),
+        (
+            "cloudmonitor",
+            app.post_cloudmonitor(&cloudmonitor.to_string()).await,
+        ),
+    ];
+    for (how, resp) in answers {
+        assert_eq!(resp.status, StatusCode::BAD_REQUEST, "{how}: {}", resp.text);
+        assert!(
+            resp.error_message()
+                .ends_with("leak_url must be an https:// URL"),
+            "{how}: {}",
+            resp.text
+        );
+        assert!(!resp.text.contains("javascript"), "{how}: {}", resp.text);
+    }
+    assert!(app.incident_ids().await.is_empty());
 }
