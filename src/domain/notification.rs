@@ -115,20 +115,29 @@ impl LeakNotification {
         }
     }
 
-    /// The report with its free text held to the rules of [`text`]: the first field that
-    /// breaks one is named, and the report is refused rather than stored.
+    /// The report with its free text held to the rules of [`text`], for reports a sender
+    /// wrote: the first field that breaks one is named, and the report is refused.
     pub fn checked(self) -> Result<Self, InvalidText> {
-        let check = |value: Option<String>, field, rule: text::Rule| {
-            value.map(|v| rule(field, &v)).transpose()
+        match self.without_invalid_text() {
+            (report, broken) if broken.is_empty() => Ok(report),
+            (_, broken) => Err(broken[0].clone()),
+        }
+    }
+
+    /// The report with every free-text field that breaks a rule of [`text`] left out, and
+    /// the rules broken. For reports Alibaba wrote, which are evidence of a real leak:
+    /// refusing one would leave the key uncontained over a cosmetic field.
+    pub fn without_invalid_text(mut self) -> (Self, Vec<InvalidText>) {
+        let mut broken = Vec::new();
+        let mut keep = |value: Option<String>, field, rule: text::Rule| {
+            value.and_then(|v| rule(field, &v).map_err(|e| broken.push(e)).ok())
         };
-        Ok(Self {
-            account_id: check(self.account_id, "account_id", text::account_id)?,
-            account_name: check(self.account_name, "account_name", text::name)?,
-            user_name: check(self.user_name, "user_name", text::user_name)?,
-            leak_url: check(self.leak_url, "leak_url", text::https_url)?,
-            event_id: check(self.event_id, "event_id", text::event_id)?,
-            ..self
-        })
+        self.account_id = keep(self.account_id.take(), "account_id", text::account_id);
+        self.account_name = keep(self.account_name.take(), "account_name", text::name);
+        self.user_name = keep(self.user_name.take(), "user_name", text::user_name);
+        self.leak_url = keep(self.leak_url.take(), "leak_url", text::https_url);
+        self.event_id = keep(self.event_id.take(), "event_id", text::event_id);
+        (self, broken)
     }
 }
 

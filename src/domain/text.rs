@@ -2,11 +2,12 @@
 //! caps, control characters and URL schemes, so that nothing akguard stores or serves can
 //! forge a log line, drive a terminal or smuggle a `javascript:` link into a renderer.
 //!
-//! Two policies. Text a sender chose (the fields of a leak report) is *refused* when it breaks
-//! a rule: the sender gets a 400 naming the field, and a corrected report goes through. Text
-//! read from Alibaba (ActionTrail events, Security Center records) cannot be refused, since
-//! it is evidence: it is *cleaned* instead, each unsafe character replaced by U+FFFD and
-//! overlong text cut with a trailing `…`, so the tampering stays visible in the value.
+//! What breaks a rule is handled by who wrote it. A report a sender wrote is *refused*: the
+//! sender gets a 400 naming the field, and a corrected report goes through. A report Alibaba
+//! wrote (CloudMonitor, ActionTrail leak protection, Security Center) *loses the field*, not
+//! the leak. Text read from ActionTrail is evidence and is *cleaned*: each unsafe character
+//! replaced by U+FFFD and overlong text cut with a trailing `…`, so the tampering stays
+//! visible in the value.
 
 use std::borrow::Cow;
 

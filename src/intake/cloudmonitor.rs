@@ -13,9 +13,7 @@ pub(super) fn parse(body: &[u8]) -> Result<Parsed, String> {
     let event = object(body)?;
     let content = nested(&event, "content").unwrap_or_default();
     let delivery_key = text(&event, &["traceId", "id", "eventId"])
-        .map(|id| free_text::event_id("traceId", &id))
-        .transpose()
-        .map_err(|e| e.to_string())?;
+        .and_then(|id| free_text::event_id("traceId", &id).map_err(left_out).ok());
     let Some(raw_key) = text(&content, KEY_FIELDS).or_else(|| text(&event, KEY_FIELDS)) else {
         return Ok(Parsed {
             signal: None,
@@ -45,12 +43,18 @@ pub(super) fn parse(body: &[u8]) -> Result<Parsed, String> {
         detected_at: field(&["time", "timestamp", "gmtModified"]).and_then(|t| lenient_time(&t)),
         event_id: delivery_key.clone(),
     };
+    let (notification, broken) = notification.without_invalid_text();
+    broken.into_iter().for_each(left_out);
     Ok(Parsed {
-        signal: Some(Signal::Leak(
-            notification.checked().map_err(|e| e.to_string())?,
-        )),
+        signal: Some(Signal::Leak(notification)),
         delivery_key,
     })
+}
+
+/// Alibaba wrote the event, so a field that breaks a rule is left out rather than the leak
+/// refused; the log says which rule (never what the field held).
+fn left_out(broken: free_text::InvalidText) {
+    tracing::warn!(error = %broken, "CloudMonitor event field left out");
 }
 
 #[cfg(test)]

@@ -102,7 +102,11 @@ fn actiontrail_signal(
         detected_at: event_time,
         event_id: Some(id),
     };
-    let notification = notification.checked().map_err(|e| e.to_string())?;
+    // ActionTrail wrote this one: a field that breaks a rule is left out, not the leak refused.
+    let (notification, broken) = notification.without_invalid_text();
+    for broken in broken {
+        tracing::warn!(error = %broken, "ActionTrail leak event field left out");
+    }
     Ok(Some(Signal::Leak(notification)))
 }
 
