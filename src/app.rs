@@ -52,21 +52,21 @@ impl App {
         let wake = Arc::new(tokio::sync::Notify::new());
         let (queue, writer) =
             IntakeQueue::start(store.clone(), settings.intake.max_batch, wake.clone());
-        let retry = runtime.cloud.as_ref().map(|c| c.retry);
         let client = runtime
             .cloud
             .map(CloudClient::new)
             .transpose()?
             .map(Arc::new);
-        let worker = match (&client, retry) {
-            (Some(client), Some(retry)) if runtime.remediation.workers > 0 => Some(Worker::new(
+        let sinks = runtime.remediation.sinks.clone();
+        let worker = match &client {
+            Some(client) if runtime.remediation.workers > 0 => Some(Worker::new(
                 store.clone(),
                 client.clone(),
                 runtime.remediation,
-                retry,
+                runtime.step_retry,
                 wake.clone(),
             )),
-            (None, _) => {
+            None => {
                 tracing::warn!(
                     "no Alibaba Cloud credentials are configured: incidents are recorded but not \
                      remediated until credentials are set"
@@ -107,6 +107,7 @@ impl App {
             intake: Arc::new(intake),
             tokens: runtime.tokens.into(),
             max_body_bytes: settings.intake.max_body_bytes,
+            sinks: Arc::new(sinks),
         };
         let router = http::router(
             state,

@@ -1,4 +1,5 @@
-//! The client every remediation step calls through: credentials, rate limits, retries.
+//! The client every remediation step calls through: credentials, rate limits, and the short
+//! retries that are safe at this layer (reads, and writes the server provably refused).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,7 +26,6 @@ pub struct ClientOptions {
     pub regional_actiontrail: bool,
     pub connect_timeout: Duration,
     pub timeout: Duration,
-    pub retry: RetryPolicy,
     pub rates: Vec<(ApiClass, f64)>,
 }
 
@@ -75,6 +75,7 @@ impl Request {
     }
 }
 
+/// Reads change nothing, so repeating one is always safe; every other action is a write.
 fn is_read(action: &str) -> bool {
     ["Get", "List", "Describe", "Query", "Lookup"]
         .iter()
@@ -87,7 +88,6 @@ pub struct CloudClient {
     credentials: CredentialProvider,
     endpoints: HashMap<Product, String>,
     regional_actiontrail: bool,
-    retry: RetryPolicy,
     limiter: RateLimiter,
 }
 
@@ -117,16 +117,10 @@ impl CloudClient {
             endpoint(product)?;
         }
         Ok(Self {
-            credentials: CredentialProvider::new(
-                options.base,
-                assume,
-                transport.clone(),
-                options.retry,
-            ),
+            credentials: CredentialProvider::new(options.base, assume, transport.clone()),
             transport,
             endpoints: options.endpoints,
             regional_actiontrail: options.regional_actiontrail,
-            retry: options.retry,
             limiter: RateLimiter::new(&options.rates),
         })
     }
@@ -140,12 +134,17 @@ impl CloudClient {
         }
     }
 
-    /// Makes the call, retrying transient failures with fresh signatures.
+    /// Makes the call. A read is retried on any transient failure; a write only when the
+    /// answer proves the server did not act (throttling, a stale token), since a write whose
+    /// outcome is unknown must be reconciled by its step before it is sent again. Each
+    /// attempt is freshly signed; a wait longer than [`RetryPolicy::CALL`] allows is left to
+    /// the step's durable retry.
     pub async fn call(&self, request: Request) -> Result<Called<Value>, CloudError> {
         let endpoint = request
             .endpoint
             .as_ref()
             .unwrap_or(&self.endpoints[&request.product]);
+        let policy = RetryPolicy::CALL;
         let mut attempt = 1;
         loop {
             self.limiter.acquire(request.class, request.priority).await;
@@ -170,11 +169,13 @@ impl CloudClient {
             if stale_token {
                 self.credentials.invalidate().await;
             }
-            let retryable = stale_token || err.class() == ErrorClass::Retryable;
-            if !retryable || attempt >= self.retry.max_attempts {
+            let retryable = err.refused_before_acting()
+                || (is_read(request.action) && err.class() == ErrorClass::Retryable);
+            let patient = err.retry_after().is_some_and(|after| after > policy.cap);
+            if !retryable || patient || attempt >= policy.max_attempts {
                 return Err(err);
             }
-            let delay = self.retry.delay(attempt, unit_sample(), err.retry_after());
+            let delay = policy.delay(attempt, unit_sample(), err.retry_after());
             tracing::warn!(
                 action = request.action,
                 attempt,

@@ -63,7 +63,6 @@ pub struct CredentialProvider {
     base: BaseSource,
     assume: Option<AssumeRole>,
     transport: Arc<Transport>,
-    retry: RetryPolicy,
     base_cache: Mutex<Option<Cached>>,
     assumed_cache: Mutex<Option<Cached>>,
 }
@@ -77,17 +76,11 @@ fn refresh_time(fetched: DateTime<Utc>, expires: Option<DateTime<Utc>>) -> Optio
 }
 
 impl CredentialProvider {
-    pub fn new(
-        base: BaseSource,
-        assume: Option<AssumeRole>,
-        transport: Arc<Transport>,
-        retry: RetryPolicy,
-    ) -> Self {
+    pub fn new(base: BaseSource, assume: Option<AssumeRole>, transport: Arc<Transport>) -> Self {
         Self {
             base,
             assume,
             transport,
-            retry,
             base_cache: Mutex::new(None),
             assumed_cache: Mutex::new(None),
         }
@@ -185,10 +178,15 @@ impl CredentialProvider {
                 Ok(called) => break called,
                 Err(err)
                     if err.class() == ErrorClass::Retryable
-                        && attempt < self.retry.max_attempts =>
+                        && attempt < RetryPolicy::CALL.max_attempts =>
                 {
-                    tokio::time::sleep(self.retry.delay(attempt, unit_sample(), err.retry_after()))
-                        .await;
+                    // AssumeRole only issues temporary credentials: repeating it is harmless.
+                    tokio::time::sleep(RetryPolicy::CALL.delay(
+                        attempt,
+                        unit_sample(),
+                        err.retry_after(),
+                    ))
+                    .await;
                     attempt += 1;
                 }
                 Err(err) => {

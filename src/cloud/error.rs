@@ -85,6 +85,22 @@ impl CloudError {
         }
     }
 
+    /// The gateway turned the call away before any action ran (flow control, or temporary
+    /// credentials it would not accept), so even a write may be sent again. Alibaba documents
+    /// no other code with that guarantee: a 5xx or a lost answer may follow a completed action.
+    pub fn refused_before_acting(&self) -> bool {
+        match self {
+            Self::Api { failure, .. } => {
+                let code = failure.code.as_str();
+                code.starts_with("Throttling")
+                    || code == "Rejected.Throttling"
+                    || code.starts_with("InvalidSecurityToken")
+                    || failure.http_status == 429
+            }
+            _ => false,
+        }
+    }
+
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Api { failure, .. } => failure.retry_after,
@@ -114,8 +130,13 @@ fn classify(action: &str, failure: &ApiFailure) -> ErrorClass {
     }
 }
 
-/// Decodes an error body. Field names are matched case-insensitively, as the SDKs do.
-pub fn decode_failure(http_status: u16, body: &[u8], retry_after: Option<Duration>) -> ApiFailure {
+/// Decodes an error body as sent. Field names are matched case-insensitively, as the SDKs
+/// do. The message may echo the request: callers clean it with `redact::message` first.
+pub(super) fn decode_failure(
+    http_status: u16,
+    body: &[u8],
+    retry_after: Option<Duration>,
+) -> ApiFailure {
     let value: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let field = |name: &str| {
         value.as_object().and_then(|o| {
@@ -206,6 +227,37 @@ mod tests {
             action: "LookupEvents".into(),
         };
         assert_eq!(timeout.class(), Retryable);
+    }
+
+    #[test]
+    fn only_throttling_and_stale_tokens_prove_the_server_did_not_act() {
+        for (status, code) in [
+            (400, "Throttling.User"),
+            (429, "Throttling.Api"),
+            (400, "Rejected.Throttling"),
+            (400, "InvalidSecurityToken.Expired"),
+            (429, "HTTP429"),
+        ] {
+            assert!(
+                api("CreateAccessKey", status, code).refused_before_acting(),
+                "{code}"
+            );
+        }
+        for (status, code) in [
+            (503, "ServiceUnavailable"),
+            (500, "InternalError"),
+            (502, "HTTP502"),
+            (400, "SignatureNonceUsed"),
+        ] {
+            assert!(
+                !api("CreateAccessKey", status, code).refused_before_acting(),
+                "{code}"
+            );
+        }
+        let timeout = CloudError::Timeout {
+            action: "CreateAccessKey".into(),
+        };
+        assert!(!timeout.refused_before_acting());
     }
 
     #[test]

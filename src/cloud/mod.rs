@@ -8,6 +8,7 @@ pub mod error;
 pub mod parse;
 pub mod product;
 pub mod ratelimit;
+pub mod redact;
 pub mod retry;
 pub mod sign;
 pub mod transport;

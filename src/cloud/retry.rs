@@ -13,6 +13,14 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The transport's own retries: few and short, so a worker never holds a lease through a
+    /// long wait; the durable step retry (`[alibaba.retry]`) takes over from there.
+    pub const CALL: RetryPolicy = RetryPolicy {
+        max_attempts: 3,
+        base: Duration::from_millis(100),
+        cap: Duration::from_secs(1),
+    };
+
     /// `unit` is a uniform sample in `[0, 1)`: injected so the schedule is testable.
     pub fn delay(&self, retry: u32, unit: f64, retry_after: Option<Duration>) -> Duration {
         let exponent = retry.saturating_sub(1).min(30);

@@ -9,10 +9,7 @@ use super::credentials::{Credentials, parse_temporary};
 use super::error::{ApiFailure, CloudError, decode_failure};
 use super::parse::{flag, text};
 use super::product::Product;
-use super::sign;
-
-/// Parameters whose values are secrets and must never reach a log line.
-const SENSITIVE_PARAMS: &[&str] = &["SecretData", "SecurityToken", "Password"];
+use super::{redact, sign};
 
 /// A successful call: its decoded body and the `RequestId` for the audit log.
 #[derive(Debug, Clone)]
@@ -100,10 +97,14 @@ impl Transport {
             .map_err(|e| transport_error(action, &e))?;
         let elapsed_ms = started.elapsed().as_millis() as u64;
         if !(200..300).contains(&status) {
-            let failure = decode_failure(status, &bytes, retry_after);
-            if failure.code == "SignatureDoesNotMatch" {
-                log_signature_mismatch(action, &failure, &all);
+            let raw = decode_failure(status, &bytes, retry_after);
+            if raw.code == "SignatureDoesNotMatch" {
+                log_signature_mismatch(action, &raw.message, &all);
             }
+            let failure = ApiFailure {
+                message: redact::message(&raw.message, &all),
+                ..raw
+            };
             tracing::debug!(product = product.name(), action, status, code = %failure.code, duration_ms = elapsed_ms, "call failed");
             return Err(CloudError::Api {
                 action: action.into(),
@@ -121,7 +122,7 @@ impl Transport {
             let failure = ApiFailure {
                 http_status: status,
                 code: text(&value, &["Code"]).unwrap_or_else(|| "UnknownError".into()),
-                message: text(&value, &["Message"]).unwrap_or_default(),
+                message: redact::message(&text(&value, &["Message"]).unwrap_or_default(), &all),
                 request_id: Some(request_id),
                 host_id: None,
                 recommend: None,
@@ -208,32 +209,15 @@ fn transport_error(action: &str, e: &reqwest::Error) -> CloudError {
     }
 }
 
-/// Puts the server's string-to-sign beside ours so a mismatch can be diagnosed, with the
-/// values of secret parameters blanked out of both.
-fn log_signature_mismatch(action: &str, failure: &ApiFailure, params: &[(String, String)]) {
-    let server = failure
-        .message
-        .split_once("string to sign is:")
-        .map(|(_, s)| s.trim().to_owned())
-        .unwrap_or_default();
+/// Says whether the server signed the very string akguard signed: if so the AccessKey secret
+/// is wrong, otherwise the request was altered or encoded differently. Neither string is
+/// logged, since both hold every parameter of the request.
+fn log_signature_mismatch(action: &str, raw_message: &str, params: &[(String, String)]) {
     let ours = sign::string_to_sign("POST", params);
-    let redact = |s: &str| {
-        params
-            .iter()
-            .filter(|(k, _)| SENSITIVE_PARAMS.contains(&k.as_str()))
-            .fold(s.to_owned(), |acc, (_, v)| {
-                // Values appear encoded twice in a string-to-sign.
-                acc.replace(
-                    &sign::percent_encode(&sign::percent_encode(v)),
-                    "[redacted]",
-                )
-            })
-    };
+    let identical = redact::server_string_to_sign(raw_message) == Some(ours.as_str());
     tracing::error!(
         action,
-        server_string_to_sign = %redact(&server),
-        our_string_to_sign = %redact(&ours),
-        identical = server == ours,
-        "signature rejected; when the strings are identical the AccessKey secret is wrong"
+        identical,
+        "signature rejected; when the strings to sign are identical the AccessKey secret is wrong"
     );
 }

@@ -78,6 +78,24 @@ impl AlibabaSettings {
         }
     }
 
+    /// `[alibaba.retry]`: how the worker reschedules a step whose call failed transiently.
+    pub(super) fn step_retry(&self) -> Result<RetryPolicy, ConfigError> {
+        if self.retry.max_attempts == 0
+            || self.retry.base_ms == 0
+            || self.retry.cap_ms < self.retry.base_ms
+        {
+            return Err(ConfigError::invalid(
+                "alibaba.retry",
+                "max_attempts and base_ms must be positive and cap_ms at least base_ms",
+            ));
+        }
+        Ok(RetryPolicy {
+            max_attempts: self.retry.max_attempts,
+            base: Duration::from_millis(self.retry.base_ms),
+            cap: Duration::from_millis(self.retry.cap_ms),
+        })
+    }
+
     /// Checks every `[alibaba]` setting; `None` when no credentials are configured.
     pub(super) fn client_options(&self) -> Result<Option<ClientOptions>, ConfigError> {
         let invalid =
@@ -166,15 +184,6 @@ impl AlibabaSettings {
             }
             None => None,
         };
-        if self.retry.max_attempts == 0
-            || self.retry.base_ms == 0
-            || self.retry.cap_ms < self.retry.base_ms
-        {
-            return Err(invalid(
-                "retry",
-                "max_attempts and base_ms must be positive and cap_ms at least base_ms",
-            ));
-        }
         let limits = &self.rate_limits;
         if [limits.lookup_events, limits.ram_writes, limits.other]
             .iter()
@@ -194,11 +203,6 @@ impl AlibabaSettings {
             regional_actiontrail,
             connect_timeout: Duration::from_millis(self.connect_timeout_ms),
             timeout: Duration::from_millis(self.timeout_ms),
-            retry: RetryPolicy {
-                max_attempts: self.retry.max_attempts,
-                base: Duration::from_millis(self.retry.base_ms),
-                cap: Duration::from_millis(self.retry.cap_ms),
-            },
             rates: vec![
                 (ApiClass::LookupEvents, limits.lookup_events),
                 (ApiClass::RamWrite, limits.ram_writes),

@@ -3,6 +3,7 @@
 
 mod alibaba;
 mod remediation;
+mod sinks;
 mod sources;
 mod tokens;
 mod values;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 pub use alibaba::AlibabaSettings;
 pub use remediation::{OnDeadline, RemediationConfig, Sink};
+pub use sinks::{SinkPolicy, SinkRefused};
 pub use sources::{IntakeSource, SourceAuth, SourceFormat};
 pub use tokens::{ApiToken, Role};
 
@@ -118,6 +120,8 @@ pub struct Runtime {
     pub tokens: Vec<ApiToken>,
     /// `None` when no credentials are configured: nothing can be called.
     pub cloud: Option<crate::cloud::ClientOptions>,
+    /// How the worker reschedules a step that failed transiently.
+    pub step_retry: crate::cloud::retry::RetryPolicy,
     /// `None` when the Security Center poller is off.
     pub security_center_interval: Option<std::time::Duration>,
     pub remediation: RemediationConfig,
@@ -199,6 +203,7 @@ impl Settings {
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::invalid("log.level", e.to_string()))?;
         let cloud = self.alibaba.client_options()?;
+        let step_retry = self.alibaba.step_retry()?;
         let sources = self
             .intake
             .sources
@@ -236,15 +241,32 @@ impl Settings {
             &self.billing,
             &self.remediation,
             &self.alibaba.region,
+            self.protected_dirs(),
         )?;
         Ok(Runtime {
             listen,
             sources,
             tokens,
             cloud,
+            step_retry,
             security_center_interval,
             remediation,
         })
+    }
+
+    /// akguard's own directories, where no key is ever written: the database's, and the
+    /// state directory systemd names in `STATE_DIRECTORY`.
+    fn protected_dirs(&self) -> Vec<PathBuf> {
+        let state = std::env::var("STATE_DIRECTORY").unwrap_or_default();
+        sinks::database_directory(&self.database.url)
+            .into_iter()
+            .chain(
+                state
+                    .split(':')
+                    .filter(|d| !d.is_empty())
+                    .map(PathBuf::from),
+            )
+            .collect()
     }
 
     /// The effective settings as JSON, every secret redacted.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::sinks::{OperatorSinkSettings, SinkPolicy};
 use super::{ConfigError, values};
 use crate::domain::{Cidr, Step};
 
@@ -57,6 +58,9 @@ pub struct RotationSettings {
     /// Disable at once an active key that appeared on the user after the leak (the
     /// attacker's persistence, perhaps) instead of only reporting it.
     pub disable_unknown_keys: bool,
+    /// Sinks `set-rotation` may name beyond those of `users`; none by default.
+    #[serde(default)]
+    pub operator_sinks: OperatorSinkSettings,
 }
 
 /// One `[[rotation.users]]` entry: where the user's workload reads its key.
@@ -136,6 +140,8 @@ pub struct RemediationConfig {
     pub in_use_window: Duration,
     /// The users akguard rotates, with where each one's workload reads its key.
     pub rotation: Vec<(String, Sink)>,
+    /// Which sinks a key may be delivered to.
+    pub sinks: SinkPolicy,
     pub quiet_period: Duration,
     pub cutover_poll: Duration,
     pub disable_grace: Duration,
@@ -168,6 +174,7 @@ pub(super) fn validate(
     billing: &BillingSettings,
     remediation: &RemediationSettings,
     region: &str,
+    protected_dirs: Vec<PathBuf>,
 ) -> Result<RemediationConfig, ConfigError> {
     let lease = parse_duration("remediation.lease", &remediation.lease)?;
     if lease < Duration::from_secs(1) {
@@ -226,13 +233,16 @@ pub(super) fn validate(
     if !regions.contains(&audit.global_region) {
         regions.push(audit.global_region.clone());
     }
+    let rotation_sinks = sinks(rotation)?;
+    let sink_policy = SinkPolicy::new(&rotation.operator_sinks, &rotation_sinks, protected_dirs)?;
     Ok(RemediationConfig {
         workers: remediation.workers,
         dry_run: remediation.dry_run,
         lease,
         poll_interval: parse_duration("remediation.poll_interval", &remediation.poll_interval)?,
         in_use_window: parse_duration("triage.in_use_window", &triage.in_use_window)?,
-        rotation: sinks(rotation)?,
+        rotation: rotation_sinks,
+        sinks: sink_policy,
         quiet_period: parse_duration("rotation.quiet_period", &rotation.quiet_period)?,
         cutover_poll: parse_duration("rotation.poll_interval", &rotation.poll_interval)?,
         disable_grace: parse_duration("rotation.disable_grace", &rotation.disable_grace)?,

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::tokens::authorize;
 use super::{ApiError, AppState, accepted, read_body};
-use crate::config::Role;
+use crate::config::{Role, Sink};
 use crate::domain::{AuditRecord, Event, Incident, IncidentId, IncidentState, Signal};
 use crate::intake::{is_json, parse_generic, sha256_hex};
 use crate::store::{Delivery, IncidentFilter, OperatorChange, OperatorError};
@@ -236,7 +236,12 @@ pub async fn act(
             Event::Cancel
         }
         "set-rotation" => match rotation_sink(&body)? {
-            Some(sink) => {
+            Some((sink, parsed)) => {
+                // An operator token must not be able to send a key anywhere it can read.
+                state
+                    .sinks
+                    .allow_operator(&parsed)
+                    .map_err(|e| ApiError::Forbidden(format!("set-rotation: {e}")))?;
                 change.note["sink"] = sink.clone();
                 change.path = Some(crate::domain::Path::RamKeyRotatable);
                 change.findings.push(("rotation_sink".into(), sink));
@@ -291,8 +296,9 @@ pub async fn act(
 }
 
 /// `{"sink": "kms", "secret_name": "..."}`, `{"sink": "file", "path": "/..."}`, or
-/// `{"rotatable": false}` (`None`: a person rotates the key).
-fn rotation_sink(body: &[u8]) -> Result<Option<serde_json::Value>, ApiError> {
+/// `{"rotatable": false}` (`None`: a person rotates the key). The sink comes as its finding
+/// and as the sink it names.
+fn rotation_sink(body: &[u8]) -> Result<Option<(serde_json::Value, Sink)>, ApiError> {
     let bad = |m: &str| ApiError::BadRequest(format!("set-rotation: {m}"));
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|_| bad("the body must be JSON naming a sink"))?;
@@ -308,15 +314,21 @@ fn rotation_sink(body: &[u8]) -> Result<Option<serde_json::Value>, ApiError> {
     match text("sink") {
         Some("kms") => {
             let name = text("secret_name").ok_or_else(|| bad("a kms sink needs secret_name"))?;
-            Ok(Some(
+            Ok(Some((
                 serde_json::json!({"kind": "kms", "secret_name": name}),
-            ))
+                Sink::Kms {
+                    secret_name: name.to_owned(),
+                },
+            )))
         }
         Some("file") => {
             let path = text("path")
                 .filter(|p| std::path::Path::new(p).is_absolute())
                 .ok_or_else(|| bad("a file sink needs an absolute path"))?;
-            Ok(Some(serde_json::json!({"kind": "file", "path": path})))
+            Ok(Some((
+                serde_json::json!({"kind": "file", "path": path}),
+                Sink::File { path: path.into() },
+            )))
         }
         _ => Err(bad(
             "sink must be kms or file, or send {\"rotatable\": false}",

@@ -33,6 +33,8 @@ pub struct AppState {
     pub intake: Arc<Intake>,
     pub tokens: Arc<[ApiToken]>,
     pub max_body_bytes: usize,
+    /// Which sinks `set-rotation` may name.
+    pub sinks: Arc<crate::config::SinkPolicy>,
 }
 
 pub fn router(state: AppState, request_timeout: Duration) -> Router {

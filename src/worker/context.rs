@@ -22,6 +22,9 @@ pub(super) enum StepError {
     /// The change was made but reading it back did not show it yet.
     #[error("not verified: {0}")]
     Unverified(String),
+    /// akguard's own rules forbid the change (a sink outside the allowlist).
+    #[error("refused: {0}")]
+    Refused(String),
 }
 
 /// A step's verdict, applied by the worker in one transaction.
@@ -155,13 +158,9 @@ impl<'a> StepContext<'a> {
             return Ok(None);
         }
         let result = call().await;
-        if result.is_ok() && self.inner.crash_after.as_deref() == Some(action) {
-            // Test hook: die between a successful call and its record, the worst moment.
-            tracing::error!(
-                api = action,
-                "crash hook: aborting after the call, before its record"
-            );
-            std::process::abort();
+        #[cfg(feature = "fault-injection")]
+        if result.is_ok() {
+            self.crash_point(action);
         }
         let mut detail = base;
         match &result {
@@ -179,6 +178,18 @@ impl<'a> StepContext<'a> {
         }
         self.write(vec![self.entry("cloud.call", detail)]).await?;
         Ok(Some(result?.value))
+    }
+
+    /// Test hook: dies between a successful effect and its record, the worst moment.
+    #[cfg(feature = "fault-injection")]
+    pub fn crash_point(&self, effect: &str) {
+        if self.inner.crash_after.as_deref() == Some(effect) {
+            tracing::error!(
+                api = effect,
+                "crash hook: aborting after the call, before its record"
+            );
+            std::process::abort();
+        }
     }
 
     /// Appends audit rows under the lease; a lost lease stops the step.

@@ -6,6 +6,7 @@ pub mod approval;
 mod billing;
 mod contain;
 mod context;
+mod deliver;
 mod keys;
 mod mfa;
 mod retire;
@@ -28,7 +29,8 @@ use crate::domain::{Event, IncidentState, Reason, Step, transition};
 use crate::store::{ClaimScope, Claimed, IncidentUpdate, Lease, Store, StoreError, Work};
 use context::{StepContext, StepError, StepResult};
 
-/// Names the API after which the crash test hook aborts the process (tests only).
+/// Names the API after which the crash test hook aborts the process; the hook exists only
+/// in builds with the `fault-injection` feature.
 pub const CRASH_HOOK_VAR: &str = "AKGUARD_TEST_CRASH_AFTER";
 
 pub(crate) struct Inner {
@@ -37,6 +39,7 @@ pub(crate) struct Inner {
     pub config: RemediationConfig,
     pub retry: RetryPolicy,
     pub wake: Arc<Notify>,
+    #[cfg(feature = "fault-injection")]
     pub crash_after: Option<String>,
     /// Serializes account-wide MFA sweeps in this process (see `mfa`).
     pub mfa_sweep: tokio::sync::Mutex<()>,
@@ -56,10 +59,17 @@ impl Worker {
         wake: Arc<Notify>,
     ) -> Self {
         let crash_after = std::env::var(CRASH_HOOK_VAR).ok().filter(|v| !v.is_empty());
+        #[cfg(feature = "fault-injection")]
         if let Some(api) = &crash_after {
             tracing::warn!(
                 api,
                 "TEST HOOK: the process will abort right after its first successful {api} call"
+            );
+        }
+        #[cfg(not(feature = "fault-injection"))]
+        if crash_after.is_some() {
+            tracing::warn!(
+                "{CRASH_HOOK_VAR} is ignored: this build has no fault-injection feature"
             );
         }
         if config.dry_run {
@@ -74,6 +84,7 @@ impl Worker {
                 config,
                 retry,
                 wake,
+                #[cfg(feature = "fault-injection")]
                 crash_after,
                 mfa_sweep: tokio::sync::Mutex::new(()),
             }),
@@ -289,7 +300,7 @@ async fn fail(ctx: &mut StepContext<'_>, err: StepError) -> Result<(), StepError
     let transient = match &err {
         StepError::Cloud(cloud) => cloud.class() == ErrorClass::Retryable,
         StepError::Unverified(_) => true,
-        StepError::Store(_) => false,
+        StepError::Store(_) | StepError::Refused(_) => false,
     };
     let message = err.to_string();
     let mut audit = ctx.take_reads();

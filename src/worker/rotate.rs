@@ -1,17 +1,18 @@
 //! Rotation: a new key created and handed to the workload in the same step, then the wait
 //! until the workload uses it and no longer the leaked one.
 //!
-//! The new secret exists only in memory between `CreateAccessKey` and delivery. If akguard
-//! dies in between, the secret is lost: the retried step finds the key it cannot account for
-//! (created after the recorded intent), deletes it, and creates another.
+//! The new secret exists only in memory between `CreateAccessKey` and delivery. A retried step
+//! that finds a key it created (after the recorded intent) first asks the sink whether that
+//! key was delivered: if so it carries on with it, since the workload may already use it;
+//! if not, the secret is lost, so it deletes the key and creates another.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 use super::context::{StepContext, StepError, StepResult, applied};
+use super::deliver::{check_sink, deliver, version_id, was_delivered};
 use crate::cloud::api::{Effect, KeyStatus, NewAccessKey};
 use crate::config::Sink;
 use crate::domain::Reason;
@@ -23,13 +24,24 @@ const MIN_POLL: Duration = Duration::from_millis(200);
 pub(super) async fn create_and_deliver(ctx: &mut StepContext<'_>) -> Result<StepResult, StepError> {
     let user = ctx.user()?.to_owned();
     let leaked = ctx.incident.access_key_id.as_str().to_owned();
-    let sink = configured_sink(ctx, &user)
-        .or_else(|| operator_sink(ctx))
-        .ok_or_else(|| {
-            StepError::Unverified(format!(
-                "no sink for {user}: [[rotation.users]] or set-rotation"
-            ))
-        })?;
+    let sink = match configured_sink(ctx, &user) {
+        Some(sink) => sink,
+        None => {
+            let sink = operator_sink(ctx).ok_or_else(|| {
+                StepError::Unverified(format!(
+                    "no sink for {user}: [[rotation.users]] or set-rotation"
+                ))
+            })?;
+            // The allowlist may have narrowed since the operator chose this sink.
+            ctx.inner
+                .config
+                .sinks
+                .allow_operator(&sink)
+                .map_err(|e| StepError::Refused(e.to_string()))?;
+            sink
+        }
+    };
+    check_sink(ctx, &sink)?;
     let client = ctx.inner.client.clone();
     let intent_at = finding_time(ctx, "rotation", "create_intent_at");
     let keys = ctx
@@ -70,8 +82,22 @@ pub(super) async fn create_and_deliver(ctx: &mut StepContext<'_>) -> Result<Step
             }
             return Ok(StepResult::halted(Reason::SecondKey).finding("rotation", finding));
         }
-        // Ours, from an attempt that died before delivering it: its secret is gone.
+        // Ours, from an attempt cut short by a crash or a lost answer.
         let id = other.access_key_id.clone();
+        if was_delivered(ctx, &sink, &id).await? {
+            // Delivered: the workload may hold it already, so it is the new key.
+            let version = matches!(sink, Sink::Kms { .. }).then(|| version_id(ctx, &id));
+            let finding = json!({
+                "create_intent_at": intent_at,
+                "new_access_key_id": id,
+                "sink": describe(&sink),
+                "secret_version": version,
+                "delivered_at": Utc::now(),
+                "recovered_after_interruption": true,
+            });
+            return Ok(StepResult::default().finding("rotation", finding));
+        }
+        // Never delivered: its secret is gone.
         ctx.mutate("DeleteAccessKey", &id, || {
             client.delete_access_key(&user, &id)
         })
@@ -127,63 +153,6 @@ async fn create(ctx: &mut StepContext<'_>, user: &str) -> Result<Option<NewAcces
     .await?
     .map(|_| created.ok_or_else(|| StepError::Unverified("CreateAccessKey returned no key".into())))
     .transpose()
-}
-
-/// Hands the new key to the workload. The KMS version id comes from the incident and the key,
-/// so a repeated delivery stores nothing twice.
-async fn deliver(
-    ctx: &mut StepContext<'_>,
-    sink: &Sink,
-    key: &NewAccessKey,
-) -> Result<Option<String>, StepError> {
-    let payload = SecretString::from(
-        json!({"AccessKeyId": key.access_key_id, "AccessKeySecret": key.secret.expose_secret()})
-            .to_string(),
-    );
-    match sink {
-        Sink::Kms { secret_name } => {
-            let version = format!("akguard-{}-{}", ctx.incident.id, key.access_key_id);
-            let client = ctx.inner.client.clone();
-            ctx.mutate("PutSecretValue", secret_name, || async {
-                let called = client
-                    .put_secret_value(secret_name, &version, &payload)
-                    .await?;
-                Ok(called.map(|_| Effect::Applied))
-            })
-            .await?;
-            Ok(Some(version))
-        }
-        Sink::File { path } => {
-            write_private(path, payload.expose_secret().as_bytes()).map_err(|e| {
-                StepError::Unverified(format!("cannot write {}: {e}", path.display()))
-            })?;
-            let detail = json!({"step": ctx.step.as_str(), "sink": "file", "path": path, "access_key_id": key.access_key_id});
-            ctx.write(vec![crate::domain::AuditEntry {
-                incident_id: Some(ctx.incident.id),
-                actor: format!("worker:{}", ctx.lease.owner),
-                action: "key.delivered".into(),
-                detail,
-            }])
-            .await?;
-            Ok(None)
-        }
-    }
-}
-
-/// Writes `bytes` readable by the owner only, replacing the file atomically.
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("akguard-tmp");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    options.mode(0o600);
-    let mut file = options.open(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)
 }
 
 /// Never used, or not used within `triage.in_use_window`.

@@ -8,7 +8,6 @@ use akguard::cloud::credentials::{BaseSource, Credentials};
 use akguard::cloud::emulator::{self, EmulatorGuard, Scenario};
 use akguard::cloud::product::Product;
 use akguard::cloud::ratelimit::ApiClass;
-use akguard::cloud::retry::RetryPolicy;
 use akguard::cloud::{ClientOptions, CloudClient};
 use serde_json::Value;
 
@@ -44,12 +43,6 @@ pub fn options(url: &str, base: BaseSource) -> ClientOptions {
         regional_actiontrail: false,
         connect_timeout: Duration::from_secs(2),
         timeout: Duration::from_secs(10),
-        // Short waits keep retry tests quick; the schedule itself is unit-tested.
-        retry: RetryPolicy {
-            max_attempts: 4,
-            base: Duration::from_millis(10),
-            cap: Duration::from_millis(50),
-        },
         rates: vec![(ApiClass::LookupEvents, 2.0), (ApiClass::RamWrite, 50.0)],
     }
 }

@@ -4,6 +4,8 @@ mod authentication;
 mod cli;
 mod cloud_client;
 mod cloud_support;
+#[cfg(feature = "fault-injection")]
+mod crash;
 mod deduplication;
 mod demo;
 mod free_text;
@@ -12,6 +14,7 @@ mod intake_formats;
 mod persistence;
 mod remediation;
 mod rotation;
+mod rotation_safety;
 mod secrets;
 mod security_center;
 mod status_api;

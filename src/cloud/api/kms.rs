@@ -64,4 +64,23 @@ impl CloudClient {
         };
         Ok(called.map(|_| version))
     }
+
+    /// The AccessKeyId stored in version `version_id` of secret `name`, to learn whether a
+    /// key was delivered; `None` when the secret has no such version. The secret's data is
+    /// dropped unread beyond that id.
+    pub async fn secret_access_key_id(
+        &self,
+        name: &str,
+        version_id: &str,
+    ) -> Result<Called<Option<String>>, CloudError> {
+        let request = Request::new(Product::Kms, "GetSecretValue")
+            .param("SecretName", name)
+            .param("VersionId", version_id);
+        let called = self.optional(request, "Forbidden.ResourceNotFound").await?;
+        Ok(called.map(|value| {
+            let data = text(value.as_ref()?, &["SecretData"])?;
+            let stored: serde_json::Value = serde_json::from_str(&data).ok()?;
+            stored["AccessKeyId"].as_str().map(str::to_owned)
+        }))
+    }
 }

@@ -1,5 +1,7 @@
 //! Fault injection: throttling, server errors, latency and scripted failures, applied after a
-//! request authenticates and before its action runs, so a faulted call has no side effect.
+//! request authenticates and before its action runs, so a faulted call has no side effect;
+//! except a scripted `lose_answer`, which lets the action run and then loses its answer (the
+//! server acted, the client never heard).
 
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -24,7 +26,8 @@ pub struct Faults {
     pub fail_next: Vec<FailNext>,
 }
 
-/// `{"action": "AttachPolicyToUser", "count": 2, "code": "Throttling.User", "status": 400}`.
+/// `{"action": "AttachPolicyToUser", "count": 2, "code": "Throttling.User", "status": 400}`;
+/// `"lose_answer": true` answers the error after the action ran.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FailNext {
@@ -40,6 +43,10 @@ pub struct FailNext {
     pub status: u16,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The action runs and its effect stays; only its answer is replaced by the error, as
+    /// when a gateway times out or a connection drops after the service acted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lose_answer: bool,
 }
 
 fn one() -> u32 {
@@ -75,27 +82,16 @@ impl Faults {
         Ok(())
     }
 
-    /// The fault this call meets, if any; scripted failures first, then the random ones.
-    pub(crate) fn inject(&mut self, product: &str, action: &str) -> Result<(), ApiError> {
-        let scripted = self.fail_next.iter().position(|f| {
-            f.count > 0 && f.action == action && f.product.as_deref().is_none_or(|p| p == product)
-        });
-        if let Some(i) = scripted {
-            let entry = &mut self.fail_next[i];
-            entry.count -= 1;
-            let status =
-                StatusCode::from_u16(entry.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            let message = entry
-                .message
-                .clone()
-                .unwrap_or_else(|| default_message(&entry.code).into());
-            let mut error = ApiError::new(status, entry.code.clone(), message);
-            if entry.code.starts_with("Throttling") {
-                error.retry_after_ms = self.retry_after_ms;
-            }
-            if entry.count == 0 {
-                self.fail_next.remove(i);
-            }
+    /// The fault this call meets before its action runs, if any; scripted failures first,
+    /// then the random ones. `string_to_sign` is the server's, quoted by a scripted
+    /// `SignatureDoesNotMatch` as the real gateway does.
+    pub(crate) fn inject(
+        &mut self,
+        product: &str,
+        action: &str,
+        string_to_sign: &str,
+    ) -> Result<(), ApiError> {
+        if let Some(error) = self.scripted(product, action, false, string_to_sign) {
             return Err(error);
         }
         if self.throttle_rate > 0.0 && ids::unit_interval() < self.throttle_rate {
@@ -117,6 +113,45 @@ impl Faults {
             });
         }
         Ok(())
+    }
+
+    /// The error that replaces the answer of an action that already ran, if one is scripted.
+    pub(crate) fn lost_answer(&mut self, product: &str, action: &str) -> Option<ApiError> {
+        self.scripted(product, action, true, "")
+    }
+
+    /// Consumes one matching scripted failure.
+    fn scripted(
+        &mut self,
+        product: &str,
+        action: &str,
+        lose_answer: bool,
+        string_to_sign: &str,
+    ) -> Option<ApiError> {
+        let i = self.fail_next.iter().position(|f| {
+            f.count > 0
+                && f.lose_answer == lose_answer
+                && f.action == action
+                && f.product.as_deref().is_none_or(|p| p == product)
+        })?;
+        let entry = &mut self.fail_next[i];
+        entry.count -= 1;
+        let status = StatusCode::from_u16(entry.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        let message = match (&entry.message, entry.code.as_str()) {
+            (Some(message), _) => message.clone(),
+            (None, "SignatureDoesNotMatch") => format!(
+                "Specified signature is not matched with our calculation. server string to sign is:{string_to_sign}"
+            ),
+            (None, code) => default_message(code).into(),
+        };
+        let mut error = ApiError::new(status, entry.code.clone(), message);
+        if entry.code.starts_with("Throttling") {
+            error.retry_after_ms = self.retry_after_ms;
+        }
+        if entry.count == 0 {
+            self.fail_next.remove(i);
+        }
+        Some(error)
     }
 }
 

@@ -176,12 +176,20 @@ fn run(
         }
         window.push_back(now);
     }
-    inner.world.faults.inject(product.name(), action)?;
+    let string_to_sign = super::signature::string_to_sign(method, params.all());
+    inner
+        .world
+        .faults
+        .inject(product.name(), action, &string_to_sign)?;
     let mut call = Call {
         world: &mut inner.world,
         params,
         caller: &caller,
         now,
     };
-    product.handle(action, &mut call)
+    let body = product.handle(action, &mut call)?;
+    match inner.world.faults.lost_answer(product.name(), action) {
+        Some(lost) => Err(lost),
+        None => Ok(body),
+    }
 }

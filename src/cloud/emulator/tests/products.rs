@@ -284,6 +284,7 @@ fn a_scripted_failure_fires_count_times_without_side_effects() {
             code: "Throttling.User".into(),
             status: 400,
             message: None,
+            lose_answer: false,
         }],
         ..Faults::default()
     };
@@ -335,4 +336,36 @@ fn random_faults_at_rate_one_always_fire() {
 
 fn params_of(map: &std::collections::BTreeMap<String, String>) -> super::super::params::Params {
     super::super::params::Params::from_pairs(map.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+}
+
+#[test]
+fn a_lost_answer_keeps_the_effect_and_answers_the_error() {
+    let h = Harness::new();
+    h.shared.lock().world.faults = Faults {
+        fail_next: vec![FailNext {
+            action: "CreateAccessKey".into(),
+            product: None,
+            count: 1,
+            code: "ServiceUnavailable".into(),
+            status: 503,
+            message: None,
+            lose_answer: true,
+        }],
+        ..Faults::default()
+    };
+    let create = [("UserName", "alice")];
+    let (status, body) = h.call(RAM, "CreateAccessKey", &create);
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (503, Some("ServiceUnavailable"))
+    );
+    assert_eq!(
+        h.state()["users"][2]["access_keys"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "the key was created although its answer was lost"
+    );
+    assert_eq!(h.call(RAM, "CreateAccessKey", &create).0, 200);
 }
