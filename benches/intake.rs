@@ -40,7 +40,9 @@ fn main() {
     let dir = support::target_tempdir("bench-");
     let runtime = tokio::runtime::Runtime::new().expect("start a tokio runtime");
 
-    let daemon = Daemon::start(dir.path(), &support::base_config(dir.path()), |_| false);
+    let daemon = Daemon::start(dir.path(), &support::base_config(dir.path()), &[], |_| {
+        false
+    });
     let url = format!("http://{}/v1/notifications/generic", daemon.addr);
     let client = support::http_client(concurrency);
     let measured = WARMUP_REQUESTS..WARMUP_REQUESTS + requests;

@@ -296,7 +296,14 @@ impl Rig {
         let hidden =
             |key: &str| key == akguard::worker::CRASH_HOOK_VAR || key.starts_with("ALIBABA_CLOUD_");
         // Start-up blocks on the daemon's stderr; the emulator keeps serving on other threads.
-        let daemon = tokio::task::block_in_place(|| Daemon::start(dir.path(), &config, hidden));
+        let daemon = tokio::task::block_in_place(|| {
+            Daemon::start(
+                dir.path(),
+                &config,
+                &[("AKGUARD__ALIBABA__ACCESS_KEY_SECRET", AKGUARD_KEY_SECRET)],
+                hidden,
+            )
+        });
         Self {
             daemon,
             emulator_url,
@@ -573,7 +580,6 @@ tokens_file = "{tokens}"
 [alibaba]
 endpoint = "{emulator_url}"
 access_key_id = "{AKGUARD_KEY_ID}"
-access_key_secret = "{AKGUARD_KEY_SECRET}"
 [alibaba.rate_limits]
 lookup_events = 2.0
 ram_writes = {RAM_WRITES_PER_SECOND:.1}

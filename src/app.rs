@@ -47,6 +47,9 @@ impl App {
     /// Validates settings, opens and migrates the store, and binds (port 0 allowed).
     pub async fn build(settings: &Settings) -> Result<Self, AppError> {
         let runtime = settings.validate()?;
+        for warning in runtime.warnings() {
+            tracing::warn!(setting = %warning.setting, "{}", warning.message);
+        }
         let store = store::open(&settings.database.url, settings.database.max_connections).await?;
         store.migrate().await?;
         let wake = Arc::new(tokio::sync::Notify::new());
@@ -66,13 +69,7 @@ impl App {
                 runtime.step_retry,
                 wake.clone(),
             )),
-            None => {
-                tracing::warn!(
-                    "no Alibaba Cloud credentials are configured: incidents are recorded but not \
-                     remediated until credentials are set"
-                );
-                None
-            }
+            None => None,
             _ => {
                 tracing::info!("remediation.workers = 0: this process records incidents only");
                 None
@@ -86,21 +83,9 @@ impl App {
                 interval,
                 overlap: Duration::from_secs(settings.intake.security_center.overlap_secs),
             }),
-            (Some(_), None) => {
-                tracing::warn!(
-                    "the Security Center poller is enabled but no Alibaba Cloud credentials are \
-                     configured (alibaba.access_key_id or alibaba.ecs_ram_role); it will not run"
-                );
-                None
-            }
-            (None, _) => None,
+            _ => None,
         };
         let intake = Intake::new(runtime.sources, settings.intake.hmac_window_secs, queue);
-        if runtime.tokens.is_empty() {
-            tracing::warn!(
-                "no API tokens configured (api.tokens_file); the status API refuses every request"
-            );
-        }
         let state = AppState {
             store,
             wake,

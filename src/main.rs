@@ -155,7 +155,9 @@ fn run(command: Command, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     }
     let settings = Settings::load(config.as_deref())?;
     if let Command::CheckConfig = command {
-        settings.validate()?;
+        for warning in settings.check()? {
+            eprintln!("warning: {warning}");
+        }
         println!("{}", serde_json::to_string_pretty(&settings.redacted())?);
         return Ok(ExitCode::SUCCESS);
     }

@@ -50,7 +50,6 @@ format = "json"
 level = "warn,akguard::app=info"
 [intake.sources.generic]
 auth = "hmac"
-secret = "{SECRET}"
 "#,
         db = dir.join("akguard.db").display()
     )
@@ -106,8 +105,15 @@ pub struct Daemon {
 
 impl Daemon {
     /// Writes `config` into `dir`, starts the daemon and waits until it listens. It inherits
-    /// neither `RUST_LOG`, `AKGUARD__*` nor the variables for which `hidden` holds.
-    pub fn start(dir: &Path, config: &str, hidden: impl Fn(&str) -> bool) -> Self {
+    /// neither `RUST_LOG`, `AKGUARD__*` nor the variables for which `hidden` holds; the
+    /// generic source's secret and `secrets` are passed as variables.
+    /// `secrets` are more `(variable, value)` pairs for secrets beyond the generic source's.
+    pub fn start(
+        dir: &Path,
+        config: &str,
+        secrets: &[(&str, &str)],
+        hidden: impl Fn(&str) -> bool,
+    ) -> Self {
         let path = dir.join("akguard.toml");
         std::fs::write(&path, config).expect("write the daemon config");
         let mut command = Command::new(env!("CARGO_BIN_EXE_akguard"));
@@ -123,6 +129,9 @@ impl Daemon {
         for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("AKGUARD__") || hidden(k)) {
             command.env_remove(key);
         }
+        // Secrets come from the environment: akguard refuses them in its configuration file.
+        command.env("AKGUARD__INTAKE__SOURCES__GENERIC__SECRET", SECRET);
+        command.envs(secrets.iter().copied());
         let mut child = command.spawn().expect("start the akguard binary");
 
         let log = Arc::new(Mutex::new(String::new()));

@@ -7,6 +7,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use super::error::Errors;
 use super::{ConfigError, serialize_secret};
 use crate::cloud::ClientOptions;
 use crate::cloud::credentials::{BaseSource, Credentials};
@@ -96,12 +97,15 @@ impl AlibabaSettings {
         })
     }
 
-    /// Checks every `[alibaba]` setting; `None` when no credentials are configured.
+    /// Checks every `[alibaba]` setting; `None` when no credentials are configured. The error
+    /// lists every invalid setting.
     pub(super) fn client_options(&self) -> Result<Option<ClientOptions>, ConfigError> {
-        let invalid =
-            |key: &str, message: &str| ConfigError::invalid(format!("alibaba.{key}"), message);
+        let mut errors = Errors::default();
+        let mut invalid = |key: &str, message: &str| {
+            errors.push(ConfigError::invalid(format!("alibaba.{key}"), message))
+        };
         if self.region.trim().is_empty() {
-            return Err(invalid("region", "must not be empty"));
+            invalid("region", "must not be empty");
         }
         let base = match (
             &self.ecs_ram_role,
@@ -109,41 +113,44 @@ impl AlibabaSettings {
             &self.access_key_secret,
         ) {
             (Some(_), Some(_), _) => {
-                return Err(invalid(
+                invalid(
                     "ecs_ram_role",
                     "set either ecs_ram_role or access_key_id, not both",
-                ));
+                );
+                None
             }
-            (Some(role), None, _) => BaseSource::EcsRamRole {
+            (Some(role), None, _) => Some(BaseSource::EcsRamRole {
                 metadata_url: self.metadata_url.trim_end_matches('/').to_owned(),
                 role: (role != "auto").then(|| role.clone()),
-            },
-            (None, Some(id), Some(secret)) => BaseSource::Static(Credentials {
+            }),
+            (None, Some(id), Some(secret)) => Some(BaseSource::Static(Credentials {
                 access_key_id: id.trim().to_owned(),
                 access_key_secret: secret.clone(),
                 security_token: self.security_token.clone(),
                 expires_at: None,
-            }),
+            })),
             (None, Some(_), None) => {
-                return Err(invalid(
+                invalid(
                     "access_key_secret",
                     "access_key_id is set but its secret is not",
-                ));
+                );
+                None
             }
             (None, None, Some(_)) => {
-                return Err(invalid(
+                invalid(
                     "access_key_id",
                     "access_key_secret is set but the key id is not",
-                ));
+                );
+                None
             }
-            (None, None, None) => return Ok(None),
+            (None, None, None) => return errors.finish(None),
         };
         for name in self.endpoints.keys() {
             if !Product::ALL.iter().any(|p| p.name() == name) {
-                return Err(invalid(
+                invalid(
                     &format!("endpoints.{name}"),
                     "unknown product; expected ram, ims, sts, actiontrail, bss, kms or sas",
-                ));
+                );
             }
         }
         let mut endpoints = HashMap::new();
@@ -155,26 +162,21 @@ impl AlibabaSettings {
                 .cloned()
                 .unwrap_or_else(|| product.default_endpoint(&self.region));
             if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(invalid(
+                invalid(
                     &format!("endpoints.{}", product.name()),
                     "must be a full http:// or https:// base URL",
-                ));
+                );
             }
             endpoints.insert(product, url.trim_end_matches('/').to_owned());
         }
         let assume_role = match &self.role_arn {
             Some(arn) if !arn.starts_with("acs:ram::") => {
-                return Err(invalid(
-                    "role_arn",
-                    "expected acs:ram::<account id>:role/<name>",
-                ));
+                invalid("role_arn", "expected acs:ram::<account id>:role/<name>");
+                None
             }
             Some(arn) => {
                 if !(900..=43_200).contains(&self.role_duration_secs) {
-                    return Err(invalid(
-                        "role_duration_secs",
-                        "must be between 900 and 43200",
-                    ));
+                    invalid("role_duration_secs", "must be between 900 and 43200");
                 }
                 Some((
                     arn.clone(),
@@ -189,14 +191,14 @@ impl AlibabaSettings {
             .iter()
             .any(|r| !r.is_finite() || *r < 0.0)
         {
-            return Err(invalid(
-                "rate_limits",
-                "rates are calls per second, 0 for unlimited",
-            ));
+            invalid("rate_limits", "rates are calls per second, 0 for unlimited");
         }
+        let Some(base) = base else {
+            return Err(errors.into_error());
+        };
         let regional_actiontrail =
             self.endpoint.is_none() && !self.endpoints.contains_key("actiontrail");
-        Ok(Some(ClientOptions {
+        errors.finish(Some(ClientOptions {
             base,
             assume_role,
             endpoints,

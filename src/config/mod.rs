@@ -1,12 +1,23 @@
 //! Typed settings: built-in defaults, then an optional file, then `AKGUARD__SECTION__KEY`
 //! environment variables. Secrets are `SecretString`s and print as `[redacted]`.
+//!
+//! Loading is strict (see `load` and `keys`): an unknown key, a value of the wrong kind or a
+//! secret written in the file is an error naming the key's full path, and every error is
+//! reported at once.
 
 mod alibaba;
+mod error;
+mod keys;
+mod load;
+mod log;
 mod remediation;
 mod sinks;
 mod sources;
+#[cfg(test)]
+mod strictness_tests;
 mod tokens;
 mod values;
+mod warnings;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -16,30 +27,16 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize, Serializer};
 
 pub use alibaba::AlibabaSettings;
+pub use error::ConfigError;
+use error::Errors;
 pub use remediation::{OnDeadline, RemediationConfig, Sink};
 pub use sinks::{SinkPolicy, SinkRefused};
 pub use sources::{IntakeSource, SourceAuth, SourceFormat};
 pub use tokens::{ApiToken, Role};
+pub use warnings::Warning;
 
 /// The defaults, compiled in so the binary runs from any directory.
 const DEFAULTS: &str = include_str!("../../config/default.toml");
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read configuration: {0}")]
-    Load(#[from] config::ConfigError),
-    #[error("invalid setting `{key}`: {message}")]
-    Invalid { key: String, message: String },
-}
-
-impl ConfigError {
-    fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Invalid {
-            key: key.into(),
-            message: message.into(),
-        }
-    }
-}
 
 #[derive(Debug, Deserialize, Serialize)]
 pub struct Settings {
@@ -133,10 +130,14 @@ impl Settings {
         Self::load_with_env(file, std::env::vars())
     }
 
-    /// Reads the defaults and `file` only: the environment cannot point this process at
-    /// anything else (the demo relies on it never reaching a real account).
-    pub fn load_ignoring_env(file: &Path) -> Result<Self, ConfigError> {
-        Self::load_with_env(Some(file), std::iter::empty())
+    /// Reads the defaults, `file` and the variables in `env` only, never the process's
+    /// environment: nothing outside can point this process elsewhere (the demo relies on it
+    /// never reaching a real account, and passes its secrets this way).
+    pub fn load_isolated(
+        file: &Path,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        Self::load_with_env(Some(file), env)
     }
 
     fn load_with_env(
@@ -144,114 +145,105 @@ impl Settings {
         env: impl Iterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
         let env: BTreeMap<String, String> = env.collect();
-        let mut builder = config::Config::builder()
-            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
-        if let Some(path) = file {
-            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
-        }
-        let akguard_env: config::Map<String, String> = env
-            .iter()
-            .filter(|(k, _)| k.starts_with("AKGUARD__"))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        builder = builder.add_source(
-            config::Environment::with_prefix("AKGUARD")
-                .prefix_separator("__")
-                .separator("__")
-                .source(Some(akguard_env)),
-        );
-        let mut settings: Settings = builder.build()?.try_deserialize()?;
-        settings.alibaba.fill_from_standard_env(&env);
-        Ok(settings)
+        load::load(file, &env)
     }
 
-    /// Checks every setting and turns it into the daemon's working form.
+    /// Checks every setting and turns it into the daemon's working form; the error lists
+    /// every invalid setting.
     pub fn validate(&self) -> Result<Runtime, ConfigError> {
+        let mut errors = Errors::default();
         let listen = self.server.listen.parse().map_err(|_| {
             ConfigError::invalid("server.listen", "expected an address like 127.0.0.1:8080")
-        })?;
+        });
+        let listen = errors.take(listen.map(Some));
         if !self.database.url.starts_with("sqlite:") {
-            return Err(ConfigError::invalid(
+            errors.push(ConfigError::invalid(
                 "database.url",
                 "only sqlite: URLs are supported by this build",
             ));
         }
-        if self.database.max_connections == 0 {
-            return Err(ConfigError::invalid(
+        let at_least_one = [
+            (
                 "database.max_connections",
-                "must be at least 1",
-            ));
-        }
-        if self.intake.max_body_bytes == 0 {
-            return Err(ConfigError::invalid(
-                "intake.max_body_bytes",
-                "must be at least 1",
-            ));
+                self.database.max_connections as usize,
+            ),
+            ("intake.max_body_bytes", self.intake.max_body_bytes),
+            ("intake.max_batch", self.intake.max_batch),
+        ];
+        for (key, value) in at_least_one {
+            if value == 0 {
+                errors.push(ConfigError::invalid(key, "must be at least 1"));
+            }
         }
         if self.intake.hmac_window_secs <= 0 {
-            return Err(ConfigError::invalid(
+            errors.push(ConfigError::invalid(
                 "intake.hmac_window_secs",
                 "must be positive",
             ));
         }
-        if self.intake.max_batch == 0 {
-            return Err(ConfigError::invalid(
-                "intake.max_batch",
-                "must be at least 1",
-            ));
+        errors.take(log::check_level(&self.log.level));
+        let cloud = errors.take(self.alibaba.client_options());
+        let step_retry = errors.take(self.alibaba.step_retry().map(Some));
+        let mut sources = BTreeMap::new();
+        for (name, source) in &self.intake.sources {
+            if let Some(source) = errors.take(source.resolve(name).map(Some)) {
+                sources.insert(name.clone(), source);
+            }
         }
-        tracing_subscriber::EnvFilter::try_new(&self.log.level)
-            .map_err(|e| ConfigError::invalid("log.level", e.to_string()))?;
-        let cloud = self.alibaba.client_options()?;
-        let step_retry = self.alibaba.step_retry()?;
-        let sources = self
-            .intake
-            .sources
-            .iter()
-            .map(|(name, s)| Ok((name.clone(), s.resolve(name)?)))
-            .collect::<Result<_, ConfigError>>()?;
         let tokens = match &self.api.tokens_file {
-            Some(path) => tokens::load(path)?,
+            Some(path) => errors.take(tokens::load(path)),
             None => Vec::new(),
         };
-        let security_center_interval = match &self.intake.security_center {
-            sc if !sc.enabled => None,
-            sc => {
-                let interval = values::parse(&sc.interval).ok_or_else(|| {
-                    ConfigError::invalid(
-                        "intake.security_center.interval",
-                        "expected a duration such as 60, \"60s\", \"5m\" or \"1h\"",
-                    )
-                })?;
-                if interval.is_zero() {
-                    return Err(ConfigError::invalid(
-                        "intake.security_center.interval",
-                        "must be longer than zero",
-                    ));
-                }
-                Some(interval)
-            }
-        };
-        let remediation = remediation::validate(
-            &self.triage,
-            &self.rotation,
-            &self.approvals,
-            &self.revoke,
-            &self.audit,
-            &self.billing,
-            &self.remediation,
-            &self.alibaba.region,
-            self.protected_dirs(),
-        )?;
-        Ok(Runtime {
-            listen,
-            sources,
-            tokens,
-            cloud,
-            step_retry,
-            security_center_interval,
-            remediation,
-        })
+        let security_center_interval = errors.take(self.security_center_interval());
+        let remediation = errors.take(
+            remediation::validate(
+                &self.triage,
+                &self.rotation,
+                &self.approvals,
+                &self.revoke,
+                &self.audit,
+                &self.billing,
+                &self.remediation,
+                &self.alibaba.region,
+                self.protected_dirs(),
+            )
+            .map(Some),
+        );
+        match (listen, step_retry, remediation) {
+            (Some(listen), Some(step_retry), Some(remediation)) => errors.finish(Runtime {
+                listen,
+                sources,
+                tokens,
+                cloud,
+                step_retry,
+                security_center_interval,
+                remediation,
+            }),
+            _ => Err(errors.into_error()),
+        }
+    }
+
+    /// What `check-config` reports: the settings' errors, or the warnings `serve` would log.
+    pub fn check(&self) -> Result<Vec<Warning>, ConfigError> {
+        self.validate().map(|runtime| runtime.warnings())
+    }
+
+    fn security_center_interval(&self) -> Result<Option<std::time::Duration>, ConfigError> {
+        let sc = &self.intake.security_center;
+        if !sc.enabled {
+            return Ok(None);
+        }
+        let key = "intake.security_center.interval";
+        let interval = values::parse(&sc.interval).ok_or_else(|| {
+            ConfigError::invalid(
+                key,
+                "expected a duration such as 60, \"60s\", \"5m\" or \"1h\"",
+            )
+        })?;
+        if interval.is_zero() {
+            return Err(ConfigError::invalid(key, "must be longer than zero"));
+        }
+        Ok(Some(interval))
     }
 
     /// akguard's own directories, where no key is ever written: the database's, and the

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::error::Errors;
 use super::sinks::{OperatorSinkSettings, SinkPolicy};
 use super::{ConfigError, values};
 use crate::domain::{Cidr, Step};
@@ -164,6 +165,7 @@ fn parse_duration(key: &str, raw: &str) -> Result<Duration, ConfigError> {
         .ok_or_else(|| ConfigError::invalid(key, "expected a duration such as 30s, 15m, 1h or 7d"))
 }
 
+/// Checks every setting of these sections; the error lists all that are invalid.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn validate(
     triage: &TriageSettings,
@@ -176,16 +178,29 @@ pub(super) fn validate(
     region: &str,
     protected_dirs: Vec<PathBuf>,
 ) -> Result<RemediationConfig, ConfigError> {
-    let lease = parse_duration("remediation.lease", &remediation.lease)?;
-    if lease < Duration::from_secs(1) {
-        return Err(ConfigError::invalid(
+    let mut errors = Errors::default();
+    let mut duration = |key: &str, raw: &str| errors.take(parse_duration(key, raw));
+    let lease = duration("remediation.lease", &remediation.lease);
+    let poll_interval = duration("remediation.poll_interval", &remediation.poll_interval);
+    let in_use_window = duration("triage.in_use_window", &triage.in_use_window);
+    let quiet_period = duration("rotation.quiet_period", &rotation.quiet_period);
+    let cutover_poll = duration("rotation.poll_interval", &rotation.poll_interval);
+    let disable_grace = duration("rotation.disable_grace", &rotation.disable_grace);
+    let lookback = duration("audit.lookback", &audit.lookback);
+    let settle_delay = duration("audit.settle_delay", &audit.settle_delay);
+    let approval_deadline = approvals
+        .deadline
+        .as_deref()
+        .filter(|d| !d.is_empty())
+        .map(|d| duration("approvals.deadline", d));
+    if lease < Duration::from_secs(1) && !errors.covers("remediation.lease") {
+        errors.push(ConfigError::invalid(
             "remediation.lease",
             "must be at least 1s",
         ));
     }
-    let lookback = parse_duration("audit.lookback", &audit.lookback)?;
     if lookback > MAX_LOOKBACK {
-        return Err(ConfigError::invalid(
+        errors.push(ConfigError::invalid(
             "audit.lookback",
             "ActionTrail keeps events for at most 90d",
         ));
@@ -197,34 +212,26 @@ pub(super) fn validate(
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-');
     if !name_ok {
-        return Err(ConfigError::invalid(
+        errors.push(ConfigError::invalid(
             "revoke.policy_name",
             "1 to 128 letters, digits and '-', as RAM requires",
         ));
     }
-    let policy_document = match &revoke.policy_file {
-        Some(path) => std::fs::read_to_string(path).map_err(|e| {
-            ConfigError::invalid("revoke.policy_file", format!("{}: {e}", path.display()))
-        })?,
-        None => DEFAULT_DENY_POLICY.to_owned(),
-    };
-    let document: serde_json::Value = serde_json::from_str(&policy_document)
-        .map_err(|e| ConfigError::invalid("revoke.policy_file", format!("not JSON: {e}")))?;
-    if !document["Statement"].is_array() {
-        return Err(ConfigError::invalid(
-            "revoke.policy_file",
-            "a RAM policy needs a Statement list",
-        ));
-    }
+    let policy_document = errors.take(policy_document(revoke));
     let known_cidrs = audit
         .known_cidrs
         .iter()
-        .map(|c| {
-            c.parse().map_err(|_| {
-                ConfigError::invalid("audit.known_cidrs", format!("`{c}` is not a CIDR block"))
-            })
+        .filter_map(|c| match c.parse() {
+            Ok(cidr) => Some(cidr),
+            Err(_) => {
+                errors.push(ConfigError::invalid(
+                    "audit.known_cidrs",
+                    format!("`{c}` is not a CIDR block"),
+                ));
+                None
+            }
         })
-        .collect::<Result<_, _>>()?;
+        .collect();
     let mut regions = if audit.regions.is_empty() {
         vec![region.to_owned()]
     } else {
@@ -233,86 +240,128 @@ pub(super) fn validate(
     if !regions.contains(&audit.global_region) {
         regions.push(audit.global_region.clone());
     }
-    let rotation_sinks = sinks(rotation)?;
-    let sink_policy = SinkPolicy::new(&rotation.operator_sinks, &rotation_sinks, protected_dirs)?;
-    Ok(RemediationConfig {
+    let approvals_steps = approvals
+        .steps
+        .iter()
+        .filter_map(|name| {
+            // The issue's word for disabling a key a workload uses is this step.
+            let name = if name == "disable_in_use_key" {
+                "disable_old_key"
+            } else {
+                name.as_str()
+            };
+            let step = Step::parse(name);
+            if step.is_none() {
+                let names: Vec<&str> = Step::ALL.iter().map(|s| s.as_str()).collect();
+                errors.push(ConfigError::invalid(
+                    "approvals.steps",
+                    format!(
+                        "`{name}` is not a step name; expected disable_in_use_key or one of {}",
+                        names.join(", ")
+                    ),
+                ));
+            }
+            step
+        })
+        .collect();
+    let rotation_sinks = sinks(rotation, &mut errors);
+    let sink_policy = errors.take(SinkPolicy::new(
+        &rotation.operator_sinks,
+        &rotation_sinks,
+        protected_dirs,
+    ));
+    errors.finish(RemediationConfig {
         workers: remediation.workers,
         dry_run: remediation.dry_run,
         lease,
-        poll_interval: parse_duration("remediation.poll_interval", &remediation.poll_interval)?,
-        in_use_window: parse_duration("triage.in_use_window", &triage.in_use_window)?,
+        poll_interval,
+        in_use_window,
         rotation: rotation_sinks,
         sinks: sink_policy,
-        quiet_period: parse_duration("rotation.quiet_period", &rotation.quiet_period)?,
-        cutover_poll: parse_duration("rotation.poll_interval", &rotation.poll_interval)?,
-        disable_grace: parse_duration("rotation.disable_grace", &rotation.disable_grace)?,
+        quiet_period,
+        cutover_poll,
+        disable_grace,
         detach_after_delete: revoke.detach_after_delete,
         disable_unknown_keys: rotation.disable_unknown_keys,
-        approvals: approvals
-            .steps
-            .iter()
-            .map(|name| {
-                // The issue's word for disabling a key a workload uses is this step.
-                let name = if name == "disable_in_use_key" {
-                    "disable_old_key"
-                } else {
-                    name.as_str()
-                };
-                Step::parse(name).ok_or_else(|| {
-                    ConfigError::invalid("approvals.steps", format!("`{name}` is not a step name"))
-                })
-            })
-            .collect::<Result<_, _>>()?,
-        approval_deadline: approvals
-            .deadline
-            .as_deref()
-            .filter(|d| !d.is_empty())
-            .map(|d| parse_duration("approvals.deadline", d))
-            .transpose()?,
+        approvals: approvals_steps,
+        approval_deadline,
         on_deadline: approvals.on_deadline,
         policy_name: revoke.policy_name.clone(),
-        // Compact: RAM counts the document's characters against a 6,144 limit.
-        policy_document: document.to_string(),
+        policy_document,
         known_cidrs,
         lookback,
-        settle_delay: parse_duration("audit.settle_delay", &audit.settle_delay)?,
+        settle_delay,
         regions,
         increase_threshold_percent: billing.increase_threshold_percent,
     })
 }
 
-fn sinks(rotation: &RotationSettings) -> Result<Vec<(String, Sink)>, ConfigError> {
-    rotation
-        .users
-        .iter()
-        .map(|entry| {
-            let key = |field: &str| format!("rotation.users.{}.{field}", entry.user);
-            let sink = match entry.sink {
-                SinkKind::Kms => Sink::Kms {
-                    secret_name: entry
-                        .secret_name
-                        .clone()
-                        .filter(|n| !n.is_empty())
-                        .ok_or_else(|| {
-                            ConfigError::invalid(key("secret_name"), "required for a kms sink")
-                        })?,
-                },
-                SinkKind::File => Sink::File {
-                    path: entry
-                        .path
-                        .clone()
-                        .filter(|p| p.is_absolute())
-                        .ok_or_else(|| {
-                            ConfigError::invalid(
-                                key("path"),
-                                "an absolute path is required for a file sink",
-                            )
-                        })?,
-                },
-            };
-            Ok((entry.user.clone(), sink))
-        })
-        .collect()
+/// The Deny policy document, compacted: RAM counts its characters against a 6,144 limit.
+fn policy_document(revoke: &RevokeSettings) -> Result<String, ConfigError> {
+    let key = "revoke.policy_file";
+    let text = match &revoke.policy_file {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+            what: "revoke.policy_file",
+            path: path.clone(),
+            message: e.to_string(),
+        })?,
+        None => DEFAULT_DENY_POLICY.to_owned(),
+    };
+    let document: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| ConfigError::invalid(key, format!("not JSON: {e}")))?;
+    if !document["Statement"].is_array() {
+        return Err(ConfigError::invalid(
+            key,
+            "a RAM policy needs a Statement list",
+        ));
+    }
+    Ok(document.to_string())
+}
+
+/// Each listed user with its sink. A user's workload reads its key from one place, so a user
+/// listed twice is an error even when both entries agree.
+fn sinks(rotation: &RotationSettings, errors: &mut Errors) -> Vec<(String, Sink)> {
+    let mut sinks: Vec<(String, Sink)> = Vec::new();
+    for (i, entry) in rotation.users.iter().enumerate() {
+        let key = |field: &str| format!("rotation.users[{i}].{field}");
+        if let Some(first) = rotation.users.iter().position(|u| u.user == entry.user)
+            && first < i
+        {
+            errors.push(ConfigError::invalid(
+                key("user"),
+                format!(
+                    "`{}` is already listed at rotation.users[{first}]; list each user once, \
+                     with the one sink its workload reads",
+                    entry.user
+                ),
+            ));
+            continue;
+        }
+        let sink = match entry.sink {
+            SinkKind::Kms => match entry.secret_name.clone().filter(|n| !n.is_empty()) {
+                Some(secret_name) => Sink::Kms { secret_name },
+                None => {
+                    errors.push(ConfigError::invalid(
+                        key("secret_name"),
+                        "required for a kms sink",
+                    ));
+                    continue;
+                }
+            },
+            SinkKind::File => match entry.path.clone().filter(|p| p.is_absolute()) {
+                Some(path) => Sink::File { path },
+                None => {
+                    errors.push(ConfigError::invalid(
+                        key("path"),
+                        "an absolute path is required for a file sink",
+                    ));
+                    continue;
+                }
+            },
+        };
+        sinks.push((entry.user.clone(), sink));
+    }
+    sinks
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+use super::error::Errors;
 use super::{ConfigError, serialize_secret, values};
 use crate::domain::Cidr;
 
@@ -88,6 +89,7 @@ pub struct IntakeSource {
 }
 
 impl SourceSettings {
+    /// The source ready for use; the error lists every invalid setting of it.
     pub(super) fn resolve(&self, name: &str) -> Result<IntakeSource, ConfigError> {
         let key = |field: &str| format!("intake.sources.{name}.{field}");
         if name.is_empty()
@@ -106,72 +108,79 @@ impl SourceSettings {
                 format!("`{name}` is reserved for akguard's own intake paths"),
             ));
         }
-        let format = self
-            .format
-            .or_else(|| SourceFormat::from_name(name))
-            .ok_or_else(|| {
-                ConfigError::invalid(
-                    key("format"),
-                    "required when the source's name is not generic, eventbridge or cloudmonitor",
-                )
-            })?;
-        let secret = || -> Result<SecretString, ConfigError> {
-            match &self.secret {
-                Some(s) if s.expose_secret().len() >= MIN_SECRET_LEN => Ok(s.clone()),
-                Some(_) => Err(ConfigError::invalid(
-                    key("secret"),
-                    format!("must be at least {MIN_SECRET_LEN} characters"),
-                )),
-                None => Err(ConfigError::invalid(
-                    key("secret"),
-                    "required unless auth = \"none\"",
-                )),
-            }
+        let mut errors = Errors::default();
+        let format = self.format.or_else(|| SourceFormat::from_name(name));
+        if format.is_none() {
+            errors.push(ConfigError::invalid(
+                key("format"),
+                "required when the source's name is not generic, eventbridge or cloudmonitor",
+            ));
+        }
+        let mut secret = || -> Option<SecretString> {
+            let problem = match &self.secret {
+                Some(s) if s.expose_secret().len() >= MIN_SECRET_LEN => return Some(s.clone()),
+                Some(_) => format!("must be at least {MIN_SECRET_LEN} characters"),
+                None => "required unless auth = \"none\"".to_owned(),
+            };
+            errors.push(ConfigError::invalid(key("secret"), problem));
+            None
         };
         let auth = match self.auth {
-            AuthKind::Hmac => SourceAuth::Hmac(secret()?),
+            AuthKind::Hmac => secret().map(SourceAuth::Hmac),
             AuthKind::ApiKey => {
+                let value = secret();
                 let header = self.header.as_deref().unwrap_or(DEFAULT_API_KEY_HEADER);
                 if axum::http::HeaderName::from_bytes(header.as_bytes()).is_err() {
-                    return Err(ConfigError::invalid(
+                    errors.push(ConfigError::invalid(
                         key("header"),
                         "not a valid HTTP header name",
                     ));
                 }
-                SourceAuth::ApiKey {
+                value.map(|value| SourceAuth::ApiKey {
                     header: header.to_ascii_lowercase(),
-                    value: secret()?,
-                }
+                    value,
+                })
             }
-            AuthKind::Basic => SourceAuth::Basic {
-                username: self
+            AuthKind::Basic => {
+                let password = secret();
+                let username = self
                     .username
                     .clone()
-                    .filter(|u| !u.is_empty() && !u.contains(':'))
-                    .ok_or_else(|| {
-                        ConfigError::invalid(
-                            key("username"),
-                            "required for basic auth, without ':'",
-                        )
-                    })?,
-                password: secret()?,
-            },
-            AuthKind::None => SourceAuth::None,
+                    .filter(|u| !u.is_empty() && !u.contains(':'));
+                if username.is_none() {
+                    errors.push(ConfigError::invalid(
+                        key("username"),
+                        "required for basic auth, without ':'",
+                    ));
+                }
+                username
+                    .zip(password)
+                    .map(|(username, password)| SourceAuth::Basic { username, password })
+            }
+            AuthKind::None => Some(SourceAuth::None),
         };
         let allow = self
             .allow_cidrs
             .iter()
-            .map(|c| {
-                c.parse().map_err(|_| {
-                    ConfigError::invalid(key("allow_cidrs"), format!("`{c}` is not a CIDR block"))
-                })
+            .filter_map(|c| match c.parse() {
+                Ok(cidr) => Some(cidr),
+                Err(_) => {
+                    errors.push(ConfigError::invalid(
+                        key("allow_cidrs"),
+                        format!("`{c}` is not a CIDR block"),
+                    ));
+                    None
+                }
             })
-            .collect::<Result<_, _>>()?;
-        Ok(IntakeSource {
-            name: name.to_owned(),
-            format,
-            auth,
-            allow,
-        })
+            .collect();
+        match (format, auth) {
+            (Some(format), Some(auth)) => errors.finish(IntakeSource {
+                name: name.to_owned(),
+                format,
+                auth,
+                allow,
+            }),
+            _ => Err(errors.into_error()),
+        }
     }
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::ConfigError;
+use super::error::Errors;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -31,40 +32,51 @@ pub struct ApiToken {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct TokenFile {
     #[serde(default)]
     token: Vec<RawToken>,
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawToken {
     name: String,
     sha256: String,
     role: Role,
 }
 
+/// The tokens in the file at `path`; the error lists every invalid entry.
 pub(super) fn load(path: &Path) -> Result<Vec<ApiToken>, ConfigError> {
-    let invalid = |message: String| ConfigError::invalid("api.tokens_file", message);
-    let file: TokenFile = config::Config::builder()
-        .add_source(config::File::from(path).format(config::FileFormat::Toml))
-        .build()
-        .and_then(|c| c.try_deserialize())
-        .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
-    file.token
-        .into_iter()
-        .map(|t| {
-            let mut sha256 = [0u8; 32];
-            hex::decode_to_slice(t.sha256.trim(), &mut sha256).map_err(|_| {
-                invalid(format!("token `{}`: sha256 must be 64 hex digits", t.name))
-            })?;
-            if t.name.trim().is_empty() {
-                return Err(invalid("every token needs a name".into()));
-            }
-            Ok(ApiToken {
+    let unreadable = |message: String| ConfigError::File {
+        what: "api.tokens_file",
+        path: path.to_owned(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| unreadable(e.to_string()))?;
+    let file: TokenFile = super::load::read_toml(&text).map_err(unreadable)?;
+    let mut errors = Errors::default();
+    let mut tokens = Vec::new();
+    for (i, t) in file.token.into_iter().enumerate() {
+        let mut invalid = |message: String| {
+            errors.push(ConfigError::File {
+                what: "api.tokens_file",
+                path: path.to_owned(),
+                message: format!("`token[{i}]`: {message}"),
+            });
+        };
+        let mut sha256 = [0u8; 32];
+        if hex::decode_to_slice(t.sha256.trim(), &mut sha256).is_err() {
+            invalid("sha256 must be 64 hex digits".into());
+        } else if t.name.trim().is_empty() {
+            invalid("every token needs a name".into());
+        } else {
+            tokens.push(ApiToken {
                 name: t.name,
                 sha256,
                 role: t.role,
-            })
-        })
-        .collect()
+            });
+        }
+    }
+    errors.finish(tokens)
 }

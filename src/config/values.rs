@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 
 pub fn parse(raw: &str) -> Option<Duration> {
@@ -30,10 +31,13 @@ pub fn text_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Erro
         Number(u64),
         Text(String),
     }
-    Ok(match Raw::deserialize(d)? {
-        Raw::Number(n) => n.to_string(),
-        Raw::Text(t) => t,
-    })
+    match Raw::deserialize(d) {
+        Ok(Raw::Number(n)) => Ok(n.to_string()),
+        Ok(Raw::Text(t)) => Ok(t),
+        Err(_) => Err(D::Error::custom(
+            "expected a whole number of seconds or a duration such as \"30s\", \"15m\", \"1h\", \"7d\"",
+        )),
+    }
 }
 
 /// Lists come as TOML arrays from files and as `a,b` strings from the environment.
@@ -44,7 +48,9 @@ pub fn list_or_comma_separated<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<St
         List(Vec<String>),
         Text(String),
     }
-    Ok(match Raw::deserialize(d)? {
+    let raw = Raw::deserialize(d)
+        .map_err(|_| D::Error::custom("expected a list of strings, or one string \"a,b\""))?;
+    Ok(match raw {
         Raw::List(list) => list,
         Raw::Text(text) => text
             .split(',')

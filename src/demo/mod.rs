@@ -54,7 +54,7 @@ pub async fn run(options: DemoOptions, shutdown: CancellationToken) -> Result<bo
     let secrets = setup::Secrets::generate();
     let config = setup::write_config(scratch.path(), options.listen, &emulator_url, &secrets)
         .map_err(DemoError::Scratch)?;
-    let settings = Settings::load_ignoring_env(&config)?;
+    let settings = Settings::load_isolated(&config, setup::secret_variables(&secrets))?;
     let app = App::build(&settings).await?;
     let base = format!("http://{}", app.local_addr());
     let emulator_task = tokio::spawn(emulator.run(shutdown.clone()));

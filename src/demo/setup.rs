@@ -111,12 +111,10 @@ enabled = false
 
 [intake.sources.generic]
 auth = "hmac"
-secret = {webhook}
 
 [alibaba]
 endpoint = {endpoint}
 access_key_id = {key}
-access_key_secret = {key_secret}
 
 [audit]
 known_cidrs = ["10.0.0.0/8"]
@@ -135,16 +133,28 @@ secret_name = {secret_name}
         listen = quote(&listen.to_string()),
         database = quote(&database),
         tokens = quote(&tokens_path.display().to_string()),
-        webhook = quote(&secrets.webhook),
         endpoint = quote(emulator_url),
         key = quote(AKGUARD_KEY),
-        key_secret = quote(AKGUARD_SECRET),
         user = quote(LEAKED_USER),
         secret_name = quote(WORKLOAD_SECRET),
     );
     let path = dir.join("akguard.toml");
     std::fs::write(&path, config)?;
     Ok(path)
+}
+
+/// The secrets the configuration leaves out, as the variables that carry them: akguard never
+/// reads a secret from its configuration file.
+pub fn secret_variables(secrets: &Secrets) -> impl Iterator<Item = (String, String)> {
+    [
+        (
+            "AKGUARD__INTAKE__SOURCES__GENERIC__SECRET",
+            secrets.webhook.as_str(),
+        ),
+        ("AKGUARD__ALIBABA__ACCESS_KEY_SECRET", AKGUARD_SECRET),
+    ]
+    .map(|(name, value)| (name.to_owned(), value.to_owned()))
+    .into_iter()
 }
 
 /// A TOML basic string: JSON's escapes are a subset of TOML's.

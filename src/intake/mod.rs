@@ -19,7 +19,7 @@ use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::config::{IntakeSource, SourceAuth, SourceFormat};
+use crate::config::{IntakeSource, SourceFormat};
 use crate::domain::Signal;
 use crate::store::{Delivery, IntakeOutcome, StoreError};
 
@@ -76,15 +76,6 @@ impl Intake {
         hmac_window_secs: i64,
         queue: IntakeQueue,
     ) -> Self {
-        for source in sources.values() {
-            if matches!(source.auth, SourceAuth::None) {
-                tracing::warn!(
-                    source = %source.name,
-                    "intake source accepts UNAUTHENTICATED notifications (auth = \"none\"); \
-                     anyone who reaches this port can open incidents; use only for local development"
-                );
-            }
-        }
         Self {
             sources,
             hmac_window_secs,

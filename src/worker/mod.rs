@@ -72,11 +72,6 @@ impl Worker {
                 "{CRASH_HOOK_VAR} is ignored: this build has no fault-injection feature"
             );
         }
-        if config.dry_run {
-            tracing::warn!(
-                "dry run: no mutating Alibaba Cloud call will be made; the audit log records each one"
-            );
-        }
         Self {
             inner: Arc::new(Inner {
                 store,

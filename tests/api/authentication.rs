@@ -194,22 +194,30 @@ async fn unauthenticated_deliveries_are_refused_and_nothing_is_written() {
 
 #[tokio::test]
 async fn a_source_allowlist_refuses_other_addresses() {
-    let app = TestDaemon::spawn_with(
+    let app = TestDaemon::spawn_with_env(
         r#"
 [intake.sources.partner]
 format = "generic"
 auth = "api_key"
 header = "x-partner-key"
-secret = "partner-key-0123456789"
 allow_cidrs = ["10.0.0.0/8", "192.0.2.0/24"]
 
 [intake.sources.local]
 format = "generic"
 auth = "api_key"
 header = "x-partner-key"
-secret = "partner-key-0123456789"
 allow_cidrs = ["127.0.0.0/8"]
 "#,
+        &[
+            (
+                "AKGUARD__INTAKE__SOURCES__PARTNER__SECRET",
+                "partner-key-0123456789",
+            ),
+            (
+                "AKGUARD__INTAKE__SOURCES__LOCAL__SECRET",
+                "partner-key-0123456789",
+            ),
+        ],
     )
     .await;
     let body = generic("LTAI5tALLOWLIST00001", "evt-1");

@@ -1,6 +1,6 @@
 //! The subcommands besides `serve`.
 
-use crate::helpers::{DAEMON_AK_SECRET, GENERIC_SECRET, TestDaemon, run_cli};
+use crate::helpers::{DAEMON_AK_SECRET, GENERIC_SECRET, TestDaemon, run_cli, run_cli_with_env};
 
 #[tokio::test]
 async fn check_config_prints_the_settings_with_secrets_redacted() {
@@ -21,32 +21,132 @@ async fn check_config_prints_the_settings_with_secrets_redacted() {
 fn check_config_fails_clearly_on_an_invalid_setting() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("bad.toml");
-    let cases = [
-        ("[server]\nlisten = \"not an address\"\n", "server.listen"),
+    let siem = "[intake.sources.siem]\nformat = \"generic\"\nauth = \"hmac\"\n";
+    type Env<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(&str, Env, &str); 6] = [
         (
-            "[intake.sources.generic]\nauth = \"hmac\"\n",
-            "intake.sources.generic.secret",
+            "[server]\nlisten = \"not an address\"\n",
+            &[],
+            "server.listen",
         ),
+        (siem, &[], "intake.sources.siem.secret"),
         (
-            "[intake.sources.generic]\nauth = \"hmac\"\nsecret = \"short\"\n",
+            siem,
+            &[("AKGUARD__INTAKE__SOURCES__SIEM__SECRET", "short")],
             "at least 16",
         ),
         (
-            "[intake.sources.siem]\nauth = \"none\"\n",
-            "intake.sources.siem.format",
+            "[intake.sources.other]\nauth = \"none\"\n",
+            &[],
+            "intake.sources.other.format",
         ),
-        ("[intake.sources.generic]\nauth = \"magic\"\n", "magic"),
+        ("[intake.sources.generic]\nauth = \"magic\"\n", &[], "magic"),
         (
             "[api]\ntokens_file = \"/nonexistent/tokens.toml\"\n",
-            "api.tokens_file",
+            &[],
+            "api.tokens_file /nonexistent/tokens.toml",
         ),
     ];
-    for (toml, expected) in cases {
+    for (toml, env, expected) in cases {
         std::fs::write(&config, toml).unwrap();
-        let (status, stdout, stderr) = run_cli(&["check-config"], &config);
+        let (status, stdout, stderr) = run_cli_with_env(&["check-config"], &config, env);
         assert!(!status.success(), "{toml} was accepted:\n{stdout}");
         assert!(stderr.contains(expected), "{toml}: {stderr}");
     }
+}
+
+#[test]
+fn check_config_lists_every_mistake_with_its_full_path_and_the_key_meant() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mistakes.toml");
+    std::fs::write(
+        &config,
+        r#"
+[log]
+level = "verbose"
+
+[remediaton]
+workers = 2
+
+[remediation]
+dry_run = "yes"
+
+[triage]
+in_use_windw = "7d"
+
+[intake.sources.generic]
+secret = "written-in-the-file-0123456789"
+
+[[rotation.users]]
+user = "ci-deployer"
+sink = "kms"
+secret_name = "acme/ci-deployer/accesskey"
+
+[[rotation.users]]
+user = "ci-deployer"
+sink = "file"
+path = "/etc/ci-deployer/accesskey.json"
+"#,
+    )
+    .unwrap();
+    let (status, stdout, stderr) = run_cli_with_env(
+        &["check-config"],
+        &config,
+        &[("AKGUARD__REMEDIATION__DRYRUN", "true")],
+    );
+    assert!(!status.success(), "accepted:\n{stdout}");
+    assert!(stdout.is_empty(), "{stdout}");
+    for expected in [
+        "7 errors in the configuration",
+        "`log.level`: \"verbose\" is not a level; expected one of trace, debug, info, warn, error, off",
+        "unknown setting `remediaton`",
+        "did you mean `remediation`?",
+        "`remediation.dry_run`: invalid type: string \"yes\", expected a boolean",
+        "unknown setting `triage.in_use_windw`",
+        "did you mean `triage.in_use_window`?",
+        "`intake.sources.generic.secret`",
+        "set the environment variable AKGUARD__INTAKE__SOURCES__GENERIC__SECRET instead",
+        "`rotation.users[1].user`: `ci-deployer` is already listed at rotation.users[0]",
+        "unknown setting `remediation.dryrun` in environment variable AKGUARD__REMEDIATION__DRYRUN; \
+         did you mean `remediation.dry_run` (AKGUARD__REMEDIATION__DRY_RUN)?",
+    ] {
+        assert!(stderr.contains(expected), "no {expected:?} in:\n{stderr}");
+    }
+    assert!(
+        !stderr.contains("written-in-the-file-0123456789"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_config_prints_the_warnings_serve_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("akguard.toml");
+    std::fs::write(
+        &config,
+        "[intake.sources.dev]\nformat = \"generic\"\nauth = \"none\"\n\n\
+         [remediation]\ndry_run = true\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(crate::helpers::binary())
+        .args(["check-config", "--config"])
+        .arg(&config)
+        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
+        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    for expected in [
+        "warning: alibaba.access_key_id: no Alibaba Cloud credentials are configured",
+        "warning: api.tokens_file: no API tokens configured",
+        "warning: intake.sources.dev.auth: intake source `dev` accepts UNAUTHENTICATED notifications",
+        "warning: remediation.dry_run: dry run",
+    ] {
+        assert!(stderr.contains(expected), "no {expected:?} in:\n{stderr}");
+    }
+    let settings: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(settings["remediation"]["dry_run"], true);
 }
 
 #[test]

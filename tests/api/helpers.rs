@@ -19,6 +19,20 @@ pub const DAEMON_STS_TOKEN: &str = "daemon-sts-token-a61b2c3d4e";
 pub const VIEWER_TOKEN: &str = "viewer-token-91d2e3f4a5b6";
 pub const OPERATOR_TOKEN: &str = "operator-token-7a8b9c0d1e2f";
 
+/// The source secrets, as the environment variables that carry them: akguard refuses a
+/// secret written in its configuration file.
+pub const SOURCE_SECRETS: &[(&str, &str)] = &[
+    ("AKGUARD__INTAKE__SOURCES__GENERIC__SECRET", GENERIC_SECRET),
+    (
+        "AKGUARD__INTAKE__SOURCES__EVENTBRIDGE__SECRET",
+        EVENTBRIDGE_KEY,
+    ),
+    (
+        "AKGUARD__INTAKE__SOURCES__CLOUDMONITOR__SECRET",
+        CLOUDMONITOR_PASSWORD,
+    ),
+];
+
 /// Every secret the test daemon is configured with.
 pub const SECRETS: &[&str] = &[
     GENERIC_SECRET,
@@ -88,17 +102,14 @@ workers = 0
 
 [intake.sources.generic]
 auth = "hmac"
-secret = "{GENERIC_SECRET}"
 
 [intake.sources.eventbridge]
 auth = "api_key"
 header = "X-EventBridge-Token"
-secret = "{EVENTBRIDGE_KEY}"
 
 [intake.sources.cloudmonitor]
 auth = "basic"
 username = "cms"
-secret = "{CLOUDMONITOR_PASSWORD}"
 {extra}
 "#,
             db = dir.join("akguard.db").display(),
@@ -151,6 +162,7 @@ impl TestDaemon {
             .env("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI5tDaemonOwnKey01")
             .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", DAEMON_AK_SECRET)
             .env("ALIBABA_CLOUD_SECURITY_TOKEN", DAEMON_STS_TOKEN)
+            .envs(SOURCE_SECRETS.iter().copied())
             .env_remove("RUST_LOG")
             .envs(self.env.iter().cloned())
             .stdout(Stdio::piped())
@@ -440,6 +452,15 @@ pub fn generic(key: &str, event_id: &str) -> String {
 
 /// Runs the binary with `args` and the test config; returns (status, stdout, stderr).
 pub fn run_cli(args: &[&str], config: &Path) -> (ExitStatus, String, String) {
+    run_cli_with_env(args, config, &[])
+}
+
+/// `run_cli` with more environment variables, which override the config file.
+pub fn run_cli_with_env(
+    args: &[&str],
+    config: &Path,
+    env: &[(&str, &str)],
+) -> (ExitStatus, String, String) {
     let out = Command::new(binary())
         .args(args)
         .arg("--config")
@@ -447,6 +468,8 @@ pub fn run_cli(args: &[&str], config: &Path) -> (ExitStatus, String, String) {
         .env("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI5tDaemonOwnKey01")
         .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", DAEMON_AK_SECRET)
         .env("ALIBABA_CLOUD_SECURITY_TOKEN", DAEMON_STS_TOKEN)
+        .envs(SOURCE_SECRETS.iter().copied())
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     (
