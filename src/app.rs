@@ -8,12 +8,13 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::audit_watch;
 use crate::cloud::{CloudClient, CloudError};
 use crate::config::{ConfigError, Settings};
 use crate::http::{self, AppState};
 use crate::intake::security_center::SecurityCenterPoller;
 use crate::intake::{Intake, IntakeQueue};
-use crate::store::{self, StoreError};
+use crate::store::{self, AuditGate, Store, StoreError};
 use crate::worker::Worker;
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +41,8 @@ pub struct App {
     writer: JoinHandle<()>,
     poller: Option<SecurityCenterPoller>,
     worker: Option<Worker>,
+    store: Arc<dyn Store>,
+    audit: AuditGate,
     shutdown_grace: Duration,
 }
 
@@ -52,9 +55,14 @@ impl App {
         }
         let store = store::open(&settings.database.url, settings.database.max_connections).await?;
         store.migrate().await?;
+        let audit = audit_watch::check_at_start(store.as_ref()).await?;
         let wake = Arc::new(tokio::sync::Notify::new());
-        let (queue, writer) =
-            IntakeQueue::start(store.clone(), settings.intake.max_batch, wake.clone());
+        let (queue, writer) = IntakeQueue::start(
+            store.clone(),
+            audit.clone(),
+            settings.intake.max_batch,
+            wake.clone(),
+        );
         let client = runtime
             .cloud
             .map(CloudClient::new)
@@ -68,6 +76,7 @@ impl App {
                 runtime.remediation,
                 runtime.step_retry,
                 wake.clone(),
+                audit.clone(),
             )),
             None => None,
             _ => {
@@ -87,12 +96,13 @@ impl App {
         };
         let intake = Intake::new(runtime.sources, settings.intake.hmac_window_secs, queue);
         let state = AppState {
-            store,
+            store: store.clone(),
             wake,
             intake: Arc::new(intake),
             tokens: runtime.tokens.into(),
             max_body_bytes: settings.intake.max_body_bytes,
             sinks: Arc::new(sinks),
+            audit: audit.clone(),
         };
         let router = http::router(
             state,
@@ -111,6 +121,8 @@ impl App {
             writer,
             poller,
             worker,
+            store,
+            audit,
             shutdown_grace: Duration::from_secs(settings.server.shutdown_grace_secs),
         })
     }
@@ -131,6 +143,11 @@ impl App {
             .into_make_service_with_connect_info::<SocketAddr>();
         let poller = self.poller.map(|p| tokio::spawn(p.run(shutdown.clone())));
         let worker = self.worker.map(|w| tokio::spawn(w.run(shutdown.clone())));
+        tokio::spawn(audit_watch::recheck(
+            self.store,
+            self.audit,
+            shutdown.clone(),
+        ));
         let signal = shutdown.clone();
         let mut server = tokio::spawn(async move {
             axum::serve(self.listener, service)

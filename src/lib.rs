@@ -1,6 +1,7 @@
 //! akguard: responds automatically when an Alibaba Cloud AccessKey pair leaks.
 
 pub mod app;
+pub mod audit_watch;
 pub mod cloud;
 pub mod config;
 pub mod demo;

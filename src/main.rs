@@ -10,7 +10,7 @@ use akguard::cloud::emulator::{Emulator, Scenario};
 use akguard::config::{LogFormat, LogSettings, Settings};
 use akguard::demo::DemoOptions;
 use akguard::escape;
-use akguard::store::{self, ChainReport};
+use akguard::store;
 use akguard::telemetry;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
@@ -23,7 +23,9 @@ Usage:
   akguard serve        [--config FILE]   run the daemon
   akguard check-config [--config FILE]   print the effective settings, secrets redacted
   akguard migrate      [--config FILE]   apply database migrations and exit
-  akguard verify-audit [--config FILE]   check the audit log's hash chain
+  akguard verify-audit [--config FILE] [--expect-head HASH]
+                                        check the audit log's hash chain, its anchor and
+                                        triggers, and that HASH (a head recorded earlier) is in it
   akguard emulator --listen ADDR --scenario FILE
                                         run the Alibaba Cloud emulator (for tests and rehearsals)
 
@@ -34,7 +36,9 @@ enum Command {
     Serve,
     CheckConfig,
     Migrate,
-    VerifyAudit,
+    VerifyAudit {
+        expect_head: Option<String>,
+    },
     Emulator {
         listen: SocketAddr,
         scenario: PathBuf,
@@ -49,19 +53,26 @@ fn parse_args(args: &[String]) -> Result<(Command, Option<PathBuf>), String> {
     if command == "demo" {
         return parse_demo_args(rest).map(|command| (command, None));
     }
-    let command = match command.as_str() {
+    let mut command = match command.as_str() {
         "serve" => Command::Serve,
         "check-config" => Command::CheckConfig,
         "migrate" => Command::Migrate,
-        "verify-audit" => Command::VerifyAudit,
+        "verify-audit" => Command::VerifyAudit { expect_head: None },
         other => return Err(format!("unknown command `{other}`")),
     };
-    let config = match rest {
-        [] => None,
-        [flag, file] if flag == "--config" => Some(PathBuf::from(file)),
-        [flag] if flag == "--config" => return Err("--config needs a file".into()),
-        [other, ..] => return Err(format!("unexpected argument `{other}`")),
-    };
+    let mut config = None;
+    let mut rest = rest.iter();
+    while let Some(flag) = rest.next() {
+        match (flag.as_str(), &mut command) {
+            ("--config", _) => {
+                config = Some(PathBuf::from(rest.next().ok_or("--config needs a file")?));
+            }
+            ("--expect-head", Command::VerifyAudit { expect_head }) => {
+                *expect_head = Some(rest.next().ok_or("--expect-head needs a hash")?.clone());
+            }
+            (other, _) => return Err(format!("unexpected argument `{other}`")),
+        }
+    }
     Ok((command, config))
 }
 
@@ -179,18 +190,19 @@ fn run(command: Command, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
                 tracing::info!("migrations applied");
                 Ok(ExitCode::SUCCESS)
             }
-            Command::VerifyAudit => {
+            Command::VerifyAudit { expect_head } => {
                 let store = store::open(&settings.database.url, 1).await?;
-                match store::verify_audit_chain(store.as_ref()).await? {
-                    ChainReport::Intact { rows } => {
-                        println!("audit chain intact: {rows} rows");
-                        Ok(ExitCode::SUCCESS)
-                    }
-                    ChainReport::Broken(brk) => {
-                        println!("{}", escape::terminal(&brk.to_string()));
-                        Ok(ExitCode::FAILURE)
-                    }
+                let report =
+                    store::verify_audit_chain(store.as_ref(), expect_head.as_deref()).await?;
+                // One line per fault; a trigger's name comes from the file, so each is escaped.
+                for line in report.to_string().lines() {
+                    println!("{}", escape::terminal(line));
                 }
+                Ok(if report.is_intact() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                })
             }
             Command::Emulator { listen, scenario } => {
                 let scenario = Scenario::from_file(&scenario)?;

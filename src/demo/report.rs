@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::domain::audit::ChainReport;
 use crate::escape::terminal;
-use crate::store::ChainReport;
 
 /// `[+  1.234s]`: time since the leak was reported.
 fn elapsed(since: DateTime<Utc>, at: DateTime<Utc>) -> String {
@@ -157,9 +157,9 @@ pub fn summary(incident: &Value, linked: &[Value], chain: &ChainReport) -> Strin
     );
     row(
         "audit chain",
-        match chain {
-            ChainReport::Intact { rows } => format!("verified, {rows} rows"),
-            ChainReport::Broken(brk) => format!("BROKEN: {brk}"),
+        match chain.reason() {
+            None => format!("verified, {} rows", chain.rows),
+            Some(reason) => format!("BROKEN: {reason}"),
         },
     );
     for other in linked {
@@ -274,7 +274,15 @@ mod tests {
         let linked = [
             json!({"id": 2, "access_key_id": "LTAI5tBackdoor", "user_name": "svc-backup", "state": "awaiting_operator"}),
         ];
-        let text = summary(&incident(), &linked, &ChainReport::Intact { rows: 95 });
+        let text = summary(
+            &incident(),
+            &linked,
+            &ChainReport {
+                rows: 95,
+                head: "ab".repeat(32),
+                faults: Vec::new(),
+            },
+        );
         for expected in [
             "280 ms",
             "alice, bob",
@@ -333,7 +341,12 @@ mod tests {
             hostile["reason"] = json!(raw);
             hostile["explanation"] = json!(raw);
             let linked = [json!({"id": 2, "access_key_id": raw, "user_name": raw, "state": raw})];
-            let text = summary(&hostile, &linked, &ChainReport::Intact { rows: 1 });
+            let chain = ChainReport {
+                rows: 1,
+                head: "ab".repeat(32),
+                faults: Vec::new(),
+            };
+            let text = summary(&hostile, &linked, &chain);
             // One line per row, each ended by the summary's own newline.
             assert_eq!(
                 text.matches('\n').count(),

@@ -7,6 +7,10 @@ use sha2::{Digest, Sha256};
 
 use super::incident::IncidentId;
 
+mod walk;
+
+pub use walk::{AuditHead, ChainFault, ChainReport, ChainWalk};
+
 /// The `prev_hash` of the first row.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -71,43 +75,49 @@ pub struct ChainBreak {
     pub reason: &'static str,
 }
 
+/// Checks one row against its predecessor's hash and its own content.
+fn check_row(prev_hash: &str, row: &AuditRecord) -> Result<(), ChainBreak> {
+    if row.prev_hash != prev_hash {
+        return Err(ChainBreak {
+            id: row.id,
+            reason: "prev_hash does not match the previous row (a row was removed or reordered)",
+        });
+    }
+    let expected = chain_hash(
+        &row.prev_hash,
+        row.id,
+        row.incident_id,
+        row.at,
+        &row.actor,
+        &row.action,
+        &row.detail_json,
+    );
+    if row.hash != expected {
+        return Err(ChainBreak {
+            id: row.id,
+            reason: "content does not match its hash (the row was edited)",
+        });
+    }
+    Ok(())
+}
+
 /// Checks rows in id order, continuing from `prev_hash`; returns the last hash seen.
 pub fn verify_rows<'a>(
     mut prev_hash: String,
     rows: impl IntoIterator<Item = &'a AuditRecord>,
 ) -> Result<String, ChainBreak> {
     for row in rows {
-        if row.prev_hash != prev_hash {
-            return Err(ChainBreak {
-                id: row.id,
-                reason: "prev_hash does not match the previous row (a row was removed or reordered)",
-            });
-        }
-        let expected = chain_hash(
-            &row.prev_hash,
-            row.id,
-            row.incident_id,
-            row.at,
-            &row.actor,
-            &row.action,
-            &row.detail_json,
-        );
-        if row.hash != expected {
-            return Err(ChainBreak {
-                id: row.id,
-                reason: "content does not match its hash (the row was edited)",
-            });
-        }
+        check_row(&prev_hash, row)?;
         prev_hash = row.hash.clone();
     }
     Ok(prev_hash)
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn chain(n: i64) -> Vec<AuditRecord> {
+    pub(super) fn chain(n: i64) -> Vec<AuditRecord> {
         let mut prev = GENESIS_HASH.to_owned();
         (1..=n)
             .map(|id| {

@@ -67,6 +67,10 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
+        // Not a fault of this request: the reason is already logged and shown in /v1/status.
+        if let StoreError::AuditChainBroken(_) = err {
+            return Self::Unavailable(err.to_string());
+        }
         tracing::error!(error = %err, "store failure while serving a request");
         Self::Internal
     }
@@ -81,6 +85,9 @@ impl From<IntakeError> for ApiError {
             IntakeError::UnsupportedContentType => Self::UnsupportedMediaType(err.to_string()),
             IntakeError::Malformed(_) => Self::BadRequest(err.to_string()),
             IntakeError::ShuttingDown => Self::Unavailable(err.to_string()),
+            IntakeError::Store(err) if matches!(*err, StoreError::AuditChainBroken(_)) => {
+                Self::Unavailable(err.to_string())
+            }
             // The queue has already logged the cause.
             IntakeError::Store(_) => {
                 Self::Unavailable("the notification could not be stored; retry later".into())

@@ -14,5 +14,10 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Va
         tracing::warn!(error = %err, "readiness check: database unreachable");
         ApiError::Unavailable("database unreachable".into())
     })?;
+    if let Some(reason) = state.audit.last().0.reason() {
+        return Err(ApiError::Unavailable(format!(
+            "the audit chain is broken: {reason}"
+        )));
+    }
     Ok(Json(serde_json::json!({"status": "ready"})))
 }

@@ -190,6 +190,7 @@ pub async fn act(
     body: Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let caller = authorize(&state.tokens, &headers, Role::Operator)?;
+    state.audit.check_appendable()?;
     let incident = find(&state, &id).await?;
     let body = read_body(&headers, body, state.max_body_bytes).await?;
     let mut change = OperatorChange {

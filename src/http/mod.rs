@@ -3,6 +3,7 @@
 mod error;
 mod health;
 mod incidents;
+mod status;
 mod tokens;
 mod webhook;
 
@@ -20,7 +21,7 @@ use axum::routing::{get, post};
 
 use crate::config::ApiToken;
 use crate::intake::Intake;
-use crate::store::{IntakeOutcome, Store};
+use crate::store::{AuditGate, IntakeOutcome, Store};
 
 pub use error::ApiError;
 
@@ -35,6 +36,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Which sinks `set-rotation` may name.
     pub sinks: Arc<crate::config::SinkPolicy>,
+    /// The audit chain's last verdict: nothing is appended while it is broken.
+    pub audit: AuditGate,
 }
 
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
@@ -42,6 +45,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/v1/notifications/{source}", post(webhook::receive))
+        .route("/v1/status", get(status::show))
         .route(
             "/v1/incidents",
             get(incidents::list).post(incidents::report),

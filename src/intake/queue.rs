@@ -7,7 +7,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::IntakeError;
-use crate::store::{Delivery, IntakeOutcome, Store, StoreError};
+use crate::store::{AuditGate, Delivery, IntakeOutcome, Store, StoreError};
 
 type Reply = oneshot::Sender<Result<IntakeOutcome, Arc<StoreError>>>;
 
@@ -15,23 +15,29 @@ type Reply = oneshot::Sender<Result<IntakeOutcome, Arc<StoreError>>>;
 #[derive(Clone)]
 pub struct IntakeQueue {
     tx: mpsc::Sender<(Delivery, Reply)>,
+    gate: AuditGate,
 }
 
 impl IntakeQueue {
     /// Starts the writer. It stops once every handle is dropped and the queue is drained.
     /// `wake` is notified after each commit that opened an incident, so workers start at once.
+    /// Nothing is recorded while `gate` says the audit chain is broken.
     pub fn start(
         store: Arc<dyn Store>,
+        gate: AuditGate,
         max_batch: usize,
         wake: Arc<Notify>,
     ) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(max_batch * 4);
         let writer = tokio::spawn(run_writer(store, rx, max_batch, wake));
-        (Self { tx }, writer)
+        (Self { tx, gate }, writer)
     }
 
     /// Records one delivery; returns once it is durable.
     pub async fn submit(&self, delivery: Delivery) -> Result<IntakeOutcome, IntakeError> {
+        self.gate
+            .check_appendable()
+            .map_err(|err| IntakeError::Store(Arc::new(err)))?;
         let (reply, outcome) = oneshot::channel();
         self.tx
             .send((delivery, reply))

@@ -20,6 +20,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "remediation",
         include_str!("../../migrations/sqlite/0003_remediation.sql"),
     ),
+    (
+        6,
+        "audit anchor",
+        include_str!("../../migrations/sqlite/0006_audit_anchor.sql"),
+    ),
 ];
 
 pub fn sqlite() -> Migrator {

@@ -1,8 +1,10 @@
 //! The only module with SQL: the `Store` trait and its SQLite implementation.
 
+mod audit;
 mod batch;
 mod migrations;
 mod sqlite;
+mod sqlite_audit;
 mod sqlite_work;
 
 use std::sync::Arc;
@@ -10,12 +12,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::audit::{self, GENESIS_HASH};
+use crate::domain::audit::AuditHead;
 use crate::domain::{
-    AuditEntry, AuditRecord, ChainBreak, Event, IllegalTransition, Incident, IncidentId,
-    IncidentState, OwnerType, Path, Sighting, Signal, Step,
+    AuditEntry, AuditRecord, Event, IllegalTransition, Incident, IncidentId, IncidentState,
+    OwnerType, Path, Sighting, Signal, Step,
 };
 
+pub use audit::{AuditGate, verify_audit_chain};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +36,11 @@ pub enum StoreError {
     /// Another worker took the incident over: stop without further effects.
     #[error("the lease on incident {0} was lost")]
     LeaseLost(IncidentId),
+    #[error("the audit anchor is missing; nothing can be appended to the audit log")]
+    AuditAnchorMissing,
+    /// Appending now would extend a chain that does not verify, covering the damage.
+    #[error("the audit chain is broken ({0}); akguard records nothing until it is restored")]
+    AuditChainBroken(String),
 }
 
 /// An authenticated, parsed notification on its way into the store.
@@ -152,6 +160,8 @@ pub enum OperatorError {
 /// Everything akguard keeps. Callers never see SQL.
 #[async_trait]
 pub trait Store: Send + Sync {
+    /// `sqlite` or `postgres`, as the status API shows it.
+    fn backend(&self) -> &'static str;
     async fn migrate(&self) -> Result<(), StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
     /// Records a batch in one durable transaction, in order; returns one outcome per delivery.
@@ -163,6 +173,10 @@ pub trait Store: Send + Sync {
     async fn incident_audit(&self, id: IncidentId) -> Result<Vec<AuditRecord>, StoreError>;
     /// Audit rows with an id above `after`, in id order.
     async fn audit_page(&self, after: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
+    /// The audit chain's anchor, moved with every append; `None` if it is gone.
+    async fn audit_head(&self) -> Result<Option<AuditHead>, StoreError>;
+    /// The names of append-only triggers on the audit log and its anchor that are missing.
+    async fn missing_audit_guards(&self) -> Result<Vec<String>, StoreError>;
     /// The delivery ids of `id`'s notifications from `source` (e.g. Security Center records).
     async fn delivery_ids(&self, id: IncidentId, source: &str) -> Result<Vec<String>, StoreError>;
     /// A named mark kept across restarts: where a poller got to, when a sweep last ran.
@@ -203,32 +217,5 @@ pub async fn open(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, Sto
         Err(StoreError::UnsupportedUrl(
             url.split(':').next().unwrap_or_default().to_owned(),
         ))
-    }
-}
-
-/// The outcome of walking the whole audit chain.
-#[derive(Debug, PartialEq, Eq)]
-pub enum ChainReport {
-    Intact { rows: u64 },
-    Broken(ChainBreak),
-}
-
-/// Walks the audit log from its first row and checks every hash link.
-pub async fn verify_audit_chain(store: &dyn Store) -> Result<ChainReport, StoreError> {
-    const PAGE: u32 = 1000;
-    let mut prev = GENESIS_HASH.to_owned();
-    let mut after = 0;
-    let mut rows = 0u64;
-    loop {
-        let page = store.audit_page(after, PAGE).await?;
-        let Some(last) = page.last() else {
-            return Ok(ChainReport::Intact { rows });
-        };
-        after = last.id;
-        rows += page.len() as u64;
-        match audit::verify_rows(prev, &page) {
-            Ok(hash) => prev = hash,
-            Err(brk) => return Ok(ChainReport::Broken(brk)),
-        }
     }
 }

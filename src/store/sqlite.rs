@@ -12,12 +12,12 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::batch::{self, Heads, Known, Plan};
-use super::sqlite_work;
 use super::{
     ClaimScope, Claimed, Delivery, IncidentFilter, IncidentUpdate, IntakeOutcome, Lease,
     OperatorChange, OperatorError, Store, StoreError, migrations,
 };
-use crate::domain::audit::GENESIS_HASH;
+use super::{sqlite_audit, sqlite_work};
+use crate::domain::audit::AuditHead;
 use crate::domain::{
     AccessKeyId, AuditEntry, AuditRecord, Event, Incident, IncidentId, IncidentState, OwnerType,
     Path, Sighting, Step,
@@ -91,8 +91,8 @@ async fn load_heads(conn: &mut SqliteConnection) -> Result<Heads, StoreError> {
         "SELECT (SELECT IFNULL(MAX(id), 0) FROM incidents) AS incident, \
                 (SELECT IFNULL(MAX(id), 0) FROM notifications) AS notification, \
                 (SELECT IFNULL(MAX(id), 0) FROM sightings) AS sighting, \
-                (SELECT IFNULL(MAX(id), 0) FROM audit_log) AS audit, \
-                (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1) AS audit_hash",
+                (SELECT last_id FROM audit_head) AS audit, \
+                (SELECT last_hash FROM audit_head) AS audit_hash",
     )
     .fetch_one(&mut *conn)
     .await?;
@@ -100,10 +100,12 @@ async fn load_heads(conn: &mut SqliteConnection) -> Result<Heads, StoreError> {
         incident: row.try_get("incident")?,
         notification: row.try_get("notification")?,
         sighting: row.try_get("sighting")?,
-        audit: row.try_get("audit")?,
+        audit: row
+            .try_get::<Option<i64>, _>("audit")?
+            .ok_or(StoreError::AuditAnchorMissing)?,
         audit_hash: row
             .try_get::<Option<String>, _>("audit_hash")?
-            .unwrap_or_else(|| GENESIS_HASH.to_owned()),
+            .ok_or(StoreError::AuditAnchorMissing)?,
     })
 }
 
@@ -195,6 +197,10 @@ async fn write_plan(conn: &mut SqliteConnection, plan: &Plan<'_>) -> Result<(), 
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
     async fn migrate(&self) -> Result<(), StoreError> {
         migrations::sqlite().run(&self.pool).await?;
         Ok(())
@@ -299,6 +305,14 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
+        sqlite_audit::audit_head(&self.pool).await
+    }
+
+    async fn missing_audit_guards(&self) -> Result<Vec<String>, StoreError> {
+        sqlite_audit::missing_audit_guards(&self.pool).await
     }
 
     async fn delivery_ids(&self, id: IncidentId, source: &str) -> Result<Vec<String>, StoreError> {

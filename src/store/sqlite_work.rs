@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::{
     ClaimScope, Claimed, IncidentUpdate, Lease, OperatorChange, OperatorError, StoreError, Work,
+    sqlite_audit,
 };
-use crate::domain::audit::{GENESIS_HASH, chain_hash};
 use crate::domain::{AuditEntry, Event, Incident, IncidentId, IncidentState, Step, transition};
 
 /// The incident columns and how to read them.
@@ -149,7 +149,7 @@ pub(super) async fn record(
     if done.rows_affected() == 0 {
         return Err(StoreError::LeaseLost(lease.incident));
     }
-    append_audit(&mut tx, now, &audit).await?;
+    sqlite_audit::append_audit(&mut tx, now, &audit).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -184,56 +184,6 @@ fn push_state(q: &mut QueryBuilder<'_, Sqlite>, state: IncidentState, now: DateT
     if !state.is_open() {
         q.push(", closed_at = ").push_bind(now.timestamp_millis());
     }
-}
-
-/// Appends audit rows after the current head of the chain; the caller holds the write lock.
-pub(super) async fn append_audit(
-    conn: &mut SqliteConnection,
-    at: DateTime<Utc>,
-    entries: &[AuditEntry],
-) -> Result<(), StoreError> {
-    if entries.is_empty() {
-        return Ok(());
-    }
-    let head = sqlx::query("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")
-        .fetch_optional(&mut *conn)
-        .await?;
-    let (mut id, mut prev) = match head {
-        Some(row) => (
-            row.try_get::<i64, _>("id")?,
-            row.try_get::<String, _>("hash")?,
-        ),
-        None => (0, GENESIS_HASH.to_owned()),
-    };
-    for entry in entries {
-        id += 1;
-        let detail = entry.detail.to_string();
-        let hash = chain_hash(
-            &prev,
-            id,
-            entry.incident_id,
-            at,
-            &entry.actor,
-            &entry.action,
-            &detail,
-        );
-        sqlx::query(
-            "INSERT INTO audit_log (id, incident_id, at, actor, action, detail, prev_hash, hash) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(id)
-        .bind(entry.incident_id.map(|i| i.0))
-        .bind(at.timestamp_millis())
-        .bind(&entry.actor)
-        .bind(&entry.action)
-        .bind(&detail)
-        .bind(&prev)
-        .bind(&hash)
-        .execute(&mut *conn)
-        .await?;
-        prev = hash;
-    }
-    Ok(())
 }
 
 pub(super) async fn apply_operator_event(
@@ -291,7 +241,7 @@ pub(super) async fn apply_operator_event(
         action: format!("operator.{}", event_name(event)),
         detail: serde_json::json!({"from": state.as_str(), "to": next.as_str(), "note": change.note}),
     };
-    append_audit(&mut tx, now, &[entry]).await?;
+    sqlite_audit::append_audit(&mut tx, now, &[entry]).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(next)
 }

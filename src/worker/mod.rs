@@ -26,7 +26,9 @@ use crate::cloud::retry::{RetryPolicy, unit_sample};
 use crate::cloud::{CloudClient, ErrorClass};
 use crate::config::RemediationConfig;
 use crate::domain::{Event, IncidentState, Reason, Step, transition};
-use crate::store::{ClaimScope, Claimed, IncidentUpdate, Lease, Store, StoreError, Work};
+use crate::store::{
+    AuditGate, ClaimScope, Claimed, IncidentUpdate, Lease, Store, StoreError, Work,
+};
 use context::{StepContext, StepError, StepResult};
 
 /// Names the API after which the crash test hook aborts the process; the hook exists only
@@ -39,6 +41,8 @@ pub(crate) struct Inner {
     pub config: RemediationConfig,
     pub retry: RetryPolicy,
     pub wake: Arc<Notify>,
+    /// No step starts while the audit chain is broken: its audit rows could not be appended.
+    pub gate: AuditGate,
     #[cfg(feature = "fault-injection")]
     pub crash_after: Option<String>,
     /// Serializes account-wide MFA sweeps in this process (see `mfa`).
@@ -57,6 +61,7 @@ impl Worker {
         config: RemediationConfig,
         retry: RetryPolicy,
         wake: Arc<Notify>,
+        gate: AuditGate,
     ) -> Self {
         let crash_after = std::env::var(CRASH_HOOK_VAR).ok().filter(|v| !v.is_empty());
         #[cfg(feature = "fault-injection")]
@@ -79,6 +84,7 @@ impl Worker {
                 config,
                 retry,
                 wake,
+                gate,
                 #[cfg(feature = "fault-injection")]
                 crash_after,
                 mfa_sweep: tokio::sync::Mutex::new(()),
@@ -134,11 +140,20 @@ async fn worker_loop(
         if shutdown.is_cancelled() {
             return;
         }
-        match inner
-            .store
-            .claim_next(&owner, scope, Utc::now(), inner.config.lease)
-            .await
-        {
+        let claim = match inner.gate.check_appendable() {
+            // Paused until a later check of the chain finds it intact.
+            Err(_) => {
+                tracing::debug!("the audit chain is broken: not claiming incidents");
+                Ok(None)
+            }
+            Ok(()) => {
+                inner
+                    .store
+                    .claim_next(&owner, scope, Utc::now(), inner.config.lease)
+                    .await
+            }
+        };
+        match claim {
             Ok(Some(claimed)) => {
                 run_claimed(&inner, claimed).await;
                 continue;

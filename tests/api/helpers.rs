@@ -132,8 +132,22 @@ impl TestDaemon {
 
     /// Also sets environment variables, which override the config file.
     pub async fn spawn_with_env(extra: &str, env: &[(&str, &str)]) -> Self {
+        let mut daemon = Self::unstarted(extra, env);
+        daemon.start().await;
+        daemon
+    }
+
+    /// Starts on a copy of an existing database file (e.g. one an earlier release made).
+    pub async fn spawn_on_copy_of(db: &Path) -> Self {
+        let mut daemon = Self::unstarted("", &[]);
+        std::fs::copy(db, daemon.dir.path().join("akguard.db")).unwrap();
+        daemon.start().await;
+        daemon
+    }
+
+    fn unstarted(extra: &str, env: &[(&str, &str)]) -> Self {
         let dir = Arc::new(tempfile::tempdir().unwrap());
-        let mut daemon = Self {
+        Self {
             child: None,
             base: String::new(),
             dir,
@@ -145,9 +159,7 @@ impl TestDaemon {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-        };
-        daemon.start().await;
-        daemon
+        }
     }
 
     pub fn config_path(&self) -> PathBuf {
@@ -268,6 +280,19 @@ impl TestDaemon {
             assert!(
                 std::time::Instant::now() < deadline,
                 "incident {id} never became {what}: {incident:#}\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits (bounded) until the daemon has logged a line containing `needle`.
+    pub async fn wait_for_log(&self, needle: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !self.log().contains(needle) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the daemon never logged `{needle}`:\n{}",
                 self.log()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;

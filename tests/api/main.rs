@@ -1,5 +1,6 @@
 //! Integration tests: each starts the real daemon on port 0 with a fresh database.
 
+mod audit_chain;
 mod authentication;
 mod cli;
 mod cloud_client;
