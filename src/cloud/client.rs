@@ -12,6 +12,7 @@ use super::error::{CloudError, ErrorClass};
 use super::product::Product;
 use super::ratelimit::{ApiClass, Priority, RateLimiter};
 use super::retry::{RetryPolicy, unit_sample};
+use super::signed::SignatureVersion;
 use super::transport::{Called, Transport};
 
 /// Everything needed to build a client, already validated.
@@ -26,6 +27,7 @@ pub struct ClientOptions {
     pub regional_actiontrail: bool,
     pub connect_timeout: Duration,
     pub timeout: Duration,
+    pub signature_version: SignatureVersion,
     pub rates: Vec<(ApiClass, f64)>,
 }
 
@@ -93,7 +95,11 @@ pub struct CloudClient {
 
 impl CloudClient {
     pub fn new(options: ClientOptions) -> Result<Self, CloudError> {
-        let transport = Arc::new(Transport::new(options.connect_timeout, options.timeout)?);
+        let transport = Arc::new(Transport::new(
+            options.connect_timeout,
+            options.timeout,
+            options.signature_version,
+        )?);
         let endpoint = |product: Product| {
             options
                 .endpoints

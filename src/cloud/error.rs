@@ -101,6 +101,19 @@ impl CloudError {
         }
     }
 
+    /// Whether the call may have taken effect although it failed: its answer was lost, came
+    /// from a server fault, or could not be read. A call refused with a client error, or never
+    /// sent, did nothing.
+    pub fn may_have_acted(&self) -> bool {
+        match self {
+            Self::Api { failure, .. } => {
+                failure.http_status >= 500 && !self.refused_before_acting()
+            }
+            Self::Timeout { .. } | Self::Connect { .. } | Self::Decode { .. } => true,
+            Self::Credentials(_) | Self::Endpoint { .. } => false,
+        }
+    }
+
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Api { failure, .. } => failure.retry_after,
@@ -174,6 +187,19 @@ mod tests {
                 retry_after: None,
             }),
         }
+    }
+
+    #[test]
+    fn a_failed_call_may_have_acted_only_when_its_answer_is_in_doubt() {
+        assert!(api("AttachPolicyToUser", 503, "ServiceUnavailable").may_have_acted());
+        assert!(api("AttachPolicyToUser", 500, "InternalError").may_have_acted());
+        assert!(!api("AttachPolicyToUser", 403, "NoPermission").may_have_acted());
+        assert!(!api("AttachPolicyToUser", 400, "Throttling.User").may_have_acted());
+        let timeout = CloudError::Timeout {
+            action: "AttachPolicyToUser".into(),
+        };
+        assert!(timeout.may_have_acted());
+        assert!(!CloudError::Credentials("none".into()).may_have_acted());
     }
 
     #[test]

@@ -11,8 +11,11 @@ pub mod ratelimit;
 pub mod redact;
 pub mod retry;
 pub mod sign;
+pub mod sign_v3;
+mod signed;
 pub mod transport;
 
 pub use client::{ClientOptions, CloudClient, Request};
 pub use error::{CloudError, ErrorClass};
+pub use signed::SignatureVersion;
 pub use transport::Called;

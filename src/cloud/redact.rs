@@ -1,6 +1,8 @@
 //! Error messages cleaned at the source: Alibaba's answer to a failed call may echo what the
-//! request carried (on `SignatureDoesNotMatch`, the server's whole string-to-sign, which holds
-//! every parameter, a new key's secret among them). Only the cleaned message ever leaves the
+//! request carried (on `SignatureDoesNotMatch`, the server's whole V1 string-to-sign, which
+//! holds every parameter, a new key's secret among them; for V3 a gateway may quote its
+//! canonical request, which holds every query parameter and signed header, an STS token among
+//! them). Only the cleaned message ever leaves the
 //! transport, so `last_error`, the audit log and the logs cannot hold a secret.
 
 use super::sign::percent_encode;
@@ -21,8 +23,16 @@ const PROTOCOL: &[&str] = &[
 /// of the message.
 const MIN_VALUE_LEN: usize = 6;
 
-/// How Alibaba's gateways introduce the string-to-sign, in lower case.
-const MARKERS: &[&str] = &["string to sign", "stringtosign", "string-to-sign"];
+/// How Alibaba's gateways introduce the string-to-sign or the V3 canonical request, in lower
+/// case.
+const MARKERS: &[&str] = &[
+    "string to sign",
+    "stringtosign",
+    "string-to-sign",
+    "canonical request",
+    "canonicalrequest",
+    "canonical-request",
+];
 
 /// `message` without any string-to-sign and without any of `params`' values, raw or
 /// percent-encoded once or twice (as a string-to-sign holds them).
@@ -78,6 +88,25 @@ mod tests {
             "Specified signature is not matched with our calculation. server [server string-to-sign removed]"
         );
         assert!(!cleaned.contains("hunter2"));
+    }
+
+    #[test]
+    fn a_v3_canonical_request_is_cut_off_and_a_token_removed() {
+        let token = "CAISsecurityTokenValue";
+        let raw = format!(
+            "Specified signature does not match. CanonicalRequest:POST\n/\n\n\
+             x-acs-security-token:{token}\n"
+        );
+        let cleaned = message(&raw, &params(&[("x-acs-security-token", token)]));
+        assert_eq!(
+            cleaned,
+            "Specified signature does not match. [server string-to-sign removed]"
+        );
+        let echoed = format!("token {token} refused");
+        assert_eq!(
+            message(&echoed, &params(&[("x-acs-security-token", token)])),
+            "token [redacted] refused"
+        );
     }
 
     #[test]

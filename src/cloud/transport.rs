@@ -2,14 +2,14 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
 use serde_json::Value;
 
 use super::credentials::{Credentials, parse_temporary};
 use super::error::{ApiFailure, CloudError, decode_failure};
 use super::parse::{flag, text};
 use super::product::Product;
-use super::{redact, sign};
+use super::redact;
+use super::signed::{FORM, Prepared, SignatureVersion, prepare_v1, prepare_v3};
 
 /// A successful call: its decoded body and the `RequestId` for the audit log.
 #[derive(Debug, Clone)]
@@ -30,21 +30,29 @@ impl<T> Called<T> {
 /// HTTPS (rustls) with explicit connect and total timeouts.
 pub struct Transport {
     http: reqwest::Client,
+    signature_version: SignatureVersion,
 }
 
 impl Transport {
-    pub fn new(connect_timeout: Duration, timeout: Duration) -> Result<Self, CloudError> {
+    pub fn new(
+        connect_timeout: Duration,
+        timeout: Duration,
+        signature_version: SignatureVersion,
+    ) -> Result<Self, CloudError> {
         let http = reqwest::Client::builder()
             .connect_timeout(connect_timeout)
             .timeout(timeout)
             .user_agent(concat!("akguard/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| CloudError::Credentials(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self { http })
+        Ok(Self {
+            http,
+            signature_version,
+        })
     }
 
     /// Signs `params` with fresh nonce and timestamp and POSTs them as a form, as the
-    /// official SDKs do.
+    /// official SDKs do for body parameters (which keeps them out of URLs and their logs).
     pub async fn send(
         &self,
         endpoint: &str,
@@ -53,33 +61,29 @@ impl Transport {
         params: &[(String, String)],
         credentials: &Credentials,
     ) -> Result<Called<Value>, CloudError> {
-        let mut all: Vec<(String, String)> = vec![
-            ("Action".into(), action.into()),
-            ("Version".into(), product.version().into()),
-            ("Format".into(), "JSON".into()),
-            ("AccessKeyId".into(), credentials.access_key_id.clone()),
-            ("SignatureMethod".into(), "HMAC-SHA1".into()),
-            ("SignatureVersion".into(), "1.0".into()),
-            ("SignatureNonce".into(), sign::fresh_nonce()),
-            ("Timestamp".into(), sign::timestamp(Utc::now())),
-        ];
-        if let Some(token) = credentials.token() {
-            all.push(("SecurityToken".into(), token.to_owned()));
-        }
-        all.extend(params.iter().cloned());
-        let signature = sign::signature(credentials.secret(), "POST", &all);
-        let body = all
-            .iter()
-            .chain(std::iter::once(&("Signature".to_owned(), signature)))
-            .map(|(k, v)| format!("{}={}", sign::percent_encode(k), sign::percent_encode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
-        let started = std::time::Instant::now();
-        let response = self
+        let url = format!("{}/", endpoint.trim_end_matches('/'));
+        let prepared = match self.signature_version {
+            SignatureVersion::V1 => prepare_v1(product, action, params, credentials),
+            SignatureVersion::V3 => prepare_v3(&url, product, action, params, credentials)?,
+        };
+        let Prepared {
+            headers,
+            body,
+            string_to_sign,
+            values: all,
+        } = prepared;
+        let mut request = self
             .http
-            .post(format!("{}/", endpoint.trim_end_matches('/')))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("accept", "application/json")
+            .post(&url)
+            .header("content-type", FORM)
+            .header("accept", "application/json");
+        for (name, mut value) in headers {
+            // Credentials and signatures never show in reqwest's debug output.
+            value.set_sensitive(name == "authorization" || name == "x-acs-security-token");
+            request = request.header(name, value);
+        }
+        let started = std::time::Instant::now();
+        let response = request
             .body(body)
             .send()
             .await
@@ -99,7 +103,7 @@ impl Transport {
         if !(200..300).contains(&status) {
             let raw = decode_failure(status, &bytes, retry_after);
             if raw.code == "SignatureDoesNotMatch" {
-                log_signature_mismatch(action, &raw.message, &all);
+                log_signature_mismatch(action, &raw.message, &string_to_sign);
             }
             let failure = ApiFailure {
                 message: redact::message(&raw.message, &all),
@@ -211,10 +215,9 @@ fn transport_error(action: &str, e: &reqwest::Error) -> CloudError {
 
 /// Says whether the server signed the very string akguard signed: if so the AccessKey secret
 /// is wrong, otherwise the request was altered or encoded differently. Neither string is
-/// logged, since both hold every parameter of the request.
-fn log_signature_mismatch(action: &str, raw_message: &str, params: &[(String, String)]) {
-    let ours = sign::string_to_sign("POST", params);
-    let identical = redact::server_string_to_sign(raw_message) == Some(ours.as_str());
+/// logged: a V1 one holds every parameter of the request.
+fn log_signature_mismatch(action: &str, raw_message: &str, ours: &str) {
+    let identical = redact::server_string_to_sign(raw_message) == Some(ours);
     tracing::error!(
         action,
         identical,

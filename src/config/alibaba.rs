@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use super::error::Errors;
 use super::{ConfigError, serialize_secret};
-use crate::cloud::ClientOptions;
 use crate::cloud::credentials::{BaseSource, Credentials};
 use crate::cloud::product::Product;
 use crate::cloud::ratelimit::ApiClass;
 use crate::cloud::retry::RetryPolicy;
+use crate::cloud::{ClientOptions, SignatureVersion};
 
 #[derive(Debug, Deserialize, Serialize)]
 pub struct AlibabaSettings {
@@ -37,6 +37,8 @@ pub struct AlibabaSettings {
     pub endpoints: BTreeMap<String, String>,
     pub connect_timeout_ms: u64,
     pub timeout_ms: u64,
+    /// `v1` (HMAC-SHA1) or `v3` (ACS3-HMAC-SHA256).
+    pub signature_version: SignatureVersion,
     pub retry: RetrySettings,
     pub rate_limits: RateLimitSettings,
 }
@@ -205,6 +207,7 @@ impl AlibabaSettings {
             regional_actiontrail,
             connect_timeout: Duration::from_millis(self.connect_timeout_ms),
             timeout: Duration::from_millis(self.timeout_ms),
+            signature_version: self.signature_version,
             rates: vec![
                 (ApiClass::LookupEvents, limits.lookup_events),
                 (ApiClass::RamWrite, limits.ram_writes),

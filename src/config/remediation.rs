@@ -26,7 +26,7 @@ pub struct TriageSettings {
 /// `[approvals]`: steps that wait for an operator's `approve` before they run.
 #[derive(Debug, Deserialize, Serialize)]
 pub struct ApprovalSettings {
-    /// Step names (`delete_key`, `disable_in_use_key`, `rotate`, ...).
+    /// Step names (`delete_key`, `disable_old_key`, `rotate`, ...).
     #[serde(default, deserialize_with = "values::list_or_comma_separated")]
     pub steps: Vec<String>,
     /// How long a step waits for approval; unset waits for ever.
@@ -244,21 +244,21 @@ pub(super) fn validate(
         .steps
         .iter()
         .filter_map(|name| {
-            // The issue's word for disabling a key a workload uses is this step.
-            let name = if name == "disable_in_use_key" {
-                "disable_old_key"
-            } else {
-                name.as_str()
-            };
+            if name == "disable_in_use_key" {
+                // One name per step: the one the incident's state, findings and approvals use.
+                errors.push(ConfigError::invalid(
+                    "approvals.steps",
+                    "`disable_in_use_key` is now called `disable_old_key`, the name the \
+                     incident's state, findings and approvals use: write that instead",
+                ));
+                return None;
+            }
             let step = Step::parse(name);
             if step.is_none() {
                 let names: Vec<&str> = Step::ALL.iter().map(|s| s.as_str()).collect();
                 errors.push(ConfigError::invalid(
                     "approvals.steps",
-                    format!(
-                        "`{name}` is not a step name; expected disable_in_use_key or one of {}",
-                        names.join(", ")
-                    ),
+                    format!("`{name}` is not a step name; one of {}", names.join(", ")),
                 ));
             }
             step

@@ -53,6 +53,8 @@ pub struct Incident {
     pub last_error: Option<String>,
     /// What each step found, by step name.
     pub findings: serde_json::Value,
+    /// Its steps ran in dry run: every cloud change was only recorded, never made.
+    pub dry_run: bool,
 }
 
 impl Incident {

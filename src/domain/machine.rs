@@ -89,6 +89,10 @@ pub enum Path {
     AccountKey,
     /// A temporary STS key: it expires; the role is what to restrict.
     StsKey,
+    /// A key another incident's leaked key created (a chain incident): the attacker's, which
+    /// no workload depends on. Disable at once, delete after the grace period, then a person
+    /// removes what the attacker created.
+    AttackerKey,
 }
 
 impl Path {
@@ -99,15 +103,17 @@ impl Path {
             Self::RamKeyUnused => "ram_key_unused",
             Self::AccountKey => "account_key",
             Self::StsKey => "sts_key",
+            Self::AttackerKey => "attacker_key",
         }
     }
 
-    pub const ALL: [Path; 5] = [
+    pub const ALL: [Path; 6] = [
         Self::RamKeyRotatable,
         Self::RamKeyInUse,
         Self::RamKeyUnused,
         Self::AccountKey,
         Self::StsKey,
+        Self::AttackerKey,
     ];
 
     pub fn parse(raw: &str) -> Option<Self> {
@@ -137,7 +143,7 @@ impl Path {
                 Step::DisableOldKey,
                 Step::DeleteKey,
             ],
-            Self::RamKeyUnused => &[
+            Self::RamKeyUnused | Self::AttackerKey => &[
                 Step::DisableKey,
                 Step::Audit,
                 Step::Billing,
@@ -156,6 +162,7 @@ impl Path {
             }
             Self::AccountKey => IncidentState::NeedsAttention(Reason::AccountKey),
             Self::StsKey => IncidentState::NeedsAttention(Reason::StsKey),
+            Self::AttackerKey => IncidentState::NeedsAttention(Reason::AttackerArtefacts),
         }
     }
 }
@@ -177,6 +184,8 @@ pub enum Reason {
     StepFailed(Step),
     /// A step waited for an operator's approval past `approvals.deadline`.
     ApprovalTimedOut(Step),
+    /// The attacker's key is gone; what the attacker created is for a person to remove.
+    AttackerArtefacts,
 }
 
 impl Reason {
@@ -200,6 +209,7 @@ impl Reason {
             Self::SecondKey => "second_key",
             Self::StepFailed(_) => "step_failed",
             Self::ApprovalTimedOut(_) => "approval_timed_out",
+            Self::AttackerArtefacts => "attacker_artefacts",
         }
     }
 
@@ -214,6 +224,7 @@ impl Reason {
             "second_key" => Self::SecondKey,
             "step_failed" => Self::StepFailed(resume?),
             "approval_timed_out" => Self::ApprovalTimedOut(resume?),
+            "attacker_artefacts" => Self::AttackerArtefacts,
             _ => return None,
         })
     }
@@ -245,6 +256,11 @@ impl Reason {
                 appeared after the leak it may be the attacker's way back in: check the findings and \
                 ActionTrail, then disable or delete it (or, if a workload uses it, rotate by hand). \
                 Retry the incident once the user holds only the leaked key."
+                .into(),
+            Self::AttackerArtefacts => "The attacker's key is disabled and deleted. Remove what \
+                the attacker created (listed in this explanation), then close the incident \
+                with cancel ({\"reason\": \"...\", \"force\": true}): the key is gone, so nothing \
+                comes back."
                 .into(),
             Self::ApprovalTimedOut(step) => format!(
                 "The {} step needs an operator's approval and none came before approvals.deadline. \
@@ -320,10 +336,18 @@ impl IncidentState {
         !matches!(self, Self::Resolved | Self::Cancelled)
     }
 
-    /// What a person must do now, if anything.
-    pub fn explanation(self) -> Option<String> {
+    /// What a person must do now, if anything; `dry_run` when nothing was really changed.
+    pub fn explanation(self, dry_run: bool) -> Option<String> {
         match self {
             Self::NeedsAttention(reason) => Some(reason.explanation()),
+            Self::Active(Step::AwaitingOperator) if dry_run => Some(
+                "Would be contained: the Deny policy would be attached and MFA would be required. \
+                 The key is in use and akguard is not set up to rotate it. Either give akguard a \
+                 sink (set-rotation) and it would rotate the key, or move the workload to a new key \
+                 yourself and confirm the cutover (confirm-cutover); akguard would then check the \
+                 old key is unused, and disable and delete it."
+                    .into(),
+            ),
             Self::Active(Step::AwaitingOperator) => Some(
                 "Contained: the Deny policy is attached and MFA is required. The key is in use and \
                  akguard is not set up to rotate it. Either give akguard a sink (set-rotation) and it \
@@ -451,7 +475,7 @@ mod tests {
     use super::*;
     use IncidentState::*;
 
-    const PATHS: [Path; 5] = Path::ALL;
+    const PATHS: [Path; 6] = Path::ALL;
 
     fn walk(path: Path) -> Vec<IncidentState> {
         let mut state = transition(Active(Step::Triage), Event::Triaged(path)).unwrap();
@@ -514,6 +538,16 @@ mod tests {
         assert_eq!(
             walk(Path::StsKey),
             [Active(Step::Audit), NeedsAttention(Reason::StsKey)]
+        );
+        assert_eq!(
+            walk(Path::AttackerKey),
+            [
+                Active(Step::DisableKey),
+                Active(Step::Audit),
+                Active(Step::Billing),
+                Active(Step::DeleteKey),
+                NeedsAttention(Reason::AttackerArtefacts)
+            ]
         );
     }
 
@@ -696,6 +730,7 @@ mod tests {
             Reason::SecondKey,
             Reason::StepFailed(Step::Revoke),
             Reason::ApprovalTimedOut(Step::DeleteKey),
+            Reason::AttackerArtefacts,
         ] {
             states.push(NeedsAttention(reason));
         }

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod billing;
 pub mod cidr;
+pub mod explain;
 pub mod forensics;
 pub mod incident;
 pub mod machine;
@@ -10,6 +11,7 @@ pub mod money;
 pub mod notification;
 pub mod text;
 pub mod triage;
+pub mod undo;
 
 pub use audit::{AuditEntry, AuditRecord, ChainBreak};
 pub use cidr::Cidr;

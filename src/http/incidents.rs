@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::tokens::authorize;
 use super::{ApiError, AppState, accepted, read_body};
 use crate::config::{Role, Sink};
+use crate::domain::undo;
 use crate::domain::{AuditRecord, Event, Incident, IncidentId, IncidentState, Signal};
 use crate::intake::{is_json, parse_generic, sha256_hex};
 use crate::store::{Delivery, IncidentFilter, OperatorChange, OperatorError};
@@ -23,7 +24,7 @@ fn incident_view(incident: &Incident) -> serde_json::Value {
         IncidentState::NeedsAttention(reason) => Some(reason.as_str()),
         _ => None,
     };
-    let explanation = incident.state.explanation();
+    let explanation = crate::domain::explain::explanation(incident);
     let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
         t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
     };
@@ -40,6 +41,8 @@ fn incident_view(incident: &Incident) -> serde_json::Value {
         "current_step": incident.state.current_step().map(|s| s.as_str()),
         "reason": reason,
         "explanation": explanation,
+        "waiting_for": crate::domain::explain::waiting_for(incident),
+        "dry_run": incident.dry_run,
         "path": incident.path.map(|p| p.as_str()),
         "created_at": time(Some(incident.created_at)),
         "updated_at": time(Some(incident.updated_at)),
@@ -62,6 +65,7 @@ fn incident_view(incident: &Incident) -> serde_json::Value {
 pub struct ListQuery {
     state: Option<String>,
     access_key_id: Option<String>,
+    waiting: Option<String>,
     limit: Option<u32>,
     cursor: Option<String>,
 }
@@ -87,6 +91,15 @@ pub async fn list(
             })
             .transpose()?,
         access_key_id: query.access_key_id,
+        waiting_for_approval: match query.waiting.as_deref() {
+            None => false,
+            Some("approval") => true,
+            Some(other) => {
+                return Err(ApiError::BadRequest(format!(
+                    "unknown waiting filter {other:?}; the one filter is waiting=approval"
+                )));
+            }
+        },
         before: query
             .cursor
             .map(|c| {
@@ -193,6 +206,7 @@ pub async fn act(
     state.audit.check_appendable()?;
     let incident = find(&state, &id).await?;
     let body = read_body(&headers, body, state.max_body_bytes).await?;
+    let mut cancel_plan = None;
     let mut change = OperatorChange {
         note: serde_json::json!({"action": action}),
         ..OperatorChange::default()
@@ -228,12 +242,28 @@ pub async fn act(
         }
         "cancel" => {
             // A cancellation undoes akguard's work: the audit log must say why.
-            let why = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
+            let request = serde_json::from_slice::<serde_json::Value>(&body).ok();
+            let why = request
+                .as_ref()
                 .and_then(|v| v.get("reason").and_then(|r| r.as_str()).map(str::to_owned))
                 .filter(|r| !r.trim().is_empty())
                 .ok_or_else(|| ApiError::BadRequest("cancel needs {\"reason\": \"...\"}".into()))?;
+            let force = request.as_ref().and_then(|v| v.get("force")) == Some(&true.into());
+            if let Some(parent) = incident.parent_incident_id
+                && !force
+            {
+                return Err(ApiError::Conflict(format!(
+                    "this key was created by the leaked key of incident {parent}: it is the \
+                     attacker's, and cancelling would re-enable it if it is not deleted yet; \
+                     send {{\"reason\": \"...\", \"force\": true}} if you are sure"
+                )));
+            }
+            let records = state.store.incident_audit(incident.id).await?;
+            let summary = undo::summary(&undo::plan(&records));
             change.note["reason"] = serde_json::json!(why);
+            change.note["force"] = serde_json::json!(force);
+            change.note["plan"] = summary.clone();
+            cancel_plan = Some(summary);
             Event::Cancel
         }
         "set-rotation" => match rotation_sink(&body)? {
@@ -278,7 +308,11 @@ pub async fn act(
         Ok(_) => {
             state.wake.notify_waiters();
             let incident = find(&state, &id).await?;
-            Ok(Json(incident_view(&incident)))
+            let mut view = incident_view(&incident);
+            if let Some(plan) = cancel_plan {
+                view["cancel"] = plan;
+            }
+            Ok(Json(view))
         }
         Err(OperatorError::Illegal(illegal)) => Err(ApiError::Conflict(format!(
             "{action} is not possible while the incident is {}{}",

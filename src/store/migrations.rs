@@ -21,6 +21,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0003_remediation.sql"),
     ),
     (
+        4,
+        "dry run",
+        include_str!("../../migrations/sqlite/0004_dry_run.sql"),
+    ),
+    (
         6,
         "audit anchor",
         include_str!("../../migrations/sqlite/0006_audit_anchor.sql"),

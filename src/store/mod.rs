@@ -79,6 +79,8 @@ pub struct IncidentFilter {
     /// A stored state name (`new`, `revoke`, `needs_attention`, ...).
     pub state: Option<String>,
     pub access_key_id: Option<String>,
+    /// Only incidents waiting for an operator's approval (`?waiting=approval`).
+    pub waiting_for_approval: bool,
     /// Only incidents with a smaller id (the cursor of the previous page).
     pub before: Option<IncidentId>,
     pub limit: u32,
@@ -130,6 +132,8 @@ pub struct IncidentUpdate {
     pub last_error: Option<Option<String>>,
     /// Replaces `findings.<key>`.
     pub findings: Vec<(String, serde_json::Value)>,
+    /// The step ran in dry run (or not).
+    pub dry_run: Option<bool>,
     /// Gives the lease up (the step is over for now).
     pub release: bool,
 }

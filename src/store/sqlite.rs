@@ -26,7 +26,7 @@ use crate::domain::{
 const INCIDENT_COLUMNS: &str = "id, access_key_id, account_id, account_name, user_name, \
     owner_type, leak_url, detected_at, state, created_at, updated_at, closed_at, attempt, \
     next_attempt_at, lease_owner, lease_expires_at, path, reason, resume_step, step_attempts, \
-    last_error, contained_at, settle_audit_at, parent_incident_id, findings";
+    last_error, contained_at, settle_audit_at, parent_incident_id, findings, dry_run";
 const AUDIT_COLUMNS: &str = "id, incident_id, at, actor, action, detail, prev_hash, hash";
 
 pub struct SqliteStore {
@@ -234,6 +234,17 @@ impl Store for SqliteStore {
         if filter.access_key_id.is_some() {
             sql.push_str(" AND access_key_id = ?");
         }
+        if filter.waiting_for_approval {
+            // The current step's approval request, unanswered; or one that timed out.
+            sql.push_str(
+                " AND ((state = 'needs_attention' AND reason = 'approval_timed_out') OR \
+                 (json_extract(findings, '$.\"approval_' || \
+                    CASE state WHEN 'new' THEN 'triage' ELSE state END || '\".requested_at') \
+                    IS NOT NULL AND \
+                  json_extract(findings, '$.\"approval_' || \
+                    CASE state WHEN 'new' THEN 'triage' ELSE state END || '\".granted_at') IS NULL))",
+            );
+        }
         if filter.before.is_some() {
             sql.push_str(" AND id < ?");
         }
@@ -429,6 +440,7 @@ fn incident_from_row(row: &SqliteRow) -> Result<Incident, StoreError> {
         last_error: row.try_get("last_error")?,
         findings: serde_json::from_str(&findings)
             .map_err(|e| StoreError::Corrupt(format!("findings: {e}")))?,
+        dry_run: row.try_get::<i64, _>("dry_run")? != 0,
     })
 }
 

@@ -138,6 +138,9 @@ pub(super) async fn record(
     if let Some(error) = update.last_error {
         q.push(", last_error = ").push_bind(error);
     }
+    if let Some(dry_run) = update.dry_run {
+        q.push(", dry_run = ").push_bind(i64::from(dry_run));
+    }
     push_findings(&mut q, &update.findings);
     if update.release {
         q.push(", lease_owner = NULL, lease_expires_at = NULL");

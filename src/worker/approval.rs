@@ -12,7 +12,7 @@ use crate::store::IncidentUpdate;
 
 /// Where a step's approval is kept in the findings.
 pub fn finding_key(step: Step) -> String {
-    format!("approval_{}", step.as_str())
+    crate::domain::explain::approval_key(step)
 }
 
 /// `None` when the step may run now; otherwise what to do instead.
@@ -37,14 +37,25 @@ pub(super) async fn gate(ctx: &mut StepContext<'_>) -> Result<Option<StepResult>
         .and_then(Value::as_str)
         .and_then(|t| t.parse().ok())
         .unwrap_or(now);
-    let waiting = json!({"requested_at": requested});
-    let Some(deadline) = config.approval_deadline else {
+    let due = config
+        .approval_deadline
+        .map(|d| requested + chrono::Duration::from_std(d).unwrap_or_default());
+    let waiting = json!({"requested_at": requested, "deadline": due});
+    if record.get("requested_at").is_none() {
+        let then = if ctx.dry_run() {
+            "approve to let it run; in dry run it would only record its calls"
+        } else {
+            "approve to let it run"
+        };
+        tracing::info!(incident.id = %ctx.incident.id, step = ctx.step.as_str(), deadline = ?due,
+            "waiting for an operator's approval of the {} step ({then})", ctx.step.as_str());
+    }
+    let Some(due) = due else {
         // Approval wakes the step at once; this only bounds how long it sleeps unasked.
         return Ok(Some(
             StepResult::wait_until(now + chrono::Duration::hours(24)).finding(&key, waiting),
         ));
     };
-    let due = requested + chrono::Duration::from_std(deadline).unwrap_or_default();
     if now < due {
         return Ok(Some(StepResult::wait_until(due).finding(&key, waiting)));
     }
@@ -53,7 +64,8 @@ pub(super) async fn gate(ctx: &mut StepContext<'_>) -> Result<Option<StepResult>
             StepResult::halted(Reason::ApprovalTimedOut(ctx.step)).finding(&key, waiting),
         )),
         OnDeadline::Proceed => {
-            let granted = json!({"requested_at": requested, "granted_at": now, "by": "deadline"});
+            let granted = json!({"requested_at": requested, "deadline": due, "granted_at": now,
+                "by": "deadline"});
             let update = IncidentUpdate {
                 findings: vec![(key, granted)],
                 ..IncidentUpdate::default()

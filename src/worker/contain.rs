@@ -7,6 +7,7 @@ use super::context::{StepContext, StepError, StepResult, applied};
 use super::keys;
 use crate::cloud::api::{KeyStatus, PolicyType};
 use crate::domain::Reason;
+use crate::domain::undo::Change;
 
 /// Attaches the runbook's Deny policy to the key's user and verifies it.
 pub(super) async fn revoke(ctx: &mut StepContext<'_>) -> Result<StepResult, StepError> {
@@ -52,8 +53,12 @@ pub(super) async fn revoke(ctx: &mut StepContext<'_>) -> Result<StepResult, Step
             .any(|p| p.name == name && p.policy_type == "Custom")
     };
     if !is_attached(&attached) {
+        let change = Change::AttachPolicy {
+            user: user.clone(),
+            policy: name.clone(),
+        };
         let attach = ctx
-            .mutate("AttachPolicyToUser", &user, || {
+            .apply(change, || {
                 client.attach_policy_to_user(PolicyType::Custom, &name, &user)
             })
             .await;

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::Inner;
 use crate::cloud::api::Effect;
 use crate::cloud::{Called, CloudError};
+use crate::domain::undo::Change;
 use crate::domain::{AuditEntry, Incident, IncidentState, Path, Reason, Step};
 use crate::store::{IncidentUpdate, Lease, StoreError};
 
@@ -140,6 +141,36 @@ impl<'a> StepContext<'a> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Called<Effect>, CloudError>>,
     {
+        self.recorded_call(action, target, None, call).await
+    }
+
+    /// `mutate` for a change a cancel can undo: the change is recorded with the call, so
+    /// the cancel knows from the result alone what was applied.
+    pub async fn apply<F, Fut>(
+        &mut self,
+        change: Change,
+        call: F,
+    ) -> Result<Option<Effect>, StepError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Called<Effect>, CloudError>>,
+    {
+        let target = change.target().to_owned();
+        self.recorded_call(change.api(), &target, Some(change), call)
+            .await
+    }
+
+    async fn recorded_call<F, Fut>(
+        &mut self,
+        action: &str,
+        target: &str,
+        change: Option<Change>,
+        call: F,
+    ) -> Result<Option<Effect>, StepError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Called<Effect>, CloudError>>,
+    {
         let token = format!(
             "{}:{}:{}:{}",
             self.incident.id,
@@ -147,7 +178,10 @@ impl<'a> StepContext<'a> {
             action,
             target
         );
-        let base = json!({"step": self.step.as_str(), "api": action, "target": target, "idempotency_token": token});
+        let mut base = json!({"step": self.step.as_str(), "api": action, "target": target, "idempotency_token": token});
+        if let Some(change) = &change {
+            base["change"] = json!(change);
+        }
         let intent = if self.dry_run() {
             "cloud.dry_run"
         } else {
@@ -155,6 +189,8 @@ impl<'a> StepContext<'a> {
         };
         self.write(vec![self.entry(intent, base.clone())]).await?;
         if self.dry_run() {
+            tracing::info!(incident.id = %self.incident.id, step = self.step.as_str(), api = action,
+                "dry run: would call {action}; nothing was changed");
             return Ok(None);
         }
         let result = call().await;
@@ -174,6 +210,7 @@ impl<'a> StepContext<'a> {
             Err(err) => {
                 detail["request_id"] = json!(err.request_id());
                 detail["outcome"] = json!(err.code().unwrap_or("error"));
+                detail["may_have_acted"] = json!(err.may_have_acted());
             }
         }
         self.write(vec![self.entry("cloud.call", detail)]).await?;

@@ -1,8 +1,9 @@
-//! Changes to the leaked key and its user that several steps make: each reads first, changes
+//! Changes to AccessKeys and their users that several steps make: each reads first, changes
 //! only what differs, and reads back what it did.
 
 use super::context::{StepContext, StepError, applied};
 use crate::cloud::api::{KeyStatus, PolicyType};
+use crate::domain::undo::Change;
 
 /// Sets the incident's own key to `wanted` and verifies it (except in a dry run). Returns the
 /// status it had, or `None` when the key no longer exists.
@@ -11,8 +12,19 @@ pub(super) async fn set_status(
     user: &str,
     wanted: KeyStatus,
 ) -> Result<Option<KeyStatus>, StepError> {
-    let client = ctx.inner.client.clone();
     let key = ctx.incident.access_key_id.as_str().to_owned();
+    set_key_status(ctx, user, &key, wanted).await
+}
+
+/// Sets `key` of `user` to `wanted` and verifies it (except in a dry run). Returns the status
+/// it had, or `None` when the key no longer exists.
+pub(super) async fn set_key_status(
+    ctx: &mut StepContext<'_>,
+    user: &str,
+    key: &str,
+    wanted: KeyStatus,
+) -> Result<Option<KeyStatus>, StepError> {
+    let client = ctx.inner.client.clone();
     let status = |keys: &[crate::cloud::api::AccessKeyInfo]| {
         keys.iter()
             .find(|k| k.access_key_id == key)
@@ -26,8 +38,14 @@ pub(super) async fn set_status(
         return Ok(None);
     };
     if current != wanted {
-        ctx.mutate("UpdateAccessKey", &key, || {
-            applied(client.update_access_key(user, &key, wanted))
+        let change = Change::KeyStatus {
+            user: user.to_owned(),
+            access_key_id: key.to_owned(),
+            from: current.as_str().to_owned(),
+            to: wanted.as_str().to_owned(),
+        };
+        ctx.apply(change, || {
+            applied(client.update_access_key(user, key, wanted))
         })
         .await?;
     }
@@ -50,8 +68,17 @@ pub(super) async fn detach_deny_policy(
     ctx: &mut StepContext<'_>,
     user: &str,
 ) -> Result<(), StepError> {
-    let client = ctx.inner.client.clone();
     let name = ctx.inner.config.policy_name.clone();
+    detach_policy(ctx, user, &name).await
+}
+
+/// Detaches the custom policy `name` from `user` if it is attached.
+pub(super) async fn detach_policy(
+    ctx: &mut StepContext<'_>,
+    user: &str,
+    name: &str,
+) -> Result<(), StepError> {
+    let client = ctx.inner.client.clone();
     let attached = ctx
         .read(
             "ListPoliciesForUser",
@@ -63,8 +90,12 @@ pub(super) async fn detach_deny_policy(
         .iter()
         .any(|p| p.name == name && p.policy_type == "Custom")
     {
-        ctx.mutate("DetachPolicyFromUser", user, || {
-            client.detach_policy_from_user(PolicyType::Custom, &name, user)
+        let change = Change::DetachPolicy {
+            user: user.to_owned(),
+            policy: name.to_owned(),
+        };
+        ctx.apply(change, || {
+            client.detach_policy_from_user(PolicyType::Custom, name, user)
         })
         .await?;
     }

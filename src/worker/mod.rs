@@ -3,11 +3,13 @@
 //! a lost lease is simply run again by whoever claims the incident next.
 
 pub mod approval;
+mod artefacts;
 mod billing;
 mod contain;
 mod context;
 mod deliver;
 mod keys;
+mod logins;
 mod mfa;
 mod retire;
 mod rotate;
@@ -252,6 +254,7 @@ async fn finish(ctx: &mut StepContext<'_>, outcome: StepResult) -> Result<(), St
         let update = IncidentUpdate {
             next_attempt_at: Some(Some(at)),
             findings: outcome.findings,
+            dry_run: Some(ctx.dry_run()),
             release: true,
             ..IncidentUpdate::default()
         };
@@ -292,14 +295,22 @@ async fn finish(ctx: &mut StepContext<'_>, outcome: StepResult) -> Result<(), St
         step_attempts: Some(0),
         last_error: Some(None),
         findings: outcome.findings,
+        dry_run: Some(ctx.dry_run()),
         release: true,
     };
     ctx.inner.store.record(ctx.lease, update, audit).await?;
-    if outcome.contained {
+    // Only the first containment is the incident's: a later step that verifies a key
+    // disabled (after a cutover, say) does not contain it again.
+    if outcome.contained && ctx.incident.contained_at.is_none() {
         let ms = (now - ctx.incident.created_at).num_milliseconds();
         tracing::info!(incident.id = %ctx.incident.id, time_to_containment_ms = ms, "contained");
     }
-    tracing::info!(incident.id = %ctx.incident.id, from = %from, to = %to, "transition");
+    if ctx.dry_run() {
+        tracing::info!(incident.id = %ctx.incident.id, from = %from, to = %to, dry_run = true,
+            "transition in dry run: the step's changes would be made, none was");
+    } else {
+        tracing::info!(incident.id = %ctx.incident.id, from = %from, to = %to, "transition");
+    }
     Ok(())
 }
 
@@ -330,6 +341,7 @@ async fn fail(ctx: &mut StepContext<'_>, err: StepError) -> Result<(), StepError
             next_attempt_at: Some(Some(at)),
             step_attempts: Some(attempts),
             last_error: Some(Some(message)),
+            dry_run: Some(ctx.dry_run()),
             release: true,
             ..IncidentUpdate::default()
         };
@@ -345,6 +357,7 @@ async fn fail(ctx: &mut StepContext<'_>, err: StepError) -> Result<(), StepError
         next_attempt_at: Some(None),
         step_attempts: Some(0),
         last_error: Some(Some(message)),
+        dry_run: Some(ctx.dry_run()),
         release: true,
         ..IncidentUpdate::default()
     };
@@ -366,17 +379,16 @@ async fn settle_audit(
 ) -> Result<(), StepError> {
     let mut ctx = StepContext::new(inner, incident, lease, Step::Audit);
     let (update, mut audit) = match trail::settle_pass(&mut ctx).await {
-        Ok(merged) => {
+        Ok((merged, mut findings)) => {
             let summary = merged.summary();
+            findings.push((
+                "audit".into(),
+                serde_json::to_value(&merged).unwrap_or_default(),
+            ));
+            findings.push(("audit_summary".into(), json!(summary)));
             let update = IncidentUpdate {
                 settle_audit_at: Some(None),
-                findings: vec![
-                    (
-                        "audit".into(),
-                        serde_json::to_value(&merged).unwrap_or_default(),
-                    ),
-                    ("audit_summary".into(), json!(summary)),
-                ],
+                findings,
                 release: true,
                 ..IncidentUpdate::default()
             };

@@ -6,9 +6,10 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::context::{StepContext, StepError, StepResult, applied};
-use super::keys;
-use crate::cloud::api::{DealType, KeyStatus};
+use super::{keys, logins};
+use crate::cloud::api::{DealType, KeyStatus, LoginStatus};
 use crate::domain::Reason;
+use crate::domain::undo::{self, Change, NotUndone};
 use crate::intake::security_center;
 
 pub(super) async fn delete_key(ctx: &mut StepContext<'_>) -> Result<StepResult, StepError> {
@@ -39,10 +40,12 @@ pub(super) async fn delete_key(ctx: &mut StepContext<'_>) -> Result<StepResult, 
         .read("ListAccessKeys", &user, client.list_access_keys(&user))
         .await?;
     if present(&keys) {
-        ctx.mutate("DeleteAccessKey", &key, || {
-            client.delete_access_key(&user, &key)
-        })
-        .await?;
+        let change = Change::DeleteKey {
+            user: user.clone(),
+            access_key_id: key.clone(),
+        };
+        ctx.apply(change, || client.delete_access_key(&user, &key))
+            .await?;
         if !ctx.dry_run() {
             let after = ctx
                 .read("ListAccessKeys", &user, client.list_access_keys(&user))
@@ -96,27 +99,62 @@ pub(super) async fn reenable(ctx: &mut StepContext<'_>) -> Result<StepResult, St
     ))
 }
 
-/// A false positive: undoes what akguard changed (the Deny policy it attached, the key it
-/// disabled), then the incident closes as cancelled. What cannot be undone is recorded.
+/// A false positive: undoes the changes that the recorded call results show akguard applied,
+/// and only those, then the incident closes as cancelled. What it cannot undo (a deleted key,
+/// a call whose result was never recorded) is listed in the finding.
 pub(super) async fn cancel(ctx: &mut StepContext<'_>) -> Result<StepResult, StepError> {
-    let findings = ctx.incident.findings.clone();
-    let mut finding = json!({"policy_detached": false, "key_reenabled": false});
-    let Some(user) = ctx.incident.user_name.clone() else {
-        finding["note"] = json!("no RAM user was changed");
-        return Ok(StepResult::default().finding("cancel", finding));
+    let records = ctx.inner.store.incident_audit(ctx.incident.id).await?;
+    let plan = undo::plan(&records);
+    let mut undone = Vec::new();
+    let mut not_undone = plan.cannot.clone();
+    let mut gone = |change: &Change, why: &str| {
+        not_undone.push(NotUndone {
+            api: change.api().into(),
+            target: change.target().into(),
+            why: why.into(),
+        })
     };
-    if findings.get("revoke").is_some() {
-        keys::detach_deny_policy(ctx, &user).await?;
-        finding["policy_detached"] = json!(true);
-    }
-    let disabled = ["disable_key", "disable_old_key"]
-        .iter()
-        .any(|k| findings.get(*k).is_some());
-    if disabled {
-        match keys::set_status(ctx, &user, KeyStatus::Active).await? {
-            Some(_) => finding["key_reenabled"] = json!(true),
-            None => finding["note"] = json!("the key was already deleted and cannot be restored"),
+    for change in &plan.undo {
+        let done = match change {
+            Change::DetachPolicy { user, policy } => {
+                keys::detach_policy(ctx, user, policy).await?;
+                true
+            }
+            Change::KeyStatus {
+                user,
+                access_key_id,
+                to,
+                ..
+            } => {
+                let wanted = KeyStatus::parse(to).unwrap_or(KeyStatus::Active);
+                let before = keys::set_key_status(ctx, user, access_key_id, wanted).await?;
+                if before.is_none() {
+                    gone(change, "the key no longer exists");
+                }
+                before.is_some()
+            }
+            Change::LoginStatus {
+                user,
+                user_principal_name,
+                to,
+                ..
+            } => {
+                let wanted = LoginStatus::parse(to).unwrap_or(LoginStatus::Active);
+                let before = logins::set_status(ctx, user, user_principal_name, wanted).await?;
+                if before.is_none() {
+                    gone(change, "the user has no console logon any more");
+                }
+                before.is_some()
+            }
+            Change::AttachPolicy { .. } | Change::DeleteKey { .. } => {
+                gone(change, "akguard has no undo for this change");
+                false
+            }
+        };
+        if done {
+            undone.push(change.describe());
         }
     }
+    let finding = json!({"undone": undone, "not_undone": not_undone, "dry_run": ctx.dry_run()});
     Ok(StepResult::default().finding("cancel", finding))
 }

@@ -16,6 +16,7 @@ use super::deliver::{check_sink, deliver, version_id, was_delivered};
 use crate::cloud::api::{Effect, KeyStatus, NewAccessKey};
 use crate::config::Sink;
 use crate::domain::Reason;
+use crate::domain::undo::Change;
 use crate::store::IncidentUpdate;
 
 /// A zero poll interval (rehearsals, tests) still leaves the cloud a breath between reads.
@@ -74,7 +75,13 @@ pub(super) async fn create_and_deliver(ctx: &mut StepContext<'_>) -> Result<Step
             {
                 // Possibly the attacker's way back in: shut it now, let a person decide the rest.
                 let id = other.access_key_id.clone();
-                ctx.mutate("UpdateAccessKey", &id, || {
+                let change = Change::KeyStatus {
+                    user: user.clone(),
+                    access_key_id: id.clone(),
+                    from: KeyStatus::Active.as_str().to_owned(),
+                    to: KeyStatus::Inactive.as_str().to_owned(),
+                };
+                ctx.apply(change, || {
                     applied(client.update_access_key(&user, &id, KeyStatus::Inactive))
                 })
                 .await?;

@@ -1,9 +1,11 @@
 //! The ActionTrail audit: what the leaked key did, from the look-back before detection until
-//! now, in every configured region. Keys it created become incidents of their own.
+//! now, in every configured region. Keys it created become incidents of their own; what else
+//! the attacker left is handled in `artefacts`.
 
 use chrono::Utc;
 use serde_json::{Value, json};
 
+use super::artefacts;
 use super::context::{StepContext, StepError, StepResult};
 use crate::domain::forensics::AuditFindings;
 use crate::domain::{AccessKeyId, LeakNotification, OwnerType, Signal};
@@ -11,15 +13,23 @@ use crate::store::Delivery;
 
 /// The first pass, run as the audit step.
 pub(super) async fn first_pass(ctx: &mut StepContext<'_>) -> Result<StepResult, StepError> {
+    let parent = artefacts::parent(ctx).await?;
+    if let artefacts::Parent::AuditPending = parent {
+        // Waiting, not failing: the parent's step is about to record its findings.
+        return Ok(StepResult::wait_until(
+            Utc::now() + chrono::Duration::seconds(1),
+        ));
+    }
     let findings = collect(ctx).await?;
     chain_created_keys(ctx, &findings).await?;
     let settle_at =
         Utc::now() + chrono::Duration::from_std(ctx.inner.config.settle_delay).unwrap_or_default();
     let summary = findings.summary();
-    let result = StepResult {
+    let mut result = StepResult {
         settle_audit_at: Some(settle_at),
         ..StepResult::default()
     };
+    result.findings = artefacts::findings(ctx, &findings, parent.incident()).await?;
     Ok(result
         .finding(
             "audit",
@@ -28,8 +38,13 @@ pub(super) async fn first_pass(ctx: &mut StepContext<'_>) -> Result<StepResult, 
         .finding("audit_summary", json!(summary)))
 }
 
-/// The second pass, once ActionTrail has caught up: merged into the first.
-pub(super) async fn settle_pass(ctx: &mut StepContext<'_>) -> Result<AuditFindings, StepError> {
+/// The second pass, once ActionTrail has caught up: merged into the first. Returns the merged
+/// audit and the findings about what the attacker left.
+pub(super) async fn settle_pass(
+    ctx: &mut StepContext<'_>,
+) -> Result<(AuditFindings, Vec<(String, Value)>), StepError> {
+    // The first pass waited for the parent's findings, so they are there by now.
+    let parent = artefacts::parent(ctx).await?;
     let fresh = collect(ctx).await?;
     let earlier: Option<AuditFindings> = ctx
         .incident
@@ -41,7 +56,8 @@ pub(super) async fn settle_pass(ctx: &mut StepContext<'_>) -> Result<AuditFindin
         None => fresh,
     };
     chain_created_keys(ctx, &merged).await?;
-    Ok(merged)
+    let left = artefacts::findings(ctx, &merged, parent.incident()).await?;
+    Ok((merged, left))
 }
 
 async fn collect(ctx: &mut StepContext<'_>) -> Result<AuditFindings, StepError> {

@@ -85,6 +85,21 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
             json!({"claimed_owner": user, "why": "the key is not in that user's key list"}),
         ));
     };
+    if let Some(parent) = incident.parent_incident_id {
+        // The leaked key of the parent incident created this key: it is the attacker's, and
+        // however busy it is, no workload of ours depends on it.
+        let result = StepResult {
+            path: Some(Path::AttackerKey),
+            owner: Some((OwnerType::RamUser, Some(user.clone()))),
+            ..StepResult::default()
+        };
+        return Ok(result.finding(
+            "triage",
+            json!({"owner_type": "ram_user", "user_name": user, "user_principal_name": principal,
+                   "key_status": format!("{:?}", listed.status),
+                   "created_by_incident": parent, "path": Path::AttackerKey.as_str()}),
+        ));
+    }
     let last_used = match &principal {
         Some(upn) => {
             ctx.read(

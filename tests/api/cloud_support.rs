@@ -8,7 +8,7 @@ use akguard::cloud::credentials::{BaseSource, Credentials};
 use akguard::cloud::emulator::{self, EmulatorGuard, Scenario};
 use akguard::cloud::product::Product;
 use akguard::cloud::ratelimit::ApiClass;
-use akguard::cloud::{ClientOptions, CloudClient};
+use akguard::cloud::{ClientOptions, CloudClient, SignatureVersion};
 use serde_json::Value;
 
 /// akguard's own key in every shipped scenario.
@@ -43,6 +43,7 @@ pub fn options(url: &str, base: BaseSource) -> ClientOptions {
         regional_actiontrail: false,
         connect_timeout: Duration::from_secs(2),
         timeout: Duration::from_secs(10),
+        signature_version: SignatureVersion::V3,
         rates: vec![(ApiClass::LookupEvents, 2.0), (ApiClass::RamWrite, 50.0)],
     }
 }

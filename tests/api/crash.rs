@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use crate::artefacts::{BACKDOOR_USER, act, with_backdoor_console};
 use crate::cloud_support::{LEAKED_KEY, calls_of, emulator, state};
 use crate::helpers::run_cli;
 use crate::remediation::{
@@ -93,9 +94,11 @@ async fn a_crash_between_creating_and_delivering_the_key_replaces_the_lost_key()
         lost_key,
         "the key whose secret was lost must not be handed over"
     );
+    // ci-deployer's keys only: the backdoor key the leaked key created is deleted too.
     let deleted: Vec<Value> = calls_of(&url, "DeleteAccessKey")
         .await
         .iter()
+        .filter(|c| c["params"]["UserName"] == "ci-deployer")
         .map(|c| c["params"]["UserAccessKeyId"].clone())
         .collect();
     assert_eq!(deleted, [lost_key]);
@@ -147,7 +150,15 @@ fn read_sink(cloud: &Value, incident: &Value, file: Option<&std::path::Path>) ->
 /// One rotation with a crash at `point`: restarted, it ends resolved with the delivered key
 /// live and alone, and no side effect repeated.
 async fn rotate_through_a_crash(point: &str, file: Option<&std::path::Path>) {
-    let (url, _emulator) = emulator("leaked-in-use.json", |_| {}).await;
+    // Without the backdoor key the leaked key created: its chain incident disables and deletes
+    // it with the same APIs, and the hook must fire in the rotation.
+    let (url, _emulator) = emulator("leaked-in-use.json", |s| {
+        s["events"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|e| e["eventName"] != "CreateAccessKey");
+    })
+    .await;
     let config = match file {
         Some(path) => format!(
             "[[rotation.users]]\nuser = \"ci-deployer\"\nsink = \"file\"\npath = \"{}\"\n",
@@ -227,4 +238,86 @@ async fn a_crash_right_after_the_file_sink_is_written_keeps_the_written_key() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ci-deployer.json");
     rotate_through_a_crash("FileSinkWrite", Some(&path)).await;
+}
+
+#[tokio::test]
+async fn a_crash_right_after_switching_a_logon_off_repeats_nothing_and_cancel_says_it_cannot_tell()
+{
+    // Every other console user already has to bind MFA, so the first UpdateLoginProfile call
+    // that succeeds is the one that switches the backdoor's logon off.
+    let (url, _emulator) = emulator("leaked-in-use.json", |s| {
+        with_backdoor_console(s);
+        for user in s["users"].as_array_mut().unwrap() {
+            if let Some(profile) = user.get_mut("login_profile") {
+                profile["mfa_bind_required"] = json!(true);
+            }
+        }
+    })
+    .await;
+    let mut app = daemon_with(
+        &url,
+        "",
+        &[("AKGUARD_TEST_CRASH_AFTER", "UpdateLoginProfile")],
+    )
+    .await;
+    let id = report(&app, LEAKED_KEY, 25).await;
+    let switched = |calls: Vec<Value>| {
+        calls
+            .into_iter()
+            .filter(|c| c["status"] == 200 && c["params"]["Status"] == "Inactive")
+            .count()
+    };
+    // Bounded: without the switch the daemon would never crash.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while switched(calls_of(&url, "UpdateLoginProfile").await) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the logon was never switched off:\n{}",
+            app.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let status = app.wait_exit().await;
+    assert!(!status.success(), "the crash hook did not fire");
+    assert_eq!(switched(calls_of(&url, "UpdateLoginProfile").await), 1);
+
+    app.set_env("AKGUARD_TEST_CRASH_AFTER", None);
+    app.restart().await;
+    let incident = app
+        .wait_for_incident(id, "awaiting the operator", |i| {
+            i["state"] == "awaiting_operator"
+        })
+        .await;
+    assert_eq!(
+        switched(calls_of(&url, "UpdateLoginProfile").await),
+        1,
+        "switched off twice"
+    );
+    assert_eq!(
+        user(&state(&url).await, BACKDOOR_USER)["login_profile"]["status"],
+        "Inactive"
+    );
+    let logons = incident["findings"]["attacker_logins"]["users"].to_string();
+    assert!(logons.contains("already_disabled"), "{logons}");
+
+    // The change has an intent and no recorded result: cancel does not guess.
+    let (status, body) = act(&app, id, "cancel", json!({"reason": "drill"})).await;
+    assert_eq!(status, 200, "{body}");
+    let cannot = body["cancel"]["cannot_undo"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["api"] == "UpdateLoginProfile")
+        .cloned()
+        .unwrap_or_else(|| panic!("{body:#}"));
+    assert!(
+        cannot["why"].as_str().unwrap().contains("never recorded"),
+        "{cannot}"
+    );
+    app.wait_for_incident(id, "cancelled", |i| i["state"] == "cancelled")
+        .await;
+    assert_eq!(
+        user(&state(&url).await, BACKDOOR_USER)["login_profile"]["status"],
+        "Inactive"
+    );
 }

@@ -1,5 +1,6 @@
 //! Integration tests: each starts the real daemon on port 0 with a fresh database.
 
+mod artefacts;
 mod audit_chain;
 mod authentication;
 mod cli;
@@ -12,11 +13,13 @@ mod demo;
 mod free_text;
 mod helpers;
 mod intake_formats;
+mod oversight;
 mod persistence;
 mod remediation;
 mod rotation;
 mod rotation_safety;
 mod secrets;
 mod security_center;
+mod signatures;
 mod status_api;
 mod validation;

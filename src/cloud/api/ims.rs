@@ -1,4 +1,5 @@
-//! IMS (2019-08-15): who owns a key, and when it was last used.
+//! IMS (2019-08-15): who owns a key, when it was last used, and console logons (only IMS
+//! can switch one off without deleting it).
 
 use chrono::{DateTime, Utc};
 
@@ -7,6 +8,30 @@ use crate::cloud::parse::text;
 use crate::cloud::product::Product;
 use crate::cloud::ratelimit::Priority;
 use crate::cloud::{Called, CloudClient, CloudError, Request};
+
+/// Whether a console logon is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginStatus {
+    Active,
+    Inactive,
+}
+
+impl LoginStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "Active",
+            Self::Inactive => "Inactive",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "Active" => Some(Self::Active),
+            "Inactive" => Some(Self::Inactive),
+            _ => None,
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImsUser {
@@ -65,5 +90,49 @@ impl CloudClient {
             .and_then(|v| text(v, &["LastUsedDate"]))
             .and_then(|d| parse_time(&d));
         Ok(called.map(|_| last))
+    }
+
+    /// The user with this RAM user id, or `None` when there is none.
+    pub async fn user_by_id(&self, user_id: &str) -> Result<Called<Option<ImsUser>>, CloudError> {
+        let request = Request::new(Product::Ims, "GetUser").param("UserId", user_id);
+        let called = self.optional(request, "EntityNotExist.User").await?;
+        Ok(called.map(|value| {
+            let user = value?.get("User")?.clone();
+            Some(ImsUser {
+                user_id: text(&user, &["UserId"]).unwrap_or_default(),
+                user_name: text(&user, &["UserName"])?,
+                user_principal_name: text(&user, &["UserPrincipalName"]),
+            })
+        }))
+    }
+
+    /// Whether the user's console logon is on; `None` when the user has no console logon.
+    pub async fn login_status(
+        &self,
+        user_principal_name: &str,
+    ) -> Result<Called<Option<LoginStatus>>, CloudError> {
+        let request = Request::new(Product::Ims, "GetLoginProfile")
+            .param("UserPrincipalName", user_principal_name);
+        let called = self
+            .optional(request, "EntityNotExist.User.LoginProfile")
+            .await?;
+        Ok(called.map(|value| {
+            let profile = value?.get("LoginProfile")?.clone();
+            // A profile shown without a status is taken as on, so it is switched off.
+            let status = text(&profile, &["Status"]).and_then(|s| LoginStatus::parse(&s));
+            Some(status.unwrap_or(LoginStatus::Active))
+        }))
+    }
+
+    /// Switches the user's console logon on or off, keeping its password and settings.
+    pub async fn set_login_status(
+        &self,
+        user_principal_name: &str,
+        status: LoginStatus,
+    ) -> Result<Called<()>, CloudError> {
+        let request = Request::new(Product::Ims, "UpdateLoginProfile")
+            .param("UserPrincipalName", user_principal_name)
+            .param("Status", status.as_str());
+        Ok(self.call(request).await?.map(|_| ()))
     }
 }

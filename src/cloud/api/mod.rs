@@ -9,7 +9,7 @@ mod sas;
 
 pub use actiontrail::{AccountType, LastUsedInfo};
 pub use bss::{AccountBalance, BillItem};
-pub use ims::ImsUser;
+pub use ims::{ImsUser, LoginStatus};
 pub use kms::SecretVersion;
 pub use ram::{
     AccessKeyInfo, AttachedPolicy, KeyStatus, LoginProfile, MfaDevice, NewAccessKey, PolicyInfo,

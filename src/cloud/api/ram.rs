@@ -24,10 +24,18 @@ pub enum KeyStatus {
 }
 
 impl KeyStatus {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Active => "Active",
             Self::Inactive => "Inactive",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "Active" => Some(Self::Active),
+            "Inactive" => Some(Self::Inactive),
+            _ => None,
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The gateway's checks on every RPC request: common parameters, timestamp window, AccessKey
-//! and STS token, signature, nonce replay.
+//! and STS token, signature (V1 here, V3 through the caller's check), nonce replay.
 
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -59,14 +59,29 @@ pub(crate) fn check_common(params: &Params) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Runs the checks in the gateway's order; on success the nonce is spent and the key's
-/// last-used time is now.
+/// The V1 signature check: `Signature` against the string to sign rebuilt from `params`.
+pub(crate) fn verify_v1(secret: &str, method: &str, params: &Params) -> Result<(), ApiError> {
+    let string_to_sign = signature::string_to_sign(method, params.all());
+    if signature::verify(secret, &string_to_sign, params.required("Signature")?) {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(
+        "SignatureDoesNotMatch",
+        format!(
+            "Specified signature is not matched with our calculation. server string to sign is:{string_to_sign}"
+        ),
+    ))
+}
+
+/// Runs the checks in the gateway's order, `verify` checking the signature with the key's
+/// secret; on success the nonce is spent and the key's last-used time is now. `params` holds
+/// the timestamp, nonce, key id and token under their V1 names whichever scheme signed.
 pub(crate) fn authenticate(
     inner: &mut Inner,
-    method: &str,
     params: &Params,
     now: DateTime<Utc>,
     service: &str,
+    verify: impl FnOnce(&str) -> Result<(), ApiError>,
 ) -> Result<Caller, ApiError> {
     let timestamp = params.required("Timestamp")?;
     let signed_at = parse_time(timestamp).ok_or_else(|| {
@@ -83,15 +98,7 @@ pub(crate) fn authenticate(
     }
     let key_id = params.required("AccessKeyId")?;
     let (secret, caller) = identify(inner, key_id, params, now)?;
-    let string_to_sign = signature::string_to_sign(method, params.all());
-    if !signature::verify(&secret, &string_to_sign, params.required("Signature")?) {
-        return Err(ApiError::bad_request(
-            "SignatureDoesNotMatch",
-            format!(
-                "Specified signature is not matched with our calculation. server string to sign is:{string_to_sign}"
-            ),
-        ));
-    }
+    verify(&secret)?;
     let nonce = (
         key_id.to_string(),
         params.required("SignatureNonce")?.to_string(),

@@ -1,19 +1,26 @@
 //! IMS (2019-08-15): the identity lookups akguard uses to map an AccessKey to its owner
-//! without touching the leaked key.
+//! without touching the leaked key, and console logons, which only IMS can switch off.
 
 use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::product::{Call, unknown_action};
-use super::scenario::{AccessKey, Scenario, User};
+use super::scenario::{AccessKey, KeyStatus, Scenario, User};
 use super::state::Owner;
 
-pub(crate) const ACTIONS: &[&str] = &["GetUser", "GetAccessKeyLastUsed"];
+pub(crate) const ACTIONS: &[&str] = &[
+    "GetUser",
+    "GetAccessKeyLastUsed",
+    "GetLoginProfile",
+    "UpdateLoginProfile",
+];
 
 pub(crate) fn handle(action: &str, call: &mut Call) -> Result<Value, ApiError> {
     match action {
         "GetUser" => get_user(call),
         "GetAccessKeyLastUsed" => get_access_key_last_used(call),
+        "GetLoginProfile" => get_login_profile(call),
+        "UpdateLoginProfile" => update_login_profile(call),
         _ => Err(unknown_action()),
     }
 }
@@ -96,4 +103,67 @@ pub(super) fn last_used_body(key: &AccessKey, with_service: bool) -> Value {
         }
     }
     json!({ "AccessKeyLastUsed": last_used })
+}
+
+fn no_login_profile(upn: &str) -> ApiError {
+    ApiError::not_found(
+        "EntityNotExist.User.LoginProfile",
+        format!("The login profile does not exist for user: {upn}."),
+    )
+}
+
+/// The user named by `UserPrincipalName`, by index, so an update can borrow it mutably.
+fn user_index(world: &Scenario, upn: &str) -> Result<usize, ApiError> {
+    world
+        .users
+        .iter()
+        .position(|u| world.principal_name(u).eq_ignore_ascii_case(upn))
+        .ok_or_else(|| ApiError::no_such_user(upn))
+}
+
+fn get_login_profile(call: &mut Call) -> Result<Value, ApiError> {
+    let upn = call.params.required("UserPrincipalName")?;
+    let user = by_principal_name(call.world, upn)?;
+    let profile = user
+        .login_profile
+        .as_ref()
+        .ok_or_else(|| no_login_profile(upn))?;
+    let create = profile.create_date.to_string();
+    Ok(json!({
+        "LoginProfile": {
+            "UserPrincipalName": call.world.principal_name(user),
+            "Status": profile.status.as_str(),
+            "PasswordResetRequired": profile.password_reset_required,
+            "MFABindRequired": profile.mfa_bind_required,
+            "UpdateDate": create,
+        }
+    }))
+}
+
+/// IMS, unlike RAM, can switch a console logon off (`Status=Inactive`) without deleting it.
+fn update_login_profile(call: &mut Call) -> Result<Value, ApiError> {
+    let upn = call.params.required("UserPrincipalName")?;
+    let status = match call.params.get("Status") {
+        None => None,
+        Some("Active") => Some(KeyStatus::Active),
+        Some("Inactive") => Some(KeyStatus::Inactive),
+        Some(_) => return Err(ApiError::invalid("Status", "must be Active or Inactive")),
+    };
+    let mfa = call.params.bool("MFABindRequired")?;
+    let reset = call.params.bool("PasswordResetRequired")?;
+    let index = user_index(call.world, upn)?;
+    let profile = call.world.users[index]
+        .login_profile
+        .as_mut()
+        .ok_or_else(|| no_login_profile(upn))?;
+    if let Some(status) = status {
+        profile.status = status;
+    }
+    if let Some(mfa) = mfa {
+        profile.mfa_bind_required = mfa;
+    }
+    if let Some(reset) = reset {
+        profile.password_reset_required = reset;
+    }
+    Ok(json!({}))
 }

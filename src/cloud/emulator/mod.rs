@@ -25,6 +25,7 @@ mod sas;
 mod scenario;
 mod server;
 mod signature;
+mod signature_v3;
 mod state;
 mod sts;
 mod validate;

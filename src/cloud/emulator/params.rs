@@ -33,6 +33,14 @@ impl Params {
         )
     }
 
+    /// These values under these names, replacing any the request carried (a V3 request's
+    /// headers win over its parameters).
+    pub(crate) fn with(&self, pairs: Vec<(&str, String)>) -> Self {
+        let mut map = self.0.clone();
+        map.extend(pairs.into_iter().map(|(k, v)| (k.to_string(), v)));
+        Self(map)
+    }
+
     pub(crate) fn all(&self) -> &BTreeMap<String, String> {
         &self.0
     }

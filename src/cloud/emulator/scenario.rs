@@ -8,8 +8,8 @@
 //!   (used in user principal names, else the uid), `access_keys` (the root account's keys).
 //! - `users[]`: `name`, optional `id` (16 digits; derived from the name when absent),
 //!   `display_name`, `comments`, `email`, `mobile_phone`, `create_date`, `update_date`,
-//!   `last_login_date`, `login_profile` (`mfa_bind_required`, `password_reset_required`,
-//!   `create_date`; absent means no console logon), `mfa_device` (`serial_number`, `type`
+//!   `last_login_date`, `login_profile` (`status` `Active` or `Inactive`, `mfa_bind_required`,
+//!   `password_reset_required`, `create_date`; absent means no console logon), `mfa_device` (`serial_number`, `type`
 //!   `VMFA`|`U2F`), `policies[]` (`name`, `type` `System`|`Custom`, `attach_date`),
 //!   `access_keys[]`.
 //! - An access key: `id`, `secret`, `status` `Active`|`Inactive`, `create_date`, `last_used`,
@@ -148,6 +148,9 @@ pub struct User {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoginProfile {
+    /// Console logon on (`Active`) or off (`Inactive`), as IMS sets and shows it.
+    #[serde(default)]
+    pub status: KeyStatus,
     #[serde(default)]
     pub mfa_bind_required: bool,
     #[serde(default)]

@@ -18,6 +18,7 @@ use super::error::ApiError;
 use super::ids;
 use super::params::Params;
 use super::product::{Call, Product, unknown_action};
+use super::signature_v3::V3Request;
 use super::state::{CallRecord, Inner, Shared};
 use super::{control, metadata};
 
@@ -56,7 +57,8 @@ async fn rpc(
         .is_none_or(|v| v.starts_with("application/x-www-form-urlencoded"));
     let params = Params::merge(uri.query(), if form { &body } else { &[] });
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    let answer = process(&shared, method.as_str(), &params, host);
+    let v3 = V3Request::from_http(&headers, uri.query(), &body);
+    let answer = process(&shared, method.as_str(), &params, host, v3.as_ref());
     if !answer.latency.is_zero() {
         tokio::time::sleep(answer.latency).await;
     }
@@ -69,18 +71,30 @@ async fn rpc(
     response
 }
 
-/// Handles one RPC request under the state lock and logs it, whatever the outcome.
+/// Handles one RPC request under the state lock and logs it, whatever the outcome. `v3` is
+/// the signature of a V3-signed request; without it the request is V1-signed.
 pub(crate) fn process(
     shared: &Shared,
     method: &str,
     params: &Params,
     host: Option<&str>,
+    v3: Option<&V3Request>,
 ) -> Answer {
+    let merged;
+    let params = match v3 {
+        Some(v3) => {
+            merged = params.with(v3.common_params());
+            &merged
+        }
+        None => params,
+    };
     let now = shared.clock.now();
     let mut inner = shared.lock();
     let product = params.get("Version").and_then(Product::from_version);
     let request_id = ids::request_id();
-    let (status, body, retry_after_ms, code) = match run(&mut inner, method, params, now, product) {
+    let (status, body, retry_after_ms, code) = match run(
+        &mut inner, method, params, v3, now, product,
+    ) {
         Ok(mut body) => {
             body["RequestId"] = request_id.into();
             (StatusCode::OK, body, None, None)
@@ -125,6 +139,7 @@ pub(crate) fn process(
         nonce: owned("SignatureNonce"),
         timestamp: owned("Timestamp"),
         method: method.to_string(),
+        signature: if v3.is_some() { "v3" } else { "v1" },
         status: status.as_u16(),
         code,
         params: params.loggable(),
@@ -141,6 +156,7 @@ fn run(
     inner: &mut Inner,
     method: &str,
     params: &Params,
+    v3: Option<&V3Request>,
     now: DateTime<Utc>,
     product: Option<Product>,
 ) -> Result<Value, ApiError> {
@@ -157,8 +173,20 @@ fn run(
     if !product.knows(action) {
         return Err(unknown_action());
     }
-    auth::check_common(params)?;
-    let caller = auth::authenticate(inner, method, params, now, product.code())?;
+    let caller = match v3 {
+        Some(v3) => {
+            v3.check_common()?;
+            auth::authenticate(inner, params, now, product.code(), |secret| {
+                v3.verify(secret, method)
+            })?
+        }
+        None => {
+            auth::check_common(params)?;
+            auth::authenticate(inner, params, now, product.code(), |secret| {
+                auth::verify_v1(secret, method, params)
+            })?
+        }
+    };
     if caller.leaked && product.blocks_leaked_key(action) {
         return Err(ApiError::forbidden(
             "Forbidden",
@@ -176,7 +204,10 @@ fn run(
         }
         window.push_back(now);
     }
-    let string_to_sign = super::signature::string_to_sign(method, params.all());
+    let string_to_sign = match v3 {
+        Some(v3) => v3.string_to_sign(method)?,
+        None => super::signature::string_to_sign(method, params.all()),
+    };
     inner
         .world
         .faults

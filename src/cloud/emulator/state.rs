@@ -44,6 +44,8 @@ pub(crate) struct CallRecord {
     pub nonce: Option<String>,
     pub timestamp: Option<String>,
     pub method: String,
+    /// `v1` or `v3`: which signature scheme the request used.
+    pub signature: &'static str,
     pub status: u16,
     pub code: Option<String>,
     pub params: BTreeMap<String, String>,

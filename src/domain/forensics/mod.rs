@@ -2,6 +2,7 @@
 //! the events and stores the findings.
 
 mod capped;
+mod checklist;
 mod entries;
 mod event;
 mod identity;

@@ -16,6 +16,7 @@ fn arb_reason() -> impl Strategy<Value = Reason> {
         Just(Reason::OwnerUnknown),
         Just(Reason::PolicyLimit),
         Just(Reason::SecondKey),
+        Just(Reason::AttackerArtefacts),
         select(Step::ALL.to_vec()).prop_map(Reason::StepFailed),
         select(Step::ALL.to_vec()).prop_map(Reason::ApprovalTimedOut),
     ]

@@ -2,6 +2,7 @@
 //! surface and the shipped scenarios.
 
 mod gateway;
+mod gateway_v3;
 mod http;
 mod products;
 mod ram;

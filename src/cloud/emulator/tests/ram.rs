@@ -275,3 +275,55 @@ fn logon_profiles_and_mfa_devices() {
     let (_, mfa) = h.call(RAM, "GetUserMFAInfo", &[("UserName", "bob")]);
     assert_eq!(mfa["MFADevice"]["Type"], "VMFA");
 }
+
+#[test]
+fn ims_switches_a_console_logon_off_and_on_for_a_signed_caller_only() {
+    let h = Harness::new();
+    let upn = [("UserPrincipalName", "alice@acme.onaliyun.com")];
+    let (status, profile) = h.call(IMS, "GetLoginProfile", &upn);
+    assert_eq!(status, 200, "{profile}");
+    assert_eq!(profile["LoginProfile"]["Status"], "Active");
+    let off = [
+        ("UserPrincipalName", "alice@acme.onaliyun.com"),
+        ("Status", "Inactive"),
+    ];
+    // Signed with the wrong secret: refused, and nothing changes.
+    let mut forged = h.signed("POST", AKGUARD, IMS, "UpdateLoginProfile", &off);
+    forged.insert("Signature".into(), "AAAAAAAAAAAAAAAAAAAAAAAAAAA=".into());
+    assert_eq!(
+        code(&h.send("POST", &forged)),
+        (400, "SignatureDoesNotMatch".into())
+    );
+    assert_eq!(
+        h.call(IMS, "GetLoginProfile", &upn).1["LoginProfile"]["Status"],
+        "Active"
+    );
+
+    assert_eq!(h.call(IMS, "UpdateLoginProfile", &off).0, 200);
+    let (_, profile) = h.call(IMS, "GetLoginProfile", &upn);
+    assert_eq!(profile["LoginProfile"]["Status"], "Inactive");
+    // Switching off keeps the profile's other settings.
+    assert_eq!(profile["LoginProfile"]["MFABindRequired"], false);
+    let bad = [
+        ("UserPrincipalName", "alice@acme.onaliyun.com"),
+        ("Status", "Off"),
+    ];
+    assert_eq!(
+        code(&h.call(IMS, "UpdateLoginProfile", &bad)),
+        (400, "InvalidParameter".into())
+    );
+    let on = [
+        ("UserPrincipalName", "alice@acme.onaliyun.com"),
+        ("Status", "Active"),
+    ];
+    assert_eq!(h.call(IMS, "UpdateLoginProfile", &on).0, 200);
+    assert_eq!(h.state()["users"][2]["login_profile"]["status"], "Active");
+    assert_eq!(
+        code(&h.call(
+            IMS,
+            "GetLoginProfile",
+            &[("UserPrincipalName", "akguard@acme.onaliyun.com")]
+        )),
+        (404, "EntityNotExist.User.LoginProfile".into())
+    );
+}

@@ -176,3 +176,19 @@ fn findings_survive_a_json_round_trip_in_snake_case() {
         AuditFindings::default()
     );
 }
+
+#[test]
+fn the_checklist_names_every_artefact_of_a_successful_call() {
+    let findings = AuditFindings::from_events(LEAKED, &attack(), &known());
+    let items = findings.checklist();
+    let text = items.join("\n");
+    assert!(text.contains("RAM user svc-backup"), "{text}");
+    assert!(text.contains("AccessKey "), "{text}");
+    assert!(
+        text.contains("policy AdministratorAccess attached to svc-backup"),
+        "{text}"
+    );
+    assert!(text.contains("ACS::ECS::Instance"), "{text}");
+    // The refused second CreateUser made nothing.
+    assert_eq!(text.matches("RAM user").count(), 1, "{text}");
+}

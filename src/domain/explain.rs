@@ -1,0 +1,301 @@
+//! What a person reads on an incident: what akguard did (in a dry run, what it would do),
+//! what the incident waits for, and what is left for a person.
+
+use serde_json::{Value, json};
+
+use super::{Incident, IncidentState, Reason, Step};
+
+/// Where a step's approval request is kept in the findings.
+pub fn approval_key(step: Step) -> String {
+    format!("approval_{}", step.as_str())
+}
+
+/// The approval the incident waits for: `{"approval": step, "since": ..., "deadline": ...}`.
+pub fn waiting_for(incident: &Incident) -> Option<Value> {
+    let step = match incident.state {
+        IncidentState::Active(step) => step,
+        IncidentState::NeedsAttention(Reason::ApprovalTimedOut(step)) => step,
+        _ => return None,
+    };
+    let record = incident.findings.get(approval_key(step))?;
+    if record.get("granted_at").is_some() {
+        return None;
+    }
+    let since = record.get("requested_at")?;
+    Some(json!({
+        "approval": step.as_str(),
+        "since": since,
+        "deadline": record.get("deadline").cloned().unwrap_or(Value::Null),
+    }))
+}
+
+/// The incident's explanation, or `None` when nothing is for a person to read.
+pub fn explanation(incident: &Incident) -> Option<String> {
+    let text = if let Some(waiting) = waiting_for(incident) {
+        Some(approval_text(incident, &waiting))
+    } else if incident.state == IncidentState::Cancelled {
+        Some(cancel_text(incident))
+    } else if incident.parent_incident_id.is_some() {
+        Some(chain_text(incident))
+    } else {
+        let base = incident.state.explanation(incident.dry_run);
+        match (base, created_note(incident)) {
+            (Some(base), Some(note)) => Some(format!("{base} {note}")),
+            (base, note) => base.or(note),
+        }
+    };
+    if !incident.dry_run {
+        return text;
+    }
+    let lead = "Dry run: akguard changed nothing in the cloud; the audit log lists each call it \
+                would have made (cloud.dry_run).";
+    Some(match text {
+        Some(text) => format!("{lead} {text}"),
+        None => lead.to_owned(),
+    })
+}
+
+fn approval_text(incident: &Incident, waiting: &Value) -> String {
+    let step = waiting["approval"].as_str().unwrap_or_default();
+    let since = waiting["since"].as_str().unwrap_or("an unknown time");
+    let deadline = match waiting["deadline"].as_str() {
+        Some(at) => format!(
+            "If none comes by {at}, approvals.on_deadline decides (proceed, or needs_attention)."
+        ),
+        None => "It waits until one comes (approvals.deadline is not set).".to_owned(),
+    };
+    format!(
+        "Waiting for an operator's approval of the {step} step since {since}. {deadline} \
+         Approve it (POST /v1/incidents/{}/actions/approve) to let it run, or cancel the \
+         incident.",
+        incident.id
+    )
+}
+
+fn cancel_text(incident: &Incident) -> String {
+    let cancel = &incident.findings["cancel"];
+    let undone: Vec<&str> = list(&cancel["undone"]).filter_map(Value::as_str).collect();
+    let mut text = if undone.is_empty() {
+        "Cancelled. akguard had changed nothing that needed undoing.".to_owned()
+    } else if incident.dry_run {
+        format!(
+            "Cancelled. akguard would have undone: {}.",
+            undone.join("; ")
+        )
+    } else {
+        format!("Cancelled. akguard undid: {}.", undone.join("; "))
+    };
+    let kept: Vec<String> = list(&cancel["not_undone"])
+        .map(|n| {
+            format!(
+                "{} on {} ({})",
+                n["api"].as_str().unwrap_or_default(),
+                n["target"].as_str().unwrap_or_default(),
+                n["why"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    if !kept.is_empty() {
+        text.push_str(&format!(" It could not undo: {}.", kept.join("; ")));
+    }
+    text
+}
+
+fn chain_text(incident: &Incident) -> String {
+    let parent = incident
+        .parent_incident_id
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    let mut text = format!(
+        "The leaked key of incident {parent} created this key: it is the attacker's, and no \
+         workload of yours depends on it. akguard disables it at once and deletes it after the \
+         grace period; do not give it a sink (set-rotation), which would hand the attacker's \
+         user a fresh key."
+    );
+    if let IncidentState::NeedsAttention(reason) = incident.state {
+        text.push(' ');
+        text.push_str(&reason.explanation());
+    }
+    let artefacts = &incident.findings["attacker_artefacts"];
+    let items: Vec<&str> = list(&artefacts["items"])
+        .filter_map(Value::as_str)
+        .collect();
+    if artefacts.is_null() {
+        text.push_str(&format!(
+            " The checklist of what the attacker created follows once this incident's audit \
+             step has run; until then see incident {parent}'s audit findings."
+        ));
+        return text;
+    }
+    text.push_str(" Check and remove what the attacker created:");
+    for item in &items {
+        text.push_str(&format!("\n- [ ] {item}"));
+    }
+    for logon in list(&artefacts["console_logons"]) {
+        let user = logon["user_name"].as_str().unwrap_or_default();
+        let state = match logon["console_logon"].as_str().unwrap_or_default() {
+            "disabled" | "already_disabled" => "switched off; delete the user once reviewed",
+            "would_disable" => "would be switched off (dry run)",
+            "none" => "none",
+            "user_deleted" => "the user is deleted",
+            other => other,
+        };
+        text.push_str(&format!("\n- [ ] console logon of {user}: {state}"));
+    }
+    if items.is_empty() {
+        text.push_str("\n- [ ] nothing found in ActionTrail yet: check it by hand");
+    }
+    text
+}
+
+/// What the leaked key created, in a sentence, for an open incident whose audit found any.
+fn created_note(incident: &Incident) -> Option<String> {
+    if !incident.state.is_open() {
+        return None;
+    }
+    let audit = &incident.findings["audit"];
+    let names = |found: &Value, field: &str| -> Vec<String> {
+        list(&found["items"])
+            .filter_map(|i| i[field].as_str().map(str::to_owned))
+            .collect()
+    };
+    let users = names(&audit["users_created"], "user_name");
+    let keys = names(&audit["keys_created"], "access_key_id");
+    if users.is_empty() && keys.is_empty() {
+        return None;
+    }
+    let mut note = "The leaked key created".to_owned();
+    if !users.is_empty() {
+        let logons = if incident.dry_run {
+            "their console logons would be switched off"
+        } else {
+            "their console logons are switched off (see attacker_logins)"
+        };
+        note.push_str(&format!(" users {} ({logons})", users.join(", ")));
+    }
+    if !keys.is_empty() {
+        if !users.is_empty() {
+            note.push_str(" and");
+        }
+        note.push_str(&format!(
+            " keys {} (each an incident of its own, linked by parent_incident_id, with a \
+             checklist of what the attacker created)",
+            keys.join(", ")
+        ));
+    }
+    note.push('.');
+    Some(note)
+}
+
+fn list(value: &Value) -> impl Iterator<Item = &Value> {
+    value.as_array().into_iter().flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::domain::{AccessKeyId, IncidentId, OwnerType};
+
+    fn incident(state: IncidentState, findings: Value) -> Incident {
+        let now = Utc::now();
+        Incident {
+            id: IncidentId(7),
+            access_key_id: AccessKeyId::parse("LTAI5tQ9xLeakedCiDeploy7").unwrap(),
+            account_id: None,
+            account_name: None,
+            user_name: Some("ci-deployer".into()),
+            owner_type: OwnerType::RamUser,
+            leak_url: None,
+            detected_at: now,
+            state,
+            path: None,
+            created_at: now,
+            updated_at: now,
+            closed_at: None,
+            attempt: 1,
+            step_attempts: 0,
+            next_attempt_at: None,
+            lease_owner: None,
+            lease_expires_at: None,
+            contained_at: None,
+            settle_audit_at: None,
+            parent_incident_id: None,
+            last_error: None,
+            findings,
+            dry_run: false,
+        }
+    }
+
+    #[test]
+    fn a_dry_run_never_claims_what_it_did_not_do() {
+        let mut waiting = incident(IncidentState::Active(Step::AwaitingOperator), json!({}));
+        let real = explanation(&waiting).unwrap();
+        assert!(real.starts_with("Contained: the Deny policy is attached"));
+        waiting.dry_run = true;
+        let dry = explanation(&waiting).unwrap();
+        assert!(dry.starts_with("Dry run:"), "{dry}");
+        assert!(dry.contains("Would be contained"), "{dry}");
+        assert!(!dry.contains("policy is attached"), "{dry}");
+        let mut resolved = incident(IncidentState::Resolved, json!({}));
+        assert_eq!(explanation(&resolved), None);
+        resolved.dry_run = true;
+        assert!(explanation(&resolved).unwrap().contains("would have made"));
+    }
+
+    #[test]
+    fn a_pending_approval_is_shown_until_it_is_granted() {
+        let asked = json!({"approval_disable_old_key":
+            {"requested_at": "2026-12-05T00:00:00Z", "deadline": "2026-12-05T04:00:00Z"}});
+        let waiting = incident(IncidentState::Active(Step::DisableOldKey), asked.clone());
+        assert_eq!(
+            waiting_for(&waiting),
+            Some(
+                json!({"approval": "disable_old_key", "since": "2026-12-05T00:00:00Z",
+                        "deadline": "2026-12-05T04:00:00Z"})
+            )
+        );
+        assert!(
+            explanation(&waiting)
+                .unwrap()
+                .contains("approval of the disable_old_key step")
+        );
+        let timed_out = incident(
+            IncidentState::NeedsAttention(Reason::ApprovalTimedOut(Step::DisableOldKey)),
+            asked,
+        );
+        assert!(waiting_for(&timed_out).is_some());
+        let granted = json!({"approval_disable_old_key":
+            {"requested_at": "2026-12-05T00:00:00Z", "granted_at": "2026-12-05T00:01:00Z"}});
+        let moving = incident(IncidentState::Active(Step::DisableOldKey), granted);
+        assert_eq!(waiting_for(&moving), None);
+    }
+
+    #[test]
+    fn the_leaks_own_incident_names_what_its_key_created() {
+        let findings = json!({"audit": {
+            "users_created": {"items": [{"user_name": "svc-backup", "event_id": "e3"}], "truncated": 0},
+            "keys_created": {"items": [{"access_key_id": "LTAI5tBkD00rSvcBackup3Zq", "event_id": "e4"}], "truncated": 0}}});
+        let waiting = incident(IncidentState::Active(Step::AwaitingOperator), findings);
+        let text = explanation(&waiting).unwrap();
+        assert!(text.starts_with("Contained:"), "{text}");
+        assert!(text.contains("users svc-backup (their console logons are switched off"));
+        assert!(text.contains("keys LTAI5tBkD00rSvcBackup3Zq (each an incident of its own"));
+    }
+
+    #[test]
+    fn a_chain_incident_gets_a_checklist_not_rotation_advice() {
+        let findings = json!({"attacker_artefacts": {
+            "items": ["RAM user svc-backup (created by event e3)", "policy AdministratorAccess attached to svc-backup"],
+            "console_logons": [{"user_name": "svc-backup", "console_logon": "disabled"}]}});
+        let mut chain = incident(IncidentState::Active(Step::DeleteKey), findings);
+        chain.parent_incident_id = Some(IncidentId(3));
+        let text = explanation(&chain).unwrap();
+        assert!(text.contains("incident 3"), "{text}");
+        assert!(text.contains("- [ ] RAM user svc-backup"), "{text}");
+        assert!(text.contains("- [ ] policy AdministratorAccess attached to svc-backup"));
+        assert!(text.contains("- [ ] console logon of svc-backup: switched off"));
+        assert!(!text.contains("give akguard a sink"), "{text}");
+    }
+}
