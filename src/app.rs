@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::audit_watch;
 use crate::cloud::{CloudClient, CloudError};
-use crate::config::{ConfigError, Settings};
+use crate::config::{ConfigError, ServerLimits, Settings};
 use crate::http::{self, AppState};
 use crate::intake::security_center::SecurityCenterPoller;
 use crate::intake::{Intake, IntakeQueue};
@@ -34,7 +34,7 @@ pub enum AppError {
         source: std::io::Error,
     },
     #[error("HTTP server failed: {0}")]
-    Serve(std::io::Error),
+    Serve(String),
 }
 
 /// A daemon that is bound and migrated, ready to run.
@@ -48,6 +48,7 @@ pub struct App {
     store: Arc<dyn Store>,
     audit: AuditGate,
     shutdown_grace: Duration,
+    limits: ServerLimits,
 }
 
 impl App {
@@ -77,6 +78,7 @@ impl App {
             audit.clone(),
             settings.intake.max_batch,
             wake.clone(),
+            runtime.max_detection_age,
         );
         let client = runtime
             .cloud
@@ -125,6 +127,7 @@ impl App {
         };
         let router = http::router(
             state,
+            &runtime.server,
             Duration::from_secs(settings.server.request_timeout_secs),
         );
         let listener =
@@ -144,6 +147,7 @@ impl App {
             store,
             audit,
             shutdown_grace: Duration::from_secs(settings.server.shutdown_grace_secs),
+            limits: runtime.server,
         })
     }
 
@@ -158,9 +162,6 @@ impl App {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), AppError> {
         let addr = self.local_addr();
         tracing::info!(addr = %addr, "listening");
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
         let poller = self.poller.map(|p| tokio::spawn(p.run(shutdown.clone())));
         let worker = self.worker.map(|w| tokio::spawn(w.run(shutdown.clone())));
         // Rows a send cut short stay leased until their lease expires, then go again.
@@ -171,11 +172,7 @@ impl App {
             shutdown.clone(),
         ));
         let signal = shutdown.clone();
-        let mut server = tokio::spawn(async move {
-            axum::serve(self.listener, service)
-                .with_graceful_shutdown(signal.cancelled_owned())
-                .await
-        });
+        let mut server = tokio::spawn(http::serve(self.listener, self.router, self.limits, signal));
         // Biased: once shutdown fires, a server that has already wound down must still
         // fall through to the drain below.
         tokio::select! {
@@ -230,11 +227,6 @@ impl App {
     }
 }
 
-fn join_result(
-    result: Result<std::io::Result<()>, tokio::task::JoinError>,
-) -> Result<(), AppError> {
-    match result {
-        Ok(served) => served.map_err(AppError::Serve),
-        Err(join) => Err(AppError::Serve(std::io::Error::other(join.to_string()))),
-    }
+fn join_result(result: Result<(), tokio::task::JoinError>) -> Result<(), AppError> {
+    result.map_err(|join| AppError::Serve(join.to_string()))
 }

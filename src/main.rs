@@ -9,153 +9,97 @@ use akguard::app::App;
 use akguard::cloud::emulator::{Emulator, Scenario};
 use akguard::config::{LogFormat, LogSettings, Settings};
 use akguard::demo::DemoOptions;
+use akguard::escape;
 use akguard::store;
 use akguard::telemetry;
 use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-const USAGE: &str = "\
-akguard: responds automatically when an Alibaba Cloud AccessKey pair leaks
+/// Responds automatically when an Alibaba Cloud AccessKey pair leaks.
+#[derive(Parser)]
+#[command(
+    name = "akguard",
+    version,
+    arg_required_else_help = true,
+    after_help = "Settings come from built-in defaults, then --config FILE, then \
+                  AKGUARD__SECTION__KEY environment variables (e.g. AKGUARD__LOG__FORMAT=json).\n\
+                  Start with `akguard demo`; see `akguard help <COMMAND>` for each command."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-Usage:
-  akguard demo [--exit] [--listen ADDR]  watch a leak handled end to end against the emulator
-  akguard serve        [--config FILE]   run the daemon
-  akguard check-config [--config FILE]   print the effective settings, secrets redacted
-  akguard migrate      [--config FILE]   apply database migrations and exit
-  akguard verify-audit [--config FILE] [--expect-head HASH]
-                                        check the audit log's hash chain, its anchor and
-                                        triggers, and that HASH (a head recorded earlier) is in it
-  akguard notify test --channel NAME [--config FILE]
-                                        send a test message to a notification channel
-  akguard emulator --listen ADDR --scenario FILE
-                                        run the Alibaba Cloud emulator (for tests and rehearsals)
-
-Settings come from built-in defaults, then FILE, then AKGUARD__SECTION__KEY variables.";
-
+#[derive(Subcommand)]
 enum Command {
-    Demo(DemoOptions),
-    Serve,
-    CheckConfig,
-    Migrate,
+    /// Watch a leak handled end to end against the built-in emulator (no configuration needed)
+    Demo {
+        /// Stop after the summary; exit 0 only if the incident was resolved
+        #[arg(long)]
+        exit: bool,
+        /// Address for the demo's daemon (a free port by default)
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+    },
+    /// Run the daemon: migrate the database, then serve webhooks and the API and remediate
+    Serve(ConfigFile),
+    /// Check the settings and print them as JSON with every secret redacted
+    CheckConfig(ConfigFile),
+    /// Apply database migrations and exit
+    Migrate(ConfigFile),
+    /// Check the audit log's hash chain, its anchor and its triggers; exit 1 naming what is
+    /// wrong
     VerifyAudit {
+        #[command(flatten)]
+        file: ConfigFile,
+        /// A head hash recorded earlier (from GET /v1/status): fail unless the chain holds it
+        #[arg(long, value_name = "HASH")]
         expect_head: Option<String>,
     },
-    NotifyTest {
-        channel: Option<String>,
+    /// Notification channels ([[notify.channels]])
+    Notify {
+        #[command(subcommand)]
+        command: NotifyCommand,
     },
+    /// Run the Alibaba Cloud emulator (for tests and rehearsals)
     Emulator {
+        /// Address to listen on, e.g. 127.0.0.1:0
+        #[arg(long, value_name = "ADDR")]
         listen: SocketAddr,
+        /// Scenario file (JSON), e.g. config/scenarios/leaked-unused.json
+        #[arg(long, value_name = "FILE")]
         scenario: PathBuf,
     },
 }
 
-fn parse_args(args: &[String]) -> Result<(Command, Option<PathBuf>), String> {
-    let (command, rest) = args.split_first().ok_or("a command is required")?;
-    if command == "emulator" {
-        return parse_emulator_args(rest).map(|command| (command, None));
-    }
-    if command == "demo" {
-        return parse_demo_args(rest).map(|command| (command, None));
-    }
-    let (command, rest) = match (command.as_str(), rest.split_first()) {
-        ("notify", Some((sub, rest))) if sub == "test" => ("notify test", rest),
-        ("notify", _) => return Err("notify needs a subcommand: test".into()),
-        _ => (command.as_str(), rest),
-    };
-    let mut command = match command {
-        "serve" => Command::Serve,
-        "check-config" => Command::CheckConfig,
-        "migrate" => Command::Migrate,
-        "verify-audit" => Command::VerifyAudit { expect_head: None },
-        "notify test" => Command::NotifyTest { channel: None },
-        other => return Err(format!("unknown command `{other}`")),
-    };
-    let mut config = None;
-    let mut rest = rest.iter();
-    while let Some(flag) = rest.next() {
-        match (flag.as_str(), &mut command) {
-            ("--config", _) => {
-                config = Some(PathBuf::from(rest.next().ok_or("--config needs a file")?));
-            }
-            ("--expect-head", Command::VerifyAudit { expect_head }) => {
-                *expect_head = Some(rest.next().ok_or("--expect-head needs a hash")?.clone());
-            }
-            ("--channel", Command::NotifyTest { channel }) => {
-                *channel = Some(rest.next().ok_or("--channel needs a name")?.clone());
-            }
-            (other, _) => return Err(format!("unexpected argument `{other}`")),
-        }
-    }
-    Ok((command, config))
+#[derive(Subcommand)]
+enum NotifyCommand {
+    /// Send a test message to one channel now; exit 1 with the platform's answer if it is
+    /// refused
+    Test {
+        #[command(flatten)]
+        file: ConfigFile,
+        /// The channel's `name`
+        #[arg(long, value_name = "NAME")]
+        channel: String,
+    },
 }
 
-/// `--listen ADDR --scenario FILE`, both required, in either order.
-fn parse_emulator_args(rest: &[String]) -> Result<Command, String> {
-    let (mut listen, mut scenario) = (None, None);
-    let mut rest = rest.iter();
-    while let Some(flag) = rest.next() {
-        let value = match flag.as_str() {
-            "--listen" | "--scenario" => rest.next().ok_or(format!("{flag} needs a value"))?,
-            other => return Err(format!("unexpected argument `{other}`")),
-        };
-        if flag == "--listen" {
-            let addr = value
-                .parse()
-                .map_err(|_| format!("--listen `{value}` is not an address like 127.0.0.1:0"))?;
-            listen = Some(addr);
-        } else {
-            scenario = Some(PathBuf::from(value));
-        }
-    }
-    Ok(Command::Emulator {
-        listen: listen.ok_or("emulator needs --listen ADDR")?,
-        scenario: scenario.ok_or("emulator needs --scenario FILE")?,
-    })
-}
-
-/// `[--exit] [--listen ADDR]`; the daemon listens on a free port unless told otherwise.
-fn parse_demo_args(rest: &[String]) -> Result<Command, String> {
-    let mut options = DemoOptions {
-        exit: false,
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-    };
-    let mut rest = rest.iter();
-    while let Some(flag) = rest.next() {
-        match flag.as_str() {
-            "--exit" => options.exit = true,
-            "--listen" => {
-                let value = rest.next().ok_or("--listen needs a value")?;
-                options.listen = value.parse().map_err(|_| {
-                    format!("--listen `{value}` is not an address like 127.0.0.1:8080")
-                })?;
-            }
-            other => return Err(format!("unexpected argument `{other}`")),
-        }
-    }
-    Ok(Command::Demo(options))
+#[derive(Args)]
+struct ConfigFile {
+    /// Settings file (TOML); without it, built-in defaults and the environment only
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.is_empty() || args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
-    if args.iter().any(|a| a == "--version" || a == "-V") {
-        println!("akguard {}", env!("CARGO_PKG_VERSION"));
-        return ExitCode::SUCCESS;
-    }
-    let (command, config) = match parse_args(&args) {
-        Ok(parsed) => parsed,
-        Err(message) => {
-            eprintln!("error: {message}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(command, config) {
+    // Help, version and usage errors are clap's: it prints them and exits (2 for errors).
+    let cli = Cli::parse();
+    match run(cli.command) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {}", describe(&err));
+            eprintln!("error: {}", escape::terminal(&describe(&err)));
             ExitCode::FAILURE
         }
     }
@@ -173,12 +117,25 @@ fn describe(err: &anyhow::Error) -> String {
     message
 }
 
-fn run(command: Command, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    if let Command::Demo(options) = command {
-        return demo(options);
-    }
-    let settings = Settings::load(config.as_deref())?;
-    if let Command::CheckConfig = command {
+fn run(command: Command) -> anyhow::Result<ExitCode> {
+    let config = match &command {
+        Command::Demo { exit, listen } => {
+            return demo(DemoOptions {
+                exit: *exit,
+                listen: *listen,
+            });
+        }
+        Command::Serve(file)
+        | Command::CheckConfig(file)
+        | Command::Migrate(file)
+        | Command::VerifyAudit { file, .. }
+        | Command::Notify {
+            command: NotifyCommand::Test { file, .. },
+        } => file.config.as_deref(),
+        Command::Emulator { .. } => None,
+    };
+    let settings = Settings::load(config)?;
+    if let Command::CheckConfig(_) = command {
         for warning in settings.check()? {
             eprintln!("warning: {warning}");
         }
@@ -189,36 +146,43 @@ fn run(command: Command, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         match command {
-            Command::Serve => {
+            Command::Serve(_) => {
                 let app = App::build(&settings).await?;
                 let shutdown = CancellationToken::new();
                 tokio::spawn(cancel_on_signal(shutdown.clone()));
                 app.run(shutdown).await?;
                 Ok(ExitCode::SUCCESS)
             }
-            Command::Migrate => {
+            Command::Migrate(_) => {
                 settings.validate()?;
                 let store = store::open(&settings.database.url, 1).await?;
                 store.migrate().await?;
                 tracing::info!("migrations applied");
                 Ok(ExitCode::SUCCESS)
             }
-            Command::VerifyAudit { expect_head } => {
-                let store = store::open(&settings.database.url, 1).await?;
+            Command::VerifyAudit { expect_head, .. } => {
+                let store = store::open_existing(&settings.database.url).await?;
                 let report =
                     store::verify_audit_chain(store.as_ref(), expect_head.as_deref()).await?;
-                println!("{report}");
+                // One line per fault; a trigger's name comes from the file, so each is escaped.
+                for line in report.to_string().lines() {
+                    println!("{}", escape::terminal(line));
+                }
                 Ok(if report.is_intact() {
                     ExitCode::SUCCESS
                 } else {
                     ExitCode::FAILURE
                 })
             }
-            Command::NotifyTest { channel } => {
-                let channel = channel.context("notify test needs --channel NAME")?;
+            Command::Notify {
+                command: NotifyCommand::Test { channel, .. },
+            } => {
                 let runtime = settings.validate()?;
                 akguard::notify::send_test(&runtime.notify, &channel).await?;
-                println!("test message delivered to channel `{channel}`");
+                println!(
+                    "test message delivered to channel `{}`",
+                    escape::terminal(&channel)
+                );
                 Ok(ExitCode::SUCCESS)
             }
             Command::Emulator { listen, scenario } => {
@@ -238,7 +202,7 @@ fn run(command: Command, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
                 emulator.run(shutdown).await?;
                 Ok(ExitCode::SUCCESS)
             }
-            Command::CheckConfig | Command::Demo(_) => {
+            Command::CheckConfig(_) | Command::Demo { .. } => {
                 unreachable!("handled before the runtime starts")
             }
         }

@@ -87,7 +87,7 @@ fn is_read(action: &str) -> bool {
 /// An Alibaba Cloud OpenAPI client acting in one account.
 pub struct CloudClient {
     transport: Arc<Transport>,
-    credentials: CredentialProvider,
+    pub(super) credentials: CredentialProvider,
     endpoints: HashMap<Product, String>,
     regional_actiontrail: bool,
     limiter: RateLimiter,

@@ -98,6 +98,17 @@ impl CredentialProvider {
         }
     }
 
+    /// The AccessKey IDs in use: the base key's and, with an `AssumeRole`, the role's.
+    pub async fn key_ids(&self) -> Result<Vec<String>, CloudError> {
+        let base = self.cached(&self.base_cache, || self.fetch_base()).await?;
+        let mut ids = vec![base.access_key_id];
+        let current = self.current().await?;
+        if !ids.contains(&current.access_key_id) {
+            ids.push(current.access_key_id);
+        }
+        Ok(ids)
+    }
+
     /// Forgets temporary credentials the server refused, so the next call fetches anew.
     pub async fn invalidate(&self) {
         *self.assumed_cache.lock().await = None;

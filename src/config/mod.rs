@@ -55,6 +55,7 @@ pub struct Settings {
     pub audit: remediation::AuditSettings,
     pub billing: remediation::BillingSettings,
     pub remediation: remediation::RemediationSettings,
+    pub protect: remediation::ProtectSettings,
     pub notify: NotifySettings,
 }
 
@@ -63,6 +64,29 @@ pub struct ServerSettings {
     pub listen: String,
     pub request_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
+    /// How long a client may take to send a request's headers, from the connection's first
+    /// byte (or its opening, for a new connection).
+    #[serde(deserialize_with = "values::text_or_number")]
+    pub header_read_timeout: String,
+    /// How long a kept-alive connection may wait for its next request.
+    #[serde(deserialize_with = "values::text_or_number")]
+    pub idle_timeout: String,
+    /// Connections held at once; beyond it the oldest idle one is closed.
+    pub max_connections: u32,
+    /// Failed authentications a peer may make per `auth_failure_window` before it is refused.
+    pub max_auth_failures: u32,
+    #[serde(deserialize_with = "values::text_or_number")]
+    pub auth_failure_window: String,
+}
+
+/// The listener's limits, validated.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerLimits {
+    pub header_read_timeout: std::time::Duration,
+    pub idle_timeout: std::time::Duration,
+    pub max_connections: u32,
+    pub max_auth_failures: u32,
+    pub auth_failure_window: std::time::Duration,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -90,6 +114,9 @@ pub struct IntakeSettings {
     pub max_body_bytes: usize,
     pub hmac_window_secs: i64,
     pub max_batch: usize,
+    /// How far before receipt a stated detection time may lie; older ones are clamped.
+    #[serde(deserialize_with = "values::text_or_number")]
+    pub max_detection_age: String,
     #[serde(default)]
     pub sources: BTreeMap<String, sources::SourceSettings>,
     pub security_center: SecurityCenterSettings,
@@ -116,6 +143,7 @@ pub struct ApiSettings {
 #[derive(Debug)]
 pub struct Runtime {
     pub listen: SocketAddr,
+    pub server: ServerLimits,
     pub sources: BTreeMap<String, IntakeSource>,
     pub tokens: Vec<ApiToken>,
     /// `None` when no credentials are configured: nothing can be called.
@@ -124,6 +152,8 @@ pub struct Runtime {
     pub step_retry: crate::cloud::retry::RetryPolicy,
     /// `None` when the Security Center poller is off.
     pub security_center_interval: Option<std::time::Duration>,
+    /// `intake.max_detection_age`.
+    pub max_detection_age: std::time::Duration,
     pub remediation: RemediationConfig,
     /// The notification channels, in the order configured, and their retries.
     pub notify: NotifyConfig,
@@ -161,6 +191,7 @@ impl Settings {
             ConfigError::invalid("server.listen", "expected an address like 127.0.0.1:8080")
         });
         let listen = errors.take(listen.map(Some));
+        let server = self.server.limits(&mut errors);
         if !self.database.url.starts_with("sqlite:") {
             errors.push(ConfigError::invalid(
                 "database.url",
@@ -195,6 +226,17 @@ impl Settings {
                 sources.insert(name.clone(), source);
             }
         }
+        let max_detection_age = errors.take(
+            values::parse(&self.intake.max_detection_age)
+                .filter(|d| !d.is_zero() && *d <= crate::domain::triage::ACTIONTRAIL_RETENTION)
+                .ok_or_else(|| {
+                    ConfigError::invalid(
+                        "intake.max_detection_age",
+                        "expected a duration from 1s to 90d (what ActionTrail keeps), such as 24h",
+                    )
+                })
+                .map(Some),
+        );
         let tokens = match &self.api.tokens_file {
             Some(path) => errors.take(tokens::load(path)),
             None => Vec::new(),
@@ -209,22 +251,31 @@ impl Settings {
                 &self.audit,
                 &self.billing,
                 &self.remediation,
+                &self.protect,
                 &self.alibaba.region,
                 self.protected_dirs(),
             )
             .map(Some),
         );
         let notify = self.notify.validate(&mut errors);
-        match (listen, step_retry, remediation) {
-            (Some(listen), Some(step_retry), Some(remediation)) => errors.finish(Runtime {
-                notify,
+        match (listen, server, step_retry, max_detection_age, remediation) {
+            (
+                Some(listen),
+                Some(server),
+                Some(step_retry),
+                Some(max_detection_age),
+                Some(remediation),
+            ) => errors.finish(Runtime {
                 listen,
+                server,
                 sources,
                 tokens,
                 cloud,
                 step_retry,
                 security_center_interval,
+                max_detection_age,
                 remediation,
+                notify,
             }),
             _ => Err(errors.into_error()),
         }
@@ -271,6 +322,43 @@ impl Settings {
     /// The effective settings as JSON, every secret redacted.
     pub fn redacted(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl ServerSettings {
+    /// The listener's limits, or `None` with every invalid one recorded in `errors`.
+    fn limits(&self, errors: &mut Errors) -> Option<ServerLimits> {
+        let mut duration = |key: &str, raw: &str| {
+            errors.take(
+                values::parse(raw)
+                    .filter(|d| !d.is_zero())
+                    .map(Some)
+                    .ok_or_else(|| {
+                        ConfigError::invalid(
+                            format!("server.{key}"),
+                            "expected a duration longer than zero, such as 10, \"10s\" or \"1m\"",
+                        )
+                    }),
+            )
+        };
+        let header_read_timeout = duration("header_read_timeout", &self.header_read_timeout);
+        let idle_timeout = duration("idle_timeout", &self.idle_timeout);
+        let auth_failure_window = duration("auth_failure_window", &self.auth_failure_window);
+        for (key, value) in [
+            ("server.max_connections", self.max_connections),
+            ("server.max_auth_failures", self.max_auth_failures),
+        ] {
+            if value == 0 {
+                errors.push(ConfigError::invalid(key, "must be at least 1"));
+            }
+        }
+        Some(ServerLimits {
+            header_read_timeout: header_read_timeout?,
+            idle_timeout: idle_timeout?,
+            max_connections: self.max_connections,
+            max_auth_failures: self.max_auth_failures,
+            auth_failure_window: auth_failure_window?,
+        })
     }
 }
 
@@ -383,6 +471,30 @@ mod tests {
     }
 
     #[test]
+    fn every_invalid_server_limit_is_named() {
+        let err = load(&[
+            ("AKGUARD__SERVER__HEADER_READ_TIMEOUT", "0s"),
+            ("AKGUARD__SERVER__IDLE_TIMEOUT", "soon"),
+            ("AKGUARD__SERVER__MAX_CONNECTIONS", "0"),
+            ("AKGUARD__SERVER__MAX_AUTH_FAILURES", "0"),
+            ("AKGUARD__SERVER__AUTH_FAILURE_WINDOW", "0"),
+        ])
+        .unwrap()
+        .validate()
+        .unwrap_err()
+        .to_string();
+        for key in [
+            "server.header_read_timeout",
+            "server.idle_timeout",
+            "server.max_connections",
+            "server.max_auth_failures",
+            "server.auth_failure_window",
+        ] {
+            assert!(err.contains(key), "{key} missing from: {err}");
+        }
+    }
+
+    #[test]
     fn invalid_settings_name_the_key() {
         let err = load(&[("AKGUARD__SERVER__LISTEN", "nowhere")])
             .unwrap()
@@ -403,6 +515,54 @@ mod tests {
             .unwrap_err();
         assert!(
             err.to_string().contains("intake.sources.generic.secret"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn detection_age_protection_and_source_scope_are_checked() {
+        let runtime = load(&[
+            ("AKGUARD__PROTECT__USERS", "breakglass, oncall"),
+            ("AKGUARD__PROTECT__ACCESS_KEY_IDS", "LTAI5tResponder01"),
+        ])
+        .unwrap()
+        .validate()
+        .unwrap();
+        assert_eq!(
+            runtime.max_detection_age,
+            std::time::Duration::from_secs(86_400)
+        );
+        assert_eq!(runtime.remediation.protect_users, ["breakglass", "oncall"]);
+        assert_eq!(
+            runtime.remediation.protect_access_key_ids,
+            ["LTAI5tResponder01"]
+        );
+        for age in ["0s", "91d", "soon"] {
+            let err = load(&[("AKGUARD__INTAKE__MAX_DETECTION_AGE", age)])
+                .unwrap()
+                .validate()
+                .unwrap_err();
+            assert!(
+                err.to_string().contains("intake.max_detection_age"),
+                "{err}"
+            );
+        }
+        let scoped = |accounts: &str| {
+            load(&[
+                (
+                    "AKGUARD__INTAKE__SOURCES__GENERIC__SECRET",
+                    "0123456789abcdef0123",
+                ),
+                ("AKGUARD__INTAKE__SOURCES__GENERIC__ACCOUNTS", accounts),
+            ])
+            .unwrap()
+            .validate()
+        };
+        let runtime = scoped("1234567890123456,6543210987654321").unwrap();
+        assert_eq!(runtime.sources["generic"].accounts.len(), 2);
+        let err = scoped("acme-prod").unwrap_err();
+        assert!(
+            err.to_string().contains("intake.sources.generic.accounts"),
             "{err}"
         );
     }

@@ -14,7 +14,7 @@ use crate::domain::{Cidr, Step};
 /// The runbook's Deny policy, shipped in `config/policies/` and compiled in as the default.
 const DEFAULT_DENY_POLICY: &str = include_str!("../../config/policies/deny-high-risk.json");
 /// ActionTrail keeps events for 90 days.
-const MAX_LOOKBACK: Duration = Duration::from_secs(90 * 86_400);
+const MAX_LOOKBACK: Duration = crate::domain::triage::ACTIONTRAIL_RETENTION;
 
 #[derive(Debug, Deserialize, Serialize)]
 pub struct TriageSettings {
@@ -131,6 +131,16 @@ pub struct RemediationSettings {
     pub poll_interval: String,
 }
 
+/// `[protect]`: identities akguard never acts on, besides its own.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct ProtectSettings {
+    /// RAM user names (break-glass users, other responders).
+    #[serde(default, deserialize_with = "values::list_or_comma_separated")]
+    pub users: Vec<String>,
+    #[serde(default, deserialize_with = "values::list_or_comma_separated")]
+    pub access_key_ids: Vec<String>,
+}
+
 /// Everything the worker needs, validated.
 #[derive(Debug, Clone)]
 pub struct RemediationConfig {
@@ -158,6 +168,9 @@ pub struct RemediationConfig {
     pub settle_delay: Duration,
     pub regions: Vec<String>,
     pub increase_threshold_percent: u32,
+    /// `protect.users`, to which akguard adds its own identity at start.
+    pub protect_users: Vec<String>,
+    pub protect_access_key_ids: Vec<String>,
 }
 
 fn parse_duration(key: &str, raw: &str) -> Result<Duration, ConfigError> {
@@ -175,6 +188,7 @@ pub(super) fn validate(
     audit: &AuditSettings,
     billing: &BillingSettings,
     remediation: &RemediationSettings,
+    protect: &ProtectSettings,
     region: &str,
     protected_dirs: Vec<PathBuf>,
 ) -> Result<RemediationConfig, ConfigError> {
@@ -193,6 +207,14 @@ pub(super) fn validate(
         .as_deref()
         .filter(|d| !d.is_empty())
         .map(|d| duration("approvals.deadline", d));
+    for (key, list) in [
+        ("protect.users", &protect.users),
+        ("protect.access_key_ids", &protect.access_key_ids),
+    ] {
+        if list.iter().any(|v| v.trim().is_empty()) {
+            errors.push(ConfigError::invalid(key, "entries must not be empty"));
+        }
+    }
     if lease < Duration::from_secs(1) && !errors.covers("remediation.lease") {
         errors.push(ConfigError::invalid(
             "remediation.lease",
@@ -293,6 +315,12 @@ pub(super) fn validate(
         settle_delay,
         regions,
         increase_threshold_percent: billing.increase_threshold_percent,
+        protect_users: protect.users.iter().map(|u| u.trim().to_owned()).collect(),
+        protect_access_key_ids: protect
+            .access_key_ids
+            .iter()
+            .map(|k| k.trim().to_owned())
+            .collect(),
     })
 }
 

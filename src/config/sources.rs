@@ -62,6 +62,9 @@ pub struct SourceSettings {
     pub username: Option<String>,
     #[serde(default, deserialize_with = "values::list_or_comma_separated")]
     pub allow_cidrs: Vec<String>,
+    /// The Alibaba Cloud account ids this source may report for; any when empty.
+    #[serde(default, deserialize_with = "values::list_or_comma_separated")]
+    pub accounts: Vec<String>,
 }
 
 /// How a source proves who it is.
@@ -86,6 +89,8 @@ pub struct IntakeSource {
     pub format: SourceFormat,
     pub auth: SourceAuth,
     pub allow: Vec<Cidr>,
+    /// Empty: any account. Otherwise a notification must name one of these.
+    pub accounts: Vec<String>,
 }
 
 impl SourceSettings {
@@ -173,12 +178,23 @@ impl SourceSettings {
                 }
             })
             .collect();
+        let accounts: Vec<String> = self.accounts.iter().map(|a| a.trim().to_owned()).collect();
+        if let Some(bad) = accounts
+            .iter()
+            .find(|a| a.is_empty() || !a.bytes().all(|b| b.is_ascii_digit()))
+        {
+            errors.push(ConfigError::invalid(
+                key("accounts"),
+                format!("{bad:?} is not an Alibaba Cloud account id (digits only)"),
+            ));
+        }
         match (format, auth) {
             (Some(format), Some(auth)) => errors.finish(IntakeSource {
                 name: name.to_owned(),
                 format,
                 auth,
                 allow,
+                accounts,
             }),
             _ => Err(errors.into_error()),
         }

@@ -3,7 +3,15 @@
 
 use serde_json::{Value, json};
 
+use super::triage::Usage;
 use super::{Incident, IncidentState, Reason, Step};
+
+/// Said first when the reported key is akguard's own.
+const OWN_KEY_WARNING: &str = "POSSIBLE LEAK OF AKGUARD'S OWN CREDENTIALS: the reported key \
+    belongs to akguard's own identity (the key it signs its calls with, or its own RAM user). \
+    akguard does not act on its own identity, so a person must act now: create a new key for \
+    akguard's identity, switch akguard to it, then disable and delete the reported one, and \
+    review what that key did.";
 
 /// Where a step's approval request is kept in the findings.
 pub fn approval_key(step: Step) -> String {
@@ -35,10 +43,17 @@ pub fn explanation(incident: &Incident) -> Option<String> {
         Some(approval_text(incident, &waiting))
     } else if incident.state == IncidentState::Cancelled {
         Some(cancel_text(incident))
+    } else if incident.state == IncidentState::NeedsAttention(Reason::ProtectedIdentity) {
+        // Before the chain text: a protected key is never the attacker's to disable.
+        Some(protected_text(incident))
     } else if incident.parent_incident_id.is_some() {
         Some(chain_text(incident))
     } else {
         let base = incident.state.explanation(incident.dry_run);
+        let base = match (triage_caveat(incident), base) {
+            (Some(caveat), Some(base)) => Some(format!("{caveat} {base}")),
+            (caveat, base) => base.or(caveat.map(str::to_owned)),
+        };
         match (base, created_note(incident)) {
             (Some(base), Some(note)) => Some(format!("{base} {note}")),
             (base, note) => base.or(note),
@@ -99,6 +114,28 @@ fn cancel_text(incident: &Incident) -> String {
         text.push_str(&format!(" It could not undo: {}.", kept.join("; ")));
     }
     text
+}
+
+/// A protected identity: what the reason says, after the warning when it is akguard's own.
+fn protected_text(incident: &Incident) -> String {
+    let reason = Reason::ProtectedIdentity.explanation();
+    if incident.findings["protected"]["own_credentials"] == true {
+        format!("{OWN_KEY_WARNING} {reason}")
+    } else {
+        reason
+    }
+}
+
+/// Why triage left an open incident to a person: a use it could not attribute, or a window
+/// the data could not cover (see `triage::Usage::caveat`).
+fn triage_caveat(incident: &Incident) -> Option<&'static str> {
+    if !incident.state.is_open() {
+        return None;
+    }
+    incident.findings["triage"]["usage"]
+        .as_str()
+        .and_then(Usage::parse)
+        .and_then(Usage::caveat)
 }
 
 fn chain_text(incident: &Incident) -> String {
@@ -209,6 +246,7 @@ mod tests {
             owner_type: OwnerType::RamUser,
             leak_url: None,
             detected_at: now,
+            stated_detected_at: None,
             state,
             path: None,
             created_at: now,
@@ -297,5 +335,42 @@ mod tests {
         assert!(text.contains("- [ ] policy AdministratorAccess attached to svc-backup"));
         assert!(text.contains("- [ ] console logon of svc-backup: switched off"));
         assert!(!text.contains("give akguard a sink"), "{text}");
+    }
+
+    #[test]
+    fn the_explanation_leads_with_why_a_person_must_decide() {
+        let waiting = IncidentState::Active(Step::AwaitingOperator);
+        let state_only = explanation(&incident(waiting, json!({}))).unwrap();
+        let in_use = incident(waiting, json!({"triage": {"usage": "in_use"}}));
+        assert_eq!(explanation(&in_use).unwrap(), state_only);
+        let unattributed = incident(waiting, json!({"triage": {"usage": "unattributed"}}));
+        let text = explanation(&unattributed).unwrap();
+        assert!(
+            text.starts_with(Usage::Unattributed.caveat().unwrap()),
+            "{text}"
+        );
+        assert!(text.ends_with(&state_only), "{text}");
+
+        let protected = IncidentState::NeedsAttention(Reason::ProtectedIdentity);
+        let own = incident(protected, json!({"protected": {"own_credentials": true}}));
+        assert!(explanation(&own).unwrap().starts_with(OWN_KEY_WARNING));
+        let mut listed = incident(protected, json!({"protected": {"own_credentials": false}}));
+        assert_eq!(
+            explanation(&listed),
+            Some(Reason::ProtectedIdentity.explanation())
+        );
+        // A chained key that is protected is not the attacker's to disable.
+        listed.parent_incident_id = Some(IncidentId(3));
+        assert!(
+            !explanation(&listed)
+                .unwrap()
+                .contains("disables it at once")
+        );
+        // Closed incidents ask nothing of anyone.
+        let closed = incident(
+            IncidentState::Resolved,
+            json!({"triage": {"usage": "unattributed"}}),
+        );
+        assert_eq!(explanation(&closed), None);
     }
 }

@@ -29,7 +29,10 @@ pub struct Incident {
     pub user_name: Option<String>,
     pub owner_type: OwnerType,
     pub leak_url: Option<String>,
+    /// The detection time triage judges on: the report's, clamped at intake.
     pub detected_at: DateTime<Utc>,
+    /// What the report stated, when the clamp moved it.
+    pub stated_detected_at: Option<DateTime<Utc>>,
     pub state: IncidentState,
     /// The runbook branch triage chose.
     pub path: Option<Path>,

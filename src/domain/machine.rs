@@ -184,6 +184,9 @@ pub enum Reason {
     StepFailed(Step),
     /// A step waited for an operator's approval past `approvals.deadline`.
     ApprovalTimedOut(Step),
+    /// The key is akguard's own, or belongs to an identity in `protect.*`: akguard makes
+    /// no change to it, whatever the step.
+    ProtectedIdentity,
     /// The attacker's key is gone; what the attacker created is for a person to remove.
     AttackerArtefacts,
 }
@@ -209,6 +212,7 @@ impl Reason {
             Self::SecondKey => "second_key",
             Self::StepFailed(_) => "step_failed",
             Self::ApprovalTimedOut(_) => "approval_timed_out",
+            Self::ProtectedIdentity => "protected_identity",
             Self::AttackerArtefacts => "attacker_artefacts",
         }
     }
@@ -224,6 +228,7 @@ impl Reason {
             "second_key" => Self::SecondKey,
             "step_failed" => Self::StepFailed(resume?),
             "approval_timed_out" => Self::ApprovalTimedOut(resume?),
+            "protected_identity" => Self::ProtectedIdentity,
             "attacker_artefacts" => Self::AttackerArtefacts,
             _ => return None,
         })
@@ -267,6 +272,11 @@ impl Reason {
                  Approve it to let it run.",
                 step.as_str()
             ),
+            Self::ProtectedIdentity => "This key belongs to an identity akguard must never act on \
+                (one listed in protect.users or protect.access_key_ids, or akguard's own). akguard \
+                made no change. A person must handle it now: if the key has leaked, rotate it by \
+                hand, disable and delete the leaked one, and review findings.audit."
+                .into(),
             Self::StepFailed(step) => format!(
                 "The {} step failed and akguard stopped retrying; the error and its RequestId are on \
                  the incident. Fix the cause (often a missing permission of akguard's identity), then \
@@ -403,6 +413,9 @@ pub enum Event {
     /// The cancel step put back what akguard had changed. It needs no path: an incident
     /// triage never placed (owner unknown) can be cancelled too.
     Undone,
+    /// A report detected later than the time an unused key was judged on, before its key
+    /// was disabled (`triage::retriages`): judge again.
+    Retriage,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -428,6 +441,12 @@ pub fn transition(state: IncidentState, event: Event) -> Result<IncidentState, I
                 None => illegal,
             }
         }
+        // Whatever the step, a protected identity stops it before any change.
+        (Active(_), Event::Halted(Reason::ProtectedIdentity)) => {
+            Ok(NeedsAttention(Reason::ProtectedIdentity))
+        }
+        // Only back from disabling, never from a containment: see `triage::retriages`.
+        (Active(Step::DisableKey), Event::Retriage) => Ok(Active(Step::Triage)),
         (Active(Step::Triage), Event::Halted(reason @ Reason::OwnerUnknown))
         | (Active(Step::Revoke), Event::Halted(reason @ Reason::PolicyLimit))
         | (Active(Step::Rotate), Event::Halted(reason @ Reason::SecondKey)) => {
@@ -466,6 +485,9 @@ pub fn transition(state: IncidentState, event: Event) -> Result<IncidentState, I
         _ => illegal,
     }
 }
+
+#[cfg(test)]
+mod props;
 
 #[cfg(test)]
 mod tests {
@@ -600,6 +622,58 @@ mod tests {
     }
 
     #[test]
+    fn a_protected_identity_stops_any_step_and_only_cancel_moves_it_on() {
+        let protected = NeedsAttention(Reason::ProtectedIdentity);
+        for step in Step::ALL {
+            assert_eq!(
+                transition(Active(step), Event::Halted(Reason::ProtectedIdentity)),
+                Ok(protected),
+                "{step:?}"
+            );
+        }
+        for event in [
+            Event::Retry,
+            Event::Approve,
+            Event::ConfirmCutover,
+            Event::SetRotation,
+            Event::Reenable,
+            Event::Retriage,
+            Event::Triaged(Path::RamKeyUnused),
+            Event::StepDone(Path::RamKeyInUse),
+        ] {
+            assert!(transition(protected, event).is_err(), "{event:?}");
+        }
+        assert_eq!(
+            transition(protected, Event::Cancel),
+            Ok(Active(Step::Cancelling))
+        );
+        for terminal in [Resolved, Cancelled] {
+            assert!(transition(terminal, Event::Halted(Reason::ProtectedIdentity)).is_err());
+        }
+        assert_eq!(Reason::ProtectedIdentity.as_str(), "protected_identity");
+    }
+
+    #[test]
+    fn only_disabling_an_unused_key_goes_back_to_triage() {
+        for step in Step::ALL {
+            let result = transition(Active(step), Event::Retriage);
+            if step == Step::DisableKey {
+                assert_eq!(result, Ok(Active(Step::Triage)));
+            } else {
+                assert!(result.is_err(), "{step:?}");
+            }
+        }
+        for state in [
+            NeedsAttention(Reason::PolicyLimit),
+            NeedsAttention(Reason::StepFailed(Step::DisableKey)),
+            Resolved,
+            Cancelled,
+        ] {
+            assert!(transition(state, Event::Retriage).is_err(), "{state:?}");
+        }
+    }
+
+    #[test]
     fn retry_resumes_the_failed_step_and_nothing_else() {
         for step in Step::ALL {
             assert_eq!(
@@ -616,7 +690,12 @@ mod tests {
             transition(NeedsAttention(Reason::Reenabled), Event::Retry),
             Ok(Active(Step::DisableOldKey))
         );
-        for reason in [Reason::AccountKey, Reason::StsKey, Reason::OwnerUnknown] {
+        for reason in [
+            Reason::AccountKey,
+            Reason::StsKey,
+            Reason::OwnerUnknown,
+            Reason::ProtectedIdentity,
+        ] {
             assert!(
                 transition(NeedsAttention(reason), Event::Retry).is_err(),
                 "{reason:?}"
@@ -727,6 +806,7 @@ mod tests {
             Reason::SecondKey,
             Reason::StepFailed(Step::Revoke),
             Reason::ApprovalTimedOut(Step::DeleteKey),
+            Reason::ProtectedIdentity,
             Reason::AttackerArtefacts,
         ] {
             states.push(NeedsAttention(reason));

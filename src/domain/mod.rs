@@ -10,6 +10,8 @@ pub mod machine;
 pub mod money;
 pub mod notice;
 pub mod notification;
+pub mod protection;
+pub mod text;
 pub mod triage;
 pub mod undo;
 
@@ -21,3 +23,4 @@ pub use money::Amount;
 pub use notification::{
     AccessKeyId, Activity, InvalidAccessKeyId, LeakNotification, OwnerType, Signal,
 };
+pub use protection::{Protected, Protection};

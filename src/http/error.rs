@@ -26,6 +26,11 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Unavailable(String),
+    #[error(
+        "too many failed authentications from this address; retry in {} s",
+        retry_after_secs(*.0)
+    )]
+    TooManyAuthFailures(std::time::Duration),
     #[error("internal error; see the akguard log")]
     Internal,
 }
@@ -43,6 +48,7 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::TooManyAuthFailures(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -53,6 +59,12 @@ impl IntoResponse for ApiError {
         let (status, code) = self.status_and_code();
         let body = serde_json::json!({"error": {"code": code, "message": self.to_string()}});
         let mut response = (status, Json(body)).into_response();
+        if let Self::TooManyAuthFailures(wait) = self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after_secs(wait)),
+            );
+        }
         if let Self::PayloadTooLarge(_) = self {
             // The rest of the body is never read, so this connection cannot carry another
             // request; saying so keeps clients from reusing it.
@@ -63,6 +75,11 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// Whole seconds, rounded up: a client that waits this long is let through.
+fn retry_after_secs(wait: std::time::Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 impl From<StoreError> for ApiError {
@@ -80,7 +97,9 @@ impl From<IntakeError> for ApiError {
     fn from(err: IntakeError) -> Self {
         match err {
             IntakeError::UnknownSource(_) => Self::NotFound(err.to_string()),
-            IntakeError::AddressNotAllowed(_) => Self::Forbidden(err.to_string()),
+            IntakeError::AddressNotAllowed(_) | IntakeError::OutOfScope(_) => {
+                Self::Forbidden(err.to_string())
+            }
             IntakeError::Unauthenticated(_) => Self::Unauthorized(err.to_string()),
             IntakeError::UnsupportedContentType => Self::UnsupportedMediaType(err.to_string()),
             IntakeError::Malformed(_) => Self::BadRequest(err.to_string()),

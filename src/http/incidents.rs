@@ -37,6 +37,7 @@ fn incident_view(incident: &Incident) -> serde_json::Value {
         "owner_type": incident.owner_type,
         "leak_url": incident.leak_url,
         "detected_at": time(Some(incident.detected_at)),
+        "stated_detected_at": time(incident.stated_detected_at),
         "state": incident.state.as_str(),
         "current_step": incident.state.current_step().map(|s| s.as_str()),
         "reason": reason,
@@ -66,7 +67,8 @@ pub struct ListQuery {
     state: Option<String>,
     access_key_id: Option<String>,
     waiting: Option<String>,
-    limit: Option<u32>,
+    /// Text, so that `limit=abc` gets this API's error rather than the framework's.
+    limit: Option<String>,
     cursor: Option<String>,
 }
 
@@ -84,7 +86,7 @@ pub async fn list(
                     Ok(s)
                 } else {
                     Err(ApiError::BadRequest(format!(
-                        "unknown state `{s}`; one of {}",
+                        "unknown state {s:?}; one of {}",
                         IncidentState::NAMES.join(", ")
                     )))
                 }
@@ -108,16 +110,29 @@ pub async fn list(
                     .map_err(|_| ApiError::BadRequest("cursor is not one this API returned".into()))
             })
             .transpose()?,
-        limit: query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE),
+        // One more than the page: a next page is offered only when it has something on it.
+        limit: page_size(query.limit.as_deref())? + 1,
     };
-    let incidents = state.store.list_incidents(&filter).await?;
-    let next_cursor = (incidents.len() == filter.limit as usize)
-        .then(|| incidents.last().map(|i| i.id.to_string()))
-        .flatten();
+    let mut incidents = state.store.list_incidents(&filter).await?;
+    let page = filter.limit as usize - 1;
+    let next_cursor = (incidents.len() > page).then(|| {
+        incidents.truncate(page);
+        incidents.last().map(|i| i.id.to_string())
+    });
+    let next_cursor = next_cursor.flatten();
     let views: Vec<serde_json::Value> = incidents.iter().map(incident_view).collect();
     Ok(Json(
         serde_json::json!({"incidents": views, "next_cursor": next_cursor}),
     ))
+}
+
+fn page_size(limit: Option<&str>) -> Result<u32, ApiError> {
+    match limit.map_or(Ok(DEFAULT_PAGE), str::parse) {
+        Ok(limit @ 1..=MAX_PAGE) => Ok(limit),
+        _ => Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and {MAX_PAGE}"
+        ))),
+    }
 }
 
 pub async fn show(
@@ -194,7 +209,14 @@ pub async fn report(
         signal: Signal::Leak(notification),
         parent: None,
     };
-    Ok(accepted(state.intake.queue().submit(delivery).await?))
+    let outcome = state.intake.queue().submit(delivery).await?;
+    tracing::info!(
+        incident.id = outcome.incident_id().map(|id| id.0),
+        actor = %format!("operator:{}", caller.name),
+        outcome = outcome.as_str(),
+        "leak reported by an operator"
+    );
+    Ok(accepted(outcome))
 }
 
 /// `POST /v1/incidents/{id}/actions/{action}`: operator actions, checked by the state machine.
@@ -296,7 +318,7 @@ pub async fn act(
         },
         other => {
             return Err(ApiError::NotFound(format!(
-                "unknown action `{other}`; this version supports: retry, confirm-cutover, \
+                "unknown action {other:?}; this version supports: retry, confirm-cutover, \
                  set-rotation, reenable, cancel, approve"
             )));
         }
@@ -308,6 +330,12 @@ pub async fn act(
         .await
     {
         Ok(_) => {
+            tracing::info!(
+                incident.id = incident.id.0,
+                action = %action,
+                actor = %actor,
+                "operator action applied"
+            );
             state.wake.notify_waiters();
             let incident = find(&state, &id).await?;
             let mut view = incident_view(&incident);
@@ -327,7 +355,7 @@ pub async fn act(
         Err(OperatorError::Busy(_)) => Err(ApiError::Conflict(
             "a worker is running a step of this incident; try again in a moment".into(),
         )),
-        Err(OperatorError::NotFound(_)) => Err(ApiError::NotFound(format!("no incident `{id}`"))),
+        Err(OperatorError::NotFound(_)) => Err(ApiError::NotFound(format!("no incident {id:?}"))),
         Err(OperatorError::Store(err)) => Err(err.into()),
     }
 }
@@ -374,7 +402,7 @@ fn rotation_sink(body: &[u8]) -> Result<Option<(serde_json::Value, Sink)>, ApiEr
 }
 
 async fn find(state: &AppState, raw_id: &str) -> Result<Incident, ApiError> {
-    let not_found = || ApiError::NotFound(format!("no incident `{raw_id}`"));
+    let not_found = || ApiError::NotFound(format!("no incident {raw_id:?}"));
     let id = raw_id.parse().map(IncidentId).map_err(|_| not_found())?;
     state.store.get_incident(id).await?.ok_or_else(not_found)
 }

@@ -1,8 +1,11 @@
 //! The HTTP surface: webhooks in, the status API out, health probes.
 
+mod auth_limit;
+mod connection;
 mod error;
 mod health;
 mod incidents;
+mod server;
 mod status;
 mod tokens;
 mod webhook;
@@ -19,11 +22,12 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use crate::config::ApiToken;
+use crate::config::{ApiToken, ServerLimits};
 use crate::intake::Intake;
 use crate::store::{AuditGate, IntakeOutcome, Store};
 
 pub use error::ApiError;
+pub use server::serve;
 
 /// What every handler may use.
 #[derive(Clone)]
@@ -40,7 +44,11 @@ pub struct AppState {
     pub audit: AuditGate,
 }
 
-pub fn router(state: AppState, request_timeout: Duration) -> Router {
+pub fn router(state: AppState, limits: &ServerLimits, request_timeout: Duration) -> Router {
+    let auth_limiter = Arc::new(auth_limit::AuthLimiter::new(
+        limits.max_auth_failures,
+        limits.auth_failure_window,
+    ));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -62,6 +70,10 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
                 }
             },
         ))
+        .layer(middleware::from_fn_with_state(
+            auth_limiter,
+            auth_limit::limit_failed_auth,
+        ))
         .with_state(state)
 }
 
@@ -74,20 +86,34 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
     if declared.is_some_and(|len| len > limit) {
         return Err(ApiError::PayloadTooLarge(limit));
     }
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge(limit))
+    match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => Ok(bytes),
+        Err(err) if is_over_limit(&err) => Err(ApiError::PayloadTooLarge(limit)),
+        // A broken chunked encoding or a body cut short: the client's fault, not its size.
+        Err(_) => Err(ApiError::BadRequest(
+            "the request body could not be read: malformed or incomplete".into(),
+        )),
+    }
+}
+
+fn is_over_limit(err: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(err) = cause {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
 }
 
 /// The answer to an accepted notification, whichever way it came.
 fn accepted(outcome: IntakeOutcome) -> Response {
-    let (incident_id, duplicate, name) = match outcome {
-        IntakeOutcome::Created(id) => (Some(id), false, "created"),
-        IntakeOutcome::Sighting(id) => (Some(id), true, "sighting"),
-        IntakeOutcome::Replay(id) => (Some(id), true, "replay"),
-        IntakeOutcome::Ignored => (None, false, "ignored"),
-    };
-    let body =
-        serde_json::json!({"incident_id": incident_id, "duplicate": duplicate, "outcome": name});
+    let duplicate = matches!(
+        outcome,
+        IntakeOutcome::Sighting(_) | IntakeOutcome::Retriaged(_) | IntakeOutcome::Replay(_)
+    );
+    let body = serde_json::json!({"incident_id": outcome.incident_id(), "duplicate": duplicate,
+        "outcome": outcome.as_str()});
     (axum::http::StatusCode::ACCEPTED, axum::Json(body)).into_response()
 }

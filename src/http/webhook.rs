@@ -20,7 +20,7 @@ pub async fn receive(
     // Unknown sources are refused before their body is read.
     if !state.intake.has_source(&source) {
         return Err(ApiError::NotFound(format!(
-            "unknown notification source `{source}`"
+            "unknown notification source {source:?}"
         )));
     }
     let body = read_body(&headers, body, state.max_body_bytes).await?;

@@ -6,6 +6,8 @@ mod cloudmonitor;
 mod eventbridge;
 mod fields;
 mod generic;
+#[cfg(test)]
+mod props;
 mod queue;
 pub mod security_center;
 
@@ -27,10 +29,13 @@ pub use queue::IntakeQueue;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IntakeError {
-    #[error("unknown notification source `{0}`")]
+    #[error("unknown notification source {0:?}")]
     UnknownSource(String),
     #[error("source address {0} is not in this source's allowlist")]
     AddressNotAllowed(IpAddr),
+    /// Never carries the account the body named: that is unchecked input.
+    #[error("this source may report only for its configured accounts, and the notification {0}")]
+    OutOfScope(&'static str),
     #[error("authentication failed: {0}")]
     Unauthenticated(#[from] AuthFailure),
     #[error("content type must be application/json")]
@@ -118,6 +123,7 @@ impl Intake {
             tracing::debug!(source = %source.name, "notification is not about a leaked key; ignored");
             return Ok(IntakeOutcome::Ignored);
         };
+        check_scope(source, &signal)?;
         let body_sha256 = sha256_hex(req.body);
         let delivery = Delivery {
             source: source.name.clone(),
@@ -132,6 +138,19 @@ impl Intake {
             parent: None,
         };
         self.queue.submit(delivery).await
+    }
+}
+
+/// A source limited to `accounts` speaks only for those: a notification naming another
+/// account, or none (it could be about any), is refused before anything is stored.
+fn check_scope(source: &IntakeSource, signal: &Signal) -> Result<(), IntakeError> {
+    if source.accounts.is_empty() {
+        return Ok(());
+    }
+    match signal.account_id() {
+        Some(account) if source.accounts.iter().any(|a| a == account.trim()) => Ok(()),
+        Some(_) => Err(IntakeError::OutOfScope("names another account")),
+        None => Err(IntakeError::OutOfScope("names no account")),
     }
 }
 

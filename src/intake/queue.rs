@@ -1,12 +1,15 @@
 //! Group commit: concurrent deliveries share one durable transaction, so intake keeps pace
-//! with bursts while every caller still answers only after its own rows are on disk.
+//! with bursts while every caller still answers only after its own rows are on disk. Every
+//! intake path passes here, so this is where a stated detection time is clamped.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::IntakeError;
+use crate::domain::Signal;
 use crate::store::{AuditGate, Delivery, IntakeOutcome, Store, StoreError};
 
 type Reply = oneshot::Sender<Result<IntakeOutcome, Arc<StoreError>>>;
@@ -16,28 +19,50 @@ type Reply = oneshot::Sender<Result<IntakeOutcome, Arc<StoreError>>>;
 pub struct IntakeQueue {
     tx: mpsc::Sender<(Delivery, Reply)>,
     gate: AuditGate,
+    max_detection_age: Duration,
 }
 
 impl IntakeQueue {
     /// Starts the writer. It stops once every handle is dropped and the queue is drained.
-    /// `wake` is notified after each commit that opened an incident, so workers start at once.
-    /// Nothing is recorded while `gate` says the audit chain is broken.
+    /// `wake` is notified after each commit that gave workers something to do, so they start
+    /// at once. Nothing is recorded while `gate` says the audit chain is broken. Detection
+    /// times are clamped to `max_detection_age` before receipt.
     pub fn start(
         store: Arc<dyn Store>,
         gate: AuditGate,
         max_batch: usize,
         wake: Arc<Notify>,
+        max_detection_age: Duration,
     ) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(max_batch * 4);
         let writer = tokio::spawn(run_writer(store, rx, max_batch, wake));
-        (Self { tx, gate }, writer)
+        (
+            Self {
+                tx,
+                gate,
+                max_detection_age,
+            },
+            writer,
+        )
     }
 
     /// Records one delivery; returns once it is durable.
-    pub async fn submit(&self, delivery: Delivery) -> Result<IntakeOutcome, IntakeError> {
+    pub async fn submit(&self, mut delivery: Delivery) -> Result<IntakeOutcome, IntakeError> {
         self.gate
             .check_appendable()
             .map_err(|err| IntakeError::Store(Arc::new(err)))?;
+        if let Signal::Leak(leak) = &mut delivery.signal {
+            leak.clamp_detected_at(delivery.received_at, self.max_detection_age);
+            if let Some(stated) = leak.stated_detected_at {
+                tracing::warn!(
+                    source = %delivery.source,
+                    access_key_id = %leak.access_key_id,
+                    stated = %stated,
+                    used = ?leak.detected_at,
+                    "stated detection time is outside intake.max_detection_age before receipt; clamped"
+                );
+            }
+        }
         let (reply, outcome) = oneshot::channel();
         self.tx
             .send((delivery, reply))
@@ -63,7 +88,7 @@ async fn run_writer(
             Ok(outcomes) => {
                 if outcomes
                     .iter()
-                    .any(|o| matches!(o, IntakeOutcome::Created(_)))
+                    .any(|o| matches!(o, IntakeOutcome::Created(_) | IntakeOutcome::Retriaged(_)))
                 {
                     wake.notify_waiters();
                 }
@@ -119,6 +144,9 @@ fn log_outcome(delivery: &Delivery, outcome: IntakeOutcome) {
         }
         IntakeOutcome::Sighting(id) => {
             tracing::info!(incident.id = %id, access_key_id = %key, source = %delivery.source, "sighting recorded")
+        }
+        IntakeOutcome::Retriaged(id) => {
+            tracing::warn!(incident.id = %id, access_key_id = %key, source = %delivery.source, "a later report sends the incident back to triage")
         }
         IntakeOutcome::Replay(id) => {
             tracing::debug!(incident.id = %id, source = %delivery.source, "delivery replayed; nothing changed")

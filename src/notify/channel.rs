@@ -117,9 +117,9 @@ mod tests {
     use crate::domain::notice::{NoticeKind, Severity};
     use crate::notify::message::Fact;
 
-    /// Strings an attacker controls (user names, leak URLs, user agents), each aimed at one
+    /// Chat-specific strings beside the shared corpus (`crate::hostile`), each aimed at one
     /// way of escaping a medium.
-    const HOSTILE: &[&str] = &[
+    const CHAT_HOSTILE: &[&str] = &[
         "@all",
         "@here <!channel> <!here> <@U0123ABCD>",
         "<at user_id=\"all\"></at>",
@@ -202,7 +202,7 @@ mod tests {
             "\n###",
             "\u{202E}",
             "\u{1b}",
-            "javascript:",
+            "<javascript",
         ];
         // What each medium would read as markup; plain text reads none.
         let media: [(ChannelKind, &[&str]); 5] = [
@@ -213,7 +213,12 @@ mod tests {
             (ChannelKind::Pagerduty, &[]),
         ];
         for (kind, markup) in media {
-            for hostile in HOSTILE {
+            let corpus = crate::hostile::hostile_strings();
+            let all = corpus
+                .iter()
+                .map(String::as_str)
+                .chain(CHAT_HOSTILE.iter().copied());
+            for hostile in all {
                 let out = rendered(kind, hostile);
                 let ctx = format!("{kind:?} rendering {hostile:?}:\n{out}");
                 for forbidden in MENTIONS.iter().chain(EVERYWHERE).chain(markup) {

@@ -1,60 +1,40 @@
 //! Escaping what akguard did not write, one function per medium, so that a leak URL or a
-//! user name the attacker chose cannot format, link or mention anything. Each function also
-//! drops control characters and folds line breaks, so a value stays on its line.
+//! user name the attacker chose cannot format, link or mention anything: the shared Markdown
+//! escaper (`crate::escape`), and the media it does not cover (Slack's mrkdwn, plain text).
+//! Each replaces unsafe characters, so a value stays on its line.
 
-/// A zero-width space after `@` breaks `@all`, `@here` and `@channel` on every platform
-/// without changing what a reader sees.
-const MENTION_BREAK: &str = "@\u{200B}";
+use crate::domain::text::{is_https_url, is_unsafe};
 
-fn plain_chars(raw: &str) -> impl Iterator<Item = char> + '_ {
-    raw.chars()
-        .map(|c| {
-            if c == '\n' || c == '\r' || c == '\t' {
-                ' '
-            } else {
-                c
-            }
-        })
-        .filter(|c| !c.is_control() && !is_invisible_format(*c))
+/// Markdown for DingTalk and WeCom: the shared chat escaper.
+pub use crate::escape::markdown;
+
+/// An `@` that starts a word becomes the full-width `＠` (as in `crate::escape::markdown`),
+/// so `@all`, `@here` and `@channel` mention nobody; an address keeps its `@`.
+fn push_mention_safe(out: &mut String, c: char, previous: Option<char>) -> bool {
+    if c == '@' && !previous.is_some_and(char::is_alphanumeric) {
+        out.push('＠');
+        return true;
+    }
+    false
 }
 
-/// Bidirectional overrides and similar format characters reorder or hide text.
-fn is_invisible_format(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
-}
-
-/// Text with no markup (Lark `plain_text`, PagerDuty, Slack `plain_text`). Angle brackets
-/// become look-alike quotes: no client then reads a tag (`<at user_id="all">`, `<!here>`)
-/// in it, whatever it does with plain text.
+/// Text with no markup (Lark `plain_text`, PagerDuty, Slack `plain_text`). Unsafe characters
+/// (controls, line breaks, bidirectional and invisible ones) become U+FFFD, as in the shared
+/// escapers; angle brackets become look-alike quotes, so no client reads a tag
+/// (`<at user_id="all">`, `<!here>`) in it, whatever it does with plain text.
 pub fn plain(raw: &str) -> String {
-    plain_chars(raw)
-        .map(|c| match c {
-            '<' => '‹',
-            '>' => '›',
-            c => c,
-        })
-        .collect::<String>()
-        .replace('@', MENTION_BREAK)
-}
-
-/// DingTalk's and WeCom's Markdown: every punctuation mark Markdown or their HTML subset
-/// reads is backslash-escaped; `<` and `>` become entities so no tag (WeCom's `<@user>`,
-/// `<font>`) opens.
-pub fn markdown(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
-    for c in plain_chars(raw) {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '@' => out.push_str(MENTION_BREAK),
-            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '-' | '.'
-            | '!' | '|' | '~' | '"' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
+    let mut previous = None;
+    for c in raw.chars() {
+        if !push_mention_safe(&mut out, c, previous) {
+            out.push(match c {
+                c if is_unsafe(c) => '\u{fffd}',
+                '<' => '‹',
+                '>' => '›',
+                c => c,
+            });
         }
+        previous = Some(c);
     }
     out
 }
@@ -64,18 +44,23 @@ pub fn markdown(raw: &str) -> String {
 /// space so `*bold*` from an attacker stays literal.
 pub fn slack(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
-    for c in plain_chars(raw) {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '@' => out.push_str(MENTION_BREAK),
-            '*' | '_' | '~' | '`' => {
-                out.push(c);
-                out.push('\u{200B}');
+    let mut previous = None;
+    for c in raw.chars() {
+        if !push_mention_safe(&mut out, c, previous) {
+            match c {
+                c if is_unsafe(c) => out.push('\u{fffd}'),
+                '&' => out.push_str("&amp;"),
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                // mrkdwn has no escape: a zero-width space after the mark keeps it literal.
+                '*' | '_' | '~' | '`' => {
+                    out.push(c);
+                    out.push('\u{200B}');
+                }
+                c => out.push(c),
             }
-            c => out.push(c),
         }
+        previous = Some(c);
     }
     out
 }
@@ -83,7 +68,10 @@ pub fn slack(raw: &str) -> String {
 /// A link target: only an absolute `https://` URL with a host, and re-encoded so that no
 /// character can end the link in any medium (`)`, `>`, `|`, spaces, quotes).
 pub fn https_link(raw: &str) -> Option<String> {
-    let url = reqwest::Url::parse(raw.trim()).ok()?;
+    if !is_https_url(raw) {
+        return None;
+    }
+    let url = reqwest::Url::parse(raw).ok()?;
     if url.scheme() != "https" || url.host_str().is_none_or(str::is_empty) {
         return None;
     }

@@ -1,6 +1,6 @@
-//! Planning a batch of deliveries: which open incidents, notifications, sightings and audit
-//! rows it makes. Pure, so every backend records a batch in a handful of statements whatever
-//! its size, and the rules live in one place.
+//! Planning a batch of deliveries: which open incidents, notifications, sightings,
+//! re-triages and audit rows it makes. Pure, so every backend records a batch in a handful of
+//! statements whatever its size, and the rules live in one place.
 
 use std::collections::HashMap;
 
@@ -9,7 +9,10 @@ use serde_json::Value;
 
 use super::{Delivery, IntakeOutcome};
 use crate::domain::audit::chain_hash;
-use crate::domain::{AuditRecord, IncidentId, LeakNotification, Signal};
+use crate::domain::triage::retriages;
+use crate::domain::{
+    AuditRecord, Event, IncidentId, IncidentState, LeakNotification, Path, Signal, transition,
+};
 
 /// What the database already holds that the batch's deliveries may refer to.
 #[derive(Debug, Default)]
@@ -17,7 +20,31 @@ pub(super) struct Known {
     /// `(source, delivery_id)` of deliveries recorded before, with their incident.
     pub replays: HashMap<(String, String), IncidentId>,
     /// Open incidents by AccessKey ID.
-    pub open: HashMap<String, IncidentId>,
+    pub open: HashMap<String, OpenIncident>,
+}
+
+/// What a later report of an open incident's key needs to know about it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct OpenIncident {
+    pub id: IncidentId,
+    pub state: IncidentState,
+    pub path: Option<Path>,
+    pub detected_at: DateTime<Utc>,
+    /// A worker holds it, or has recorded its intent to disable the key.
+    pub busy: bool,
+}
+
+impl OpenIncident {
+    /// An incident this batch opens: it waits for triage.
+    fn new(id: IncidentId, detected_at: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            state: IncidentState::Active(crate::domain::Step::Triage),
+            path: None,
+            detected_at,
+            busy: false,
+        }
+    }
 }
 
 /// The highest ids in use and the audit chain's head, read inside the write transaction.
@@ -47,6 +74,15 @@ pub(super) struct NewNotification<'a> {
     pub incident: IncidentId,
 }
 
+/// An incident sent back to triage by a later report (see `triage::retriages`).
+pub(super) struct Retriage<'a> {
+    pub incident: IncidentId,
+    pub from: IncidentState,
+    pub to: IncidentState,
+    pub detected_at: DateTime<Utc>,
+    pub leak: &'a LeakNotification,
+}
+
 pub(super) struct NewSighting<'a> {
     pub id: i64,
     pub incident: IncidentId,
@@ -64,6 +100,7 @@ pub(super) struct Plan<'a> {
     pub incidents: Vec<NewIncident<'a>>,
     pub notifications: Vec<NewNotification<'a>>,
     pub sightings: Vec<NewSighting<'a>>,
+    pub retriages: Vec<Retriage<'a>>,
     /// Incidents that received a sighting, with the time to record as their `updated_at`.
     pub touched: HashMap<IncidentId, DateTime<Utc>>,
     pub audit: Vec<AuditRecord>,
@@ -79,6 +116,9 @@ pub(super) fn plan(batch: &[Delivery], mut known: Known, mut heads: Heads) -> Pl
         }
         let key = d.signal.access_key_id().as_str();
         let open = known.open.get(key).copied();
+        // The queue has clamped it already; this keeps any other caller out of the future.
+        let reported =
+            |leak: &LeakNotification| leak.detected_at.unwrap_or(d.received_at).min(d.received_at);
         let (kind, normalized) = match &d.signal {
             Signal::Leak(n) => ("leak", to_json(n)),
             Signal::Activity(a) => ("activity", to_json(a)),
@@ -96,10 +136,12 @@ pub(super) fn plan(batch: &[Delivery], mut known: Known, mut heads: Heads) -> Pl
                     id,
                     parent: d.parent,
                     leak,
-                    detected_at: leak.detected_at.unwrap_or(d.received_at),
+                    detected_at: reported(leak),
                     created_at: d.received_at,
                 });
-                known.open.insert(key.to_owned(), id);
+                known
+                    .open
+                    .insert(key.to_owned(), OpenIncident::new(id, reported(leak)));
                 let detail = serde_json::json!({
                     "notification_id": notification,
                     "source": d.source,
@@ -108,10 +150,27 @@ pub(super) fn plan(batch: &[Delivery], mut known: Known, mut heads: Heads) -> Pl
                 });
                 (IntakeOutcome::Created(id), id, "incident.opened", detail)
             }
-            (_, Some(id)) => {
+            (_, Some(open)) => {
+                let id = open.id;
                 let (sighting_kind, observed) = match &d.signal {
                     Signal::Leak(n) => ("report", n.detected_at),
                     Signal::Activity(a) => ("activity", a.event_time),
+                };
+                let retriage = match &d.signal {
+                    Signal::Leak(leak)
+                        if retriages(
+                            open.state,
+                            open.path,
+                            open.busy,
+                            open.detected_at,
+                            reported(leak),
+                        ) =>
+                    {
+                        transition(open.state, Event::Retriage)
+                            .ok()
+                            .map(|to| (leak, to))
+                    }
+                    _ => None,
                 };
                 heads.sighting += 1;
                 plan.sightings.push(NewSighting {
@@ -125,14 +184,40 @@ pub(super) fn plan(batch: &[Delivery], mut known: Known, mut heads: Heads) -> Pl
                 });
                 let touched = plan.touched.entry(id).or_insert(d.received_at);
                 *touched = (*touched).max(d.received_at);
-                let detail = serde_json::json!({
+                let mut detail = serde_json::json!({
                     "notification_id": notification,
                     "sighting_id": heads.sighting,
                     "kind": sighting_kind,
                     "source": d.source,
                     "delivery_id": d.delivery_id,
                 });
-                (IntakeOutcome::Sighting(id), id, "incident.sighting", detail)
+                match retriage {
+                    Some((leak, to)) => {
+                        let detected_at = reported(leak);
+                        detail["from"] = open.state.as_str().into();
+                        detail["to"] = to.as_str().into();
+                        detail["judged_on"] = serde_json::json!(open.detected_at);
+                        detail["detected_at"] = serde_json::json!(detected_at);
+                        plan.retriages.push(Retriage {
+                            incident: id,
+                            from: open.state,
+                            to,
+                            detected_at,
+                            leak,
+                        });
+                        // Later deliveries of this batch find it waiting for triage.
+                        known
+                            .open
+                            .insert(key.to_owned(), OpenIncident::new(id, detected_at));
+                        (
+                            IntakeOutcome::Retriaged(id),
+                            id,
+                            "incident.retriaged",
+                            detail,
+                        )
+                    }
+                    None => (IntakeOutcome::Sighting(id), id, "incident.sighting", detail),
+                }
             }
         };
         heads.notification = notification;
@@ -202,6 +287,7 @@ mod tests {
                 user_name: None,
                 leak_url: None,
                 detected_at: None,
+                stated_detected_at: None,
                 event_id: Some(event.into()),
             }),
         }
@@ -211,6 +297,7 @@ mod tests {
         let mut d = leak(key, event);
         d.signal = Signal::Activity(Activity {
             access_key_id: AccessKeyId::parse(key).unwrap(),
+            account_id: None,
             event_id: Some(event.into()),
             event_name: Some("RunInstances".into()),
             event_time: None,
@@ -270,12 +357,59 @@ mod tests {
     }
 
     #[test]
+    fn a_later_report_sends_an_unused_key_not_yet_disabled_back_to_triage_once() {
+        use crate::domain::Step;
+        let judged_on = DateTime::from_timestamp(1_600_000_000, 0).unwrap();
+        let waiting = |busy| OpenIncident {
+            id: IncidentId(3),
+            state: IncidentState::Active(Step::DisableKey),
+            path: Some(Path::RamKeyUnused),
+            detected_at: judged_on,
+            busy,
+        };
+        let heads = || Heads {
+            incident: 3,
+            notification: 0,
+            sighting: 0,
+            audit: 0,
+            audit_hash: GENESIS_HASH.into(),
+        };
+        let key = "LTAI5tKEYOPEN0001";
+        let batch = [leak(key, "later-1"), leak(key, "later-2")];
+        let mut known = Known::default();
+        known.open.insert(key.into(), waiting(false));
+        let first = plan(&batch, known, heads());
+        assert_eq!(
+            first.outcomes,
+            [
+                IntakeOutcome::Retriaged(IncidentId(3)),
+                IntakeOutcome::Sighting(IncidentId(3))
+            ]
+        );
+        assert_eq!(first.retriages.len(), 1);
+        assert_eq!(first.retriages[0].to, IncidentState::Active(Step::Triage));
+        assert_eq!(first.retriages[0].detected_at, batch[0].received_at);
+        assert_eq!(first.audit[0].action, "incident.retriaged");
+        assert_eq!(first.sightings.len(), 2, "a re-triage is a sighting too");
+
+        // Being disabled (or leased) by a worker: only a sighting.
+        let mut known = Known::default();
+        known.open.insert(key.into(), waiting(true));
+        let busy = plan(&batch[..1], known, heads());
+        assert_eq!(busy.outcomes, [IntakeOutcome::Sighting(IncidentId(3))]);
+        assert!(busy.retriages.is_empty());
+    }
+
+    #[test]
     fn what_the_database_knows_turns_deliveries_into_replays_and_sightings() {
         let mut known = Known::default();
         known
             .replays
             .insert(("generic".into(), "old".into()), IncidentId(7));
-        known.open.insert("LTAI5tKEYOPEN0001".into(), IncidentId(9));
+        known.open.insert(
+            "LTAI5tKEYOPEN0001".into(),
+            OpenIncident::new(IncidentId(9), DateTime::from_timestamp(0, 0).unwrap()),
+        );
         let heads = Heads {
             incident: 9,
             notification: 20,

@@ -26,6 +26,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0004_dry_run.sql"),
     ),
     (
+        5,
+        "stated detection time",
+        include_str!("../../migrations/sqlite/0005_stated_detection_time.sql"),
+    ),
+    (
         6,
         "audit anchor",
         include_str!("../../migrations/sqlite/0006_audit_anchor.sql"),

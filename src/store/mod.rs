@@ -23,6 +23,7 @@ use crate::domain::{
 
 pub use audit::{AuditGate, verify_audit_chain};
 pub use outbox::{OutboxItem, OutboxState, OutboxVerdict};
+use sqlite::Creation;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,8 +32,10 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("cannot prepare the database directory: {0}")]
+    #[error("cannot prepare the database file or its directory: {0}")]
     Io(#[from] std::io::Error),
+    #[error("no database at {}: check database.url", .0.display())]
+    Missing(std::path::PathBuf),
     #[error("unsupported database URL: {0}")]
     UnsupportedUrl(String),
     #[error("stored row is not valid: {0}")]
@@ -71,10 +74,34 @@ pub enum IntakeOutcome {
     Created(IncidentId),
     /// The key already has an open incident; this report was added to it.
     Sighting(IncidentId),
+    /// Added to the open incident like a sighting, and, being detected later than the time
+    /// the incident was judged unused on, sent the incident back to triage.
+    Retriaged(IncidentId),
     /// This exact delivery was recorded before; nothing changed.
     Replay(IncidentId),
     /// Activity of a key with no open incident: not ours to keep.
     Ignored,
+}
+
+impl IntakeOutcome {
+    pub fn incident_id(self) -> Option<IncidentId> {
+        match self {
+            Self::Created(id) | Self::Sighting(id) | Self::Retriaged(id) | Self::Replay(id) => {
+                Some(id)
+            }
+            Self::Ignored => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created(_) => "created",
+            Self::Sighting(_) => "sighting",
+            Self::Retriaged(_) => "retriaged",
+            Self::Replay(_) => "replay",
+            Self::Ignored => "ignored",
+        }
+    }
 }
 
 /// Filters for listing incidents, newest first.
@@ -236,7 +263,7 @@ pub trait Store: Send + Sync {
 
 /// Opens the store named by the URL's scheme, writing no notifications.
 pub async fn open(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
-    open_with_routes(url, max_connections, Vec::new()).await
+    connect(url, max_connections, Creation::IfMissing, Vec::new()).await
 }
 
 /// Opens the store; `routes` say which notifications each transition writes to the outbox.
@@ -245,9 +272,23 @@ pub async fn open_with_routes(
     max_connections: u32,
     routes: Vec<Route>,
 ) -> Result<Arc<dyn Store>, StoreError> {
+    connect(url, max_connections, Creation::IfMissing, routes).await
+}
+
+/// Opens a database that must already exist.
+pub async fn open_existing(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    connect(url, 1, Creation::Never, Vec::new()).await
+}
+
+async fn connect(
+    url: &str,
+    max_connections: u32,
+    creation: Creation,
+    routes: Vec<Route>,
+) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(
-            SqliteStore::connect(url, max_connections)
+            SqliteStore::connect(url, max_connections, creation)
                 .await?
                 .with_routes(routes),
         ))

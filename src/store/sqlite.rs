@@ -11,7 +11,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use super::batch::{self, Heads, Known, Plan};
+use super::batch::{self, Heads, Known, OpenIncident, Plan};
 use super::{
     ClaimScope, Claimed, Delivery, IncidentFilter, IncidentUpdate, IntakeOutcome, Lease,
     OperatorChange, OperatorError, Store, StoreError, migrations,
@@ -25,7 +25,7 @@ use crate::domain::{
 };
 
 const INCIDENT_COLUMNS: &str = "id, access_key_id, account_id, account_name, user_name, \
-    owner_type, leak_url, detected_at, state, created_at, updated_at, closed_at, attempt, \
+    owner_type, leak_url, detected_at, stated_detected_at, state, created_at, updated_at, closed_at, attempt, \
     next_attempt_at, lease_owner, lease_expires_at, path, reason, resume_step, step_attempts, \
     last_error, contained_at, settle_audit_at, parent_incident_id, findings, dry_run";
 const AUDIT_COLUMNS: &str = "id, incident_id, at, actor, action, detail, prev_hash, hash";
@@ -35,18 +35,37 @@ pub struct SqliteStore {
     routes: Vec<Route>,
 }
 
+/// Whether connecting may create the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Creation {
+    IfMissing,
+    /// Tools that only read (`verify-audit`) must not turn a mistyped path into a new,
+    /// empty, "intact" database.
+    Never,
+}
+
 impl SqliteStore {
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        creation: Creation,
+    ) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
+            .create_if_missing(creation == Creation::IfMissing)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        if let Some(dir) = options.get_filename().parent()
-            && !dir.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(dir)?;
+        let file = options.get_filename();
+        let in_memory = file.as_os_str() == ":memory:";
+        if !in_memory {
+            match creation {
+                Creation::IfMissing => create_private(file)?,
+                Creation::Never if !file.exists() => {
+                    return Err(StoreError::Missing(file.to_path_buf()));
+                }
+                Creation::Never => {}
+            }
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
@@ -64,8 +83,41 @@ impl SqliteStore {
     }
 }
 
+/// Creates the database's missing directories (0700) and the empty database file (0600),
+/// whatever the umask: the file holds incident details and the audit log. SQLite gives
+/// the `-wal` and `-shm` files the database file's mode.
+fn create_private(file: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+    if let Some(dir) = file.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.exists()
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        // The umask may have taken bits from the mode above; directories that already
+        // existed are the operator's and keep theirs.
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+    {
+        Ok(created) => created.set_permissions(std::fs::Permissions::from_mode(0o600)),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
 /// Reads what the batch's deliveries may refer to: earlier deliveries and open incidents.
-async fn load_known(conn: &mut SqliteConnection, batch: &[Delivery]) -> Result<Known, StoreError> {
+async fn load_known(
+    conn: &mut SqliteConnection,
+    batch: &[Delivery],
+    now: DateTime<Utc>,
+) -> Result<Known, StoreError> {
     let mut known = Known::default();
     // A join on VALUES uses the (source, delivery_id) index; `IN (VALUES ...)` would scan.
     let mut replays =
@@ -81,17 +133,34 @@ async fn load_known(conn: &mut SqliteConnection, batch: &[Delivery]) -> Result<K
             IncidentId(row.try_get("incident_id")?),
         );
     }
+    // `busy`: leased now, or a disable of the key was intended (perhaps made, then a crash).
     let mut open = QueryBuilder::<Sqlite>::new(
-        "SELECT access_key_id, id FROM incidents WHERE closed_at IS NULL AND access_key_id IN ",
+        "SELECT i.access_key_id, i.id, i.state, i.reason, i.resume_step, i.path, i.detected_at, \
+         (IFNULL(i.lease_expires_at, 0) > ",
+    );
+    open.push_bind(now.timestamp_millis()).push(
+        " OR EXISTS (SELECT 1 FROM audit_log a WHERE a.incident_id = i.id \
+         AND a.action IN ('cloud.intent', 'cloud.dry_run') \
+         AND json_extract(a.detail, '$.api') = 'UpdateAccessKey')) AS busy \
+         FROM incidents i WHERE i.closed_at IS NULL AND i.access_key_id IN ",
     );
     open.push_tuples(batch, |mut row, d| {
         row.push_bind(d.signal.access_key_id().as_str());
     });
     for row in open.build().fetch_all(&mut *conn).await? {
-        known.open.insert(
-            row.try_get("access_key_id")?,
-            IncidentId(row.try_get("id")?),
-        );
+        let state: String = row.try_get("state")?;
+        let reason: Option<String> = row.try_get("reason")?;
+        let resume: Option<String> = row.try_get("resume_step")?;
+        let path: Option<String> = row.try_get("path")?;
+        let incident = OpenIncident {
+            id: IncidentId(row.try_get("id")?),
+            state: IncidentState::parse(&state, reason.as_deref(), resume.as_deref())
+                .ok_or_else(|| StoreError::Corrupt(format!("state {state}")))?,
+            path: path.as_deref().and_then(Path::parse),
+            detected_at: time(row.try_get("detected_at")?)?,
+            busy: row.try_get("busy")?,
+        };
+        known.open.insert(row.try_get("access_key_id")?, incident);
     }
     Ok(known)
 }
@@ -124,7 +193,8 @@ async fn write_plan(conn: &mut SqliteConnection, plan: &Plan<'_>) -> Result<(), 
     if !plan.incidents.is_empty() {
         let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT INTO incidents (id, access_key_id, account_id, account_name, user_name, \
-             owner_type, leak_url, detected_at, state, created_at, updated_at, parent_incident_id) ",
+             owner_type, leak_url, detected_at, stated_detected_at, state, created_at, updated_at, \
+             parent_incident_id) ",
         );
         q.push_values(&plan.incidents, |mut row, i| {
             row.push_bind(i.id.0)
@@ -135,6 +205,7 @@ async fn write_plan(conn: &mut SqliteConnection, plan: &Plan<'_>) -> Result<(), 
                 .push_bind(i.leak.effective_owner_type().as_str())
                 .push_bind(&i.leak.leak_url)
                 .push_bind(i.detected_at.timestamp_millis())
+                .push_bind(i.leak.stated_detected_at.map(|t| t.timestamp_millis()))
                 .push_bind(IncidentState::Active(Step::Triage).as_str())
                 .push_bind(i.created_at.timestamp_millis())
                 .push_bind(i.created_at.timestamp_millis())
@@ -186,6 +257,27 @@ async fn write_plan(conn: &mut SqliteConnection, plan: &Plan<'_>) -> Result<(), 
                 .await?;
         }
     }
+    for retriage in &plan.retriages {
+        // The plan was made under this transaction's write lock; the guard on the state only
+        // restates the condition it checked.
+        sqlx::query(
+            "UPDATE incidents SET state = ?, reason = NULL, resume_step = NULL, path = NULL, \
+             detected_at = ?, stated_detected_at = ?, next_attempt_at = NULL, step_attempts = 0, \
+             last_error = NULL WHERE id = ? AND state = ?",
+        )
+        .bind(retriage.to.as_str())
+        .bind(retriage.detected_at.timestamp_millis())
+        .bind(
+            retriage
+                .leak
+                .stated_detected_at
+                .map(|t| t.timestamp_millis()),
+        )
+        .bind(retriage.incident.0)
+        .bind(retriage.from.as_str())
+        .execute(&mut *conn)
+        .await?;
+    }
     if !plan.audit.is_empty() {
         let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT INTO audit_log (id, incident_id, at, actor, action, detail, prev_hash, hash) ",
@@ -228,7 +320,7 @@ impl Store for SqliteStore {
         // IMMEDIATE takes the write lock before the reads the plan depends on, so no other
         // writer can change them between the reads and the writes.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let known = load_known(&mut tx, batch).await?;
+        let known = load_known(&mut tx, batch, Utc::now()).await?;
         let heads = load_heads(&mut tx).await?;
         let plan = batch::plan(batch, known, heads);
         write_plan(&mut tx, &plan).await?;
@@ -462,6 +554,7 @@ fn incident_from_row(row: &SqliteRow) -> Result<Incident, StoreError> {
             .ok_or_else(|| StoreError::Corrupt(format!("owner_type {owner}")))?,
         leak_url: row.try_get("leak_url")?,
         detected_at: time(row.try_get("detected_at")?)?,
+        stated_detected_at: opt_time(row.try_get("stated_detected_at")?)?,
         state: IncidentState::parse(&state, reason.as_deref(), resume.as_deref())
             .ok_or_else(|| StoreError::Corrupt(format!("state {state} ({reason:?})")))?,
         path: path

@@ -281,5 +281,6 @@ fn event_name(event: Event) -> &'static str {
         Event::ApprovalExpired => "approval_expired",
         Event::Undone => "undone",
         Event::Cancel => "cancel",
+        Event::Retriage => "retriage",
     }
 }

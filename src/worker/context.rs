@@ -26,6 +26,12 @@ pub(super) enum StepError {
     /// akguard's own rules forbid the change (a sink outside the allowlist).
     #[error("refused: {0}")]
     Refused(String),
+    /// A change to a protected identity was refused before it was attempted.
+    #[error("refused to change {target}: it is a protected identity")]
+    Protected {
+        target: String,
+        why: crate::domain::Protected,
+    },
 }
 
 /// A step's verdict, applied by the worker in one transaction.
@@ -171,6 +177,7 @@ impl<'a> StepContext<'a> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Called<Effect>, CloudError>>,
     {
+        super::identity::guard(self, target)?;
         let token = format!(
             "{}:{}:{}:{}",
             self.incident.id,

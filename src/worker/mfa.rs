@@ -4,6 +4,8 @@
 //! The account-wide sweep is shared: a sweep that started after an incident was opened
 //! already covers that incident, so during a burst of leaks one sweep serves them all and
 //! each later incident only handles its own user.
+//!
+//! Protected users (akguard's own, `protect.users`) are skipped: their login is never changed.
 
 use chrono::Utc;
 use serde_json::json;
@@ -53,8 +55,13 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
     let users = ctx.read("ListUsers", "*", client.list_users()).await?;
     let (mut console_users, mut required, mut already, mut password_reset) =
         (0, Vec::new(), Vec::new(), None);
+    let mut protected = Vec::new();
     for user in &users {
         let name = user.user_name.as_str();
+        if ctx.inner.protection.user(name).is_some() {
+            protected.push(name.to_owned());
+            continue;
+        }
         let changes = ensure(ctx, name, leaked_user.as_deref() == Some(name)).await?;
         console_users += usize::from(changes.console_user);
         if changes.mfa_now_required {
@@ -79,6 +86,7 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
         "mfa_now_required": required,
         "mfa_already_required": already,
         "password_reset_required": password_reset,
+        "protected_skipped": protected,
         "dry_run": ctx.dry_run(),
     });
     Ok(StepResult::default().finding("mfa", finding))

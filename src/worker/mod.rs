@@ -8,6 +8,7 @@ mod billing;
 mod contain;
 mod context;
 mod deliver;
+mod identity;
 mod keys;
 mod logins;
 mod mfa;
@@ -15,6 +16,7 @@ mod retire;
 mod rotate;
 mod trail;
 mod triage;
+mod usage;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cloud::retry::{RetryPolicy, unit_sample};
 use crate::cloud::{CloudClient, ErrorClass};
 use crate::config::RemediationConfig;
-use crate::domain::{Event, IncidentState, Reason, Step, transition};
+use crate::domain::{Event, IncidentState, Protection, Reason, Step, transition};
 use crate::store::{
     AuditGate, ClaimScope, Claimed, IncidentUpdate, Lease, Store, StoreError, Work,
 };
@@ -49,11 +51,20 @@ pub(crate) struct Inner {
     pub crash_after: Option<String>,
     /// Serializes account-wide MFA sweeps in this process (see `mfa`).
     pub mfa_sweep: tokio::sync::Mutex<()>,
+    /// Identities no step may change: akguard's own and `protect.*`.
+    pub protection: Protection,
 }
 
 /// A pool of `remediation.workers` worker loops.
 pub struct Worker {
-    inner: Arc<Inner>,
+    store: Arc<dyn Store>,
+    client: Arc<CloudClient>,
+    config: RemediationConfig,
+    retry: RetryPolicy,
+    wake: Arc<Notify>,
+    gate: AuditGate,
+    #[cfg(feature = "fault-injection")]
+    crash_after: Option<String>,
 }
 
 impl Worker {
@@ -80,22 +91,35 @@ impl Worker {
             );
         }
         Self {
-            inner: Arc::new(Inner {
-                store,
-                client,
-                config,
-                retry,
-                wake,
-                gate,
-                #[cfg(feature = "fault-injection")]
-                crash_after,
-                mfa_sweep: tokio::sync::Mutex::new(()),
-            }),
+            store,
+            client,
+            config,
+            retry,
+            wake,
+            gate,
+            #[cfg(feature = "fault-injection")]
+            crash_after,
         }
     }
 
-    /// Runs the loops until `shutdown`; each finishes its current step first.
+    /// Learns akguard's own identity, then runs the loops until `shutdown`; each finishes
+    /// its current step first.
     pub async fn run(self, shutdown: CancellationToken) {
+        let Some(protection) = identity::learn(&self.client, &self.config, &shutdown).await else {
+            return;
+        };
+        let inner = Arc::new(Inner {
+            store: self.store,
+            client: self.client,
+            config: self.config,
+            retry: self.retry,
+            wake: self.wake,
+            gate: self.gate,
+            #[cfg(feature = "fault-injection")]
+            crash_after: self.crash_after,
+            mfa_sweep: tokio::sync::Mutex::new(()),
+            protection,
+        });
         let prefix = format!(
             "{}-{}",
             std::process::id(),
@@ -103,7 +127,7 @@ impl Worker {
         );
         // With two or more loops, half take only containment steps, so however many
         // forensics steps wait on ActionTrail's quota, a new leak is contained at once.
-        let workers = self.inner.config.workers;
+        let workers = inner.config.workers;
         let containment_only = if workers >= 2 { workers / 2 } else { 0 };
         let loops: Vec<_> = (0..workers)
             .map(|n| {
@@ -113,12 +137,7 @@ impl Worker {
                     ClaimScope::Any
                 };
                 let owner = format!("{prefix}-{n}");
-                tokio::spawn(worker_loop(
-                    self.inner.clone(),
-                    owner,
-                    scope,
-                    shutdown.clone(),
-                ))
+                tokio::spawn(worker_loop(inner.clone(), owner, scope, shutdown.clone()))
             })
             .collect();
         tracing::info!(workers = loops.len(), "remediation workers started");
@@ -243,6 +262,10 @@ async fn run_step(
     match result {
         Ok(outcome) => finish(&mut ctx, outcome).await,
         Err(StepError::Store(err)) => Err(StepError::Store(err)),
+        Err(StepError::Protected { target, why }) => {
+            let stop = identity::stop(&ctx, why, json!({"refused_change_to": target}));
+            finish(&mut ctx, stop).await
+        }
         Err(err) => fail(&mut ctx, err).await,
     }
 }
@@ -321,7 +344,7 @@ async fn fail(ctx: &mut StepContext<'_>, err: StepError) -> Result<(), StepError
     let transient = match &err {
         StepError::Cloud(cloud) => cloud.class() == ErrorClass::Retryable,
         StepError::Unverified(_) => true,
-        StepError::Store(_) | StepError::Refused(_) => false,
+        StepError::Store(_) | StepError::Refused(_) | StepError::Protected { .. } => false,
     };
     let message = err.to_string();
     let mut audit = ctx.take_reads();

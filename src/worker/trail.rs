@@ -112,6 +112,7 @@ async fn chain_created_keys(
                     user_name: created.user_name.clone(),
                     leak_url: None,
                     detected_at: Some(Utc::now()),
+                    stated_detected_at: None,
                     event_id: Some(created.event_id.clone()),
                 }),
             })

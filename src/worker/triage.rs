@@ -1,16 +1,20 @@
-//! Triage: whose key is it, is it in use, can its workload take a new one. Every fact is
-//! proven against the cloud before any action names the key.
+//! Triage: whose key is it, is it protected, is it in use, can its workload take a new one.
+//! Every fact is proven against the cloud before any action names the key.
 
 use serde_json::json;
 
 use super::context::{StepContext, StepError, StepResult};
+use super::{identity, usage};
 use crate::cloud::api::AccountType;
-use crate::domain::triage::{Usage, judge_usage};
+use crate::domain::triage::Usage;
 use crate::domain::{OwnerType, Path, Reason};
 
 pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepError> {
     let incident = ctx.incident;
     let key = incident.access_key_id.as_str();
+    if let Some(why) = identity::key_protection(ctx).await? {
+        return Ok(identity::stop(ctx, why, json!({})));
+    }
     if incident.access_key_id.is_sts() {
         let result = StepResult {
             path: Some(Path::StsKey),
@@ -45,11 +49,9 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
             };
             match info {
                 Some(info) if info.account_type == AccountType::RootAccount => {
-                    let usage = judge_usage(
-                        info.used_at,
-                        incident.detected_at,
-                        ctx.inner.config.in_use_window,
-                    );
+                    // Informative only (the account's key is left to a person either way), so
+                    // no ActionTrail look-up delays it; null when only one could tell.
+                    let usage = usage::from_last_use(ctx, info.used_at);
                     let result = StepResult {
                         path: Some(Path::AccountKey),
                         owner: Some((OwnerType::Account, None)),
@@ -75,6 +77,11 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
             }
         }
     };
+    if let Some(why) = ctx.inner.protection.user(&user) {
+        let mut stop = identity::stop(ctx, why, json!({"user_name": user}));
+        stop.owner = Some((OwnerType::RamUser, Some(user)));
+        return Ok(stop);
+    }
     // Act only on a key proven to be in this user's own list.
     let keys = ctx
         .read("ListAccessKeys", &user, client.list_access_keys(&user))
@@ -120,35 +127,19 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
             info.used_at
         }
     };
-    let window = ctx.inner.config.in_use_window;
-    let mut usage = judge_usage(last_used, incident.detected_at, window);
-    let mut evidence = None;
-    if usage == Usage::NeedsEvidence {
-        let start = incident.detected_at
-            - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
-        let mut seen = false;
-        for region in ctx.inner.config.regions.clone() {
-            let probe = client.any_events(
-                key,
-                &region,
-                start,
-                incident.detected_at,
-                crate::cloud::ratelimit::Priority::Containment,
-            );
-            if ctx.read("LookupEvents", &region, probe).await? {
-                seen = true;
-                break;
-            }
-        }
-        evidence = Some(seen);
-        usage = if seen { Usage::InUse } else { Usage::Unused };
-    }
-    let rotatable = ctx.inner.config.rotation.iter().any(|(u, _)| *u == user);
-    let path = match (usage, rotatable) {
-        (Usage::InUse, true) => Path::RamKeyRotatable,
-        (Usage::InUse, false) => Path::RamKeyInUse,
-        _ => Path::RamKeyUnused,
+    let judged = usage::judge(ctx, last_used).await?;
+    // A use nobody can attribute, or a window the data cannot cover, is contained as in use
+    // and left to a person: never rotated unasked, never disabled.
+    let rotatable =
+        judged.usage == Usage::InUse && ctx.inner.config.rotation.iter().any(|(u, _)| *u == user);
+    let path = match (judged.usage, rotatable) {
+        (Usage::Unused, _) => Path::RamKeyUnused,
+        (_, true) => Path::RamKeyRotatable,
+        (_, false) => Path::RamKeyInUse,
     };
+    if let Some(caveat) = judged.usage.caveat() {
+        tracing::warn!(incident.id = %incident.id, usage = judged.usage.as_str(), "{caveat}");
+    }
     let finding = json!({
         "owner_type": "ram_user",
         "user_name": user,
@@ -156,8 +147,11 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
         "key_status": format!("{:?}", listed.status),
         "other_keys": keys.iter().filter(|k| k.access_key_id != key).map(|k| &k.access_key_id).collect::<Vec<_>>(),
         "last_used_at": last_used,
-        "used_before_detection": evidence,
-        "usage": usage,
+        "detected_at": incident.detected_at,
+        "stated_detected_at": incident.stated_detected_at,
+        "used_before_detection": judged.evidence["used_before_detection"],
+        "evidence": judged.evidence,
+        "usage": judged.usage,
         "rotatable": rotatable,
         "path": path.as_str(),
     });

@@ -207,3 +207,50 @@ fn the_emulator_command_announces_its_address_and_serves_signed_calls() {
         .unwrap();
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn verify_audit_names_a_missing_database_instead_of_creating_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("mistyped/akguard.db");
+    let config = dir.path().join("akguard.toml");
+    std::fs::write(
+        &config,
+        format!("[database]\nurl = \"sqlite://{}\"\n", db.display()),
+    )
+    .unwrap();
+    let (status, stdout, stderr) = run_cli(&["verify-audit"], &config);
+    assert!(!status.success(), "{stdout}");
+    assert!(stderr.contains(&db.display().to_string()), "{stderr}");
+    assert!(!db.exists() && !db.parent().unwrap().exists());
+}
+
+#[test]
+fn help_describes_every_command_and_its_options() {
+    let help = |args: &[&str]| {
+        let out = std::process::Command::new(crate::helpers::binary())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for text in [help(&["help"]), help(&["--help"])] {
+        for command in [
+            "serve",
+            "check-config",
+            "migrate",
+            "verify-audit",
+            "demo",
+            "emulator",
+        ] {
+            assert!(text.contains(command), "{command} missing from:\n{text}");
+        }
+    }
+    let serve = help(&["serve", "--help"]);
+    assert!(serve.contains("--config <FILE>"), "{serve}");
+    let emulator = help(&["help", "emulator"]);
+    assert!(
+        emulator.contains("--listen <ADDR>") && emulator.contains("--scenario <FILE>"),
+        "{emulator}"
+    );
+}

@@ -53,7 +53,12 @@ async fn a_new_report_of_a_key_with_an_open_incident_is_a_sighting() {
     let sightings = incident["sightings"].as_array().unwrap();
     assert_eq!(sightings.len(), 1);
     assert_eq!(sightings[0]["kind"], "report");
-    assert_eq!(sightings[0]["observed_at"], "2024-06-01T00:00:00Z");
+    // A stated time long before receipt is kept beside the clamped one.
+    assert_ne!(sightings[0]["observed_at"], "2024-06-01T00:00:00Z");
+    assert_eq!(
+        sightings[0]["detail"]["stated_detected_at"],
+        "2024-06-01T00:00:00Z"
+    );
     assert_eq!(sightings[0]["detail"]["leak_url"], "https://gitee.com/x/y");
     let actions: Vec<String> = app.get_ok(&format!("/v1/incidents/{id}/audit")).await["events"]
         .as_array()

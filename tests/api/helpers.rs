@@ -53,6 +53,15 @@ pub struct TestDaemon {
     readers: Vec<std::thread::JoinHandle<()>>,
     extra_config: String,
     env: Vec<(String, String)>,
+    process: ProcessSetup,
+}
+
+/// What the daemon process inherits that a test may set.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessSetup {
+    /// The open-file limit, soft and hard.
+    pub nofile: Option<u64>,
+    pub umask: Option<libc::mode_t>,
 }
 
 pub fn binary() -> &'static str {
@@ -159,7 +168,16 @@ impl TestDaemon {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            process: ProcessSetup::default(),
         }
+    }
+
+    /// Starts the daemon with process limits or a umask set.
+    pub async fn spawn_with_process(env: &[(&str, &str)], process: ProcessSetup) -> Self {
+        let mut daemon = Self::unstarted("", env);
+        daemon.process = process;
+        daemon.start().await;
+        daemon
     }
 
     pub fn config_path(&self) -> PathBuf {
@@ -168,7 +186,9 @@ impl TestDaemon {
 
     async fn start(&mut self) {
         let config = write_config(self.dir.path(), &self.extra_config);
-        let mut child = Command::new(binary())
+        let mut command = Command::new(binary());
+        set_up_child(&mut command, self.process);
+        let mut child = command
             .args(["serve", "--config"])
             .arg(&config)
             .env("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI5tDaemonOwnKey01")
@@ -194,6 +214,9 @@ impl TestDaemon {
                         && v["message"] == "listening"
                     {
                         let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_owned());
+                    } else if let Some((_, addr)) = line.split_once(": listening addr=") {
+                        // The text format, for tests of what it prints.
+                        let _ = tx.send(addr.trim().to_owned());
                     }
                     let mut log = log.lock().unwrap();
                     log.push_str(&line);
@@ -259,6 +282,7 @@ impl TestDaemon {
             readers: Vec::new(),
             extra_config: self.extra_config.clone(),
             env: self.env.clone(),
+            process: self.process,
         };
         other.start().await;
         other
@@ -448,6 +472,53 @@ impl Response {
     pub fn error_message(&self) -> &str {
         self.body["error"]["message"].as_str().unwrap_or_default()
     }
+}
+
+fn set_up_child(command: &mut Command, process: ProcessSetup) {
+    use std::os::unix::process::CommandExt as _;
+    if process.nofile.is_none() && process.umask.is_none() {
+        return;
+    }
+    // SAFETY: setrlimit and umask are async-signal-safe and touch only the child.
+    unsafe {
+        command.pre_exec(move || {
+            if let Some(nofile) = process.nofile {
+                let limit = libc::rlimit {
+                    rlim_cur: nofile,
+                    rlim_max: nofile,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            if let Some(mask) = process.umask {
+                libc::umask(mask);
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Raises this test process's open-file soft limit to at least `wanted` (up to the hard
+/// limit), so one test can hold thousands of sockets.
+pub fn raise_own_nofile(wanted: u64) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain system calls on a valid, owned struct.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        if limit.rlim_cur < wanted {
+            limit.rlim_cur = wanted.min(limit.rlim_max);
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+        }
+    }
+    assert!(
+        limit.rlim_cur >= wanted,
+        "this test needs {wanted} open files; the hard limit is {}",
+        limit.rlim_max
+    );
 }
 
 pub fn now() -> i64 {

@@ -23,7 +23,9 @@ async fn a_signed_generic_notification_opens_an_incident_with_every_field() {
         incident["leak_url"],
         "https://github.com/acme/app/blob/main/deploy.sh"
     );
-    assert_eq!(incident["detected_at"], "2024-05-01T03:00:00Z");
+    // The stated time is older than intake.max_detection_age: kept, and clamped for triage.
+    assert_eq!(incident["stated_detected_at"], "2024-05-01T03:00:00Z");
+    assert_ne!(incident["detected_at"], "2024-05-01T03:00:00Z");
     assert_eq!(incident["state"], "new");
     assert_eq!(incident["current_step"], "triage");
     assert!(incident["created_at"].is_string() && incident["updated_at"].is_string());
@@ -49,7 +51,7 @@ async fn an_eventbridge_leak_protection_error_opens_an_incident_for_the_calling_
     assert_eq!(incident["owner_type"], "ram_user");
     assert_eq!(incident["user_name"], "ci-deployer");
     assert_eq!(incident["account_id"], "1234567890123456");
-    assert_eq!(incident["detected_at"], "2024-05-01T03:04:05Z");
+    assert_eq!(incident["stated_detected_at"], "2024-05-01T03:04:05Z");
 }
 
 #[tokio::test]
@@ -127,7 +129,7 @@ async fn a_cloudmonitor_callback_naming_a_key_opens_an_incident() {
         incident["leak_url"],
         "https://github.com/someone/repo/blob/abc123/config.py"
     );
-    assert_eq!(incident["detected_at"], "2024-05-01T03:04:05Z");
+    assert_eq!(incident["stated_detected_at"], "2024-05-01T03:04:05Z");
 
     // CloudMonitor retries with the same traceId.
     let again = app

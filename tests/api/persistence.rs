@@ -111,3 +111,32 @@ async fn verification_catches_an_edited_audit_row() {
         "tampering not detected: {report:?} (incident {id})"
     );
 }
+
+#[tokio::test]
+async fn the_database_is_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let state = tempfile::tempdir().unwrap();
+    let db = state.path().join("nested/state/akguard.db");
+    let url = format!("sqlite://{}", db.display());
+    let mut app = crate::helpers::TestDaemon::spawn_with_process(
+        &[("AKGUARD__DATABASE__URL", url.as_str())],
+        crate::helpers::ProcessSetup {
+            nofile: None,
+            umask: Some(0o022),
+        },
+    )
+    .await;
+    app.post_generic(&generic("LTAI5tPRIVATEDB00001", "evt-private-1"))
+        .await
+        .incident_id();
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    for dir in [db.parent().unwrap(), db.parent().unwrap().parent().unwrap()] {
+        assert_eq!(mode(dir), 0o700, "{}", dir.display());
+    }
+    let wal = db.with_extension("db-wal");
+    for file in [&db, &wal] {
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+    }
+    app.stop().await;
+}

@@ -60,21 +60,24 @@ impl CloudClient {
         }
     }
 
-    /// Whether the key made any call in `region` between `start` and `end`: one small page.
-    pub async fn any_events(
+    /// The key's newest calls in `region` between `start` and `end`: one page, no more.
+    pub async fn recent_events(
         &self,
         access_key_id: &str,
         region: &str,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
         priority: Priority,
-    ) -> Result<Called<bool>, CloudError> {
+    ) -> Result<Called<Vec<Value>>, CloudError> {
         let request = self
-            .lookup_request(access_key_id, region, start, end, "1")
+            .lookup_request(access_key_id, region, start, end, PAGE)
             .priority(priority);
         let page = self.call(request).await?;
-        let found = !items(&page.value, "Events", "Event").is_empty();
-        Ok(page.map(|_| found))
+        let events = items(&page.value, "Events", "Event")
+            .into_iter()
+            .cloned()
+            .collect();
+        Ok(page.map(|_| events))
     }
 
     fn lookup_request(

@@ -6,6 +6,7 @@ mod ims;
 mod kms;
 mod ram;
 mod sas;
+mod sts;
 
 pub use actiontrail::{AccountType, LastUsedInfo};
 pub use bss::{AccountBalance, BillItem};
@@ -15,7 +16,8 @@ pub use ram::{
     AccessKeyInfo, AttachedPolicy, KeyStatus, LoginProfile, MfaDevice, NewAccessKey, PolicyInfo,
     PolicyType, RamUser,
 };
-pub use sas::{DealType, LeakDetail, LeakPage, LeakRecord, LeakStatus};
+pub use sas::{DealType, LeakDetail, LeakPage, LeakRecord, LeakStatus, leak_detail, leak_page};
+pub use sts::CallerIdentity;
 
 use chrono::{DateTime, Utc};
 
