@@ -6,6 +6,9 @@ pub mod cloud;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod escape;
+#[cfg(test)]
+mod hostile;
 pub mod http;
 pub mod intake;
 pub mod store;

@@ -9,6 +9,7 @@ use akguard::app::App;
 use akguard::cloud::emulator::{Emulator, Scenario};
 use akguard::config::{LogFormat, LogSettings, Settings};
 use akguard::demo::DemoOptions;
+use akguard::escape;
 use akguard::store;
 use akguard::telemetry;
 use anyhow::Context;
@@ -80,7 +81,7 @@ fn main() -> ExitCode {
     match run(cli.command) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {}", describe(&err));
+            eprintln!("error: {}", escape::terminal(&describe(&err)));
             ExitCode::FAILURE
         }
     }
@@ -142,7 +143,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 let store = store::open_existing(&settings.database.url).await?;
                 let report =
                     store::verify_audit_chain(store.as_ref(), expect_head.as_deref()).await?;
-                println!("{report}");
+                // One line per fault; a trigger's name comes from the file, so each is escaped.
+                for line in report.to_string().lines() {
+                    println!("{}", escape::terminal(line));
+                }
                 Ok(if report.is_intact() {
                     ExitCode::SUCCESS
                 } else {

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::domain::audit::ChainReport;
+use crate::escape::terminal;
 
 /// `[+  1.234s]`: time since the leak was reported.
 fn elapsed(since: DateTime<Utc>, at: DateTime<Utc>) -> String {
@@ -30,7 +31,9 @@ pub fn step_line(event: &Value, incident: &Value, reported_at: DateTime<Utc>) ->
 }
 
 /// `[+  0.281s]  revoke           what the step did`.
+/// Everything after the time may quote the cloud or a sender, so it is escaped.
 pub fn line(reported_at: DateTime<Utc>, at: DateTime<Utc>, step: &str, what: &str) -> String {
+    let (step, what) = (terminal(step), terminal(what));
     format!("{}  {step:<16} {what}", elapsed(reported_at, at))
 }
 
@@ -120,7 +123,7 @@ pub fn summary(incident: &Value, linked: &[Value], chain: &ChainReport) -> Strin
     let f = &incident["findings"];
     let mut out = String::new();
     let mut row = |label: &str, value: String| {
-        out.push_str(&format!("  {label:<22}{value}\n"));
+        out.push_str(&format!("  {label:<22}{}\n", terminal(&value)));
     };
     let state = incident["state"].as_str().unwrap_or("?");
     row("incident", format!("{} {state}", incident["id"]));
@@ -312,6 +315,60 @@ mod tests {
         );
         let other = json!({"action": "cloud.call", "at": "2026-11-28T12:00:00.1Z", "detail": {}});
         assert_eq!(step_line(&other, &incident(), reported), None);
+    }
+
+    #[test]
+    fn hostile_text_from_the_api_reaches_the_terminal_escaped() {
+        use crate::domain::text::is_unsafe;
+        use crate::hostile::hostile_strings;
+        let reported: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
+        for raw in hostile_strings() {
+            let mut hostile = incident();
+            for path in [
+                "/findings/triage/user_name",
+                "/findings/revoke/policy",
+                "/findings/audit/source_ips/0/ip",
+                "/findings/audit/resources_created/items/0/kind",
+                "/findings/audit/resources_created/items/0/region",
+                "/findings/billing/products/0/product_code",
+                "/findings/rotation/new_access_key_id",
+            ] {
+                *hostile
+                    .pointer_mut(path)
+                    .unwrap_or_else(|| panic!("{path}")) = json!(raw);
+            }
+            hostile["findings"]["mfa"]["mfa_now_required"] = json!([raw]);
+            hostile["reason"] = json!(raw);
+            hostile["explanation"] = json!(raw);
+            let linked = [json!({"id": 2, "access_key_id": raw, "user_name": raw, "state": raw})];
+            let chain = ChainReport {
+                rows: 1,
+                head: "ab".repeat(32),
+                faults: Vec::new(),
+            };
+            let text = summary(&hostile, &linked, &chain);
+            // One line per row, each ended by the summary's own newline.
+            assert_eq!(
+                text.matches('\n').count(),
+                10,
+                "{raw:?} added a line:\n{text}"
+            );
+            let raw_left = |text: &str| text.chars().any(|c| c != '\n' && is_unsafe(c));
+            assert!(!raw_left(&text), "{raw:?} reached the terminal raw");
+            for (from, to) in [
+                ("new", "revoke"),
+                ("revoke", "needs_attention"),
+                ("enforce_mfa", "audit"),
+            ] {
+                let event = json!({"action": "incident.transition", "at": "2026-11-28T12:00:01Z",
+                    "detail": {"from": from, "to": to}});
+                let line = step_line(&event, &hostile, reported).unwrap();
+                assert!(
+                    !line.chars().any(is_unsafe),
+                    "{raw:?} reached the terminal raw"
+                );
+            }
+        }
     }
 
     #[test]

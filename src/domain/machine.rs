@@ -487,6 +487,9 @@ pub fn transition(state: IncidentState, event: Event) -> Result<IncidentState, I
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use IncidentState::*;

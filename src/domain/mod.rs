@@ -10,6 +10,7 @@ pub mod machine;
 pub mod money;
 pub mod notification;
 pub mod protection;
+pub mod text;
 pub mod triage;
 pub mod undo;
 

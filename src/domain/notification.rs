@@ -6,6 +6,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::text::{self, InvalidText};
+
 /// An AccessKey ID. Only ever the ID: secrets never enter the domain.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -130,6 +132,31 @@ impl LeakNotification {
             None => OwnerType::Unknown,
         }
     }
+
+    /// The report with its free text held to the rules of [`text`], for reports a sender
+    /// wrote: the first field that breaks one is named, and the report is refused.
+    pub fn checked(self) -> Result<Self, InvalidText> {
+        match self.without_invalid_text() {
+            (report, broken) if broken.is_empty() => Ok(report),
+            (_, broken) => Err(broken[0].clone()),
+        }
+    }
+
+    /// The report with every free-text field that breaks a rule of [`text`] left out, and
+    /// the rules broken. For reports Alibaba wrote, which are evidence of a real leak:
+    /// refusing one would leave the key uncontained over a cosmetic field.
+    pub fn without_invalid_text(mut self) -> (Self, Vec<InvalidText>) {
+        let mut broken = Vec::new();
+        let mut keep = |value: Option<String>, field, rule: text::Rule| {
+            value.and_then(|v| rule(field, &v).map_err(|e| broken.push(e)).ok())
+        };
+        self.account_id = keep(self.account_id.take(), "account_id", text::account_id);
+        self.account_name = keep(self.account_name.take(), "account_name", text::name);
+        self.user_name = keep(self.user_name.take(), "user_name", text::user_name);
+        self.leak_url = keep(self.leak_url.take(), "leak_url", text::https_url);
+        self.event_id = keep(self.event_id.take(), "event_id", text::event_id);
+        (self, broken)
+    }
 }
 
 /// Something a key did (an ActionTrail event), which matters only if the key already leaked.
@@ -143,6 +170,19 @@ pub struct Activity {
     pub event_time: Option<DateTime<Utc>>,
     pub source_ip: Option<String>,
     pub error_code: Option<String>,
+}
+
+impl Activity {
+    /// The activity with what ActionTrail wrote cleaned as evidence (see [`text::clean`]).
+    pub fn cleaned(self) -> Self {
+        let clean = |v: Option<String>| v.map(|v| text::clean(&v, text::MAX_FOREIGN).into_owned());
+        Self {
+            event_name: clean(self.event_name),
+            source_ip: clean(self.source_ip),
+            error_code: clean(self.error_code),
+            ..self
+        }
+    }
 }
 
 /// What a notification tells akguard once parsed.

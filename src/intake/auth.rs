@@ -85,7 +85,8 @@ fn verify_hmac(
         .trim()
         .parse()
         .map_err(|_| AuthFailure::BadTimestamp)?;
-    if (now.timestamp() - sent).abs() > window_secs {
+    // `abs_diff` cannot overflow: a subtraction did, for timestamps near i64::MIN or MAX.
+    if now.timestamp().abs_diff(sent) > window_secs.unsigned_abs() {
         return Err(AuthFailure::OutsideWindow(window_secs));
     }
     let presented = signature
@@ -174,6 +175,25 @@ mod tests {
             verify(&auth, &HeaderMap::new(), body, now, 300),
             Err(AuthFailure::MissingHeader(_))
         ));
+    }
+
+    #[test]
+    fn extreme_timestamps_are_outside_the_window_not_a_panic_or_a_pass() {
+        let auth = SourceAuth::Hmac("0123456789abcdef-secret".to_owned().into());
+        let now = Utc::now();
+        let body = br#"{"access_key_id":"LTAI5tExample01"}"#;
+        // `now - sent` wraps to i64::MIN here, whose `abs()` is negative: inside any window.
+        let wraps = now.timestamp().wrapping_add(i64::MIN);
+        for sent in [i64::MIN, i64::MIN + 1, i64::MAX, -1, wraps] {
+            let headers = signed("0123456789abcdef-secret", sent, body);
+            assert!(
+                matches!(
+                    verify(&auth, &headers, body, now, 300),
+                    Err(AuthFailure::OutsideWindow(300))
+                ),
+                "timestamp {sent}"
+            );
+        }
     }
 
     #[test]

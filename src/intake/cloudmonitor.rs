@@ -4,6 +4,7 @@
 
 use super::Parsed;
 use super::fields::{lenient_time, nested, object, text};
+use crate::domain::text as free_text;
 use crate::domain::{AccessKeyId, LeakNotification, OwnerType, Signal};
 
 const KEY_FIELDS: &[&str] = &["accessKeyId", "access_key_id", "akId"];
@@ -11,7 +12,8 @@ const KEY_FIELDS: &[&str] = &["accessKeyId", "access_key_id", "akId"];
 pub(super) fn parse(body: &[u8]) -> Result<Parsed, String> {
     let event = object(body)?;
     let content = nested(&event, "content").unwrap_or_default();
-    let delivery_key = text(&event, &["traceId", "id", "eventId"]);
+    let delivery_key = text(&event, &["traceId", "id", "eventId"])
+        .and_then(|id| free_text::event_id("traceId", &id).map_err(left_out).ok());
     let Some(raw_key) = text(&content, KEY_FIELDS).or_else(|| text(&event, KEY_FIELDS)) else {
         return Ok(Parsed {
             signal: None,
@@ -31,21 +33,29 @@ pub(super) fn parse(body: &[u8]) -> Result<Parsed, String> {
     let arn_account = text(&event, &["resourceId"])
         .and_then(|arn| arn.split(':').nth(3).map(str::to_owned))
         .filter(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()));
+    let notification = LeakNotification {
+        access_key_id,
+        account_id: field(&["userId", "aliyunUid", "accountId", "account_id"]).or(arn_account),
+        account_name: field(&["aliUserName", "accountName", "account_name"]),
+        owner_type,
+        user_name: field(&["userName", "user_name"]),
+        leak_url: field(&["url", "leakUrl", "leak_url"]),
+        detected_at: field(&["time", "timestamp", "gmtModified"]).and_then(|t| lenient_time(&t)),
+        stated_detected_at: None,
+        event_id: delivery_key.clone(),
+    };
+    let (notification, broken) = notification.without_invalid_text();
+    broken.into_iter().for_each(left_out);
     Ok(Parsed {
-        signal: Some(Signal::Leak(LeakNotification {
-            access_key_id,
-            account_id: field(&["userId", "aliyunUid", "accountId", "account_id"]).or(arn_account),
-            account_name: field(&["aliUserName", "accountName", "account_name"]),
-            owner_type,
-            user_name: field(&["userName", "user_name"]),
-            leak_url: field(&["url", "leakUrl", "leak_url"]),
-            detected_at: field(&["time", "timestamp", "gmtModified"])
-                .and_then(|t| lenient_time(&t)),
-            stated_detected_at: None,
-            event_id: delivery_key.clone(),
-        })),
+        signal: Some(Signal::Leak(notification)),
         delivery_key,
     })
+}
+
+/// Alibaba wrote the event, so a field that breaks a rule is left out rather than the leak
+/// refused; the log says which rule (never what the field held).
+fn left_out(broken: free_text::InvalidText) {
+    tracing::warn!(error = %broken, "CloudMonitor event field left out");
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use super::Parsed;
 use super::fields::{lenient_time, nested, object, text};
 use super::generic::parse_generic;
+use crate::domain::text::{self as free_text, quoted};
 use crate::domain::{AccessKeyId, Activity, LeakNotification, OwnerType, Signal};
 
 /// What Alibaba returns to a call made with a key under restrictive protection.
@@ -22,10 +23,16 @@ pub(super) fn parse(body: &[u8]) -> Result<Parsed, String> {
     };
     let spec = required("specversion")?;
     if spec != "1.0" {
-        return Err(format!("CloudEvent specversion must be 1.0, got {spec:?}"));
+        return Err(format!(
+            "CloudEvent specversion must be 1.0, got {}",
+            quoted(&spec)
+        ));
     }
-    let id = required("id")?;
-    let source = required("source")?;
+    let attribute = |name| {
+        free_text::event_id(name, &required(name)?).map_err(|e| format!("CloudEvent attribute {e}"))
+    };
+    let id = attribute("id")?;
+    let source = attribute("source")?;
     let event_type = required("type")?;
     // `id` is unique only within its `source`.
     let delivery_key = Some(format!("{source}|{id}"));
@@ -69,7 +76,7 @@ fn actiontrail_signal(
         && text(data, &["errorMessage"])
             .is_some_and(|m| m.to_ascii_lowercase().contains(LEAK_PROTECTION_MESSAGE));
     if !leak_protected {
-        return Ok(Some(Signal::Activity(Activity {
+        let activity = Activity {
             access_key_id,
             account_id,
             event_id: Some(id),
@@ -77,7 +84,8 @@ fn actiontrail_signal(
             event_time,
             source_ip: text(data, &["sourceIpAddress"]),
             error_code: text(data, &["errorCode"]),
-        })));
+        };
+        return Ok(Some(Signal::Activity(activity.cleaned())));
     }
     let owner_type = match text(&identity, &["type"]).as_deref() {
         Some("ram-user") => Some(OwnerType::RamUser),
@@ -85,7 +93,7 @@ fn actiontrail_signal(
         Some("assumed-role") => Some(OwnerType::Sts),
         _ => None,
     };
-    Ok(Some(Signal::Leak(LeakNotification {
+    let notification = LeakNotification {
         access_key_id,
         account_id,
         account_name: None,
@@ -96,7 +104,13 @@ fn actiontrail_signal(
         detected_at: event_time,
         stated_detected_at: None,
         event_id: Some(id),
-    })))
+    };
+    // ActionTrail wrote this one: a field that breaks a rule is left out, not the leak refused.
+    let (notification, broken) = notification.without_invalid_text();
+    for broken in broken {
+        tracing::warn!(error = %broken, "ActionTrail leak event field left out");
+    }
+    Ok(Some(Signal::Leak(notification)))
 }
 
 #[cfg(test)]

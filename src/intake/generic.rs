@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::Parsed;
+use crate::domain::text::quoted;
 use crate::domain::{AccessKeyId, LeakNotification, OwnerType, Signal};
 
 /// The generic schema. Unknown fields are ignored so forwarders may add their own.
@@ -45,7 +46,7 @@ pub fn parse_generic(value: serde_json::Value) -> Result<LeakNotification, Strin
         .map(|o| {
             OwnerType::parse(&o)
                 .filter(|o| *o != OwnerType::Unknown)
-                .ok_or_else(|| format!("owner_type must be ram_user, account or sts, got {o:?}"))
+                .ok_or("owner_type must be ram_user, account or sts")
         })
         .transpose()?;
     let detected_at = raw
@@ -53,11 +54,11 @@ pub fn parse_generic(value: serde_json::Value) -> Result<LeakNotification, Strin
         .map(|t| {
             DateTime::parse_from_rfc3339(&t)
                 .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| format!("detected_at must be an RFC 3339 time, got {t:?}"))
+                .map_err(|_| format!("detected_at must be an RFC 3339 time, got {}", quoted(&t)))
         })
         .transpose()?;
     let non_empty = |s: Option<String>| s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-    Ok(LeakNotification {
+    LeakNotification {
         access_key_id,
         account_id: non_empty(raw.account_id),
         account_name: non_empty(raw.account_name),
@@ -67,7 +68,9 @@ pub fn parse_generic(value: serde_json::Value) -> Result<LeakNotification, Strin
         detected_at,
         stated_detected_at: None,
         event_id: non_empty(raw.event_id),
-    })
+    }
+    .checked()
+    .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@ mod cloudmonitor;
 mod eventbridge;
 mod fields;
 mod generic;
+#[cfg(test)]
+mod props;
 mod queue;
 pub mod security_center;
 

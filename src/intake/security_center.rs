@@ -8,8 +8,9 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use super::{IntakeError, IntakeQueue};
-use crate::cloud::api::LeakRecord;
+use crate::cloud::api::{LeakDetail, LeakRecord};
 use crate::cloud::{CloudClient, CloudError};
+use crate::domain::text::{self as free_text, Rule};
 use crate::domain::{AccessKeyId, LeakNotification, OwnerType, Signal};
 use crate::store::{Delivery, IntakeOutcome, Store, StoreError};
 
@@ -124,28 +125,14 @@ impl SecurityCenterPoller {
             return Ok(IntakeOutcome::Ignored);
         };
         // The detail names the file; without it the list's URL still locates the leak.
-        let file_url = match self.client.describe_access_key_leak_detail(record.id).await {
-            Ok(detail) => detail.value.file_url.or(detail.value.repo_url),
+        let detail = match self.client.describe_access_key_leak_detail(record.id).await {
+            Ok(detail) => Some(detail.value),
             Err(err) => {
                 tracing::warn!(record.id = record.id, error = %err, "leak detail unavailable");
                 None
             }
         };
-        let notification = LeakNotification {
-            access_key_id,
-            account_id: None,
-            account_name: record.account_name.clone(),
-            owner_type: match record.user_type.as_deref() {
-                Some("master") => Some(OwnerType::Account),
-                Some("ram") => Some(OwnerType::RamUser),
-                _ => None,
-            },
-            user_name: None,
-            leak_url: file_url.or_else(|| record.url.clone()),
-            detected_at: record.discovered_at,
-            stated_detected_at: None,
-            event_id: Some(record.id.to_string()),
-        };
+        let notification = leak_notification(access_key_id, record, detail);
         let delivery = Delivery {
             source: SOURCE.into(),
             format: "security_center",
@@ -158,4 +145,48 @@ impl SecurityCenterPoller {
         };
         Ok(self.queue.submit(delivery).await?)
     }
+}
+
+/// What a leak record of `access_key_id` (and its detail, when it could be read) reports.
+pub fn leak_notification(
+    access_key_id: AccessKeyId,
+    record: &LeakRecord,
+    detail: Option<LeakDetail>,
+) -> LeakNotification {
+    let kept = |field, rule, raw: &str| kept(record.id, field, rule, raw);
+    let urls = match detail {
+        Some(detail) => vec![detail.file_url, detail.repo_url, record.url.clone()],
+        None => vec![record.url.clone()],
+    };
+    LeakNotification {
+        access_key_id,
+        account_id: None,
+        account_name: record
+            .account_name
+            .as_deref()
+            .and_then(|name| kept("account_name", free_text::name, name)),
+        owner_type: match record.user_type.as_deref() {
+            Some("master") => Some(OwnerType::Account),
+            Some("ram") => Some(OwnerType::RamUser),
+            _ => None,
+        },
+        user_name: None,
+        leak_url: urls
+            .into_iter()
+            .flatten()
+            .find_map(|url| kept("leak_url", free_text::https_url, &url)),
+        detected_at: record.discovered_at,
+        stated_detected_at: None,
+        event_id: Some(record.id.to_string()),
+    }
+}
+
+/// Alibaba's record is evidence and is never refused: a field that breaks the rules of
+/// [`free_text`] is left out, and the log says which (never what it held).
+fn kept(record_id: i64, field: &'static str, rule: Rule, raw: &str) -> Option<String> {
+    rule(field, raw)
+        .inspect_err(|err| {
+            tracing::warn!(record.id = record_id, error = %err, "Security Center record field left out")
+        })
+        .ok()
 }

@@ -246,3 +246,30 @@ async fn a_source_with_authentication_switched_off_accepts_and_says_so_loudly() 
         "no warning about the open source in:\n{log}"
     );
 }
+
+#[test]
+fn no_documented_token_digest_is_the_digest_of_a_guessable_word() {
+    use sha2::{Digest, Sha256};
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let guessable = [
+        "test", "password", "secret", "token", "admin", "changeme", "akguard", "viewer",
+        "operator", "oncall", "example", "hello", "123456", "letmein", "",
+    ];
+    let weak: Vec<String> = guessable
+        .iter()
+        .map(|w| hex::encode(Sha256::digest(w.as_bytes())))
+        .collect();
+    for doc in ["README.md", "config/example.toml", "config/default.toml"] {
+        let text = std::fs::read_to_string(repo.join(doc)).unwrap();
+        for digest in text
+            .split("sha256 = \"")
+            .skip(1)
+            .filter_map(|s| s.get(..64))
+        {
+            assert!(
+                !weak.iter().any(|w| w == digest),
+                "{doc} shows the SHA-256 of a guessable word: {digest}"
+            );
+        }
+    }
+}

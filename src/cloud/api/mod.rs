@@ -16,7 +16,7 @@ pub use ram::{
     AccessKeyInfo, AttachedPolicy, KeyStatus, LoginProfile, MfaDevice, NewAccessKey, PolicyInfo,
     PolicyType, RamUser,
 };
-pub use sas::{DealType, LeakDetail, LeakPage, LeakRecord, LeakStatus};
+pub use sas::{DealType, LeakDetail, LeakPage, LeakRecord, LeakStatus, leak_detail, leak_page};
 pub use sts::CallerIdentity;
 
 use chrono::{DateTime, Utc};

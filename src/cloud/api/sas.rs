@@ -80,6 +80,29 @@ fn record(value: &Value) -> Option<LeakRecord> {
     })
 }
 
+/// Reads a `DescribeAccesskeyLeakList` answer; records without an id or a key are skipped.
+pub fn leak_page(value: &Value) -> LeakPage {
+    let records = match field(value, "AccessKeyLeakList") {
+        Some(Value::Array(list)) => list.iter().filter_map(record).collect(),
+        Some(single @ Value::Object(_)) => record(single).into_iter().collect(),
+        _ => Vec::new(),
+    };
+    LeakPage {
+        total: integer(value, "TotalCount").unwrap_or(0),
+        records,
+    }
+}
+
+/// Reads a `DescribeAccessKeyLeakDetail` answer.
+pub fn leak_detail(value: &Value) -> LeakDetail {
+    LeakDetail {
+        repo_url: text(value, &["GithubRepoUrl"]),
+        file_url: text(value, &["GithubFileUrl"]),
+        github_user: text(value, &["GithubUser"]),
+        source: text(value, &["Source"]),
+    }
+}
+
 impl CloudClient {
     /// One page of pending leak records discovered after `since` (epoch milliseconds).
     pub async fn describe_access_key_leak_list(
@@ -94,15 +117,7 @@ impl CloudClient {
             .param("Status", "pending")
             .param("StartTs", since_ms.to_string());
         let called = self.call(request).await?;
-        let list = match field(&called.value, "AccessKeyLeakList") {
-            Some(Value::Array(list)) => list.iter().filter_map(record).collect(),
-            Some(single @ Value::Object(_)) => record(single).into_iter().collect(),
-            _ => Vec::new(),
-        };
-        let page = LeakPage {
-            total: integer(&called.value, "TotalCount").unwrap_or(0),
-            records: list,
-        };
+        let page = leak_page(&called.value);
         Ok(called.map(|_| page))
     }
 
@@ -113,13 +128,7 @@ impl CloudClient {
         let request =
             Request::new(Product::Sas, "DescribeAccessKeyLeakDetail").param("Id", id.to_string());
         let called = self.call(request).await?;
-        let v = &called.value;
-        let detail = LeakDetail {
-            repo_url: text(v, &["GithubRepoUrl"]),
-            file_url: text(v, &["GithubFileUrl"]),
-            github_user: text(v, &["GithubUser"]),
-            source: text(v, &["Source"]),
-        };
+        let detail = leak_detail(&called.value);
         Ok(called.map(|_| detail))
     }
 

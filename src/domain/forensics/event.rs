@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::EventSummary;
+use crate::domain::text::{MAX_FOREIGN, clean};
 
 /// What restrictive leak protection says when it refuses a call, in lower case.
 const LEAK_PROTECTION_REFUSAL: &str = "there is a risk of leakage of this accesskey";
@@ -144,5 +145,21 @@ pub(super) fn strings(value: &Value) -> Vec<String> {
     match value {
         Value::Array(items) => items.iter().flat_map(one).collect(),
         other => one(other),
+    }
+}
+
+/// `event` with every string in it, keys included, cleaned as evidence (see [`clean`]).
+pub(super) fn cleaned(event: &Value) -> Value {
+    let text = |s: &String| clean(s, MAX_FOREIGN).into_owned();
+    match event {
+        Value::String(s) => Value::String(text(s)),
+        Value::Array(items) => Value::Array(items.iter().map(cleaned).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(key, value)| (text(key), cleaned(value)))
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }

@@ -28,7 +28,7 @@ pub use entries::{CreatedKey, CreatedUser, EventSummary, IdentityChange, Resourc
 pub use source_ip::SourceIp;
 
 use capped::capped;
-use event::Event;
+use event::{Event, cleaned};
 use resources::{CREATE_PREFIXES, DELETE_PREFIXES, verb_of};
 use source_ip::sorted_ips;
 
@@ -74,7 +74,10 @@ impl AuditFindings {
     /// `access_key_id`; `known` are the operator's known CIDRs. Events made with another key
     /// are ignored, and an event listed twice counts once.
     pub fn from_events(access_key_id: &str, events: &[Value], known: &[Cidr]) -> Self {
-        let mut events: Vec<Event<'_>> = events
+        // The attacker chose much of what ActionTrail wrote (user, policy and resource names,
+        // request parameters): every string is cleaned before anything is read or kept.
+        let cleaned: Vec<Value> = events.iter().map(cleaned).collect();
+        let mut events: Vec<Event<'_>> = cleaned
             .iter()
             .filter_map(|raw| Event::read(raw, access_key_id))
             .collect();
