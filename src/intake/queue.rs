@@ -140,16 +140,16 @@ fn log_outcome(delivery: &Delivery, outcome: IntakeOutcome) {
     let key = delivery.signal.access_key_id();
     match outcome {
         IntakeOutcome::Created(id) => {
-            tracing::info!(incident.id = %id, access_key_id = %key, source = %delivery.source, "incident opened")
+            tracing::info!(incident.id = id.0, access_key_id = %key, source = %delivery.source, "incident opened")
         }
         IntakeOutcome::Sighting(id) => {
-            tracing::info!(incident.id = %id, access_key_id = %key, source = %delivery.source, "sighting recorded")
+            tracing::info!(incident.id = id.0, access_key_id = %key, source = %delivery.source, "sighting recorded")
         }
         IntakeOutcome::Retriaged(id) => {
-            tracing::warn!(incident.id = %id, access_key_id = %key, source = %delivery.source, "a later report sends the incident back to triage")
+            tracing::warn!(incident.id = id.0, access_key_id = %key, source = %delivery.source, "a later report sends the incident back to triage")
         }
         IntakeOutcome::Replay(id) => {
-            tracing::debug!(incident.id = %id, source = %delivery.source, "delivery replayed; nothing changed")
+            tracing::debug!(incident.id = id.0, source = %delivery.source, "delivery replayed; nothing changed")
         }
         IntakeOutcome::Ignored => {
             tracing::debug!(access_key_id = %key, source = %delivery.source, "activity of a key without an open incident")

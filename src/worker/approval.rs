@@ -47,7 +47,7 @@ pub(super) async fn gate(ctx: &mut StepContext<'_>) -> Result<Option<StepResult>
         } else {
             "approve to let it run"
         };
-        tracing::info!(incident.id = %ctx.incident.id, step = ctx.step.as_str(), deadline = ?due,
+        tracing::info!(incident.id = ctx.incident.id.0, step = ctx.step.as_str(), deadline = ?due,
             "waiting for an operator's approval of the {} step ({then})", ctx.step.as_str());
     }
     let Some(due) = due else {

@@ -196,8 +196,12 @@ impl<'a> StepContext<'a> {
         };
         self.write(vec![self.entry(intent, base.clone())]).await?;
         if self.dry_run() {
-            tracing::info!(incident.id = %self.incident.id, step = self.step.as_str(), api = action,
-                "dry run: would call {action}; nothing was changed");
+            tracing::info!(
+                incident.id = self.incident.id.0,
+                step = self.step.as_str(),
+                api = action,
+                "dry run: would call {action}; nothing was changed"
+            );
             return Ok(None);
         }
         let result = call().await;

@@ -78,7 +78,7 @@ pub(super) async fn key_protection(ctx: &StepContext<'_>) -> Result<Option<Prote
 pub(super) fn stop(ctx: &StepContext<'_>, why: Protected, what: Value) -> StepResult {
     let own = why == Protected::Own;
     tracing::error!(
-        incident.id = %ctx.incident.id,
+        incident.id = ctx.incident.id.0,
         access_key_id = %ctx.incident.access_key_id,
         step = ctx.step.as_str(),
         own_credentials = own,

@@ -206,14 +206,14 @@ async fn run_claimed(inner: &Inner, claimed: Claimed) {
     };
     tokio::select! {
         result = work_done => match result {
-            Ok(()) => tracing::debug!(incident.id = %incident.id, ?work, duration_ms = started.elapsed().as_millis() as u64, "work done"),
+            Ok(()) => tracing::debug!(incident.id = incident.id.0, ?work, duration_ms = started.elapsed().as_millis() as u64, "work done"),
             Err(StepError::Store(StoreError::LeaseLost(_))) => {
-                tracing::warn!(incident.id = %incident.id, "lease lost; another worker continues")
+                tracing::warn!(incident.id = incident.id.0, "lease lost; another worker continues")
             }
-            Err(err) => tracing::error!(incident.id = %incident.id, error = %err, "cannot record the outcome; the lease will expire and the step run again"),
+            Err(err) => tracing::error!(incident.id = incident.id.0, error = %err, "cannot record the outcome; the lease will expire and the step run again"),
         },
         lost = heartbeat(inner, &lease) => {
-            tracing::warn!(incident.id = %incident.id, error = %lost, "lease lost; step abandoned");
+            tracing::warn!(incident.id = incident.id.0, error = %lost, "lease lost; step abandoned");
         }
     }
 }
@@ -298,7 +298,7 @@ async fn finish(ctx: &mut StepContext<'_>, outcome: StepResult) -> Result<(), St
         (None, _, None) => Event::Halted(Reason::StepFailed(ctx.step)),
     };
     let to = transition(from, event).unwrap_or_else(|illegal| {
-        tracing::error!(incident.id = %ctx.incident.id, error = %illegal, "a step asked for an impossible transition");
+        tracing::error!(incident.id = ctx.incident.id.0, error = %illegal, "a step asked for an impossible transition");
         IncidentState::NeedsAttention(Reason::StepFailed(ctx.step))
     });
     let now = Utc::now();
@@ -326,13 +326,17 @@ async fn finish(ctx: &mut StepContext<'_>, outcome: StepResult) -> Result<(), St
     // disabled (after a cutover, say) does not contain it again.
     if outcome.contained && ctx.incident.contained_at.is_none() {
         let ms = (now - ctx.incident.created_at).num_milliseconds();
-        tracing::info!(incident.id = %ctx.incident.id, time_to_containment_ms = ms, "contained");
+        tracing::info!(
+            incident.id = ctx.incident.id.0,
+            time_to_containment_ms = ms,
+            "contained"
+        );
     }
     if ctx.dry_run() {
-        tracing::info!(incident.id = %ctx.incident.id, from = %from, to = %to, dry_run = true,
+        tracing::info!(incident.id = ctx.incident.id.0, from = %from, to = %to, dry_run = true,
             "transition in dry run: the step's changes would be made, none was");
     } else {
-        tracing::info!(incident.id = %ctx.incident.id, from = %from, to = %to, "transition");
+        tracing::info!(incident.id = ctx.incident.id.0, from = %from, to = %to, "transition");
     }
     Ok(())
 }
@@ -354,7 +358,7 @@ async fn fail(ctx: &mut StepContext<'_>, err: StepError) -> Result<(), StepError
             .retry
             .delay(attempts, unit_sample(), retry_after(&err));
         let at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
-        tracing::warn!(incident.id = %ctx.incident.id, step = ctx.step.as_str(), attempts, error = %message, "step failed; retry scheduled");
+        tracing::warn!(incident.id = ctx.incident.id.0, step = ctx.step.as_str(), attempts, error = %message, "step failed; retry scheduled");
         audit.push(ctx.transition_entry(
             ctx.incident.state,
             ctx.incident.state,
@@ -373,7 +377,7 @@ async fn fail(ctx: &mut StepContext<'_>, err: StepError) -> Result<(), StepError
     let from = ctx.incident.state;
     let to = transition(from, Event::Halted(Reason::StepFailed(ctx.step)))
         .unwrap_or(IncidentState::NeedsAttention(Reason::StepFailed(ctx.step)));
-    tracing::error!(incident.id = %ctx.incident.id, step = ctx.step.as_str(), error = %message, "step failed for good; a person must act");
+    tracing::error!(incident.id = ctx.incident.id.0, step = ctx.step.as_str(), error = %message, "step failed for good; a person must act");
     audit.push(ctx.transition_entry(from, to, json!({"error": message, "attempts": attempts})));
     let update = IncidentUpdate {
         state: Some(to),

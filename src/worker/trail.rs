@@ -126,7 +126,10 @@ async fn chain_created_keys(
         .iter()
         .any(|o| matches!(o, crate::store::IntakeOutcome::Created(_)))
     {
-        tracing::warn!(incident.id = %parent, "the leaked key created keys of its own; each is now an incident");
+        tracing::warn!(
+            incident.id = parent.0,
+            "the leaked key created keys of its own; each is now an incident"
+        );
         ctx.inner.wake.notify_waiters();
     }
     Ok(())

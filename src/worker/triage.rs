@@ -138,7 +138,11 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
         (_, false) => Path::RamKeyInUse,
     };
     if let Some(caveat) = judged.usage.caveat() {
-        tracing::warn!(incident.id = %incident.id, usage = judged.usage.as_str(), "{caveat}");
+        tracing::warn!(
+            incident.id = incident.id.0,
+            usage = judged.usage.as_str(),
+            "{caveat}"
+        );
     }
     let finding = json!({
         "owner_type": "ram_user",

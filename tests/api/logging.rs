@@ -102,3 +102,24 @@ async fn operator_actions_are_logged_with_the_actor_and_never_the_token() {
     assert_eq!(acted["incident.id"], id, "incident.id is a number: {acted}");
     assert!(!log.contains(OPERATOR_TOKEN), "the token reached the log");
 }
+
+#[tokio::test]
+async fn json_logs_give_the_incident_id_as_a_number() {
+    let mut app = TestDaemon::spawn().await;
+    let id = app
+        .post_generic(&crate::helpers::generic(
+            "LTAI5tNUMERICID00001",
+            "evt-num-1",
+        ))
+        .await
+        .incident_id();
+    app.stop().await;
+    let log = app.log();
+    let opened = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["message"] == "incident opened")
+        .unwrap_or_else(|| panic!("no incident opened line:\n{log}"));
+    assert_eq!(opened["incident.id"], id, "{opened}");
+    assert!(log.contains(&format!("\"incident.id\":{id}")), "{log}");
+}

@@ -10,9 +10,9 @@ use crate::remediation::{MUTATING, daemon_with, report};
 
 const UNUSED_KEY: &str = "LTAI5tLegacyBackup2x8QwP";
 
-/// Whether a JSON log line is about incident `id` (its id logged as a number or a string).
+/// Whether a JSON log line is about incident `id`.
 fn about(line: &Value, id: i64) -> bool {
-    line["incident.id"] == id || line["incident.id"].as_str() == Some(id.to_string().as_str())
+    line["incident.id"] == id
 }
 
 fn log_lines(log: &str) -> Vec<Value> {
