@@ -17,6 +17,7 @@ fn arb_reason() -> impl Strategy<Value = Reason> {
         Just(Reason::PolicyLimit),
         Just(Reason::SecondKey),
         Just(Reason::AttackerArtefacts),
+        Just(Reason::ProtectedIdentity),
         select(Step::ALL.to_vec()).prop_map(Reason::StepFailed),
         select(Step::ALL.to_vec()).prop_map(Reason::ApprovalTimedOut),
     ]
@@ -46,6 +47,7 @@ fn arb_event() -> impl Strategy<Value = Event> {
         1 => Just(Event::ApprovalExpired),
         1 => Just(Event::Cancel),
         1 => Just(Event::Undone),
+        1 => Just(Event::Retriage),
     ]
 }
 
@@ -68,6 +70,9 @@ fn is_cancel_state(state: IncidentState) -> bool {
         Active(Step::Cancelling)
             | NeedsAttention(Reason::StepFailed(Step::Cancelling))
             | NeedsAttention(Reason::ApprovalTimedOut(Step::Cancelling))
+            // Self-protection stops any step, undoing included, that would touch a protected
+            // identity: a person decides, and may cancel again.
+            | NeedsAttention(Reason::ProtectedIdentity)
             | Cancelled
     )
 }
