@@ -15,6 +15,7 @@ use crate::http::{self, AppState};
 use crate::intake::security_center::SecurityCenterPoller;
 use crate::intake::{Intake, IntakeQueue};
 use crate::notify::{NotifyError, Sender};
+use crate::readiness::Readiness;
 use crate::store::{self, AuditGate, Store, StoreError};
 use crate::worker::Worker;
 
@@ -43,6 +44,8 @@ pub struct App {
     router: axum::Router,
     writer: JoinHandle<()>,
     poller: Option<SecurityCenterPoller>,
+    /// The credentials check to refresh in the background, with its period.
+    credentials_check: Option<(Readiness, Arc<CloudClient>, Duration)>,
     worker: Option<Worker>,
     sender: Option<Sender>,
     store: Arc<dyn Store>,
@@ -101,6 +104,10 @@ impl App {
                 None
             }
         };
+        let readiness = Readiness::new(
+            client.as_deref(),
+            client.as_ref().and(runtime.security_center_interval),
+        );
         let poller = match (runtime.security_center_interval, &client) {
             (Some(interval), Some(client)) => Some(SecurityCenterPoller {
                 client: client.clone(),
@@ -108,6 +115,7 @@ impl App {
                 queue: queue.clone(),
                 interval,
                 overlap: Duration::from_secs(settings.intake.security_center.overlap_secs),
+                readiness: readiness.clone(),
             }),
             _ => None,
         };
@@ -124,6 +132,7 @@ impl App {
             max_body_bytes: settings.intake.max_body_bytes,
             sinks: Arc::new(sinks),
             audit: audit.clone(),
+            readiness: readiness.clone(),
         };
         let router = http::router(
             state,
@@ -142,6 +151,7 @@ impl App {
             router,
             writer,
             poller,
+            credentials_check: client.map(|c| (readiness, c, runtime.server.readiness_refresh)),
             worker,
             sender,
             store,
@@ -163,6 +173,9 @@ impl App {
         let addr = self.local_addr();
         tracing::info!(addr = %addr, "listening");
         let poller = self.poller.map(|p| tokio::spawn(p.run(shutdown.clone())));
+        if let Some((readiness, client, every)) = self.credentials_check {
+            tokio::spawn(readiness.refresh_credentials(client, every, shutdown.clone()));
+        }
         let worker = self.worker.map(|w| tokio::spawn(w.run(shutdown.clone())));
         // Rows a send cut short stay leased until their lease expires, then go again.
         let sender = self.sender.map(|s| tokio::spawn(s.run(shutdown.clone())));

@@ -12,6 +12,7 @@ mod hostile;
 pub mod http;
 pub mod intake;
 pub mod notify;
+pub mod readiness;
 pub mod store;
 pub mod telemetry;
 pub mod worker;

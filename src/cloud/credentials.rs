@@ -109,6 +109,20 @@ impl CredentialProvider {
         Ok(ids)
     }
 
+    /// Which credentials these are, for a person reading a failure: the AccessKey ID (never
+    /// the secret), the ECS RAM role, and the role assumed on top.
+    pub fn describe(&self) -> String {
+        let base = match &self.base {
+            BaseSource::Static(c) => format!("AccessKey {}", c.access_key_id),
+            BaseSource::EcsRamRole { role: Some(r), .. } => format!("ECS RAM role {r}"),
+            BaseSource::EcsRamRole { role: None, .. } => "the ECS instance's RAM role".into(),
+        };
+        match &self.assume {
+            Some(assume) => format!("role {} assumed with {base}", assume.role_arn),
+            None => base,
+        }
+    }
+
     /// Forgets temporary credentials the server refused, so the next call fetches anew.
     pub async fn invalidate(&self) {
         *self.assumed_cache.lock().await = None;

@@ -77,6 +77,9 @@ pub struct ServerSettings {
     pub max_auth_failures: u32,
     #[serde(deserialize_with = "values::text_or_number")]
     pub auth_failure_window: String,
+    /// How often `/readyz` asks STS whether akguard's own credentials still work.
+    #[serde(deserialize_with = "values::text_or_number")]
+    pub readiness_refresh: String,
 }
 
 /// The listener's limits, validated.
@@ -87,6 +90,7 @@ pub struct ServerLimits {
     pub max_connections: u32,
     pub max_auth_failures: u32,
     pub auth_failure_window: std::time::Duration,
+    pub readiness_refresh: std::time::Duration,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -344,6 +348,7 @@ impl ServerSettings {
         let header_read_timeout = duration("header_read_timeout", &self.header_read_timeout);
         let idle_timeout = duration("idle_timeout", &self.idle_timeout);
         let auth_failure_window = duration("auth_failure_window", &self.auth_failure_window);
+        let readiness_refresh = duration("readiness_refresh", &self.readiness_refresh);
         for (key, value) in [
             ("server.max_connections", self.max_connections),
             ("server.max_auth_failures", self.max_auth_failures),
@@ -358,6 +363,7 @@ impl ServerSettings {
             max_connections: self.max_connections,
             max_auth_failures: self.max_auth_failures,
             auth_failure_window: auth_failure_window?,
+            readiness_refresh: readiness_refresh?,
         })
     }
 }

@@ -2,22 +2,32 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 
-use super::{ApiError, AppState};
+use super::AppState;
 
+/// Liveness: the process answers. Nothing else is checked, so a restart never follows from
+/// a dependency being down.
 pub async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
-pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    state.store.ping().await.map_err(|err| {
-        tracing::warn!(error = %err, "readiness check: database unreachable");
-        ApiError::Unavailable("database unreachable".into())
-    })?;
-    if let Some(reason) = state.audit.last().0.reason() {
-        return Err(ApiError::Unavailable(format!(
-            "the audit chain is broken: {reason}"
-        )));
+/// Readiness: 200 only when every check passes; otherwise 503 naming each failing check
+/// in `error.message`, with every check's status and reason in `checks`.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let report = state
+        .readiness
+        .report(state.store.as_ref(), &state.audit)
+        .await;
+    if report.ready() {
+        let body = serde_json::json!({"status": "ready", "checks": report.to_json()});
+        return (StatusCode::OK, Json(body)).into_response();
     }
-    Ok(Json(serde_json::json!({"status": "ready"})))
+    let body = serde_json::json!({
+        "status": "unready",
+        "error": {"code": "unavailable", "message": report.reasons()},
+        "checks": report.to_json(),
+    });
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }

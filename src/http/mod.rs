@@ -42,6 +42,8 @@ pub struct AppState {
     pub sinks: Arc<crate::config::SinkPolicy>,
     /// The audit chain's last verdict: nothing is appended while it is broken.
     pub audit: AuditGate,
+    /// The checks `/readyz` and `/v1/status` show.
+    pub readiness: crate::readiness::Readiness,
 }
 
 pub fn router(state: AppState, limits: &ServerLimits, request_timeout: Duration) -> Router {

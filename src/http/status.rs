@@ -1,4 +1,5 @@
-//! `GET /v1/status`: the version, the database backend and the audit chain's state.
+//! `GET /v1/status`: the version, the database backend, the audit chain's state and the
+//! readiness checks.
 
 use axum::Json;
 use axum::extract::State;
@@ -13,6 +14,10 @@ pub async fn show(
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     authorize(&state.tokens, &headers, Role::Viewer)?;
+    let checks = state
+        .readiness
+        .report(state.store.as_ref(), &state.audit)
+        .await;
     let (report, checked_at) = state.audit.last();
     // While the chain holds, every append moves the anchor, so the anchor is the live head;
     // once broken, the report says what the check found.
@@ -30,5 +35,7 @@ pub async fn show(
             "reason": report.reason(),
             "checked_at": checked_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         },
+        "ready": checks.ready(),
+        "checks": checks.to_json(),
     })))
 }

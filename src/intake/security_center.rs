@@ -42,6 +42,8 @@ pub struct SecurityCenterPoller {
     pub queue: IntakeQueue,
     pub interval: Duration,
     pub overlap: Duration,
+    /// Told of each poll's outcome, so a stale poller makes akguard unready.
+    pub readiness: crate::readiness::Readiness,
 }
 
 impl SecurityCenterPoller {
@@ -58,6 +60,8 @@ impl SecurityCenterPoller {
                 () = shutdown.cancelled() => return,
                 result = self.poll_once() => result,
             };
+            self.readiness
+                .poll_finished(result.as_ref().err().map(ToString::to_string));
             match result {
                 Ok(report) if report.records > 0 => tracing::info!(
                     records = report.records,

@@ -1,0 +1,267 @@
+//! Readiness: what `/readyz` and `/v1/status` report — the database, the audit chain,
+//! akguard's own credentials (a cached `GetCallerIdentity`, refreshed in the background, never
+//! per probe) and the Security Center poller's last success.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::cloud::CloudClient;
+use crate::store::{AuditGate, Store};
+
+/// The longest the database may take to answer `SELECT 1` before it counts as down.
+const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The poller is stale after this many intervals without a successful poll: three missed
+/// polls plus one interval of margin for a slow one.
+const STALE_INTERVALS: u32 = 4;
+
+/// The shared, cheap-to-read verdicts the probes show.
+#[derive(Clone)]
+pub struct Readiness {
+    credentials: Arc<Mutex<Credentials>>,
+    poller: Option<Arc<PollerWatch>>,
+}
+
+enum Credentials {
+    NotConfigured,
+    Pending { tried: String },
+    Ok { tried: String, arn: String, at: DateTime<Utc> },
+    Failing { tried: String, error: String, at: DateTime<Utc> },
+}
+
+struct PollerWatch {
+    stale_after: Duration,
+    /// Monotonic: a stale poller is judged by elapsed time, whatever the wall clock does.
+    last_success: Mutex<(Instant, Option<DateTime<Utc>>)>,
+    last_error: Mutex<Option<String>>,
+}
+
+/// One check as shown: `ok`, `failing`, `pending`, `disabled` or `not_configured`.
+struct Check {
+    name: &'static str,
+    status: &'static str,
+    reason: Option<String>,
+    detail: Value,
+}
+
+impl Check {
+    fn passes(&self) -> bool {
+        matches!(self.status, "ok" | "disabled" | "not_configured")
+    }
+}
+
+/// Every check's verdict, and whether all of them pass.
+pub struct Report {
+    checks: Vec<Check>,
+}
+
+impl Report {
+    pub fn ready(&self) -> bool {
+        self.checks.iter().all(Check::passes)
+    }
+
+    /// The failing checks' reasons, one sentence each.
+    pub fn reasons(&self) -> String {
+        self.checks
+            .iter()
+            .filter(|c| !c.passes())
+            .map(|c| format!("{}: {}", c.name, c.reason.as_deref().unwrap_or(c.status)))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// `{"database": {"status": "ok", "reason": null, ...}, ...}`.
+    pub fn to_json(&self) -> Value {
+        let mut out = serde_json::Map::new();
+        for c in &self.checks {
+            let mut check = json!({"status": c.status, "reason": c.reason});
+            if let (Some(check), Value::Object(detail)) = (check.as_object_mut(), &c.detail) {
+                check.extend(detail.clone());
+            }
+            out.insert(c.name.to_owned(), check);
+        }
+        Value::Object(out)
+    }
+}
+
+fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+impl Readiness {
+    /// `client` is `None` without credentials; `poll_interval` is `None` with the poller off.
+    pub fn new(client: Option<&CloudClient>, poll_interval: Option<Duration>) -> Self {
+        let credentials = match client {
+            Some(client) => Credentials::Pending {
+                tried: client.credentials_label(),
+            },
+            None => Credentials::NotConfigured,
+        };
+        let poller = poll_interval.map(|interval| {
+            Arc::new(PollerWatch {
+                stale_after: interval * STALE_INTERVALS,
+                last_success: Mutex::new((Instant::now(), None)),
+                last_error: Mutex::new(None),
+            })
+        });
+        Self {
+            credentials: Arc::new(Mutex::new(credentials)),
+            poller,
+        }
+    }
+
+    /// Asks STS who akguard is now and every `every` until `shutdown`.
+    pub async fn refresh_credentials(
+        self,
+        client: Arc<CloudClient>,
+        every: Duration,
+        shutdown: CancellationToken,
+    ) {
+        loop {
+            let tried = client.credentials_label();
+            let answer = tokio::select! {
+                () = shutdown.cancelled() => return,
+                answer = client.caller_identity() => answer,
+            };
+            let at = Utc::now();
+            let verdict = match answer {
+                Ok(called) => Credentials::Ok {
+                    tried,
+                    arn: called.value.arn.unwrap_or_default(),
+                    at,
+                },
+                Err(err) => {
+                    tracing::warn!(credentials = %tried, error = %err,
+                        "readiness: STS GetCallerIdentity failed");
+                    Credentials::Failing {
+                        tried,
+                        error: err.to_string(),
+                        at,
+                    }
+                }
+            };
+            *self.credentials.lock().expect("credentials verdict lock") = verdict;
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(every) => {}
+            }
+        }
+    }
+
+    /// Called by the poller after each whole poll.
+    pub fn poll_finished(&self, error: Option<String>) {
+        let Some(watch) = &self.poller else { return };
+        if error.is_none() {
+            *watch.last_success.lock().expect("poller lock") = (Instant::now(), Some(Utc::now()));
+        }
+        *watch.last_error.lock().expect("poller lock") = error;
+    }
+
+    /// Runs the checks: the database now, the rest from their cached verdicts.
+    pub async fn report(&self, store: &dyn Store, audit: &AuditGate) -> Report {
+        let database = match tokio::time::timeout(DATABASE_TIMEOUT, store.ping()).await {
+            Ok(Ok(())) => ("ok", None),
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "readiness check: database unreachable");
+                ("failing", Some("database unreachable".to_owned()))
+            }
+            Err(_) => (
+                "failing",
+                Some(format!(
+                    "database did not answer within {} s",
+                    DATABASE_TIMEOUT.as_secs()
+                )),
+            ),
+        };
+        let chain = audit.last().0.reason();
+        let checks = vec![
+            Check {
+                name: "database",
+                status: database.0,
+                reason: database.1,
+                detail: json!({"backend": store.backend()}),
+            },
+            Check {
+                name: "audit_chain",
+                status: if chain.is_none() { "ok" } else { "failing" },
+                reason: chain.map(|r| format!("the audit chain is broken: {r}")),
+                detail: Value::Null,
+            },
+            self.credentials_check(),
+            self.poller_check(),
+        ];
+        Report { checks }
+    }
+
+    fn credentials_check(&self) -> Check {
+        let (status, reason, detail) = match &*self.credentials.lock().expect("credentials lock")
+        {
+            Credentials::NotConfigured => (
+                "not_configured",
+                Some("no Alibaba Cloud credentials are configured: incidents are recorded, none is remediated".to_owned()),
+                json!({}),
+            ),
+            Credentials::Pending { tried } => (
+                "pending",
+                Some(format!("STS GetCallerIdentity with {tried} has not answered yet")),
+                json!({"credentials": tried}),
+            ),
+            Credentials::Ok { tried, arn, at } => (
+                "ok",
+                None,
+                json!({"credentials": tried, "arn": arn, "checked_at": rfc3339(*at)}),
+            ),
+            Credentials::Failing { tried, error, at } => (
+                "failing",
+                Some(format!("STS GetCallerIdentity with {tried} failed: {error}")),
+                json!({"credentials": tried, "checked_at": rfc3339(*at)}),
+            ),
+        };
+        Check {
+            name: "credentials",
+            status,
+            reason,
+            detail,
+        }
+    }
+
+    fn poller_check(&self) -> Check {
+        let Some(watch) = &self.poller else {
+            return Check {
+                name: "security_center",
+                status: "disabled",
+                reason: None,
+                detail: json!({}),
+            };
+        };
+        let (since, last) = *watch.last_success.lock().expect("poller lock");
+        let error = watch.last_error.lock().expect("poller lock").clone();
+        let stale = since.elapsed() > watch.stale_after;
+        let reason = stale.then(|| {
+            let when = last.map_or("no poll has succeeded yet".to_owned(), |at| {
+                format!("the last successful poll was at {}", rfc3339(at))
+            });
+            let error = error
+                .as_deref()
+                .map_or(String::new(), |e| format!("; last error: {e}"));
+            format!(
+                "the Security Center poller is stale ({when}, allowed {} s){error}",
+                watch.stale_after.as_secs()
+            )
+        });
+        Check {
+            name: "security_center",
+            status: if stale { "failing" } else { "ok" },
+            reason,
+            detail: json!({
+                "last_success": last.map(rfc3339),
+                "last_error": error,
+                "stale_after_secs": watch.stale_after.as_secs(),
+            }),
+        }
+    }
+}
