@@ -28,9 +28,19 @@ pub struct Readiness {
 
 enum Credentials {
     NotConfigured,
-    Pending { tried: String },
-    Ok { tried: String, arn: String, at: DateTime<Utc> },
-    Failing { tried: String, error: String, at: DateTime<Utc> },
+    Pending {
+        tried: String,
+    },
+    Ok {
+        tried: String,
+        arn: String,
+        at: DateTime<Utc>,
+    },
+    Failing {
+        tried: String,
+        error: String,
+        at: DateTime<Utc>,
+    },
 }
 
 struct PollerWatch {

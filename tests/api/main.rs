@@ -20,6 +20,7 @@ mod logging;
 mod notify;
 mod oversight;
 mod persistence;
+mod readiness;
 mod receiver;
 mod remediation;
 mod rotation;
