@@ -15,9 +15,9 @@ async fn the_status_api_needs_a_valid_token_but_probes_do_not() {
         assert_eq!(resp.status, StatusCode::UNAUTHORIZED, "{path}");
     }
     assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
-    // The probe needs no token. This daemon's made-up key is sent to the real Alibaba Cloud
-    // endpoints, which refuse it or cannot be reached, so it is unready on them (tests/api/readiness.rs has the
-    // ready case against the emulator).
+    // The probe needs no token. This daemon's made-up key goes to the real Alibaba Cloud
+    // endpoints, which refuse it or cannot be reached, so it is unready on them
+    // (tests/api/readiness.rs has the ready case against the emulator).
     let ready = app.get("/readyz", None).await;
     assert_eq!(
         ready.status,
