@@ -48,7 +48,9 @@ pub(super) async fn enqueue(
 }
 
 /// Leases up to `limit` due rows to `owner`. One statement, so two senders (or two
-/// processes) never take the same row.
+/// processes) never take the same row. A row waits while an earlier row of its incident
+/// for the same channel is still pending, so a channel hears an incident's notices in the
+/// order they were caused (a PagerDuty `resolve` never overtakes its `trigger`).
 pub(super) async fn claim(
     pool: &SqlitePool,
     owner: &str,
@@ -59,9 +61,12 @@ pub(super) async fn claim(
     let now_ms = now.timestamp_millis();
     let rows = sqlx::query(
         "UPDATE outbox SET lease_owner = ?1, lease_expires_at = ?2, attempts = attempts + 1 \
-         WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?3 \
-             AND (lease_expires_at IS NULL OR lease_expires_at < ?3) \
-             ORDER BY next_attempt_at, id LIMIT ?4) \
+         WHERE id IN (SELECT o.id FROM outbox o WHERE o.state = 'pending' \
+             AND o.next_attempt_at <= ?3 \
+             AND (o.lease_expires_at IS NULL OR o.lease_expires_at < ?3) \
+             AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.incident_id = o.incident_id \
+                 AND e.channel = o.channel AND e.state = 'pending' AND e.id < o.id) \
+             ORDER BY o.next_attempt_at, o.id LIMIT ?4) \
          RETURNING id, incident_id, channel, event, dedup_key, detail, attempts",
     )
     .bind(owner)
@@ -190,4 +195,99 @@ pub(super) async fn change_of(
         last_error: update.last_error.clone().flatten(),
         ..Change::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+
+    use super::*;
+
+    async fn pool() -> SqlitePool {
+        // No incident rows are needed to test the claim's order.
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")
+            .unwrap()
+            .foreign_keys(false);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .unwrap();
+        super::super::migrations::sqlite().run(&pool).await.unwrap();
+        pool
+    }
+
+    async fn pending(pool: &SqlitePool, incident: i64, channel: &str, event: &str, due: i64) {
+        sqlx::query(
+            "INSERT INTO outbox (incident_id, channel, event, dedup_key, detail, state, \
+             next_attempt_at, created_at) VALUES (?, ?, ?, ?, '{}', 'pending', ?, 0)",
+        )
+        .bind(incident)
+        .bind(channel)
+        .bind(event)
+        .bind(format!("incident-{incident}-{event}"))
+        .bind(due)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+
+    fn claimed(items: &[OutboxItem]) -> Vec<(i64, String, String)> {
+        items
+            .iter()
+            .map(|i| (i.incident.0, i.channel.clone(), i.kind.as_str().to_owned()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_channel_hears_an_incidents_notices_in_the_order_they_were_caused() {
+        let pool = pool().await;
+        let now = Utc::now();
+        let lease = Duration::from_secs(60);
+        // The trigger is waiting for a retry that is not due yet; the resolve is due now.
+        pending(
+            &pool,
+            1,
+            "pager",
+            "needs_person",
+            now.timestamp_millis() + 60_000,
+        )
+        .await;
+        pending(&pool, 1, "pager", "resolved", 0).await;
+        pending(&pool, 1, "chat", "resolved", 0).await;
+        pending(&pool, 2, "pager", "opened", 0).await;
+        let first = claim(&pool, "a", now, lease, 10).await.unwrap();
+        assert_eq!(
+            claimed(&first),
+            [
+                (1, "chat".to_owned(), "resolved".to_owned()),
+                (2, "pager".to_owned(), "opened".to_owned())
+            ]
+        );
+        for item in &first {
+            assert!(
+                settle(&pool, item, &OutboxVerdict::Sent, now)
+                    .await
+                    .unwrap()
+            );
+        }
+        let later = now + chrono::Duration::seconds(61);
+        let trigger = claim(&pool, "b", later, lease, 10).await.unwrap();
+        assert_eq!(
+            claimed(&trigger),
+            [(1, "pager".to_owned(), "needs_person".to_owned())]
+        );
+        assert!(
+            settle(&pool, &trigger[0], &OutboxVerdict::Sent, later)
+                .await
+                .unwrap()
+        );
+        let resolve = claim(&pool, "b", later, lease, 10).await.unwrap();
+        assert_eq!(
+            claimed(&resolve),
+            [(1, "pager".to_owned(), "resolved".to_owned())]
+        );
+    }
 }
