@@ -16,7 +16,7 @@ impl RetryPolicy {
     /// The transport's own retries: few and short, so a worker never holds a lease through a
     /// long wait; the durable step retry (`[alibaba.retry]`) takes over from there.
     pub const CALL: RetryPolicy = RetryPolicy {
-        max_attempts: 3,
+        max_attempts: 5,
         base: Duration::from_millis(100),
         cap: Duration::from_secs(1),
     };

@@ -569,7 +569,7 @@ async fn retries_stop_after_the_last_attempt_and_fatal_errors_are_not_retried() 
     let c = client(&url);
     let err = c.get_user("alice").await.unwrap_err();
     assert_eq!(err.class(), ErrorClass::Retryable);
-    assert_eq!(calls_of(&url, "GetUser").await.len(), 3);
+    assert_eq!(calls_of(&url, "GetUser").await.len(), 5);
 
     let err = c
         .update_login_profile("nobody", Some(true), None)
