@@ -107,12 +107,15 @@ async fn show(
         base: shown.base,
         token: &shown.secrets.viewer_token,
     };
+    // The interrupt first: it also stops the daemon, so a request in flight then fails, and an
+    // unbiased pick between the two would report that failure instead of the interrupt.
     let outcome = tokio::select! {
-        outcome = follow.run(&shown.secrets.webhook, PATIENCE) => outcome?,
+        biased;
         () = shutdown.cancelled() => {
             narrate::interrupted();
             return Ok(false);
         }
+        outcome = follow.run(&shown.secrets.webhook, PATIENCE) => outcome?,
     };
     let store = store::open(shown.database_url, 1).await?;
     let chain = store::verify_audit_chain(store.as_ref(), None).await?;

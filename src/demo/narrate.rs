@@ -20,6 +20,21 @@ const AT_REST: &[&str] = &[
     "awaiting_operator",
 ];
 
+/// Prints the step lines of the audit events after the first `seen`; returns how many events
+/// the log holds.
+fn print_steps(audit: &Value, incident: &Value, seen: usize, sent_at: DateTime<Utc>) -> usize {
+    let events = audit["events"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for event in events.iter().skip(seen) {
+        if let Some(line) = report::step_line(event, incident, sent_at) {
+            println!("{line}");
+        }
+    }
+    events.len()
+}
+
 /// How the demo's incident ended up.
 pub struct Outcome {
     pub incident_id: i64,
@@ -55,15 +70,13 @@ impl Follow<'_> {
             // The audit log first: the incident read after it holds every listed step's findings.
             let audit = self.get(&format!("/v1/incidents/{id}/audit")).await?;
             let incident = self.get(&format!("/v1/incidents/{id}")).await?;
-            let events = audit["events"].as_array().cloned().unwrap_or_default();
-            for event in events.iter().skip(seen) {
-                if let Some(line) = report::step_line(event, &incident, sent_at) {
-                    println!("{line}");
-                }
-            }
-            seen = events.len();
+            seen = print_steps(&audit, &incident, seen, sent_at);
             let state = incident["state"].as_str().unwrap_or_default();
             if AT_REST.contains(&state) {
+                // The last steps may have committed between the two reads above: read the log
+                // once more, now that the incident is at rest and holds all their findings.
+                let audit = self.get(&format!("/v1/incidents/{id}/audit")).await?;
+                print_steps(&audit, &incident, seen, sent_at);
                 let linked = self.linked(id).await?;
                 return Ok(Outcome {
                     incident_id: id,

@@ -101,7 +101,18 @@ impl Running {
             }
             std::thread::sleep(Duration::from_millis(50));
         };
-        self.seen.extend(self.lines.try_iter());
+        // The reader thread may not have passed on the last lines yet: read until the pipe
+        // closes, as it does once the process is gone.
+        loop {
+            match self.lines.recv_timeout(patience) {
+                Ok(line) => self.seen.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!(
+                    "the output did not end within {patience:?} of the exit:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
         (status, self.seen.join("\n"))
     }
 }
