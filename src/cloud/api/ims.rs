@@ -9,29 +9,8 @@ use crate::cloud::product::Product;
 use crate::cloud::ratelimit::Priority;
 use crate::cloud::{Called, CloudClient, CloudError, Request};
 
-/// Whether a console logon is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoginStatus {
-    Active,
-    Inactive,
-}
-
-impl LoginStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "Active",
-            Self::Inactive => "Inactive",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "Active" => Some(Self::Active),
-            "Inactive" => Some(Self::Inactive),
-            _ => None,
-        }
-    }
-}
+/// Whether a console logon is on: IMS reports it with the same words as a key's status.
+pub type LoginStatus = super::Status;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImsUser {

@@ -25,6 +25,30 @@ use super::error::{CloudError, ErrorClass};
 use super::transport::Called;
 use super::{CloudClient, Request};
 
+/// Alibaba's `Active` / `Inactive`, as RAM reports a key and IMS a console logon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Active,
+    Inactive,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "Active",
+            Self::Inactive => "Inactive",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "Active" => Some(Self::Active),
+            "Inactive" => Some(Self::Inactive),
+            _ => None,
+        }
+    }
+}
+
 /// What an idempotent write did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {

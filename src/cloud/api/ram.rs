@@ -17,28 +17,8 @@ pub struct RamUser {
     pub display_name: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyStatus {
-    Active,
-    Inactive,
-}
-
-impl KeyStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "Active",
-            Self::Inactive => "Inactive",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "Active" => Some(Self::Active),
-            "Inactive" => Some(Self::Inactive),
-            _ => None,
-        }
-    }
-}
+/// Whether an AccessKey can sign requests.
+pub type KeyStatus = super::Status;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessKeyInfo {
