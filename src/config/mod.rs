@@ -196,10 +196,11 @@ impl Settings {
         });
         let listen = errors.take(listen.map(Some));
         let server = self.server.limits(&mut errors);
-        if !self.database.url.starts_with("sqlite:") {
+        let scheme = self.database.url.split(':').next().unwrap_or_default();
+        if !["sqlite", "postgres", "postgresql"].contains(&scheme) {
             errors.push(ConfigError::invalid(
                 "database.url",
-                "only sqlite: URLs are supported by this build",
+                "expected sqlite://PATH or postgres://USER@HOST:PORT/DATABASE",
             ));
         }
         let at_least_one = [

@@ -1,6 +1,7 @@
 //! Planning a batch of deliveries: which open incidents, notifications, sightings,
 //! re-triages and audit rows it makes. Pure, so every backend records a batch in a handful of
-//! statements whatever its size, and the rules live in one place.
+//! statements whatever its size, and the rules live in one place. The database assigns the
+//! ids when the plan is written; until then new rows are referred to by their place in it.
 
 use std::collections::HashMap;
 
@@ -8,11 +9,17 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{Delivery, IntakeOutcome};
-use crate::domain::audit::chain_hash;
 use crate::domain::triage::retriages;
 use crate::domain::{
-    AuditRecord, Event, IncidentId, IncidentState, LeakNotification, Path, Signal, transition,
+    AuditEntry, Event, IncidentId, IncidentState, LeakNotification, Path, Signal, transition,
 };
+
+/// An incident of the batch: one the database holds, or the n-th the plan opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum IncidentRef {
+    Stored(IncidentId),
+    New(usize),
+}
 
 /// What the database already holds that the batch's deliveries may refer to.
 #[derive(Debug, Default)]
@@ -26,7 +33,7 @@ pub(super) struct Known {
 /// What a later report of an open incident's key needs to know about it.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct OpenIncident {
-    pub id: IncidentId,
+    pub id: IncidentRef,
     pub state: IncidentState,
     pub path: Option<Path>,
     pub detected_at: DateTime<Utc>,
@@ -35,8 +42,8 @@ pub(super) struct OpenIncident {
 }
 
 impl OpenIncident {
-    /// An incident this batch opens: it waits for triage.
-    fn new(id: IncidentId, detected_at: DateTime<Utc>) -> Self {
+    /// An incident waiting for triage: opened by this batch, or sent back by it.
+    fn waiting(id: IncidentRef, detected_at: DateTime<Utc>) -> Self {
         Self {
             id,
             state: IncidentState::Active(crate::domain::Step::Triage),
@@ -47,18 +54,7 @@ impl OpenIncident {
     }
 }
 
-/// The highest ids in use and the audit chain's head, read inside the write transaction.
-#[derive(Debug)]
-pub(super) struct Heads {
-    pub incident: i64,
-    pub notification: i64,
-    pub sighting: i64,
-    pub audit: i64,
-    pub audit_hash: String,
-}
-
 pub(super) struct NewIncident<'a> {
-    pub id: IncidentId,
     pub parent: Option<IncidentId>,
     pub leak: &'a LeakNotification,
     pub detected_at: DateTime<Utc>,
@@ -66,17 +62,16 @@ pub(super) struct NewIncident<'a> {
 }
 
 pub(super) struct NewNotification<'a> {
-    pub id: i64,
     pub delivery: &'a Delivery,
     pub kind: &'static str,
     pub normalized: String,
     pub outcome: &'static str,
-    pub incident: IncidentId,
+    pub incident: IncidentRef,
 }
 
 /// An incident sent back to triage by a later report (see `triage::retriages`).
 pub(super) struct Retriage<'a> {
-    pub incident: IncidentId,
+    pub incident: IncidentRef,
     pub from: IncidentState,
     pub to: IncidentState,
     pub detected_at: DateTime<Utc>,
@@ -84,34 +79,115 @@ pub(super) struct Retriage<'a> {
 }
 
 pub(super) struct NewSighting<'a> {
-    pub id: i64,
-    pub incident: IncidentId,
-    pub notification: i64,
+    pub incident: IncidentRef,
+    /// Its notification's place in the plan.
+    pub notification: usize,
     pub source: &'a str,
     pub kind: &'static str,
     pub observed_at: DateTime<Utc>,
     pub detail: String,
 }
 
+/// An audit row whose detail still lacks the ids the database assigns.
+pub(super) struct AuditDraft {
+    pub at: DateTime<Utc>,
+    pub incident: IncidentRef,
+    pub actor: String,
+    pub action: &'static str,
+    pub detail: Value,
+    pub notification: usize,
+    pub sighting: Option<usize>,
+}
+
 /// Everything a batch writes, in insertion order.
 #[derive(Default)]
 pub(super) struct Plan<'a> {
-    pub outcomes: Vec<IntakeOutcome>,
+    pub outcomes: Vec<Outcome>,
     pub incidents: Vec<NewIncident<'a>>,
     pub notifications: Vec<NewNotification<'a>>,
     pub sightings: Vec<NewSighting<'a>>,
     pub retriages: Vec<Retriage<'a>>,
     /// Incidents that received a sighting, with the time to record as their `updated_at`.
-    pub touched: HashMap<IncidentId, DateTime<Utc>>,
-    pub audit: Vec<AuditRecord>,
+    pub touched: HashMap<IncidentRef, DateTime<Utc>>,
+    pub audit: Vec<AuditDraft>,
 }
 
-pub(super) fn plan(batch: &[Delivery], mut known: Known, mut heads: Heads) -> Plan<'_> {
+/// An [`IntakeOutcome`] before the database has numbered the new incidents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Outcome {
+    Created(IncidentRef),
+    Sighting(IncidentRef),
+    Retriaged(IncidentRef),
+    Replay(IncidentRef),
+    Ignored,
+}
+
+/// The ids the database gave the plan's new rows, in plan order.
+#[derive(Debug, Default)]
+pub(super) struct Assigned {
+    pub incidents: Vec<IncidentId>,
+    pub notifications: Vec<i64>,
+    pub sightings: Vec<i64>,
+}
+
+impl Assigned {
+    pub fn incident(&self, id: IncidentRef) -> IncidentId {
+        match id {
+            IncidentRef::Stored(id) => id,
+            IncidentRef::New(n) => self.incidents[n],
+        }
+    }
+}
+
+impl Plan<'_> {
+    /// The outcomes, with the ids the database assigned.
+    pub fn outcomes(&self, ids: &Assigned) -> Vec<IntakeOutcome> {
+        self.outcomes
+            .iter()
+            .map(|o| match *o {
+                Outcome::Created(i) => IntakeOutcome::Created(ids.incident(i)),
+                Outcome::Sighting(i) => IntakeOutcome::Sighting(ids.incident(i)),
+                Outcome::Retriaged(i) => IntakeOutcome::Retriaged(ids.incident(i)),
+                Outcome::Replay(i) => IntakeOutcome::Replay(ids.incident(i)),
+                Outcome::Ignored => IntakeOutcome::Ignored,
+            })
+            .collect()
+    }
+
+    /// The audit rows, their details completed with the ids the database assigned.
+    pub fn audit(&self, ids: &Assigned) -> Vec<(DateTime<Utc>, AuditEntry)> {
+        self.audit
+            .iter()
+            .map(|draft| {
+                let mut detail = draft.detail.clone();
+                detail["notification_id"] = ids.notifications[draft.notification].into();
+                if let Some(sighting) = draft.sighting {
+                    detail["sighting_id"] = ids.sightings[sighting].into();
+                }
+                let entry = AuditEntry {
+                    incident_id: Some(ids.incident(draft.incident)),
+                    actor: draft.actor.clone(),
+                    action: draft.action.to_owned(),
+                    detail,
+                };
+                (draft.at, entry)
+            })
+            .collect()
+    }
+}
+
+pub(super) fn plan(batch: &[Delivery], mut known: Known) -> Plan<'_> {
     let mut plan = Plan::default();
+    // Deliveries of this batch, recorded earlier in it.
+    let mut recorded: HashMap<(&str, &str), IncidentRef> = HashMap::new();
     for d in batch {
-        let delivery_key = (d.source.clone(), d.delivery_id.clone());
-        if let Some(&incident) = known.replays.get(&delivery_key) {
-            plan.outcomes.push(IntakeOutcome::Replay(incident));
+        let delivery_key = (d.source.as_str(), d.delivery_id.as_str());
+        let earlier = recorded.get(&delivery_key).copied().or_else(|| {
+            let stored = (d.source.clone(), d.delivery_id.clone());
+            known.replays.get(&stored).map(|&id| IncidentRef::Stored(id))
+        });
+        if let Some(incident) = earlier {
+            plan.outcomes.push(Outcome::Replay(incident));
             continue;
         }
         let key = d.signal.access_key_id().as_str();
@@ -123,17 +199,15 @@ pub(super) fn plan(batch: &[Delivery], mut known: Known, mut heads: Heads) -> Pl
             Signal::Leak(n) => ("leak", to_json(n)),
             Signal::Activity(a) => ("activity", to_json(a)),
         };
-        let notification = heads.notification + 1;
-        let (outcome, incident, action, detail) = match (&d.signal, open) {
+        let notification = plan.notifications.len();
+        let (outcome, incident, action, detail, sighting) = match (&d.signal, open) {
             (Signal::Activity(_), None) => {
-                plan.outcomes.push(IntakeOutcome::Ignored);
+                plan.outcomes.push(Outcome::Ignored);
                 continue;
             }
             (Signal::Leak(leak), None) => {
-                heads.incident += 1;
-                let id = IncidentId(heads.incident);
+                let id = IncidentRef::New(plan.incidents.len());
                 plan.incidents.push(NewIncident {
-                    id,
                     parent: d.parent,
                     leak,
                     detected_at: reported(leak),
@@ -141,14 +215,13 @@ pub(super) fn plan(batch: &[Delivery], mut known: Known, mut heads: Heads) -> Pl
                 });
                 known
                     .open
-                    .insert(key.to_owned(), OpenIncident::new(id, reported(leak)));
+                    .insert(key.to_owned(), OpenIncident::waiting(id, reported(leak)));
                 let detail = serde_json::json!({
-                    "notification_id": notification,
                     "source": d.source,
                     "delivery_id": d.delivery_id,
                     "leak": normalized,
                 });
-                (IntakeOutcome::Created(id), id, "incident.opened", detail)
+                (Outcome::Created(id), id, "incident.opened", detail, None)
             }
             (_, Some(open)) => {
                 let id = open.id;
@@ -172,9 +245,8 @@ pub(super) fn plan(batch: &[Delivery], mut known: Known, mut heads: Heads) -> Pl
                     }
                     _ => None,
                 };
-                heads.sighting += 1;
+                let sighting = plan.sightings.len();
                 plan.sightings.push(NewSighting {
-                    id: heads.sighting,
                     incident: id,
                     notification,
                     source: &d.source,
@@ -185,8 +257,6 @@ pub(super) fn plan(batch: &[Delivery], mut known: Known, mut heads: Heads) -> Pl
                 let touched = plan.touched.entry(id).or_insert(d.received_at);
                 *touched = (*touched).max(d.received_at);
                 let mut detail = serde_json::json!({
-                    "notification_id": notification,
-                    "sighting_id": heads.sighting,
                     "kind": sighting_kind,
                     "source": d.source,
                     "delivery_id": d.delivery_id,
@@ -208,51 +278,39 @@ pub(super) fn plan(batch: &[Delivery], mut known: Known, mut heads: Heads) -> Pl
                         // Later deliveries of this batch find it waiting for triage.
                         known
                             .open
-                            .insert(key.to_owned(), OpenIncident::new(id, detected_at));
-                        (
-                            IntakeOutcome::Retriaged(id),
-                            id,
-                            "incident.retriaged",
-                            detail,
-                        )
+                            .insert(key.to_owned(), OpenIncident::waiting(id, detected_at));
+                        let action = "incident.retriaged";
+                        (Outcome::Retriaged(id), id, action, detail, Some(sighting))
                     }
-                    None => (IntakeOutcome::Sighting(id), id, "incident.sighting", detail),
+                    None => (
+                        Outcome::Sighting(id),
+                        id,
+                        "incident.sighting",
+                        detail,
+                        Some(sighting),
+                    ),
                 }
             }
         };
-        heads.notification = notification;
         plan.notifications.push(NewNotification {
-            id: notification,
             delivery: d,
             kind,
             normalized: normalized.to_string(),
             outcome: match outcome {
-                IntakeOutcome::Created(_) => "created",
+                Outcome::Created(_) => "created",
                 _ => "sighting",
             },
             incident,
         });
-        known.replays.insert(delivery_key, incident);
-        heads.audit += 1;
-        let detail_json = detail.to_string();
-        let hash = chain_hash(
-            &heads.audit_hash,
-            heads.audit,
-            Some(incident),
-            d.received_at,
-            &d.actor,
-            action,
-            &detail_json,
-        );
-        plan.audit.push(AuditRecord {
-            id: heads.audit,
-            incident_id: Some(incident),
+        recorded.insert(delivery_key, incident);
+        plan.audit.push(AuditDraft {
             at: d.received_at,
+            incident,
             actor: d.actor.clone(),
-            action: action.to_owned(),
-            detail_json,
-            prev_hash: std::mem::replace(&mut heads.audit_hash, hash.clone()),
-            hash,
+            action,
+            detail,
+            notification,
+            sighting,
         });
         plan.outcomes.push(outcome);
     }
@@ -267,7 +325,6 @@ fn to_json(value: &impl serde::Serialize) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::audit::{GENESIS_HASH, verify_rows};
     use crate::domain::{AccessKeyId, Activity};
 
     fn leak(key: &str, event: &str) -> Delivery {
@@ -307,13 +364,13 @@ mod tests {
         d
     }
 
-    fn empty_heads() -> Heads {
-        Heads {
-            incident: 0,
-            notification: 0,
-            sighting: 0,
-            audit: 0,
-            audit_hash: GENESIS_HASH.into(),
+    fn assigned(plan: &Plan<'_>, first_incident: i64) -> Assigned {
+        Assigned {
+            incidents: (0..plan.incidents.len() as i64)
+                .map(|n| IncidentId(first_incident + n))
+                .collect(),
+            notifications: (1..=plan.notifications.len() as i64).collect(),
+            sightings: (1..=plan.sightings.len() as i64).collect(),
         }
     }
 
@@ -327,10 +384,11 @@ mod tests {
             activity("LTAI5tKEYONE00001", "a1"),
             leak("LTAI5tKEYTWO00002", "e3"),
         ];
-        let plan = plan(&batch, Known::default(), empty_heads());
+        let plan = plan(&batch, Known::default());
+        let ids = assigned(&plan, 1);
         let i1 = IncidentId(1);
         assert_eq!(
-            plan.outcomes,
+            plan.outcomes(&ids),
             [
                 IntakeOutcome::Ignored,
                 IntakeOutcome::Created(i1),
@@ -341,50 +399,51 @@ mod tests {
             ]
         );
         assert_eq!(plan.incidents.len(), 2);
-        assert_eq!(
-            plan.notifications.iter().map(|n| n.id).collect::<Vec<_>>(),
-            [1, 2, 3, 4]
-        );
+        assert_eq!(plan.notifications.len(), 4);
         assert_eq!(
             plan.sightings
                 .iter()
                 .map(|s| s.notification)
                 .collect::<Vec<_>>(),
-            [2, 3]
+            [1, 2]
         );
-        assert_eq!(plan.audit.len(), 4);
-        assert!(verify_rows(GENESIS_HASH.into(), &plan.audit).is_ok());
+        let audit = plan.audit(&ids);
+        assert_eq!(
+            audit
+                .iter()
+                .map(|(_, e)| (e.action.as_str(), e.detail["notification_id"].as_i64()))
+                .collect::<Vec<_>>(),
+            [
+                ("incident.opened", Some(1)),
+                ("incident.sighting", Some(2)),
+                ("incident.sighting", Some(3)),
+                ("incident.opened", Some(4)),
+            ]
+        );
+        assert_eq!(audit[2].1.detail["sighting_id"], 2);
+        assert_eq!(audit[3].1.incident_id, Some(IncidentId(2)));
     }
 
     #[test]
     fn a_later_report_sends_an_unused_key_not_yet_disabled_back_to_triage_once() {
         use crate::domain::Step;
         let judged_on = DateTime::from_timestamp(1_600_000_000, 0).unwrap();
+        let stored = IncidentRef::Stored(IncidentId(3));
         let waiting = |busy| OpenIncident {
-            id: IncidentId(3),
+            id: stored,
             state: IncidentState::Active(Step::DisableKey),
             path: Some(Path::RamKeyUnused),
             detected_at: judged_on,
             busy,
         };
-        let heads = || Heads {
-            incident: 3,
-            notification: 0,
-            sighting: 0,
-            audit: 0,
-            audit_hash: GENESIS_HASH.into(),
-        };
         let key = "LTAI5tKEYOPEN0001";
         let batch = [leak(key, "later-1"), leak(key, "later-2")];
         let mut known = Known::default();
         known.open.insert(key.into(), waiting(false));
-        let first = plan(&batch, known, heads());
+        let first = plan(&batch, known);
         assert_eq!(
             first.outcomes,
-            [
-                IntakeOutcome::Retriaged(IncidentId(3)),
-                IntakeOutcome::Sighting(IncidentId(3))
-            ]
+            [Outcome::Retriaged(stored), Outcome::Sighting(stored)]
         );
         assert_eq!(first.retriages.len(), 1);
         assert_eq!(first.retriages[0].to, IncidentState::Active(Step::Triage));
@@ -395,8 +454,8 @@ mod tests {
         // Being disabled (or leased) by a worker: only a sighting.
         let mut known = Known::default();
         known.open.insert(key.into(), waiting(true));
-        let busy = plan(&batch[..1], known, heads());
-        assert_eq!(busy.outcomes, [IntakeOutcome::Sighting(IncidentId(3))]);
+        let busy = plan(&batch[..1], known);
+        assert_eq!(busy.outcomes, [Outcome::Sighting(stored)]);
         assert!(busy.retriages.is_empty());
     }
 
@@ -406,32 +465,31 @@ mod tests {
         known
             .replays
             .insert(("generic".into(), "old".into()), IncidentId(7));
+        let open = IncidentRef::Stored(IncidentId(9));
         known.open.insert(
             "LTAI5tKEYOPEN0001".into(),
-            OpenIncident::new(IncidentId(9), DateTime::from_timestamp(0, 0).unwrap()),
+            OpenIncident::waiting(open, DateTime::from_timestamp(0, 0).unwrap()),
         );
-        let heads = Heads {
-            incident: 9,
-            notification: 20,
-            sighting: 3,
-            audit: 40,
-            audit_hash: "ab".repeat(32),
-        };
         let batch = [
             leak("LTAI5tANYKEY00001", "old"),
             leak("LTAI5tKEYOPEN0001", "new"),
         ];
-        let plan = plan(&batch, known, heads);
+        let plan = plan(&batch, known);
         assert_eq!(
             plan.outcomes,
             [
-                IntakeOutcome::Replay(IncidentId(7)),
-                IntakeOutcome::Sighting(IncidentId(9))
+                Outcome::Replay(IncidentRef::Stored(IncidentId(7))),
+                Outcome::Sighting(open)
             ]
         );
-        assert_eq!(plan.notifications[0].id, 21);
-        assert_eq!(plan.sightings[0].id, 4);
-        assert_eq!(plan.audit[0].id, 41);
-        assert_eq!(plan.audit[0].prev_hash, "ab".repeat(32));
+        let ids = Assigned {
+            incidents: vec![],
+            notifications: vec![21],
+            sightings: vec![4],
+        };
+        let audit = plan.audit(&ids);
+        assert_eq!(audit[0].1.detail["notification_id"], 21);
+        assert_eq!(audit[0].1.detail["sighting_id"], 4);
+        assert_eq!(audit[0].1.incident_id, Some(IncidentId(9)));
     }
 }

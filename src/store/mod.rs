@@ -1,13 +1,17 @@
-//! The only module with SQL: the `Store` trait and its SQLite implementation.
+//! The only module with SQL: the `Store` trait and its one implementation, on SQLite or
+//! PostgreSQL.
 
 mod audit;
+mod audit_log;
+mod backend;
 mod batch;
-mod migrations;
+mod database;
+mod deliveries;
 mod outbox;
-mod sqlite;
-mod sqlite_audit;
-mod sqlite_outbox;
-mod sqlite_work;
+mod outbox_queue;
+mod rows;
+mod sql;
+mod work;
 
 use std::sync::Arc;
 
@@ -23,8 +27,8 @@ use crate::domain::{
 
 pub use audit::{AuditGate, verify_audit_chain};
 pub use outbox::{OutboxItem, OutboxState, OutboxVerdict};
-use sqlite::Creation;
-pub use sqlite::SqliteStore;
+use backend::Creation;
+pub use database::SqlStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -286,15 +290,9 @@ async fn connect(
     creation: Creation,
     routes: Vec<Route>,
 ) -> Result<Arc<dyn Store>, StoreError> {
-    if url.starts_with("sqlite:") {
-        Ok(Arc::new(
-            SqliteStore::connect(url, max_connections, creation)
-                .await?
-                .with_routes(routes),
-        ))
-    } else {
-        Err(StoreError::UnsupportedUrl(
-            url.split(':').next().unwrap_or_default().to_owned(),
-        ))
-    }
+    Ok(Arc::new(
+        SqlStore::connect(url, max_connections, creation)
+            .await?
+            .with_routes(routes),
+    ))
 }

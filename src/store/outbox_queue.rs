@@ -1,12 +1,15 @@
-//! SQLite statements for the notification outbox: rows inserted inside the transition's
+//! Statements for the notification outbox: rows inserted inside the transition's
 //! transaction, claimed with a lease in one statement, and settled under that lease.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::AnyConnection;
+use sqlx::{AnyPool, Row};
 
+use super::backend::Backend;
 use super::outbox::{OutboxItem, OutboxState, OutboxVerdict};
+use super::sql::Sql;
 use super::{IncidentUpdate, Lease, StoreError};
 use crate::domain::notice::{self, Change, NoticeKind, Route};
 use crate::domain::{IncidentId, IncidentState, Step};
@@ -14,7 +17,7 @@ use crate::domain::{IncidentId, IncidentState, Step};
 /// Inserts the outbox rows `change` causes for `incident`; a row whose (channel, dedup key)
 /// exists already is skipped, which is what suppresses repeats.
 pub(super) async fn enqueue(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     routes: &[Route],
     incident: IncidentId,
     change: &Change,
@@ -28,22 +31,23 @@ pub(super) async fn enqueue(
         return Ok(());
     }
     let now_ms = now.timestamp_millis();
-    let mut q = QueryBuilder::<Sqlite>::new(
+    let mut q = Sql::new(
         "INSERT INTO outbox (incident_id, channel, event, dedup_key, detail, state, \
-         next_attempt_at, created_at) ",
-    );
-    q.push_values(&rows, |mut row, r| {
-        row.push_bind(incident.0)
-            .push_bind(&r.channel)
-            .push_bind(r.kind.as_str())
-            .push_bind(&r.dedup_key)
-            .push_bind(r.detail.to_string())
-            .push_bind("pending")
-            .push_bind(now_ms)
-            .push_bind(now_ms);
+         next_attempt_at, created_at) VALUES ",
+    )
+    .once();
+    q.tuples(&rows, |row, r| {
+        row.bind(incident.0)
+            .bind(r.channel.clone())
+            .bind(r.kind.as_str())
+            .bind(r.dedup_key.clone())
+            .bind(r.detail.to_string())
+            .push("'pending'")
+            .bind(now_ms)
+            .bind(now_ms);
     });
     q.push(" ON CONFLICT (channel, dedup_key) DO NOTHING");
-    q.build().persistent(false).execute(&mut *conn).await?;
+    q.execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -52,29 +56,32 @@ pub(super) async fn enqueue(
 /// for the same channel is still pending, so a channel hears an incident's notices in the
 /// order they were caused (a PagerDuty `resolve` never overtakes its `trigger`).
 pub(super) async fn claim(
-    pool: &SqlitePool,
+    pool: &AnyPool,
+    backend: Backend,
     owner: &str,
     now: DateTime<Utc>,
     lease_for: Duration,
     limit: u32,
 ) -> Result<Vec<OutboxItem>, StoreError> {
     let now_ms = now.timestamp_millis();
-    let rows = sqlx::query(
-        "UPDATE outbox SET lease_owner = ?1, lease_expires_at = ?2, attempts = attempts + 1 \
+    let sql = format!(
+        "UPDATE outbox SET lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1 \
          WHERE id IN (SELECT o.id FROM outbox o WHERE o.state = 'pending' \
-             AND o.next_attempt_at <= ?3 \
-             AND (o.lease_expires_at IS NULL OR o.lease_expires_at < ?3) \
+             AND o.next_attempt_at <= $3 \
+             AND (o.lease_expires_at IS NULL OR o.lease_expires_at < $3) \
              AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.incident_id = o.incident_id \
                  AND e.channel = o.channel AND e.state = 'pending' AND e.id < o.id) \
-             ORDER BY o.next_attempt_at, o.id LIMIT ?4) \
+             ORDER BY o.next_attempt_at, o.id LIMIT $4{}) \
          RETURNING id, incident_id, channel, event, dedup_key, detail, attempts",
-    )
-    .bind(owner)
-    .bind(now_ms + lease_for.as_millis() as i64)
-    .bind(now_ms)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
+        backend.skip_locked()
+    );
+    let rows = sqlx::query(&sql)
+        .bind(owner)
+        .bind(now_ms + lease_for.as_millis() as i64)
+        .bind(now_ms)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?;
     rows.iter()
         .map(|row| {
             let event: String = row.try_get("event")?;
@@ -98,7 +105,7 @@ pub(super) async fn claim(
 /// Records what a delivery came to, fenced on the lease; `LeaseLost`-free: a stale sender's
 /// verdict is dropped (the row's new holder decides), so it returns whether it counted.
 pub(super) async fn settle(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     item: &OutboxItem,
     verdict: &OutboxVerdict,
     now: DateTime<Utc>,
@@ -111,9 +118,9 @@ pub(super) async fn settle(
         OutboxVerdict::Failed { error } => ("failed", None, Some(error), None),
     };
     let done = sqlx::query(
-        "UPDATE outbox SET state = ?, next_attempt_at = COALESCE(?, next_attempt_at), \
-         last_error = COALESCE(?, last_error), sent_at = ?, lease_owner = NULL, \
-         lease_expires_at = NULL WHERE id = ? AND lease_owner = ? AND attempts = ?",
+        "UPDATE outbox SET state = $1, next_attempt_at = COALESCE($2, next_attempt_at), \
+         last_error = COALESCE($3, last_error), sent_at = $4, lease_owner = NULL, \
+         lease_expires_at = NULL WHERE id = $5 AND lease_owner = $6 AND attempts = $7",
     )
     .bind(state)
     .bind(next)
@@ -128,12 +135,12 @@ pub(super) async fn settle(
 }
 
 pub(super) async fn for_incident(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     id: IncidentId,
 ) -> Result<Vec<OutboxState>, StoreError> {
     let rows = sqlx::query(
         "SELECT channel, event, dedup_key, state, attempts, last_error FROM outbox \
-         WHERE incident_id = ? ORDER BY id",
+         WHERE incident_id = $1 ORDER BY id",
     )
     .bind(id.0)
     .fetch_all(pool)
@@ -155,13 +162,13 @@ pub(super) async fn for_incident(
 /// The transition `update` makes to the leased incident, read inside the write transaction
 /// before the update; `LeaseLost` if the lease is no longer held.
 pub(super) async fn change_of(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     lease: &Lease,
     update: &IncidentUpdate,
 ) -> Result<Change, StoreError> {
     let row = sqlx::query(
         "SELECT state, reason, resume_step, created_at, contained_at, findings FROM incidents \
-         WHERE id = ? AND lease_owner = ? AND attempt = ?",
+         WHERE id = $1 AND lease_owner = $2 AND attempt = $3",
     )
     .bind(lease.incident.0)
     .bind(&lease.owner)
@@ -199,30 +206,27 @@ pub(super) async fn change_of(
 
 #[cfg(test)]
 mod tests {
-    use std::str::FromStr;
-
-    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-
+    use super::super::backend::Creation;
     use super::*;
 
-    async fn pool() -> SqlitePool {
-        // No incident rows are needed to test the claim's order.
-        let options = SqliteConnectOptions::from_str("sqlite::memory:")
-            .unwrap()
-            .foreign_keys(false);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
+    async fn pool() -> AnyPool {
+        let pool = Backend::Sqlite
+            .connect("sqlite::memory:", 1, Creation::IfMissing)
             .await
             .unwrap();
-        super::super::migrations::sqlite().run(&pool).await.unwrap();
+        // No incident rows are needed to test the claim's order.
+        sqlx::query("PRAGMA foreign_keys = OFF")
+            .execute(&pool)
+            .await
+            .unwrap();
+        Backend::Sqlite.migrator().run(&pool).await.unwrap();
         pool
     }
 
-    async fn pending(pool: &SqlitePool, incident: i64, channel: &str, event: &str, due: i64) {
+    async fn pending(pool: &AnyPool, incident: i64, channel: &str, event: &str, due: i64) {
         sqlx::query(
             "INSERT INTO outbox (incident_id, channel, event, dedup_key, detail, state, \
-             next_attempt_at, created_at) VALUES (?, ?, ?, ?, '{}', 'pending', ?, 0)",
+             next_attempt_at, created_at) VALUES ($1, $2, $3, $4, '{}', 'pending', $5, 0)",
         )
         .bind(incident)
         .bind(channel)
@@ -258,7 +262,7 @@ mod tests {
         pending(&pool, 1, "pager", "resolved", 0).await;
         pending(&pool, 1, "chat", "resolved", 0).await;
         pending(&pool, 2, "pager", "opened", 0).await;
-        let first = claim(&pool, "a", now, lease, 10).await.unwrap();
+        let first = claim(&pool, Backend::Sqlite, "a", now, lease, 10).await.unwrap();
         assert_eq!(
             claimed(&first),
             [
@@ -274,7 +278,7 @@ mod tests {
             );
         }
         let later = now + chrono::Duration::seconds(61);
-        let trigger = claim(&pool, "b", later, lease, 10).await.unwrap();
+        let trigger = claim(&pool, Backend::Sqlite, "b", later, lease, 10).await.unwrap();
         assert_eq!(
             claimed(&trigger),
             [(1, "pager".to_owned(), "needs_person".to_owned())]
@@ -284,7 +288,7 @@ mod tests {
                 .await
                 .unwrap()
         );
-        let resolve = claim(&pool, "b", later, lease, 10).await.unwrap();
+        let resolve = claim(&pool, Backend::Sqlite, "b", later, lease, 10).await.unwrap();
         assert_eq!(
             claimed(&resolve),
             [(1, "pager".to_owned(), "resolved".to_owned())]

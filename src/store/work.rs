@@ -1,25 +1,24 @@
-//! SQLite statements for the remediation worker: claiming with a lease, fenced updates, and
+//! Statements for the remediation worker: claiming with a lease, fenced updates, and
 //! operator events. Each runs in its own short transaction; none spans a cloud call.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{AnyPool, Row};
 
+use super::backend::Backend;
+use super::rows::{INCIDENT_COLUMNS, incident_from_row};
+use super::sql::Sql;
 use super::{
     ClaimScope, Claimed, IncidentUpdate, Lease, OperatorChange, OperatorError, StoreError, Work,
-    sqlite_audit, sqlite_outbox,
+    audit_log, outbox_queue,
 };
 use crate::domain::notice::{Change, Route};
-use crate::domain::{AuditEntry, Event, Incident, IncidentId, IncidentState, Step, transition};
-
-/// The incident columns and how to read them.
-pub(super) type IncidentColumns = (&'static str, fn(&SqliteRow) -> Result<Incident, StoreError>);
+use crate::domain::{AuditEntry, Event, IncidentId, IncidentState, Step, transition};
 
 pub(super) async fn claim_next(
-    pool: &SqlitePool,
-    (columns, parse): IncidentColumns,
+    pool: &AnyPool,
+    backend: Backend,
     owner: &str,
     scope: ClaimScope,
     now: DateTime<Utc>,
@@ -34,25 +33,26 @@ pub(super) async fn claim_next(
         .join(", ");
     let work = match scope {
         ClaimScope::Containment => format!(
-            "state IN ({containment}) AND (next_attempt_at IS NULL OR next_attempt_at <= ?3)"
+            "state IN ({containment}) AND (next_attempt_at IS NULL OR next_attempt_at <= $3)"
         ),
         ClaimScope::Any => {
-            "(state <> 'needs_attention' AND (next_attempt_at IS NULL OR next_attempt_at <= ?3)) \
-             OR (settle_audit_at IS NOT NULL AND settle_audit_at <= ?3)"
+            "(state <> 'needs_attention' AND (next_attempt_at IS NULL OR next_attempt_at <= $3)) \
+             OR (settle_audit_at IS NOT NULL AND settle_audit_at <= $3)"
                 .to_owned()
         }
     };
-    // One statement: SQLite runs it under its write lock, so two workers (or two processes)
-    // can never both take the same incident.
+    // One statement: SQLite runs it under its write lock, and PostgreSQL's claimers skip the
+    // row another is taking, so two workers (or two processes) never both take an incident.
+    let skip_locked = backend.skip_locked();
     let sql = format!(
-        "UPDATE incidents SET lease_owner = ?1, attempt = attempt + 1, lease_expires_at = ?2 \
+        "UPDATE incidents SET lease_owner = $1, attempt = attempt + 1, lease_expires_at = $2 \
          WHERE id = (SELECT id FROM incidents \
              WHERE closed_at IS NULL \
-               AND (lease_expires_at IS NULL OR lease_expires_at < ?3) \
+               AND (lease_expires_at IS NULL OR lease_expires_at < $3) \
                AND ({work}) \
              ORDER BY CASE WHEN state IN ({containment}) THEN 0 ELSE 1 END, \
-                      COALESCE(next_attempt_at, created_at), id LIMIT 1) \
-         RETURNING {columns}"
+                      COALESCE(next_attempt_at, created_at), id LIMIT 1{skip_locked}) \
+         RETURNING {INCIDENT_COLUMNS}"
     );
     let row = sqlx::query(&sql)
         .bind(owner)
@@ -61,7 +61,7 @@ pub(super) async fn claim_next(
         .fetch_optional(pool)
         .await?;
     let Some(row) = row else { return Ok(None) };
-    let incident = parse(&row)?;
+    let incident = incident_from_row(&row)?;
     let step_due = incident.next_attempt_at.is_none_or(|at| at <= now);
     let work = match incident.state {
         IncidentState::Active(step) if step_due => Work::Step(step),
@@ -80,12 +80,13 @@ pub(super) async fn claim_next(
 }
 
 pub(super) async fn extend_lease(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     lease: &Lease,
     until: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let done = sqlx::query(
-        "UPDATE incidents SET lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND attempt = ?",
+        "UPDATE incidents SET lease_expires_at = $1 \
+         WHERE id = $2 AND lease_owner = $3 AND attempt = $4",
     )
     .bind(until.timestamp_millis())
     .bind(lease.incident.0)
@@ -100,91 +101,112 @@ pub(super) async fn extend_lease(
 }
 
 pub(super) async fn record(
-    pool: &SqlitePool,
+    pool: &AnyPool,
+    backend: Backend,
     routes: &[Route],
     lease: &Lease,
     update: IncidentUpdate,
     audit: Vec<AuditEntry>,
 ) -> Result<(), StoreError> {
     let now = Utc::now();
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = backend.begin_write(pool).await?;
     // Read before the write, under the write lock: the transition's notices depend on where
     // the incident came from.
     let change = match routes.is_empty() {
         true => None,
-        false => Some(sqlite_outbox::change_of(&mut tx, lease, &update).await?),
+        false => Some(outbox_queue::change_of(&mut tx, lease, &update).await?),
     };
-    let mut q = QueryBuilder::<Sqlite>::new("UPDATE incidents SET updated_at = ");
-    q.push_bind(now.timestamp_millis());
+    let mut q = Sql::new("UPDATE incidents SET updated_at = ");
+    q.bind(now.timestamp_millis());
     if let Some(state) = update.state {
         push_state(&mut q, state, now);
     }
     if let Some(path) = update.path {
-        q.push(", path = ").push_bind(path.as_str());
+        q.push(", path = ").bind(path.as_str());
     }
     if let Some((owner_type, user_name)) = update.owner {
-        q.push(", owner_type = ").push_bind(owner_type.as_str());
-        q.push(", user_name = ").push_bind(user_name);
+        q.push(", owner_type = ").bind(owner_type.as_str());
+        q.push(", user_name = ").bind(user_name);
     }
     if let Some(at) = update.contained_at {
         // The first containment counts; later verifications do not move it.
         q.push(", contained_at = COALESCE(contained_at, ")
-            .push_bind(at.timestamp_millis())
+            .bind(at.timestamp_millis())
             .push(")");
     }
     if let Some(at) = update.settle_audit_at {
         q.push(", settle_audit_at = ")
-            .push_bind(at.map(|t| t.timestamp_millis()));
+            .bind(at.map(|t| t.timestamp_millis()));
     }
     if let Some(at) = update.next_attempt_at {
         q.push(", next_attempt_at = ")
-            .push_bind(at.map(|t| t.timestamp_millis()));
+            .bind(at.map(|t| t.timestamp_millis()));
     }
     if let Some(n) = update.step_attempts {
-        q.push(", step_attempts = ").push_bind(i64::from(n));
+        q.push(", step_attempts = ").bind(i64::from(n));
     }
     if let Some(error) = update.last_error {
-        q.push(", last_error = ").push_bind(error);
+        q.push(", last_error = ").bind(error);
     }
     if let Some(dry_run) = update.dry_run {
-        q.push(", dry_run = ").push_bind(i64::from(dry_run));
+        q.push(", dry_run = ").bind(i64::from(dry_run));
     }
-    push_findings(&mut q, &update.findings);
+    set_findings(&mut q, backend, &update.findings);
     if update.release {
         q.push(", lease_owner = NULL, lease_expires_at = NULL");
     }
-    q.push(" WHERE id = ").push_bind(lease.incident.0);
-    q.push(" AND lease_owner = ").push_bind(&lease.owner);
-    q.push(" AND attempt = ").push_bind(lease.attempt);
-    let done = q.build().execute(&mut *tx).await?;
+    q.push(" WHERE id = ").bind(lease.incident.0);
+    q.push(" AND lease_owner = ").bind(&lease.owner);
+    q.push(" AND attempt = ").bind(lease.attempt);
+    let done = q.execute(&mut *tx).await?;
     if done.rows_affected() == 0 {
         return Err(StoreError::LeaseLost(lease.incident));
     }
-    sqlite_audit::append_audit(&mut tx, now, &audit).await?;
+    let audit: Vec<_> = audit.into_iter().map(|entry| (now, entry)).collect();
+    audit_log::append_audit(&mut tx, &audit).await?;
     if let Some(change) = change {
-        sqlite_outbox::enqueue(&mut tx, routes, lease.incident, &change, now).await?;
+        outbox_queue::enqueue(&mut tx, routes, lease.incident, &change, now).await?;
     }
     tx.commit().await?;
     Ok(())
 }
 
-/// `findings = json_set(findings, '$."k1"', json(v1), ...)`: one assignment for all keys.
-fn push_findings(q: &mut QueryBuilder<'_, Sqlite>, findings: &[(String, serde_json::Value)]) {
+/// Replaces `findings.<key>` for each key in one assignment; the only statement that writes
+/// findings. SQLite: `json_set(findings, '$."k1"', json(v1), ...)`; PostgreSQL: the JSON
+/// text merged with `jsonb ||`.
+fn set_findings(q: &mut Sql<'_>, backend: Backend, findings: &[(String, serde_json::Value)]) {
     if findings.is_empty() {
         return;
     }
-    q.push(", findings = json_set(findings");
-    for (key, value) in findings {
-        q.push(", ")
-            .push_bind(format!("$.\"{key}\""))
-            .push(", json(")
-            .push_bind(value.to_string())
-            .push(")");
+    match backend {
+        Backend::Sqlite => {
+            q.push(", findings = json_set(findings");
+            for (key, value) in findings {
+                q.push(", ")
+                    .bind(format!("$.\"{key}\""))
+                    .push(", json(")
+                    .bind(value.to_string())
+                    .push(")");
+            }
+            q.push(")");
+        }
+        Backend::Postgres => {
+            q.push(", findings = (findings::jsonb || jsonb_build_object(");
+            for (i, (key, value)) in findings.iter().enumerate() {
+                if i > 0 {
+                    q.push(", ");
+                }
+                q.bind(key.clone())
+                    .push("::text, ")
+                    .bind(value.to_string())
+                    .push("::jsonb");
+            }
+            q.push("))::text");
+        }
     }
-    q.push(")");
 }
 
-fn push_state(q: &mut QueryBuilder<'_, Sqlite>, state: IncidentState, now: DateTime<Utc>) {
+fn push_state(q: &mut Sql<'_>, state: IncidentState, now: DateTime<Utc>) {
     let (reason, resume) = match state {
         IncidentState::NeedsAttention(reason) => (
             Some(reason.as_str()),
@@ -192,16 +214,17 @@ fn push_state(q: &mut QueryBuilder<'_, Sqlite>, state: IncidentState, now: DateT
         ),
         _ => (None, None),
     };
-    q.push(", state = ").push_bind(state.as_str());
-    q.push(", reason = ").push_bind(reason);
-    q.push(", resume_step = ").push_bind(resume);
+    q.push(", state = ").bind(state.as_str());
+    q.push(", reason = ").bind(reason);
+    q.push(", resume_step = ").bind(resume);
     if !state.is_open() {
-        q.push(", closed_at = ").push_bind(now.timestamp_millis());
+        q.push(", closed_at = ").bind(now.timestamp_millis());
     }
 }
 
 pub(super) async fn apply_operator_event(
-    pool: &SqlitePool,
+    pool: &AnyPool,
+    backend: Backend,
     routes: &[Route],
     id: IncidentId,
     event: Event,
@@ -209,12 +232,9 @@ pub(super) async fn apply_operator_event(
     change: OperatorChange,
 ) -> Result<IncidentState, OperatorError> {
     let now = Utc::now();
-    let mut tx = pool
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .map_err(StoreError::from)?;
+    let mut tx = backend.begin_write(pool).await?;
     let row = sqlx::query(
-        "SELECT state, reason, resume_step, lease_expires_at FROM incidents WHERE id = ?",
+        "SELECT state, reason, resume_step, lease_expires_at FROM incidents WHERE id = $1",
     )
     .bind(id.0)
     .fetch_optional(&mut *tx)
@@ -237,32 +257,29 @@ pub(super) async fn apply_operator_event(
         return Err(OperatorError::Busy(id));
     }
     let next = transition(state, event)?;
-    let mut q = QueryBuilder::<Sqlite>::new("UPDATE incidents SET updated_at = ");
-    q.push_bind(now.timestamp_millis());
+    let mut q = Sql::new("UPDATE incidents SET updated_at = ");
+    q.bind(now.timestamp_millis());
     push_state(&mut q, next, now);
     if let Some(path) = change.path {
-        q.push(", path = ").push_bind(path.as_str());
+        q.push(", path = ").bind(path.as_str());
     }
-    push_findings(&mut q, &change.findings);
+    set_findings(&mut q, backend, &change.findings);
     q.push(", next_attempt_at = NULL, step_attempts = 0 WHERE id = ")
-        .push_bind(id.0);
-    q.build()
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from)?;
+        .bind(id.0);
+    q.execute(&mut *tx).await.map_err(StoreError::from)?;
     let entry = AuditEntry {
         incident_id: Some(id),
         actor: actor.to_owned(),
         action: format!("operator.{}", event_name(event)),
         detail: serde_json::json!({"from": state.as_str(), "to": next.as_str(), "note": change.note}),
     };
-    sqlite_audit::append_audit(&mut tx, now, &[entry]).await?;
+    audit_log::append_audit(&mut tx, &[(now, entry)]).await?;
     let change = Change {
         before: Some(state),
         after: Some(next),
         ..Change::default()
     };
-    sqlite_outbox::enqueue(&mut tx, routes, id, &change, now).await?;
+    outbox_queue::enqueue(&mut tx, routes, id, &change, now).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(next)
 }

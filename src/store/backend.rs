@@ -1,0 +1,185 @@
+//! The two databases behind one set of statements: connecting, migrations, the write lock,
+//! and the few SQL fragments that differ between SQLite and PostgreSQL.
+
+use std::str::FromStr;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{Any, AnyPool, Executor as _, Transaction};
+
+use super::StoreError;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Taken by every PostgreSQL transaction that writes incidents or the audit log ("akguard"
+/// in ASCII): intake plans from what it read, and every append continues the head it read.
+const WRITE_LOCK: i64 = 0x61_6b67_7561_7264;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Whether connecting may create the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Creation {
+    IfMissing,
+    /// Tools that only read (`verify-audit`) must not turn a mistyped path into a new,
+    /// empty, "intact" database.
+    Never,
+}
+
+impl Backend {
+    /// The backend a URL names by its scheme.
+    pub fn of(url: &str) -> Result<Self, StoreError> {
+        match url.split(':').next().unwrap_or_default() {
+            "sqlite" => Ok(Self::Sqlite),
+            "postgres" | "postgresql" => Ok(Self::Postgres),
+            other => Err(StoreError::UnsupportedUrl(other.to_owned())),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+
+    pub fn migrator(self) -> &'static Migrator {
+        match self {
+            Self::Sqlite => &SQLITE_MIGRATIONS,
+            Self::Postgres => &POSTGRES_MIGRATIONS,
+        }
+    }
+
+    /// Opens a pool on `url`. SQLite: WAL, `synchronous=FULL` so a commit survives power
+    /// loss, foreign keys on, and a new database file private to its owner.
+    pub async fn connect(
+        self,
+        url: &str,
+        max_connections: u32,
+        creation: Creation,
+    ) -> Result<AnyPool, StoreError> {
+        sqlx::any::install_default_drivers();
+        let options = AnyConnectOptions::from_str(url)?;
+        let pool = AnyPoolOptions::new().max_connections(max_connections);
+        let pool = match self {
+            Self::Postgres => pool,
+            Self::Sqlite => {
+                prepare_sqlite_file(url, creation)?;
+                pool.after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000",
+                        )
+                        .await?;
+                        Ok(())
+                    })
+                })
+            }
+        };
+        Ok(pool.connect_with(options).await?)
+    }
+
+    /// A transaction that excludes every other writer until it ends, taken before the reads
+    /// its writes depend on. SQLite: `BEGIN IMMEDIATE` (its one write lock); PostgreSQL: a
+    /// transaction-scoped advisory lock.
+    pub async fn begin_write(self, pool: &AnyPool) -> Result<Transaction<'static, Any>, StoreError> {
+        match self {
+            Self::Sqlite => Ok(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Self::Postgres => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(WRITE_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(tx)
+            }
+        }
+    }
+
+    /// The text at `doc.k1.k2...` of a JSON text column; each key is an SQL expression.
+    pub fn json_text(self, doc: &str, keys: &[&str]) -> String {
+        match self {
+            Self::Sqlite => {
+                let path = keys
+                    .iter()
+                    .map(|k| format!("'.\"' || {k} || '\"'"))
+                    .collect::<Vec<_>>()
+                    .join(" || ");
+                format!("json_extract({doc}, '$' || {path})")
+            }
+            Self::Postgres => {
+                let mut expr = format!("({doc})::jsonb");
+                for (i, key) in keys.iter().enumerate() {
+                    let arrow = if i + 1 == keys.len() { "->>" } else { "->" };
+                    expr = format!("({expr} {arrow} ({key}))");
+                }
+                expr
+            }
+        }
+    }
+
+    /// The larger of two values (SQLite's scalar `MAX`).
+    pub fn greatest(self, a: &str, b: &str) -> String {
+        match self {
+            Self::Sqlite => format!("MAX({a}, {b})"),
+            Self::Postgres => format!("GREATEST({a}, {b})"),
+        }
+    }
+
+    /// Appended to a claim's inner `SELECT`: on PostgreSQL, concurrent claimers pass over rows
+    /// another is taking instead of both taking them. SQLite claims under its write lock.
+    pub fn skip_locked(self) -> &'static str {
+        match self {
+            Self::Sqlite => "",
+            Self::Postgres => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+}
+
+/// Creates the SQLite file's missing directories (0700) and the empty file (0600), whatever
+/// the umask: it holds incident details and the audit log. SQLite gives the `-wal` and `-shm`
+/// files the database file's mode. With `Creation::Never` the file must exist.
+fn prepare_sqlite_file(url: &str, creation: Creation) -> Result<(), StoreError> {
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
+    let file = options.get_filename();
+    if file.as_os_str() == ":memory:" {
+        return Ok(());
+    }
+    match creation {
+        Creation::IfMissing => Ok(create_private(file)?),
+        Creation::Never if !file.exists() => Err(StoreError::Missing(file.to_path_buf())),
+        Creation::Never => Ok(()),
+    }
+}
+
+fn create_private(file: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+    if let Some(dir) = file.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.exists()
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        // The umask may have taken bits from the mode above; directories that already
+        // existed are the operator's and keep theirs.
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+    {
+        Ok(created) => created.set_permissions(std::fs::Permissions::from_mode(0o600)),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(err),
+    }
+}

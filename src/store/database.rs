@@ -1,0 +1,263 @@
+//! `SqlStore`: the one implementation of `Store`, on SQLite or PostgreSQL through sqlx's
+//! `Any` driver. Statements are written once, with `$N` placeholders both backends read;
+//! where the SQL differs, `Backend` supplies the fragment.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{AnyPool, Row};
+
+use super::backend::{Backend, Creation};
+use super::rows::{AUDIT_COLUMNS, INCIDENT_COLUMNS, audit_from_row, incident_from_row, time};
+use super::sql::Sql;
+use super::{
+    ClaimScope, Claimed, Delivery, IncidentFilter, IncidentUpdate, IntakeOutcome, Lease,
+    OperatorChange, OperatorError, OutboxItem, OutboxState, OutboxVerdict, Store, StoreError,
+    audit_log, deliveries, outbox_queue, work,
+};
+use crate::domain::audit::AuditHead;
+use crate::domain::notice::Route;
+use crate::domain::{AuditEntry, AuditRecord, Event, Incident, IncidentId, IncidentState, Sighting};
+
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+    routes: Vec<Route>,
+}
+
+impl SqlStore {
+    /// Connects to the database `url` names by its scheme (`sqlite:` or `postgres:`).
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        creation: Creation,
+    ) -> Result<Self, StoreError> {
+        let backend = Backend::of(url)?;
+        let pool = backend.connect(url, max_connections, creation).await?;
+        Ok(Self {
+            pool,
+            backend,
+            routes: Vec::new(),
+        })
+    }
+
+    /// Which notifications each transition writes to the outbox.
+    pub fn with_routes(self, routes: Vec<Route>) -> Self {
+        Self { routes, ..self }
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.backend.migrator().run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn record_deliveries(
+        &self,
+        batch: &[Delivery],
+    ) -> Result<Vec<IntakeOutcome>, StoreError> {
+        // The write lock is taken before the reads the plan depends on, so no other writer
+        // can change them between the reads and the writes.
+        let mut tx = self.backend.begin_write(&self.pool).await?;
+        let outcomes = deliveries::record(&mut tx, self.backend, &self.routes, batch).await?;
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
+        let mut q = Sql::new(format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE 1 = 1"
+        ));
+        if let Some(state) = &filter.state {
+            q.push(" AND state = ").bind(state.clone());
+        }
+        if let Some(key) = &filter.access_key_id {
+            q.push(" AND access_key_id = ").bind(key.clone());
+        }
+        if filter.waiting_for_approval {
+            // The current step's approval request, unanswered; or one that timed out.
+            let approval = "'approval_' || CASE state WHEN 'new' THEN 'triage' ELSE state END";
+            let requested = self
+                .backend
+                .json_text("findings", &[approval, "'requested_at'"]);
+            let granted = self
+                .backend
+                .json_text("findings", &[approval, "'granted_at'"]);
+            q.push(&format!(
+                " AND ((state = 'needs_attention' AND reason = 'approval_timed_out') OR \
+                 ({requested} IS NOT NULL AND {granted} IS NULL))"
+            ));
+        }
+        if let Some(before) = filter.before {
+            q.push(" AND id < ").bind(before.0);
+        }
+        q.push(" ORDER BY id DESC LIMIT ").bind(i64::from(filter.limit));
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter().map(incident_from_row).collect()
+    }
+
+    async fn get_incident(&self, id: IncidentId) -> Result<Option<Incident>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(incident_from_row).transpose()
+    }
+
+    async fn list_sightings(&self, id: IncidentId) -> Result<Vec<Sighting>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, incident_id, source, kind, observed_at, detail FROM sightings \
+             WHERE incident_id = $1 ORDER BY id",
+        )
+        .bind(id.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let detail: String = row.try_get("detail")?;
+                Ok(Sighting {
+                    id: row.try_get("id")?,
+                    incident_id: IncidentId(row.try_get("incident_id")?),
+                    source: row.try_get("source")?,
+                    kind: row.try_get("kind")?,
+                    observed_at: time(row.try_get("observed_at")?)?,
+                    detail: serde_json::from_str(&detail)
+                        .map_err(|e| StoreError::Corrupt(format!("sighting detail: {e}")))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn incident_audit(&self, id: IncidentId) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE incident_id = $1 ORDER BY id"
+        ))
+        .bind(id.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn audit_page(&self, after: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2"
+        ))
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
+        audit_log::audit_head(&self.pool, self.backend).await
+    }
+
+    async fn missing_audit_guards(&self) -> Result<Vec<String>, StoreError> {
+        audit_log::missing_audit_guards(&self.pool, self.backend).await
+    }
+
+    async fn delivery_ids(&self, id: IncidentId, source: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT delivery_id FROM notifications WHERE incident_id = $1 AND source = $2 \
+             ORDER BY id",
+        )
+        .bind(id.0)
+        .bind(source)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn mark(&self, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM poller_marks WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn set_mark(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO poller_marks (name, value, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        )
+        .bind(name)
+        .bind(value)
+        .bind(Utc::now().timestamp_millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn claim_next(
+        &self,
+        owner: &str,
+        scope: ClaimScope,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+    ) -> Result<Option<Claimed>, StoreError> {
+        work::claim_next(&self.pool, self.backend, owner, scope, now, lease_for).await
+    }
+
+    async fn extend_lease(&self, lease: &Lease, until: DateTime<Utc>) -> Result<(), StoreError> {
+        work::extend_lease(&self.pool, lease, until).await
+    }
+
+    async fn record(
+        &self,
+        lease: &Lease,
+        update: IncidentUpdate,
+        audit: Vec<AuditEntry>,
+    ) -> Result<(), StoreError> {
+        work::record(&self.pool, self.backend, &self.routes, lease, update, audit).await
+    }
+
+    async fn apply_operator_event(
+        &self,
+        id: IncidentId,
+        event: Event,
+        actor: &str,
+        change: OperatorChange,
+    ) -> Result<IncidentState, OperatorError> {
+        let (pool, backend, routes) = (&self.pool, self.backend, &self.routes);
+        work::apply_operator_event(pool, backend, routes, id, event, actor, change).await
+    }
+
+    async fn claim_outbox(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        outbox_queue::claim(&self.pool, self.backend, owner, now, lease_for, limit).await
+    }
+
+    async fn settle_outbox(
+        &self,
+        item: &OutboxItem,
+        verdict: &OutboxVerdict,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        outbox_queue::settle(&self.pool, item, verdict, now).await
+    }
+
+    async fn incident_outbox(&self, id: IncidentId) -> Result<Vec<OutboxState>, StoreError> {
+        outbox_queue::for_incident(&self.pool, id).await
+    }
+}
