@@ -21,8 +21,8 @@ use crate::domain::notice::Route;
 use crate::domain::{AuditEntry, AuditRecord, Event, Incident, IncidentId, IncidentState, Sighting};
 
 pub struct SqlStore {
-    pool: AnyPool,
-    backend: Backend,
+    pub(super) pool: AnyPool,
+    pub(super) backend: Backend,
     routes: Vec<Route>,
 }
 

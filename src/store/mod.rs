@@ -5,6 +5,8 @@ mod audit;
 mod audit_log;
 mod backend;
 mod batch;
+#[cfg(test)]
+mod contract;
 mod database;
 mod deliveries;
 mod outbox;
