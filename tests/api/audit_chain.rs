@@ -1,30 +1,32 @@
 //! The anchored audit chain end to end: every tamper case is caught by `verify-audit`, and
-//! `serve` on a tampered database says so and appends nothing after the cut.
+//! `serve` on a tampered database says so and appends nothing after the cut. The tamper
+//! cases edit the SQLite file (its trigger syntax) and run on SQLite whatever the suite's
+//! backend; the store's contract suite runs them on PostgreSQL.
 
 use std::path::Path;
-use std::str::FromStr;
 
 use reqwest::StatusCode;
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, SqliteConnection};
+use sqlx::{AnyConnection, Connection as _};
 
 use crate::cloud_support::emulator;
-use crate::helpers::{OPERATOR_TOKEN, TestDaemon, generic, run_cli};
+use crate::helpers::{OPERATOR_TOKEN, SQLITE_FILE, TestDaemon, generic, run_cli};
 
 const RESTORE_DELETE_GUARD: &str = "CREATE TRIGGER audit_log_refuses_delete BEFORE DELETE ON \
      audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END";
 
-async fn connect(app: &TestDaemon) -> SqliteConnection {
-    let db = app.dir.path().join("akguard.db");
-    SqliteConnectOptions::from_str(&format!("sqlite://{}", db.display()))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
+/// A daemon on a SQLite file, for the tests that tamper with it.
+async fn on_sqlite() -> TestDaemon {
+    TestDaemon::spawn_with_env("", &[SQLITE_FILE]).await
 }
 
-async fn hash_of_row(conn: &mut SqliteConnection, id: i64) -> String {
-    sqlx::query_scalar("SELECT hash FROM audit_log WHERE id = ?")
+/// A connection to the daemon's database, whichever backend it is.
+async fn connect(app: &TestDaemon) -> AnyConnection {
+    sqlx::any::install_default_drivers();
+    AnyConnection::connect(&app.database_url()).await.unwrap()
+}
+
+async fn hash_of_row(conn: &mut AnyConnection, id: i64) -> String {
+    sqlx::query_scalar("SELECT hash FROM audit_log WHERE id = $1")
         .bind(id)
         .fetch_one(conn)
         .await
@@ -109,7 +111,7 @@ async fn concurrent_intake_keeps_the_anchor_on_the_last_row() {
 
 #[tokio::test]
 async fn an_edited_row_is_named() {
-    let mut app = TestDaemon::spawn().await;
+    let mut app = on_sqlite().await;
     six_rows(&mut app).await;
     tamper(
         &app,
@@ -127,7 +129,7 @@ async fn an_edited_row_is_named() {
 
 #[tokio::test]
 async fn a_removed_middle_row_is_named_by_its_successor() {
-    let mut app = TestDaemon::spawn().await;
+    let mut app = on_sqlite().await;
     six_rows(&mut app).await;
     tamper(
         &app,
@@ -147,7 +149,7 @@ async fn a_removed_middle_row_is_named_by_its_successor() {
 #[tokio::test]
 async fn a_removed_tail_is_caught_by_the_anchor_however_long() {
     for (cut, kept) in [("id = 6", 5), ("id > 3", 3), ("1 = 1", 0)] {
-        let mut app = TestDaemon::spawn().await;
+        let mut app = on_sqlite().await;
         let head = six_rows(&mut app).await;
         // The triggers are put back afterwards, so only the anchor can tell.
         tamper(
@@ -176,7 +178,7 @@ async fn a_dropped_trigger_is_named() {
         "audit_head_refuses_delete",
         "audit_head_moves_forward",
     ] {
-        let mut app = TestDaemon::spawn().await;
+        let mut app = on_sqlite().await;
         six_rows(&mut app).await;
         tamper(&app, &[&format!("DROP TRIGGER {trigger}")]).await;
         assert_fails(&app, &format!("append-only triggers missing: {trigger}"));
@@ -185,7 +187,7 @@ async fn a_dropped_trigger_is_named() {
 
 #[tokio::test]
 async fn a_removed_anchor_is_caught() {
-    let mut app = TestDaemon::spawn().await;
+    let mut app = on_sqlite().await;
     six_rows(&mut app).await;
     tamper(
         &app,
@@ -200,7 +202,7 @@ async fn a_removed_anchor_is_caught() {
 
 #[tokio::test]
 async fn the_anchor_refuses_to_move_back_or_vanish() {
-    let mut app = TestDaemon::spawn().await;
+    let mut app = on_sqlite().await;
     six_rows(&mut app).await;
     let mut conn = connect(&app).await;
     for sql in [
@@ -245,7 +247,11 @@ async fn status_shows_an_intact_chain_with_the_head_verify_audit_prints() {
         .incident_id();
     let status = app.get_ok("/v1/status").await;
     assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(status["database"]["backend"], "sqlite");
+    let backend = match std::env::var("AKGUARD_TEST_DATABASE_URL") {
+        Ok(_) => "postgres",
+        Err(_) => "sqlite",
+    };
+    assert_eq!(status["database"]["backend"], backend);
     let chain = &status["audit_chain"];
     assert_eq!(chain["intact"], true, "{status:#}");
     assert_eq!(chain["reason"], serde_json::Value::Null);
@@ -271,7 +277,9 @@ async fn status_shows_an_intact_chain_with_the_head_verify_audit_prints() {
 async fn serve_on_a_cut_chain_is_unready_and_appends_nothing() {
     let (url, _emulator) = emulator("leaked-in-use.json", |_| {}).await;
     // Incidents recorded without workers, so work is waiting when the daemon comes back.
-    let mut app = crate::remediation::daemon(&url, &[("AKGUARD__REMEDIATION__WORKERS", "0")]).await;
+    let mut app =
+        crate::remediation::daemon(&url, &[("AKGUARD__REMEDIATION__WORKERS", "0"), SQLITE_FILE])
+            .await;
     let head = six_rows(&mut app).await;
     tamper(
         &app,

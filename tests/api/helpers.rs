@@ -1,4 +1,6 @@
-//! Spawns the real `akguard` binary on port 0 with a fresh SQLite file, and talks to it.
+//! Spawns the real `akguard` binary on port 0 with a fresh database, and talks to it: a
+//! SQLite file, or, when `AKGUARD_TEST_DATABASE_URL` names a PostgreSQL server, a database of
+//! its own created there (and dropped with the daemon).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -44,10 +46,16 @@ pub const SECRETS: &[&str] = &[
     OPERATOR_TOKEN,
 ];
 
+/// Put in a daemon's environment by tests that read or tamper with the SQLite file itself:
+/// the daemon runs on SQLite even when the suite runs on PostgreSQL.
+pub const SQLITE_FILE: (&str, &str) = ("AKGUARD_TEST_BACKEND", "sqlite");
+
 pub struct TestDaemon {
     child: Option<Child>,
     pub base: String,
     pub dir: Arc<tempfile::TempDir>,
+    /// The PostgreSQL database this daemon (and any other on its data) uses, once created.
+    postgres: Option<Arc<PostgresDatabase>>,
     pub client: reqwest::Client,
     log: Arc<Mutex<String>>,
     readers: Vec<std::thread::JoinHandle<()>>,
@@ -72,7 +80,7 @@ fn sha256_hex(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
 
-fn write_config(dir: &Path, extra: &str) -> PathBuf {
+fn write_config(dir: &Path, database_url: &str, extra: &str) -> PathBuf {
     let tokens = dir.join("tokens.toml");
     std::fs::write(
         &tokens,
@@ -94,7 +102,7 @@ listen = "127.0.0.1:0"
 shutdown_grace_secs = 5
 
 [database]
-url = "sqlite://{db}"
+url = "{database_url}"
 
 [log]
 format = "json"
@@ -121,7 +129,6 @@ auth = "basic"
 username = "cms"
 {extra}
 "#,
-            db = dir.join("akguard.db").display(),
             tokens = tokens.display(),
         ),
     )
@@ -148,7 +155,7 @@ impl TestDaemon {
 
     /// Starts on a copy of an existing database file (e.g. one an earlier release made).
     pub async fn spawn_on_copy_of(db: &Path) -> Self {
-        let mut daemon = Self::unstarted("", &[]);
+        let mut daemon = Self::unstarted("", &[SQLITE_FILE]);
         std::fs::copy(db, daemon.dir.path().join("akguard.db")).unwrap();
         daemon.start().await;
         daemon
@@ -160,6 +167,7 @@ impl TestDaemon {
             child: None,
             base: String::new(),
             dir,
+            postgres: None,
             client: reqwest::Client::new(),
             log: Arc::default(),
             readers: Vec::new(),
@@ -184,8 +192,23 @@ impl TestDaemon {
         self.dir.path().join("akguard.toml")
     }
 
+    /// The database URL the daemon's config names.
+    pub fn database_url(&self) -> String {
+        match &self.postgres {
+            Some(db) => db.url.clone(),
+            None => format!("sqlite://{}", self.dir.path().join("akguard.db").display()),
+        }
+    }
+
     async fn start(&mut self) {
-        let config = write_config(self.dir.path(), &self.extra_config);
+        let on_sqlite = self.env.iter().any(|(k, v)| (k.as_str(), v.as_str()) == SQLITE_FILE);
+        if self.postgres.is_none()
+            && !on_sqlite
+            && let Ok(admin) = std::env::var("AKGUARD_TEST_DATABASE_URL")
+        {
+            self.postgres = Some(Arc::new(PostgresDatabase::create(&admin).await));
+        }
+        let config = write_config(self.dir.path(), &self.database_url(), &self.extra_config);
         let mut command = Command::new(binary());
         set_up_child(&mut command, self.process);
         let mut child = command
@@ -277,6 +300,7 @@ impl TestDaemon {
             child: None,
             base: String::new(),
             dir: self.dir.clone(),
+            postgres: self.postgres.clone(),
             client: reqwest::Client::new(),
             log: Arc::default(),
             readers: Vec::new(),
@@ -447,6 +471,66 @@ impl Drop for TestDaemon {
             let _ = child.wait();
         }
     }
+}
+
+/// A database created for one test on the PostgreSQL server `AKGUARD_TEST_DATABASE_URL`
+/// names; dropped when the last daemon using it is.
+pub struct PostgresDatabase {
+    admin: String,
+    name: String,
+    pub url: String,
+}
+
+impl PostgresDatabase {
+    async fn create(admin: &str) -> Self {
+        use sqlx::{Connection as _, Executor as _};
+        let mut conn = sqlx::PgConnection::connect(admin).await.unwrap_or_else(|e| {
+            panic!(
+                "AKGUARD_TEST_DATABASE_URL is set but PostgreSQL is not reachable at {admin} \
+                 ({e}); start it or unset the variable to test on SQLite"
+            )
+        });
+        let name = format!("akguard_t_{:016x}", rand_u64());
+        conn.execute(&*format!("CREATE DATABASE {name}")).await.unwrap();
+        let _ = conn.close().await;
+        let mut url = <sqlx::any::AnyConnectOptions as std::str::FromStr>::from_str(admin)
+            .unwrap()
+            .database_url;
+        url.set_path(&name);
+        Self {
+            admin: admin.to_owned(),
+            name,
+            url: url.to_string(),
+        }
+    }
+}
+
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        // Drop runs inside the test's runtime, which cannot be blocked on; a thread of its own
+        // with its own runtime can.
+        let dropped = std::thread::spawn(move || {
+            use sqlx::{Connection as _, Executor as _};
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&admin).await.ok()?;
+                conn.execute(&*format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await
+                    .ok()
+            })
+        });
+        let _ = dropped.join();
+    }
+}
+
+fn rand_u64() -> u64 {
+    let mut bytes = [0; 8];
+    getrandom::fill(&mut bytes).unwrap();
+    u64::from_le_bytes(bytes)
 }
 
 /// A response, read whole.

@@ -1,4 +1,6 @@
-//! Restarts keep everything, and the audit log is append-only and tamper-evident.
+//! Restarts keep everything, and the audit log is append-only and tamper-evident. Apart
+//! from the restart, these read the SQLite file itself and run on SQLite whatever the
+//! suite's backend (the store's contract suite covers PostgreSQL).
 
 use std::str::FromStr;
 
@@ -7,7 +9,7 @@ use akguard::store;
 use sqlx::ConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 
-use crate::helpers::{TestDaemon, fixture, generic, run_cli};
+use crate::helpers::{SQLITE_FILE, TestDaemon, fixture, generic, run_cli};
 
 #[tokio::test]
 async fn incidents_survive_a_graceful_restart() {
@@ -36,7 +38,7 @@ fn db_url(app: &TestDaemon) -> String {
 
 #[tokio::test]
 async fn the_database_refuses_to_update_or_delete_audit_rows() {
-    let mut app = TestDaemon::spawn().await;
+    let mut app = TestDaemon::spawn_with_env("", &[SQLITE_FILE]).await;
     app.post_generic(&generic("LTAI5tAPPENDONLY0001", "e1"))
         .await
         .incident_id();
@@ -59,7 +61,7 @@ async fn the_database_refuses_to_update_or_delete_audit_rows() {
 
 #[tokio::test]
 async fn verification_catches_an_edited_audit_row() {
-    let mut app = TestDaemon::spawn().await;
+    let mut app = TestDaemon::spawn_with_env("", &[SQLITE_FILE]).await;
     let id = app
         .post_generic(&generic("LTAI5tTAMPERED000001", "e1"))
         .await

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::cloud_support::{LEAKED_KEY, calls_of, emulator, state};
-use crate::helpers::TestDaemon;
+use crate::helpers::{SQLITE_FILE, TestDaemon};
 use crate::remediation::{daemon_with, report, settled, successful_calls, user};
 use crate::rotation::{FAST, act, delivered_key, kms_sink, workload_uses};
 
@@ -110,7 +110,9 @@ async fn a_signature_error_echoing_the_new_secret_leaves_no_trace_of_it() {
         {"action": "PutSecretValue", "code": "SignatureDoesNotMatch", "status": 400}
     ]});
     let (url, _guard) = emulator("leaked-in-use.json", |s| s["faults"] = mismatch).await;
-    let mut app = daemon_with(&url, kms_sink(), FAST).await;
+    // It reads the database file: SQLite, whatever the suite's backend.
+    let env = [FAST, &[SQLITE_FILE]].concat();
+    let mut app = daemon_with(&url, kms_sink(), &env).await;
     let id = report(&app, LEAKED_KEY, 25).await;
     let incident = app.wait_for_incident(id, "needs a person", settled).await;
     assert_eq!(incident["reason"], "step_failed", "{incident:#}");
@@ -148,8 +150,13 @@ async fn a_signature_error_echoing_the_new_secret_leaves_no_trace_of_it() {
 }
 
 /// A contained incident for the leaked key, whose user has no configured sink.
-async fn awaiting_operator(url: &str, config: &str) -> (TestDaemon, i64) {
-    let app = daemon_with(url, config, FAST).await;
+async fn awaiting_operator(
+    url: &str,
+    config: &str,
+    more: &[(&'static str, &str)],
+) -> (TestDaemon, i64) {
+    let env = [FAST, more].concat();
+    let app = daemon_with(url, config, &env).await;
     let id = report(&app, LEAKED_KEY, 25).await;
     app.wait_for_incident(id, "awaiting the operator", |i| {
         i["state"] == "awaiting_operator"
@@ -174,7 +181,7 @@ async fn nothing_created(app: &TestDaemon, url: &str, id: i64, secrets_before: &
 async fn set_rotation_to_a_secret_outside_the_allowlist_is_forbidden() {
     let (url, _guard) = emulator("leaked-in-use.json", |_| {}).await;
     let allow = "[rotation.operator_sinks]\nkms_secret_prefixes = [\"acme/apps/\"]\n";
-    let (app, id) = awaiting_operator(&url, allow).await;
+    let (app, id) = awaiting_operator(&url, allow, &[]).await;
     let secrets_before = state(&url).await["secrets"].clone();
     // A secret the operator can read, holding no key of this user.
     let sink = json!({"sink": "kms", "secret_name": "acme/ci-deployer/accesskey"});
@@ -200,7 +207,8 @@ async fn set_rotation_to_a_directory_outside_the_allowlist_or_akguards_own_is_fo
         "[rotation.operator_sinks]\ndirectories = [\"{}\"]\n",
         allowed.path().display()
     );
-    let (mut app, id) = awaiting_operator(&url, &allow).await;
+    // The database's directory is akguard's own: SQLite, whatever the suite's backend.
+    let (mut app, id) = awaiting_operator(&url, &allow, &[SQLITE_FILE]).await;
     let secrets_before = state(&url).await["secrets"].clone();
     let outside = elsewhere.path().join("ci-deployer.json");
     let sink = json!({"sink": "file", "path": outside});

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::helpers::{
-    OPERATOR_TOKEN, SECRETS, TestDaemon, VIEWER_TOKEN, fixture, generic, hmac_signature, now,
+    OPERATOR_TOKEN, SECRETS, SQLITE_FILE, TestDaemon, VIEWER_TOKEN, fixture, generic, hmac_signature, now,
     run_cli,
 };
 
@@ -22,7 +22,8 @@ fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
 
 #[tokio::test]
 async fn no_secret_appears_in_logs_database_files_or_responses() {
-    let mut app = TestDaemon::spawn().await;
+    // It reads the database file: SQLite, whatever the suite's backend.
+    let mut app = TestDaemon::spawn_with_env("", &[SQLITE_FILE]).await;
     let mut responses = String::new();
     // Accepted, refused and failing requests of every kind.
     for resp in [
