@@ -589,7 +589,7 @@ workers = {workers}
 [audit]
 settle_delay = "1h"
 "#,
-        base = support::base_config(dir),
+        base = support::base_config(&support::sqlite_url(dir)),
         tokens = tokens.display(),
     )
 }

@@ -37,22 +37,26 @@ pub fn target_tempdir(prefix: &str) -> tempfile::TempDir {
         .expect("create a temporary directory under target/")
 }
 
-/// The config both daemons start from: a free port, the database in `dir`, a JSON log that
-/// carries the "listening" line, and the HMAC-authenticated generic source.
-pub fn base_config(dir: &Path) -> String {
+/// The config both daemons start from: a free port, the database at `database_url`, a JSON
+/// log that carries the "listening" line, and the HMAC-authenticated generic source.
+pub fn base_config(database_url: &str) -> String {
     format!(
         r#"[server]
 listen = "127.0.0.1:0"
 [database]
-url = "sqlite://{db}"
+url = "{database_url}"
 [log]
 format = "json"
 level = "warn,akguard::app=info"
 [intake.sources.generic]
 auth = "hmac"
-"#,
-        db = dir.join("akguard.db").display()
+"#
     )
+}
+
+/// A SQLite database URL for a file in `dir`.
+pub fn sqlite_url(dir: &Path) -> String {
+    format!("sqlite://{}", dir.join("akguard.db").display())
 }
 
 /// A client keeping up to `pool` idle connections to the daemon.

@@ -89,8 +89,10 @@ pub(super) async fn audit_head(
         Backend::Sqlite => {
             "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'audit_head'"
         }
-        Backend::Postgres => "SELECT COUNT(*) FROM pg_tables \
-             WHERE schemaname = current_schema() AND tablename = 'audit_head'",
+        Backend::Postgres => {
+            "SELECT COUNT(*) FROM pg_tables \
+             WHERE schemaname = current_schema() AND tablename = 'audit_head'"
+        }
     };
     let tables: i64 = sqlx::query_scalar(exists).fetch_one(pool).await?;
     if tables == 0 {

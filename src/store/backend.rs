@@ -88,7 +88,10 @@ impl Backend {
     /// A transaction that excludes every other writer until it ends, taken before the reads
     /// its writes depend on. SQLite: `BEGIN IMMEDIATE` (its one write lock); PostgreSQL: a
     /// transaction-scoped advisory lock.
-    pub async fn begin_write(self, pool: &AnyPool) -> Result<Transaction<'static, Any>, StoreError> {
+    pub async fn begin_write(
+        self,
+        pool: &AnyPool,
+    ) -> Result<Transaction<'static, Any>, StoreError> {
         match self {
             Self::Sqlite => Ok(pool.begin_with("BEGIN IMMEDIATE").await?),
             Self::Postgres => {

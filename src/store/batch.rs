@@ -184,7 +184,10 @@ pub(super) fn plan(batch: &[Delivery], mut known: Known) -> Plan<'_> {
         let delivery_key = (d.source.as_str(), d.delivery_id.as_str());
         let earlier = recorded.get(&delivery_key).copied().or_else(|| {
             let stored = (d.source.clone(), d.delivery_id.clone());
-            known.replays.get(&stored).map(|&id| IncidentRef::Stored(id))
+            known
+                .replays
+                .get(&stored)
+                .map(|&id| IncidentRef::Stored(id))
         });
         if let Some(incident) = earlier {
             plan.outcomes.push(Outcome::Replay(incident));

@@ -45,7 +45,9 @@ impl TestDb {
     }
 
     async fn open(url: &str, dir: Option<tempfile::TempDir>, pg: Option<(String, String)>) -> Self {
-        let store = SqlStore::connect(url, 8, Creation::IfMissing).await.unwrap();
+        let store = SqlStore::connect(url, 8, Creation::IfMissing)
+            .await
+            .unwrap();
         store.migrate().await.unwrap();
         Self {
             store: Arc::new(store),
@@ -63,7 +65,10 @@ impl TestDb {
     async fn drop_guard(&self, name: &str, table: &str) {
         match self.store.backend {
             Backend::Sqlite => self.tamper(&format!("DROP TRIGGER {name}")).await,
-            Backend::Postgres => self.tamper(&format!("DROP TRIGGER {name} ON {table}")).await,
+            Backend::Postgres => {
+                self.tamper(&format!("DROP TRIGGER {name} ON {table}"))
+                    .await
+            }
         }
     }
 
@@ -88,7 +93,9 @@ pub(crate) async fn create_postgres_database(admin: &str) -> (String, String) {
         )
     });
     let name = format!("akguard_t_{:016x}", getrandom::u64().unwrap());
-    conn.execute(&*format!("CREATE DATABASE {name}")).await.unwrap();
+    conn.execute(&*format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
     conn.close().await.unwrap();
     let mut url = AnyConnectOptions::from_str(admin).unwrap().database_url;
     url.set_path(&name);
@@ -184,7 +191,9 @@ async fn record_concurrently(db: &TestDb, deliveries: Vec<Delivery>) -> Vec<Inta
 }
 
 async fn opened(db: &TestDb, n: usize) -> Vec<IncidentId> {
-    let batch: Vec<_> = (0..n).map(|i| leak(&key(i), &format!("open-{i}"))).collect();
+    let batch: Vec<_> = (0..n)
+        .map(|i| leak(&key(i), &format!("open-{i}")))
+        .collect();
     let outcomes = db.store.record_deliveries(&batch).await.unwrap();
     outcomes.iter().map(|o| o.incident_id().unwrap()).collect()
 }
@@ -217,7 +226,9 @@ async fn fifty_concurrent_duplicates_open_one_incident(db: &TestDb) {
 }
 
 async fn fifty_concurrent_reports_of_one_key_open_one_incident(db: &TestDb) {
-    let reports = (0..50).map(|i| leak(&key(2), &format!("report-{i}"))).collect();
+    let reports = (0..50)
+        .map(|i| leak(&key(2), &format!("report-{i}")))
+        .collect();
     let outcomes = record_concurrently(db, reports).await;
     let created = outcomes
         .iter()
@@ -322,7 +333,12 @@ async fn operator_events_go_through_the_state_machine(db: &TestDb) {
 
     // A worker holds the other incident: the operator waits for it.
     db.store
-        .claim_next("worker", ClaimScope::Any, Utc::now(), Duration::from_secs(30))
+        .claim_next(
+            "worker",
+            ClaimScope::Any,
+            Utc::now(),
+            Duration::from_secs(30),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -330,10 +346,18 @@ async fn operator_events_go_through_the_state_machine(db: &TestDb) {
         .store
         .apply_operator_event(ids[1], Event::Cancel, "operator:alice", change())
         .await;
-    assert!(matches!(busy, Err(OperatorError::Busy(i)) if i == ids[1]), "{busy:?}");
+    assert!(
+        matches!(busy, Err(OperatorError::Busy(i)) if i == ids[1]),
+        "{busy:?}"
+    );
     let missing = db
         .store
-        .apply_operator_event(IncidentId(1_000_000), Event::Cancel, "operator:alice", change())
+        .apply_operator_event(
+            IncidentId(1_000_000),
+            Event::Cancel,
+            "operator:alice",
+            change(),
+        )
         .await;
     assert!(matches!(missing, Err(OperatorError::NotFound(_))));
     let audit = db.store.incident_audit(ids[0]).await.unwrap();
@@ -350,7 +374,10 @@ async fn concurrent_writers_keep_the_audit_chain_intact(db: &TestDb) {
             for round in 0..5 {
                 // Batches of two: multi-row appends interleave with single ones.
                 let batch = [
-                    leak(&key(100 + writer * 10 + round), &format!("w{writer}-{round}")),
+                    leak(
+                        &key(100 + writer * 10 + round),
+                        &format!("w{writer}-{round}"),
+                    ),
                     leak(&key(round), &format!("w{writer}-{round}-again")),
                 ];
                 store.record_deliveries(&batch).await.unwrap();
@@ -379,7 +406,11 @@ async fn concurrent_writers_keep_the_audit_chain_intact(db: &TestDb) {
     // 10 opened, 8 writers x 5 rounds x 2 deliveries, 10 cancels.
     assert_eq!(report.rows, 10 + 80 + 10);
     let head = db.store.audit_head().await.unwrap().unwrap();
-    assert_eq!((head.rows, head.last_id), (100, 100), "ids continue the head");
+    assert_eq!(
+        (head.rows, head.last_id),
+        (100, 100),
+        "ids continue the head"
+    );
 }
 
 async fn list_all(db: &TestDb) -> Vec<IncidentId> {
@@ -406,10 +437,7 @@ async fn incidents_and_audit_rows_page_without_gaps_or_repeats(db: &TestDb) {
         before = Some(last.id);
         pages.push(page.iter().map(|i| i.id).collect::<Vec<_>>());
     }
-    assert_eq!(
-        pages.iter().map(Vec::len).collect::<Vec<_>>(),
-        [10, 10, 5]
-    );
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [10, 10, 5]);
     ids.reverse();
     assert_eq!(pages.concat(), ids, "newest first, every incident once");
 
@@ -447,7 +475,12 @@ async fn the_audit_log_refuses_updates_and_deletes(db: &TestDb) {
     refused("DELETE FROM audit_log").await;
     if db.store.backend == Backend::Postgres {
         refused("TRUNCATE audit_log").await;
-        let err = db.store.pool.execute("TRUNCATE audit_head").await.unwrap_err();
+        let err = db
+            .store
+            .pool
+            .execute("TRUNCATE audit_head")
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("audit_head"), "{err}");
     }
     assert!(chain_faults(db).await.is_empty());
@@ -461,7 +494,8 @@ async fn six_rows(db: &TestDb) {
 async fn an_edited_row_breaks_the_chain(db: &TestDb) {
     six_rows(db).await;
     db.drop_guard("audit_log_refuses_update", "audit_log").await;
-    db.tamper("UPDATE audit_log SET detail = '{}' WHERE id = 3").await;
+    db.tamper("UPDATE audit_log SET detail = '{}' WHERE id = 3")
+        .await;
     let faults = chain_faults(db).await;
     assert!(
         faults
@@ -513,11 +547,14 @@ async fn an_emptied_log_is_caught_by_the_anchor(db: &TestDb) {
 
 async fn a_missing_trigger_is_named(db: &TestDb) {
     six_rows(db).await;
-    db.drop_guard("audit_head_moves_forward", "audit_head").await;
+    db.drop_guard("audit_head_moves_forward", "audit_head")
+        .await;
     let faults = chain_faults(db).await;
     assert_eq!(
         faults,
-        [ChainFault::MissingGuards(vec!["audit_head_moves_forward".into()])]
+        [ChainFault::MissingGuards(vec![
+            "audit_head_moves_forward".into()
+        ])]
     );
     if db.store.backend == Backend::Postgres {
         // A disabled trigger is listed but guards nothing.

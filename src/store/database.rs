@@ -18,7 +18,9 @@ use super::{
 };
 use crate::domain::audit::AuditHead;
 use crate::domain::notice::Route;
-use crate::domain::{AuditEntry, AuditRecord, Event, Incident, IncidentId, IncidentState, Sighting};
+use crate::domain::{
+    AuditEntry, AuditRecord, Event, Incident, IncidentId, IncidentState, Sighting,
+};
 
 pub struct SqlStore {
     pub(super) pool: AnyPool,
@@ -103,7 +105,8 @@ impl Store for SqlStore {
         if let Some(before) = filter.before {
             q.push(" AND id < ").bind(before.0);
         }
-        q.push(" ORDER BY id DESC LIMIT ").bind(i64::from(filter.limit));
+        q.push(" ORDER BY id DESC LIMIT ")
+            .bind(i64::from(filter.limit));
         let rows = q.fetch_all(&self.pool).await?;
         rows.iter().map(incident_from_row).collect()
     }

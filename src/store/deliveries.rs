@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 use sqlx::AnyConnection;
+use sqlx::Row;
 
 use super::backend::Backend;
 use super::batch::{self, Assigned, IncidentRef, Known, OpenIncident, Plan};
@@ -133,7 +133,10 @@ async fn write_plan(
         q.push(" RETURNING id, access_key_id");
         let mut by_key = HashMap::new();
         for row in q.fetch_all(&mut *conn).await? {
-            by_key.insert(row.try_get::<String, _>("access_key_id")?, row.try_get("id")?);
+            by_key.insert(
+                row.try_get::<String, _>("access_key_id")?,
+                row.try_get("id")?,
+            );
         }
         ids.incidents = plan
             .incidents
@@ -198,7 +201,10 @@ async fn write_plan(
         q.push(" RETURNING id, notification_id");
         let mut by_notification = HashMap::new();
         for row in q.fetch_all(&mut *conn).await? {
-            by_notification.insert(row.try_get::<i64, _>("notification_id")?, row.try_get("id")?);
+            by_notification.insert(
+                row.try_get::<i64, _>("notification_id")?,
+                row.try_get("id")?,
+            );
         }
         ids.sightings = plan
             .sightings

@@ -28,9 +28,9 @@ use crate::domain::{
 };
 
 pub use audit::{AuditGate, verify_audit_chain};
-pub use outbox::{OutboxItem, OutboxState, OutboxVerdict};
 use backend::Creation;
 pub use database::SqlStore;
+pub use outbox::{OutboxItem, OutboxState, OutboxVerdict};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -262,7 +262,9 @@ mod tests {
         pending(&pool, 1, "pager", "resolved", 0).await;
         pending(&pool, 1, "chat", "resolved", 0).await;
         pending(&pool, 2, "pager", "opened", 0).await;
-        let first = claim(&pool, Backend::Sqlite, "a", now, lease, 10).await.unwrap();
+        let first = claim(&pool, Backend::Sqlite, "a", now, lease, 10)
+            .await
+            .unwrap();
         assert_eq!(
             claimed(&first),
             [
@@ -278,7 +280,9 @@ mod tests {
             );
         }
         let later = now + chrono::Duration::seconds(61);
-        let trigger = claim(&pool, Backend::Sqlite, "b", later, lease, 10).await.unwrap();
+        let trigger = claim(&pool, Backend::Sqlite, "b", later, lease, 10)
+            .await
+            .unwrap();
         assert_eq!(
             claimed(&trigger),
             [(1, "pager".to_owned(), "needs_person".to_owned())]
@@ -288,7 +292,9 @@ mod tests {
                 .await
                 .unwrap()
         );
-        let resolve = claim(&pool, Backend::Sqlite, "b", later, lease, 10).await.unwrap();
+        let resolve = claim(&pool, Backend::Sqlite, "b", later, lease, 10)
+            .await
+            .unwrap();
         assert_eq!(
             claimed(&resolve),
             [(1, "pager".to_owned(), "resolved".to_owned())]

@@ -6,13 +6,16 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::StoreError;
-use crate::domain::{AccessKeyId, AuditRecord, Incident, IncidentId, IncidentState, OwnerType, Path};
+use crate::domain::{
+    AccessKeyId, AuditRecord, Incident, IncidentId, IncidentState, OwnerType, Path,
+};
 
 pub(super) const INCIDENT_COLUMNS: &str = "id, access_key_id, account_id, account_name, user_name, \
     owner_type, leak_url, detected_at, stated_detected_at, state, created_at, updated_at, closed_at, attempt, \
     next_attempt_at, lease_owner, lease_expires_at, path, reason, resume_step, step_attempts, \
     last_error, contained_at, settle_audit_at, parent_incident_id, findings, dry_run";
-pub(super) const AUDIT_COLUMNS: &str = "id, incident_id, at, actor, action, detail, prev_hash, hash";
+pub(super) const AUDIT_COLUMNS: &str =
+    "id, incident_id, at, actor, action, detail, prev_hash, hash";
 
 pub(super) fn time(ms: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_millis(ms).ok_or_else(|| StoreError::Corrupt(format!("time {ms}")))

@@ -201,7 +201,10 @@ impl TestDaemon {
     }
 
     async fn start(&mut self) {
-        let on_sqlite = self.env.iter().any(|(k, v)| (k.as_str(), v.as_str()) == SQLITE_FILE);
+        let on_sqlite = self
+            .env
+            .iter()
+            .any(|(k, v)| (k.as_str(), v.as_str()) == SQLITE_FILE);
         if self.postgres.is_none()
             && !on_sqlite
             && let Ok(admin) = std::env::var("AKGUARD_TEST_DATABASE_URL")
@@ -484,14 +487,18 @@ pub struct PostgresDatabase {
 impl PostgresDatabase {
     async fn create(admin: &str) -> Self {
         use sqlx::{Connection as _, Executor as _};
-        let mut conn = sqlx::PgConnection::connect(admin).await.unwrap_or_else(|e| {
-            panic!(
-                "AKGUARD_TEST_DATABASE_URL is set but PostgreSQL is not reachable at {admin} \
+        let mut conn = sqlx::PgConnection::connect(admin)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "AKGUARD_TEST_DATABASE_URL is set but PostgreSQL is not reachable at {admin} \
                  ({e}); start it or unset the variable to test on SQLite"
-            )
-        });
+                )
+            });
         let name = format!("akguard_t_{:016x}", rand_u64());
-        conn.execute(&*format!("CREATE DATABASE {name}")).await.unwrap();
+        conn.execute(&*format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
         let _ = conn.close().await;
         let mut url = <sqlx::any::AnyConnectOptions as std::str::FromStr>::from_str(admin)
             .unwrap()

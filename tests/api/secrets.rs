@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use crate::helpers::{
-    OPERATOR_TOKEN, SECRETS, SQLITE_FILE, TestDaemon, VIEWER_TOKEN, fixture, generic, hmac_signature, now,
-    run_cli,
+    OPERATOR_TOKEN, SECRETS, SQLITE_FILE, TestDaemon, VIEWER_TOKEN, fixture, generic,
+    hmac_signature, now, run_cli,
 };
 
 fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
