@@ -502,6 +502,19 @@ mod tests {
     }
 
     #[test]
+    fn the_database_url_names_sqlite_or_postgres() {
+        for url in ["sqlite://data/a.db", "postgres://akguard@db:5432/akguard"] {
+            let settings = load(&[("AKGUARD__DATABASE__URL", url)]).unwrap();
+            assert!(settings.validate().is_ok(), "{url}");
+        }
+        let err = load(&[("AKGUARD__DATABASE__URL", "mysql://db/akguard")])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(err.to_string().contains("database.url"), "{err}");
+    }
+
+    #[test]
     fn invalid_settings_name_the_key() {
         let err = load(&[("AKGUARD__SERVER__LISTEN", "nowhere")])
             .unwrap()
