@@ -72,19 +72,40 @@ impl TestDb {
         }
     }
 
-    async fn finish(self) {
+    async fn finish(mut self) {
         self.store.pool.close().await;
-        if let Some((admin, name)) = self.postgres {
-            let mut conn = PgConnection::connect(&admin).await.unwrap();
-            conn.execute(&*format!("DROP DATABASE {name} WITH (FORCE)"))
-                .await
-                .unwrap();
+        if let Some((admin, name)) = self.postgres.take() {
+            drop_postgres_database(&admin, &name).await;
         }
     }
 }
 
+impl Drop for TestDb {
+    /// A failed test leaves no database behind either; `DROP ... WITH (FORCE)` closes the
+    /// pool's connections. Its own runtime, on a thread: the test's may be shutting down.
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.postgres.take() {
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(drop_postgres_database(&admin, &name));
+            })
+            .join();
+        }
+    }
+}
+
+async fn drop_postgres_database(admin: &str, name: &str) {
+    let mut conn = PgConnection::connect(admin).await.unwrap();
+    conn.execute(&*format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .unwrap();
+}
+
 /// Creates `akguard_t_<random>` through `admin` and returns its URL and name.
-pub(crate) async fn create_postgres_database(admin: &str) -> (String, String) {
+async fn create_postgres_database(admin: &str) -> (String, String) {
     let mut conn = PgConnection::connect(admin).await.unwrap_or_else(|e| {
         panic!(
             "PostgreSQL is not reachable at {admin} ({e}); the store's contract runs on \
