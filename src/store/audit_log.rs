@@ -53,8 +53,7 @@ pub(super) async fn append_audit(
     let mut q = Sql::new(
         "INSERT INTO audit_log (id, incident_id, at, actor, action, detail, prev_hash, hash) \
          VALUES ",
-    )
-    .once();
+    );
     q.tuples(entries, |row, (at, entry)| {
         id += 1;
         let detail = entry.detail.to_string();

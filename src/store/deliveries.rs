@@ -50,8 +50,7 @@ async fn load_known(
 ) -> Result<Known, StoreError> {
     let mut known = Known::default();
     // A join on VALUES uses the (source, delivery_id) index; `IN (VALUES ...)` would scan.
-    let mut replays =
-        Sql::new("SELECT n.source, n.delivery_id, n.incident_id FROM (VALUES ").once();
+    let mut replays = Sql::new("SELECT n.source, n.delivery_id, n.incident_id FROM (VALUES ");
     replays.tuples(batch, |row, d| {
         row.bind(d.source.as_str()).bind(d.delivery_id.as_str());
     });
@@ -68,8 +67,7 @@ async fn load_known(
     let mut open = Sql::new(
         "SELECT i.access_key_id, i.id, i.state, i.reason, i.resume_step, i.path, i.detected_at, \
          CASE WHEN COALESCE(i.lease_expires_at, 0) > ",
-    )
-    .once();
+    );
     open.bind(now.timestamp_millis()).push(&format!(
         " OR EXISTS (SELECT 1 FROM audit_log a WHERE a.incident_id = i.id \
          AND a.action IN ('cloud.intent', 'cloud.dry_run') \
@@ -113,8 +111,7 @@ async fn write_plan(
             "INSERT INTO incidents (access_key_id, account_id, account_name, user_name, \
              owner_type, leak_url, detected_at, stated_detected_at, state, created_at, updated_at, \
              parent_incident_id) VALUES ",
-        )
-        .once();
+        );
         q.tuples(&plan.incidents, |row, i| {
             row.bind(i.leak.access_key_id.as_str())
                 .bind(i.leak.account_id.as_deref())
@@ -148,8 +145,7 @@ async fn write_plan(
         let mut q = Sql::new(
             "INSERT INTO notifications (source, format, delivery_id, received_at, \
              body_sha256, kind, access_key_id, event_id, normalized, outcome, incident_id) VALUES ",
-        )
-        .once();
+        );
         q.tuples(&plan.notifications, |row, n| {
             let d = n.delivery;
             row.bind(d.source.as_str())
@@ -187,8 +183,7 @@ async fn write_plan(
         let mut q = Sql::new(
             "INSERT INTO sightings (incident_id, notification_id, source, kind, observed_at, \
              detail) VALUES ",
-        )
-        .once();
+        );
         q.tuples(&plan.sightings, |row, s| {
             row.bind(ids.incident(s.incident).0)
                 .bind(ids.notifications[s.notification])

@@ -34,8 +34,7 @@ pub(super) async fn enqueue(
     let mut q = Sql::new(
         "INSERT INTO outbox (incident_id, channel, event, dedup_key, detail, state, \
          next_attempt_at, created_at) VALUES ",
-    )
-    .once();
+    );
     q.tuples(&rows, |row, r| {
         row.bind(incident.0)
             .bind(r.channel.clone())

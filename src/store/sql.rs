@@ -10,8 +10,6 @@ pub(super) struct Sql<'q> {
     text: String,
     args: AnyArguments<'q>,
     count: usize,
-    /// Statements whose text varies with the data (multi-row inserts) are not cached.
-    persistent: bool,
 }
 
 impl<'q> Sql<'q> {
@@ -20,14 +18,7 @@ impl<'q> Sql<'q> {
             text: text.into(),
             args: AnyArguments::default(),
             count: 0,
-            persistent: true,
         }
-    }
-
-    /// Keeps the statement out of the prepared-statement cache.
-    pub fn once(mut self) -> Self {
-        self.persistent = false;
-        self
     }
 
     pub fn push(&mut self, text: &str) -> &mut Self {
@@ -69,7 +60,6 @@ impl<'q> Sql<'q> {
         E: Executor<'c, Database = Any>,
     {
         sqlx::query_with(&self.text, self.args)
-            .persistent(self.persistent)
             .execute(executor)
             .await
     }
@@ -79,7 +69,6 @@ impl<'q> Sql<'q> {
         E: Executor<'c, Database = Any>,
     {
         sqlx::query_with(&self.text, self.args)
-            .persistent(self.persistent)
             .fetch_all(executor)
             .await
     }
