@@ -135,6 +135,17 @@ impl Backend {
         }
     }
 
+    /// Appended to a `SELECT` of incidents that a write transaction goes on to change: on
+    /// PostgreSQL it locks the rows read, so a worker cannot claim one between the read and the
+    /// write (claims skip locked rows, and one under way is seen once it commits). SQLite's
+    /// write lock already keeps claims out.
+    pub fn lock_rows(self, table: &str) -> String {
+        match self {
+            Self::Sqlite => String::new(),
+            Self::Postgres => format!(" FOR UPDATE OF {table}"),
+        }
+    }
+
     /// Appended to a claim's inner `SELECT`: on PostgreSQL, concurrent claimers pass over rows
     /// another is taking instead of both taking them. SQLite claims under its write lock.
     pub fn skip_locked(self) -> &'static str {

@@ -80,7 +80,7 @@ async fn load_known(
         }
         open.bind(d.signal.access_key_id().as_str());
     }
-    open.push(")");
+    open.push(")").push(&backend.lock_rows("i"));
     for row in open.fetch_all(&mut *conn).await? {
         let state: String = row.try_get("state")?;
         let reason: Option<String> = row.try_get("reason")?;

@@ -233,9 +233,10 @@ pub(super) async fn apply_operator_event(
 ) -> Result<IncidentState, OperatorError> {
     let now = Utc::now();
     let mut tx = backend.begin_write(pool).await?;
-    let row = sqlx::query(
-        "SELECT state, reason, resume_step, lease_expires_at FROM incidents WHERE id = $1",
-    )
+    let row = sqlx::query(&format!(
+        "SELECT state, reason, resume_step, lease_expires_at FROM incidents WHERE id = $1{}",
+        backend.lock_rows("incidents")
+    ))
     .bind(id.0)
     .fetch_optional(&mut *tx)
     .await
