@@ -11,6 +11,7 @@ pub mod escape;
 mod hostile;
 pub mod http;
 pub mod intake;
+pub mod monitoring;
 pub mod notify;
 pub mod readiness;
 pub mod store;

@@ -209,7 +209,9 @@ pub async fn report(
         signal: Signal::Leak(notification),
         parent: None,
     };
-    let outcome = state.intake.queue().submit(delivery).await?;
+    let outcome = state.intake.queue().submit(delivery).await;
+    crate::monitoring::record::intake("manual", crate::intake::intake_outcome(&outcome));
+    let outcome = outcome?;
     tracing::info!(
         incident.id = outcome.incident_id().map(|id| id.0),
         actor = %format!("operator:{}", caller.name),

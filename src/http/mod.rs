@@ -1,10 +1,11 @@
-//! The HTTP surface: webhooks in, the status API out, health probes.
+//! The HTTP surface: webhooks in, the status API out, health probes and metrics.
 
 mod auth_limit;
 mod connection;
 mod error;
 mod health;
 mod incidents;
+mod metrics;
 mod server;
 mod status;
 mod tokens;
@@ -24,6 +25,7 @@ use axum::routing::{get, post};
 
 use crate::config::{ApiToken, ServerLimits};
 use crate::intake::Intake;
+use crate::monitoring::Exporter;
 use crate::store::{AuditGate, IntakeOutcome, Store};
 
 pub use error::ApiError;
@@ -46,12 +48,14 @@ pub struct AppState {
     pub readiness: crate::readiness::Readiness,
 }
 
-pub fn router(state: AppState, limits: &ServerLimits, request_timeout: Duration) -> Router {
-    let auth_limiter = Arc::new(auth_limit::AuthLimiter::new(
-        limits.max_auth_failures,
-        limits.auth_failure_window,
-    ));
-    Router::new()
+/// The API's routes, with `/metrics` among them when `metrics` is given.
+pub fn router(
+    state: AppState,
+    limits: &ServerLimits,
+    request_timeout: Duration,
+    metrics: Option<Arc<Exporter>>,
+) -> Router {
+    let mut routes = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/v1/notifications/{source}", post(webhook::receive))
@@ -62,7 +66,34 @@ pub fn router(state: AppState, limits: &ServerLimits, request_timeout: Duration)
         )
         .route("/v1/incidents/{id}", get(incidents::show))
         .route("/v1/incidents/{id}/audit", get(incidents::audit))
-        .route("/v1/incidents/{id}/actions/{action}", post(incidents::act))
+        .route("/v1/incidents/{id}/actions/{action}", post(incidents::act));
+    if let Some(exporter) = metrics {
+        routes = routes.route("/metrics", get(metrics::scrape).with_state(exporter));
+    }
+    guard(routes, limits, request_timeout).with_state(state)
+}
+
+/// `/metrics` alone, for its own listener (`metrics.listen`).
+pub fn metrics_router(
+    exporter: Arc<Exporter>,
+    limits: &ServerLimits,
+    request_timeout: Duration,
+) -> Router {
+    let routes = Router::new().route("/metrics", get(metrics::scrape));
+    guard(routes, limits, request_timeout).with_state(exporter)
+}
+
+/// The answer for unknown paths, the request timeout and the failed-authentication limit.
+fn guard<S: Clone + Send + Sync + 'static>(
+    routes: Router<S>,
+    limits: &ServerLimits,
+    request_timeout: Duration,
+) -> Router<S> {
+    let auth_limiter = Arc::new(auth_limit::AuthLimiter::new(
+        limits.max_auth_failures,
+        limits.auth_failure_window,
+    ));
+    routes
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(middleware::from_fn(
             move |req: Request, next: Next| async move {
@@ -76,7 +107,6 @@ pub fn router(state: AppState, limits: &ServerLimits, request_timeout: Duration)
             auth_limiter,
             auth_limit::limit_failed_auth,
         ))
-        .with_state(state)
 }
 
 /// Reads a body up to `limit` bytes; a longer one is a 413 before it is all read.

@@ -16,6 +16,7 @@ use super::message::{self, Message};
 use crate::cloud::retry::unit_sample;
 use crate::config::{Channel, ChannelKind, NotifyConfig};
 use crate::domain::notice::NoticeKind;
+use crate::monitoring::record;
 use crate::store::{OutboxItem, OutboxVerdict, Store};
 
 /// Long enough for one request with its timeout; an abandoned row is retried after it.
@@ -122,6 +123,18 @@ impl Sender {
 
     async fn deliver(&self, item: OutboxItem) {
         let verdict = self.attempt(&item).await;
+        // Rows of a channel no longer configured are counted together: labels carry only
+        // configured names.
+        let channel = match self.channels.contains_key(&item.channel) {
+            true => item.channel.as_str(),
+            false => "unconfigured",
+        };
+        let outcome = match &verdict {
+            OutboxVerdict::Sent => "sent",
+            OutboxVerdict::Retry { .. } => "retry",
+            OutboxVerdict::Failed { .. } => "failed",
+        };
+        record::notification_delivery(channel, outcome);
         match &verdict {
             OutboxVerdict::Failed { error } => tracing::warn!(
                 incident.id = %item.incident,
@@ -131,15 +144,12 @@ impl Sender {
                 error = %error,
                 "notification failed; giving up"
             ),
-            verdict => tracing::info!(
+            _ => tracing::info!(
                 incident.id = %item.incident,
                 channel = %item.channel,
                 event = item.kind.as_str(),
                 attempt = item.attempts,
-                outcome = match verdict {
-                    OutboxVerdict::Sent => "sent",
-                    _ => "retry",
-                },
+                outcome,
                 "notification"
             ),
         }

@@ -8,6 +8,7 @@ mod sqlite;
 mod sqlite_audit;
 mod sqlite_outbox;
 mod sqlite_work;
+mod tally;
 
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ pub use audit::{AuditGate, verify_audit_chain};
 pub use outbox::{OutboxItem, OutboxState, OutboxVerdict};
 use sqlite::Creation;
 pub use sqlite::SqliteStore;
+pub use tally::Tally;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -259,6 +261,8 @@ pub trait Store: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// An incident's notifications and how their delivery stands.
     async fn incident_outbox(&self, id: IncidentId) -> Result<Vec<OutboxState>, StoreError>;
+    /// Incidents per state and pending notifications per channel, for `/metrics`.
+    async fn tally(&self) -> Result<Tally, StoreError>;
 }
 
 /// Opens the store named by the URL's scheme, writing no notifications.

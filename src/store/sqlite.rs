@@ -526,6 +526,10 @@ impl Store for SqliteStore {
     async fn incident_outbox(&self, id: IncidentId) -> Result<Vec<OutboxState>, StoreError> {
         sqlite_outbox::for_incident(&self.pool, id).await
     }
+
+    async fn tally(&self) -> Result<super::Tally, StoreError> {
+        super::tally::read(&self.pool).await
+    }
 }
 
 fn time(ms: i64) -> Result<DateTime<Utc>, StoreError> {
