@@ -36,10 +36,7 @@ impl MetricsSettings {
         let listen = match self.listen.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(raw) => Some(raw.parse().map_err(|_| {
-                ConfigError::invalid(
-                    "metrics.listen",
-                    "expected an address like 127.0.0.1:9464",
-                )
+                ConfigError::invalid("metrics.listen", "expected an address like 127.0.0.1:9464")
             })?),
         };
         if let Some(token) = &self.token

@@ -268,7 +268,14 @@ impl Settings {
         );
         let notify = self.notify.validate(&mut errors);
         let metrics = errors.take(self.metrics.validate().map(Some));
-        match (listen, server, step_retry, max_detection_age, remediation, metrics) {
+        match (
+            listen,
+            server,
+            step_retry,
+            max_detection_age,
+            remediation,
+            metrics,
+        ) {
             (
                 Some(listen),
                 Some(server),

@@ -11,7 +11,8 @@ pub struct Tally {
     pub pending_by_channel: Vec<(String, u64)>,
 }
 
-const INCIDENTS_BY_STATE: &str = "SELECT state AS name, COUNT(*) AS n FROM incidents GROUP BY state";
+const INCIDENTS_BY_STATE: &str =
+    "SELECT state AS name, COUNT(*) AS n FROM incidents GROUP BY state";
 const PENDING_BY_CHANNEL: &str =
     "SELECT channel AS name, COUNT(*) AS n FROM outbox WHERE state = 'pending' GROUP BY channel";
 

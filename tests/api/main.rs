@@ -17,6 +17,7 @@ mod free_text;
 mod helpers;
 mod intake_formats;
 mod logging;
+mod metrics;
 mod notify;
 mod oversight;
 mod persistence;
