@@ -1,6 +1,8 @@
 //! Prometheus metrics: the process's recorder, the counts read from the store at each
 //! scrape, and the text `/metrics` answers with.
 
+#[cfg(test)]
+mod deploy_tests;
 pub mod record;
 
 use std::collections::BTreeSet;
