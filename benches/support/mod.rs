@@ -223,3 +223,124 @@ fn listening_addr(line: &str) -> Option<String> {
     }
     event["addr"].as_str().map(str::to_owned)
 }
+
+/// Whether the daemon runs with on-call notifications and metrics (`on`) or without (`off`,
+/// the baseline), so each benchmark can print both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observe {
+    Off,
+    On,
+}
+
+impl Observe {
+    /// The modes `AKGUARD_BENCH_OBSERVE` asks for: `off`, `on`, or (unset) both, off first.
+    pub fn from_env() -> Vec<Self> {
+        match std::env::var("AKGUARD_BENCH_OBSERVE").as_deref() {
+            Err(_) => vec![Self::Off, Self::On],
+            Ok("off") => vec![Self::Off],
+            Ok("on") => vec![Self::On],
+            Ok(other) => panic!("AKGUARD_BENCH_OBSERVE must be `off` or `on`, got `{other}`"),
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Off => "notifications and metrics off",
+            Self::On => "notifications and metrics on",
+        }
+    }
+}
+
+/// For `Observe::On`: a local Slack stand-in that every incident's notifications reach, and a
+/// scraper that reads `/metrics` every second as Prometheus would (more often, to be harsh).
+pub struct Observer {
+    mode: Observe,
+    receiver_url: String,
+    delivered: Arc<std::sync::atomic::AtomicUsize>,
+    scrapes: Arc<std::sync::atomic::AtomicUsize>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// What the observer saw by the end of a run.
+pub struct Observed {
+    pub delivered: usize,
+    pub scrapes: usize,
+}
+
+impl Observer {
+    /// Starts the receiver (for `On`); call inside the runtime.
+    pub async fn start(mode: Observe) -> Self {
+        let delivered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut observer = Self {
+            mode,
+            receiver_url: String::new(),
+            delivered: delivered.clone(),
+            scrapes: Arc::default(),
+            tasks: Vec::new(),
+        };
+        if mode == Observe::Off {
+            return observer;
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the Slack stand-in");
+        let addr = listener.local_addr().expect("a bound address");
+        let app = axum::Router::new().fallback(move || {
+            delivered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            async { "ok" }
+        });
+        observer.receiver_url = format!("http://{addr}/services/bench");
+        observer.tasks.push(tokio::spawn(async move {
+            axum::serve(listener, app)
+                .await
+                .expect("the Slack stand-in serves");
+        }));
+        observer
+    }
+
+    /// The daemon's configuration lines for this mode.
+    pub fn config(&self) -> String {
+        match self.mode {
+            Observe::Off => "[metrics]\nenabled = false\n".into(),
+            Observe::On => format!(
+                "[metrics]\nenabled = true\n[[notify.channels]]\nname = \"bench\"\n\
+                 kind = \"slack\"\nurl = \"{}\"\n",
+                self.receiver_url
+            ),
+        }
+    }
+
+    /// Starts scraping the daemon at `addr` (for `On`); call inside the runtime.
+    pub fn scrape(&mut self, addr: &str) {
+        if self.mode == Observe::Off {
+            return;
+        }
+        let (url, scrapes) = (format!("http://{addr}/metrics"), self.scrapes.clone());
+        let client = http_client(1);
+        self.tasks.push(tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                every.tick().await;
+                let Ok(response) = client.get(&url).send().await else {
+                    continue;
+                };
+                // Only a whole answer with the database's gauges counts.
+                let text = response.text().await.unwrap_or_default();
+                if text.contains("akguard_incidents{") {
+                    scrapes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+
+    /// Stops the receiver and the scraper.
+    pub fn finish(self) -> Observed {
+        for task in &self.tasks {
+            task.abort();
+        }
+        Observed {
+            delivered: self.delivered.load(std::sync::atomic::Ordering::Relaxed),
+            scrapes: self.scrapes.load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+}

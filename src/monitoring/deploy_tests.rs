@@ -53,17 +53,27 @@ fn the_rules_and_the_dashboard_use_only_exported_metrics() {
         let names = metric_names(text);
         assert!(names.len() > 10, "{file} names {names:?}");
         for name in names {
-            assert!(exported(name), "{file} uses `{name}`, which akguard does not export");
+            assert!(
+                exported(name),
+                "{file} uses `{name}`, which akguard does not export"
+            );
         }
     }
     let dashboard: serde_json::Value = serde_json::from_str(DASHBOARD).unwrap();
-    assert!(dashboard["panels"].as_array().is_some_and(|p| p.len() >= 10));
+    assert!(
+        dashboard["panels"]
+            .as_array()
+            .is_some_and(|p| p.len() >= 10)
+    );
 }
 
 #[test]
 fn the_rules_alert_on_what_needs_a_person() {
     for (alert, metric) in [
-        ("AkguardIncidentWaitingForPerson", INCIDENTS_AWAITING_APPROVAL),
+        (
+            "AkguardIncidentWaitingForPerson",
+            INCIDENTS_AWAITING_APPROVAL,
+        ),
         ("AkguardContainmentSlow", TIME_TO_CONTAINMENT),
         ("AkguardNotificationsFailing", NOTIFICATION_DELIVERIES),
         ("AkguardPollerStale", POLLER_LAST_SUCCESS),
