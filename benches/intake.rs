@@ -9,9 +9,9 @@
 //! - `AKGUARD_BENCH_REQUESTS` (default 5000): measured notifications;
 //! - `AKGUARD_BENCH_CONCURRENCY` (default 32): requests in flight;
 //! - `AKGUARD_BENCH_BARE_INSERTS` (default 2000): inserts in the bare loop;
-//! - `AKGUARD_BENCH_OBSERVE` (`off` or `on`; unset: both, each on a fresh database):
-//!   on-call notifications (a Slack channel to a local stand-in) and `/metrics` (scraped
-//!   every second) off or on.
+//! - `AKGUARD_BENCH_OBSERVE` (default `off,on`; also `metrics`, `notifications`): the runs,
+//!   each on a fresh database, with on-call notifications (a Slack channel to a local
+//!   stand-in) and `/metrics` (scraped every second) off or on.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -242,7 +242,7 @@ fn print_summary(
             millis(percentile(&latencies, 0.99)),
             millis(latencies.last().copied().unwrap_or_default()),
         );
-        if *mode == Observe::On {
+        if *mode != Observe::Off {
             println!(
                 "           meanwhile: {} notifications delivered, {} scrapes of /metrics",
                 observed.delivered, observed.scrapes
@@ -257,11 +257,14 @@ fn print_summary(
         );
         rates.push(accepted_rate);
     }
-    if let [off, on] = rates[..] {
-        println!(
-            "  on / off: {:.3} of the accepted rate (goal: at least 0.95)",
-            on / off
-        );
+    if let (Some(Observe::Off), Some(off)) = (runs.first().map(|r| r.0), rates.first()) {
+        for ((mode, ..), rate) in runs.iter().zip(&rates).skip(1) {
+            println!(
+                "  {} / off: {:.3} of the accepted rate (goal: at least 0.95)",
+                mode.label(),
+                rate / off
+            );
+        }
     }
     println!(
         "  bare:    {bare_inserts} single-row durable SQLite inserts: {bare_rate:.1} inserts/s"

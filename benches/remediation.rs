@@ -16,9 +16,9 @@
 //! - `AKGUARD_BENCH_INCIDENTS` (default 200): incidents measured in the latency phase;
 //! - `AKGUARD_BENCH_RATE` (default 10): their reports per second;
 //! - `AKGUARD_BENCH_BURST` (default 500): keys reported at once in the burst phase;
-//! - `AKGUARD_BENCH_OBSERVE` (`off` or `on`; unset: both phases off, then both on): on-call
-//!   notifications (a Slack channel to a local stand-in) and `/metrics` (scraped every
-//!   second) off or on.
+//! - `AKGUARD_BENCH_OBSERVE` (default `off,on`; also `metrics`, `notifications`): both phases
+//!   per mode, with on-call notifications (a Slack channel to a local stand-in) and
+//!   `/metrics` (scraped every second) off or on.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -96,10 +96,12 @@ fn main() {
                 "{phase} phase: the daemon exited with {status} after SIGTERM"
             );
         }
-        runs.push((latency, burst));
+        runs.push((mode, latency, burst));
     }
-    if let [(latency_off, burst_off), (latency_on, burst_on)] = &runs[..] {
-        print_comparison(latency_off, latency_on, burst_off, burst_on);
+    if let Some(((Observe::Off, latency_off, burst_off), others)) = runs.split_first() {
+        for (mode, latency, burst) in others {
+            print_comparison(*mode, latency_off, latency, burst_off, burst);
+        }
     }
 }
 
@@ -767,7 +769,7 @@ fn print_summary(mode: Observe, latency: &LatencyReport, burst: &BurstReport) {
         burst.keys,
         states.join(", ")
     );
-    if mode == Observe::On {
+    if mode != Observe::Off {
         println!(
             "  meanwhile: {} + {} notifications delivered, {} + {} scrapes of /metrics",
             latency.observed.delivered,
@@ -781,6 +783,7 @@ fn print_summary(mode: Observe, latency: &LatencyReport, burst: &BurstReport) {
 /// On against off: p99 time to containment and the burst's last containment (goal: within
 /// 5 % of off).
 fn print_comparison(
+    mode: Observe,
     latency_off: &LatencyReport,
     latency_on: &LatencyReport,
     burst_off: &BurstReport,
@@ -789,7 +792,7 @@ fn print_comparison(
     let p99 = |r: &LatencyReport| percentile(&r.ttc_ms, 0.99) as f64;
     let p50 = |r: &LatencyReport| percentile(&r.ttc_ms, 0.50) as f64;
     let last = |b: &BurstReport| b.last_containment.as_secs_f64();
-    println!("on / off (goal: at most 1.05):");
+    println!("{} / off (goal: at most 1.05):", mode.label());
     println!(
         "  latency p50 {:.3}, p99 {:.3}; burst last containment {:.3}",
         p50(latency_on) / p50(latency_off),

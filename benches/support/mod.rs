@@ -225,33 +225,53 @@ fn listening_addr(line: &str) -> Option<String> {
 }
 
 /// Whether the daemon runs with on-call notifications and metrics (`on`) or without (`off`,
-/// the baseline), so each benchmark can print both.
+/// the baseline), so each benchmark can print both; `metrics` and `notifications` turn on
+/// one of the two, to tell their costs apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Observe {
     Off,
+    Metrics,
+    Notifications,
     On,
 }
 
 impl Observe {
-    /// The modes `AKGUARD_BENCH_OBSERVE` asks for: `off`, `on`, or (unset) both, off first.
+    /// The modes `AKGUARD_BENCH_OBSERVE` asks for, as a comma-separated list of `off`,
+    /// `metrics`, `notifications` and `on`; unset: `off,on`.
     pub fn from_env() -> Vec<Self> {
-        match std::env::var("AKGUARD_BENCH_OBSERVE").as_deref() {
-            Err(_) => vec![Self::Off, Self::On],
-            Ok("off") => vec![Self::Off],
-            Ok("on") => vec![Self::On],
-            Ok(other) => panic!("AKGUARD_BENCH_OBSERVE must be `off` or `on`, got `{other}`"),
-        }
+        let raw = std::env::var("AKGUARD_BENCH_OBSERVE").unwrap_or_else(|_| "off,on".into());
+        raw.split(',')
+            .map(|mode| match mode.trim() {
+                "off" => Self::Off,
+                "metrics" => Self::Metrics,
+                "notifications" => Self::Notifications,
+                "on" => Self::On,
+                other => panic!(
+                    "AKGUARD_BENCH_OBSERVE lists `off`, `metrics`, `notifications` or `on`, got `{other}`"
+                ),
+            })
+            .collect()
     }
 
     pub fn label(self) -> &'static str {
         match self {
             Self::Off => "notifications and metrics off",
+            Self::Metrics => "metrics on, notifications off",
+            Self::Notifications => "notifications on, metrics off",
             Self::On => "notifications and metrics on",
         }
     }
+
+    fn metrics(self) -> bool {
+        matches!(self, Self::Metrics | Self::On)
+    }
+
+    fn notifications(self) -> bool {
+        matches!(self, Self::Notifications | Self::On)
+    }
 }
 
-/// For `Observe::On`: a local Slack stand-in that every incident's notifications reach, and a
+/// A local Slack stand-in that every incident's notifications reach, and a
 /// scraper that reads `/metrics` every second as Prometheus would (more often, to be harsh).
 pub struct Observer {
     mode: Observe,
@@ -268,7 +288,7 @@ pub struct Observed {
 }
 
 impl Observer {
-    /// Starts the receiver (for `On`); call inside the runtime.
+    /// Starts the receiver (with notifications on); call inside the runtime.
     pub async fn start(mode: Observe) -> Self {
         let delivered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut observer = Self {
@@ -278,7 +298,7 @@ impl Observer {
             scrapes: Arc::default(),
             tasks: Vec::new(),
         };
-        if mode == Observe::Off {
+        if !mode.notifications() {
             return observer;
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -300,19 +320,19 @@ impl Observer {
 
     /// The daemon's configuration lines for this mode.
     pub fn config(&self) -> String {
-        match self.mode {
-            Observe::Off => "[metrics]\nenabled = false\n".into(),
-            Observe::On => format!(
-                "[metrics]\nenabled = true\n[[notify.channels]]\nname = \"bench\"\n\
-                 kind = \"slack\"\nurl = \"{}\"\n",
+        let mut config = format!("[metrics]\nenabled = {}\n", self.mode.metrics());
+        if self.mode.notifications() {
+            config.push_str(&format!(
+                "[[notify.channels]]\nname = \"bench\"\nkind = \"slack\"\nurl = \"{}\"\n",
                 self.receiver_url
-            ),
+            ));
         }
+        config
     }
 
-    /// Starts scraping the daemon at `addr` (for `On`); call inside the runtime.
+    /// Starts scraping the daemon at `addr` (with metrics on); call inside the runtime.
     pub fn scrape(&mut self, addr: &str) {
-        if self.mode == Observe::Off {
+        if !self.mode.metrics() {
             return;
         }
         let (url, scrapes) = (format!("http://{addr}/metrics"), self.scrapes.clone());

@@ -259,6 +259,19 @@ pub trait Store: Send + Sync {
         verdict: &OutboxVerdict,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+    /// Records several verdicts, each under its item's lease; `false` for each lease lost.
+    /// A backend that can does it in one transaction, so a batch of sends costs one commit.
+    async fn settle_outbox_all(
+        &self,
+        settled: &[(OutboxItem, OutboxVerdict)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut kept = Vec::with_capacity(settled.len());
+        for (item, verdict) in settled {
+            kept.push(self.settle_outbox(item, verdict, now).await?);
+        }
+        Ok(kept)
+    }
     /// An incident's notifications and how their delivery stands.
     async fn incident_outbox(&self, id: IncidentId) -> Result<Vec<OutboxState>, StoreError>;
     /// Incidents per state and pending notifications per channel, for `/metrics`.

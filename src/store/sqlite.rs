@@ -520,7 +520,16 @@ impl Store for SqliteStore {
         verdict: &OutboxVerdict,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        sqlite_outbox::settle(&self.pool, item, verdict, now).await
+        let mut conn = self.pool.acquire().await?;
+        sqlite_outbox::settle_one(&mut conn, item, verdict, now).await
+    }
+
+    async fn settle_outbox_all(
+        &self,
+        settled: &[(OutboxItem, OutboxVerdict)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>, StoreError> {
+        sqlite_outbox::settle(&self.pool, settled, now).await
     }
 
     async fn incident_outbox(&self, id: IncidentId) -> Result<Vec<OutboxState>, StoreError> {

@@ -97,8 +97,25 @@ pub(super) async fn claim(
 
 /// Records what a delivery came to, fenced on the lease; `LeaseLost`-free: a stale sender's
 /// verdict is dropped (the row's new holder decides), so it returns whether it counted.
+/// Records each verdict under its item's lease, all in one transaction: one commit for a
+/// whole batch of sends. `false` for an item whose lease was lost.
 pub(super) async fn settle(
     pool: &SqlitePool,
+    settled: &[(OutboxItem, OutboxVerdict)],
+    now: DateTime<Utc>,
+) -> Result<Vec<bool>, StoreError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut kept = Vec::with_capacity(settled.len());
+    for (item, verdict) in settled {
+        kept.push(settle_one(&mut tx, item, verdict, now).await?);
+    }
+    tx.commit().await?;
+    Ok(kept)
+}
+
+/// Records one verdict under the item's lease; `false` if the lease was lost.
+pub(super) async fn settle_one(
+    conn: &mut SqliteConnection,
     item: &OutboxItem,
     verdict: &OutboxVerdict,
     now: DateTime<Utc>,
@@ -122,7 +139,7 @@ pub(super) async fn settle(
     .bind(item.id)
     .bind(&item.owner)
     .bind(i64::from(item.attempts))
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -266,24 +283,26 @@ mod tests {
                 (2, "pager".to_owned(), "opened".to_owned())
             ]
         );
-        for item in &first {
-            assert!(
-                settle(&pool, item, &OutboxVerdict::Sent, now)
-                    .await
-                    .unwrap()
-            );
-        }
+        let sent: Vec<_> = first
+            .iter()
+            .map(|item| (item.clone(), OutboxVerdict::Sent))
+            .collect();
+        assert_eq!(settle(&pool, &sent, now).await.unwrap(), [true, true]);
+        // Settled rows are no longer leased: a stale verdict changes nothing.
+        assert_eq!(settle(&pool, &sent, now).await.unwrap(), [false, false]);
         let later = now + chrono::Duration::seconds(61);
         let trigger = claim(&pool, "b", later, lease, 10).await.unwrap();
         assert_eq!(
             claimed(&trigger),
             [(1, "pager".to_owned(), "needs_person".to_owned())]
         );
+        let mut conn = pool.acquire().await.unwrap();
         assert!(
-            settle(&pool, &trigger[0], &OutboxVerdict::Sent, later)
+            settle_one(&mut conn, &trigger[0], &OutboxVerdict::Sent, later)
                 .await
                 .unwrap()
         );
+        drop(conn);
         let resolve = claim(&pool, "b", later, lease, 10).await.unwrap();
         assert_eq!(
             claimed(&resolve),
