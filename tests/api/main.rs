@@ -31,4 +31,5 @@ mod self_protection;
 mod signatures;
 mod status_api;
 mod triage;
+mod upgrade;
 mod validation;
