@@ -403,7 +403,7 @@ fn rotation_sink(body: &[u8]) -> Result<Option<(RotationSink, Sink)>, ApiError> 
     }
 }
 
-async fn find(state: &AppState, raw_id: &str) -> Result<Incident, ApiError> {
+pub(super) async fn find(state: &AppState, raw_id: &str) -> Result<Incident, ApiError> {
     let not_found = || ApiError::NotFound(format!("no incident {raw_id:?}"));
     let id = raw_id.parse().map(IncidentId).map_err(|_| not_found())?;
     state.store.get_incident(id).await?.ok_or_else(not_found)
