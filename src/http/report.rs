@@ -27,8 +27,9 @@ pub async fn show(
     authorize(&state.tokens, &headers, Role::Viewer)?;
     let lang = match query.lang.as_deref() {
         None => Lang::En,
-        Some(raw) => Lang::parse(raw)
-            .ok_or_else(|| ApiError::BadRequest("lang must be en or ja".into()))?,
+        Some(raw) => {
+            Lang::parse(raw).ok_or_else(|| ApiError::BadRequest("lang must be en or ja".into()))?
+        }
     };
     let json = match query.format.as_deref() {
         None | Some("markdown") => false,

@@ -10,6 +10,8 @@ use crate::domain::findings::Verified;
 use crate::domain::{AuditRecord, Incident, IncidentState, Path, Reason};
 
 pub fn build(incident: &Incident, audit: &[AuditRecord], language: Lang) -> Report {
+    let items = open_items(incident);
+    let words = Words::of(language);
     Report {
         language,
         summary: summary(incident, audit),
@@ -25,7 +27,11 @@ pub fn build(incident: &Incident, audit: &[AuditRecord], language: Lang) -> Repo
             products: b.products.clone(),
         }),
         actions: audit.iter().filter_map(action).collect(),
-        open_items: open_items(incident, Words::of(language)),
+        open_items: items
+            .iter()
+            .map(|item| words.open_item(item, str::to_owned))
+            .collect(),
+        items,
     }
 }
 
@@ -78,7 +84,7 @@ fn timeline_entry(record: &AuditRecord) -> Option<TimelineEntry> {
             field("step"),
             detail["detail"]["error"].as_str().unwrap_or("?")
         ),
-        "incident.transition" => format!("{} -> {}", field("from"), field("to")),
+        "incident.transition" => format!("{} → {}", field("from"), field("to")),
         "cloud.call" | "cloud.dry_run" => format!(
             "{} {}: {}",
             field("api"),
@@ -93,7 +99,7 @@ fn timeline_entry(record: &AuditRecord) -> Option<TimelineEntry> {
                 .unwrap_or("?")
         ),
         action if action.starts_with("operator.") => {
-            format!("{} -> {}", field("from"), field("to"))
+            format!("{} → {}", field("from"), field("to"))
         }
         _ => return None,
     };
@@ -184,32 +190,36 @@ fn forensics(incident: &Incident) -> Option<Forensics> {
 }
 
 /// What a person still has to do, most urgent first.
-fn open_items(incident: &Incident, words: &Words) -> Vec<String> {
+fn open_items(incident: &Incident) -> Vec<OpenItem> {
     let f = &incident.findings;
     let mut items = Vec::new();
-    let mut say = |item: OpenItem<'_>| items.push(words.open_item(item));
-    if let Some(waiting) = crate::domain::explain::waiting_for(incident) {
+    let mut say = |item: OpenItem| items.push(item);
+    if incident.findings.awaited_approval(incident.state).is_some() {
         say(OpenItem::Approve {
-            step: waiting["approval"].as_str().unwrap_or_default(),
+            step: incident
+                .findings
+                .awaited_approval(incident.state)
+                .map_or("", |(step, _)| step.as_str()),
             id: incident.id.0,
         });
     } else if matches!(
         incident.state,
-        IncidentState::NeedsAttention(_) | IncidentState::Active(crate::domain::Step::AwaitingOperator)
+        IncidentState::NeedsAttention(_)
+            | IncidentState::Active(crate::domain::Step::AwaitingOperator)
     ) && let Some(explanation) = crate::domain::explain::explanation(incident)
     {
         say(OpenItem::Act {
             state: incident.state.as_str(),
-            explanation: &explanation,
+            explanation,
         });
     }
     if let Some(artefacts) = &f.attacker_artefacts {
         for item in &artefacts.items {
-            say(OpenItem::RemoveArtefact(item));
+            say(OpenItem::RemoveArtefact(item.clone()));
         }
     } else if let Some(audit) = &f.audit {
         for item in audit.checklist() {
-            say(OpenItem::RemoveArtefact(&item));
+            say(OpenItem::RemoveArtefact(item));
         }
     }
     let unknown: Vec<&str> = f
@@ -220,30 +230,33 @@ fn open_items(incident: &Incident, words: &Words) -> Vec<String> {
         .map(|ip| ip.ip.as_str())
         .collect();
     if !unknown.is_empty() {
-        say(OpenItem::UnknownIps(&unknown.join(", ")));
+        say(OpenItem::UnknownIps(unknown.join(", ")));
     }
     if let Some(mfa) = &f.mfa {
         let required = mfa.mfa_now_required.clone().unwrap_or_default();
         if !required.is_empty() {
-            say(OpenItem::Mfa(&required.join(", ")));
+            say(OpenItem::Mfa(required.join(", ")));
         }
         if let Some(user) = &mfa.password_reset_required {
-            say(OpenItem::Password(user));
+            say(OpenItem::Password(user.clone()));
         }
     }
     if let Some(cancel) = &f.cancel {
         for kept in &cancel.not_undone {
             say(OpenItem::NotUndone {
-                api: &kept.api,
-                target: &kept.target,
-                why: &kept.why,
+                api: kept.api.clone(),
+                target: kept.target.clone(),
+                why: kept.why.clone(),
             });
         }
     }
     if f.billing.as_ref().is_some_and(|b| b.flags > 0) {
         say(OpenItem::Billing);
     }
-    let deleted = f.delete_key.as_ref().is_some_and(|d| d.deleted == Some(true));
+    let deleted = f
+        .delete_key
+        .as_ref()
+        .is_some_and(|d| d.deleted == Some(true));
     let closed_without = matches!(
         incident.state,
         IncidentState::Cancelled | IncidentState::NeedsAttention(Reason::ProtectedIdentity)

@@ -43,14 +43,24 @@ pub fn markdown(report: &Report) -> String {
     let _ = writeln!(out, "\n## {}\n", w.containment);
     let _ = writeln!(out, "- **{}**: {}", w.method, c.method);
     if let Some(policy) = &c.policy {
-        let _ = writeln!(out, "- **Deny policy**: {}", esc(policy));
+        let _ = writeln!(out, "- **{}**: {}", w.deny_policy, esc(policy));
     }
     if let Some(user) = &c.user_name {
-        let _ = writeln!(out, "- **RAM user**: {}", esc(user));
+        let _ = writeln!(out, "- **{}**: {}", w.ram_user, esc(user));
     }
     let _ = writeln!(out, "- **{}**: {}", w.verification, c.verification);
-    let _ = writeln!(out, "- **{}**: {}", w.contained, opt_time(c.contained_at, w));
-    let _ = writeln!(out, "- **{}**: {}", w.key_deleted, opt_time(c.key_deleted_at, w));
+    let _ = writeln!(
+        out,
+        "- **{}**: {}",
+        w.contained,
+        opt_time(c.contained_at, w)
+    );
+    let _ = writeln!(
+        out,
+        "- **{}**: {}",
+        w.key_deleted,
+        opt_time(c.key_deleted_at, w)
+    );
     forensics(&mut out, report, w);
     billing(&mut out, report, w);
     let _ = writeln!(out, "\n## {}\n", w.actions);
@@ -60,7 +70,7 @@ pub fn markdown(report: &Report) -> String {
     for a in &report.actions {
         let _ = writeln!(
             out,
-            "- {} {}: {} {} -> {} (RequestId {})",
+            "- {} {}: {} {} → {} (RequestId {})",
             time(a.at),
             esc(&a.actor),
             esc(&a.action),
@@ -70,8 +80,8 @@ pub fn markdown(report: &Report) -> String {
         );
     }
     let _ = writeln!(out, "\n## {}\n", w.open_items);
-    for item in &report.open_items {
-        let _ = writeln!(out, "- [ ] {}", esc(item));
+    for item in &report.items {
+        let _ = writeln!(out, "- [ ] {}", w.open_item(item, esc));
     }
     out
 }
@@ -103,9 +113,19 @@ fn summary(out: &mut String, s: &Summary, w: &Words) {
         let _ = writeln!(out, "- **{}**: {parent}", w.parent);
     }
     let _ = writeln!(out, "- **{}**: {}", w.detected, time(s.detected_at));
-    let _ = writeln!(out, "- **{}**: {}", w.contained, opt_time(s.contained_at, w));
+    let _ = writeln!(
+        out,
+        "- **{}**: {}",
+        w.contained,
+        opt_time(s.contained_at, w)
+    );
     if let Some(ms) = s.time_to_containment_ms {
-        let _ = writeln!(out, "- **{}**: {:.1} s", w.time_to_containment, ms as f64 / 1000.0);
+        let _ = writeln!(
+            out,
+            "- **{}**: {:.1} s",
+            w.time_to_containment,
+            ms as f64 / 1000.0
+        );
     }
     let _ = writeln!(out, "- **{}**: {}", w.resolved, opt_time(s.resolved_at, w));
     if s.resolved_at.is_none() && s.closed_at.is_some() {
@@ -119,48 +139,78 @@ fn forensics(out: &mut String, report: &Report, w: &Words) {
         let _ = writeln!(out, "{}", w.not_yet);
         return;
     };
-    let _ = writeln!(out, "{}\n", esc(&f.summary));
+    // Counts only: akguard's own words.
+    let _ = writeln!(out, "{}\n", f.summary);
     let _ = writeln!(out, "### {}\n", w.source_ips);
-    list(out, w, f.source_ips.iter().map(|ip| {
-        let known = if ip.known { w.known } else { w.unknown };
-        let country = ip.country.as_deref().map(esc);
-        let country = country.as_deref().unwrap_or(w.country_unknown);
-        format!("{}: {} {}, {known}, {country}", esc(&ip.ip), ip.calls, w.calls)
-    }));
+    list(
+        out,
+        w,
+        f.source_ips.iter().map(|ip| {
+            let known = if ip.known { w.known } else { w.unknown };
+            let country = ip.country.as_deref().map(esc);
+            let country = country.as_deref().unwrap_or(w.country_unknown);
+            format!(
+                "{}: {known}, {} {}, {country}",
+                esc(&ip.ip),
+                ip.calls,
+                w.calls
+            )
+        }),
+    );
     let _ = writeln!(out, "\n### {}\n", w.resources_created);
-    list(out, w, f.resources_created.iter().map(|r| {
-        format!(
-            "{} {} ({}, {}, {})",
-            esc(&r.kind),
-            esc(&r.ids.join(", ")),
-            esc(&r.event_name),
-            opt(r.region.as_deref()),
-            r.time.map(time).unwrap_or_default()
-        )
-    }));
+    list(
+        out,
+        w,
+        f.resources_created.iter().map(|r| {
+            format!(
+                "{} {} ({}, {}, {})",
+                esc(&r.kind),
+                esc(&r.ids.join(", ")),
+                esc(&r.event_name),
+                opt(r.region.as_deref()),
+                r.time.map(time).unwrap_or_default()
+            )
+        }),
+    );
     let _ = writeln!(out, "\n### {}\n", w.users_created);
-    list(out, w, f.users_created.iter().map(|u| {
-        format!("{} ({})", opt(u.user_name.as_deref()), u.time.map(time).unwrap_or_default())
-    }));
+    list(
+        out,
+        w,
+        f.users_created.iter().map(|u| {
+            format!(
+                "{} ({})",
+                opt(u.user_name.as_deref()),
+                u.time.map(time).unwrap_or_default()
+            )
+        }),
+    );
     let _ = writeln!(out, "\n### {}\n", w.keys_created);
-    list(out, w, f.keys_created.iter().map(|k| {
-        format!(
-            "{} / {} ({})",
-            opt(k.access_key_id.as_deref()),
-            opt(k.user_name.as_deref()),
-            k.time.map(time).unwrap_or_default()
-        )
-    }));
+    list(
+        out,
+        w,
+        f.keys_created.iter().map(|k| {
+            format!(
+                "{} / {} ({})",
+                opt(k.access_key_id.as_deref()),
+                opt(k.user_name.as_deref()),
+                k.time.map(time).unwrap_or_default()
+            )
+        }),
+    );
     let _ = writeln!(out, "\n### {}\n", w.denied);
-    list(out, w, f.denied_attempts.iter().map(|d| {
-        format!(
-            "{} {} {} ({})",
-            esc(&d.name),
-            opt(d.source_ip.as_deref()),
-            opt(d.error_code.as_deref()),
-            d.time.map(time).unwrap_or_default()
-        )
-    }));
+    list(
+        out,
+        w,
+        f.denied_attempts.iter().map(|d| {
+            format!(
+                "{} {} {} ({})",
+                esc(&d.name),
+                opt(d.source_ip.as_deref()),
+                opt(d.error_code.as_deref()),
+                d.time.map(time).unwrap_or_default()
+            )
+        }),
+    );
 }
 
 fn list(out: &mut String, w: &Words, lines: impl Iterator<Item = String>) {
@@ -186,10 +236,10 @@ fn billing(out: &mut String, report: &Report, w: &Words) {
         "| {} | {} ({}) | {} | {} ({}) | {} | {} |",
         w.product,
         w.this_cycle,
-        esc(&b.current_cycle),
+        b.current_cycle,
         w.previous_pro_rata,
         w.previous_cycle,
-        esc(&b.previous_cycle),
+        b.previous_cycle,
         w.change,
         w.flag
     );
@@ -203,7 +253,7 @@ fn billing(out: &mut String, report: &Report, w: &Words) {
             p.month_to_date,
             p.previous_pro_rata,
             p.previous_cycle_total,
-            opt(p.change_percent.as_deref()),
+            p.change_percent.as_deref().unwrap_or("-"),
             flag.as_str().unwrap_or_default()
         );
     }

@@ -4,6 +4,8 @@
 
 mod build;
 mod markdown;
+#[cfg(test)]
+mod tests;
 mod words;
 
 use chrono::{DateTime, Utc};
@@ -14,6 +16,7 @@ use crate::domain::forensics::{CreatedKey, CreatedUser, EventSummary, ResourceCh
 
 pub use build::build;
 pub use markdown::markdown;
+use words::OpenItem;
 
 /// The report's language: `en`, or `ja` (the runbook akguard follows is Japanese).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -48,6 +51,9 @@ pub struct Report {
     pub actions: Vec<Action>,
     /// What is left for a person, in the report's language.
     pub open_items: Vec<String>,
+    /// The same items, for the Markdown to quote their names escaped.
+    #[serde(skip)]
+    items: Vec<OpenItem>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -3,15 +3,26 @@
 
 use super::Lang;
 
-/// Something a person still has to do.
-pub(super) enum OpenItem<'a> {
-    Approve { step: &'a str, id: i64 },
-    Act { state: &'a str, explanation: &'a str },
-    RemoveArtefact(&'a str),
-    UnknownIps(&'a str),
-    Mfa(&'a str),
-    Password(&'a str),
-    NotUndone { api: &'a str, target: &'a str, why: &'a str },
+/// Something a person still has to do, with the names and text it quotes.
+#[derive(Debug, Clone)]
+pub enum OpenItem {
+    Approve {
+        step: &'static str,
+        id: i64,
+    },
+    Act {
+        state: &'static str,
+        explanation: String,
+    },
+    RemoveArtefact(String),
+    UnknownIps(String),
+    Mfa(String),
+    Password(String),
+    NotUndone {
+        api: String,
+        target: String,
+        why: String,
+    },
     Billing,
     DeleteKey,
     PostMortem,
@@ -38,6 +49,8 @@ pub(super) struct Words {
     pub containment: &'static str,
     pub method: &'static str,
     pub verification: &'static str,
+    pub deny_policy: &'static str,
+    pub ram_user: &'static str,
     pub key_deleted: &'static str,
     pub forensics: &'static str,
     pub not_yet: &'static str,
@@ -83,6 +96,8 @@ const EN: Words = Words {
     containment: "Containment",
     method: "Method",
     verification: "Verification",
+    deny_policy: "Deny policy",
+    ram_user: "RAM user",
     key_deleted: "Leaked key deleted",
     forensics: "Forensics (ActionTrail)",
     not_yet: "not yet",
@@ -128,6 +143,8 @@ const JA: Words = Words {
     containment: "封じ込め",
     method: "方法",
     verification: "検証",
+    deny_policy: "拒否ポリシー",
+    ram_user: "RAM ユーザー",
     key_deleted: "漏えいキーの削除",
     forensics: "フォレンジック (ActionTrail)",
     not_yet: "未実施",
@@ -160,7 +177,10 @@ impl Words {
         }
     }
 
-    pub fn open_item(&self, item: OpenItem<'_>) -> String {
+    /// The item in this language; `quote` shows what it quotes (escaped for Markdown, as is
+    /// for JSON).
+    pub fn open_item(&self, item: &OpenItem, quote: fn(&str) -> String) -> String {
+        let q = quote;
         match (self.lang, item) {
             (Lang::En, OpenItem::Approve { step, id }) => format!(
                 "Approve the {step} step (POST /v1/incidents/{id}/actions/approve) or cancel the incident"
@@ -169,40 +189,53 @@ impl Words {
                 "{step} ステップを承認する (POST /v1/incidents/{id}/actions/approve) か、インシデントをキャンセルする"
             ),
             (Lang::En, OpenItem::Act { state, explanation }) => {
-                format!("Act on the incident ({state}): {explanation}")
+                format!("Act on the incident ({state}): {}", q(explanation))
             }
             (Lang::Ja, OpenItem::Act { state, explanation }) => {
-                format!("担当者による対応が必要 ({state})。説明 (英語): {explanation}")
+                format!("担当者による対応が必要 ({state})。説明 (英語): {}", q(explanation))
             }
             (Lang::En, OpenItem::RemoveArtefact(item)) => {
-                format!("Review and remove what the attacker created: {item}")
+                format!("Review and remove what the attacker created: {}", q(item))
             }
             (Lang::Ja, OpenItem::RemoveArtefact(item)) => {
-                format!("攻撃者が作成したものを確認して削除する: {item}")
+                format!("攻撃者が作成したものを確認して削除する: {}", q(item))
             }
             (Lang::En, OpenItem::UnknownIps(ips)) => {
-                format!("Find out who called from the unknown source IPs: {ips}")
+                format!("Find out who called from the unknown source IPs: {}", q(ips))
             }
             (Lang::Ja, OpenItem::UnknownIps(ips)) => {
-                format!("不明な送信元 IP からの呼び出しを調査する: {ips}")
+                format!("不明な送信元 IP からの呼び出しを調査する: {}", q(ips))
             }
             (Lang::En, OpenItem::Mfa(users)) => {
-                format!("Make sure these users bind an MFA device at their next logon: {users}")
+                format!(
+                    "Make sure these users bind an MFA device at their next logon: {}",
+                    q(users)
+                )
             }
             (Lang::Ja, OpenItem::Mfa(users)) => {
-                format!("次回ログオン時に MFA デバイスを登録したことを確認する: {users}")
+                format!("次回ログオン時に MFA デバイスを登録したことを確認する: {}", q(users))
             }
             (Lang::En, OpenItem::Password(user)) => {
-                format!("Make sure {user} sets a new console password")
+                format!("Make sure {} sets a new console password", q(user))
             }
             (Lang::Ja, OpenItem::Password(user)) => {
-                format!("{user} がコンソールのパスワードを変更したことを確認する")
+                format!("{} がコンソールのパスワードを変更したことを確認する", q(user))
             }
             (Lang::En, OpenItem::NotUndone { api, target, why }) => {
-                format!("Check by hand, the cancel left it in place: {api} on {target} ({why})")
+                format!(
+                    "Check by hand, the cancel left it in place: {} on {} ({})",
+                    q(api),
+                    q(target),
+                    q(why)
+                )
             }
             (Lang::Ja, OpenItem::NotUndone { api, target, why }) => {
-                format!("キャンセルで元に戻せなかった変更を手動で確認する: {target} への {api} ({why})")
+                format!(
+                    "キャンセルで元に戻せなかった変更を手動で確認する: {} への {} ({})",
+                    q(target),
+                    q(api),
+                    q(why)
+                )
             }
             (Lang::En, OpenItem::Billing) => "Review the flagged charges; bills lag usage by about a day, so look again tomorrow".into(),
             (Lang::Ja, OpenItem::Billing) => "フラグの付いた請求を確認する。請求は約 1 日遅れて反映されるため、翌日にも再確認する".into(),

@@ -23,6 +23,7 @@ mod persistence;
 mod readiness;
 mod receiver;
 mod remediation;
+mod report;
 mod rotation;
 mod rotation_safety;
 mod secrets;
