@@ -54,14 +54,13 @@ impl<'de> Deserialize<'de> for Approvals {
             fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Approvals, M::Error> {
                 let mut approvals = Approvals::default();
                 while let Some(key) = map.next_key::<String>()? {
-                    match key.strip_prefix(PREFIX).and_then(Step::parse) {
-                        Some(step) => match map.next_value::<Option<Approval>>()? {
-                            Some(approval) => approvals.set(step, approval),
-                            None => {}
-                        },
-                        None => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
+                    let Some(step) = key.strip_prefix(PREFIX).and_then(Step::parse) else {
+                        map.next_value::<IgnoredAny>()?;
+                        continue;
+                    };
+                    // `null`: an approval record the step never wrote; nothing to keep.
+                    if let Some(approval) = map.next_value::<Option<Approval>>()? {
+                        approvals.set(step, approval);
                     }
                 }
                 Ok(approvals)
