@@ -14,6 +14,7 @@ pub mod intake;
 pub mod monitoring;
 pub mod notify;
 pub mod readiness;
+pub mod report;
 pub mod store;
 pub mod telemetry;
 pub mod worker;

@@ -6,6 +6,7 @@ mod error;
 mod health;
 mod incidents;
 mod metrics;
+mod report;
 mod server;
 mod status;
 mod tokens;
@@ -66,6 +67,7 @@ pub fn router(
         )
         .route("/v1/incidents/{id}", get(incidents::show))
         .route("/v1/incidents/{id}/audit", get(incidents::audit))
+        .route("/v1/incidents/{id}/report", get(report::show))
         .route("/v1/incidents/{id}/actions/{action}", post(incidents::act));
     if let Some(exporter) = metrics {
         routes = routes.route("/metrics", get(metrics::scrape).with_state(exporter));

@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::IncidentState;
-use crate::store::{IncidentFilter, Store};
+use crate::store::Store;
 
 /// How often histograms fold their recent samples in, so memory stays bounded when no one
 /// scrapes.
@@ -24,8 +24,6 @@ const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 /// A scrape shows the database's counts only if it answers within this; otherwise the
 /// last ones.
 const STORE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Approvals counted at most; beyond it the gauge shows this many.
-const MAX_APPROVALS_COUNTED: u32 = 1000;
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot set up the metrics recorder: {0}")]
@@ -113,15 +111,7 @@ impl Exporter {
                 .map_or(0, |(_, n)| *n);
             record::incidents(state, count);
         }
-        let approvals = self
-            .store
-            .list_incidents(&IncidentFilter {
-                waiting_for_approval: true,
-                limit: MAX_APPROVALS_COUNTED,
-                ..IncidentFilter::default()
-            })
-            .await?;
-        record::awaiting_approval(approvals.len());
+        record::awaiting_approval(tally.awaiting_approval);
         let mut channels = self.channels.lock().expect("metrics channel lock");
         channels.extend(tally.pending_by_channel.iter().map(|(c, _)| c.clone()));
         for channel in channels.iter() {

@@ -146,7 +146,7 @@ pub(super) fn incidents(state: &'static str, count: u64) {
     gauge!(INCIDENTS, "state" => state).set(count as f64);
 }
 
-pub(super) fn awaiting_approval(count: usize) {
+pub(super) fn awaiting_approval(count: u64) {
     gauge!(INCIDENTS_AWAITING_APPROVAL).set(count as f64);
 }
 
