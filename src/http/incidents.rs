@@ -13,7 +13,7 @@ use crate::config::{Role, Sink};
 use crate::domain::undo;
 use crate::domain::{AuditRecord, Event, Incident, IncidentId, IncidentState, Signal};
 use crate::intake::{is_json, parse_generic, sha256_hex};
-use crate::store::{Delivery, IncidentFilter, OperatorChange, OperatorError};
+use crate::store::{Delivery, IncidentFilter, OperatorChange, OperatorError, Waiting};
 
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 200;
@@ -93,12 +93,13 @@ pub async fn list(
             })
             .transpose()?,
         access_key_id: query.access_key_id,
-        waiting_for_approval: match query.waiting.as_deref() {
-            None => false,
-            Some("approval") => true,
+        waiting: match query.waiting.as_deref() {
+            None => None,
+            Some("approval") => Some(Waiting::Approval),
+            Some("operator") => Some(Waiting::Operator),
             Some(other) => {
                 return Err(ApiError::BadRequest(format!(
-                    "unknown waiting filter {other:?}; the one filter is waiting=approval"
+                    "unknown waiting filter {other:?}; one of approval, operator"
                 )));
             }
         },
