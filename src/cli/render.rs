@@ -66,7 +66,8 @@ pub fn table(rows: &[Row]) -> String {
     for line in lines {
         let mut text = String::new();
         for (cell, width) in line.iter().zip(widths) {
-            text.push_str(&format!("{cell:<width$}  "));
+            text.push_str(&pad(cell, width));
+            text.push_str("  ");
         }
         out.push_str(text.trim_end());
         out.push('\n');
@@ -176,10 +177,10 @@ pub fn audit(body: &Value) -> String {
     for event in events {
         let detail = serde_json::to_string(&event["detail"]).unwrap_or_default();
         out.push_str(&format!(
-            "{}  {:<actor_width$}  {:<action_width$}  {}\n",
+            "{}  {}  {}  {}\n",
             escape::terminal(text(&event["at"])),
-            escape::terminal(text(&event["actor"])),
-            escape::terminal(text(&event["action"])),
+            pad(&escape::terminal(text(&event["actor"])), actor_width),
+            pad(&escape::terminal(text(&event["action"])), action_width),
             escape::terminal(&detail),
         ));
     }
@@ -252,6 +253,12 @@ fn waiting_for(incident: &Value) -> Option<String> {
         "operator: {}",
         action_for(&detail).unwrap_or("console")
     ))
+}
+
+/// `cell` and spaces up to `width` characters (format's own width stops at 65,535).
+fn pad(cell: &str, width: usize) -> String {
+    let missing = width.saturating_sub(cell.chars().count());
+    format!("{cell}{}", " ".repeat(missing))
 }
 
 fn text(value: &Value) -> &str {

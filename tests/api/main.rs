@@ -18,6 +18,7 @@ mod helpers;
 mod intake_formats;
 mod logging;
 mod notify;
+mod operator_cli;
 mod oversight;
 mod persistence;
 mod readiness;

@@ -110,8 +110,11 @@ async fn a_step_waiting_for_approval_shows_in_the_incident_the_log_and_the_list(
         .map(|i| i["id"].as_i64().unwrap())
         .collect();
     assert_eq!(ids, [id]);
+    let for_operator = app.get_ok("/v1/incidents?waiting=operator").await;
+    assert_eq!(for_operator["incidents"][0]["id"], other, "{for_operator}");
+    assert_eq!(for_operator["incidents"].as_array().unwrap().len(), 1);
     let bad = app
-        .get("/v1/incidents?waiting=operator", Some(OPERATOR_TOKEN))
+        .get("/v1/incidents?waiting=someone", Some(OPERATOR_TOKEN))
         .await;
     assert_eq!(bad.status, 400);
     assert!(
