@@ -183,7 +183,7 @@ pub async fn report(
     body: Body,
 ) -> Result<Response, ApiError> {
     let caller = authorize(&state.tokens, &headers, Role::Operator)?;
-    let body = read_body(&headers, body, state.max_body_bytes).await?;
+    let body = read_body(body, state.max_body_bytes).await?;
     if !is_json(&headers) {
         return Err(ApiError::UnsupportedMediaType(
             "content type must be application/json".into(),
@@ -230,7 +230,7 @@ pub async fn act(
     let caller = authorize(&state.tokens, &headers, Role::Operator)?;
     state.audit.check_appendable()?;
     let incident = find(&state, &id).await?;
-    let body = read_body(&headers, body, state.max_body_bytes).await?;
+    let body = read_body(body, state.max_body_bytes).await?;
     let mut cancel_plan = None;
     let mut change = OperatorChange {
         note: serde_json::json!({"action": action}),

@@ -23,7 +23,7 @@ pub async fn receive(
             "unknown notification source {source:?}"
         )));
     }
-    let body = read_body(&headers, body, state.max_body_bytes).await?;
+    let body = read_body(body, state.max_body_bytes).await?;
     let outcome = state
         .intake
         .receive(RawRequest {

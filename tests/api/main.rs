@@ -15,6 +15,7 @@ mod deduplication;
 mod demo;
 mod free_text;
 mod helpers;
+mod http_layers;
 mod intake_formats;
 mod logging;
 mod notify;

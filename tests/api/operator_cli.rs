@@ -83,12 +83,22 @@ async fn the_cli_lists_shows_audits_and_approves_against_a_running_daemon() {
     let lines: Vec<&str> = list.stdout.lines().collect();
     assert_eq!(lines.len(), 3, "{}", list.stdout);
     assert!(lines[0].starts_with("ID"), "{}", list.stdout);
-    let waiting_row = lines.iter().find(|l| l.starts_with(&format!("{id} "))).unwrap();
-    for expected in ["******************2x8QwP", "disable_key", "approval: disable_key"] {
+    let waiting_row = lines
+        .iter()
+        .find(|l| l.starts_with(&format!("{id} ")))
+        .unwrap();
+    for expected in [
+        "******************2x8QwP",
+        "disable_key",
+        "approval: disable_key",
+    ] {
         assert!(waiting_row.contains(expected), "{expected}: {waiting_row}");
     }
     assert!(!list.stdout.contains(UNUSED_KEY), "the key is masked");
-    let sts_row = lines.iter().find(|l| l.starts_with(&format!("{sts} "))).unwrap();
+    let sts_row = lines
+        .iter()
+        .find(|l| l.starts_with(&format!("{sts} ")))
+        .unwrap();
     assert!(
         sts_row.contains("needs_attention (sts_key)") && sts_row.contains("operator: console"),
         "{sts_row}"
@@ -125,7 +135,11 @@ async fn the_cli_lists_shows_audits_and_approves_against_a_running_daemon() {
         "waiting for  approval: disable_key",
         "approval of the disable_key step",
     ] {
-        assert!(show.stdout.contains(expected), "no {expected:?} in:\n{}", show.stdout);
+        assert!(
+            show.stdout.contains(expected),
+            "no {expected:?} in:\n{}",
+            show.stdout
+        );
     }
     let audit = akguard(&app, VIEWER_TOKEN, &["incidents", "audit", &id.to_string()]).await;
     assert!(audit.status.success(), "{}", audit.stderr);
@@ -136,7 +150,12 @@ async fn the_cli_lists_shows_audits_and_approves_against_a_running_daemon() {
     );
 
     // A viewer may not act: the API's 403, in its words, and a failed exit.
-    let refused = akguard(&app, VIEWER_TOKEN, &["incidents", "act", &id.to_string(), "approve"]).await;
+    let refused = akguard(
+        &app,
+        VIEWER_TOKEN,
+        &["incidents", "act", &id.to_string(), "approve"],
+    )
+    .await;
     assert!(!refused.status.success());
     assert!(
         refused.stderr.contains("403 Forbidden") && refused.stderr.contains("needs operator"),
@@ -147,7 +166,9 @@ async fn the_cli_lists_shows_audits_and_approves_against_a_running_daemon() {
     let approved = act(&app, &["incidents", "act", &id.to_string(), "approve"]).await;
     assert!(approved.status.success(), "{}", approved.stderr);
     assert!(
-        approved.stdout.contains(&format!("incident {id}: approve accepted")),
+        approved
+            .stdout
+            .contains(&format!("incident {id}: approve accepted")),
         "{}",
         approved.stdout
     );
@@ -172,7 +193,10 @@ async fn the_cli_lists_shows_audits_and_approves_against_a_running_daemon() {
 async fn a_cancel_needs_a_reason_and_then_closes_the_incident() {
     let app = TestDaemon::spawn().await;
     let id = app
-        .post_generic(&crate::helpers::generic("LTAI5tCLICANCEL00001", "cli-cancel"))
+        .post_generic(&crate::helpers::generic(
+            "LTAI5tCLICANCEL00001",
+            "cli-cancel",
+        ))
         .await
         .incident_id()
         .to_string();
@@ -220,7 +244,14 @@ async fn a_wrong_token_shows_the_apis_401_and_fails() {
     let out = akguard(
         &app,
         "not-the-token-0000",
-        &["incidents", "list", "--token-file", &token_file, "--url", &app.base],
+        &[
+            "incidents",
+            "list",
+            "--token-file",
+            &token_file,
+            "--url",
+            &app.base,
+        ],
     )
     .await;
     assert!(out.status.success(), "{}", out.stderr);
@@ -228,7 +259,9 @@ async fn a_wrong_token_shows_the_apis_401_and_fails() {
     let unknown = akguard(&app, VIEWER_TOKEN, &["incidents", "show", "999"]).await;
     assert!(!unknown.status.success());
     assert!(
-        unknown.stderr.contains("404 Not Found: no incident \"999\" (not_found)"),
+        unknown
+            .stderr
+            .contains("404 Not Found: no incident \"999\" (not_found)"),
         "{}",
         unknown.stderr
     );
@@ -242,19 +275,37 @@ fn completions_print_for_bash_and_help_names_the_client_commands() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let bash = run(&["completions", "bash"]);
-    assert!(bash.contains("_akguard()") && bash.contains("incidents"), "{bash}");
+    assert!(
+        bash.contains("_akguard()") && bash.contains("incidents"),
+        "{bash}"
+    );
     assert!(bash.contains("confirm-cutover"), "the actions complete too");
     assert!(run(&["completions", "zsh"]).contains("#compdef akguard"));
     assert!(run(&["completions", "fish"]).contains("complete -c akguard"));
 
     let help = run(&["help"]);
-    assert!(help.contains("incidents") && help.contains("completions"), "{help}");
+    assert!(
+        help.contains("incidents") && help.contains("completions"),
+        "{help}"
+    );
     let incidents = run(&["incidents", "--help"]);
-    for command in ["list", "show", "audit", "act", "--url <URL>", "--token-file <FILE>"] {
+    for command in [
+        "list",
+        "show",
+        "audit",
+        "act",
+        "--url <URL>",
+        "--token-file <FILE>",
+    ] {
         assert!(incidents.contains(command), "{command}: {incidents}");
     }
     let act = run(&["help", "incidents", "act"]);
-    for expected in ["--reason <TEXT>", "--set <KEY=VALUE>", "confirm-cutover", "Examples:"] {
+    for expected in [
+        "--reason <TEXT>",
+        "--set <KEY=VALUE>",
+        "confirm-cutover",
+        "Examples:",
+    ] {
         assert!(act.contains(expected), "{expected}: {act}");
     }
     assert!(run(&["--version"]).starts_with("akguard "));
