@@ -129,7 +129,11 @@ pub fn incident(view: &Value, now: DateTime<Utc>) -> String {
         }
     }
     if let Some(explanation) = view["explanation"].as_str() {
-        out.push_str(&format!("\n  {}\n", escape::terminal(explanation)));
+        // Explanations hold checklists: each of their lines is a line, escaped and indented.
+        out.push('\n');
+        for line in explanation.lines() {
+            out.push_str(&format!("  {}\n", escape::terminal(line)));
+        }
     }
     let notifications = view["notifications"]
         .as_array()

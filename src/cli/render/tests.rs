@@ -89,7 +89,9 @@ fn ages_read_at_a_glance() {
 
 #[test]
 fn show_lists_what_a_person_acts_on() {
-    let text = super::incident(&incident(), now());
+    let mut view = incident();
+    view["explanation"] = json!("Check and remove:\n- [ ] RAM user svc-backup");
+    let text = super::incident(&view, now());
     for expected in [
         "incident 12  needs_attention (step_failed)",
         "key          LTAI5tExample000001",
@@ -97,7 +99,7 @@ fn show_lists_what_a_person_acts_on() {
         "contained    2024-05-01T03:00:02.603Z  (489 ms after detection)",
         "waiting for  operator: retry",
         "last error   Throttling.User",
-        "The revoke step failed.",
+        "\n  Check and remove:\n  - [ ] RAM user svc-backup\n",
         "oncall  needs_person  sent after 1 attempt(s)",
     ] {
         assert!(text.contains(expected), "no {expected:?} in:\n{text}");
@@ -115,12 +117,13 @@ fn rendered(value: &str) -> Vec<String> {
         "leak_url",
         "state",
         "reason",
-        "explanation",
         "last_error",
         "detected_at",
     ] {
         view[field] = json!(value);
     }
+    // Its lines are lines (checklists), each escaped.
+    view["explanation"] = json!(format!("x{}", value.replace('\n', "")));
     view["waiting_for"] = json!({"approval": value});
     view["notifications"][0]["channel"] = json!(value);
     view["notifications"][0]["last_error"] = json!(value);
