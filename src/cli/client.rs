@@ -89,7 +89,9 @@ pub struct ApiClient {
 
 impl ApiClient {
     pub fn new(endpoint: Endpoint) -> Result<Self, ClientError> {
+        // The API never redirects: one that does is not akguard, and gets no token.
         let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(60))
             .build()
