@@ -14,6 +14,7 @@ pub mod http;
 pub mod intake;
 pub mod notify;
 pub mod readiness;
+pub mod report;
 pub mod store;
 pub mod telemetry;
 pub mod worker;

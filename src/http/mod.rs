@@ -5,6 +5,7 @@ mod connection;
 mod error;
 mod health;
 mod incidents;
+mod report;
 mod server;
 mod status;
 mod tokens;
@@ -69,6 +70,7 @@ pub fn router(state: AppState, limits: &ServerLimits, request_timeout: Duration)
         )
         .route("/v1/incidents/{id}", get(incidents::show))
         .route("/v1/incidents/{id}/audit", get(incidents::audit))
+        .route("/v1/incidents/{id}/report", get(report::show))
         .route("/v1/incidents/{id}/actions/{action}", post(incidents::act))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(RequestBodyLimitLayer::new(max_body_bytes))

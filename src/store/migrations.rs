@@ -40,6 +40,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "outbox",
         include_str!("../../migrations/sqlite/0007_outbox.sql"),
     ),
+    (
+        8,
+        "approval pending",
+        include_str!("../../migrations/sqlite/0008_approval_pending.sql"),
+    ),
 ];
 
 pub fn sqlite() -> Migrator {

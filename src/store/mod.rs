@@ -17,8 +17,8 @@ use chrono::{DateTime, Utc};
 use crate::domain::audit::AuditHead;
 use crate::domain::notice::Route;
 use crate::domain::{
-    AuditEntry, AuditRecord, Event, IllegalTransition, Incident, IncidentId, IncidentState,
-    OwnerType, Path, Sighting, Signal, Step,
+    AuditEntry, AuditRecord, Event, FindingsPatch, IllegalTransition, Incident, IncidentId,
+    IncidentState, OwnerType, Path, Sighting, Signal, Step,
 };
 
 pub use audit::{AuditGate, verify_audit_chain};
@@ -171,8 +171,8 @@ pub struct IncidentUpdate {
     pub next_attempt_at: Option<Option<DateTime<Utc>>>,
     pub step_attempts: Option<u32>,
     pub last_error: Option<Option<String>>,
-    /// Replaces `findings.<key>`.
-    pub findings: Vec<(String, serde_json::Value)>,
+    /// Records replacing the findings' records for their steps.
+    pub findings: FindingsPatch,
     /// The step ran in dry run (or not).
     pub dry_run: Option<bool>,
     /// Gives the lease up (the step is over for now).
@@ -185,8 +185,8 @@ pub struct OperatorChange {
     /// Why, in the operator's words or the request's, for the audit log.
     pub note: serde_json::Value,
     pub path: Option<Path>,
-    /// Replaces `findings.<key>` (e.g. the sink set by `set-rotation`).
-    pub findings: Vec<(String, serde_json::Value)>,
+    /// Records replacing the findings' (e.g. the sink set by `set-rotation`).
+    pub findings: FindingsPatch,
 }
 
 /// Why an operator's event was not applied.

@@ -356,11 +356,7 @@ impl Store for SqliteStore {
             // The current step's approval request, unanswered; or one that timed out.
             sql.push_str(
                 " AND ((state = 'needs_attention' AND reason = 'approval_timed_out') OR \
-                 (json_extract(findings, '$.\"approval_' || \
-                    CASE state WHEN 'new' THEN 'triage' ELSE state END || '\".requested_at') \
-                    IS NOT NULL AND \
-                  json_extract(findings, '$.\"approval_' || \
-                    CASE state WHEN 'new' THEN 'triage' ELSE state END || '\".granted_at') IS NULL))",
+                 approval_pending = CASE state WHEN 'new' THEN 'triage' ELSE state END)",
             );
         }
         if filter.before.is_some() {

@@ -9,7 +9,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use super::outbox::{OutboxItem, OutboxState, OutboxVerdict};
 use super::{IncidentUpdate, Lease, StoreError};
 use crate::domain::notice::{self, Change, NoticeKind, Route};
-use crate::domain::{IncidentId, IncidentState, Step};
+use crate::domain::{Findings, IncidentId, IncidentState};
 
 /// Inserts the outbox rows `change` causes for `incident`; a row whose (channel, dedup key)
 /// exists already is skipped, which is what suppresses repeats.
@@ -177,12 +177,8 @@ pub(super) async fn change_of(
     let created_at: i64 = row.try_get("created_at")?;
     let contained_before: Option<i64> = row.try_get("contained_at")?;
     let findings: String = row.try_get("findings")?;
-    let findings: serde_json::Value = serde_json::from_str(&findings).unwrap_or_default();
-    let approval_requested = update.findings.iter().find_map(|(key, value)| {
-        let step = Step::parse(key.strip_prefix("approval_")?)?;
-        let waiting = value.get("requested_at").is_some() && value.get("granted_at").is_none();
-        (waiting && findings.get(key).is_none_or(serde_json::Value::is_null)).then_some(step)
-    });
+    let findings: Findings = serde_json::from_str(&findings).unwrap_or_default();
+    let approval_requested = update.findings.approval_requested(&findings);
     Ok(Change {
         before: Some(before),
         after: update.state,

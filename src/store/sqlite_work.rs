@@ -5,14 +5,17 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
 use super::{
     ClaimScope, Claimed, IncidentUpdate, Lease, OperatorChange, OperatorError, StoreError, Work,
     sqlite_audit, sqlite_outbox,
 };
 use crate::domain::notice::{Change, Route};
-use crate::domain::{AuditEntry, Event, Incident, IncidentId, IncidentState, Step, transition};
+use crate::domain::{
+    AuditEntry, Event, Findings, FindingsPatch, Incident, IncidentId, IncidentState, Step,
+    transition,
+};
 
 /// The incident columns and how to read them.
 pub(super) type IncidentColumns = (&'static str, fn(&SqliteRow) -> Result<Incident, StoreError>);
@@ -149,7 +152,6 @@ pub(super) async fn record(
     if let Some(dry_run) = update.dry_run {
         q.push(", dry_run = ").push_bind(i64::from(dry_run));
     }
-    push_findings(&mut q, &update.findings);
     if update.release {
         q.push(", lease_owner = NULL, lease_expires_at = NULL");
     }
@@ -160,6 +162,7 @@ pub(super) async fn record(
     if done.rows_affected() == 0 {
         return Err(StoreError::LeaseLost(lease.incident));
     }
+    patch_findings(&mut tx, lease.incident, update.findings).await?;
     sqlite_audit::append_audit(&mut tx, now, &audit).await?;
     if let Some(change) = change {
         sqlite_outbox::enqueue(&mut tx, routes, lease.incident, &change, now).await?;
@@ -168,20 +171,33 @@ pub(super) async fn record(
     Ok(())
 }
 
-/// `findings = json_set(findings, '$."k1"', json(v1), ...)`: one assignment for all keys.
-fn push_findings(q: &mut QueryBuilder<'_, Sqlite>, findings: &[(String, serde_json::Value)]) {
-    if findings.is_empty() {
-        return;
+/// Applies `patch` to the incident's findings: the whole record read, patched and written
+/// back inside the caller's transaction, which already holds the write lock and has checked
+/// the fence, so no other writer's change can fall between the read and the write.
+async fn patch_findings(
+    conn: &mut SqliteConnection,
+    id: IncidentId,
+    patch: FindingsPatch,
+) -> Result<(), StoreError> {
+    if patch.is_empty() {
+        return Ok(());
     }
-    q.push(", findings = json_set(findings");
-    for (key, value) in findings {
-        q.push(", ")
-            .push_bind(format!("$.\"{key}\""))
-            .push(", json(")
-            .push_bind(value.to_string())
-            .push(")");
-    }
-    q.push(")");
+    let stored: String = sqlx::query_scalar("SELECT findings FROM incidents WHERE id = ?")
+        .bind(id.0)
+        .fetch_one(&mut *conn)
+        .await?;
+    let mut findings: Findings = serde_json::from_str(&stored)
+        .map_err(|e| StoreError::Corrupt(format!("findings of incident {id}: {e}")))?;
+    findings.apply(patch);
+    let json = serde_json::to_string(&findings)
+        .map_err(|e| StoreError::Corrupt(format!("findings of incident {id}: {e}")))?;
+    sqlx::query("UPDATE incidents SET findings = ?, approval_pending = ? WHERE id = ?")
+        .bind(json)
+        .bind(findings.pending_approval().map(Step::as_str))
+        .bind(id.0)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 fn push_state(q: &mut QueryBuilder<'_, Sqlite>, state: IncidentState, now: DateTime<Utc>) {
@@ -243,13 +259,13 @@ pub(super) async fn apply_operator_event(
     if let Some(path) = change.path {
         q.push(", path = ").push_bind(path.as_str());
     }
-    push_findings(&mut q, &change.findings);
     q.push(", next_attempt_at = NULL, step_attempts = 0 WHERE id = ")
         .push_bind(id.0);
     q.build()
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;
+    patch_findings(&mut tx, id, change.findings).await?;
     let entry = AuditEntry {
         incident_id: Some(id),
         actor: actor.to_owned(),

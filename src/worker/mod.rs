@@ -2,7 +2,7 @@
 //! transition with its audit rows. Steps are reconcilers, so a step cut short by a crash or
 //! a lost lease is simply run again by whoever claims the incident next.
 
-pub mod approval;
+mod approval;
 mod artefacts;
 mod billing;
 mod contain;
@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cloud::retry::{RetryPolicy, unit_sample};
 use crate::cloud::{CloudClient, ErrorClass};
 use crate::config::RemediationConfig;
-use crate::domain::{Event, IncidentState, Protection, Reason, Step, transition};
+use crate::domain::{Event, Finding, IncidentState, Protection, Reason, Step, transition};
 use crate::store::{
     AuditGate, ClaimScope, Claimed, IncidentUpdate, Lease, Store, StoreError, Work,
 };
@@ -243,14 +243,14 @@ async fn run_step(
     }
     let result = match step {
         Step::Triage => triage::run(&mut ctx).await,
-        Step::DisableKey => contain::disable(&mut ctx, "disable_key").await,
+        Step::DisableKey => contain::disable(&mut ctx, Finding::DisableKey).await,
         Step::Revoke => contain::revoke(&mut ctx).await,
         Step::EnforceMfa => mfa::run(&mut ctx).await,
         Step::Audit => trail::first_pass(&mut ctx).await,
         Step::Billing => billing::run(&mut ctx).await,
         Step::Rotate => rotate::create_and_deliver(&mut ctx).await,
         Step::AwaitingCutover => rotate::await_cutover(&mut ctx).await,
-        Step::DisableOldKey => contain::disable(&mut ctx, "disable_old_key").await,
+        Step::DisableOldKey => contain::disable(&mut ctx, Finding::DisableOldKey).await,
         Step::DeleteKey => retire::delete_key(&mut ctx).await,
         Step::Reenable => retire::reenable(&mut ctx).await,
         Step::Cancelling => retire::cancel(&mut ctx).await,
@@ -263,7 +263,11 @@ async fn run_step(
         Ok(outcome) => finish(&mut ctx, outcome).await,
         Err(StepError::Store(err)) => Err(StepError::Store(err)),
         Err(StepError::Protected { target, why }) => {
-            let stop = identity::stop(&ctx, why, json!({"refused_change_to": target}));
+            let named = identity::Named {
+                refused_change_to: Some(target),
+                ..identity::Named::default()
+            };
+            let stop = identity::stop(&ctx, why, named);
             finish(&mut ctx, stop).await
         }
         Err(err) => fail(&mut ctx, err).await,
@@ -406,13 +410,8 @@ async fn settle_audit(
 ) -> Result<(), StepError> {
     let mut ctx = StepContext::new(inner, incident, lease, Step::Audit);
     let (update, mut audit) = match trail::settle_pass(&mut ctx).await {
-        Ok((merged, mut findings)) => {
+        Ok((merged, findings)) => {
             let summary = merged.summary();
-            findings.push((
-                "audit".into(),
-                serde_json::to_value(&merged).unwrap_or_default(),
-            ));
-            findings.push(("audit_summary".into(), json!(summary)));
             let update = IncidentUpdate {
                 settle_audit_at: Some(None),
                 findings,

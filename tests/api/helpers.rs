@@ -148,7 +148,12 @@ impl TestDaemon {
 
     /// Starts on a copy of an existing database file (e.g. one an earlier release made).
     pub async fn spawn_on_copy_of(db: &Path) -> Self {
-        let mut daemon = Self::unstarted("", &[]);
+        Self::spawn_on_copy_with(db, "", &[]).await
+    }
+
+    /// `spawn_on_copy_of` with configuration and environment as `spawn_with_env` takes them.
+    pub async fn spawn_on_copy_with(db: &Path, extra: &str, env: &[(&str, &str)]) -> Self {
+        let mut daemon = Self::unstarted(extra, env);
         std::fs::copy(db, daemon.dir.path().join("akguard.db")).unwrap();
         daemon.start().await;
         daemon
