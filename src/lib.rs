@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod audit_watch;
+pub mod cli;
 pub mod cloud;
 pub mod config;
 pub mod demo;

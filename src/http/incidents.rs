@@ -14,7 +14,7 @@ use crate::domain::findings::RotationSink;
 use crate::domain::undo;
 use crate::domain::{AuditRecord, Event, Finding, Incident, IncidentId, IncidentState, Signal};
 use crate::intake::{is_json, parse_generic, sha256_hex};
-use crate::store::{Delivery, IncidentFilter, OperatorChange, OperatorError};
+use crate::store::{Delivery, IncidentFilter, OperatorChange, OperatorError, Waiting};
 
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 200;
@@ -94,12 +94,13 @@ pub async fn list(
             })
             .transpose()?,
         access_key_id: query.access_key_id,
-        waiting_for_approval: match query.waiting.as_deref() {
-            None => false,
-            Some("approval") => true,
+        waiting: match query.waiting.as_deref() {
+            None => None,
+            Some("approval") => Some(Waiting::Approval),
+            Some("operator") => Some(Waiting::Operator),
             Some(other) => {
                 return Err(ApiError::BadRequest(format!(
-                    "unknown waiting filter {other:?}; the one filter is waiting=approval"
+                    "unknown waiting filter {other:?}; one of approval, operator"
                 )));
             }
         },
@@ -183,7 +184,7 @@ pub async fn report(
     body: Body,
 ) -> Result<Response, ApiError> {
     let caller = authorize(&state.tokens, &headers, Role::Operator)?;
-    let body = read_body(&headers, body, state.max_body_bytes).await?;
+    let body = read_body(body, state.max_body_bytes).await?;
     if !is_json(&headers) {
         return Err(ApiError::UnsupportedMediaType(
             "content type must be application/json".into(),
@@ -232,7 +233,7 @@ pub async fn act(
     let caller = authorize(&state.tokens, &headers, Role::Operator)?;
     state.audit.check_appendable()?;
     let incident = find(&state, &id).await?;
-    let body = read_body(&headers, body, state.max_body_bytes).await?;
+    let body = read_body(body, state.max_body_bytes).await?;
     let mut cancel_plan = None;
     let mut change = OperatorChange {
         note: serde_json::json!({"action": action}),

@@ -26,7 +26,7 @@ pub async fn receive(
             "unknown notification source {source:?}"
         )));
     }
-    let body = read_body(&headers, body, state.max_body_bytes)
+    let body = read_body(body, state.max_body_bytes)
         .await
         .inspect_err(|err| {
             let outcome = match err {

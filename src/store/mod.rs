@@ -112,11 +112,21 @@ pub struct IncidentFilter {
     /// A stored state name (`new`, `revoke`, `needs_attention`, ...).
     pub state: Option<String>,
     pub access_key_id: Option<String>,
-    /// Only incidents waiting for an operator's approval (`?waiting=approval`).
-    pub waiting_for_approval: bool,
+    /// Only incidents waiting for a person (`?waiting=approval|operator`).
+    pub waiting: Option<Waiting>,
     /// Only incidents with a smaller id (the cursor of the previous page).
     pub before: Option<IncidentId>,
     pub limit: u32,
+}
+
+/// What a listed incident waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    /// An operator's approval of the current step, or one that timed out.
+    Approval,
+    /// An operator's action: `awaiting_operator`, or `needs_attention` for any reason but a
+    /// timed-out approval.
+    Operator,
 }
 
 /// A worker's hold on one incident. Every write under it is fenced on owner and attempt,

@@ -14,7 +14,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use super::batch::{self, Heads, Known, OpenIncident, Plan};
 use super::{
     ClaimScope, Claimed, Delivery, IncidentFilter, IncidentUpdate, IntakeOutcome, Lease,
-    OperatorChange, OperatorError, Store, StoreError, migrations,
+    OperatorChange, OperatorError, Store, StoreError, Waiting, migrations,
 };
 use super::{OutboxItem, OutboxState, OutboxVerdict, sqlite_audit, sqlite_outbox, sqlite_work};
 use crate::domain::audit::AuditHead;
@@ -346,7 +346,13 @@ impl Store for SqliteStore {
         if filter.access_key_id.is_some() {
             sql.push_str(" AND access_key_id = ?");
         }
-        if filter.waiting_for_approval {
+        if filter.waiting == Some(Waiting::Operator) {
+            sql.push_str(
+                " AND (state = 'awaiting_operator' OR \
+                 (state = 'needs_attention' AND reason <> 'approval_timed_out'))",
+            );
+        }
+        if filter.waiting == Some(Waiting::Approval) {
             // The current step's approval request, unanswered; or one that timed out.
             sql.push_str(
                 " AND ((state = 'needs_attention' AND reason = 'approval_timed_out') OR \

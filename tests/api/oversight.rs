@@ -111,8 +111,11 @@ async fn a_step_waiting_for_approval_shows_in_the_incident_the_log_the_list_and_
         .collect();
     assert_eq!(ids, [id]);
     assert_eq!(awaiting_approval(&app).await, 1);
+    let for_operator = app.get_ok("/v1/incidents?waiting=operator").await;
+    assert_eq!(for_operator["incidents"][0]["id"], other, "{for_operator}");
+    assert_eq!(for_operator["incidents"].as_array().unwrap().len(), 1);
     let bad = app
-        .get("/v1/incidents?waiting=operator", Some(OPERATOR_TOKEN))
+        .get("/v1/incidents?waiting=someone", Some(OPERATOR_TOKEN))
         .await;
     assert_eq!(bad.status, 400);
     assert!(
