@@ -67,6 +67,20 @@ enum Command {
         #[command(subcommand)]
         command: cli::IncidentsCommand,
     },
+    /// Print an incident's report (Markdown; --json for the same content as data) from a
+    /// running daemon's API
+    Report {
+        #[command(flatten)]
+        connection: cli::Connection,
+        /// The incident's id
+        id: u64,
+        /// The report's language
+        #[arg(long, value_name = "LANG", default_value = "en")]
+        lang: cli::Language,
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a completion script for a shell, e.g. `akguard completions bash >
     /// /etc/bash_completion.d/akguard`
     Completions {
@@ -143,6 +157,15 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             client_runtime()?.block_on(cli::incidents(&connection, command))?;
             return Ok(ExitCode::SUCCESS);
         }
+        Command::Report {
+            connection,
+            id,
+            lang,
+            json,
+        } => {
+            client_runtime()?.block_on(cli::report(&connection, id, lang, json))?;
+            return Ok(ExitCode::SUCCESS);
+        }
         Command::Completions { shell } => {
             let mut stdout = std::io::stdout();
             clap_complete::generate(shell, &mut Cli::command(), "akguard", &mut stdout);
@@ -165,7 +188,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             command: NotifyCommand::Test { file, .. },
         } => file.config.as_deref(),
         Command::Emulator { .. } => None,
-        Command::Incidents { .. } | Command::Completions { .. } => {
+        Command::Incidents { .. } | Command::Report { .. } | Command::Completions { .. } => {
             unreachable!("handled before the settings are loaded")
         }
     };
@@ -240,6 +263,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             Command::CheckConfig(_)
             | Command::Demo { .. }
             | Command::Incidents { .. }
+            | Command::Report { .. }
             | Command::Completions { .. } => {
                 unreachable!("handled before the runtime starts")
             }

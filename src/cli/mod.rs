@@ -86,6 +86,13 @@ pub enum IncidentsCommand {
     },
 }
 
+/// `akguard report`'s languages: those of `GET /v1/incidents/{id}/report`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Language {
+    En,
+    Ja,
+}
+
 /// `--waiting`: the API's `waiting` filter.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Waiting {
@@ -224,6 +231,32 @@ pub async fn incidents(
             let path = format!("/v1/incidents/{id}/actions/{}", action.name());
             let view = client.post_json(&path, &Value::Object(body)).await?;
             print!("{}", render::acted(action.name(), &view));
+        }
+    }
+    Ok(())
+}
+
+/// Prints an incident's report (`GET /v1/incidents/{id}/report`): Markdown, or its JSON.
+pub async fn report(
+    connection: &Connection,
+    id: u64,
+    language: Language,
+    json: bool,
+) -> Result<(), ClientError> {
+    let client = connection.client()?;
+    let lang = match language {
+        Language::En => "en",
+        Language::Ja => "ja",
+    };
+    let path = format!("/v1/incidents/{id}/report?lang={lang}");
+    if json {
+        let body = client.get_json(&format!("{path}&format=json")).await?;
+        println!("{}", escape::json(&body));
+    } else {
+        // Line by line: the report's own line breaks stay, any other control character is
+        // shown, not sent to the terminal.
+        for line in client.get_text(&path).await?.lines() {
+            println!("{}", escape::terminal(line));
         }
     }
     Ok(())

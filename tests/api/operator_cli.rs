@@ -310,3 +310,42 @@ fn completions_print_for_bash_and_help_names_the_client_commands() {
     }
     assert!(run(&["--version"]).starts_with("akguard "));
 }
+
+#[tokio::test]
+async fn akguard_report_prints_the_incidents_report_in_markdown_or_json() {
+    let app = TestDaemon::spawn().await;
+    let id = app
+        .post_generic(&crate::helpers::generic(
+            "LTAI5tReportedForCliRep1",
+            "e-cli-report",
+        ))
+        .await
+        .incident_id();
+    let id_arg = id.to_string();
+
+    let md = akguard(&app, VIEWER_TOKEN, &["report", &id_arg]).await;
+    assert!(md.status.success(), "{}", md.stderr);
+    assert!(
+        md.stdout.starts_with(&format!("# Incident report {id}\n")),
+        "{}",
+        md.stdout
+    );
+    assert!(md.stdout.contains("## Open items"), "{}", md.stdout);
+
+    let ja = akguard(&app, VIEWER_TOKEN, &["report", &id_arg, "--lang", "ja"]).await;
+    assert!(
+        ja.stdout
+            .starts_with(&format!("# インシデント報告書 {id}\n")),
+        "{}",
+        ja.stdout
+    );
+
+    let json = akguard(&app, VIEWER_TOKEN, &["report", &id_arg, "--json"]).await;
+    assert!(json.status.success(), "{}", json.stderr);
+    let data: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(data["summary"]["incident_id"], id, "{data}");
+
+    let missing = akguard(&app, VIEWER_TOKEN, &["report", "999999"]).await;
+    assert!(!missing.status.success());
+    assert!(missing.stderr.contains("404"), "{}", missing.stderr);
+}
