@@ -1,19 +1,17 @@
 //! Intake throughput: how many authenticated generic notifications per second the daemon
-//! accepts durably, on SQLite and on PostgreSQL, each against a bare loop of durable
-//! single-row inserts into the same database.
+//! accepts durably, against a bare loop of durable single-row SQLite inserts on the same disk.
 //!
-//! The daemon answers only after the row is committed (SQLite: WAL, `synchronous=FULL`;
-//! PostgreSQL: `synchronous_commit` as the server has it) and batches concurrent requests into
-//! one commit, so with enough requests in flight it should beat one commit per row. The bare
-//! loop is that one-commit-per-row floor: one connection on SQLite (it has one writer), as
-//! many connections as the daemon's pool on PostgreSQL.
+//! The daemon answers only after the row is committed (WAL, `synchronous=FULL`) and batches
+//! concurrent requests into one commit, so with enough requests in flight it should beat one
+//! fsync per row. The bare loop is that one-fsync-per-row floor.
 //!
 //! Run with `cargo bench --bench intake`. Tunables (environment):
 //! - `AKGUARD_BENCH_REQUESTS` (default 5000): measured notifications;
 //! - `AKGUARD_BENCH_CONCURRENCY` (default 32): requests in flight;
 //! - `AKGUARD_BENCH_BARE_INSERTS` (default 2000): inserts in the bare loop;
-//! - `AKGUARD_BENCH_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`): the
-//!   PostgreSQL server, through which a fresh database is created for the run (and dropped).
+//! - `AKGUARD_BENCH_OBSERVE` (default `off,on`; also `metrics`, `notifications`): the runs,
+//!   each on a fresh database, with on-call notifications (a Slack channel to a local
+//!   stand-in) and `/metrics` (scraped every second) off or on.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -24,11 +22,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
+use sqlx::{ConnectOptions, Connection};
 
-use support::{Daemon, env_count, percentile, post_signed};
+use support::{Daemon, Observe, Observed, Observer, env_count, percentile, post_signed};
 
 const WARMUP_REQUESTS: usize = 100;
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -37,81 +34,56 @@ const PHASE_TIMEOUT: Duration = Duration::from_secs(600);
 /// Failures are counted in full, but only the first few are kept to explain them.
 const FAILURE_SAMPLES: usize = 5;
 
-/// The daemon's pool size (`database.max_connections`), given to the bare PostgreSQL loop too.
-const CONNECTIONS: usize = 4;
-const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
 fn main() {
     let requests = env_count("AKGUARD_BENCH_REQUESTS", 5000);
     let concurrency = env_count("AKGUARD_BENCH_CONCURRENCY", 32);
     let bare_inserts = env_count("AKGUARD_BENCH_BARE_INSERTS", 2000);
-    let runtime = tokio::runtime::Runtime::new().expect("start a tokio runtime");
-    println!("akguard intake benchmark");
 
     // Under target/, so the daemon's database and the bare one share a disk (not a tmpfs).
     let dir = support::target_tempdir("bench-");
-    let load = daemon_load(
-        &runtime,
-        dir.path(),
-        &support::sqlite_url(dir.path()),
-        requests,
-        concurrency,
-    );
-    let bare = runtime.block_on(within_phase_timeout(
-        "bare SQLite inserts",
-        bare_sqlite_rate(&dir.path().join("bare.db"), bare_inserts),
-    ));
-    print_summary(
-        "SQLite",
-        &load,
-        concurrency,
-        &format!("{bare_inserts} single-row durable SQLite inserts, 1 connection"),
-        bare,
-    );
+    let runtime = tokio::runtime::Runtime::new().expect("start a tokio runtime");
 
-    let admin =
-        std::env::var("AKGUARD_BENCH_DATABASE_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.to_owned());
-    let (url, name) = runtime.block_on(create_postgres_database(&admin));
-    let pg_load = daemon_load(&runtime, dir.path(), &url, requests, concurrency);
-    let pg_bare = runtime.block_on(within_phase_timeout(
-        "bare PostgreSQL inserts",
-        bare_postgres_rate(&url, bare_inserts),
+    let runs: Vec<(Observe, LoadReport, Observed)> = Observe::from_env()
+        .into_iter()
+        .map(|mode| {
+            let (load, observed) = daemon_load(&runtime, mode, requests, concurrency);
+            (mode, load, observed)
+        })
+        .collect();
+
+    let bare = runtime.block_on(within_phase_timeout(
+        "bare inserts",
+        bare_insert_rate(&dir.path().join("bare.db"), bare_inserts),
     ));
-    runtime.block_on(drop_postgres_database(&admin, &name));
-    print_summary(
-        "PostgreSQL",
-        &pg_load,
-        concurrency,
-        &format!("{bare_inserts} single-row durable PostgreSQL inserts, {CONNECTIONS} connections"),
-        pg_bare,
-    );
-    for (backend, load) in [("SQLite", &load), ("PostgreSQL", &pg_load)] {
+
+    print_summary(&runs, concurrency, bare_inserts, bare);
+    for (mode, load, _) in &runs {
         assert!(
             load.failures == 0,
-            "{backend}: {} of {requests} notifications were not accepted; first: {:?}",
+            "{}: {} of {requests} notifications were not accepted; first: {:?}",
+            mode.label(),
             load.failures,
             load.failure_samples
         );
     }
 }
 
-/// Starts a daemon on `database_url`, warms it up, measures `requests` notifications and
-/// stops it.
+/// One daemon, on a fresh database, in `mode`: warm-up, then the measured notifications.
 fn daemon_load(
     runtime: &tokio::runtime::Runtime,
-    dir: &Path,
-    database_url: &str,
+    mode: Observe,
     requests: usize,
     concurrency: usize,
-) -> LoadReport {
-    // `[database]` comes just before `[log]` in the base config.
-    let config = support::base_config(database_url)
-        .replace("[log]", &format!("max_connections = {CONNECTIONS}\n[log]"));
-    let daemon = Daemon::start(dir, &config, &[], |_| false);
+) -> (LoadReport, Observed) {
+    let dir = support::target_tempdir("bench-");
+    let mut observer = runtime.block_on(Observer::start(mode));
+    let config = format!("{}{}", support::base_config(&support::sqlite_url(dir.path())), observer.config());
+    let daemon = Daemon::start(dir.path(), &config, &[], |_| false);
     let url = format!("http://{}/v1/notifications/generic", daemon.addr);
     let client = support::http_client(concurrency);
     let measured = WARMUP_REQUESTS..WARMUP_REQUESTS + requests;
     let load = runtime.block_on(within_phase_timeout("daemon load", async {
+        observer.scrape(&daemon.addr);
         // Warm-up opens the pooled connections and the database pages; not measured.
         let warmup = fire(&client, &url, 0..WARMUP_REQUESTS, concurrency).await;
         assert!(
@@ -128,7 +100,7 @@ fn daemon_load(
         status.success(),
         "daemon exited with {status} after SIGTERM"
     );
-    load
+    (load, observer.finish())
 }
 
 async fn within_phase_timeout<T>(phase: &str, work: impl Future<Output = T>) -> T {
@@ -209,9 +181,8 @@ async fn notify(client: &reqwest::Client, url: &str, i: usize) -> Result<(), Str
     }
 }
 
-/// Durable single-row SQLite inserts per second: one connection, each INSERT its own
-/// transaction.
-async fn bare_sqlite_rate(db: &Path, inserts: usize) -> f64 {
+/// Durable single-row inserts per second: one connection, each INSERT its own transaction.
+async fn bare_insert_rate(db: &Path, inserts: usize) -> f64 {
     let mut conn = SqliteConnectOptions::new()
         .filename(db)
         .create_if_missing(true)
@@ -250,113 +221,53 @@ async fn bare_sqlite_rate(db: &Path, inserts: usize) -> f64 {
     rate
 }
 
-/// Durable single-row PostgreSQL inserts per second, `CONNECTIONS` connections inserting at
-/// once, each INSERT its own transaction.
-async fn bare_postgres_rate(url: &str, inserts: usize) -> f64 {
-    let pool = PgPoolOptions::new()
-        .max_connections(CONNECTIONS as u32)
-        .connect(url)
-        .await
-        .expect("connect to the bare PostgreSQL database");
-    pool.execute(
-        "CREATE TABLE bare_notifications (
-            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            access_key_id TEXT NOT NULL,
-            received_at BIGINT NOT NULL,
-            body TEXT NOT NULL
-        )",
-    )
-    .await
-    .expect("create the bare table");
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let loops: Vec<_> = (0..CONNECTIONS)
-        .map(|_| {
-            let (pool, next) = (pool.clone(), Arc::clone(&next));
-            tokio::spawn(async move {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= inserts {
-                        break;
-                    }
-                    let key = format!("LTAI5tBench{i:012}");
-                    let body = serde_json::json!({ "access_key_id": key, "event_id": format!("bench-{i}") });
-                    sqlx::query(
-                        "INSERT INTO bare_notifications (access_key_id, received_at, body) \
-                         VALUES ($1, $2, $3)",
-                    )
-                    .bind(&key)
-                    .bind(chrono::Utc::now().timestamp())
-                    .bind(body.to_string())
-                    .execute(&pool)
-                    .await
-                    .expect("insert a bare row");
-                }
-            })
-        })
-        .collect();
-    for bare in loops {
-        bare.await.expect("a bare insert loop panicked");
-    }
-    let rate = inserts as f64 / started.elapsed().as_secs_f64();
-    pool.close().await;
-    rate
-}
-
-/// Creates a fresh `akguard_bench_<random>` database through `admin`: its URL and name.
-async fn create_postgres_database(admin: &str) -> (String, String) {
-    let mut conn = PgConnection::connect(admin).await.unwrap_or_else(|e| {
-        panic!(
-            "PostgreSQL is not reachable at {admin} ({e}): start it, or set \
-             AKGUARD_BENCH_DATABASE_URL to a server whose role may CREATE DATABASE"
-        )
-    });
-    let name = format!("akguard_bench_{}", std::process::id());
-    conn.execute(&*format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await
-        .expect("drop a leftover bench database");
-    conn.execute(&*format!("CREATE DATABASE {name}"))
-        .await
-        .expect("create the bench database");
-    let (server, _) = admin.rsplit_once('/').expect("a URL ending in /DATABASE");
-    (format!("{server}/{name}"), name)
-}
-
-async fn drop_postgres_database(admin: &str, name: &str) {
-    let mut conn = PgConnection::connect(admin)
-        .await
-        .expect("reconnect to PostgreSQL");
-    conn.execute(&*format!("DROP DATABASE {name} WITH (FORCE)"))
-        .await
-        .expect("drop the bench database");
-}
-
 fn print_summary(
-    backend: &str,
-    load: &LoadReport,
+    runs: &[(Observe, LoadReport, Observed)],
     concurrency: usize,
-    bare_what: &str,
+    bare_inserts: usize,
     bare_rate: f64,
 ) {
-    let mut latencies = load.latencies.clone();
-    latencies.sort_unstable();
-    let accepted_rate = latencies.len() as f64 / load.wall.as_secs_f64();
-    let requests = latencies.len() + load.failures;
-    println!("{backend}");
-    println!(
-        "  daemon:  {requests} notifications, concurrency {concurrency}: {accepted_rate:.1} accepted/s, \
-         p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        millis(percentile(&latencies, 0.50)),
-        millis(percentile(&latencies, 0.99)),
-        millis(latencies.last().copied().unwrap_or_default()),
-    );
-    if load.failures > 0 {
-        println!("  FAILED:  {} of {requests} not accepted", load.failures);
+    println!("akguard intake benchmark");
+    let mut rates = Vec::new();
+    for (mode, load, observed) in runs {
+        let mut latencies = load.latencies.clone();
+        latencies.sort_unstable();
+        let accepted_rate = latencies.len() as f64 / load.wall.as_secs_f64();
+        let requests = latencies.len() + load.failures;
+        println!("  daemon, {}:", mode.label());
+        println!(
+            "           {requests} notifications, concurrency {concurrency}: {accepted_rate:.1} accepted/s, \
+             p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            millis(percentile(&latencies, 0.50)),
+            millis(percentile(&latencies, 0.99)),
+            millis(latencies.last().copied().unwrap_or_default()),
+        );
+        if *mode != Observe::Off {
+            println!(
+                "           meanwhile: {} notifications delivered, {} scrapes of /metrics",
+                observed.delivered, observed.scrapes
+            );
+        }
+        if load.failures > 0 {
+            println!("  FAILED:  {} of {requests} not accepted", load.failures);
+        }
+        println!(
+            "           daemon / bare = {:.2}",
+            accepted_rate / bare_rate
+        );
+        rates.push(accepted_rate);
     }
-    println!("  bare:    {bare_what}: {bare_rate:.1} inserts/s");
+    if let (Some(Observe::Off), Some(off)) = (runs.first().map(|r| r.0), rates.first()) {
+        for ((mode, ..), rate) in runs.iter().zip(&rates).skip(1) {
+            println!(
+                "  {} / off: {:.3} of the accepted rate (goal: at least 0.95)",
+                mode.label(),
+                rate / off
+            );
+        }
+    }
     println!(
-        "  ratio:   daemon / bare = {:.2}",
-        accepted_rate / bare_rate
+        "  bare:    {bare_inserts} single-row durable SQLite inserts: {bare_rate:.1} inserts/s"
     );
 }
 

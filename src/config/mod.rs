@@ -10,6 +10,7 @@ mod error;
 mod keys;
 mod load;
 mod log;
+mod metrics;
 mod notify;
 mod remediation;
 mod sinks;
@@ -30,6 +31,7 @@ use serde::{Deserialize, Serialize, Serializer};
 pub use alibaba::AlibabaSettings;
 pub use error::ConfigError;
 use error::Errors;
+pub use metrics::{MetricsConfig, MetricsSettings};
 pub use notify::{Channel, ChannelKind, Language, NotifyConfig, NotifySettings};
 pub use remediation::{OnDeadline, RemediationConfig, Sink};
 pub use sinks::{SinkPolicy, SinkRefused};
@@ -57,6 +59,7 @@ pub struct Settings {
     pub remediation: remediation::RemediationSettings,
     pub protect: remediation::ProtectSettings,
     pub notify: NotifySettings,
+    pub metrics: MetricsSettings,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -161,6 +164,8 @@ pub struct Runtime {
     pub remediation: RemediationConfig,
     /// The notification channels, in the order configured, and their retries.
     pub notify: NotifyConfig,
+    /// `None` when `/metrics` is off.
+    pub metrics: Option<MetricsConfig>,
 }
 
 impl Settings {
@@ -263,13 +268,22 @@ impl Settings {
             .map(Some),
         );
         let notify = self.notify.validate(&mut errors);
-        match (listen, server, step_retry, max_detection_age, remediation) {
+        let metrics = errors.take(self.metrics.validate().map(Some));
+        match (
+            listen,
+            server,
+            step_retry,
+            max_detection_age,
+            remediation,
+            metrics,
+        ) {
             (
                 Some(listen),
                 Some(server),
                 Some(step_retry),
                 Some(max_detection_age),
                 Some(remediation),
+                Some(metrics),
             ) => errors.finish(Runtime {
                 listen,
                 server,
@@ -281,6 +295,7 @@ impl Settings {
                 max_detection_age,
                 remediation,
                 notify,
+                metrics,
             }),
             _ => Err(errors.into_error()),
         }

@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 
-use super::triage::Usage;
-use super::{Incident, IncidentState, Reason, Step};
+use super::findings::LogonState;
+use super::{Incident, IncidentState, Reason};
 
 /// Said first when the reported key is akguard's own.
 const OWN_KEY_WARNING: &str = "POSSIBLE LEAK OF AKGUARD'S OWN CREDENTIALS: the reported key \
@@ -13,27 +13,13 @@ const OWN_KEY_WARNING: &str = "POSSIBLE LEAK OF AKGUARD'S OWN CREDENTIALS: the r
     akguard's identity, switch akguard to it, then disable and delete the reported one, and \
     review what that key did.";
 
-/// Where a step's approval request is kept in the findings.
-pub fn approval_key(step: Step) -> String {
-    format!("approval_{}", step.as_str())
-}
-
 /// The approval the incident waits for: `{"approval": step, "since": ..., "deadline": ...}`.
 pub fn waiting_for(incident: &Incident) -> Option<Value> {
-    let step = match incident.state {
-        IncidentState::Active(step) => step,
-        IncidentState::NeedsAttention(Reason::ApprovalTimedOut(step)) => step,
-        _ => return None,
-    };
-    let record = incident.findings.get(approval_key(step))?;
-    if record.get("granted_at").is_some() {
-        return None;
-    }
-    let since = record.get("requested_at")?;
+    let (step, approval) = incident.findings.awaited_approval(incident.state)?;
     Some(json!({
         "approval": step.as_str(),
-        "since": since,
-        "deadline": record.get("deadline").cloned().unwrap_or(Value::Null),
+        "since": approval.requested_at,
+        "deadline": approval.deadline,
     }))
 }
 
@@ -88,8 +74,8 @@ fn approval_text(incident: &Incident, waiting: &Value) -> String {
 }
 
 fn cancel_text(incident: &Incident) -> String {
-    let cancel = &incident.findings["cancel"];
-    let undone: Vec<&str> = list(&cancel["undone"]).filter_map(Value::as_str).collect();
+    let cancel = incident.findings.cancel.clone().unwrap_or_default();
+    let undone = &cancel.undone;
     let mut text = if undone.is_empty() {
         "Cancelled. akguard had changed nothing that needed undoing.".to_owned()
     } else if incident.dry_run {
@@ -100,15 +86,10 @@ fn cancel_text(incident: &Incident) -> String {
     } else {
         format!("Cancelled. akguard undid: {}.", undone.join("; "))
     };
-    let kept: Vec<String> = list(&cancel["not_undone"])
-        .map(|n| {
-            format!(
-                "{} on {} ({})",
-                n["api"].as_str().unwrap_or_default(),
-                n["target"].as_str().unwrap_or_default(),
-                n["why"].as_str().unwrap_or_default()
-            )
-        })
+    let kept: Vec<String> = cancel
+        .not_undone
+        .iter()
+        .map(|n| format!("{} on {} ({})", n.api, n.target, n.why))
         .collect();
     if !kept.is_empty() {
         text.push_str(&format!(" It could not undo: {}.", kept.join("; ")));
@@ -119,7 +100,12 @@ fn cancel_text(incident: &Incident) -> String {
 /// A protected identity: what the reason says, after the warning when it is akguard's own.
 fn protected_text(incident: &Incident) -> String {
     let reason = Reason::ProtectedIdentity.explanation();
-    if incident.findings["protected"]["own_credentials"] == true {
+    if incident
+        .findings
+        .protected
+        .as_ref()
+        .is_some_and(|p| p.own_credentials)
+    {
         format!("{OWN_KEY_WARNING} {reason}")
     } else {
         reason
@@ -132,10 +118,7 @@ fn triage_caveat(incident: &Incident) -> Option<&'static str> {
     if !incident.state.is_open() {
         return None;
     }
-    incident.findings["triage"]["usage"]
-        .as_str()
-        .and_then(Usage::parse)
-        .and_then(Usage::caveat)
+    incident.findings.triage.as_ref()?.usage?.caveat()
 }
 
 fn chain_text(incident: &Incident) -> String {
@@ -153,33 +136,25 @@ fn chain_text(incident: &Incident) -> String {
         text.push(' ');
         text.push_str(&reason.explanation());
     }
-    let artefacts = &incident.findings["attacker_artefacts"];
-    let items: Vec<&str> = list(&artefacts["items"])
-        .filter_map(Value::as_str)
-        .collect();
-    if artefacts.is_null() {
+    let Some(artefacts) = &incident.findings.attacker_artefacts else {
         text.push_str(&format!(
             " The checklist of what the attacker created follows once this incident's audit \
              step has run; until then see incident {parent}'s audit findings."
         ));
         return text;
-    }
+    };
     text.push_str(" Check and remove what the attacker created:");
-    for item in &items {
+    for item in &artefacts.items {
         text.push_str(&format!("\n- [ ] {item}"));
     }
-    for logon in list(&artefacts["console_logons"]) {
-        let user = logon["user_name"].as_str().unwrap_or_default();
-        let state = match logon["console_logon"].as_str().unwrap_or_default() {
-            "disabled" | "already_disabled" => "switched off; delete the user once reviewed",
-            "would_disable" => "would be switched off (dry run)",
-            "none" => "none",
-            "user_deleted" => "the user is deleted",
-            other => other,
-        };
-        text.push_str(&format!("\n- [ ] console logon of {user}: {state}"));
+    for logon in &artefacts.console_logons {
+        text.push_str(&format!(
+            "\n- [ ] console logon of {}: {}",
+            logon.user_name,
+            logon_text(logon.console_logon)
+        ));
     }
-    if items.is_empty() {
+    if artefacts.items.is_empty() {
         text.push_str("\n- [ ] nothing found in ActionTrail yet: check it by hand");
     }
     text
@@ -190,14 +165,19 @@ fn created_note(incident: &Incident) -> Option<String> {
     if !incident.state.is_open() {
         return None;
     }
-    let audit = &incident.findings["audit"];
-    let names = |found: &Value, field: &str| -> Vec<String> {
-        list(&found["items"])
-            .filter_map(|i| i[field].as_str().map(str::to_owned))
-            .collect()
-    };
-    let users = names(&audit["users_created"], "user_name");
-    let keys = names(&audit["keys_created"], "access_key_id");
+    let audit = incident.findings.audit.as_ref()?;
+    let users: Vec<&str> = audit
+        .users_created
+        .items
+        .iter()
+        .filter_map(|u| u.user_name.as_deref())
+        .collect();
+    let keys: Vec<&str> = audit
+        .keys_created
+        .items
+        .iter()
+        .filter_map(|k| k.access_key_id.as_deref())
+        .collect();
     if users.is_empty() && keys.is_empty() {
         return None;
     }
@@ -224,8 +204,16 @@ fn created_note(incident: &Incident) -> Option<String> {
     Some(note)
 }
 
-fn list(value: &Value) -> impl Iterator<Item = &Value> {
-    value.as_array().into_iter().flatten()
+/// A created user's console logon, as the checklist says it.
+pub fn logon_text(state: LogonState) -> &'static str {
+    match state {
+        LogonState::Disabled | LogonState::AlreadyDisabled => {
+            "switched off; delete the user once reviewed"
+        }
+        LogonState::WouldDisable => "would be switched off (dry run)",
+        LogonState::None => "none",
+        LogonState::UserDeleted => "the user is deleted",
+    }
 }
 
 #[cfg(test)]
@@ -233,7 +221,9 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
-    use crate::domain::{AccessKeyId, IncidentId, OwnerType};
+    use crate::domain::forensics::AuditFindings;
+    use crate::domain::triage::Usage;
+    use crate::domain::{AccessKeyId, IncidentId, OwnerType, Step};
 
     fn incident(state: IncidentState, findings: Value) -> Incident {
         let now = Utc::now();
@@ -261,7 +251,7 @@ mod tests {
             settle_audit_at: None,
             parent_incident_id: None,
             last_error: None,
-            findings,
+            findings: serde_json::from_value(findings).unwrap(),
             dry_run: false,
         }
     }
@@ -312,9 +302,17 @@ mod tests {
 
     #[test]
     fn the_leaks_own_incident_names_what_its_key_created() {
-        let findings = json!({"audit": {
-            "users_created": {"items": [{"user_name": "svc-backup", "event_id": "e3"}], "truncated": 0},
-            "keys_created": {"items": [{"access_key_id": "LTAI5tBkD00rSvcBackup3Zq", "event_id": "e4"}], "truncated": 0}}});
+        let mut audit = serde_json::to_value(AuditFindings::from_events(
+            "LTAI5tQ9xLeakedCiDeploy7",
+            &[],
+            &[],
+        ))
+        .unwrap();
+        audit["users_created"] =
+            json!({"items": [{"user_name": "svc-backup", "event_id": "e3"}], "truncated": 0});
+        audit["keys_created"] = json!({"items": [{"access_key_id": "LTAI5tBkD00rSvcBackup3Zq",
+            "event_id": "e4"}], "truncated": 0});
+        let findings = json!({ "audit": audit });
         let waiting = incident(IncidentState::Active(Step::AwaitingOperator), findings);
         let text = explanation(&waiting).unwrap();
         assert!(text.starts_with("Contained:"), "{text}");
@@ -325,6 +323,7 @@ mod tests {
     #[test]
     fn a_chain_incident_gets_a_checklist_not_rotation_advice() {
         let findings = json!({"attacker_artefacts": {
+            "created_by_incident": 3, "parent_access_key_id": "LTAI5tQ9xLeakedCiDeploy7",
             "items": ["RAM user svc-backup (created by event e3)", "policy AdministratorAccess attached to svc-backup"],
             "console_logons": [{"user_name": "svc-backup", "console_logon": "disabled"}]}});
         let mut chain = incident(IncidentState::Active(Step::DeleteKey), findings);
@@ -352,9 +351,13 @@ mod tests {
         assert!(text.ends_with(&state_only), "{text}");
 
         let protected = IncidentState::NeedsAttention(Reason::ProtectedIdentity);
-        let own = incident(protected, json!({"protected": {"own_credentials": true}}));
+        let stop = |own: bool| {
+            json!({"protected": {"access_key_id": "LTAI5tQ9xLeakedCiDeploy7",
+                "own_credentials": own, "listed": !own, "step": "triage"}})
+        };
+        let own = incident(protected, stop(true));
         assert!(explanation(&own).unwrap().starts_with(OWN_KEY_WARNING));
-        let mut listed = incident(protected, json!({"protected": {"own_credentials": false}}));
+        let mut listed = incident(protected, stop(false));
         assert_eq!(
             explanation(&listed),
             Some(Reason::ProtectedIdentity.explanation())

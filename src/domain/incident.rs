@@ -3,13 +3,14 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use super::findings::Findings;
 use super::machine::{IncidentState, Path};
 use super::notification::{AccessKeyId, OwnerType};
 
 /// Database identity of an incident.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct IncidentId(pub i64);
 
@@ -55,7 +56,7 @@ pub struct Incident {
     /// The last error a step met, with its RequestId.
     pub last_error: Option<String>,
     /// What each step found, by step name.
-    pub findings: serde_json::Value,
+    pub findings: Findings,
     /// Its steps ran in dry run: every cloud change was only recorded, never made.
     pub dry_run: bool,
 }

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod billing;
 pub mod cidr;
 pub mod explain;
+pub mod findings;
 pub mod forensics;
 pub mod incident;
 pub mod machine;
@@ -17,6 +18,7 @@ pub mod undo;
 
 pub use audit::{AuditEntry, AuditRecord, ChainBreak};
 pub use cidr::Cidr;
+pub use findings::{Finding, Findings, FindingsPatch};
 pub use incident::{Incident, IncidentId, Sighting};
 pub use machine::{Event, IllegalTransition, IncidentState, Path, Reason, Step, transition};
 pub use money::Amount;

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::cidr::Cidr;
 use super::machine::{IncidentState, Path, Step};
@@ -15,7 +15,7 @@ use super::machine::{IncidentState, Path, Step};
 pub const ACTIONTRAIL_RETENTION: Duration = Duration::from_secs(90 * 86_400);
 
 /// What triage concluded about a key's use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Usage {
     /// A workload depends on the key: contain it, never disable it outright.

@@ -10,10 +10,11 @@ use serde::Deserialize;
 use super::tokens::authorize;
 use super::{ApiError, AppState, accepted, read_body};
 use crate::config::{Role, Sink};
+use crate::domain::findings::RotationSink;
 use crate::domain::undo;
-use crate::domain::{AuditRecord, Event, Incident, IncidentId, IncidentState, Signal};
+use crate::domain::{AuditRecord, Event, Finding, Incident, IncidentId, IncidentState, Signal};
 use crate::intake::{is_json, parse_generic, sha256_hex};
-use crate::store::{Delivery, IncidentFilter, OperatorChange, OperatorError};
+use crate::store::{Delivery, IncidentFilter, OperatorChange, OperatorError, Waiting};
 
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 200;
@@ -93,12 +94,13 @@ pub async fn list(
             })
             .transpose()?,
         access_key_id: query.access_key_id,
-        waiting_for_approval: match query.waiting.as_deref() {
-            None => false,
-            Some("approval") => true,
+        waiting: match query.waiting.as_deref() {
+            None => None,
+            Some("approval") => Some(Waiting::Approval),
+            Some("operator") => Some(Waiting::Operator),
             Some(other) => {
                 return Err(ApiError::BadRequest(format!(
-                    "unknown waiting filter {other:?}; the one filter is waiting=approval"
+                    "unknown waiting filter {other:?}; one of approval, operator"
                 )));
             }
         },
@@ -182,7 +184,7 @@ pub async fn report(
     body: Body,
 ) -> Result<Response, ApiError> {
     let caller = authorize(&state.tokens, &headers, Role::Operator)?;
-    let body = read_body(&headers, body, state.max_body_bytes).await?;
+    let body = read_body(body, state.max_body_bytes).await?;
     if !is_json(&headers) {
         return Err(ApiError::UnsupportedMediaType(
             "content type must be application/json".into(),
@@ -209,7 +211,9 @@ pub async fn report(
         signal: Signal::Leak(notification),
         parent: None,
     };
-    let outcome = state.intake.queue().submit(delivery).await?;
+    let outcome = state.intake.queue().submit(delivery).await;
+    crate::monitoring::record::intake("manual", crate::intake::intake_outcome(&outcome));
+    let outcome = outcome?;
     tracing::info!(
         incident.id = outcome.incident_id().map(|id| id.0),
         actor = %format!("operator:{}", caller.name),
@@ -229,7 +233,7 @@ pub async fn act(
     let caller = authorize(&state.tokens, &headers, Role::Operator)?;
     state.audit.check_appendable()?;
     let incident = find(&state, &id).await?;
-    let body = read_body(&headers, body, state.max_body_bytes).await?;
+    let body = read_body(body, state.max_body_bytes).await?;
     let mut cancel_plan = None;
     let mut change = OperatorChange {
         note: serde_json::json!({"action": action}),
@@ -247,20 +251,19 @@ pub async fn act(
                 }
                 _ => crate::domain::Step::Triage,
             };
-            let key = crate::worker::approval::finding_key(step);
             let pending = incident
                 .findings
-                .get(&key)
-                .filter(|r| r.get("granted_at").is_none());
+                .approvals
+                .get(step)
+                .filter(|a| !a.is_granted());
             let Some(pending) = pending else {
                 return Err(ApiError::Conflict(format!(
                     "no approval is pending: the incident is {}",
                     incident.state.as_str()
                 )));
             };
-            let granted = serde_json::json!({"requested_at": pending.get("requested_at"),
-                "granted_at": chrono::Utc::now(), "by": format!("operator:{}", caller.name)});
-            change.findings.push((key, granted));
+            let granted = pending.granted(chrono::Utc::now(), format!("operator:{}", caller.name));
+            change.findings.push(Finding::Approval(step, granted));
             change.note["step"] = serde_json::json!(step.as_str());
             Event::Approve
         }
@@ -297,9 +300,9 @@ pub async fn act(
                     .sinks
                     .allow_operator(&parsed)
                     .map_err(|e| ApiError::Forbidden(format!("set-rotation: {e}")))?;
-                change.note["sink"] = sink.clone();
+                change.note["sink"] = serde_json::json!(sink);
                 change.path = Some(crate::domain::Path::RamKeyRotatable);
-                change.findings.push(("rotation_sink".into(), sink));
+                change.findings.push(Finding::RotationSink(Some(sink)));
                 Event::SetRotation
             }
             None => {
@@ -310,9 +313,7 @@ pub async fn act(
                 }
                 change.note["rotatable"] = serde_json::json!(false);
                 change.path = Some(crate::domain::Path::RamKeyInUse);
-                change
-                    .findings
-                    .push(("rotation_sink".into(), serde_json::Value::Null));
+                change.findings.push(Finding::RotationSink(None));
                 Event::ClearRotation
             }
         },
@@ -363,7 +364,7 @@ pub async fn act(
 /// `{"sink": "kms", "secret_name": "..."}`, `{"sink": "file", "path": "/..."}`, or
 /// `{"rotatable": false}` (`None`: a person rotates the key). The sink comes as its finding
 /// and as the sink it names.
-fn rotation_sink(body: &[u8]) -> Result<Option<(serde_json::Value, Sink)>, ApiError> {
+fn rotation_sink(body: &[u8]) -> Result<Option<(RotationSink, Sink)>, ApiError> {
     let bad = |m: &str| ApiError::BadRequest(format!("set-rotation: {m}"));
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|_| bad("the body must be JSON naming a sink"))?;
@@ -380,7 +381,9 @@ fn rotation_sink(body: &[u8]) -> Result<Option<(serde_json::Value, Sink)>, ApiEr
         Some("kms") => {
             let name = text("secret_name").ok_or_else(|| bad("a kms sink needs secret_name"))?;
             Ok(Some((
-                serde_json::json!({"kind": "kms", "secret_name": name}),
+                RotationSink::Kms {
+                    secret_name: name.to_owned(),
+                },
                 Sink::Kms {
                     secret_name: name.to_owned(),
                 },
@@ -391,7 +394,9 @@ fn rotation_sink(body: &[u8]) -> Result<Option<(serde_json::Value, Sink)>, ApiEr
                 .filter(|p| std::path::Path::new(p).is_absolute())
                 .ok_or_else(|| bad("a file sink needs an absolute path"))?;
             Ok(Some((
-                serde_json::json!({"kind": "file", "path": path}),
+                RotationSink::File {
+                    path: path.to_owned(),
+                },
                 Sink::File { path: path.into() },
             )))
         }
@@ -401,7 +406,7 @@ fn rotation_sink(body: &[u8]) -> Result<Option<(serde_json::Value, Sink)>, ApiEr
     }
 }
 
-async fn find(state: &AppState, raw_id: &str) -> Result<Incident, ApiError> {
+pub(super) async fn find(state: &AppState, raw_id: &str) -> Result<Incident, ApiError> {
     let not_found = || ApiError::NotFound(format!("no incident {raw_id:?}"));
     let id = raw_id.parse().map(IncidentId).map_err(|_| not_found())?;
     state.store.get_incident(id).await?.ok_or_else(not_found)

@@ -14,6 +14,7 @@ mod text;
 mod webhook;
 mod wecom;
 
+pub use message::shown_key;
 pub use sender::{Sender, send_test};
 
 #[derive(Debug, thiserror::Error)]

@@ -17,6 +17,7 @@ use super::{
     OperatorError, SqlStore, Store, StoreError, verify_audit_chain,
 };
 use crate::domain::audit::ChainFault;
+use crate::domain::findings::{Cancel, Finding, FindingsPatch, Triage};
 use crate::domain::{
     AccessKeyId, AuditEntry, Event, IncidentId, IncidentState, LeakNotification, Signal, Step,
 };
@@ -303,7 +304,10 @@ async fn a_stale_workers_writes_are_refused(db: &TestDb) {
         detail: serde_json::json!({}),
     };
     let update = || IncidentUpdate {
-        findings: vec![("triage".into(), serde_json::json!({"by": "test"}))],
+        findings: FindingsPatch::one(Finding::Triage(Triage {
+            user_name: Some("by-test".into()),
+            ..Triage::default()
+        })),
         release: true,
         ..IncidentUpdate::default()
     };
@@ -326,7 +330,8 @@ async fn a_stale_workers_writes_are_refused(db: &TestDb) {
     let actions: Vec<_> = audit.iter().map(|a| a.action.as_str()).collect();
     assert_eq!(actions, ["incident.opened", "current.write"]);
     let incident = db.store.get_incident(id).await.unwrap().unwrap();
-    assert_eq!(incident.findings["triage"]["by"], "test");
+    let triage = incident.findings.triage.expect("the current worker's findings");
+    assert_eq!(triage.user_name.as_deref(), Some("by-test"));
     assert_eq!(incident.lease_owner, None, "released");
 }
 
@@ -334,7 +339,10 @@ async fn operator_events_go_through_the_state_machine(db: &TestDb) {
     let ids = opened(db, 2).await;
     let change = || OperatorChange {
         note: serde_json::json!("no longer needed"),
-        findings: vec![("cancel".into(), serde_json::json!({"asked_by": "alice"}))],
+        findings: FindingsPatch::one(Finding::Cancel(Cancel {
+            undone: vec!["asked by alice".into()],
+            ..Cancel::default()
+        })),
         ..OperatorChange::default()
     };
     let state = db
@@ -345,7 +353,8 @@ async fn operator_events_go_through_the_state_machine(db: &TestDb) {
     assert_eq!(state, IncidentState::Active(Step::Cancelling));
     let incident = db.store.get_incident(ids[0]).await.unwrap().unwrap();
     assert_eq!(incident.state, state);
-    assert_eq!(incident.findings["cancel"]["asked_by"], "alice");
+    let cancel = incident.findings.cancel.expect("the operator's findings");
+    assert_eq!(cancel.undone, ["asked by alice"]);
     let again = db
         .store
         .apply_operator_event(ids[0], Event::Cancel, "operator:alice", change())

@@ -14,7 +14,7 @@ use super::sql::Sql;
 use super::{
     ClaimScope, Claimed, Delivery, IncidentFilter, IncidentUpdate, IntakeOutcome, Lease,
     OperatorChange, OperatorError, OutboxItem, OutboxState, OutboxVerdict, Store, StoreError,
-    audit_log, deliveries, outbox_queue, work,
+    Tally, Waiting, audit_log, deliveries, outbox_queue, tally, work,
 };
 use crate::domain::audit::AuditHead;
 use crate::domain::notice::Route;
@@ -88,19 +88,18 @@ impl Store for SqlStore {
         if let Some(key) = &filter.access_key_id {
             q.push(" AND access_key_id = ").bind(key.clone());
         }
-        if filter.waiting_for_approval {
+        if filter.waiting == Some(Waiting::Operator) {
+            q.push(
+                " AND (state = 'awaiting_operator' OR \
+                 (state = 'needs_attention' AND reason <> 'approval_timed_out'))",
+            );
+        }
+        if filter.waiting == Some(Waiting::Approval) {
             // The current step's approval request, unanswered; or one that timed out.
-            let approval = "'approval_' || CASE state WHEN 'new' THEN 'triage' ELSE state END";
-            let requested = self
-                .backend
-                .json_text("findings", &[approval, "'requested_at'"]);
-            let granted = self
-                .backend
-                .json_text("findings", &[approval, "'granted_at'"]);
-            q.push(&format!(
+            q.push(
                 " AND ((state = 'needs_attention' AND reason = 'approval_timed_out') OR \
-                 ({requested} IS NOT NULL AND {granted} IS NULL))"
-            ));
+                 approval_pending = CASE state WHEN 'new' THEN 'triage' ELSE state END)",
+            );
         }
         if let Some(before) = filter.before {
             q.push(" AND id < ").bind(before.0);
@@ -257,10 +256,23 @@ impl Store for SqlStore {
         verdict: &OutboxVerdict,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        outbox_queue::settle(&self.pool, item, verdict, now).await
+        let mut conn = self.pool.acquire().await?;
+        outbox_queue::settle_one(&mut conn, item, verdict, now).await
+    }
+
+    async fn settle_outbox_all(
+        &self,
+        settled: &[(OutboxItem, OutboxVerdict)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>, StoreError> {
+        outbox_queue::settle(&self.pool, self.backend, settled, now).await
     }
 
     async fn incident_outbox(&self, id: IncidentId) -> Result<Vec<OutboxState>, StoreError> {
         outbox_queue::for_incident(&self.pool, id).await
+    }
+
+    async fn tally(&self) -> Result<Tally, StoreError> {
+        tally::read(&self.pool).await
     }
 }

@@ -13,6 +13,7 @@ mod outbox;
 mod outbox_queue;
 mod rows;
 mod sql;
+mod tally;
 mod work;
 
 use std::sync::Arc;
@@ -23,14 +24,15 @@ use chrono::{DateTime, Utc};
 use crate::domain::audit::AuditHead;
 use crate::domain::notice::Route;
 use crate::domain::{
-    AuditEntry, AuditRecord, Event, IllegalTransition, Incident, IncidentId, IncidentState,
-    OwnerType, Path, Sighting, Signal, Step,
+    AuditEntry, AuditRecord, Event, FindingsPatch, IllegalTransition, Incident, IncidentId,
+    IncidentState, OwnerType, Path, Sighting, Signal, Step,
 };
 
 pub use audit::{AuditGate, verify_audit_chain};
 use backend::Creation;
 pub use database::SqlStore;
 pub use outbox::{OutboxItem, OutboxState, OutboxVerdict};
+pub use tally::Tally;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -116,11 +118,21 @@ pub struct IncidentFilter {
     /// A stored state name (`new`, `revoke`, `needs_attention`, ...).
     pub state: Option<String>,
     pub access_key_id: Option<String>,
-    /// Only incidents waiting for an operator's approval (`?waiting=approval`).
-    pub waiting_for_approval: bool,
+    /// Only incidents waiting for a person (`?waiting=approval|operator`).
+    pub waiting: Option<Waiting>,
     /// Only incidents with a smaller id (the cursor of the previous page).
     pub before: Option<IncidentId>,
     pub limit: u32,
+}
+
+/// What a listed incident waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    /// An operator's approval of the current step, or one that timed out.
+    Approval,
+    /// An operator's action: `awaiting_operator`, or `needs_attention` for any reason but a
+    /// timed-out approval.
+    Operator,
 }
 
 /// A worker's hold on one incident. Every write under it is fenced on owner and attempt,
@@ -167,8 +179,8 @@ pub struct IncidentUpdate {
     pub next_attempt_at: Option<Option<DateTime<Utc>>>,
     pub step_attempts: Option<u32>,
     pub last_error: Option<Option<String>>,
-    /// Replaces `findings.<key>`.
-    pub findings: Vec<(String, serde_json::Value)>,
+    /// Records replacing the findings' records for their steps.
+    pub findings: FindingsPatch,
     /// The step ran in dry run (or not).
     pub dry_run: Option<bool>,
     /// Gives the lease up (the step is over for now).
@@ -181,8 +193,8 @@ pub struct OperatorChange {
     /// Why, in the operator's words or the request's, for the audit log.
     pub note: serde_json::Value,
     pub path: Option<Path>,
-    /// Replaces `findings.<key>` (e.g. the sink set by `set-rotation`).
-    pub findings: Vec<(String, serde_json::Value)>,
+    /// Records replacing the findings' (e.g. the sink set by `set-rotation`).
+    pub findings: FindingsPatch,
 }
 
 /// Why an operator's event was not applied.
@@ -263,8 +275,23 @@ pub trait Store: Send + Sync {
         verdict: &OutboxVerdict,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+    /// Records several verdicts, each under its item's lease; `false` for each lease lost.
+    /// A backend that can does it in one transaction, so a batch of sends costs one commit.
+    async fn settle_outbox_all(
+        &self,
+        settled: &[(OutboxItem, OutboxVerdict)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut kept = Vec::with_capacity(settled.len());
+        for (item, verdict) in settled {
+            kept.push(self.settle_outbox(item, verdict, now).await?);
+        }
+        Ok(kept)
+    }
     /// An incident's notifications and how their delivery stands.
     async fn incident_outbox(&self, id: IncidentId) -> Result<Vec<OutboxState>, StoreError>;
+    /// Incidents per state and pending notifications per channel, for `/metrics`.
+    async fn tally(&self) -> Result<Tally, StoreError>;
 }
 
 /// Opens the store named by the URL's scheme, writing no notifications.

@@ -12,7 +12,7 @@ use super::outbox::{OutboxItem, OutboxState, OutboxVerdict};
 use super::sql::Sql;
 use super::{IncidentUpdate, Lease, StoreError};
 use crate::domain::notice::{self, Change, NoticeKind, Route};
-use crate::domain::{IncidentId, IncidentState, Step};
+use crate::domain::{Findings, IncidentId, IncidentState};
 
 /// Inserts the outbox rows `change` causes for `incident`; a row whose (channel, dedup key)
 /// exists already is skipped, which is what suppresses repeats.
@@ -101,10 +101,31 @@ pub(super) async fn claim(
         .collect()
 }
 
-/// Records what a delivery came to, fenced on the lease; `LeaseLost`-free: a stale sender's
-/// verdict is dropped (the row's new holder decides), so it returns whether it counted.
+/// Records each verdict under its item's lease, all in one transaction: one commit for a
+/// whole batch of sends. `false` for an item whose lease was lost. On PostgreSQL the fenced
+/// row updates need no write lock; SQLite takes its one write lock up front.
 pub(super) async fn settle(
     pool: &AnyPool,
+    backend: Backend,
+    settled: &[(OutboxItem, OutboxVerdict)],
+    now: DateTime<Utc>,
+) -> Result<Vec<bool>, StoreError> {
+    let mut tx = match backend {
+        Backend::Sqlite => backend.begin_write(pool).await?,
+        Backend::Postgres => pool.begin().await?,
+    };
+    let mut kept = Vec::with_capacity(settled.len());
+    for (item, verdict) in settled {
+        kept.push(settle_one(&mut tx, item, verdict, now).await?);
+    }
+    tx.commit().await?;
+    Ok(kept)
+}
+
+/// Records what a delivery came to, fenced on the lease; `LeaseLost`-free: a stale sender's
+/// verdict is dropped (the row's new holder decides), so it returns whether it counted.
+pub(super) async fn settle_one(
+    conn: &mut AnyConnection,
     item: &OutboxItem,
     verdict: &OutboxVerdict,
     now: DateTime<Utc>,
@@ -128,7 +149,7 @@ pub(super) async fn settle(
     .bind(item.id)
     .bind(&item.owner)
     .bind(i64::from(item.attempts))
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -183,12 +204,8 @@ pub(super) async fn change_of(
     let created_at: i64 = row.try_get("created_at")?;
     let contained_before: Option<i64> = row.try_get("contained_at")?;
     let findings: String = row.try_get("findings")?;
-    let findings: serde_json::Value = serde_json::from_str(&findings).unwrap_or_default();
-    let approval_requested = update.findings.iter().find_map(|(key, value)| {
-        let step = Step::parse(key.strip_prefix("approval_")?)?;
-        let waiting = value.get("requested_at").is_some() && value.get("granted_at").is_none();
-        (waiting && findings.get(key).is_none_or(serde_json::Value::is_null)).then_some(step)
-    });
+    let findings: Findings = serde_json::from_str(&findings).unwrap_or_default();
+    let approval_requested = update.findings.approval_requested(&findings);
     Ok(Change {
         before: Some(before),
         after: update.state,
@@ -271,13 +288,13 @@ mod tests {
                 (2, "pager".to_owned(), "opened".to_owned())
             ]
         );
-        for item in &first {
-            assert!(
-                settle(&pool, item, &OutboxVerdict::Sent, now)
-                    .await
-                    .unwrap()
-            );
-        }
+        let sent: Vec<_> = first
+            .iter()
+            .map(|item| (item.clone(), OutboxVerdict::Sent))
+            .collect();
+        assert_eq!(settle(&pool, Backend::Sqlite, &sent, now).await.unwrap(), [true, true]);
+        // Settled rows are no longer leased: a stale verdict changes nothing.
+        assert_eq!(settle(&pool, Backend::Sqlite, &sent, now).await.unwrap(), [false, false]);
         let later = now + chrono::Duration::seconds(61);
         let trigger = claim(&pool, Backend::Sqlite, "b", later, lease, 10)
             .await
@@ -286,11 +303,13 @@ mod tests {
             claimed(&trigger),
             [(1, "pager".to_owned(), "needs_person".to_owned())]
         );
+        let mut conn = pool.acquire().await.unwrap();
         assert!(
-            settle(&pool, &trigger[0], &OutboxVerdict::Sent, later)
+            settle_one(&mut conn, &trigger[0], &OutboxVerdict::Sent, later)
                 .await
                 .unwrap()
         );
+        drop(conn);
         let resolve = claim(&pool, Backend::Sqlite, "b", later, lease, 10)
             .await
             .unwrap();

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyConnection, AnyPool, Row};
 
 use super::backend::Backend;
 use super::rows::{INCIDENT_COLUMNS, incident_from_row};
@@ -14,7 +14,9 @@ use super::{
     audit_log, outbox_queue,
 };
 use crate::domain::notice::{Change, Route};
-use crate::domain::{AuditEntry, Event, IncidentId, IncidentState, Step, transition};
+use crate::domain::{
+    AuditEntry, Event, Findings, FindingsPatch, IncidentId, IncidentState, Step, transition,
+};
 
 pub(super) async fn claim_next(
     pool: &AnyPool,
@@ -151,7 +153,6 @@ pub(super) async fn record(
     if let Some(dry_run) = update.dry_run {
         q.push(", dry_run = ").bind(i64::from(dry_run));
     }
-    set_findings(&mut q, backend, &update.findings);
     if update.release {
         q.push(", lease_owner = NULL, lease_expires_at = NULL");
     }
@@ -162,6 +163,7 @@ pub(super) async fn record(
     if done.rows_affected() == 0 {
         return Err(StoreError::LeaseLost(lease.incident));
     }
+    patch_findings(&mut tx, lease.incident, update.findings).await?;
     let audit: Vec<_> = audit.into_iter().map(|entry| (now, entry)).collect();
     audit_log::append_audit(&mut tx, &audit).await?;
     if let Some(change) = change {
@@ -171,39 +173,34 @@ pub(super) async fn record(
     Ok(())
 }
 
-/// Replaces `findings.<key>` for each key in one assignment; the only statement that writes
-/// findings. SQLite: `json_set(findings, '$."k1"', json(v1), ...)`; PostgreSQL: the JSON
-/// text merged with `jsonb ||`.
-fn set_findings(q: &mut Sql<'_>, backend: Backend, findings: &[(String, serde_json::Value)]) {
-    if findings.is_empty() {
-        return;
+/// Applies `patch` to the incident's findings: the whole record read, patched and written
+/// back inside the caller's transaction, which already holds the write lock and has checked
+/// the fence, so no other writer's change can fall between the read and the write. The only
+/// place findings are written.
+async fn patch_findings(
+    conn: &mut AnyConnection,
+    id: IncidentId,
+    patch: FindingsPatch,
+) -> Result<(), StoreError> {
+    if patch.is_empty() {
+        return Ok(());
     }
-    match backend {
-        Backend::Sqlite => {
-            q.push(", findings = json_set(findings");
-            for (key, value) in findings {
-                q.push(", ")
-                    .bind(format!("$.\"{key}\""))
-                    .push(", json(")
-                    .bind(value.to_string())
-                    .push(")");
-            }
-            q.push(")");
-        }
-        Backend::Postgres => {
-            q.push(", findings = (findings::jsonb || jsonb_build_object(");
-            for (i, (key, value)) in findings.iter().enumerate() {
-                if i > 0 {
-                    q.push(", ");
-                }
-                q.bind(key.clone())
-                    .push("::text, ")
-                    .bind(value.to_string())
-                    .push("::jsonb");
-            }
-            q.push("))::text");
-        }
-    }
+    let stored: String = sqlx::query_scalar("SELECT findings FROM incidents WHERE id = $1")
+        .bind(id.0)
+        .fetch_one(&mut *conn)
+        .await?;
+    let mut findings: Findings = serde_json::from_str(&stored)
+        .map_err(|e| StoreError::Corrupt(format!("findings of incident {id}: {e}")))?;
+    findings.apply(patch);
+    let json = serde_json::to_string(&findings)
+        .map_err(|e| StoreError::Corrupt(format!("findings of incident {id}: {e}")))?;
+    sqlx::query("UPDATE incidents SET findings = $1, approval_pending = $2 WHERE id = $3")
+        .bind(json)
+        .bind(findings.pending_approval().map(Step::as_str))
+        .bind(id.0)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 fn push_state(q: &mut Sql<'_>, state: IncidentState, now: DateTime<Utc>) {
@@ -264,10 +261,10 @@ pub(super) async fn apply_operator_event(
     if let Some(path) = change.path {
         q.push(", path = ").bind(path.as_str());
     }
-    set_findings(&mut q, backend, &change.findings);
     q.push(", next_attempt_at = NULL, step_attempts = 0 WHERE id = ")
         .bind(id.0);
     q.execute(&mut *tx).await.map_err(StoreError::from)?;
+    patch_findings(&mut tx, id, change.findings).await?;
     let entry = AuditEntry {
         incident_id: Some(id),
         actor: actor.to_owned(),

@@ -2,12 +2,11 @@
 //! leaked key created, switched off, and for a chain incident the checklist of everything the
 //! attacker created, for the person who cleans up.
 
-use serde_json::{Value, json};
-
 use super::context::{StepContext, StepError};
 use super::logins;
+use crate::domain::findings::AttackerArtefacts;
 use crate::domain::forensics::AuditFindings;
-use crate::domain::{Incident, IncidentState, Step};
+use crate::domain::{Finding, FindingsPatch, Incident, IncidentState, Step};
 
 /// A chain incident's parent, as far as the checklist needs it.
 pub(super) enum Parent {
@@ -35,7 +34,7 @@ pub(super) async fn parent(ctx: &StepContext<'_>) -> Result<Parent, StepError> {
     };
     Ok(match ctx.inner.store.get_incident(parent_id).await? {
         None => Parent::None,
-        Some(parent) if parent.findings.get("audit").is_none() && parent.state.is_open() => {
+        Some(parent) if parent.findings.audit.is_none() && parent.state.is_open() => {
             Parent::AuditPending
         }
         Some(parent) => Parent::Ready(Box::new(parent)),
@@ -47,38 +46,35 @@ pub(super) async fn findings(
     ctx: &mut StepContext<'_>,
     own: &AuditFindings,
     parent: Option<&Incident>,
-) -> Result<Vec<(String, Value)>, StepError> {
+) -> Result<FindingsPatch, StepError> {
+    let mut out = FindingsPatch::default();
     if ctx.incident.state == IncidentState::Active(Step::Cancelling) {
         // A settle pass due while a cancel puts things back must not switch logons off again.
-        return Ok(Vec::new());
+        return Ok(out);
     }
     let logons = logins::disable_created(ctx, own).await?;
-    let mut out = Vec::new();
     if let Some(parent_id) = ctx.incident.parent_incident_id {
         let mut items = Vec::new();
-        let mut logon_list = Vec::new();
+        let mut console_logons = Vec::new();
         if let Some(parent) = parent {
-            let audit = parent.findings.get("audit").cloned().unwrap_or_default();
-            if let Ok(audit) = serde_json::from_value::<AuditFindings>(audit) {
+            if let Some(audit) = &parent.findings.audit {
                 items.extend(audit.checklist());
             }
-            if let Some(list) = parent.findings[logins::FINDING]["users"].as_array() {
-                logon_list.extend(list.iter().cloned());
+            if let Some(theirs) = &parent.findings.attacker_logins {
+                console_logons.extend(theirs.users.iter().cloned());
             }
         }
         items.extend(own.checklist());
         let mut seen = std::collections::HashSet::new();
         items.retain(|item| seen.insert(item.clone()));
-        if let Some(list) = logons["users"].as_array() {
-            logon_list.extend(list.iter().cloned());
-        }
-        out.push((
-            "attacker_artefacts".into(),
-            json!({"created_by_incident": parent_id,
-                   "parent_access_key_id": parent.map(|p| &p.access_key_id),
-                   "items": items, "console_logons": logon_list}),
-        ));
+        console_logons.extend(logons.users.iter().cloned());
+        out.push(Finding::AttackerArtefacts(AttackerArtefacts {
+            created_by_incident: parent_id,
+            parent_access_key_id: parent.map(|p| p.access_key_id.clone()),
+            items,
+            console_logons,
+        }));
     }
-    out.push((logins::FINDING.into(), logons));
+    out.push(Finding::AttackerLogins(logons));
     Ok(out)
 }

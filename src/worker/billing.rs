@@ -3,12 +3,11 @@
 use std::collections::BTreeMap;
 
 use chrono::Utc;
-use serde_json::{Value, json};
 
 use super::context::{StepContext, StepError, StepResult};
 use crate::cloud::api::BillItem;
-use crate::domain::Amount;
 use crate::domain::billing::{BillingFindings, ProductCharge, billing_cycles};
+use crate::domain::{Amount, Finding};
 
 pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepError> {
     let client = ctx.inner.client.clone();
@@ -53,13 +52,7 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
         now,
         ctx.inner.config.increase_threshold_percent,
     );
-    let summary = findings.summary();
-    Ok(StepResult::default()
-        .finding(
-            "billing",
-            serde_json::to_value(&findings).unwrap_or(Value::Null),
-        )
-        .finding("billing_summary", json!(summary)))
+    Ok(StepResult::default().finding(Finding::Billing(Box::new(findings))))
 }
 
 /// Sums bill lines per product.

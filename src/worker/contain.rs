@@ -1,13 +1,14 @@
 //! Containment: the Deny policy on a key in use, or disabling a key nobody uses. Both read
 //! the current state first and change only what differs, then read back what they did.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::context::{StepContext, StepError, StepResult, applied};
 use super::keys;
 use crate::cloud::api::{KeyStatus, PolicyType};
-use crate::domain::Reason;
+use crate::domain::findings::{Disable, Revoke, Verified};
 use crate::domain::undo::Change;
+use crate::domain::{Finding, Reason};
 
 /// Attaches the runbook's Deny policy to the key's user and verifies it.
 pub(super) async fn revoke(ctx: &mut StepContext<'_>) -> Result<StepResult, StepError> {
@@ -15,7 +16,13 @@ pub(super) async fn revoke(ctx: &mut StepContext<'_>) -> Result<StepResult, Step
     let user = ctx.user()?.to_owned();
     let name = ctx.inner.config.policy_name.clone();
     let document = ctx.inner.config.policy_document.clone();
-    let mut finding = json!({"policy": name, "user_name": user});
+    let mut finding = Revoke {
+        policy: name.clone(),
+        user_name: user.clone(),
+        new_version: None,
+        error: None,
+        verified: None,
+    };
 
     let existing = ctx
         .read(
@@ -37,7 +44,7 @@ pub(super) async fn revoke(ctx: &mut StepContext<'_>) -> Result<StepResult, Step
                 applied(client.create_policy_version(&name, &document))
             })
             .await?;
-            finding["new_version"] = json!(true);
+            finding.new_version = Some(true);
         }
         Some(_) => {}
     }
@@ -64,8 +71,10 @@ pub(super) async fn revoke(ctx: &mut StepContext<'_>) -> Result<StepResult, Step
             .await;
         match attach {
             Err(StepError::Cloud(err)) if err.code() == Some("LimitExceeded.User.Policy") => {
-                finding["error"] = json!(err.to_string());
-                return Ok(StepResult::halted(Reason::PolicyLimit).finding("revoke", finding));
+                finding.error = Some(err.to_string());
+                return Ok(
+                    StepResult::halted(Reason::PolicyLimit).finding(Finding::Revoke(finding))
+                );
             }
             other => {
                 other?;
@@ -73,8 +82,8 @@ pub(super) async fn revoke(ctx: &mut StepContext<'_>) -> Result<StepResult, Step
         }
     }
     if ctx.dry_run() {
-        finding["verified"] = json!("skipped in dry run");
-        return Ok(StepResult::default().finding("revoke", finding));
+        finding.verified = Some(Verified::SkippedInDryRun);
+        return Ok(StepResult::default().finding(Finding::Revoke(finding)));
     }
     let after = ctx
         .read(
@@ -88,39 +97,44 @@ pub(super) async fn revoke(ctx: &mut StepContext<'_>) -> Result<StepResult, Step
             "{name} is not among {user}'s policies"
         )));
     }
-    finding["verified"] = json!(true);
+    finding.verified = Some(Verified::Yes);
     Ok(StepResult {
         contained: true,
         ..StepResult::default()
     }
-    .finding("revoke", finding))
+    .finding(Finding::Revoke(finding)))
 }
 
-/// Disables the one leaked key (never "the user's keys") and verifies it. `finding` names
-/// the step (`disable_key` for an unused key, `disable_old_key` after a rotation); the time
-/// it was verified starts the grace period before deletion.
+/// Disables the one leaked key (never "the user's keys") and verifies it. `record` files the
+/// finding under its step (`disable_key` for an unused key, `disable_old_key` after a
+/// rotation); the time it was verified starts the grace period before deletion.
 pub(super) async fn disable(
     ctx: &mut StepContext<'_>,
-    finding_key: &str,
+    record: fn(Disable) -> Finding,
 ) -> Result<StepResult, StepError> {
     let user = ctx.user()?.to_owned();
     let key = ctx.incident.access_key_id.as_str().to_owned();
-    let mut finding = json!({"user_name": user, "access_key_id": key});
     let before = keys::set_status(ctx, &user, KeyStatus::Inactive).await?;
-    finding["disabled_at"] = json!(chrono::Utc::now());
+    let mut finding = Disable {
+        user_name: user,
+        access_key_id: key,
+        disabled_at: chrono::Utc::now(),
+        note: None,
+        verified: None,
+    };
     if before.is_none() {
-        finding["note"] = json!("the key no longer exists");
+        finding.note = Some("the key no longer exists".into());
     } else if ctx.dry_run() {
-        finding["verified"] = json!("skipped in dry run");
-        return Ok(StepResult::default().finding(finding_key, finding));
+        finding.verified = Some(Verified::SkippedInDryRun);
+        return Ok(StepResult::default().finding(record(finding)));
     } else {
-        finding["verified"] = json!(true);
+        finding.verified = Some(Verified::Yes);
     }
     Ok(StepResult {
         contained: true,
         ..StepResult::default()
     }
-    .finding(finding_key, finding))
+    .finding(record(finding)))
 }
 
 /// Policy documents are equal when they parse to the same JSON, whatever their spacing.

@@ -10,7 +10,9 @@ use super::Inner;
 use crate::cloud::api::Effect;
 use crate::cloud::{Called, CloudError};
 use crate::domain::undo::Change;
-use crate::domain::{AuditEntry, Incident, IncidentState, Path, Reason, Step};
+use crate::domain::{
+    AuditEntry, Finding, FindingsPatch, Incident, IncidentState, Path, Reason, Step,
+};
 use crate::store::{IncidentUpdate, Lease, StoreError};
 
 /// Why a step stopped before it was done.
@@ -40,7 +42,7 @@ pub(super) struct StepResult {
     pub halted: Option<Reason>,
     pub path: Option<Path>,
     pub owner: Option<(crate::domain::OwnerType, Option<String>)>,
-    pub findings: Vec<(String, Value)>,
+    pub findings: FindingsPatch,
     pub contained: bool,
     pub settle_audit_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Not done yet: run the step again at this time (a wait, not a failure).
@@ -48,8 +50,8 @@ pub(super) struct StepResult {
 }
 
 impl StepResult {
-    pub fn finding(mut self, key: &str, value: Value) -> Self {
-        self.findings.push((key.to_owned(), value));
+    pub fn finding(mut self, finding: Finding) -> Self {
+        self.findings.push(finding);
         self
     }
 

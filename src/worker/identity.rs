@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::context::{StepContext, StepError, StepResult};
 use crate::cloud::{CloudClient, CloudError};
 use crate::config::RemediationConfig;
-use crate::domain::{Protected, Protection, Reason};
+use crate::domain::findings::ProtectedStop;
+use crate::domain::{Finding, Protected, Protection, Reason};
 
 /// The longest wait between two attempts to learn the identity.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
@@ -74,8 +74,15 @@ pub(super) async fn key_protection(ctx: &StepContext<'_>) -> Result<Option<Prote
     Ok(own.iter().any(|k| k == key).then_some(Protected::Own))
 }
 
+/// What the stop names besides the key: the protected user, or the change refused.
+#[derive(Default)]
+pub(super) struct Named {
+    pub user_name: Option<String>,
+    pub refused_change_to: Option<String>,
+}
+
 /// The verdict for an incident about a protected identity: no change, a person now.
-pub(super) fn stop(ctx: &StepContext<'_>, why: Protected, what: Value) -> StepResult {
+pub(super) fn stop(ctx: &StepContext<'_>, why: Protected, named: Named) -> StepResult {
     let own = why == Protected::Own;
     tracing::error!(
         incident.id = ctx.incident.id.0,
@@ -84,16 +91,15 @@ pub(super) fn stop(ctx: &StepContext<'_>, why: Protected, what: Value) -> StepRe
         own_credentials = own,
         "the incident concerns a protected identity; akguard makes no change, a person must act now"
     );
-    let mut finding = json!({
-        "access_key_id": ctx.incident.access_key_id,
-        "own_credentials": own,
-        "listed": !own,
-        "step": ctx.step.as_str(),
-    });
-    if let (Some(finding), Value::Object(extra)) = (finding.as_object_mut(), what) {
-        finding.extend(extra);
-    }
-    StepResult::halted(Reason::ProtectedIdentity).finding("protected", finding)
+    let finding = ProtectedStop {
+        access_key_id: ctx.incident.access_key_id.clone(),
+        own_credentials: own,
+        listed: !own,
+        step: ctx.step,
+        user_name: named.user_name,
+        refused_change_to: named.refused_change_to,
+    };
+    StepResult::halted(Reason::ProtectedIdentity).finding(Finding::Protected(finding))
 }
 
 /// The last line of defence, checked before every mutating call: a change that names a

@@ -3,22 +3,18 @@
 //! next logon, so the logon is switched off (IMS `UpdateLoginProfile` with `Status=Inactive`,
 //! which keeps the profile so a cancel can switch it back on) and read back.
 
-use serde_json::{Value, json};
-
 use super::context::{StepContext, StepError, applied};
 use crate::cloud::api::LoginStatus;
+use crate::domain::findings::{AttackerLogins, Logon, LogonState};
 use crate::domain::forensics::AuditFindings;
 use crate::domain::undo::Change;
-
-/// The finding that lists each created user's console logon.
-pub(super) const FINDING: &str = "attacker_logins";
 
 /// Switches off the console logon of every user `findings` shows the key created; returns the
 /// finding, folded into what earlier passes found.
 pub(super) async fn disable_created(
     ctx: &mut StepContext<'_>,
     findings: &AuditFindings,
-) -> Result<Value, StepError> {
+) -> Result<AttackerLogins, StepError> {
     let mut names: Vec<String> = findings
         .users_created
         .items
@@ -27,31 +23,38 @@ pub(super) async fn disable_created(
         .collect();
     names.sort();
     names.dedup();
-    let earlier = ctx.incident.findings[FINDING]["users"].clone();
+    let earlier = ctx.incident.findings.attacker_logins.clone();
     let mut users = Vec::new();
     for name in names {
         let mut entry = disable_one(ctx, &name).await?;
         // A logon this incident switched off stays reported as switched off by it.
         let before = earlier
-            .as_array()
-            .and_then(|list| list.iter().find(|u| u["user_name"] == name.as_str()));
-        if entry["console_logon"] == "already_disabled"
-            && before.is_some_and(|b| b["console_logon"] == "disabled")
+            .as_ref()
+            .and_then(|e| e.users.iter().find(|u| u.user_name == name));
+        if entry.console_logon == LogonState::AlreadyDisabled
+            && before.is_some_and(|b| b.console_logon == LogonState::Disabled)
         {
-            entry["console_logon"] = json!("disabled");
+            entry.console_logon = LogonState::Disabled;
         }
         users.push(entry);
     }
-    Ok(json!({"users": users, "dry_run": ctx.dry_run()}))
+    Ok(AttackerLogins {
+        users,
+        dry_run: ctx.dry_run(),
+    })
 }
 
-async fn disable_one(ctx: &mut StepContext<'_>, name: &str) -> Result<Value, StepError> {
+async fn disable_one(ctx: &mut StepContext<'_>, name: &str) -> Result<Logon, StepError> {
     let client = ctx.inner.client.clone();
-    let mut entry = json!({"user_name": name});
+    let mut entry = Logon {
+        user_name: name.to_owned(),
+        console_logon: LogonState::UserDeleted,
+        user_principal_name: None,
+        verified: None,
+    };
     let user = match ctx.read("GetUser", name, client.get_user(name)).await {
         Ok(user) => user,
         Err(StepError::Cloud(err)) if err.code() == Some("EntityNotExist.User") => {
-            entry["console_logon"] = json!("user_deleted");
             return Ok(entry);
         }
         Err(err) => return Err(err),
@@ -60,16 +63,15 @@ async fn disable_one(ctx: &mut StepContext<'_>, name: &str) -> Result<Value, Ste
         .read("GetUser", &user.user_id, client.user_by_id(&user.user_id))
         .await?;
     let Some(upn) = ims_user.and_then(|u| u.user_principal_name) else {
-        entry["console_logon"] = json!("user_deleted");
         return Ok(entry);
     };
-    entry["user_principal_name"] = json!(upn);
+    entry.user_principal_name = Some(upn.clone());
     let status = ctx
         .read("GetLoginProfile", &upn, client.login_status(&upn))
         .await?;
     match status {
-        None => entry["console_logon"] = json!("none"),
-        Some(LoginStatus::Inactive) => entry["console_logon"] = json!("already_disabled"),
+        None => entry.console_logon = LogonState::None,
+        Some(LoginStatus::Inactive) => entry.console_logon = LogonState::AlreadyDisabled,
         Some(LoginStatus::Active) => {
             let change = Change::LoginStatus {
                 user: name.to_owned(),
@@ -82,7 +84,7 @@ async fn disable_one(ctx: &mut StepContext<'_>, name: &str) -> Result<Value, Ste
             })
             .await?;
             if ctx.dry_run() {
-                entry["console_logon"] = json!("would_disable");
+                entry.console_logon = LogonState::WouldDisable;
                 return Ok(entry);
             }
             let after = ctx
@@ -93,8 +95,8 @@ async fn disable_one(ctx: &mut StepContext<'_>, name: &str) -> Result<Value, Ste
                     "the console logon of {name} is still on"
                 )));
             }
-            entry["console_logon"] = json!("disabled");
-            entry["verified"] = json!(true);
+            entry.console_logon = LogonState::Disabled;
+            entry.verified = Some(true);
         }
     }
     Ok(entry)

@@ -8,9 +8,10 @@
 //! Protected users (akguard's own, `protect.users`) are skipped: their login is never changed.
 
 use chrono::Utc;
-use serde_json::json;
 
 use super::context::{StepContext, StepError, StepResult, applied};
+use crate::domain::Finding;
+use crate::domain::findings::Mfa;
 
 /// The start of the last completed sweep, in the store's marks.
 const SWEEP_MARK: &str = "mfa_sweep_started";
@@ -36,18 +37,21 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
         .and_then(|m| m.parse::<i64>().ok())
         .filter(|started| *started >= ctx.incident.created_at.timestamp_millis());
     if let Some(started) = covered_since {
-        let mut finding = json!({"covered_by_sweep_started_at": chrono::DateTime::from_timestamp_millis(started),
-                                 "dry_run": ctx.dry_run()});
+        let mut finding = Mfa {
+            covered_by_sweep_started_at: chrono::DateTime::from_timestamp_millis(started),
+            dry_run: ctx.dry_run(),
+            ..Mfa::default()
+        };
         if let Some(user) = &leaked_user {
             let changes = ensure(ctx, user, true).await?;
-            finding["password_reset_required"] = json!(changes.password_reset.then_some(user));
-            finding["mfa_now_required"] = json!(if changes.mfa_now_required {
-                vec![user]
+            finding.password_reset_required = changes.password_reset.then(|| user.clone());
+            finding.mfa_now_required = Some(if changes.mfa_now_required {
+                vec![user.clone()]
             } else {
                 vec![]
             });
         }
-        return Ok(StepResult::default().finding("mfa", finding));
+        return Ok(StepResult::default().finding(Finding::Mfa(finding)));
     }
 
     let started = Utc::now();
@@ -80,16 +84,17 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
             .set_mark(SWEEP_MARK, &started.timestamp_millis().to_string())
             .await?;
     }
-    let finding = json!({
-        "users_checked": users.len(),
-        "console_users": console_users,
-        "mfa_now_required": required,
-        "mfa_already_required": already,
-        "password_reset_required": password_reset,
-        "protected_skipped": protected,
-        "dry_run": ctx.dry_run(),
-    });
-    Ok(StepResult::default().finding("mfa", finding))
+    let finding = Mfa {
+        covered_by_sweep_started_at: None,
+        users_checked: Some(users.len()),
+        console_users: Some(console_users),
+        mfa_now_required: Some(required),
+        mfa_already_required: Some(already),
+        password_reset_required: password_reset,
+        protected_skipped: Some(protected),
+        dry_run: ctx.dry_run(),
+    };
+    Ok(StepResult::default().finding(Finding::Mfa(finding)))
 }
 
 /// Requires MFA of one console user without a device (and, for the leaked key's user, a new

@@ -2,7 +2,7 @@
 //! transition with its audit rows. Steps are reconcilers, so a step cut short by a crash or
 //! a lost lease is simply run again by whoever claims the incident next.
 
-pub mod approval;
+mod approval;
 mod artefacts;
 mod billing;
 mod contain;
@@ -29,7 +29,8 @@ use tokio_util::sync::CancellationToken;
 use crate::cloud::retry::{RetryPolicy, unit_sample};
 use crate::cloud::{CloudClient, ErrorClass};
 use crate::config::RemediationConfig;
-use crate::domain::{Event, IncidentState, Protection, Reason, Step, transition};
+use crate::domain::{Event, Finding, IncidentState, Protection, Reason, Step, transition};
+use crate::monitoring::record;
 use crate::store::{
     AuditGate, ClaimScope, Claimed, IncidentUpdate, Lease, Store, StoreError, Work,
 };
@@ -204,14 +205,21 @@ async fn run_claimed(inner: &Inner, claimed: Claimed) {
             Work::SettleAudit => settle_audit(inner, &incident, &lease).await,
         }
     };
+    let step = match work {
+        Work::Step(step) => step.as_str(),
+        Work::SettleAudit => "audit_settle",
+    };
     tokio::select! {
-        result = work_done => match result {
+        result = work_done => {
+            record::step_ran(step, started.elapsed());
+            match result {
             Ok(()) => tracing::debug!(incident.id = incident.id.0, ?work, duration_ms = started.elapsed().as_millis() as u64, "work done"),
             Err(StepError::Store(StoreError::LeaseLost(_))) => {
                 tracing::warn!(incident.id = incident.id.0, "lease lost; another worker continues")
             }
             Err(err) => tracing::error!(incident.id = incident.id.0, error = %err, "cannot record the outcome; the lease will expire and the step run again"),
-        },
+            }
+        }
         lost = heartbeat(inner, &lease) => {
             tracing::warn!(incident.id = incident.id.0, error = %lost, "lease lost; step abandoned");
         }
@@ -243,14 +251,14 @@ async fn run_step(
     }
     let result = match step {
         Step::Triage => triage::run(&mut ctx).await,
-        Step::DisableKey => contain::disable(&mut ctx, "disable_key").await,
+        Step::DisableKey => contain::disable(&mut ctx, Finding::DisableKey).await,
         Step::Revoke => contain::revoke(&mut ctx).await,
         Step::EnforceMfa => mfa::run(&mut ctx).await,
         Step::Audit => trail::first_pass(&mut ctx).await,
         Step::Billing => billing::run(&mut ctx).await,
         Step::Rotate => rotate::create_and_deliver(&mut ctx).await,
         Step::AwaitingCutover => rotate::await_cutover(&mut ctx).await,
-        Step::DisableOldKey => contain::disable(&mut ctx, "disable_old_key").await,
+        Step::DisableOldKey => contain::disable(&mut ctx, Finding::DisableOldKey).await,
         Step::DeleteKey => retire::delete_key(&mut ctx).await,
         Step::Reenable => retire::reenable(&mut ctx).await,
         Step::Cancelling => retire::cancel(&mut ctx).await,
@@ -263,7 +271,11 @@ async fn run_step(
         Ok(outcome) => finish(&mut ctx, outcome).await,
         Err(StepError::Store(err)) => Err(StepError::Store(err)),
         Err(StepError::Protected { target, why }) => {
-            let stop = identity::stop(&ctx, why, json!({"refused_change_to": target}));
+            let named = identity::Named {
+                refused_change_to: Some(target),
+                ..identity::Named::default()
+            };
+            let stop = identity::stop(&ctx, why, named);
             finish(&mut ctx, stop).await
         }
         Err(err) => fail(&mut ctx, err).await,
@@ -326,6 +338,7 @@ async fn finish(ctx: &mut StepContext<'_>, outcome: StepResult) -> Result<(), St
     // disabled (after a cutover, say) does not contain it again.
     if outcome.contained && ctx.incident.contained_at.is_none() {
         let ms = (now - ctx.incident.created_at).num_milliseconds();
+        record::contained(Duration::from_millis(ms.max(0) as u64));
         tracing::info!(
             incident.id = ctx.incident.id.0,
             time_to_containment_ms = ms,
@@ -350,6 +363,17 @@ async fn fail(ctx: &mut StepContext<'_>, err: StepError) -> Result<(), StepError
         StepError::Unverified(_) => true,
         StepError::Store(_) | StepError::Refused(_) | StepError::Protected { .. } => false,
     };
+    let class = match &err {
+        StepError::Cloud(cloud) => match cloud.class() {
+            ErrorClass::Retryable => "retryable",
+            ErrorClass::AlreadyDone | ErrorClass::Fatal => "fatal",
+        },
+        StepError::Unverified(_) => "unverified",
+        StepError::Refused(_) => "refused",
+        StepError::Store(_) => "store",
+        StepError::Protected { .. } => "protected",
+    };
+    record::step_failed(ctx.step.as_str(), class);
     let message = err.to_string();
     let mut audit = ctx.take_reads();
     if transient && attempts < ctx.inner.retry.max_attempts {
@@ -406,13 +430,8 @@ async fn settle_audit(
 ) -> Result<(), StepError> {
     let mut ctx = StepContext::new(inner, incident, lease, Step::Audit);
     let (update, mut audit) = match trail::settle_pass(&mut ctx).await {
-        Ok((merged, mut findings)) => {
+        Ok((merged, findings)) => {
             let summary = merged.summary();
-            findings.push((
-                "audit".into(),
-                serde_json::to_value(&merged).unwrap_or_default(),
-            ));
-            findings.push(("audit_summary".into(), json!(summary)));
             let update = IncidentUpdate {
                 settle_audit_at: Some(None),
                 findings,

@@ -2,34 +2,26 @@
 //! the Deny policy detached (never before: the runbook forbids it while the key exists) and
 //! Security Center told the leak is handled.
 
-use chrono::{DateTime, Utc};
-use serde_json::json;
+use chrono::Utc;
 
 use super::context::{StepContext, StepError, StepResult, applied};
 use super::{keys, logins};
 use crate::cloud::api::{DealType, KeyStatus, LoginStatus};
-use crate::domain::Reason;
+use crate::domain::findings::{Cancel, Deletion, Reenable};
 use crate::domain::undo::{self, Change, NotUndone};
+use crate::domain::{Finding, Reason};
 use crate::intake::security_center;
 
 pub(super) async fn delete_key(ctx: &mut StepContext<'_>) -> Result<StepResult, StepError> {
-    let disabled_at: Option<DateTime<Utc>> =
-        ["disable_old_key", "disable_key"].iter().find_map(|k| {
-            ctx.incident
-                .findings
-                .get(*k)?
-                .get("disabled_at")?
-                .as_str()?
-                .parse()
-                .ok()
-        });
     let grace = chrono::Duration::from_std(ctx.inner.config.disable_grace).unwrap_or_default();
-    if let Some(until) = disabled_at.map(|t| t + grace)
+    if let Some(until) = ctx.incident.findings.disabled_at().map(|t| t + grace)
         && Utc::now() < until
     {
-        return Ok(
-            StepResult::wait_until(until).finding("delete_key", json!({"grace_until": until}))
-        );
+        let waiting = Deletion {
+            grace_until: Some(until),
+            ..Deletion::default()
+        };
+        return Ok(StepResult::wait_until(until).finding(Finding::DeleteKey(waiting)));
     }
     let client = ctx.inner.client.clone();
     let user = ctx.user()?.to_owned();
@@ -55,11 +47,15 @@ pub(super) async fn delete_key(ctx: &mut StepContext<'_>) -> Result<StepResult, 
             }
         }
     }
-    let mut finding =
-        json!({"access_key_id": key, "deleted": !ctx.dry_run(), "deleted_at": Utc::now()});
+    let mut finding = Deletion {
+        access_key_id: Some(key),
+        deleted: Some(!ctx.dry_run()),
+        deleted_at: Some(Utc::now()),
+        ..Deletion::default()
+    };
     if ctx.inner.config.detach_after_delete {
         keys::detach_deny_policy(ctx, &user).await?;
-        finding["deny_policy_detached"] = json!(true);
+        finding.deny_policy_detached = Some(true);
     }
     let records = ctx
         .inner
@@ -76,8 +72,8 @@ pub(super) async fn delete_key(ctx: &mut StepContext<'_>) -> Result<StepResult, 
         })
         .await?;
     }
-    finding["security_center_records_closed"] = json!(records);
-    Ok(StepResult::default().finding("delete_key", finding))
+    finding.security_center_records_closed = Some(records);
+    Ok(StepResult::default().finding(Finding::DeleteKey(finding)))
 }
 
 /// Gives the leaked key back during the grace period, because an operator asked: the
@@ -93,10 +89,12 @@ pub(super) async fn reenable(ctx: &mut StepContext<'_>) -> Result<StepResult, St
             "{key} no longer exists; it cannot be re-enabled"
         )));
     }
-    Ok(StepResult::halted(Reason::Reenabled).finding(
-        "reenable",
-        json!({"access_key_id": key, "reenabled_at": Utc::now()}),
-    ))
+    Ok(
+        StepResult::halted(Reason::Reenabled).finding(Finding::Reenable(Reenable {
+            access_key_id: key,
+            reenabled_at: Utc::now(),
+        })),
+    )
 }
 
 /// A false positive: undoes the changes that the recorded call results show akguard applied,
@@ -155,6 +153,10 @@ pub(super) async fn cancel(ctx: &mut StepContext<'_>) -> Result<StepResult, Step
             undone.push(change.describe());
         }
     }
-    let finding = json!({"undone": undone, "not_undone": not_undone, "dry_run": ctx.dry_run()});
-    Ok(StepResult::default().finding("cancel", finding))
+    let finding = Cancel {
+        undone,
+        not_undone,
+        dry_run: ctx.dry_run(),
+    };
+    Ok(StepResult::default().finding(Finding::Cancel(finding)))
 }

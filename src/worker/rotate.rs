@@ -9,14 +9,14 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
 
 use super::context::{StepContext, StepError, StepResult, applied};
 use super::deliver::{check_sink, deliver, version_id, was_delivered};
 use crate::cloud::api::{Effect, KeyStatus, NewAccessKey};
 use crate::config::Sink;
-use crate::domain::Reason;
+use crate::domain::findings::{Cutover, Rotation, RotationSink};
 use crate::domain::undo::Change;
+use crate::domain::{Finding, FindingsPatch, Reason};
 use crate::store::IncidentUpdate;
 
 /// A zero poll interval (rehearsals, tests) still leaves the cloud a breath between reads.
@@ -44,7 +44,12 @@ pub(super) async fn create_and_deliver(ctx: &mut StepContext<'_>) -> Result<Step
     };
     check_sink(ctx, &sink)?;
     let client = ctx.inner.client.clone();
-    let intent_at = finding_time(ctx, "rotation", "create_intent_at");
+    let intent_at = ctx
+        .incident
+        .findings
+        .rotation
+        .as_ref()
+        .and_then(|r| r.create_intent_at);
     let keys = ctx
         .read("ListAccessKeys", &user, client.list_access_keys(&user))
         .await?;
@@ -67,8 +72,13 @@ pub(super) async fn create_and_deliver(ctx: &mut StepContext<'_>) -> Result<Step
             let appeared_after = other
                 .create_date
                 .is_some_and(|c| c > ctx.incident.detected_at);
-            let mut finding = json!({"other_key": other.access_key_id, "other_key_created": other.create_date,
-                "other_key_status": format!("{:?}", other.status), "appeared_after_detection": appeared_after});
+            let mut finding = Rotation {
+                other_key: Some(other.access_key_id.clone()),
+                other_key_created: other.create_date,
+                other_key_status: Some(format!("{:?}", other.status)),
+                appeared_after_detection: Some(appeared_after),
+                ..Rotation::default()
+            };
             if appeared_after
                 && other.status == KeyStatus::Active
                 && ctx.inner.config.disable_unknown_keys
@@ -85,24 +95,25 @@ pub(super) async fn create_and_deliver(ctx: &mut StepContext<'_>) -> Result<Step
                     applied(client.update_access_key(&user, &id, KeyStatus::Inactive))
                 })
                 .await?;
-                finding["other_key_disabled"] = json!(true);
+                finding.other_key_disabled = Some(true);
             }
-            return Ok(StepResult::halted(Reason::SecondKey).finding("rotation", finding));
+            return Ok(StepResult::halted(Reason::SecondKey).finding(Finding::Rotation(finding)));
         }
         // Ours, from an attempt cut short by a crash or a lost answer.
         let id = other.access_key_id.clone();
         if was_delivered(ctx, &sink, &id).await? {
             // Delivered: the workload may hold it already, so it is the new key.
             let version = matches!(sink, Sink::Kms { .. }).then(|| version_id(ctx, &id));
-            let finding = json!({
-                "create_intent_at": intent_at,
-                "new_access_key_id": id,
-                "sink": describe(&sink),
-                "secret_version": version,
-                "delivered_at": Utc::now(),
-                "recovered_after_interruption": true,
-            });
-            return Ok(StepResult::default().finding("rotation", finding));
+            let finding = Rotation {
+                create_intent_at: intent_at,
+                new_access_key_id: Some(id),
+                sink: Some(describe(&sink)),
+                secret_version: version,
+                delivered_at: Some(Utc::now()),
+                recovered_after_interruption: Some(true),
+                ..Rotation::default()
+            };
+            return Ok(StepResult::default().finding(Finding::Rotation(finding)));
         }
         // Never delivered: its secret is gone.
         ctx.mutate("DeleteAccessKey", &id, || {
@@ -113,11 +124,13 @@ pub(super) async fn create_and_deliver(ctx: &mut StepContext<'_>) -> Result<Step
     // The intent is durable before the key exists, so a retry can recognize a lost key.
     let now = Utc::now();
     if !ctx.dry_run() {
+        let intent = Rotation {
+            create_intent_at: Some(now),
+            sink: Some(describe(&sink)),
+            ..Rotation::default()
+        };
         let update = IncidentUpdate {
-            findings: vec![(
-                "rotation".into(),
-                json!({"create_intent_at": now, "sink": describe(&sink)}),
-            )],
+            findings: FindingsPatch::one(Finding::Rotation(intent)),
             ..IncidentUpdate::default()
         };
         ctx.inner
@@ -127,20 +140,23 @@ pub(super) async fn create_and_deliver(ctx: &mut StepContext<'_>) -> Result<Step
     }
     let Some(created) = create(ctx, &user).await? else {
         // A dry run recorded the call it would have made; there is no key to deliver.
-        return Ok(StepResult::default().finding(
-            "rotation",
-            json!({"dry_run": true, "sink": describe(&sink)}),
-        ));
+        let dry = Rotation {
+            dry_run: Some(true),
+            sink: Some(describe(&sink)),
+            ..Rotation::default()
+        };
+        return Ok(StepResult::default().finding(Finding::Rotation(dry)));
     };
     let version = deliver(ctx, &sink, &created).await?;
-    let finding = json!({
-        "create_intent_at": now,
-        "new_access_key_id": created.access_key_id,
-        "sink": describe(&sink),
-        "secret_version": version,
-        "delivered_at": Utc::now(),
-    });
-    Ok(StepResult::default().finding("rotation", finding))
+    let finding = Rotation {
+        create_intent_at: Some(now),
+        new_access_key_id: Some(created.access_key_id.clone()),
+        sink: Some(describe(&sink)),
+        secret_version: version,
+        delivered_at: Some(Utc::now()),
+        ..Rotation::default()
+    };
+    Ok(StepResult::default().finding(Finding::Rotation(finding)))
 }
 
 /// `CreateAccessKey` with its intent and result in the audit log (the new key's id only);
@@ -164,8 +180,10 @@ async fn create(ctx: &mut StepContext<'_>, user: &str) -> Result<Option<NewAcces
 
 /// Never used, or not used within `triage.in_use_window`.
 async fn is_unused(ctx: &mut StepContext<'_>, key: &str) -> Result<bool, StepError> {
-    let principal = ctx.incident.findings["triage"]["user_principal_name"]
-        .as_str()
+    let principal = ctx
+        .incident
+        .findings
+        .user_principal_name()
         .map(str::to_owned);
     let used = last_used(ctx, key, principal.as_deref()).await?;
     let window =
@@ -184,53 +202,36 @@ fn configured_sink(ctx: &StepContext<'_>, user: &str) -> Option<Sink> {
 
 /// The sink an operator gave with `set-rotation`.
 fn operator_sink(ctx: &StepContext<'_>) -> Option<Sink> {
-    let sink = ctx.incident.findings.get("rotation_sink")?;
-    match sink.get("kind")?.as_str()? {
-        "kms" => Some(Sink::Kms {
-            secret_name: sink.get("secret_name")?.as_str()?.to_owned(),
-        }),
-        "file" => Some(Sink::File {
-            path: sink.get("path")?.as_str()?.into(),
-        }),
-        _ => None,
-    }
+    Some(match ctx.incident.findings.rotation_sink.clone()? {
+        RotationSink::Kms { secret_name } => Sink::Kms { secret_name },
+        RotationSink::File { path } => Sink::File { path: path.into() },
+    })
 }
 
-fn describe(sink: &Sink) -> Value {
+/// The sink as the findings record it.
+fn describe(sink: &Sink) -> RotationSink {
     match sink {
-        Sink::Kms { secret_name } => json!({"kind": "kms", "secret_name": secret_name}),
-        Sink::File { path } => json!({"kind": "file", "path": path}),
+        Sink::Kms { secret_name } => RotationSink::Kms {
+            secret_name: secret_name.clone(),
+        },
+        Sink::File { path } => RotationSink::File {
+            path: path.to_string_lossy().into_owned(),
+        },
     }
-}
-
-fn finding_time(ctx: &StepContext<'_>, key: &str, field: &str) -> Option<DateTime<Utc>> {
-    ctx.incident
-        .findings
-        .get(key)?
-        .get(field)?
-        .as_str()?
-        .parse()
-        .ok()
 }
 
 /// Proceeds once the new key was used after delivery and the old one has been quiet for
 /// `rotation.quiet_period`; otherwise looks again after `rotation.poll_interval`.
 pub(super) async fn await_cutover(ctx: &mut StepContext<'_>) -> Result<StepResult, StepError> {
-    let rotation = ctx
-        .incident
-        .findings
-        .get("rotation")
-        .cloned()
-        .unwrap_or_default();
+    let rotation = ctx.incident.findings.rotation.clone().unwrap_or_default();
     // No new key: a dry run, or a key a person rotated and confirmed; only the old key's
     // disuse is left to verify.
-    let new_key = rotation
-        .get("new_access_key_id")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let delivered_at = finding_time(ctx, "rotation", "delivered_at");
-    let principal = ctx.incident.findings["triage"]["user_principal_name"]
-        .as_str()
+    let new_key = rotation.new_access_key_id;
+    let delivered_at = rotation.delivered_at;
+    let principal = ctx
+        .incident
+        .findings
+        .user_principal_name()
         .map(str::to_owned);
     let old_key = ctx.incident.access_key_id.as_str().to_owned();
     let new_used = match &new_key {
@@ -245,15 +246,20 @@ pub(super) async fn await_cutover(ctx: &mut StepContext<'_>) -> Result<StepResul
         || new_used
             .is_some_and(|t| delivered_at.is_none_or(|d| t >= d - chrono::Duration::seconds(1)));
     let old_quiet = old_used.is_none_or(|t| now - t >= quiet);
-    let finding = json!({"new_key_last_used": new_used, "old_key_last_used": old_used,
-        "new_key_in_use": moved, "old_key_quiet": old_quiet, "checked_at": now});
+    let finding = Finding::Cutover(Cutover {
+        new_key_last_used: new_used,
+        old_key_last_used: old_used,
+        new_key_in_use: moved,
+        old_key_quiet: old_quiet,
+        checked_at: now,
+    });
     if moved && old_quiet {
-        return Ok(StepResult::default().finding("cutover", finding));
+        return Ok(StepResult::default().finding(finding));
     }
     let wait = ctx.inner.config.cutover_poll.max(MIN_POLL);
     Ok(
         StepResult::wait_until(now + chrono::Duration::from_std(wait).unwrap_or_default())
-            .finding("cutover", finding),
+            .finding(finding),
     )
 }
 

@@ -3,12 +3,11 @@
 //! the attacker left is handled in `artefacts`.
 
 use chrono::Utc;
-use serde_json::{Value, json};
 
 use super::artefacts;
 use super::context::{StepContext, StepError, StepResult};
 use crate::domain::forensics::AuditFindings;
-use crate::domain::{AccessKeyId, LeakNotification, OwnerType, Signal};
+use crate::domain::{AccessKeyId, Finding, FindingsPatch, LeakNotification, OwnerType, Signal};
 use crate::store::Delivery;
 
 /// The first pass, run as the audit step.
@@ -24,40 +23,30 @@ pub(super) async fn first_pass(ctx: &mut StepContext<'_>) -> Result<StepResult, 
     chain_created_keys(ctx, &findings).await?;
     let settle_at =
         Utc::now() + chrono::Duration::from_std(ctx.inner.config.settle_delay).unwrap_or_default();
-    let summary = findings.summary();
     let mut result = StepResult {
         settle_audit_at: Some(settle_at),
         ..StepResult::default()
     };
     result.findings = artefacts::findings(ctx, &findings, parent.incident()).await?;
-    Ok(result
-        .finding(
-            "audit",
-            serde_json::to_value(&findings).unwrap_or(Value::Null),
-        )
-        .finding("audit_summary", json!(summary)))
+    Ok(result.finding(Finding::Audit(Box::new(findings))))
 }
 
 /// The second pass, once ActionTrail has caught up: merged into the first. Returns the merged
-/// audit and the findings about what the attacker left.
+/// audit and the findings: the merged audit and what the attacker left.
 pub(super) async fn settle_pass(
     ctx: &mut StepContext<'_>,
-) -> Result<(AuditFindings, Vec<(String, Value)>), StepError> {
+) -> Result<(AuditFindings, FindingsPatch), StepError> {
     // The first pass waited for the parent's findings, so they are there by now.
     let parent = artefacts::parent(ctx).await?;
     let fresh = collect(ctx).await?;
-    let earlier: Option<AuditFindings> = ctx
-        .incident
-        .findings
-        .get("audit")
-        .and_then(|v| serde_json::from_value(v.clone()).ok());
-    let merged = match earlier {
+    let merged = match ctx.incident.findings.audit.clone() {
         Some(earlier) => earlier.merge(fresh),
         None => fresh,
     };
     chain_created_keys(ctx, &merged).await?;
-    let left = artefacts::findings(ctx, &merged, parent.incident()).await?;
-    Ok((merged, left))
+    let mut patch = artefacts::findings(ctx, &merged, parent.incident()).await?;
+    patch.push(Finding::Audit(Box::new(merged.clone())));
+    Ok((merged, patch))
 }
 
 async fn collect(ctx: &mut StepContext<'_>) -> Result<AuditFindings, StepError> {

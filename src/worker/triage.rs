@@ -1,19 +1,23 @@
 //! Triage: whose key is it, is it protected, is it in use, can its workload take a new one.
 //! Every fact is proven against the cloud before any action names the key.
 
-use serde_json::json;
-
 use super::context::{StepContext, StepError, StepResult};
 use super::{identity, usage};
 use crate::cloud::api::AccountType;
+use crate::domain::findings::Triage;
 use crate::domain::triage::Usage;
-use crate::domain::{OwnerType, Path, Reason};
+use crate::domain::{Finding, OwnerType, Path, Reason};
+
+/// Triage could not prove whose key it is.
+fn owner_unknown(triage: Triage) -> StepResult {
+    StepResult::halted(Reason::OwnerUnknown).finding(Finding::Triage(triage))
+}
 
 pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepError> {
     let incident = ctx.incident;
     let key = incident.access_key_id.as_str();
     if let Some(why) = identity::key_protection(ctx).await? {
-        return Ok(identity::stop(ctx, why, json!({})));
+        return Ok(identity::stop(ctx, why, identity::Named::default()));
     }
     if incident.access_key_id.is_sts() {
         let result = StepResult {
@@ -21,7 +25,11 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
             owner: Some((OwnerType::Sts, None)),
             ..StepResult::default()
         };
-        return Ok(result.finding("triage", json!({"owner_type": "sts"})));
+        let triage = Triage {
+            owner_type: Some(OwnerType::Sts),
+            ..Triage::default()
+        };
+        return Ok(result.finding(Finding::Triage(triage)));
     }
     let client = ctx.inner.client.clone();
     let ims_owner = ctx
@@ -57,11 +65,14 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
                         owner: Some((OwnerType::Account, None)),
                         ..StepResult::default()
                     };
-                    return Ok(result.finding(
-                        "triage",
-                        json!({"owner_type": "account", "account_id": info.account_id,
-                               "last_used_at": info.used_at, "usage": usage}),
-                    ));
+                    let triage = Triage {
+                        owner_type: Some(OwnerType::Account),
+                        account_id: info.account_id,
+                        last_used_at: info.used_at,
+                        usage,
+                        ..Triage::default()
+                    };
+                    return Ok(result.finding(Finding::Triage(triage)));
                 }
                 Some(info)
                     if info.account_type == AccountType::RamUser && info.user_name.is_some() =>
@@ -69,16 +80,20 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
                     (info.user_name.unwrap_or_default(), None)
                 }
                 _ => {
-                    return Ok(StepResult::halted(Reason::OwnerUnknown).finding(
-                        "triage",
-                        json!({"owner": null, "why": "neither IMS nor ActionTrail knows the key"}),
-                    ));
+                    return Ok(owner_unknown(Triage {
+                        why: Some("neither IMS nor ActionTrail knows the key".into()),
+                        ..Triage::default()
+                    }));
                 }
             }
         }
     };
     if let Some(why) = ctx.inner.protection.user(&user) {
-        let mut stop = identity::stop(ctx, why, json!({"user_name": user}));
+        let named = identity::Named {
+            user_name: Some(user.clone()),
+            ..identity::Named::default()
+        };
+        let mut stop = identity::stop(ctx, why, named);
         stop.owner = Some((OwnerType::RamUser, Some(user)));
         return Ok(stop);
     }
@@ -87,10 +102,11 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
         .read("ListAccessKeys", &user, client.list_access_keys(&user))
         .await?;
     let Some(listed) = keys.iter().find(|k| k.access_key_id == key) else {
-        return Ok(StepResult::halted(Reason::OwnerUnknown).finding(
-            "triage",
-            json!({"claimed_owner": user, "why": "the key is not in that user's key list"}),
-        ));
+        return Ok(owner_unknown(Triage {
+            claimed_owner: Some(user),
+            why: Some("the key is not in that user's key list".into()),
+            ..Triage::default()
+        }));
     };
     if let Some(parent) = incident.parent_incident_id {
         // The leaked key of the parent incident created this key: it is the attacker's, and
@@ -100,12 +116,16 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
             owner: Some((OwnerType::RamUser, Some(user.clone()))),
             ..StepResult::default()
         };
-        return Ok(result.finding(
-            "triage",
-            json!({"owner_type": "ram_user", "user_name": user, "user_principal_name": principal,
-                   "key_status": format!("{:?}", listed.status),
-                   "created_by_incident": parent, "path": Path::AttackerKey.as_str()}),
-        ));
+        let triage = Triage {
+            owner_type: Some(OwnerType::RamUser),
+            user_name: Some(user),
+            user_principal_name: principal,
+            key_status: Some(format!("{:?}", listed.status)),
+            created_by_incident: Some(parent),
+            path: Some(Path::AttackerKey),
+            ..Triage::default()
+        };
+        return Ok(result.finding(Finding::Triage(triage)));
     }
     let last_used = match &principal {
         Some(upn) => {
@@ -144,25 +164,31 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
             "{caveat}"
         );
     }
-    let finding = json!({
-        "owner_type": "ram_user",
-        "user_name": user,
-        "user_principal_name": principal,
-        "key_status": format!("{:?}", listed.status),
-        "other_keys": keys.iter().filter(|k| k.access_key_id != key).map(|k| &k.access_key_id).collect::<Vec<_>>(),
-        "last_used_at": last_used,
-        "detected_at": incident.detected_at,
-        "stated_detected_at": incident.stated_detected_at,
-        "used_before_detection": judged.evidence["used_before_detection"],
-        "evidence": judged.evidence,
-        "usage": judged.usage,
-        "rotatable": rotatable,
-        "path": path.as_str(),
-    });
+    let triage = Triage {
+        owner_type: Some(OwnerType::RamUser),
+        user_name: Some(user.clone()),
+        user_principal_name: principal,
+        key_status: Some(format!("{:?}", listed.status)),
+        other_keys: Some(
+            keys.iter()
+                .filter(|k| k.access_key_id != key)
+                .map(|k| k.access_key_id.clone())
+                .collect(),
+        ),
+        last_used_at: last_used,
+        detected_at: Some(incident.detected_at),
+        stated_detected_at: incident.stated_detected_at,
+        used_before_detection: judged.evidence.used_before_detection,
+        evidence: Some(judged.evidence),
+        usage: Some(judged.usage),
+        rotatable: Some(rotatable),
+        path: Some(path),
+        ..Triage::default()
+    };
     let result = StepResult {
         path: Some(path),
         owner: Some((OwnerType::RamUser, Some(user))),
         ..StepResult::default()
     };
-    Ok(result.finding("triage", finding))
+    Ok(result.finding(Finding::Triage(triage)))
 }

@@ -6,10 +6,11 @@
 //! and the regions in turn until one settles it.
 
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::context::{StepContext, StepError};
 use crate::cloud::ratelimit::Priority;
+use crate::domain::findings::UsageEvidence;
 use crate::domain::triage::{
     Facts, Side, Trail, TrailUse, Usage, Verdict, judge_usage, trail_span,
 };
@@ -17,7 +18,7 @@ use crate::domain::triage::{
 /// What triage decided, with what it saw, for the findings.
 pub(super) struct Judged {
     pub usage: Usage,
-    pub evidence: Value,
+    pub evidence: UsageEvidence,
 }
 
 /// The verdict from last-used data alone, or `None` when only ActionTrail could tell: for
@@ -69,15 +70,15 @@ pub(super) async fn judge(
     let window_start = ctx.incident.detected_at
         - chrono::Duration::from_std(ctx.inner.config.in_use_window)
             .unwrap_or(chrono::Duration::MAX);
-    let evidence = json!({
-        "used_before_detection": trail
+    let evidence = UsageEvidence {
+        used_before_detection: trail
             .before
             .as_ref()
             .map(|b| b.iter().any(|u| u.at >= window_start)),
-        "sources_before_detection": sources(&trail.before),
-        "sources_after_detection": sources(&trail.after),
-        "actiontrail_lookups": lookups,
-    });
+        sources_before_detection: sources(&trail.before),
+        sources_after_detection: sources(&trail.after),
+        actiontrail_lookups: lookups,
+    };
     Ok(Judged { usage, evidence })
 }
 

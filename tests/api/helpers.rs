@@ -155,7 +155,14 @@ impl TestDaemon {
 
     /// Starts on a copy of an existing database file (e.g. one an earlier release made).
     pub async fn spawn_on_copy_of(db: &Path) -> Self {
-        let mut daemon = Self::unstarted("", &[SQLITE_FILE]);
+        Self::spawn_on_copy_with(db, "", &[]).await
+    }
+
+    /// `spawn_on_copy_of` with configuration and environment as `spawn_with_env` takes them.
+    /// A copied file is a SQLite database, whatever the suite's backend.
+    pub async fn spawn_on_copy_with(db: &Path, extra: &str, env: &[(&str, &str)]) -> Self {
+        let env = [env, &[SQLITE_FILE]].concat();
+        let mut daemon = Self::unstarted(extra, &env);
         std::fs::copy(db, daemon.dir.path().join("akguard.db")).unwrap();
         daemon.start().await;
         daemon

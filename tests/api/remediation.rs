@@ -61,6 +61,19 @@ pub(crate) async fn daemon_with(
     TestDaemon::spawn_with_env(&format!("{EXTRA}\n{config}"), &refs).await
 }
 
+/// `daemon_with`, on a copy of a database an earlier release made.
+pub(crate) async fn daemon_on_copy(
+    db: &std::path::Path,
+    url: &str,
+    config: &str,
+    more: &[(&'static str, &str)],
+) -> TestDaemon {
+    let mut vars = env(url);
+    vars.extend(more.iter().map(|(k, v)| (*k, v.to_string())));
+    let refs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    TestDaemon::spawn_on_copy_with(db, &format!("{EXTRA}\n{config}"), &refs).await
+}
+
 /// Reports a leak detected `minutes_ago` and returns the incident id.
 pub(crate) async fn report(app: &TestDaemon, key: &str, minutes_ago: i64) -> i64 {
     let detected = chrono::Utc::now() - chrono::Duration::minutes(minutes_ago);

@@ -90,7 +90,7 @@ impl Change {
 }
 
 /// A change a cancel leaves in place, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotUndone {
     pub api: String,
     pub target: String,
