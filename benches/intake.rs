@@ -9,6 +9,10 @@
 //! - `AKGUARD_BENCH_REQUESTS` (default 5000): measured notifications;
 //! - `AKGUARD_BENCH_CONCURRENCY` (default 32): requests in flight;
 //! - `AKGUARD_BENCH_BARE_INSERTS` (default 2000): inserts in the bare loop;
+//! - `AKGUARD_BENCH_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`): the
+//!   PostgreSQL server of the last run (notifications and metrics off), in a fresh database
+//!   created for it and dropped after, against a bare loop of single-row durable inserts over
+//!   as many connections as the daemon's pool;
 //! - `AKGUARD_BENCH_OBSERVE` (default `off,on`; also `metrics`, `notifications`): the runs,
 //!   each on a fresh database, with on-call notifications (a Slack channel to a local
 //!   stand-in) and `/metrics` (scraped every second) off or on.
@@ -22,8 +26,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection};
+use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
 
 use support::{Daemon, Observe, Observed, Observer, env_count, percentile, post_signed};
 
@@ -33,6 +38,9 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 const PHASE_TIMEOUT: Duration = Duration::from_secs(600);
 /// Failures are counted in full, but only the first few are kept to explain them.
 const FAILURE_SAMPLES: usize = 5;
+/// The daemon's pool size (`database.max_connections`), given to the bare PostgreSQL loop too.
+const CONNECTIONS: usize = 4;
+const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 fn main() {
     let requests = env_count("AKGUARD_BENCH_REQUESTS", 5000);
@@ -46,7 +54,7 @@ fn main() {
     let runs: Vec<(Observe, LoadReport, Observed)> = Observe::from_env()
         .into_iter()
         .map(|mode| {
-            let (load, observed) = daemon_load(&runtime, mode, requests, concurrency);
+            let (load, observed) = daemon_load(&runtime, mode, None, requests, concurrency);
             (mode, load, observed)
         })
         .collect();
@@ -57,6 +65,23 @@ fn main() {
     ));
 
     print_summary(&runs, concurrency, bare_inserts, bare);
+
+    let admin =
+        std::env::var("AKGUARD_BENCH_DATABASE_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.to_owned());
+    let (url, name) = runtime.block_on(create_postgres_database(&admin));
+    let (pg_load, _) = daemon_load(&runtime, Observe::Off, Some(&url), requests, concurrency);
+    let pg_bare = runtime.block_on(within_phase_timeout(
+        "bare PostgreSQL inserts",
+        bare_postgres_rate(&url, bare_inserts),
+    ));
+    runtime.block_on(drop_postgres_database(&admin, &name));
+    print_postgres(&pg_load, concurrency, bare_inserts, pg_bare);
+    assert!(
+        pg_load.failures == 0,
+        "PostgreSQL: {} of {requests} notifications were not accepted; first: {:?}",
+        pg_load.failures,
+        pg_load.failure_samples
+    );
     for (mode, load, _) in &runs {
         assert!(
             load.failures == 0,
@@ -72,12 +97,19 @@ fn main() {
 fn daemon_load(
     runtime: &tokio::runtime::Runtime,
     mode: Observe,
+    database_url: Option<&str>,
     requests: usize,
     concurrency: usize,
 ) -> (LoadReport, Observed) {
     let dir = support::target_tempdir("bench-");
     let mut observer = runtime.block_on(Observer::start(mode));
-    let config = format!("{}{}", support::base_config(&support::sqlite_url(dir.path())), observer.config());
+    let database_url = database_url
+        .map(str::to_owned)
+        .unwrap_or_else(|| support::sqlite_url(dir.path()));
+    // `[database]` comes just before `[log]` in the base config.
+    let base = support::base_config(&database_url)
+        .replace("[log]", &format!("max_connections = {CONNECTIONS}\n[log]"));
+    let config = format!("{base}{}", observer.config());
     let daemon = Daemon::start(dir.path(), &config, &[], |_| false);
     let url = format!("http://{}/v1/notifications/generic", daemon.addr);
     let client = support::http_client(concurrency);
@@ -219,6 +251,110 @@ async fn bare_insert_rate(db: &Path, inserts: usize) -> f64 {
     let rate = inserts as f64 / started.elapsed().as_secs_f64();
     conn.close().await.expect("close the bare SQLite database");
     rate
+}
+
+/// Durable single-row PostgreSQL inserts per second, `CONNECTIONS` connections inserting at
+/// once, each INSERT its own transaction.
+async fn bare_postgres_rate(url: &str, inserts: usize) -> f64 {
+    let pool = PgPoolOptions::new()
+        .max_connections(CONNECTIONS as u32)
+        .connect(url)
+        .await
+        .expect("connect to the bare PostgreSQL database");
+    pool.execute(
+        "CREATE TABLE bare_notifications (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            access_key_id TEXT NOT NULL,
+            received_at BIGINT NOT NULL,
+            body TEXT NOT NULL
+        )",
+    )
+    .await
+    .expect("create the bare table");
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let loops: Vec<_> = (0..CONNECTIONS)
+        .map(|_| {
+            let (pool, next) = (pool.clone(), Arc::clone(&next));
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= inserts {
+                        break;
+                    }
+                    let key = format!("LTAI5tBench{i:012}");
+                    let body = serde_json::json!({ "access_key_id": key, "event_id": format!("bench-{i}") });
+                    sqlx::query(
+                        "INSERT INTO bare_notifications (access_key_id, received_at, body) \
+                         VALUES ($1, $2, $3)",
+                    )
+                    .bind(&key)
+                    .bind(chrono::Utc::now().timestamp())
+                    .bind(body.to_string())
+                    .execute(&pool)
+                    .await
+                    .expect("insert a bare row");
+                }
+            })
+        })
+        .collect();
+    for bare in loops {
+        bare.await.expect("a bare insert loop panicked");
+    }
+    let rate = inserts as f64 / started.elapsed().as_secs_f64();
+    pool.close().await;
+    rate
+}
+
+/// Creates a fresh `akguard_bench_<random>` database through `admin`: its URL and name.
+async fn create_postgres_database(admin: &str) -> (String, String) {
+    let mut conn = PgConnection::connect(admin).await.unwrap_or_else(|e| {
+        panic!(
+            "PostgreSQL is not reachable at {admin} ({e}): start it, or set \
+             AKGUARD_BENCH_DATABASE_URL to a server whose role may CREATE DATABASE"
+        )
+    });
+    let name = format!("akguard_bench_{}", std::process::id());
+    conn.execute(&*format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .expect("drop a leftover bench database");
+    conn.execute(&*format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create the bench database");
+    let (server, _) = admin.rsplit_once('/').expect("a URL ending in /DATABASE");
+    (format!("{server}/{name}"), name)
+}
+
+async fn drop_postgres_database(admin: &str, name: &str) {
+    let mut conn = PgConnection::connect(admin)
+        .await
+        .expect("reconnect to PostgreSQL");
+    conn.execute(&*format!("DROP DATABASE {name} WITH (FORCE)"))
+        .await
+        .expect("drop the bench database");
+}
+
+fn print_postgres(load: &LoadReport, concurrency: usize, bare_inserts: usize, bare_rate: f64) {
+    let mut latencies = load.latencies.clone();
+    latencies.sort_unstable();
+    let accepted_rate = latencies.len() as f64 / load.wall.as_secs_f64();
+    println!("  PostgreSQL, off:");
+    println!(
+        "           {} notifications, concurrency {concurrency}: {accepted_rate:.1} accepted/s, \
+         p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        latencies.len() + load.failures,
+        millis(percentile(&latencies, 0.50)),
+        millis(percentile(&latencies, 0.99)),
+        millis(latencies.last().copied().unwrap_or_default()),
+    );
+    println!(
+        "  bare:    {bare_inserts} single-row durable PostgreSQL inserts, {CONNECTIONS} \
+         connections: {bare_rate:.1} inserts/s"
+    );
+    println!(
+        "           daemon / bare = {:.2}",
+        accepted_rate / bare_rate
+    );
 }
 
 fn print_summary(

@@ -330,7 +330,10 @@ async fn a_stale_workers_writes_are_refused(db: &TestDb) {
     let actions: Vec<_> = audit.iter().map(|a| a.action.as_str()).collect();
     assert_eq!(actions, ["incident.opened", "current.write"]);
     let incident = db.store.get_incident(id).await.unwrap().unwrap();
-    let triage = incident.findings.triage.expect("the current worker's findings");
+    let triage = incident
+        .findings
+        .triage
+        .expect("the current worker's findings");
     assert_eq!(triage.user_name.as_deref(), Some("by-test"));
     assert_eq!(incident.lease_owner, None, "released");
 }

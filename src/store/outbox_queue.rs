@@ -292,9 +292,15 @@ mod tests {
             .iter()
             .map(|item| (item.clone(), OutboxVerdict::Sent))
             .collect();
-        assert_eq!(settle(&pool, Backend::Sqlite, &sent, now).await.unwrap(), [true, true]);
+        assert_eq!(
+            settle(&pool, Backend::Sqlite, &sent, now).await.unwrap(),
+            [true, true]
+        );
         // Settled rows are no longer leased: a stale verdict changes nothing.
-        assert_eq!(settle(&pool, Backend::Sqlite, &sent, now).await.unwrap(), [false, false]);
+        assert_eq!(
+            settle(&pool, Backend::Sqlite, &sent, now).await.unwrap(),
+            [false, false]
+        );
         let later = now + chrono::Duration::seconds(61);
         let trigger = claim(&pool, Backend::Sqlite, "b", later, lease, 10)
             .await
