@@ -52,6 +52,8 @@ pub struct App {
     audit: AuditGate,
     shutdown_grace: Duration,
     limits: ServerLimits,
+    /// Ends the event streams when shutdown begins.
+    streams_end: CancellationToken,
 }
 
 impl App {
@@ -124,6 +126,7 @@ impl App {
             false => Some(Sender::new(store.clone(), runtime.notify)?),
         };
         let intake = Intake::new(runtime.sources, settings.intake.hmac_window_secs, queue);
+        let streams_end = CancellationToken::new();
         let state = AppState {
             store: store.clone(),
             wake,
@@ -133,6 +136,7 @@ impl App {
             sinks: Arc::new(sinks),
             audit: audit.clone(),
             readiness: readiness.clone(),
+            events: http::EventHub::new(runtime.events, streams_end.clone()),
         };
         let router = http::router(
             state,
@@ -158,6 +162,7 @@ impl App {
             audit,
             shutdown_grace: Duration::from_secs(settings.server.shutdown_grace_secs),
             limits: runtime.server,
+            streams_end,
         })
     }
 
@@ -193,6 +198,8 @@ impl App {
             () = shutdown.cancelled() => {}
             result = &mut server => return join_result(result),
         }
+        // Event streams never finish by themselves; the drain below waits for them.
+        self.streams_end.cancel();
         tracing::info!(
             grace_secs = self.shutdown_grace.as_secs(),
             "shutting down; finishing in-flight requests"

@@ -7,6 +7,7 @@
 
 mod alibaba;
 mod error;
+mod events;
 mod keys;
 mod load;
 mod log;
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 pub use alibaba::AlibabaSettings;
 pub use error::ConfigError;
+pub use events::EventLimits;
 use error::Errors;
 pub use notify::{Channel, ChannelKind, Language, NotifyConfig, NotifySettings};
 pub use remediation::{OnDeadline, RemediationConfig, Sink};
@@ -141,6 +143,7 @@ pub struct SecurityCenterSettings {
 #[derive(Debug, Deserialize, Serialize)]
 pub struct ApiSettings {
     pub tokens_file: Option<PathBuf>,
+    pub events: events::EventSettings,
 }
 
 /// Settings after validation, in the shapes the daemon uses.
@@ -148,6 +151,8 @@ pub struct ApiSettings {
 pub struct Runtime {
     pub listen: SocketAddr,
     pub server: ServerLimits,
+    /// `api.events`.
+    pub events: EventLimits,
     pub sources: BTreeMap<String, IntakeSource>,
     pub tokens: Vec<ApiToken>,
     /// `None` when no credentials are configured: nothing can be called.
@@ -196,6 +201,7 @@ impl Settings {
         });
         let listen = errors.take(listen.map(Some));
         let server = self.server.limits(&mut errors);
+        let events = self.api.events.limits(&mut errors);
         if !self.database.url.starts_with("sqlite:") {
             errors.push(ConfigError::invalid(
                 "database.url",
@@ -262,16 +268,18 @@ impl Settings {
             .map(Some),
         );
         let notify = self.notify.validate(&mut errors);
-        match (listen, server, step_retry, max_detection_age, remediation) {
+        match (listen, server, events, step_retry, max_detection_age, remediation) {
             (
                 Some(listen),
                 Some(server),
+                Some(events),
                 Some(step_retry),
                 Some(max_detection_age),
                 Some(remediation),
             ) => errors.finish(Runtime {
                 listen,
                 server,
+                events,
                 sources,
                 tokens,
                 cloud,

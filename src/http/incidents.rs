@@ -170,7 +170,7 @@ pub async fn audit(
     ))
 }
 
-fn audit_view(record: &AuditRecord) -> serde_json::Value {
+pub(super) fn audit_view(record: &AuditRecord) -> serde_json::Value {
     let mut view = serde_json::to_value(record).unwrap_or_default();
     view["detail"] = record.detail();
     view

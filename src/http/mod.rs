@@ -3,6 +3,7 @@
 mod auth_limit;
 mod connection;
 mod error;
+mod events;
 mod health;
 mod incidents;
 mod report;
@@ -28,6 +29,7 @@ use crate::intake::Intake;
 use crate::store::{AuditGate, IntakeOutcome, Store};
 
 pub use error::ApiError;
+pub use events::EventHub;
 pub use server::serve;
 
 /// What every handler may use.
@@ -45,6 +47,8 @@ pub struct AppState {
     pub audit: AuditGate,
     /// The checks `/readyz` and `/v1/status` show.
     pub readiness: crate::readiness::Readiness,
+    /// The live event streams' cap and shutdown signal.
+    pub events: EventHub,
 }
 
 pub fn router(state: AppState, limits: &ServerLimits, request_timeout: Duration) -> Router {
@@ -57,6 +61,7 @@ pub fn router(state: AppState, limits: &ServerLimits, request_timeout: Duration)
         .route("/readyz", get(health::readyz))
         .route("/v1/notifications/{source}", post(webhook::receive))
         .route("/v1/status", get(status::show))
+        .route("/v1/events", get(events::stream))
         .route(
             "/v1/incidents",
             get(incidents::list).post(incidents::report),

@@ -16,7 +16,9 @@ use super::{
     ClaimScope, Claimed, Delivery, IncidentFilter, IncidentUpdate, IntakeOutcome, Lease,
     OperatorChange, OperatorError, Store, StoreError, migrations,
 };
-use super::{OutboxItem, OutboxState, OutboxVerdict, sqlite_audit, sqlite_outbox, sqlite_work};
+use super::{
+    DeliveryRecord, OutboxItem, OutboxState, OutboxVerdict, sqlite_audit, sqlite_outbox, sqlite_work,
+};
 use crate::domain::audit::AuditHead;
 use crate::domain::notice::{Change, Route};
 use crate::domain::{
@@ -33,6 +35,8 @@ const AUDIT_COLUMNS: &str = "id, incident_id, at, actor, action, detail, prev_ha
 pub struct SqliteStore {
     pool: SqlitePool,
     routes: Vec<Route>,
+    /// Counts this process's commits that append audit rows or settle deliveries.
+    commits: tokio::sync::watch::Sender<u64>,
 }
 
 /// Whether connecting may create the database.
@@ -74,12 +78,19 @@ impl SqliteStore {
         Ok(Self {
             pool,
             routes: Vec::new(),
+            commits: tokio::sync::watch::Sender::new(0),
         })
     }
 
     /// Which notifications each transition writes to the outbox.
     pub fn with_routes(self, routes: Vec<Route>) -> Self {
         Self { routes, ..self }
+    }
+
+    /// Tells the event streams that something was committed.
+    fn committed<T>(&self, result: T) -> T {
+        self.commits.send_modify(|n| *n = n.wrapping_add(1));
+        result
     }
 }
 
@@ -335,7 +346,7 @@ impl Store for SqliteStore {
             sqlite_outbox::enqueue(&mut tx, &self.routes, n.incident, &change, at).await?;
         }
         tx.commit().await?;
-        Ok(plan.outcomes)
+        Ok(self.committed(plan.outcomes))
     }
 
     async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
@@ -487,7 +498,8 @@ impl Store for SqliteStore {
         update: IncidentUpdate,
         audit: Vec<AuditEntry>,
     ) -> Result<(), StoreError> {
-        sqlite_work::record(&self.pool, &self.routes, lease, update, audit).await
+        let recorded = sqlite_work::record(&self.pool, &self.routes, lease, update, audit).await?;
+        Ok(self.committed(recorded))
     }
 
     async fn apply_operator_event(
@@ -497,7 +509,10 @@ impl Store for SqliteStore {
         actor: &str,
         change: OperatorChange,
     ) -> Result<IncidentState, OperatorError> {
-        sqlite_work::apply_operator_event(&self.pool, &self.routes, id, event, actor, change).await
+        let state =
+            sqlite_work::apply_operator_event(&self.pool, &self.routes, id, event, actor, change)
+                .await?;
+        Ok(self.committed(state))
     }
 
     async fn claim_outbox(
@@ -516,11 +531,32 @@ impl Store for SqliteStore {
         verdict: &OutboxVerdict,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        sqlite_outbox::settle(&self.pool, item, verdict, now).await
+        let counted = sqlite_outbox::settle(&self.pool, item, verdict, now).await?;
+        Ok(if counted {
+            self.committed(true)
+        } else {
+            false
+        })
     }
 
     async fn incident_outbox(&self, id: IncidentId) -> Result<Vec<OutboxState>, StoreError> {
         sqlite_outbox::for_incident(&self.pool, id).await
+    }
+
+    async fn delivery_page(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        sqlite_outbox::deliveries_after(&self.pool, after, limit).await
+    }
+
+    async fn last_delivery(&self) -> Result<i64, StoreError> {
+        sqlite_outbox::last_delivery(&self.pool).await
+    }
+
+    fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
     }
 }
 
