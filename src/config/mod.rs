@@ -30,8 +30,8 @@ use serde::{Deserialize, Serialize, Serializer};
 
 pub use alibaba::AlibabaSettings;
 pub use error::ConfigError;
-pub use events::EventLimits;
 use error::Errors;
+pub use events::EventLimits;
 pub use notify::{Channel, ChannelKind, Language, NotifyConfig, NotifySettings};
 pub use remediation::{OnDeadline, RemediationConfig, Sink};
 pub use sinks::{SinkPolicy, SinkRefused};
@@ -268,7 +268,14 @@ impl Settings {
             .map(Some),
         );
         let notify = self.notify.validate(&mut errors);
-        match (listen, server, events, step_retry, max_detection_age, remediation) {
+        match (
+            listen,
+            server,
+            events,
+            step_retry,
+            max_detection_age,
+            remediation,
+        ) {
             (
                 Some(listen),
                 Some(server),

@@ -94,9 +94,7 @@ pub async fn stream(
         .or(query.after);
     let cursor = match raw {
         Some(raw) => Cursor::parse(&raw).ok_or_else(|| {
-            ApiError::BadRequest(
-                "Last-Event-ID (or after) is not an event id this API sent".into(),
-            )
+            ApiError::BadRequest("Last-Event-ID (or after) is not an event id this API sent".into())
         })?,
         None => Cursor::head(state.store.as_ref()).await?,
     };
@@ -179,7 +177,10 @@ impl Feed {
     async fn read(&mut self) -> Result<bool, StoreError> {
         let limit = self.limits.buffer;
         let audit = self.store.audit_page(self.cursor.audit, limit).await?;
-        let deliveries = self.store.delivery_page(self.cursor.delivery, limit).await?;
+        let deliveries = self
+            .store
+            .delivery_page(self.cursor.delivery, limit)
+            .await?;
         // A full page may have more behind it: once it runs out, the other log waits for
         // the next read, or a later row of the full one would come after an earlier one.
         let audit_full = audit.len() == limit as usize;
@@ -203,11 +204,11 @@ impl Feed {
                 let is_transition = detail.get("from").is_some_and(|v| v.is_string())
                     && detail.get("to").is_some_and(|v| v.is_string());
                 let name = if is_transition { "transition" } else { "audit" };
-                Event::default()
-                    .event(name)
-                    .json_data(audit_view(&record))
+                Event::default().event(name).json_data(audit_view(&record))
             } else {
-                let Some(record) = deliveries.next() else { break };
+                let Some(record) = deliveries.next() else {
+                    break;
+                };
                 cursor.delivery = record.id;
                 Event::default().event("notification").json_data(&record)
             };

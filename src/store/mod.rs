@@ -260,8 +260,11 @@ pub trait Store: Send + Sync {
     /// An incident's notifications and how their delivery stands.
     async fn incident_outbox(&self, id: IncidentId) -> Result<Vec<OutboxState>, StoreError>;
     /// Settled delivery attempts with an id above `after`, in id order.
-    async fn delivery_page(&self, after: i64, limit: u32)
-    -> Result<Vec<DeliveryRecord>, StoreError>;
+    async fn delivery_page(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>;
     /// The last settled delivery attempt's id, 0 when there is none.
     async fn last_delivery(&self) -> Result<i64, StoreError>;
     /// Changes whenever this process commits audit rows or delivery verdicts; writes by

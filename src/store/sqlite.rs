@@ -17,7 +17,8 @@ use super::{
     OperatorChange, OperatorError, Store, StoreError, migrations,
 };
 use super::{
-    DeliveryRecord, OutboxItem, OutboxState, OutboxVerdict, sqlite_audit, sqlite_outbox, sqlite_work,
+    DeliveryRecord, OutboxItem, OutboxState, OutboxVerdict, sqlite_audit, sqlite_outbox,
+    sqlite_work,
 };
 use crate::domain::audit::AuditHead;
 use crate::domain::notice::{Change, Route};
@@ -532,11 +533,7 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let counted = sqlite_outbox::settle(&self.pool, item, verdict, now).await?;
-        Ok(if counted {
-            self.committed(true)
-        } else {
-            false
-        })
+        Ok(if counted { self.committed(true) } else { false })
     }
 
     async fn incident_outbox(&self, id: IncidentId) -> Result<Vec<OutboxState>, StoreError> {

@@ -13,6 +13,7 @@ mod connections;
 mod crash;
 mod deduplication;
 mod demo;
+mod events;
 mod free_text;
 mod helpers;
 mod intake_formats;
