@@ -13,11 +13,12 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use utoipa::IntoParams;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::incidents::audit_view;
 use super::tokens::authorize;
+use super::views::{AuditEvent, DeliveryEvent, ErrorBody};
 use super::{ApiError, AppState};
 use crate::config::{EventLimits, Role};
 use crate::store::{Store, StoreError};
@@ -75,13 +76,32 @@ impl std::fmt::Display for Cursor {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// A cursor to start after, for clients that cannot set `Last-Event-ID` (a browser's
     /// first connection); the header, sent on reconnection, wins.
     after: Option<String>,
 }
 
+/// The live event stream (Server-Sent Events). Each event has `id:` (send it back as
+/// `Last-Event-ID` to resume without gaps or repeats), `event:` and JSON `data:`:
+/// `transition` (an audit row with `detail.from`/`detail.to`) and `audit` (any other audit
+/// row) carry an `AuditEvent`; `notification` carries a `DeliveryEvent`. Comments (`:`)
+/// keep the connection alive. Without a cursor the stream starts now.
+#[utoipa::path(get, path = "/v1/events", tag = "events", security(("viewer" = [])),
+    params(
+        EventsQuery,
+        ("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last event received."),
+    ),
+    responses(
+        (status = 200, description = "The stream; it ends only at shutdown.",
+            content_type = "text/event-stream", body = String),
+        (status = 400, description = "`Last-Event-ID` or `after` is not an id this API sent.", body = ErrorBody),
+        (status = 401, description = "No bearer token, or not one akguard knows.", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this address; see `Retry-After`.", body = ErrorBody),
+        (status = 503, description = "`api.events.max_streams` streams are open, or akguard is shutting down.", body = ErrorBody),
+    ))]
 pub async fn stream(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -204,13 +224,15 @@ impl Feed {
                 let is_transition = detail.get("from").is_some_and(|v| v.is_string())
                     && detail.get("to").is_some_and(|v| v.is_string());
                 let name = if is_transition { "transition" } else { "audit" };
-                Event::default().event(name).json_data(audit_view(&record))
+                Event::default().event(name).json_data(AuditEvent::from(&record))
             } else {
                 let Some(record) = deliveries.next() else {
                     break;
                 };
                 cursor.delivery = record.id;
-                Event::default().event("notification").json_data(&record)
+                Event::default()
+                    .event("notification")
+                    .json_data(DeliveryEvent::from(&record))
             };
             let event = event.map_err(|e| StoreError::Corrupt(format!("event data: {e}")))?;
             self.pending.push_back(event.id(cursor.to_string()));

@@ -1,15 +1,19 @@
-//! The HTTP surface: webhooks in, the status API out, health probes.
+//! The HTTP surface: webhooks in, the status API and event stream out, health probes, and
+//! the API's OpenAPI document and reference page.
 
 mod auth_limit;
 mod connection;
+mod docs;
 mod error;
 mod events;
 mod health;
 mod incidents;
+mod openapi;
 mod report;
 mod server;
 mod status;
 mod tokens;
+mod views;
 mod webhook;
 
 use std::sync::Arc;
@@ -58,6 +62,9 @@ pub fn router(state: AppState, limits: &ServerLimits, request_timeout: Duration)
     ));
     Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/openapi.json", get(openapi::serve))
+        .route("/docs", get(docs::page))
+        .route("/docs/docs.css", get(docs::stylesheet))
         .route("/readyz", get(health::readyz))
         .route("/v1/notifications/{source}", post(webhook::receive))
         .route("/v1/status", get(status::show))
@@ -122,7 +129,10 @@ fn accepted(outcome: IntakeOutcome) -> Response {
         outcome,
         IntakeOutcome::Sighting(_) | IntakeOutcome::Retriaged(_) | IntakeOutcome::Replay(_)
     );
-    let body = serde_json::json!({"incident_id": outcome.incident_id(), "duplicate": duplicate,
-        "outcome": outcome.as_str()});
+    let body = views::Accepted {
+        incident_id: outcome.incident_id().map(|id| id.0),
+        duplicate,
+        outcome: outcome.as_str(),
+    };
     (axum::http::StatusCode::ACCEPTED, axum::Json(body)).into_response()
 }
