@@ -41,7 +41,10 @@ fn with_headers(body: &'static str, content_type: &'static str) -> Response {
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "no-referrer"),
         (header::X_FRAME_OPTIONS, "DENY"),
-        (HeaderName::from_static("cross-origin-resource-policy"), "same-origin"),
+        (
+            HeaderName::from_static("cross-origin-resource-policy"),
+            "same-origin",
+        ),
     ] {
         headers.insert(name, HeaderValue::from_static(value));
     }
@@ -161,7 +164,11 @@ fn operation(method: &str, path: &str, op: &Value, out: &mut String) {
              <th>Description</th></tr>",
         );
         for p in params {
-            let required = if p["required"] == true { " (required)" } else { "" };
+            let required = if p["required"] == true {
+                " (required)"
+            } else {
+                ""
+            };
             let _ = write!(
                 out,
                 "<tr><td><code>{}</code>{required}</td><td>{}</td><td>{}</td><td>{}</td></tr>",

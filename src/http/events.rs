@@ -8,14 +8,15 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use super::extract::Query;
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use utoipa::IntoParams;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
+use utoipa::IntoParams;
 
 use super::tokens::authorize;
 use super::views::{AuditEvent, DeliveryEvent, ErrorBody};
@@ -224,7 +225,9 @@ impl Feed {
                 let is_transition = detail.get("from").is_some_and(|v| v.is_string())
                     && detail.get("to").is_some_and(|v| v.is_string());
                 let name = if is_transition { "transition" } else { "audit" };
-                Event::default().event(name).json_data(AuditEvent::from(&record))
+                Event::default()
+                    .event(name)
+                    .json_data(AuditEvent::from(&record))
             } else {
                 let Some(record) = deliveries.next() else {
                     break;

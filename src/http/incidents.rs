@@ -1,8 +1,9 @@
 //! The on-call API: list and inspect incidents, read their audit trail, report a leak by hand.
 
+use super::extract::{Path, Query};
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
@@ -10,8 +11,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::tokens::authorize;
 use super::views::{
-    Accepted, ErrorBody, ActionRequest, ActionResult, AuditEvent, AuditTrail, IncidentDetail, IncidentPage, IncidentView,
-    NotificationView, SightingView,
+    Accepted, ActionRequest, ActionResult, AuditEvent, AuditTrail, ErrorBody, IncidentDetail,
+    IncidentPage, IncidentView, NotificationView, SightingView,
 };
 use super::{ApiError, AppState, accepted, read_body};
 use crate::config::{Role, Sink};
@@ -131,6 +132,7 @@ fn page_size(limit: Option<&str>) -> Result<u32, ApiError> {
     params(("id" = i64, Path, description = "The incident's id.")),
     responses(
         (status = 200, description = "The incident.", body = IncidentDetail),
+        (status = 400, description = "The path does not decode (not UTF-8).", body = ErrorBody),
         (status = 401, description = "No bearer token, or not one akguard knows.", body = ErrorBody),
         (status = 404, description = "No such incident (or action, or source).", body = ErrorBody),
         (status = 429, description = "Too many failed authentications from this address; see `Retry-After`.", body = ErrorBody),
@@ -160,6 +162,7 @@ pub async fn show(
     params(("id" = i64, Path, description = "The incident's id.")),
     responses(
         (status = 200, description = "The audit rows of the incident.", body = AuditTrail),
+        (status = 400, description = "The path does not decode (not UTF-8).", body = ErrorBody),
         (status = 401, description = "No bearer token, or not one akguard knows.", body = ErrorBody),
         (status = 404, description = "No such incident (or action, or source).", body = ErrorBody),
         (status = 429, description = "Too many failed authentications from this address; see `Retry-After`.", body = ErrorBody),
@@ -246,7 +249,7 @@ pub async fn report(
         ("action" = ActionName, Path, description = "The action."),
     ),
     request_body(content = ActionRequest, content_type = "application/json",
-        description = "Only `cancel` and `set-rotation` read a body."),
+        description = "Optional; when sent it must fit; only `cancel` and `set-rotation` use it."),
     responses(
         (status = 200, description = "Applied: the incident as it now stands.", body = ActionResult),
         (status = 400, description = "The request is malformed: a parameter or the body is not what this operation takes.", body = ErrorBody),
@@ -268,14 +271,15 @@ pub async fn act(
     state.audit.check_appendable()?;
     let incident = find(&state, &id).await?;
     let body = read_body(&headers, body, state.max_body_bytes).await?;
+    let request = action_request(&body)?;
     let mut cancel_plan = None;
     let mut change = OperatorChange {
         note: serde_json::json!({"action": action}),
         ..OperatorChange::default()
     };
-    let name = ActionName::deserialize(serde::de::value::StrDeserializer::<
-        serde::de::value::Error,
-    >::new(&action))
+    let name = ActionName::deserialize(
+        serde::de::value::StrDeserializer::<serde::de::value::Error>::new(&action),
+    )
     .map_err(|_| {
         ApiError::NotFound(format!(
             "unknown action {action:?}; this version supports: retry, confirm-cutover, \
@@ -312,13 +316,12 @@ pub async fn act(
         }
         ActionName::Cancel => {
             // A cancellation undoes akguard's work: the audit log must say why.
-            let request = action_request(&body);
             let why = request
-                .as_ref()
-                .and_then(|r| r.reason.clone())
+                .reason
+                .clone()
                 .filter(|r| !r.trim().is_empty())
                 .ok_or_else(|| ApiError::BadRequest("cancel needs {\"reason\": \"...\"}".into()))?;
-            let force = request.as_ref().and_then(|r| r.force) == Some(true);
+            let force = request.force == Some(true);
             if let Some(parent) = incident.parent_incident_id
                 && !force
             {
@@ -336,7 +339,7 @@ pub async fn act(
             cancel_plan = Some(summary);
             Event::Cancel
         }
-        ActionName::SetRotation => match rotation_sink(&body)? {
+        ActionName::SetRotation => match rotation_sink(&request)? {
             Some((sink, parsed)) => {
                 // An operator token must not be able to send a key anywhere it can read.
                 state
@@ -400,10 +403,8 @@ pub async fn act(
 /// `{"sink": "kms", "secret_name": "..."}`, `{"sink": "file", "path": "/..."}`, or
 /// `{"rotatable": false}` (`None`: a person rotates the key). The sink comes as its finding
 /// and as the sink it names.
-fn rotation_sink(body: &[u8]) -> Result<Option<(RotationSink, Sink)>, ApiError> {
+fn rotation_sink(request: &ActionRequest) -> Result<Option<(RotationSink, Sink)>, ApiError> {
     let bad = |m: &str| ApiError::BadRequest(format!("set-rotation: {m}"));
-    let request =
-        action_request(body).ok_or_else(|| bad("the body must be JSON naming a sink"))?;
     if request.rotatable == Some(false) {
         return Ok(None);
     }
@@ -434,9 +435,19 @@ fn rotation_sink(body: &[u8]) -> Result<Option<(RotationSink, Sink)>, ApiError> 
     }
 }
 
-/// An action's body; `None` when it is not a JSON object of the documented fields.
-fn action_request(body: &[u8]) -> Option<ActionRequest> {
-    serde_json::from_slice(body).ok()
+/// An action's body: none, or a JSON object of the documented fields. The parser's own
+/// message is not passed on, as it may quote the body.
+fn action_request(body: &[u8]) -> Result<ActionRequest, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(ActionRequest::default());
+    }
+    serde_json::from_slice(body).map_err(|_| {
+        ApiError::BadRequest(
+            "the body is not an action request: a JSON object with reason, force, sink, \
+             secret_name, path or rotatable (see /openapi.json)"
+                .into(),
+        )
+    })
 }
 
 pub(super) async fn find(state: &AppState, raw_id: &str) -> Result<Incident, ApiError> {

@@ -6,6 +6,7 @@ mod connection;
 mod docs;
 mod error;
 mod events;
+mod extract;
 mod health;
 mod incidents;
 mod openapi;

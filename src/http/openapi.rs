@@ -34,7 +34,11 @@ use super::views;
         serve,
         super::docs::page,
     ),
-    components(schemas(views::AuditEvent, views::DeliveryEvent)),
+    components(schemas(
+        views::AuditEvent,
+        views::DeliveryEvent,
+        super::incidents::ActionName
+    )),
     modifiers(&SecuritySchemes),
     tags(
         (name = "incidents", description = "Incidents: list, inspect, report, act."),
@@ -96,9 +100,8 @@ pub fn document() -> &'static serde_json::Value {
     responses((status = 200, description = "The OpenAPI document.", body = Object)))]
 pub async fn serve() -> Response {
     let mut response = axum::Json(document()).into_response();
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-cache"),
-    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }

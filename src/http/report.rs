@@ -1,7 +1,8 @@
 //! `GET /v1/incidents/{id}/report`: the incident report, as Markdown or (`?format=json`) as
 //! the same content in data, in `?lang=en` (the default) or `ja`.
 
-use axum::extract::{Path, Query, State};
+use super::extract::{Path, Query};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;

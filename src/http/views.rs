@@ -345,7 +345,7 @@ pub struct AuditChain {
 /// another incident's key created). `set-rotation` names a sink: `{"sink": "kms",
 /// "secret_name": ...}`, `{"sink": "file", "path": "/absolute"}`, or `{"rotatable": false}`
 /// to leave the rotation to a person.
-#[derive(Deserialize, ToSchema)]
+#[derive(Default, Deserialize, ToSchema)]
 pub struct ActionRequest {
     /// `cancel`: why, for the audit log.
     pub reason: Option<String>,

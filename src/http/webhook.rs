@@ -2,8 +2,9 @@
 
 use std::net::SocketAddr;
 
+use super::extract::Path;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 
