@@ -19,6 +19,7 @@ mod helpers;
 mod intake_formats;
 mod logging;
 mod notify;
+mod openapi;
 mod oversight;
 mod persistence;
 mod readiness;
