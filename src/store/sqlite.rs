@@ -89,9 +89,8 @@ impl SqliteStore {
     }
 
     /// Tells the event streams that something was committed.
-    fn committed<T>(&self, result: T) -> T {
+    fn committed(&self) {
         self.commits.send_modify(|n| *n = n.wrapping_add(1));
-        result
     }
 }
 
@@ -347,7 +346,8 @@ impl Store for SqliteStore {
             sqlite_outbox::enqueue(&mut tx, &self.routes, n.incident, &change, at).await?;
         }
         tx.commit().await?;
-        Ok(self.committed(plan.outcomes))
+        self.committed();
+        Ok(plan.outcomes)
     }
 
     async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
@@ -499,8 +499,9 @@ impl Store for SqliteStore {
         update: IncidentUpdate,
         audit: Vec<AuditEntry>,
     ) -> Result<(), StoreError> {
-        let recorded = sqlite_work::record(&self.pool, &self.routes, lease, update, audit).await?;
-        Ok(self.committed(recorded))
+        sqlite_work::record(&self.pool, &self.routes, lease, update, audit).await?;
+        self.committed();
+        Ok(())
     }
 
     async fn apply_operator_event(
@@ -513,7 +514,8 @@ impl Store for SqliteStore {
         let state =
             sqlite_work::apply_operator_event(&self.pool, &self.routes, id, event, actor, change)
                 .await?;
-        Ok(self.committed(state))
+        self.committed();
+        Ok(state)
     }
 
     async fn claim_outbox(
@@ -533,7 +535,10 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let counted = sqlite_outbox::settle(&self.pool, item, verdict, now).await?;
-        Ok(if counted { self.committed(true) } else { false })
+        if counted {
+            self.committed();
+        }
+        Ok(counted)
     }
 
     async fn incident_outbox(&self, id: IncidentId) -> Result<Vec<OutboxState>, StoreError> {
