@@ -8,7 +8,10 @@
 //! Run with `cargo bench --bench intake`. Tunables (environment):
 //! - `AKGUARD_BENCH_REQUESTS` (default 5000): measured notifications;
 //! - `AKGUARD_BENCH_CONCURRENCY` (default 32): requests in flight;
-//! - `AKGUARD_BENCH_BARE_INSERTS` (default 2000): inserts in the bare loop.
+//! - `AKGUARD_BENCH_BARE_INSERTS` (default 2000): inserts in the bare loop;
+//! - `AKGUARD_BENCH_OBSERVE` (default `off,on`; also `metrics`, `notifications`): the runs,
+//!   each on a fresh database, with on-call notifications (a Slack channel to a local
+//!   stand-in) and `/metrics` (scraped every second) off or on.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -22,7 +25,7 @@ use std::time::{Duration, Instant};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection};
 
-use support::{Daemon, env_count, percentile, post_signed};
+use support::{Daemon, Observe, Observed, Observer, env_count, percentile, post_signed};
 
 const WARMUP_REQUESTS: usize = 100;
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -40,13 +43,47 @@ fn main() {
     let dir = support::target_tempdir("bench-");
     let runtime = tokio::runtime::Runtime::new().expect("start a tokio runtime");
 
-    let daemon = Daemon::start(dir.path(), &support::base_config(dir.path()), &[], |_| {
-        false
-    });
+    let runs: Vec<(Observe, LoadReport, Observed)> = Observe::from_env()
+        .into_iter()
+        .map(|mode| {
+            let (load, observed) = daemon_load(&runtime, mode, requests, concurrency);
+            (mode, load, observed)
+        })
+        .collect();
+
+    let bare = runtime.block_on(within_phase_timeout(
+        "bare inserts",
+        bare_insert_rate(&dir.path().join("bare.db"), bare_inserts),
+    ));
+
+    print_summary(&runs, concurrency, bare_inserts, bare);
+    for (mode, load, _) in &runs {
+        assert!(
+            load.failures == 0,
+            "{}: {} of {requests} notifications were not accepted; first: {:?}",
+            mode.label(),
+            load.failures,
+            load.failure_samples
+        );
+    }
+}
+
+/// One daemon, on a fresh database, in `mode`: warm-up, then the measured notifications.
+fn daemon_load(
+    runtime: &tokio::runtime::Runtime,
+    mode: Observe,
+    requests: usize,
+    concurrency: usize,
+) -> (LoadReport, Observed) {
+    let dir = support::target_tempdir("bench-");
+    let mut observer = runtime.block_on(Observer::start(mode));
+    let config = format!("{}{}", support::base_config(dir.path()), observer.config());
+    let daemon = Daemon::start(dir.path(), &config, &[], |_| false);
     let url = format!("http://{}/v1/notifications/generic", daemon.addr);
     let client = support::http_client(concurrency);
     let measured = WARMUP_REQUESTS..WARMUP_REQUESTS + requests;
     let load = runtime.block_on(within_phase_timeout("daemon load", async {
+        observer.scrape(&daemon.addr);
         // Warm-up opens the pooled connections and the database pages; not measured.
         let warmup = fire(&client, &url, 0..WARMUP_REQUESTS, concurrency).await;
         assert!(
@@ -63,19 +100,7 @@ fn main() {
         status.success(),
         "daemon exited with {status} after SIGTERM"
     );
-
-    let bare = runtime.block_on(within_phase_timeout(
-        "bare inserts",
-        bare_insert_rate(&dir.path().join("bare.db"), bare_inserts),
-    ));
-
-    print_summary(&load, concurrency, bare_inserts, bare);
-    assert!(
-        load.failures == 0,
-        "{} of {requests} notifications were not accepted; first: {:?}",
-        load.failures,
-        load.failure_samples
-    );
+    (load, observer.finish())
 }
 
 async fn within_phase_timeout<T>(phase: &str, work: impl Future<Output = T>) -> T {
@@ -196,28 +221,53 @@ async fn bare_insert_rate(db: &Path, inserts: usize) -> f64 {
     rate
 }
 
-fn print_summary(load: &LoadReport, concurrency: usize, bare_inserts: usize, bare_rate: f64) {
-    let mut latencies = load.latencies.clone();
-    latencies.sort_unstable();
-    let accepted_rate = latencies.len() as f64 / load.wall.as_secs_f64();
-    let requests = latencies.len() + load.failures;
+fn print_summary(
+    runs: &[(Observe, LoadReport, Observed)],
+    concurrency: usize,
+    bare_inserts: usize,
+    bare_rate: f64,
+) {
     println!("akguard intake benchmark");
-    println!(
-        "  daemon:  {requests} notifications, concurrency {concurrency}: {accepted_rate:.1} accepted/s, \
-         p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        millis(percentile(&latencies, 0.50)),
-        millis(percentile(&latencies, 0.99)),
-        millis(latencies.last().copied().unwrap_or_default()),
-    );
-    if load.failures > 0 {
-        println!("  FAILED:  {} of {requests} not accepted", load.failures);
+    let mut rates = Vec::new();
+    for (mode, load, observed) in runs {
+        let mut latencies = load.latencies.clone();
+        latencies.sort_unstable();
+        let accepted_rate = latencies.len() as f64 / load.wall.as_secs_f64();
+        let requests = latencies.len() + load.failures;
+        println!("  daemon, {}:", mode.label());
+        println!(
+            "           {requests} notifications, concurrency {concurrency}: {accepted_rate:.1} accepted/s, \
+             p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            millis(percentile(&latencies, 0.50)),
+            millis(percentile(&latencies, 0.99)),
+            millis(latencies.last().copied().unwrap_or_default()),
+        );
+        if *mode != Observe::Off {
+            println!(
+                "           meanwhile: {} notifications delivered, {} scrapes of /metrics",
+                observed.delivered, observed.scrapes
+            );
+        }
+        if load.failures > 0 {
+            println!("  FAILED:  {} of {requests} not accepted", load.failures);
+        }
+        println!(
+            "           daemon / bare = {:.2}",
+            accepted_rate / bare_rate
+        );
+        rates.push(accepted_rate);
+    }
+    if let (Some(Observe::Off), Some(off)) = (runs.first().map(|r| r.0), rates.first()) {
+        for ((mode, ..), rate) in runs.iter().zip(&rates).skip(1) {
+            println!(
+                "  {} / off: {:.3} of the accepted rate (goal: at least 0.95)",
+                mode.label(),
+                rate / off
+            );
+        }
     }
     println!(
         "  bare:    {bare_inserts} single-row durable SQLite inserts: {bare_rate:.1} inserts/s"
-    );
-    println!(
-        "  ratio:   daemon / bare = {:.2}",
-        accepted_rate / bare_rate
     );
 }
 

@@ -15,7 +15,10 @@
 //! Run with `cargo bench --bench remediation`. Tunables (environment):
 //! - `AKGUARD_BENCH_INCIDENTS` (default 200): incidents measured in the latency phase;
 //! - `AKGUARD_BENCH_RATE` (default 10): their reports per second;
-//! - `AKGUARD_BENCH_BURST` (default 500): keys reported at once in the burst phase.
+//! - `AKGUARD_BENCH_BURST` (default 500): keys reported at once in the burst phase;
+//! - `AKGUARD_BENCH_OBSERVE` (default `off,on`; also `metrics`, `notifications`): both phases
+//!   per mode, with on-call notifications (a Slack channel to a local stand-in) and
+//!   `/metrics` (scraped every second) off or on.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -32,7 +35,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use support::{Daemon, env_count, percentile, post_signed};
+use support::{Daemon, Observe, Observed, Observer, env_count, percentile, post_signed};
 
 /// A viewer token for the status API; the daemon holds only its SHA-256.
 const API_TOKEN: &str = "bench-viewer-token-0123456789";
@@ -79,17 +82,26 @@ fn main() {
     let burst = env_count("AKGUARD_BENCH_BURST", 500);
 
     let runtime = tokio::runtime::Runtime::new().expect("start a tokio runtime");
-    let latency = runtime.block_on(latency_phase(incidents, rate));
-    let burst = runtime.block_on(burst_phase(burst));
-    print_summary(&latency, &burst);
-    for (phase, status) in [
-        ("latency", latency.daemon_exit),
-        ("burst", burst.daemon_exit),
-    ] {
-        assert!(
-            status.success(),
-            "{phase} phase: the daemon exited with {status} after SIGTERM"
-        );
+    let mut runs = Vec::new();
+    for mode in Observe::from_env() {
+        let latency = runtime.block_on(latency_phase(incidents, rate, mode));
+        let burst = runtime.block_on(burst_phase(burst, mode));
+        print_summary(mode, &latency, &burst);
+        for (phase, status) in [
+            ("latency", latency.daemon_exit),
+            ("burst", burst.daemon_exit),
+        ] {
+            assert!(
+                status.success(),
+                "{phase} phase: the daemon exited with {status} after SIGTERM"
+            );
+        }
+        runs.push((mode, latency, burst));
+    }
+    if let Some(((Observe::Off, latency_off, burst_off), others)) = runs.split_first() {
+        for (mode, latency, burst) in others {
+            print_comparison(*mode, latency_off, latency, burst_off, burst);
+        }
     }
 }
 
@@ -124,6 +136,7 @@ struct LatencyReport {
     /// Time to containment of every measured incident, sorted.
     ttc_ms: Vec<i64>,
     daemon_exit: ExitStatus,
+    observed: Observed,
 }
 
 struct BurstReport {
@@ -141,6 +154,7 @@ struct BurstReport {
     first_attach: Duration,
     last_attach: Duration,
     daemon_exit: ExitStatus,
+    observed: Observed,
 }
 
 /// What the warm-up incident, handled alone, showed.
@@ -150,8 +164,8 @@ struct WarmUp {
     ttc_ms: i64,
 }
 
-async fn latency_phase(incidents: usize, rate: f64) -> LatencyReport {
-    let rig = Rig::start(1 + incidents + SPARE_USERS, LATENCY_WORKERS).await;
+async fn latency_phase(incidents: usize, rate: f64, mode: Observe) -> LatencyReport {
+    let rig = Rig::start(1 + incidents + SPARE_USERS, LATENCY_WORKERS, mode).await;
     let warmup = rig.warm_up().await;
 
     let url = rig.notify_url();
@@ -184,18 +198,19 @@ async fn latency_phase(incidents: usize, rate: f64) -> LatencyReport {
         })
         .collect();
     ttc_ms.sort_unstable();
-    let daemon_exit = rig.stop();
+    let (daemon_exit, observed) = rig.stop();
     LatencyReport {
         incidents,
         rate,
         warmup,
         ttc_ms,
         daemon_exit,
+        observed,
     }
 }
 
-async fn burst_phase(keys: usize) -> BurstReport {
-    let rig = Rig::start(1 + keys + SPARE_USERS, BURST_WORKERS).await;
+async fn burst_phase(keys: usize, mode: Observe) -> BurstReport {
+    let rig = Rig::start(1 + keys + SPARE_USERS, BURST_WORKERS, mode).await;
     // Creates the policy, so the burst measures attaching it, as in the steady state.
     rig.warm_up().await;
 
@@ -243,7 +258,7 @@ async fn burst_phase(keys: usize) -> BurstReport {
         at.and_then(|at| (*at - first_sent).to_std().ok())
             .unwrap_or_default()
     };
-    let daemon_exit = rig.stop();
+    let (daemon_exit, observed) = rig.stop();
     BurstReport {
         keys,
         last_containment: (last_contained - first_sent).to_std().unwrap_or_default(),
@@ -255,6 +270,7 @@ async fn burst_phase(keys: usize) -> BurstReport {
         first_attach: since_first(attach_times.iter().min()),
         last_attach: since_first(attach_times.iter().max()),
         daemon_exit,
+        observed,
     }
 }
 
@@ -269,10 +285,11 @@ struct Rig {
     emulator: EmulatorGuard,
     client: reqwest::Client,
     dir: tempfile::TempDir,
+    observer: Observer,
 }
 
 impl Rig {
-    async fn start(users: usize, workers: usize) -> Self {
+    async fn start(users: usize, workers: usize, mode: Observe) -> Self {
         let scenario = Scenario::from_json(&scenario_json(users)).expect("a valid scenario");
         let (emulator_url, emulator) = emulator::spawn(scenario).await.expect("start the emulator");
         let client = support::http_client(BURST_CONCURRENCY);
@@ -290,7 +307,12 @@ impl Rig {
         );
 
         let dir = support::target_tempdir("bench-remediation-");
-        let config = config_toml(dir.path(), &emulator_url, workers);
+        let mut observer = Observer::start(mode).await;
+        let config = format!(
+            "{}{}",
+            config_toml(dir.path(), &emulator_url, workers),
+            observer.config()
+        );
         // Cloud credentials or the crash hook would change which identity the daemon acts as
         // or make it stop mid-run.
         let hidden =
@@ -304,12 +326,14 @@ impl Rig {
                 hidden,
             )
         });
+        observer.scrape(&daemon.addr);
         Self {
             daemon,
             emulator_url,
             emulator,
             client,
             dir,
+            observer,
         }
     }
 
@@ -318,17 +342,18 @@ impl Rig {
     }
 
     /// Stops the daemon, then the emulator, whose calls its last steps may still make.
-    fn stop(self) -> ExitStatus {
+    fn stop(self) -> (ExitStatus, Observed) {
         let Self {
             daemon,
             emulator,
             dir,
+            observer,
             ..
         } = self;
         let status = tokio::task::block_in_place(|| daemon.stop(SHUTDOWN_TIMEOUT, LOG_TAIL_LINES));
         drop(emulator);
         drop(dir);
-        status
+        (status, observer.finish())
     }
 
     /// Panics with the message and the end of the daemon's log.
@@ -672,7 +697,7 @@ fn timestamp(value: &Value) -> Option<DateTime<Utc>> {
 // Summary
 // ---------------------------------------------------------------------------------------
 
-fn print_summary(latency: &LatencyReport, burst: &BurstReport) {
+fn print_summary(mode: Observe, latency: &LatencyReport, burst: &BurstReport) {
     let verdict = |pass: bool| if pass { "PASS" } else { "FAIL" };
 
     let needed = latency.warmup.needed_calls.len() as u64;
@@ -697,7 +722,10 @@ fn print_summary(latency: &LatencyReport, burst: &BurstReport) {
         .map(|(_, n)| n)
         .sum();
 
-    println!("akguard remediation benchmark (emulator latency {LATENCY_MS} ms)");
+    println!(
+        "akguard remediation benchmark (emulator latency {LATENCY_MS} ms), {}",
+        mode.label()
+    );
     println!(
         "  latency: {} incidents at {}/s, {LATENCY_WORKERS} workers: time to containment \
          p50 {p50} ms, p99 {p99} ms, max {max} ms",
@@ -740,5 +768,35 @@ fn print_summary(latency: &LatencyReport, burst: &BurstReport) {
         "           when all were contained: {past_containment} of {} past containment ({})",
         burst.keys,
         states.join(", ")
+    );
+    if mode != Observe::Off {
+        println!(
+            "  meanwhile: {} + {} notifications delivered, {} + {} scrapes of /metrics",
+            latency.observed.delivered,
+            burst.observed.delivered,
+            latency.observed.scrapes,
+            burst.observed.scrapes
+        );
+    }
+}
+
+/// On against off: p99 time to containment and the burst's last containment (goal: within
+/// 5 % of off).
+fn print_comparison(
+    mode: Observe,
+    latency_off: &LatencyReport,
+    latency_on: &LatencyReport,
+    burst_off: &BurstReport,
+    burst_on: &BurstReport,
+) {
+    let p99 = |r: &LatencyReport| percentile(&r.ttc_ms, 0.99) as f64;
+    let p50 = |r: &LatencyReport| percentile(&r.ttc_ms, 0.50) as f64;
+    let last = |b: &BurstReport| b.last_containment.as_secs_f64();
+    println!("{} / off (goal: at most 1.05):", mode.label());
+    println!(
+        "  latency p50 {:.3}, p99 {:.3}; burst last containment {:.3}",
+        p50(latency_on) / p50(latency_off),
+        p99(latency_on) / p99(latency_off),
+        last(burst_on) / last(burst_off)
     );
 }

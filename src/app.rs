@@ -14,6 +14,7 @@ use crate::config::{ConfigError, ServerLimits, Settings};
 use crate::http::{self, AppState};
 use crate::intake::security_center::SecurityCenterPoller;
 use crate::intake::{Intake, IntakeQueue};
+use crate::monitoring::{Exporter, MonitoringError};
 use crate::notify::{NotifyError, Sender};
 use crate::readiness::Readiness;
 use crate::store::{self, AuditGate, Store, StoreError};
@@ -29,6 +30,8 @@ pub enum AppError {
     Cloud(#[from] CloudError),
     #[error(transparent)]
     Notify(#[from] NotifyError),
+    #[error(transparent)]
+    Monitoring(#[from] MonitoringError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -48,6 +51,10 @@ pub struct App {
     credentials_check: Option<(Readiness, Arc<CloudClient>, Duration)>,
     worker: Option<Worker>,
     sender: Option<Sender>,
+    /// The recorder's upkeep runs while the daemon does.
+    exporter: Option<Arc<Exporter>>,
+    /// `/metrics` on its own address (`metrics.listen`).
+    metrics_server: Option<(TcpListener, axum::Router)>,
     store: Arc<dyn Store>,
     audit: AuditGate,
     shutdown_grace: Duration,
@@ -121,6 +128,14 @@ impl App {
             }),
             _ => None,
         };
+        let exporter = match &runtime.metrics {
+            Some(metrics) => Some(Arc::new(Exporter::new(
+                store.clone(),
+                metrics.token.as_ref(),
+                runtime.notify.channels.iter().map(|c| c.name.clone()),
+            )?)),
+            None => None,
+        };
         let sender = match runtime.notify.channels.is_empty() {
             true => None,
             false => Some(Sender::new(store.clone(), runtime.notify)?),
@@ -138,11 +153,25 @@ impl App {
             readiness: readiness.clone(),
             events: http::EventHub::new(runtime.events, streams_end.clone()),
         };
+        let request_timeout = Duration::from_secs(settings.server.request_timeout_secs);
+        let separate = runtime.metrics.as_ref().and_then(|m| m.listen);
         let router = http::router(
             state,
             &runtime.server,
-            Duration::from_secs(settings.server.request_timeout_secs),
+            request_timeout,
+            exporter.clone().filter(|_| separate.is_none()),
         );
+        let metrics_server = match (separate, &exporter) {
+            (Some(addr), Some(exporter)) => {
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| AppError::Bind { addr, source })?;
+                let router =
+                    http::metrics_router(exporter.clone(), &runtime.server, request_timeout);
+                Some((listener, router))
+            }
+            _ => None,
+        };
         let listener =
             TcpListener::bind(runtime.listen)
                 .await
@@ -158,6 +187,8 @@ impl App {
             credentials_check: client.map(|c| (readiness, c, runtime.server.readiness_refresh)),
             worker,
             sender,
+            exporter,
+            metrics_server,
             store,
             audit,
             shutdown_grace: Duration::from_secs(settings.server.shutdown_grace_secs),
@@ -184,6 +215,15 @@ impl App {
         let worker = self.worker.map(|w| tokio::spawn(w.run(shutdown.clone())));
         // Rows a send cut short stay leased until their lease expires, then go again.
         let sender = self.sender.map(|s| tokio::spawn(s.run(shutdown.clone())));
+        if let Some(exporter) = self.exporter {
+            tokio::spawn(exporter.upkeep(shutdown.clone()));
+        }
+        if let Some((listener, router)) = self.metrics_server {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(addr = %addr, "metrics listening");
+            }
+            tokio::spawn(http::serve(listener, router, self.limits, shutdown.clone()));
+        }
         tokio::spawn(audit_watch::recheck(
             self.store,
             self.audit,

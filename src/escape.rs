@@ -1,6 +1,7 @@
-//! Escapers for text akguard did not write, one per output medium (terminal, chat Markdown,
-//! HTML), and the only ways to make a link. Every renderer passes foreign text (names, ids,
-//! URLs, explanations quoting the cloud) through the escaper of its medium.
+//! Escapers for text akguard did not write, one per output medium (terminal, JSON on a
+//! terminal, chat Markdown, HTML), and the only ways to make a link. Every renderer passes
+//! foreign text (names, ids, URLs, explanations quoting the cloud) through the escaper of its
+//! medium.
 
 use std::borrow::Cow;
 
@@ -22,6 +23,25 @@ pub fn terminal(text: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// JSON for a terminal, pretty-printed. serde_json escapes C0 controls in strings; this also
+/// writes DEL, C1 controls and the bidirectional, invisible and line-separating characters as
+/// JSON's `\uXXXX` escapes, which every JSON reader reads back as the same text. The only
+/// raw newlines left are the layout's own.
+pub fn json(value: &serde_json::Value) -> String {
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c != '\n' && is_unsafe(c) {
+            for unit in c.encode_utf16(&mut [0; 2]) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Characters with a meaning in CommonMark or a chat dialect of it, backslash-escaped.

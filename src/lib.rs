@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod audit_watch;
+pub mod cli;
 pub mod cloud;
 pub mod config;
 pub mod demo;
@@ -11,6 +12,7 @@ pub mod escape;
 mod hostile;
 pub mod http;
 pub mod intake;
+pub mod monitoring;
 pub mod notify;
 pub mod readiness;
 pub mod report;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use akguard::app::App;
+use akguard::cli;
 use akguard::cloud::emulator::{Emulator, Scenario};
 use akguard::config::{LogFormat, LogSettings, Settings};
 use akguard::demo::DemoOptions;
@@ -13,7 +14,7 @@ use akguard::escape;
 use akguard::store;
 use akguard::telemetry;
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory as _, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 /// Responds automatically when an Alibaba Cloud AccessKey pair leaks.
@@ -24,6 +25,8 @@ use tokio_util::sync::CancellationToken;
     arg_required_else_help = true,
     after_help = "Settings come from built-in defaults, then --config FILE, then \
                   AKGUARD__SECTION__KEY environment variables (e.g. AKGUARD__LOG__FORMAT=json).\n\
+                  `incidents` talks to a running daemon: AKGUARD_URL and AKGUARD_TOKEN (or --url, \
+                  --token-file) say where and as whom.\n\
                   Start with `akguard demo`; see `akguard help <COMMAND>` for each command."
 )]
 struct Cli {
@@ -56,6 +59,33 @@ enum Command {
         /// A head hash recorded earlier (from GET /v1/status): fail unless the chain holds it
         #[arg(long, value_name = "HASH")]
         expect_head: Option<String>,
+    },
+    /// Read and act on incidents through a running daemon's API (AKGUARD_URL, AKGUARD_TOKEN)
+    Incidents {
+        #[command(flatten)]
+        connection: cli::Connection,
+        #[command(subcommand)]
+        command: cli::IncidentsCommand,
+    },
+    /// Print an incident's report (Markdown; --json for the same content as data) from a
+    /// running daemon's API
+    Report {
+        #[command(flatten)]
+        connection: cli::Connection,
+        /// The incident's id
+        id: u64,
+        /// The report's language
+        #[arg(long, value_name = "LANG", default_value = "en")]
+        lang: cli::Language,
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a completion script for a shell, e.g. `akguard completions bash >
+    /// /etc/bash_completion.d/akguard`
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
     },
     /// Notification channels ([[notify.channels]])
     Notify {
@@ -118,6 +148,31 @@ fn describe(err: &anyhow::Error) -> String {
 }
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
+    // The client commands need no settings: they talk to a daemon that has them.
+    let command = match command {
+        Command::Incidents {
+            connection,
+            command,
+        } => {
+            client_runtime()?.block_on(cli::incidents(&connection, command))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Report {
+            connection,
+            id,
+            lang,
+            json,
+        } => {
+            client_runtime()?.block_on(cli::report(&connection, id, lang, json))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Completions { shell } => {
+            let mut stdout = std::io::stdout();
+            clap_complete::generate(shell, &mut Cli::command(), "akguard", &mut stdout);
+            return Ok(ExitCode::SUCCESS);
+        }
+        command => command,
+    };
     let config = match &command {
         Command::Demo { exit, listen } => {
             return demo(DemoOptions {
@@ -133,6 +188,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             command: NotifyCommand::Test { file, .. },
         } => file.config.as_deref(),
         Command::Emulator { .. } => None,
+        Command::Incidents { .. } | Command::Report { .. } | Command::Completions { .. } => {
+            unreachable!("handled before the settings are loaded")
+        }
     };
     let settings = Settings::load(config)?;
     if let Command::CheckConfig(_) = command {
@@ -202,11 +260,23 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 emulator.run(shutdown).await?;
                 Ok(ExitCode::SUCCESS)
             }
-            Command::CheckConfig(_) | Command::Demo { .. } => {
+            Command::CheckConfig(_)
+            | Command::Demo { .. }
+            | Command::Incidents { .. }
+            | Command::Report { .. }
+            | Command::Completions { .. } => {
                 unreachable!("handled before the runtime starts")
             }
         }
     })
+}
+
+/// One thread is plenty for a client that sends one request at a time.
+fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 /// The demo takes no `--config` and ignores the environment: it configures itself and

@@ -138,6 +138,7 @@ impl Readiness {
                 answer = client.caller_identity() => answer,
             };
             let at = Utc::now();
+            crate::monitoring::record::credentials_checked(answer.is_ok());
             let verdict = match answer {
                 Ok(called) => Credentials::Ok {
                     tried,

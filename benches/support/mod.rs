@@ -223,3 +223,144 @@ fn listening_addr(line: &str) -> Option<String> {
     }
     event["addr"].as_str().map(str::to_owned)
 }
+
+/// Whether the daemon runs with on-call notifications and metrics (`on`) or without (`off`,
+/// the baseline), so each benchmark can print both; `metrics` and `notifications` turn on
+/// one of the two, to tell their costs apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observe {
+    Off,
+    Metrics,
+    Notifications,
+    On,
+}
+
+impl Observe {
+    /// The modes `AKGUARD_BENCH_OBSERVE` asks for, as a comma-separated list of `off`,
+    /// `metrics`, `notifications` and `on`; unset: `off,on`.
+    pub fn from_env() -> Vec<Self> {
+        let raw = std::env::var("AKGUARD_BENCH_OBSERVE").unwrap_or_else(|_| "off,on".into());
+        raw.split(',')
+            .map(|mode| match mode.trim() {
+                "off" => Self::Off,
+                "metrics" => Self::Metrics,
+                "notifications" => Self::Notifications,
+                "on" => Self::On,
+                other => panic!(
+                    "AKGUARD_BENCH_OBSERVE lists `off`, `metrics`, `notifications` or `on`, got `{other}`"
+                ),
+            })
+            .collect()
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Off => "notifications and metrics off",
+            Self::Metrics => "metrics on, notifications off",
+            Self::Notifications => "notifications on, metrics off",
+            Self::On => "notifications and metrics on",
+        }
+    }
+
+    fn metrics(self) -> bool {
+        matches!(self, Self::Metrics | Self::On)
+    }
+
+    fn notifications(self) -> bool {
+        matches!(self, Self::Notifications | Self::On)
+    }
+}
+
+/// A local Slack stand-in that every incident's notifications reach, and a
+/// scraper that reads `/metrics` every second as Prometheus would (more often, to be harsh).
+pub struct Observer {
+    mode: Observe,
+    receiver_url: String,
+    delivered: Arc<std::sync::atomic::AtomicUsize>,
+    scrapes: Arc<std::sync::atomic::AtomicUsize>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// What the observer saw by the end of a run.
+pub struct Observed {
+    pub delivered: usize,
+    pub scrapes: usize,
+}
+
+impl Observer {
+    /// Starts the receiver (with notifications on); call inside the runtime.
+    pub async fn start(mode: Observe) -> Self {
+        let delivered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut observer = Self {
+            mode,
+            receiver_url: String::new(),
+            delivered: delivered.clone(),
+            scrapes: Arc::default(),
+            tasks: Vec::new(),
+        };
+        if !mode.notifications() {
+            return observer;
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the Slack stand-in");
+        let addr = listener.local_addr().expect("a bound address");
+        let app = axum::Router::new().fallback(move || {
+            delivered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            async { "ok" }
+        });
+        observer.receiver_url = format!("http://{addr}/services/bench");
+        observer.tasks.push(tokio::spawn(async move {
+            axum::serve(listener, app)
+                .await
+                .expect("the Slack stand-in serves");
+        }));
+        observer
+    }
+
+    /// The daemon's configuration lines for this mode.
+    pub fn config(&self) -> String {
+        let mut config = format!("[metrics]\nenabled = {}\n", self.mode.metrics());
+        if self.mode.notifications() {
+            config.push_str(&format!(
+                "[[notify.channels]]\nname = \"bench\"\nkind = \"slack\"\nurl = \"{}\"\n",
+                self.receiver_url
+            ));
+        }
+        config
+    }
+
+    /// Starts scraping the daemon at `addr` (with metrics on); call inside the runtime.
+    pub fn scrape(&mut self, addr: &str) {
+        if !self.mode.metrics() {
+            return;
+        }
+        let (url, scrapes) = (format!("http://{addr}/metrics"), self.scrapes.clone());
+        let client = http_client(1);
+        self.tasks.push(tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                every.tick().await;
+                let Ok(response) = client.get(&url).send().await else {
+                    continue;
+                };
+                // Only a whole answer with the database's gauges counts.
+                let text = response.text().await.unwrap_or_default();
+                if text.contains("akguard_incidents{") {
+                    scrapes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+
+    /// Stops the receiver and the scraper.
+    pub fn finish(self) -> Observed {
+        for task in &self.tasks {
+            task.abort();
+        }
+        Observed {
+            delivered: self.delivered.load(std::sync::atomic::Ordering::Relaxed),
+            scrapes: self.scrapes.load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+}

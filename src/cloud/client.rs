@@ -14,6 +14,7 @@ use super::ratelimit::{ApiClass, Priority, RateLimiter};
 use super::retry::{RetryPolicy, unit_sample};
 use super::signed::SignatureVersion;
 use super::transport::{Called, Transport};
+use crate::monitoring::record;
 
 /// Everything needed to build a client, already validated.
 #[derive(Debug)]
@@ -153,7 +154,9 @@ impl CloudClient {
         let policy = RetryPolicy::CALL;
         let mut attempt = 1;
         loop {
+            let queued = std::time::Instant::now();
             self.limiter.acquire(request.class, request.priority).await;
+            record::rate_limit_wait(request.class.as_str(), queued.elapsed());
             let credentials = self.credentials.current().await?;
             let result = self
                 .transport

@@ -89,13 +89,17 @@ impl CredentialProvider {
     /// Credentials to sign the next request with.
     pub async fn current(&self) -> Result<Credentials, CloudError> {
         let base = self.cached(&self.base_cache, || self.fetch_base()).await?;
-        match &self.assume {
-            None => Ok(base),
+        let current = match &self.assume {
+            None => base,
             Some(assume) => {
                 self.cached(&self.assumed_cache, || self.assume_role(assume, &base))
-                    .await
+                    .await?
             }
+        };
+        if let Some(at) = current.expires_at {
+            crate::monitoring::record::credentials_expire(at);
         }
+        Ok(current)
     }
 
     /// The AccessKey IDs in use: the base key's and, with an `AssumeRole`, the role's.

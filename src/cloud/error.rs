@@ -68,6 +68,31 @@ impl CloudError {
         }
     }
 
+    /// What went wrong, as a metric label: `throttled`, `client_error`, `server_error`,
+    /// `timeout`, `unreachable`, `bad_answer`, `credentials` or `endpoint`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Api { failure, .. } => {
+                let code = failure.code.as_str();
+                if code.starts_with("Throttling")
+                    || code == "Rejected.Throttling"
+                    || failure.http_status == 429
+                {
+                    "throttled"
+                } else if failure.http_status >= 500 {
+                    "server_error"
+                } else {
+                    "client_error"
+                }
+            }
+            Self::Timeout { .. } => "timeout",
+            Self::Connect { .. } => "unreachable",
+            Self::Decode { .. } => "bad_answer",
+            Self::Credentials(_) => "credentials",
+            Self::Endpoint { .. } => "endpoint",
+        }
+    }
+
     /// The failed call's request id, for the audit log.
     pub fn request_id(&self) -> Option<&str> {
         match self {

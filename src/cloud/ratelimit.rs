@@ -22,6 +22,17 @@ pub enum ApiClass {
     Other,
 }
 
+impl ApiClass {
+    /// The class's name as a metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LookupEvents => "lookup_events",
+            Self::RamWrite => "ram_write",
+            Self::Other => "other",
+        }
+    }
+}
+
 /// Who waits longer when both wait for the same class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Priority {

@@ -10,6 +10,7 @@ use super::parse::{flag, text};
 use super::product::Product;
 use super::redact;
 use super::signed::{FORM, Prepared, SignatureVersion, prepare_v1, prepare_v3};
+use crate::monitoring::record;
 
 /// A successful call: its decoded body and the `RequestId` for the audit log.
 #[derive(Debug, Clone)]
@@ -54,6 +55,22 @@ impl Transport {
     /// Signs `params` with fresh nonce and timestamp and POSTs them as a form, as the
     /// official SDKs do for body parameters (which keeps them out of URLs and their logs).
     pub async fn send(
+        &self,
+        endpoint: &str,
+        product: Product,
+        action: &'static str,
+        params: &[(String, String)],
+        credentials: &Credentials,
+    ) -> Result<Called<Value>, CloudError> {
+        let result = self
+            .send_once(endpoint, product, action, params, credentials)
+            .await;
+        let outcome = result.as_ref().map_or_else(CloudError::kind, |_| "ok");
+        record::cloud_call(product.name(), action, outcome);
+        result
+    }
+
+    async fn send_once(
         &self,
         endpoint: &str,
         product: Product,

@@ -11,6 +11,7 @@ mod events;
 mod keys;
 mod load;
 mod log;
+mod metrics;
 mod notify;
 mod remediation;
 mod sinks;
@@ -32,6 +33,7 @@ pub use alibaba::AlibabaSettings;
 pub use error::ConfigError;
 use error::Errors;
 pub use events::EventLimits;
+pub use metrics::{MetricsConfig, MetricsSettings};
 pub use notify::{Channel, ChannelKind, Language, NotifyConfig, NotifySettings};
 pub use remediation::{OnDeadline, RemediationConfig, Sink};
 pub use sinks::{SinkPolicy, SinkRefused};
@@ -59,6 +61,7 @@ pub struct Settings {
     pub remediation: remediation::RemediationSettings,
     pub protect: remediation::ProtectSettings,
     pub notify: NotifySettings,
+    pub metrics: MetricsSettings,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -166,6 +169,8 @@ pub struct Runtime {
     pub remediation: RemediationConfig,
     /// The notification channels, in the order configured, and their retries.
     pub notify: NotifyConfig,
+    /// `None` when `/metrics` is off.
+    pub metrics: Option<MetricsConfig>,
 }
 
 impl Settings {
@@ -268,6 +273,7 @@ impl Settings {
             .map(Some),
         );
         let notify = self.notify.validate(&mut errors);
+        let metrics = errors.take(self.metrics.validate().map(Some));
         match (
             listen,
             server,
@@ -275,6 +281,7 @@ impl Settings {
             step_retry,
             max_detection_age,
             remediation,
+            metrics,
         ) {
             (
                 Some(listen),
@@ -283,6 +290,7 @@ impl Settings {
                 Some(step_retry),
                 Some(max_detection_age),
                 Some(remediation),
+                Some(metrics),
             ) => errors.finish(Runtime {
                 listen,
                 server,
@@ -295,6 +303,7 @@ impl Settings {
                 max_detection_age,
                 remediation,
                 notify,
+                metrics,
             }),
             _ => Err(errors.into_error()),
         }

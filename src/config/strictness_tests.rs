@@ -335,3 +335,41 @@ fn independent_mistakes_within_one_table_are_all_reported() {
     }
     assert_eq!(all.len(), 6, "{all:#?}");
 }
+
+#[test]
+fn the_metrics_token_comes_only_from_the_environment_and_is_checked() {
+    let in_file = errors("[metrics]\ntoken = \"metrics-token-in-the-file-0\"\n", &[]);
+    let message = error_about(&in_file, "metrics.token");
+    assert!(message.contains("AKGUARD__METRICS__TOKEN"), "{message}");
+    assert!(
+        !message.contains("metrics-token-in-the-file-0"),
+        "{message}"
+    );
+    let short = errors("", &[("AKGUARD__METRICS__TOKEN", "short")]);
+    error_about(&short, "metrics.token");
+    let listen = errors("[metrics]\nlisten = \"everywhere\"\n", &[]);
+    error_about(&listen, "metrics.listen");
+
+    let (settings, _) = load(
+        "[server]\nlisten = \"0.0.0.0:8080\"\n",
+        &[("AKGUARD__METRICS__LISTEN", "127.0.0.1:9464")],
+    );
+    let runtime = settings.unwrap().validate().unwrap();
+    let metrics = runtime.metrics.as_ref().expect("metrics are on by default");
+    assert_eq!(metrics.listen, Some("127.0.0.1:9464".parse().unwrap()));
+    assert!(
+        runtime
+            .warnings()
+            .iter()
+            .all(|w| w.setting != "metrics.token")
+    );
+    // Beside the API on a public address and with no token, a warning says so.
+    let (settings, _) = load("[server]\nlisten = \"0.0.0.0:8080\"\n", &[]);
+    let warnings: Vec<Warning> = settings.unwrap().validate().unwrap().warnings();
+    assert!(
+        warnings.iter().any(|w| w.setting == "metrics.token"),
+        "{warnings:?}"
+    );
+    let (settings, _) = load("[metrics]\nenabled = false\n", &[]);
+    assert!(settings.unwrap().validate().unwrap().metrics.is_none());
+}

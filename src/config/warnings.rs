@@ -61,6 +61,18 @@ impl Runtime {
                 );
             }
         }
+        if let Some(metrics) = &self.metrics {
+            let addr = metrics.listen.unwrap_or(self.listen);
+            if metrics.token.is_none() && !addr.ip().is_loopback() {
+                warn(
+                    "metrics.token",
+                    &format!(
+                        "/metrics is served on {addr} without a token: whoever reaches it reads \
+                         incident counts and error rates; set AKGUARD__METRICS__TOKEN"
+                    ),
+                );
+            }
+        }
         if self.remediation.dry_run {
             warn(
                 "remediation.dry_run",

@@ -73,6 +73,26 @@ fn the_terminal_escaper_leaves_no_control_characters() {
 }
 
 #[test]
+fn json_for_a_terminal_reads_back_as_the_same_text_and_has_no_control_characters() {
+    for raw in hostile_strings() {
+        let value = serde_json::json!({"name": raw, "list": [raw]});
+        let out = json(&value);
+        assert!(
+            !out.chars().any(|c| c != '\n' && is_unsafe(c)),
+            "{raw:?}: {out:?}"
+        );
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&out).unwrap(),
+            value
+        );
+    }
+    assert_eq!(
+        json(&serde_json::json!("\u{202e}gpj\u{7f}")),
+        r#""\u202egpj\u007f""#
+    );
+}
+
+#[test]
 fn the_markdown_escaper_leaves_no_markup_and_no_mentions() {
     for raw in hostile_strings() {
         assert_markdown_inert(&raw, &markdown(&raw));

@@ -112,8 +112,8 @@ fn key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Every authenticated route (`/v1/...`): a refused peer is answered 429 before its
-/// credential is looked at, so that guessing gains nothing from the answer; a 401 is
+/// Every authenticated route (`/v1/...`, `/metrics`): a refused peer is answered 429 before
+/// its credential is looked at, so that guessing gains nothing from the answer; a 401 is
 /// counted and logged.
 pub async fn limit_failed_auth(
     State(limiter): State<Arc<AuthLimiter>>,
@@ -121,7 +121,8 @@ pub async fn limit_failed_auth(
     request: Request,
     next: Next,
 ) -> Response {
-    if !request.uri().path().starts_with("/v1/") {
+    let path = request.uri().path();
+    if !path.starts_with("/v1/") && path != "/metrics" {
         return next.run(request).await;
     }
     let ip = peer.ip();

@@ -86,6 +86,27 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// tower-http's timeout and body-limit layers answer with a bare status (the limit with a
+/// plain-text line). This API answers every error as JSON, so those answers are rewritten:
+/// the only non-JSON 413 and 503 come from those layers.
+pub fn in_api_shape(response: Response, max_body_bytes: usize) -> Response {
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return response;
+    }
+    match response.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(max_body_bytes).into_response(),
+        StatusCode::SERVICE_UNAVAILABLE => {
+            tracing::warn!("the request timed out (server.request_timeout_secs)");
+            ApiError::Unavailable("the request timed out".into()).into_response()
+        }
+        _ => response,
+    }
+}
+
 /// Whole seconds, rounded up: a client that waits this long is let through.
 fn retry_after_secs(wait: std::time::Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0)

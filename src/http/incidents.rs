@@ -20,7 +20,7 @@ use crate::domain::findings::RotationSink;
 use crate::domain::undo;
 use crate::domain::{Event, Finding, Incident, IncidentId, IncidentState, Signal};
 use crate::intake::{GenericNotification, is_json, parse_generic, sha256_hex};
-use crate::store::{Delivery, IncidentFilter, OperatorChange, OperatorError};
+use crate::store::{Delivery, IncidentFilter, OperatorChange, OperatorError, Waiting};
 
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 200;
@@ -32,7 +32,8 @@ pub struct ListQuery {
     state: Option<String>,
     /// Only incidents of this AccessKey ID.
     access_key_id: Option<String>,
-    /// `approval`: only incidents waiting for an operator's approval.
+    /// `approval`: only incidents waiting for an operator's approval; `operator`: only
+    /// incidents waiting for a person's action.
     waiting: Option<String>,
     /// Page size, 1 to 200 (default 50). Text in the code, so that `limit=abc` gets this
     /// API's error rather than the framework's.
@@ -85,12 +86,13 @@ pub async fn list(
             })
             .transpose()?,
         access_key_id: query.access_key_id,
-        waiting_for_approval: match query.waiting.as_deref() {
-            None => false,
-            Some("approval") => true,
+        waiting: match query.waiting.as_deref() {
+            None => None,
+            Some("approval") => Some(Waiting::Approval),
+            Some("operator") => Some(Waiting::Operator),
             Some(other) => {
                 return Err(ApiError::BadRequest(format!(
-                    "unknown waiting filter {other:?}; the one filter is waiting=approval"
+                    "unknown waiting filter {other:?}; one of approval, operator"
                 )));
             }
         },
@@ -202,7 +204,7 @@ pub async fn report(
     body: Body,
 ) -> Result<Response, ApiError> {
     let caller = authorize(&state.tokens, &headers, Role::Operator)?;
-    let body = read_body(&headers, body, state.max_body_bytes).await?;
+    let body = read_body(body, state.max_body_bytes).await?;
     if !is_json(&headers) {
         return Err(ApiError::UnsupportedMediaType(
             "content type must be application/json".into(),
@@ -229,7 +231,9 @@ pub async fn report(
         signal: Signal::Leak(notification),
         parent: None,
     };
-    let outcome = state.intake.queue().submit(delivery).await?;
+    let outcome = state.intake.queue().submit(delivery).await;
+    crate::monitoring::record::intake("manual", crate::intake::intake_outcome(&outcome));
+    let outcome = outcome?;
     tracing::info!(
         incident.id = outcome.incident_id().map(|id| id.0),
         actor = %format!("operator:{}", caller.name),
@@ -270,7 +274,7 @@ pub async fn act(
     let caller = authorize(&state.tokens, &headers, Role::Operator)?;
     state.audit.check_appendable()?;
     let incident = find(&state, &id).await?;
-    let body = read_body(&headers, body, state.max_body_bytes).await?;
+    let body = read_body(body, state.max_body_bytes).await?;
     let request = action_request(&body)?;
     let mut cancel_plan = None;
     let mut change = OperatorChange {

@@ -1,5 +1,5 @@
-//! The HTTP surface: webhooks in, the status API and event stream out, health probes, and
-//! the API's OpenAPI document and reference page.
+//! The HTTP surface: webhooks in, the status API and event stream out, health probes,
+//! metrics, and the API's OpenAPI document and reference page.
 
 mod auth_limit;
 mod connection;
@@ -9,11 +9,13 @@ mod events;
 mod extract;
 mod health;
 mod incidents;
+mod metrics;
 mod openapi;
 mod report;
 mod server;
 mod status;
 mod tokens;
+mod trace;
 mod views;
 mod webhook;
 
@@ -24,13 +26,18 @@ use axum::Router;
 use axum::body::Body;
 use axum::body::Bytes;
 use axum::extract::Request;
-use axum::http::HeaderMap;
-use axum::middleware::{self, Next};
+use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
 
 use crate::config::{ApiToken, ServerLimits};
 use crate::intake::Intake;
+use crate::monitoring::Exporter;
 use crate::store::{AuditGate, IntakeOutcome, Store};
 
 pub use error::ApiError;
@@ -56,12 +63,14 @@ pub struct AppState {
     pub events: EventHub,
 }
 
-pub fn router(state: AppState, limits: &ServerLimits, request_timeout: Duration) -> Router {
-    let auth_limiter = Arc::new(auth_limit::AuthLimiter::new(
-        limits.max_auth_failures,
-        limits.auth_failure_window,
-    ));
-    Router::new()
+/// The API's routes, with `/metrics` among them when `metrics` is given.
+pub fn router(
+    state: AppState,
+    limits: &ServerLimits,
+    request_timeout: Duration,
+    metrics: Option<Arc<Exporter>>,
+) -> Router {
+    let mut routes = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/openapi.json", get(openapi::serve))
         .route("/docs", get(docs::page))
@@ -77,33 +86,72 @@ pub fn router(state: AppState, limits: &ServerLimits, request_timeout: Duration)
         .route("/v1/incidents/{id}", get(incidents::show))
         .route("/v1/incidents/{id}/audit", get(incidents::audit))
         .route("/v1/incidents/{id}/report", get(report::show))
-        .route("/v1/incidents/{id}/actions/{action}", post(incidents::act))
+        .route("/v1/incidents/{id}/actions/{action}", post(incidents::act));
+    if let Some(exporter) = metrics {
+        routes = routes.route("/metrics", get(metrics::scrape).with_state(exporter));
+    }
+    let max_body_bytes = state.max_body_bytes;
+    guard(routes, limits, request_timeout, max_body_bytes).with_state(state)
+}
+
+/// `/metrics` alone, for its own listener (`metrics.listen`).
+pub fn metrics_router(
+    exporter: Arc<Exporter>,
+    limits: &ServerLimits,
+    request_timeout: Duration,
+) -> Router {
+    let routes = Router::new().route("/metrics", get(metrics::scrape));
+    // A scrape sends no body.
+    const SCRAPE_BODY_BYTES: usize = 1024;
+    guard(routes, limits, request_timeout, SCRAPE_BODY_BYTES).with_state(exporter)
+}
+
+/// The answer for unknown paths, the body limit, the request timeout, the failed-authentication
+/// limit and the request's id and span.
+fn guard<S: Clone + Send + Sync + 'static>(
+    routes: Router<S>,
+    limits: &ServerLimits,
+    request_timeout: Duration,
+    max_body_bytes: usize,
+) -> Router<S> {
+    let auth_limiter = Arc::new(auth_limit::AuthLimiter::new(
+        limits.max_auth_failures,
+        limits.auth_failure_window,
+    ));
+    // The last layer added is the outermost: a request meets them from the bottom up.
+    routes
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
-        .layer(middleware::from_fn(
-            move |req: Request, next: Next| async move {
-                match tokio::time::timeout(request_timeout, next.run(req)).await {
-                    Ok(response) => response,
-                    Err(_) => ApiError::Unavailable("the request timed out".into()).into_response(),
-                }
-            },
+        .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            request_timeout,
+        ))
+        .layer(middleware::map_response(
+            move |response: Response| async move { error::in_api_shape(response, max_body_bytes) },
         ))
         .layer(middleware::from_fn_with_state(
             auth_limiter,
             auth_limit::limit_failed_auth,
         ))
-        .with_state(state)
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(trace::request_span)
+                .on_request(())
+                .on_response(trace::log_response)
+                .on_failure(()),
+        )
+        .layer(PropagateRequestIdLayer::new(trace::X_REQUEST_ID))
+        .layer(SetRequestIdLayer::new(trace::X_REQUEST_ID, MakeRequestUuid))
+        .layer(middleware::map_request(|mut request: Request| async move {
+            trace::clean_request_id(request.headers_mut());
+            request
+        }))
 }
 
-/// Reads a body up to `limit` bytes; a longer one is a 413 before it is all read.
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    let declared = headers
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        return Err(ApiError::PayloadTooLarge(limit));
-    }
-    match axum::body::to_bytes(body, limit).await {
+/// Reads a whole body. `RequestBodyLimitLayer` has already refused a declared length over the
+/// limit and cuts a longer stream, which is a 413 here.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    match axum::body::to_bytes(body, usize::MAX).await {
         Ok(bytes) => Ok(bytes),
         Err(err) if is_over_limit(&err) => Err(ApiError::PayloadTooLarge(limit)),
         // A broken chunked encoding or a body cut short: the client's fault, not its size.

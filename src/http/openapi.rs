@@ -31,6 +31,7 @@ use super::views;
         super::incidents::audit,
         super::report::show,
         super::incidents::act,
+        super::metrics::scrape,
         serve,
         super::docs::page,
     ),
@@ -83,6 +84,10 @@ impl Modify for SecuritySchemes {
                  (`X-Akguard-Token` unless `header` says otherwise).",
             ))),
         );
+        let mut metrics = Http::new(HttpAuthScheme::Bearer);
+        metrics.description =
+            Some("`metrics.token`, when one is set, as `Authorization: Bearer <token>`.".into());
+        components.add_security_scheme("metrics", SecurityScheme::Http(metrics));
         let mut basic = Http::new(HttpAuthScheme::Basic);
         basic.description = Some("A source with `auth = \"basic\"`.".into());
         components.add_security_scheme("webhook_basic", SecurityScheme::Http(basic));

@@ -10,7 +10,8 @@ use axum::response::Response;
 
 use super::views::{Accepted, ErrorBody};
 use super::{ApiError, AppState, accepted, read_body};
-use crate::intake::RawRequest;
+use crate::intake::{RawRequest, intake_outcome};
+use crate::monitoring::record;
 
 /// A leak notification pushed by a configured source (Security Center via EventBridge,
 /// CloudMonitor, a SIEM in the generic schema, ...). The body is checked against the
@@ -39,13 +40,23 @@ pub async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    // Unknown sources are refused before their body is read.
+    // Unknown sources are refused before their body is read, and counted under one label:
+    // the path is the caller's text.
     if !state.intake.has_source(&source) {
+        record::intake("unknown", "unknown_source");
         return Err(ApiError::NotFound(format!(
             "unknown notification source {source:?}"
         )));
     }
-    let body = read_body(&headers, body, state.max_body_bytes).await?;
+    let body = read_body(body, state.max_body_bytes)
+        .await
+        .inspect_err(|err| {
+            let outcome = match err {
+                ApiError::PayloadTooLarge(_) => "too_large",
+                _ => "malformed",
+            };
+            record::intake(&source, outcome);
+        })?;
     let outcome = state
         .intake
         .receive(RawRequest {
@@ -55,7 +66,8 @@ pub async fn receive(
             body: &body,
             received_at: chrono::Utc::now(),
         })
-        .await
-        .inspect_err(|err| tracing::info!(source = %source, peer = %peer.ip(), reason = %err, "notification refused"))?;
+        .await;
+    record::intake(&source, intake_outcome(&outcome));
+    let outcome = outcome.inspect_err(|err| tracing::info!(source = %source, peer = %peer.ip(), reason = %err, "notification refused"))?;
     Ok(accepted(outcome))
 }

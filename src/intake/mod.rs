@@ -48,6 +48,28 @@ pub enum IntakeError {
     ShuttingDown,
 }
 
+impl IntakeError {
+    /// Why a notification was refused, as a metric label.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::UnknownSource(_) => "unknown_source",
+            Self::AddressNotAllowed(_) | Self::OutOfScope(_) => "forbidden",
+            Self::Unauthenticated(_) => "unauthenticated",
+            Self::UnsupportedContentType => "unsupported_media_type",
+            Self::Malformed(_) => "malformed",
+            Self::Store(_) | Self::ShuttingDown => "unavailable",
+        }
+    }
+}
+
+/// What became of a notification, as a metric label: its outcome, or why it was refused.
+pub fn intake_outcome(result: &Result<IntakeOutcome, IntakeError>) -> &'static str {
+    match result {
+        Ok(outcome) => outcome.as_str(),
+        Err(err) => err.kind(),
+    }
+}
+
 /// What a source's parser made of a body.
 #[derive(Debug)]
 pub struct Parsed {

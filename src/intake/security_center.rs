@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
-use super::{IntakeError, IntakeQueue};
+use super::{IntakeError, IntakeQueue, intake_outcome};
 use crate::cloud::api::{LeakDetail, LeakRecord};
 use crate::cloud::{CloudClient, CloudError};
 use crate::domain::text::{self as free_text, Rule};
@@ -62,6 +62,9 @@ impl SecurityCenterPoller {
             };
             self.readiness
                 .poll_finished(result.as_ref().err().map(ToString::to_string));
+            if result.is_ok() {
+                crate::monitoring::record::poll_succeeded(Utc::now());
+            }
             match result {
                 Ok(report) if report.records > 0 => tracing::info!(
                     records = report.records,
@@ -126,6 +129,7 @@ impl SecurityCenterPoller {
                 record.id = record.id,
                 "Security Center record names no valid AccessKey ID; skipped"
             );
+            crate::monitoring::record::intake(SOURCE, "malformed");
             return Ok(IntakeOutcome::Ignored);
         };
         // The detail names the file; without it the list's URL still locates the leak.
@@ -147,7 +151,9 @@ impl SecurityCenterPoller {
             signal: Signal::Leak(notification),
             parent: None,
         };
-        Ok(self.queue.submit(delivery).await?)
+        let outcome = self.queue.submit(delivery).await;
+        crate::monitoring::record::intake(SOURCE, intake_outcome(&outcome));
+        Ok(outcome?)
     }
 }
 

@@ -16,6 +16,7 @@ use super::message::{self, Message};
 use crate::cloud::retry::unit_sample;
 use crate::config::{Channel, ChannelKind, NotifyConfig};
 use crate::domain::notice::NoticeKind;
+use crate::monitoring::record;
 use crate::store::{OutboxItem, OutboxVerdict, Store};
 
 /// Long enough for one request with its timeout; an abandoned row is retried after it.
@@ -79,17 +80,28 @@ impl Sender {
             let mut sends = JoinSet::new();
             for item in items.iter().cloned() {
                 let this = this.clone();
-                sends.spawn(async move { this.deliver(item).await });
+                sends.spawn(async move {
+                    let verdict = this.deliver(&item).await;
+                    (item, verdict)
+                });
             }
-            let mut finished = Box::pin(async { while sends.join_next().await.is_some() {} });
+            let mut settled = Vec::with_capacity(items.len());
+            let mut finished = Box::pin(async {
+                while let Some(joined) = sends.join_next().await {
+                    settled.extend(joined.ok());
+                }
+            });
             let interrupted = tokio::select! {
                 () = &mut finished => false,
                 () = shutdown.cancelled() => {
                     tokio::time::timeout(SHUTDOWN_WAIT, &mut finished).await.is_err()
                 }
             };
+            drop(finished);
+            // One commit for the batch: a commit per message would compete with intake for
+            // the database's single writer.
+            this.settle(&settled).await;
             if interrupted {
-                drop(finished);
                 sends.abort_all();
                 this.release(&items).await;
                 return;
@@ -113,15 +125,47 @@ impl Sender {
             at: now,
             error: "interrupted by a shutdown".into(),
         };
-        for item in items {
-            if let Err(err) = self.store.settle_outbox(item, &verdict, now).await {
-                tracing::warn!(error = %err, "cannot give back a notification; its lease will expire");
-            }
+        let given_back: Vec<_> = items
+            .iter()
+            .map(|item| (item.clone(), verdict.clone()))
+            .collect();
+        if let Err(err) = self.store.settle_outbox_all(&given_back, now).await {
+            tracing::warn!(error = %err, "cannot give back notifications; their leases will expire");
         }
     }
 
-    async fn deliver(&self, item: OutboxItem) {
-        let verdict = self.attempt(&item).await;
+    /// Records the verdicts of a batch under their leases.
+    async fn settle(&self, settled: &[(OutboxItem, OutboxVerdict)]) {
+        match self.store.settle_outbox_all(settled, Utc::now()).await {
+            Ok(kept) => {
+                for ((item, _), kept) in settled.iter().zip(kept) {
+                    if !kept {
+                        tracing::info!(
+                            channel = %item.channel,
+                            "notification lease lost; its new holder decides"
+                        );
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot record notifications' outcomes"),
+        }
+    }
+
+    /// Sends one item and says what became of it; the caller records the verdict.
+    async fn deliver(&self, item: &OutboxItem) -> OutboxVerdict {
+        let verdict = self.attempt(item).await;
+        // Rows of a channel no longer configured are counted together: labels carry only
+        // configured names.
+        let channel = match self.channels.contains_key(&item.channel) {
+            true => item.channel.as_str(),
+            false => "unconfigured",
+        };
+        let outcome = match &verdict {
+            OutboxVerdict::Sent => "sent",
+            OutboxVerdict::Retry { .. } => "retry",
+            OutboxVerdict::Failed { .. } => "failed",
+        };
+        record::notification_delivery(channel, outcome);
         match &verdict {
             OutboxVerdict::Failed { error } => tracing::warn!(
                 incident.id = %item.incident,
@@ -131,26 +175,16 @@ impl Sender {
                 error = %error,
                 "notification failed; giving up"
             ),
-            verdict => tracing::info!(
+            _ => tracing::info!(
                 incident.id = %item.incident,
                 channel = %item.channel,
                 event = item.kind.as_str(),
                 attempt = item.attempts,
-                outcome = match verdict {
-                    OutboxVerdict::Sent => "sent",
-                    _ => "retry",
-                },
+                outcome,
                 "notification"
             ),
         }
-        match self.store.settle_outbox(&item, &verdict, Utc::now()).await {
-            Ok(true) => {}
-            Ok(false) => tracing::info!(
-                channel = %item.channel,
-                "notification lease lost; its new holder decides"
-            ),
-            Err(err) => tracing::warn!(error = %err, "cannot record a notification's outcome"),
-        }
+        verdict
     }
 
     async fn attempt(&self, item: &OutboxItem) -> OutboxVerdict {

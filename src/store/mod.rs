@@ -8,6 +8,7 @@ mod sqlite;
 mod sqlite_audit;
 mod sqlite_outbox;
 mod sqlite_work;
+mod tally;
 
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ pub use audit::{AuditGate, verify_audit_chain};
 pub use outbox::{DeliveryRecord, OutboxItem, OutboxState, OutboxVerdict};
 use sqlite::Creation;
 pub use sqlite::SqliteStore;
+pub use tally::Tally;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -110,11 +112,21 @@ pub struct IncidentFilter {
     /// A stored state name (`new`, `revoke`, `needs_attention`, ...).
     pub state: Option<String>,
     pub access_key_id: Option<String>,
-    /// Only incidents waiting for an operator's approval (`?waiting=approval`).
-    pub waiting_for_approval: bool,
+    /// Only incidents waiting for a person (`?waiting=approval|operator`).
+    pub waiting: Option<Waiting>,
     /// Only incidents with a smaller id (the cursor of the previous page).
     pub before: Option<IncidentId>,
     pub limit: u32,
+}
+
+/// What a listed incident waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    /// An operator's approval of the current step, or one that timed out.
+    Approval,
+    /// An operator's action: `awaiting_operator`, or `needs_attention` for any reason but a
+    /// timed-out approval.
+    Operator,
 }
 
 /// A worker's hold on one incident. Every write under it is fenced on owner and attempt,
@@ -257,6 +269,19 @@ pub trait Store: Send + Sync {
         verdict: &OutboxVerdict,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+    /// Records several verdicts, each under its item's lease; `false` for each lease lost.
+    /// A backend that can does it in one transaction, so a batch of sends costs one commit.
+    async fn settle_outbox_all(
+        &self,
+        settled: &[(OutboxItem, OutboxVerdict)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut kept = Vec::with_capacity(settled.len());
+        for (item, verdict) in settled {
+            kept.push(self.settle_outbox(item, verdict, now).await?);
+        }
+        Ok(kept)
+    }
     /// An incident's notifications and how their delivery stands.
     async fn incident_outbox(&self, id: IncidentId) -> Result<Vec<OutboxState>, StoreError>;
     /// Settled delivery attempts with an id above `after`, in id order.
@@ -270,6 +295,8 @@ pub trait Store: Send + Sync {
     /// Changes whenever this process commits audit rows or delivery verdicts; writes by
     /// other processes are seen only by reading (the event stream also polls).
     fn commits(&self) -> tokio::sync::watch::Receiver<u64>;
+    /// Incidents per state and pending notifications per channel, for `/metrics`.
+    async fn tally(&self) -> Result<Tally, StoreError>;
 }
 
 /// Opens the store named by the URL's scheme, writing no notifications.

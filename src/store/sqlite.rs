@@ -14,7 +14,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use super::batch::{self, Heads, Known, OpenIncident, Plan};
 use super::{
     ClaimScope, Claimed, Delivery, IncidentFilter, IncidentUpdate, IntakeOutcome, Lease,
-    OperatorChange, OperatorError, Store, StoreError, migrations,
+    OperatorChange, OperatorError, Store, StoreError, Waiting, migrations,
 };
 use super::{
     DeliveryRecord, OutboxItem, OutboxState, OutboxVerdict, sqlite_audit, sqlite_outbox,
@@ -358,7 +358,13 @@ impl Store for SqliteStore {
         if filter.access_key_id.is_some() {
             sql.push_str(" AND access_key_id = ?");
         }
-        if filter.waiting_for_approval {
+        if filter.waiting == Some(Waiting::Operator) {
+            sql.push_str(
+                " AND (state = 'awaiting_operator' OR \
+                 (state = 'needs_attention' AND reason <> 'approval_timed_out'))",
+            );
+        }
+        if filter.waiting == Some(Waiting::Approval) {
             // The current step's approval request, unanswered; or one that timed out.
             sql.push_str(
                 " AND ((state = 'needs_attention' AND reason = 'approval_timed_out') OR \
@@ -534,15 +540,33 @@ impl Store for SqliteStore {
         verdict: &OutboxVerdict,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let counted = sqlite_outbox::settle(&self.pool, item, verdict, now).await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let counted = sqlite_outbox::settle_one(&mut tx, item, verdict, now).await?;
+        tx.commit().await?;
         if counted {
             self.committed();
         }
         Ok(counted)
     }
 
+    async fn settle_outbox_all(
+        &self,
+        settled: &[(OutboxItem, OutboxVerdict)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>, StoreError> {
+        let kept = sqlite_outbox::settle(&self.pool, settled, now).await?;
+        if kept.contains(&true) {
+            self.committed();
+        }
+        Ok(kept)
+    }
+
     async fn incident_outbox(&self, id: IncidentId) -> Result<Vec<OutboxState>, StoreError> {
         sqlite_outbox::for_incident(&self.pool, id).await
+    }
+
+    async fn tally(&self) -> Result<super::Tally, StoreError> {
+        super::tally::read(&self.pool).await
     }
 
     async fn delivery_page(

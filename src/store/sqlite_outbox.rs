@@ -95,10 +95,27 @@ pub(super) async fn claim(
         .collect()
 }
 
-/// Records what a delivery came to, fenced on the lease; `LeaseLost`-free: a stale sender's
-/// verdict is dropped (the row's new holder decides), so it returns whether it counted.
+/// Records each verdict under its item's lease, all in one transaction: one commit for a
+/// whole batch of sends. `false` for an item whose lease was lost.
 pub(super) async fn settle(
     pool: &SqlitePool,
+    settled: &[(OutboxItem, OutboxVerdict)],
+    now: DateTime<Utc>,
+) -> Result<Vec<bool>, StoreError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut kept = Vec::with_capacity(settled.len());
+    for (item, verdict) in settled {
+        kept.push(settle_one(&mut tx, item, verdict, now).await?);
+    }
+    tx.commit().await?;
+    Ok(kept)
+}
+
+/// Records one verdict under the item's lease, and in the delivery log, inside the caller's
+/// transaction; `false` if the lease was lost (a stale sender's verdict is dropped: the
+/// row's new holder decides).
+pub(super) async fn settle_one(
+    conn: &mut SqliteConnection,
     item: &OutboxItem,
     verdict: &OutboxVerdict,
     now: DateTime<Utc>,
@@ -110,7 +127,6 @@ pub(super) async fn settle(
         }
         OutboxVerdict::Failed { error } => ("failed", None, Some(error), None),
     };
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let done = sqlx::query(
         "UPDATE outbox SET state = ?, next_attempt_at = COALESCE(?, next_attempt_at), \
          last_error = COALESCE(?, last_error), sent_at = ?, lease_owner = NULL, \
@@ -123,12 +139,12 @@ pub(super) async fn settle(
     .bind(item.id)
     .bind(&item.owner)
     .bind(i64::from(item.attempts))
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     if done.rows_affected() != 1 {
         return Ok(false);
     }
-    // In the same transaction, so the event stream sees exactly the verdicts that counted.
+    // In the caller's transaction, so the event stream sees exactly the verdicts that counted.
     sqlx::query(
         "INSERT INTO delivery_log (outbox_id, incident_id, channel, event, state, attempts, \
          error, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -141,9 +157,8 @@ pub(super) async fn settle(
     .bind(i64::from(item.attempts))
     .bind(error)
     .bind(now.timestamp_millis())
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
-    tx.commit().await?;
     Ok(true)
 }
 
@@ -323,24 +338,26 @@ mod tests {
                 (2, "pager".to_owned(), "opened".to_owned())
             ]
         );
-        for item in &first {
-            assert!(
-                settle(&pool, item, &OutboxVerdict::Sent, now)
-                    .await
-                    .unwrap()
-            );
-        }
+        let sent: Vec<_> = first
+            .iter()
+            .map(|item| (item.clone(), OutboxVerdict::Sent))
+            .collect();
+        assert_eq!(settle(&pool, &sent, now).await.unwrap(), [true, true]);
+        // Settled rows are no longer leased: a stale verdict changes nothing.
+        assert_eq!(settle(&pool, &sent, now).await.unwrap(), [false, false]);
         let later = now + chrono::Duration::seconds(61);
         let trigger = claim(&pool, "b", later, lease, 10).await.unwrap();
         assert_eq!(
             claimed(&trigger),
             [(1, "pager".to_owned(), "needs_person".to_owned())]
         );
+        let mut conn = pool.acquire().await.unwrap();
         assert!(
-            settle(&pool, &trigger[0], &OutboxVerdict::Sent, later)
+            settle_one(&mut conn, &trigger[0], &OutboxVerdict::Sent, later)
                 .await
                 .unwrap()
         );
+        drop(conn);
         let resolve = claim(&pool, "b", later, lease, 10).await.unwrap();
         assert_eq!(
             claimed(&resolve),

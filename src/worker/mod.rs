@@ -30,6 +30,7 @@ use crate::cloud::retry::{RetryPolicy, unit_sample};
 use crate::cloud::{CloudClient, ErrorClass};
 use crate::config::RemediationConfig;
 use crate::domain::{Event, Finding, IncidentState, Protection, Reason, Step, transition};
+use crate::monitoring::record;
 use crate::store::{
     AuditGate, ClaimScope, Claimed, IncidentUpdate, Lease, Store, StoreError, Work,
 };
@@ -204,14 +205,21 @@ async fn run_claimed(inner: &Inner, claimed: Claimed) {
             Work::SettleAudit => settle_audit(inner, &incident, &lease).await,
         }
     };
+    let step = match work {
+        Work::Step(step) => step.as_str(),
+        Work::SettleAudit => "audit_settle",
+    };
     tokio::select! {
-        result = work_done => match result {
+        result = work_done => {
+            record::step_ran(step, started.elapsed());
+            match result {
             Ok(()) => tracing::debug!(incident.id = incident.id.0, ?work, duration_ms = started.elapsed().as_millis() as u64, "work done"),
             Err(StepError::Store(StoreError::LeaseLost(_))) => {
                 tracing::warn!(incident.id = incident.id.0, "lease lost; another worker continues")
             }
             Err(err) => tracing::error!(incident.id = incident.id.0, error = %err, "cannot record the outcome; the lease will expire and the step run again"),
-        },
+            }
+        }
         lost = heartbeat(inner, &lease) => {
             tracing::warn!(incident.id = incident.id.0, error = %lost, "lease lost; step abandoned");
         }
@@ -330,6 +338,7 @@ async fn finish(ctx: &mut StepContext<'_>, outcome: StepResult) -> Result<(), St
     // disabled (after a cutover, say) does not contain it again.
     if outcome.contained && ctx.incident.contained_at.is_none() {
         let ms = (now - ctx.incident.created_at).num_milliseconds();
+        record::contained(Duration::from_millis(ms.max(0) as u64));
         tracing::info!(
             incident.id = ctx.incident.id.0,
             time_to_containment_ms = ms,
@@ -354,6 +363,17 @@ async fn fail(ctx: &mut StepContext<'_>, err: StepError) -> Result<(), StepError
         StepError::Unverified(_) => true,
         StepError::Store(_) | StepError::Refused(_) | StepError::Protected { .. } => false,
     };
+    let class = match &err {
+        StepError::Cloud(cloud) => match cloud.class() {
+            ErrorClass::Retryable => "retryable",
+            ErrorClass::AlreadyDone | ErrorClass::Fatal => "fatal",
+        },
+        StepError::Unverified(_) => "unverified",
+        StepError::Refused(_) => "refused",
+        StepError::Store(_) => "store",
+        StepError::Protected { .. } => "protected",
+    };
+    record::step_failed(ctx.step.as_str(), class);
     let message = err.to_string();
     let mut audit = ctx.take_reads();
     if transient && attempts < ctx.inner.retry.max_attempts {

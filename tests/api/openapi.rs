@@ -21,6 +21,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("post", "/v1/incidents/{id}/actions/{action}"),
     ("get", "/openapi.json"),
     ("get", "/docs"),
+    ("get", "/metrics"),
 ];
 
 #[tokio::test]

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::artefacts::act;
 use crate::cloud_support::{LEAKED_KEY, calls, emulator};
-use crate::helpers::{OPERATOR_TOKEN, run_cli};
+use crate::helpers::{OPERATOR_TOKEN, TestDaemon, run_cli};
 use crate::remediation::{MUTATING, daemon_with, report};
 
 const UNUSED_KEY: &str = "LTAI5tLegacyBackup2x8QwP";
@@ -79,7 +79,7 @@ async fn a_dry_run_incident_says_would_and_the_cloud_sees_no_change() {
 }
 
 #[tokio::test]
-async fn a_step_waiting_for_approval_shows_in_the_incident_the_log_and_the_list() {
+async fn a_step_waiting_for_approval_shows_in_the_incident_the_log_the_list_and_the_metrics() {
     let (url, _emulator) = emulator("leaked-unused.json", |_| {}).await;
     let config = "[approvals]\nsteps = [\"disable_key\"]\ndeadline = \"1h\"\n";
     let app = daemon_with(&url, config, &[]).await;
@@ -110,8 +110,12 @@ async fn a_step_waiting_for_approval_shows_in_the_incident_the_log_and_the_list(
         .map(|i| i["id"].as_i64().unwrap())
         .collect();
     assert_eq!(ids, [id]);
+    assert_eq!(awaiting_approval(&app).await, 1);
+    let for_operator = app.get_ok("/v1/incidents?waiting=operator").await;
+    assert_eq!(for_operator["incidents"][0]["id"], other, "{for_operator}");
+    assert_eq!(for_operator["incidents"].as_array().unwrap().len(), 1);
     let bad = app
-        .get("/v1/incidents?waiting=operator", Some(OPERATOR_TOKEN))
+        .get("/v1/incidents?waiting=someone", Some(OPERATOR_TOKEN))
         .await;
     assert_eq!(bad.status, 400);
     assert!(
@@ -127,6 +131,17 @@ async fn a_step_waiting_for_approval_shows_in_the_incident_the_log_and_the_list(
         .await;
     let listed = app.get_ok("/v1/incidents?waiting=approval").await;
     assert_eq!(listed["incidents"], json!([]));
+    assert_eq!(awaiting_approval(&app).await, 0);
+}
+
+/// `akguard_incidents_awaiting_approval` as `/metrics` shows it.
+async fn awaiting_approval(app: &TestDaemon) -> u64 {
+    let text = app.get("/metrics", None).await.text;
+    text.lines()
+        .find_map(|l| l.strip_prefix("akguard_incidents_awaiting_approval "))
+        .unwrap_or_else(|| panic!("no approval gauge in:\n{text}"))
+        .parse()
+        .unwrap()
 }
 
 #[test]

@@ -141,7 +141,6 @@ async fn the_reports_of_a_leak_and_its_chain_incident_list_the_attackers_user_an
     assert_same_content(&json, &md);
 
     let (status, md, _) = get_report(&app, chain, "").await;
-    eprintln!("=====MD\n{}", get_report(&app, id, "").await.1);
     eprintln!("=====CHAIN\n{md}");
     assert_eq!(status, 200);
     let (_, _, json) = get_report(&app, chain, "?format=json").await;
