@@ -217,6 +217,22 @@ async fn a_stream_shows_a_leak_contained_and_notified_and_resumes_after_a_restar
         let ids: Vec<i64> = got.iter().filter(|k| k.0 == log).map(|k| k.1).collect();
         assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
     }
+
+    // A client that cannot set the header (a page's first connection) passes `after`.
+    let response = app
+        .client
+        .get(app.url(&format!("/v1/events?after={}", seen[middle].id)))
+        .bearer_auth(VIEWER_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let mut by_query = EventClient {
+        response,
+        buffer: String::new(),
+        raw: String::new(),
+    };
+    let first = by_query.next(Duration::from_secs(30)).await.unwrap();
+    assert_eq!(row(&first), got[0]);
 }
 
 /// Which log an event came from (`true`: deliveries) and its row there.
