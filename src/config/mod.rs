@@ -7,6 +7,7 @@
 
 mod alibaba;
 mod error;
+mod events;
 mod keys;
 mod load;
 mod log;
@@ -31,6 +32,7 @@ use serde::{Deserialize, Serialize, Serializer};
 pub use alibaba::AlibabaSettings;
 pub use error::ConfigError;
 use error::Errors;
+pub use events::EventLimits;
 pub use metrics::{MetricsConfig, MetricsSettings};
 pub use notify::{Channel, ChannelKind, Language, NotifyConfig, NotifySettings};
 pub use remediation::{OnDeadline, RemediationConfig, Sink};
@@ -144,6 +146,7 @@ pub struct SecurityCenterSettings {
 #[derive(Debug, Deserialize, Serialize)]
 pub struct ApiSettings {
     pub tokens_file: Option<PathBuf>,
+    pub events: events::EventSettings,
 }
 
 /// Settings after validation, in the shapes the daemon uses.
@@ -151,6 +154,8 @@ pub struct ApiSettings {
 pub struct Runtime {
     pub listen: SocketAddr,
     pub server: ServerLimits,
+    /// `api.events`.
+    pub events: EventLimits,
     pub sources: BTreeMap<String, IntakeSource>,
     pub tokens: Vec<ApiToken>,
     /// `None` when no credentials are configured: nothing can be called.
@@ -201,6 +206,7 @@ impl Settings {
         });
         let listen = errors.take(listen.map(Some));
         let server = self.server.limits(&mut errors);
+        let events = self.api.events.limits(&mut errors);
         let scheme = self.database.url.split(':').next().unwrap_or_default();
         if !["sqlite", "postgres", "postgresql"].contains(&scheme) {
             errors.push(ConfigError::invalid(
@@ -272,6 +278,7 @@ impl Settings {
         match (
             listen,
             server,
+            events,
             step_retry,
             max_detection_age,
             remediation,
@@ -280,6 +287,7 @@ impl Settings {
             (
                 Some(listen),
                 Some(server),
+                Some(events),
                 Some(step_retry),
                 Some(max_detection_age),
                 Some(remediation),
@@ -287,6 +295,7 @@ impl Settings {
             ) => errors.finish(Runtime {
                 listen,
                 server,
+                events,
                 sources,
                 tokens,
                 cloud,

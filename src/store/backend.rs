@@ -15,6 +15,9 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 /// Taken by every PostgreSQL transaction that writes incidents or the audit log ("akguard"
 /// in ASCII): intake plans from what it read, and every append continues the head it read.
 const WRITE_LOCK: i64 = 0x61_6b67_7561_7264;
+/// Taken by every PostgreSQL transaction that settles deliveries ("akguard" + 1): the delivery
+/// log's ids then commit in order, so the event stream's cursor never passes one still to come.
+const SETTLE_LOCK: i64 = WRITE_LOCK + 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Backend {
@@ -94,14 +97,20 @@ impl Backend {
     ) -> Result<Transaction<'static, Any>, StoreError> {
         match self {
             Self::Sqlite => Ok(pool.begin_with("BEGIN IMMEDIATE").await?),
-            Self::Postgres => {
-                let mut tx = pool.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(WRITE_LOCK)
-                    .execute(&mut *tx)
-                    .await?;
-                Ok(tx)
-            }
+            Self::Postgres => locked(pool, WRITE_LOCK).await,
+        }
+    }
+
+    /// A transaction that settles deliveries, excluding other settlers until it ends so the
+    /// delivery log grows in commit order. SQLite: its one write lock; PostgreSQL: an advisory
+    /// lock of its own, so settling never waits for intake or the worker.
+    pub async fn begin_settle(
+        self,
+        pool: &AnyPool,
+    ) -> Result<Transaction<'static, Any>, StoreError> {
+        match self {
+            Self::Sqlite => self.begin_write(pool).await,
+            Self::Postgres => locked(pool, SETTLE_LOCK).await,
         }
     }
 
@@ -154,6 +163,16 @@ impl Backend {
             Self::Postgres => " FOR UPDATE SKIP LOCKED",
         }
     }
+}
+
+/// A PostgreSQL transaction holding the transaction-scoped advisory lock `key`.
+async fn locked(pool: &AnyPool, key: i64) -> Result<Transaction<'static, Any>, StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(key)
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
 }
 
 /// Creates the SQLite file's missing directories (0700) and the empty file (0600), whatever

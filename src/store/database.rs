@@ -12,9 +12,9 @@ use super::backend::{Backend, Creation};
 use super::rows::{AUDIT_COLUMNS, INCIDENT_COLUMNS, audit_from_row, incident_from_row, time};
 use super::sql::Sql;
 use super::{
-    ClaimScope, Claimed, Delivery, IncidentFilter, IncidentUpdate, IntakeOutcome, Lease,
-    OperatorChange, OperatorError, OutboxItem, OutboxState, OutboxVerdict, Store, StoreError,
-    Tally, Waiting, audit_log, deliveries, outbox_queue, tally, work,
+    ClaimScope, Claimed, Delivery, DeliveryRecord, IncidentFilter, IncidentUpdate, IntakeOutcome,
+    Lease, OperatorChange, OperatorError, OutboxItem, OutboxState, OutboxVerdict, Store,
+    StoreError, Tally, Waiting, audit_log, deliveries, outbox_queue, tally, work,
 };
 use crate::domain::audit::AuditHead;
 use crate::domain::notice::Route;
@@ -26,6 +26,8 @@ pub struct SqlStore {
     pub(super) pool: AnyPool,
     pub(super) backend: Backend,
     routes: Vec<Route>,
+    /// Counts this process's commits that append audit rows or settle deliveries.
+    commits: tokio::sync::watch::Sender<u64>,
 }
 
 impl SqlStore {
@@ -41,12 +43,18 @@ impl SqlStore {
             pool,
             backend,
             routes: Vec::new(),
+            commits: tokio::sync::watch::Sender::new(0),
         })
     }
 
     /// Which notifications each transition writes to the outbox.
     pub fn with_routes(self, routes: Vec<Route>) -> Self {
         Self { routes, ..self }
+    }
+
+    /// Tells the event streams that something was committed.
+    fn committed(&self) {
+        self.commits.send_modify(|n| *n = n.wrapping_add(1));
     }
 }
 
@@ -75,6 +83,7 @@ impl Store for SqlStore {
         let mut tx = self.backend.begin_write(&self.pool).await?;
         let outcomes = deliveries::record(&mut tx, self.backend, &self.routes, batch).await?;
         tx.commit().await?;
+        self.committed();
         Ok(outcomes)
     }
 
@@ -226,7 +235,9 @@ impl Store for SqlStore {
         update: IncidentUpdate,
         audit: Vec<AuditEntry>,
     ) -> Result<(), StoreError> {
-        work::record(&self.pool, self.backend, &self.routes, lease, update, audit).await
+        work::record(&self.pool, self.backend, &self.routes, lease, update, audit).await?;
+        self.committed();
+        Ok(())
     }
 
     async fn apply_operator_event(
@@ -237,7 +248,10 @@ impl Store for SqlStore {
         change: OperatorChange,
     ) -> Result<IncidentState, OperatorError> {
         let (pool, backend, routes) = (&self.pool, self.backend, &self.routes);
-        work::apply_operator_event(pool, backend, routes, id, event, actor, change).await
+        let state =
+            work::apply_operator_event(pool, backend, routes, id, event, actor, change).await?;
+        self.committed();
+        Ok(state)
     }
 
     async fn claim_outbox(
@@ -256,8 +270,13 @@ impl Store for SqlStore {
         verdict: &OutboxVerdict,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        outbox_queue::settle_one(&mut conn, item, verdict, now).await
+        let mut tx = self.backend.begin_settle(&self.pool).await?;
+        let counted = outbox_queue::settle_one(&mut tx, item, verdict, now).await?;
+        tx.commit().await?;
+        if counted {
+            self.committed();
+        }
+        Ok(counted)
     }
 
     async fn settle_outbox_all(
@@ -265,7 +284,11 @@ impl Store for SqlStore {
         settled: &[(OutboxItem, OutboxVerdict)],
         now: DateTime<Utc>,
     ) -> Result<Vec<bool>, StoreError> {
-        outbox_queue::settle(&self.pool, self.backend, settled, now).await
+        let kept = outbox_queue::settle(&self.pool, self.backend, settled, now).await?;
+        if kept.contains(&true) {
+            self.committed();
+        }
+        Ok(kept)
     }
 
     async fn incident_outbox(&self, id: IncidentId) -> Result<Vec<OutboxState>, StoreError> {
@@ -274,5 +297,21 @@ impl Store for SqlStore {
 
     async fn tally(&self) -> Result<Tally, StoreError> {
         tally::read(&self.pool).await
+    }
+
+    async fn delivery_page(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        outbox_queue::deliveries_after(&self.pool, after, limit).await
+    }
+
+    async fn last_delivery(&self) -> Result<i64, StoreError> {
+        outbox_queue::last_delivery(&self.pool).await
+    }
+
+    fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
     }
 }

@@ -8,7 +8,7 @@ use sqlx::AnyConnection;
 use sqlx::{AnyPool, Row};
 
 use super::backend::Backend;
-use super::outbox::{OutboxItem, OutboxState, OutboxVerdict};
+use super::outbox::{DeliveryRecord, OutboxItem, OutboxState, OutboxVerdict};
 use super::sql::Sql;
 use super::{IncidentUpdate, Lease, StoreError};
 use crate::domain::notice::{self, Change, NoticeKind, Route};
@@ -102,18 +102,14 @@ pub(super) async fn claim(
 }
 
 /// Records each verdict under its item's lease, all in one transaction: one commit for a
-/// whole batch of sends. `false` for an item whose lease was lost. On PostgreSQL the fenced
-/// row updates need no write lock; SQLite takes its one write lock up front.
+/// whole batch of sends. `false` for an item whose lease was lost.
 pub(super) async fn settle(
     pool: &AnyPool,
     backend: Backend,
     settled: &[(OutboxItem, OutboxVerdict)],
     now: DateTime<Utc>,
 ) -> Result<Vec<bool>, StoreError> {
-    let mut tx = match backend {
-        Backend::Sqlite => backend.begin_write(pool).await?,
-        Backend::Postgres => pool.begin().await?,
-    };
+    let mut tx = backend.begin_settle(pool).await?;
     let mut kept = Vec::with_capacity(settled.len());
     for (item, verdict) in settled {
         kept.push(settle_one(&mut tx, item, verdict, now).await?);
@@ -122,8 +118,9 @@ pub(super) async fn settle(
     Ok(kept)
 }
 
-/// Records what a delivery came to, fenced on the lease; `LeaseLost`-free: a stale sender's
-/// verdict is dropped (the row's new holder decides), so it returns whether it counted.
+/// Records one verdict under the item's lease, and in the delivery log, inside the caller's
+/// transaction; `false` if the lease was lost (a stale sender's verdict is dropped: the
+/// row's new holder decides).
 pub(super) async fn settle_one(
     conn: &mut AnyConnection,
     item: &OutboxItem,
@@ -151,7 +148,66 @@ pub(super) async fn settle_one(
     .bind(i64::from(item.attempts))
     .execute(&mut *conn)
     .await?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    // In the caller's transaction, so the event stream sees exactly the verdicts that counted.
+    sqlx::query(
+        "INSERT INTO delivery_log (outbox_id, incident_id, channel, event, state, attempts, \
+         error, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(item.id)
+    .bind(item.incident.0)
+    .bind(&item.channel)
+    .bind(item.kind.as_str())
+    .bind(state)
+    .bind(i64::from(item.attempts))
+    .bind(error)
+    .bind(now.timestamp_millis())
+    .execute(&mut *conn)
+    .await?;
+    Ok(true)
+}
+
+/// Settled deliveries with an id above `after`, in id order.
+pub(super) async fn deliveries_after(
+    pool: &AnyPool,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<DeliveryRecord>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, incident_id, channel, event, state, attempts, error, at FROM delivery_log \
+         WHERE id > $1 ORDER BY id LIMIT $2",
+    )
+    .bind(after)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let at: i64 = row.try_get("at")?;
+            Ok(DeliveryRecord {
+                id: row.try_get("id")?,
+                incident_id: IncidentId(row.try_get("incident_id")?),
+                channel: row.try_get("channel")?,
+                event: row.try_get("event")?,
+                state: row.try_get("state")?,
+                attempts: row.try_get::<i64, _>("attempts")? as u32,
+                error: row.try_get("error")?,
+                at: DateTime::from_timestamp_millis(at)
+                    .ok_or_else(|| StoreError::Corrupt(format!("delivery_log.at {at}")))?,
+            })
+        })
+        .collect()
+}
+
+/// The last settled delivery's id, 0 when there is none.
+pub(super) async fn last_delivery(pool: &AnyPool) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM delivery_log")
+            .fetch_one(pool)
+            .await?,
+    )
 }
 
 pub(super) async fn for_incident(
