@@ -7,6 +7,7 @@
 
 mod alibaba;
 mod error;
+mod fence;
 mod keys;
 mod load;
 mod log;
@@ -31,6 +32,7 @@ use serde::{Deserialize, Serialize, Serializer};
 pub use alibaba::AlibabaSettings;
 pub use error::ConfigError;
 use error::Errors;
+pub use fence::FenceConfig;
 pub use metrics::{MetricsConfig, MetricsSettings};
 pub use notify::{Channel, ChannelKind, Language, NotifyConfig, NotifySettings};
 pub use remediation::{OnDeadline, RemediationConfig, Sink};
@@ -58,6 +60,7 @@ pub struct Settings {
     pub billing: remediation::BillingSettings,
     pub remediation: remediation::RemediationSettings,
     pub protect: remediation::ProtectSettings,
+    pub containment: fence::ContainmentSettings,
     pub notify: NotifySettings,
     pub metrics: MetricsSettings,
 }
@@ -261,6 +264,7 @@ impl Settings {
                 &self.billing,
                 &self.remediation,
                 &self.protect,
+                &self.containment,
                 &self.alibaba.region,
                 self.protected_dirs(),
             )

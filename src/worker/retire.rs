@@ -5,7 +5,7 @@
 use chrono::Utc;
 
 use super::context::{StepContext, StepError, StepResult, applied};
-use super::{keys, logins};
+use super::{fence, keys, logins};
 use crate::cloud::api::{DealType, KeyStatus, LoginStatus};
 use crate::domain::findings::{Cancel, Deletion, Reenable};
 use crate::domain::undo::{self, Change, NotUndone};
@@ -143,6 +143,18 @@ pub(super) async fn cancel(ctx: &mut StepContext<'_>) -> Result<StepResult, Step
                     gone(change, "the user has no console logon any more");
                 }
                 before.is_some()
+            }
+            Change::AccessKeyPolicy {
+                user_principal_name,
+                access_key_id,
+                to,
+                ..
+            } => {
+                let restored = fence::restore(ctx, user_principal_name, access_key_id, to).await?;
+                if !restored {
+                    gone(change, "the key no longer exists; its policy went with it");
+                }
+                restored
             }
             Change::AttachPolicy { .. } | Change::DeleteKey { .. } => {
                 gone(change, "akguard has no undo for this change");

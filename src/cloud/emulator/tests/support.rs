@@ -204,7 +204,14 @@ impl Harness {
 
     pub fn send(&self, method: &str, params: &BTreeMap<String, String>) -> (u16, Value) {
         let params = Params::from_pairs(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let answer = server::process(&self.shared, method, &params, None, None);
+        let answer = server::process(
+            &self.shared,
+            method,
+            &params,
+            None,
+            None,
+            &Default::default(),
+        );
         (answer.status.as_u16(), answer.body)
     }
 
