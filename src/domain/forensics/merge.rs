@@ -42,6 +42,8 @@ impl AuditFindings {
                 self.refused_by_leak_protection,
                 other.refused_by_leak_protection,
             ),
+            // Counted without ids: a later pass sees at least what an earlier one did.
+            succeeded: self.succeeded.max(other.succeeded),
             users_created: merge_capped(self.users_created, other.users_created),
             keys_created: merge_capped(self.keys_created, other.keys_created),
             pass_fingerprints,
