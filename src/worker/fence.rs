@@ -48,25 +48,33 @@ pub(super) async fn apply(ctx: &mut StepContext<'_>) -> Result<Option<Fence>, St
             client.access_key_policy(&upn, &key),
         )
         .await?;
-    let previous = if same_policy(current.as_deref(), Some(&wanted)) {
-        // Already fenced: by an earlier run of this step whose result may never have been
-        // recorded, or by someone else. Only this incident's own intent knows the former.
-        earlier_intent(ctx, &key).await?
-    } else {
-        Some(current.unwrap_or_else(|| AccessKeyPolicy::none().to_json()))
+    let change = |from: String| Change::AccessKeyPolicy {
+        user_principal_name: upn.clone(),
+        access_key_id: key.clone(),
+        from,
+        to: wanted.clone(),
     };
-    if let Some(from) = &previous {
-        // Setting the same document again is harmless; it completes the record a cancel
-        // reads when an interrupted run left only the intent.
-        let change = Change::AccessKeyPolicy {
-            user_principal_name: upn.clone(),
-            access_key_id: key.clone(),
-            from: from.clone(),
-            to: wanted.clone(),
-        };
-        ctx.apply(change, || client.set_access_key_policy(&upn, &key, &wanted))
-            .await?;
-    }
+    let previous = if same_policy(current.as_deref(), Some(&wanted)) {
+        // Already fenced: by someone else, or by an earlier run of this step. That run's
+        // intent knows the policy before it; if its result was never recorded, the read
+        // just made settles it, and the fence is not set a second time.
+        let earlier = earlier_fence(ctx, &key).await?;
+        if let Some(Earlier {
+            from,
+            settled: false,
+        }) = &earlier
+        {
+            ctx.reconciled(change(from.clone())).await?;
+        }
+        earlier.map(|e| e.from)
+    } else {
+        let from = current.unwrap_or_else(|| AccessKeyPolicy::none().to_json());
+        ctx.apply(change(from.clone()), || {
+            client.set_access_key_policy(&upn, &key, &wanted)
+        })
+        .await?;
+        Some(from)
+    };
     finding.networks = Some(networks);
     finding.source = Some(source);
     finding.previous_policy = previous;
@@ -90,22 +98,39 @@ pub(super) async fn apply(ctx: &mut StepContext<'_>) -> Result<Option<Fence>, St
     Ok(Some(finding))
 }
 
-/// The policy this incident's first recorded fence intent found on the key, if any.
-async fn earlier_intent(ctx: &StepContext<'_>, key: &str) -> Result<Option<String>, StepError> {
+/// This incident's first fence intent on a key: the policy it found, and whether a result
+/// (a call's, or a reconciliation's) followed it.
+struct Earlier {
+    from: String,
+    settled: bool,
+}
+
+async fn earlier_fence(ctx: &StepContext<'_>, key: &str) -> Result<Option<Earlier>, StepError> {
     let records = ctx.inner.store.incident_audit(ctx.incident.id).await?;
-    Ok(records.iter().find_map(|record| {
-        if record.action != "cloud.intent" {
-            return None;
-        }
-        match serde_json::from_value(record.detail()["change"].clone()).ok()? {
+    let fence_of = |record: &crate::domain::AuditRecord| {
+        let detail = record.detail();
+        match serde_json::from_value(detail["change"].clone()).ok()? {
             Change::AccessKeyPolicy {
                 access_key_id,
                 from,
                 ..
-            } if access_key_id == key => Some(from),
+            } if access_key_id == key && detail["step"] != "cancelling" => Some(from),
             _ => None,
         }
-    }))
+    };
+    let Some(from) = records
+        .iter()
+        .filter(|r| r.action == "cloud.intent")
+        .find_map(fence_of)
+    else {
+        return Ok(None);
+    };
+    let settled = records.iter().any(|r| {
+        matches!(r.action.as_str(), "cloud.call" | "cloud.reconciled")
+            && r.detail()["outcome"] == "applied"
+            && fence_of(r).is_some()
+    });
+    Ok(Some(Earlier { from, settled }))
 }
 
 /// Puts `policy` back on the key and reads it back; `false` when the key no longer exists

@@ -13,6 +13,7 @@ mod connections;
 mod crash;
 mod deduplication;
 mod demo;
+mod fence;
 mod free_text;
 mod helpers;
 mod http_layers;

@@ -162,6 +162,13 @@ pub fn plan(records: &[AuditRecord]) -> UndoPlan {
             "cloud.intent" => {
                 unknown.insert(token, unsure(NEVER_RECORDED));
             }
+            // A step read the cloud and found the change of an unrecorded call in effect.
+            "cloud.reconciled" => {
+                unknown.remove(&token);
+                if let Ok(change) = serde_json::from_value::<Change>(detail["change"].clone()) {
+                    fold(change, &mut policies, &mut net, &mut deleted);
+                }
+            }
             "cloud.call" => {
                 if detail["may_have_acted"] == true {
                     unknown.insert(token, unsure(UNCERTAIN));

@@ -9,8 +9,7 @@ use super::support::{
 };
 
 const UPN: &str = "ci-deployer@acme.onaliyun.com";
-const FENCE: &str =
-    r#"{"Version":1,"Status":"Active","Statements":[{"Type":"ClassicWhiteList","IPList":["10.0.8.0/24"]}]}"#;
+const FENCE: &str = r#"{"Version":1,"Status":"Active","Statements":[{"Type":"ClassicWhiteList","IPList":["10.0.8.0/24"]}]}"#;
 const WORKLOAD: &str = "10.0.8.14";
 const ATTACKER: &str = "45.134.26.19";
 
