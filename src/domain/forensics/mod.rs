@@ -63,8 +63,11 @@ pub struct AuditFindings {
     pub identity_changes: Capped<IdentityChange>,
     /// Calls that Alibaba's restrictive leak protection refused.
     pub refused_by_leak_protection: Capped<EventSummary>,
-    /// Calls ActionTrail shows without an error: what the key actually did, against what
-    /// the protection refused.
+    /// Calls ActionTrail shows with an error: refused by the protection, by permissions, or
+    /// failed otherwise.
+    pub failed_calls: Capped<EventSummary>,
+    /// Calls ActionTrail shows without an error (`events_examined` less `failed_calls`):
+    /// what the key actually did, against what the protection refused.
     pub succeeded: u64,
     pub users_created: Capped<CreatedUser>,
     pub keys_created: Capped<CreatedKey>,
@@ -91,7 +94,7 @@ impl AuditFindings {
 
         let mut ips: BTreeMap<String, SourceIp> = BTreeMap::new();
         let mut events_from_unlisted_ips = 0;
-        let mut succeeded = 0;
+        let mut failed = Vec::new();
         let (mut writes, mut refused) = (Vec::new(), Vec::new());
         let (mut created, mut deleted, mut identity) = (Vec::new(), Vec::new(), Vec::new());
         let (mut users, mut keys) = (Vec::new(), Vec::new());
@@ -111,8 +114,10 @@ impl AuditFindings {
             if event.is_refused_by_leak_protection() {
                 refused.push(event.summary());
             }
+            if event.error_code.is_some() {
+                failed.push(event.summary());
+            }
             if event.error_code.is_none() {
-                succeeded += 1;
                 if let Some(verb) = verb_of(event.name, &CREATE_PREFIXES) {
                     created.extend(event.resource_changes(verb));
                 } else if let Some(verb) = verb_of(event.name, &DELETE_PREFIXES) {
@@ -138,7 +143,8 @@ impl AuditFindings {
             resources_deleted: capped(deleted),
             identity_changes: capped(identity),
             refused_by_leak_protection: capped(refused),
-            succeeded,
+            succeeded: (events.len() - failed.len()) as u64,
+            failed_calls: capped(failed),
             users_created: capped(users),
             keys_created: capped(keys),
             pass_fingerprints: vec![fingerprint(&events)],
