@@ -59,6 +59,8 @@ pub struct App {
     audit: AuditGate,
     shutdown_grace: Duration,
     limits: ServerLimits,
+    /// Ends the event streams when shutdown begins.
+    streams_end: CancellationToken,
 }
 
 impl App {
@@ -139,6 +141,7 @@ impl App {
             false => Some(Sender::new(store.clone(), runtime.notify)?),
         };
         let intake = Intake::new(runtime.sources, settings.intake.hmac_window_secs, queue);
+        let streams_end = CancellationToken::new();
         let state = AppState {
             store: store.clone(),
             wake,
@@ -148,6 +151,7 @@ impl App {
             sinks: Arc::new(sinks),
             audit: audit.clone(),
             readiness: readiness.clone(),
+            events: http::EventHub::new(runtime.events, streams_end.clone()),
         };
         let request_timeout = Duration::from_secs(settings.server.request_timeout_secs);
         let separate = runtime.metrics.as_ref().and_then(|m| m.listen);
@@ -189,6 +193,7 @@ impl App {
             audit,
             shutdown_grace: Duration::from_secs(settings.server.shutdown_grace_secs),
             limits: runtime.server,
+            streams_end,
         })
     }
 
@@ -233,6 +238,8 @@ impl App {
             () = shutdown.cancelled() => {}
             result = &mut server => return join_result(result),
         }
+        // Event streams never finish by themselves; the drain below waits for them.
+        self.streams_end.cancel();
         tracing::info!(
             grace_secs = self.shutdown_grace.as_secs(),
             "shutting down; finishing in-flight requests"

@@ -7,6 +7,7 @@
 
 mod alibaba;
 mod error;
+mod events;
 mod fence;
 mod keys;
 mod load;
@@ -32,6 +33,7 @@ use serde::{Deserialize, Serialize, Serializer};
 pub use alibaba::AlibabaSettings;
 pub use error::ConfigError;
 use error::Errors;
+pub use events::EventLimits;
 pub use fence::FenceConfig;
 pub use metrics::{MetricsConfig, MetricsSettings};
 pub use notify::{Channel, ChannelKind, Language, NotifyConfig, NotifySettings};
@@ -147,6 +149,7 @@ pub struct SecurityCenterSettings {
 #[derive(Debug, Deserialize, Serialize)]
 pub struct ApiSettings {
     pub tokens_file: Option<PathBuf>,
+    pub events: events::EventSettings,
 }
 
 /// Settings after validation, in the shapes the daemon uses.
@@ -154,6 +157,8 @@ pub struct ApiSettings {
 pub struct Runtime {
     pub listen: SocketAddr,
     pub server: ServerLimits,
+    /// `api.events`.
+    pub events: EventLimits,
     pub sources: BTreeMap<String, IntakeSource>,
     pub tokens: Vec<ApiToken>,
     /// `None` when no credentials are configured: nothing can be called.
@@ -204,6 +209,7 @@ impl Settings {
         });
         let listen = errors.take(listen.map(Some));
         let server = self.server.limits(&mut errors);
+        let events = self.api.events.limits(&mut errors);
         if !self.database.url.starts_with("sqlite:") {
             errors.push(ConfigError::invalid(
                 "database.url",
@@ -275,6 +281,7 @@ impl Settings {
         match (
             listen,
             server,
+            events,
             step_retry,
             max_detection_age,
             remediation,
@@ -283,6 +290,7 @@ impl Settings {
             (
                 Some(listen),
                 Some(server),
+                Some(events),
                 Some(step_retry),
                 Some(max_detection_age),
                 Some(remediation),
@@ -290,6 +298,7 @@ impl Settings {
             ) => errors.finish(Runtime {
                 listen,
                 server,
+                events,
                 sources,
                 tokens,
                 cloud,

@@ -2,6 +2,7 @@
 //! request), the deadline that follows from that, and serving it until it ends, times out,
 //! is evicted to make room, or drains at shutdown.
 
+use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
+use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::{Service as _, service_fn};
@@ -145,9 +147,15 @@ pub async fn serve(
         let busy = BusyGuard::new(tracked.clone());
         let response = handler.call(req);
         async move {
-            let response = response.await;
-            drop(busy);
-            response
+            // Busy until the body is sent, not just its head: a streamed body (the event
+            // stream) must neither be evicted as idle nor cut at the idle timeout.
+            let response = response.await?;
+            Ok::<_, Infallible>(response.map(|body| {
+                axum::body::Body::new(body.map_frame(move |frame| {
+                    let _busy = &busy;
+                    frame
+                }))
+            }))
         }
     });
     // Timeouts are enforced below, from the connection's phase, rather than by hyper's

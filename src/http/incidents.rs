@@ -1,83 +1,75 @@
 //! The on-call API: list and inspect incidents, read their audit trail, report a leak by hand.
 
+use super::extract::{Path, Query};
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
 use super::tokens::authorize;
+use super::views::{
+    Accepted, ActionRequest, ActionResult, AuditEvent, AuditTrail, ErrorBody, IncidentDetail,
+    IncidentPage, IncidentView, NotificationView, SightingView,
+};
 use super::{ApiError, AppState, accepted, read_body};
 use crate::config::{Role, Sink};
 use crate::domain::findings::RotationSink;
 use crate::domain::undo;
-use crate::domain::{AuditRecord, Event, Finding, Incident, IncidentId, IncidentState, Signal};
-use crate::intake::{is_json, parse_generic, sha256_hex};
+use crate::domain::{Event, Finding, Incident, IncidentId, IncidentState, Signal};
+use crate::intake::{GenericNotification, is_json, parse_generic, sha256_hex};
 use crate::store::{Delivery, IncidentFilter, OperatorChange, OperatorError, Waiting};
 
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 200;
 
-/// An incident as the API shows it.
-fn incident_view(incident: &Incident) -> serde_json::Value {
-    let reason = match incident.state {
-        IncidentState::NeedsAttention(reason) => Some(reason.as_str()),
-        _ => None,
-    };
-    let explanation = crate::domain::explain::explanation(incident);
-    let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
-        t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
-    };
-    serde_json::json!({
-        "id": incident.id,
-        "access_key_id": incident.access_key_id,
-        "account_id": incident.account_id,
-        "account_name": incident.account_name,
-        "user_name": incident.user_name,
-        "owner_type": incident.owner_type,
-        "leak_url": incident.leak_url,
-        "detected_at": time(Some(incident.detected_at)),
-        "stated_detected_at": time(incident.stated_detected_at),
-        "state": incident.state.as_str(),
-        "current_step": incident.state.current_step().map(|s| s.as_str()),
-        "reason": reason,
-        "explanation": explanation,
-        "waiting_for": crate::domain::explain::waiting_for(incident),
-        "dry_run": incident.dry_run,
-        "path": incident.path.map(|p| p.as_str()),
-        "created_at": time(Some(incident.created_at)),
-        "updated_at": time(Some(incident.updated_at)),
-        "closed_at": time(incident.closed_at),
-        "attempt": incident.attempt,
-        "step_attempts": incident.step_attempts,
-        "next_attempt_at": time(incident.next_attempt_at),
-        "lease_owner": incident.lease_owner,
-        "lease_expires_at": time(incident.lease_expires_at),
-        "contained_at": time(incident.contained_at),
-        "time_to_containment_ms": incident.time_to_containment_ms(),
-        "settle_audit_at": time(incident.settle_audit_at),
-        "parent_incident_id": incident.parent_incident_id,
-        "last_error": incident.last_error,
-        "findings": incident.findings,
-    })
-}
-
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only incidents in this state (a state name, e.g. `awaiting_operator`).
     state: Option<String>,
+    /// Only incidents of this AccessKey ID.
     access_key_id: Option<String>,
+    /// `approval`: only incidents waiting for an operator's approval; `operator`: only
+    /// incidents waiting for a person's action.
     waiting: Option<String>,
-    /// Text, so that `limit=abc` gets this API's error rather than the framework's.
+    /// Page size, 1 to 200 (default 50). Text in the code, so that `limit=abc` gets this
+    /// API's error rather than the framework's.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     limit: Option<String>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
+/// The operator actions.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActionName {
+    Retry,
+    ConfirmCutover,
+    SetRotation,
+    Reenable,
+    Cancel,
+    Approve,
+}
+
+/// Incidents, newest first, a page at a time: pass `next_cursor` back as `cursor`.
+#[utoipa::path(get, path = "/v1/incidents", tag = "incidents", security(("viewer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of incidents.", body = IncidentPage),
+        (status = 400, description = "The request is malformed: a parameter or the body is not what this operation takes.", body = ErrorBody),
+        (status = 401, description = "No bearer token, or not one akguard knows.", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this address; see `Retry-After`.", body = ErrorBody),
+        (status = 503, description = "The request timed out, akguard is shutting down, or the audit chain is broken.", body = ErrorBody),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<ListQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<IncidentPage>, ApiError> {
     authorize(&state.tokens, &headers, Role::Viewer)?;
     let filter = IncidentFilter {
         state: query
@@ -122,10 +114,10 @@ pub async fn list(
         incidents.last().map(|i| i.id.to_string())
     });
     let next_cursor = next_cursor.flatten();
-    let views: Vec<serde_json::Value> = incidents.iter().map(incident_view).collect();
-    Ok(Json(
-        serde_json::json!({"incidents": views, "next_cursor": next_cursor}),
-    ))
+    Ok(Json(IncidentPage {
+        incidents: incidents.iter().map(IncidentView::from).collect(),
+        next_cursor,
+    }))
 }
 
 fn page_size(limit: Option<&str>) -> Result<u32, ApiError> {
@@ -137,47 +129,75 @@ fn page_size(limit: Option<&str>) -> Result<u32, ApiError> {
     }
 }
 
+/// One incident with its sightings and notifications.
+#[utoipa::path(get, path = "/v1/incidents/{id}", tag = "incidents", security(("viewer" = [])),
+    params(("id" = i64, Path, description = "The incident's id.")),
+    responses(
+        (status = 200, description = "The incident.", body = IncidentDetail),
+        (status = 400, description = "The path does not decode (not UTF-8).", body = ErrorBody),
+        (status = 401, description = "No bearer token, or not one akguard knows.", body = ErrorBody),
+        (status = 404, description = "No such incident (or action, or source).", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this address; see `Retry-After`.", body = ErrorBody),
+        (status = 503, description = "The request timed out, akguard is shutting down, or the audit chain is broken.", body = ErrorBody),
+    ))]
 pub async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<IncidentDetail>, ApiError> {
     authorize(&state.tokens, &headers, Role::Viewer)?;
     let incident = find(&state, &id).await?;
     let sightings = state.store.list_sightings(incident.id).await?;
-    let mut body = incident_view(&incident);
-    body["sightings"] = serde_json::to_value(sightings).map_err(|_| ApiError::Internal)?;
     let notifications = state.store.incident_outbox(incident.id).await?;
-    body["notifications"] = serde_json::to_value(notifications).map_err(|_| ApiError::Internal)?;
-    Ok(Json(body))
+    Ok(Json(IncidentDetail {
+        incident: IncidentView::from(&incident),
+        sightings: sightings.into_iter().map(SightingView::from).collect(),
+        notifications: notifications
+            .into_iter()
+            .map(NotificationView::from)
+            .collect(),
+    }))
 }
 
+/// The incident's audit trail, oldest first.
+#[utoipa::path(get, path = "/v1/incidents/{id}/audit", tag = "incidents", security(("viewer" = [])),
+    params(("id" = i64, Path, description = "The incident's id.")),
+    responses(
+        (status = 200, description = "The audit rows of the incident.", body = AuditTrail),
+        (status = 400, description = "The path does not decode (not UTF-8).", body = ErrorBody),
+        (status = 401, description = "No bearer token, or not one akguard knows.", body = ErrorBody),
+        (status = 404, description = "No such incident (or action, or source).", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this address; see `Retry-After`.", body = ErrorBody),
+        (status = 503, description = "The request timed out, akguard is shutting down, or the audit chain is broken.", body = ErrorBody),
+    ))]
 pub async fn audit(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<AuditTrail>, ApiError> {
     authorize(&state.tokens, &headers, Role::Viewer)?;
     let incident = find(&state, &id).await?;
-    let events: Vec<serde_json::Value> = state
-        .store
-        .incident_audit(incident.id)
-        .await?
-        .iter()
-        .map(audit_view)
-        .collect();
-    Ok(Json(
-        serde_json::json!({"incident_id": incident.id, "events": events}),
-    ))
-}
-
-fn audit_view(record: &AuditRecord) -> serde_json::Value {
-    let mut view = serde_json::to_value(record).unwrap_or_default();
-    view["detail"] = record.detail();
-    view
+    let records = state.store.incident_audit(incident.id).await?;
+    Ok(Json(AuditTrail {
+        incident_id: incident.id.0,
+        events: records.iter().map(AuditEvent::from).collect(),
+    }))
 }
 
 /// `POST /v1/incidents`: an operator reports a leak in the generic schema.
+/// An operator reports a leak by hand, in the generic schema.
+#[utoipa::path(post, path = "/v1/incidents", tag = "incidents", security(("operator" = [])),
+    request_body = GenericNotification,
+    responses(
+        (status = 202, description = "Recorded (or recognised as a replay).", body = Accepted),
+        (status = 400, description = "The request is malformed: a parameter or the body is not what this operation takes.", body = ErrorBody),
+        (status = 401, description = "No bearer token, or not one akguard knows.", body = ErrorBody),
+        (status = 403, description = "The token's role is too low for this operation (viewer on an operator operation).", body = ErrorBody),
+        (status = 413, description = "The body is larger than `intake.max_body_bytes`.", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`.", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this address; see `Retry-After`.", body = ErrorBody),
+        (status = 503, description = "The request timed out, akguard is shutting down, or the audit chain is broken.", body = ErrorBody),
+    ))]
 pub async fn report(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -224,26 +244,57 @@ pub async fn report(
 }
 
 /// `POST /v1/incidents/{id}/actions/{action}`: operator actions, checked by the state machine.
+/// An operator action, applied only where the incident's state allows it, with an audit row
+/// naming the token.
+#[utoipa::path(post, path = "/v1/incidents/{id}/actions/{action}", tag = "incidents",
+    security(("operator" = [])),
+    params(
+        ("id" = i64, Path, description = "The incident's id."),
+        ("action" = ActionName, Path, description = "The action."),
+    ),
+    request_body(content = ActionRequest, content_type = "application/json",
+        description = "Optional; when sent it must fit; only `cancel` and `set-rotation` use it."),
+    responses(
+        (status = 200, description = "Applied: the incident as it now stands.", body = ActionResult),
+        (status = 400, description = "The request is malformed: a parameter or the body is not what this operation takes.", body = ErrorBody),
+        (status = 401, description = "No bearer token, or not one akguard knows.", body = ErrorBody),
+        (status = 403, description = "The token's role is too low for this operation (viewer on an operator operation).", body = ErrorBody),
+        (status = 404, description = "No such incident (or action, or source).", body = ErrorBody),
+        (status = 409, description = "The incident's state does not allow this action now, or a worker holds it for a moment.", body = ErrorBody),
+        (status = 413, description = "The body is larger than `intake.max_body_bytes`.", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this address; see `Retry-After`.", body = ErrorBody),
+        (status = 503, description = "The request timed out, akguard is shutting down, or the audit chain is broken.", body = ErrorBody),
+    ))]
 pub async fn act(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path((id, action)): Path<(String, String)>,
     body: Body,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<ActionResult>, ApiError> {
     let caller = authorize(&state.tokens, &headers, Role::Operator)?;
     state.audit.check_appendable()?;
     let incident = find(&state, &id).await?;
     let body = read_body(body, state.max_body_bytes).await?;
+    let request = action_request(&body)?;
     let mut cancel_plan = None;
     let mut change = OperatorChange {
         note: serde_json::json!({"action": action}),
         ..OperatorChange::default()
     };
-    let event = match action.as_str() {
-        "retry" => Event::Retry,
-        "confirm-cutover" => Event::ConfirmCutover,
-        "reenable" => Event::Reenable,
-        "approve" => {
+    let name = ActionName::deserialize(
+        serde::de::value::StrDeserializer::<serde::de::value::Error>::new(&action),
+    )
+    .map_err(|_| {
+        ApiError::NotFound(format!(
+            "unknown action {action:?}; this version supports: retry, confirm-cutover, \
+             set-rotation, reenable, cancel, approve"
+        ))
+    })?;
+    let event = match name {
+        ActionName::Retry => Event::Retry,
+        ActionName::ConfirmCutover => Event::ConfirmCutover,
+        ActionName::Reenable => Event::Reenable,
+        ActionName::Approve => {
             let step = match incident.state {
                 IncidentState::Active(step) => step,
                 IncidentState::NeedsAttention(reason) => {
@@ -267,15 +318,14 @@ pub async fn act(
             change.note["step"] = serde_json::json!(step.as_str());
             Event::Approve
         }
-        "cancel" => {
+        ActionName::Cancel => {
             // A cancellation undoes akguard's work: the audit log must say why.
-            let request = serde_json::from_slice::<serde_json::Value>(&body).ok();
             let why = request
-                .as_ref()
-                .and_then(|v| v.get("reason").and_then(|r| r.as_str()).map(str::to_owned))
+                .reason
+                .clone()
                 .filter(|r| !r.trim().is_empty())
                 .ok_or_else(|| ApiError::BadRequest("cancel needs {\"reason\": \"...\"}".into()))?;
-            let force = request.as_ref().and_then(|v| v.get("force")) == Some(&true.into());
+            let force = request.force == Some(true);
             if let Some(parent) = incident.parent_incident_id
                 && !force
             {
@@ -293,7 +343,7 @@ pub async fn act(
             cancel_plan = Some(summary);
             Event::Cancel
         }
-        "set-rotation" => match rotation_sink(&body)? {
+        ActionName::SetRotation => match rotation_sink(&request)? {
             Some((sink, parsed)) => {
                 // An operator token must not be able to send a key anywhere it can read.
                 state
@@ -317,12 +367,6 @@ pub async fn act(
                 Event::ClearRotation
             }
         },
-        other => {
-            return Err(ApiError::NotFound(format!(
-                "unknown action {other:?}; this version supports: retry, confirm-cutover, \
-                 set-rotation, reenable, cancel, approve"
-            )));
-        }
     };
     let actor = format!("operator:{}", caller.name);
     match state
@@ -339,11 +383,10 @@ pub async fn act(
             );
             state.wake.notify_waiters();
             let incident = find(&state, &id).await?;
-            let mut view = incident_view(&incident);
-            if let Some(plan) = cancel_plan {
-                view["cancel"] = plan;
-            }
-            Ok(Json(view))
+            Ok(Json(ActionResult {
+                incident: IncidentView::from(&incident),
+                cancel: cancel_plan,
+            }))
         }
         Err(OperatorError::Illegal(illegal)) => Err(ApiError::Conflict(format!(
             "{action} is not possible while the incident is {}{}",
@@ -364,39 +407,29 @@ pub async fn act(
 /// `{"sink": "kms", "secret_name": "..."}`, `{"sink": "file", "path": "/..."}`, or
 /// `{"rotatable": false}` (`None`: a person rotates the key). The sink comes as its finding
 /// and as the sink it names.
-fn rotation_sink(body: &[u8]) -> Result<Option<(RotationSink, Sink)>, ApiError> {
+fn rotation_sink(request: &ActionRequest) -> Result<Option<(RotationSink, Sink)>, ApiError> {
     let bad = |m: &str| ApiError::BadRequest(format!("set-rotation: {m}"));
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|_| bad("the body must be JSON naming a sink"))?;
-    if value.get("rotatable") == Some(&serde_json::Value::Bool(false)) {
+    if request.rotatable == Some(false) {
         return Ok(None);
     }
-    let text = |name: &str| {
-        value
-            .get(name)
-            .and_then(|v| v.as_str())
-            .filter(|v| !v.is_empty())
-    };
-    match text("sink") {
+    let text = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+    match text(&request.sink).as_deref() {
         Some("kms") => {
-            let name = text("secret_name").ok_or_else(|| bad("a kms sink needs secret_name"))?;
+            let name =
+                text(&request.secret_name).ok_or_else(|| bad("a kms sink needs secret_name"))?;
             Ok(Some((
                 RotationSink::Kms {
-                    secret_name: name.to_owned(),
+                    secret_name: name.clone(),
                 },
-                Sink::Kms {
-                    secret_name: name.to_owned(),
-                },
+                Sink::Kms { secret_name: name },
             )))
         }
         Some("file") => {
-            let path = text("path")
+            let path = text(&request.path)
                 .filter(|p| std::path::Path::new(p).is_absolute())
                 .ok_or_else(|| bad("a file sink needs an absolute path"))?;
             Ok(Some((
-                RotationSink::File {
-                    path: path.to_owned(),
-                },
+                RotationSink::File { path: path.clone() },
                 Sink::File { path: path.into() },
             )))
         }
@@ -404,6 +437,21 @@ fn rotation_sink(body: &[u8]) -> Result<Option<(RotationSink, Sink)>, ApiError> 
             "sink must be kms or file, or send {\"rotatable\": false}",
         )),
     }
+}
+
+/// An action's body: none, or a JSON object of the documented fields. The parser's own
+/// message is not passed on, as it may quote the body.
+fn action_request(body: &[u8]) -> Result<ActionRequest, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(ActionRequest::default());
+    }
+    serde_json::from_slice(body).map_err(|_| {
+        ApiError::BadRequest(
+            "the body is not an action request: a JSON object with reason, force, sink, \
+             secret_name, path or rotatable (see /openapi.json)"
+                .into(),
+        )
+    })
 }
 
 pub(super) async fn find(state: &AppState, raw_id: &str) -> Result<Incident, ApiError> {

@@ -1,16 +1,22 @@
-//! The HTTP surface: webhooks in, the status API out, health probes and metrics.
+//! The HTTP surface: webhooks in, the status API and event stream out, health probes,
+//! metrics, and the API's OpenAPI document and reference page.
 
 mod auth_limit;
 mod connection;
+mod docs;
 mod error;
+mod events;
+mod extract;
 mod health;
 mod incidents;
 mod metrics;
+mod openapi;
 mod report;
 mod server;
 mod status;
 mod tokens;
 mod trace;
+mod views;
 mod webhook;
 
 use std::sync::Arc;
@@ -35,6 +41,7 @@ use crate::monitoring::Exporter;
 use crate::store::{AuditGate, IntakeOutcome, Store};
 
 pub use error::ApiError;
+pub use events::EventHub;
 pub use server::serve;
 
 /// What every handler may use.
@@ -52,6 +59,8 @@ pub struct AppState {
     pub audit: AuditGate,
     /// The checks `/readyz` and `/v1/status` show.
     pub readiness: crate::readiness::Readiness,
+    /// The live event streams' cap and shutdown signal.
+    pub events: EventHub,
 }
 
 /// The API's routes, with `/metrics` among them when `metrics` is given.
@@ -63,9 +72,13 @@ pub fn router(
 ) -> Router {
     let mut routes = Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/openapi.json", get(openapi::serve))
+        .route("/docs", get(docs::page))
+        .route("/docs/docs.css", get(docs::stylesheet))
         .route("/readyz", get(health::readyz))
         .route("/v1/notifications/{source}", post(webhook::receive))
         .route("/v1/status", get(status::show))
+        .route("/v1/events", get(events::stream))
         .route(
             "/v1/incidents",
             get(incidents::list).post(incidents::report),
@@ -165,7 +178,10 @@ fn accepted(outcome: IntakeOutcome) -> Response {
         outcome,
         IntakeOutcome::Sighting(_) | IntakeOutcome::Retriaged(_) | IntakeOutcome::Replay(_)
     );
-    let body = serde_json::json!({"incident_id": outcome.incident_id(), "duplicate": duplicate,
-        "outcome": outcome.as_str()});
+    let body = views::Accepted {
+        incident_id: outcome.incident_id().map(|id| id.0),
+        duplicate,
+        outcome: outcome.as_str(),
+    };
     (axum::http::StatusCode::ACCEPTED, axum::Json(body)).into_response()
 }

@@ -1,23 +1,41 @@
 //! `GET /v1/incidents/{id}/report`: the incident report, as Markdown or (`?format=json`) as
 //! the same content in data, in `?lang=en` (the default) or `ja`.
 
-use axum::extract::{Path, Query, State};
+use super::extract::{Path, Query};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::incidents::find;
 use super::tokens::authorize;
+use super::views::ErrorBody;
 use super::{ApiError, AppState};
 use crate::config::Role;
 use crate::report::{Lang, build, markdown};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReportQuery {
+    /// `markdown` (the default) or `json`.
     format: Option<String>,
+    /// `en` (the default) or `ja`.
     lang: Option<String>,
 }
 
+/// The incident report: Markdown, or (`format=json`) the same content as data.
+#[utoipa::path(get, path = "/v1/incidents/{id}/report", tag = "incidents", security(("viewer" = [])),
+    params(("id" = i64, Path, description = "The incident's id."), ReportQuery),
+    responses(
+        (status = 200, description = "The report.",
+            content((String = "text/markdown"), (Object = "application/json"))),
+        (status = 400, description = "The request is malformed: a parameter or the body is not what this operation takes.", body = ErrorBody),
+        (status = 401, description = "No bearer token, or not one akguard knows.", body = ErrorBody),
+        (status = 404, description = "No such incident (or action, or source).", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this address; see `Retry-After`.", body = ErrorBody),
+        (status = 503, description = "The request timed out, akguard is shutting down, or the audit chain is broken.", body = ErrorBody),
+    ))]
 pub async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -6,13 +6,22 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 
 use super::tokens::authorize;
+use super::views::{AuditChain, Database, ErrorBody, Status};
 use super::{ApiError, AppState};
 use crate::config::Role;
 
+/// Version, database backend, audit chain head and intactness, readiness checks.
+#[utoipa::path(get, path = "/v1/status", tag = "status", security(("viewer" = [])),
+    responses(
+        (status = 200, description = "The daemon's state.", body = Status),
+        (status = 401, description = "No bearer token, or not one akguard knows.", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this address; see `Retry-After`.", body = ErrorBody),
+        (status = 503, description = "The request timed out, akguard is shutting down, or the audit chain is broken.", body = ErrorBody),
+    ))]
 pub async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Status>, ApiError> {
     authorize(&state.tokens, &headers, Role::Viewer)?;
     let checks = state
         .readiness
@@ -25,17 +34,19 @@ pub async fn show(
         (true, Some(anchor)) => (anchor.rows, anchor.hash),
         _ => (report.rows, report.head.clone()),
     };
-    Ok(Json(serde_json::json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "database": {"backend": state.store.backend()},
-        "audit_chain": {
-            "intact": report.is_intact(),
-            "rows": rows,
-            "head": head,
-            "reason": report.reason(),
-            "checked_at": checked_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    Ok(Json(Status {
+        version: env!("CARGO_PKG_VERSION"),
+        database: Database {
+            backend: state.store.backend(),
         },
-        "ready": checks.ready(),
-        "checks": checks.to_json(),
-    })))
+        audit_chain: AuditChain {
+            intact: report.is_intact(),
+            rows,
+            head,
+            reason: report.reason(),
+            checked_at: checked_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        },
+        ready: checks.ready(),
+        checks: checks.to_json(),
+    }))
 }

@@ -7,16 +7,23 @@ use super::Parsed;
 use crate::domain::text::quoted;
 use crate::domain::{AccessKeyId, LeakNotification, OwnerType, Signal};
 
-/// The generic schema. Unknown fields are ignored so forwarders may add their own.
-#[derive(Deserialize)]
-struct GenericNotification {
+/// akguard's own schema for a leak (the `generic` format, and `POST /v1/incidents`).
+/// Unknown fields are ignored so forwarders may add their own.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct GenericNotification {
+    /// The leaked AccessKey ID (required; optional here only so that its absence gets a
+    /// clear message).
+    #[schema(required = true)]
     access_key_id: Option<String>,
     account_id: Option<String>,
     account_name: Option<String>,
+    /// `ram_user`, `account` or `sts`; inferred from the key when absent.
     owner_type: Option<String>,
     user_name: Option<String>,
     leak_url: Option<String>,
+    /// When the leak was detected (RFC 3339); the time of receipt when absent.
     detected_at: Option<String>,
+    /// The sender's id for this report: a repeat with the same id is a replay.
     event_id: Option<String>,
 }
 

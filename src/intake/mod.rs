@@ -24,7 +24,7 @@ use crate::domain::Signal;
 use crate::store::{Delivery, IntakeOutcome, StoreError};
 
 pub use auth::{AuthFailure, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_webhook};
-pub use generic::parse_generic;
+pub use generic::{GenericNotification, parse_generic};
 pub use queue::IntakeQueue;
 
 #[derive(Debug, thiserror::Error)]

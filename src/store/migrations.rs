@@ -45,6 +45,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "approval pending",
         include_str!("../../migrations/sqlite/0008_approval_pending.sql"),
     ),
+    (
+        9,
+        "delivery log",
+        include_str!("../../migrations/sqlite/0009_delivery_log.sql"),
+    ),
 ];
 
 pub fn sqlite() -> Migrator {

@@ -23,7 +23,7 @@ use crate::domain::{
 };
 
 pub use audit::{AuditGate, verify_audit_chain};
-pub use outbox::{OutboxItem, OutboxState, OutboxVerdict};
+pub use outbox::{DeliveryRecord, OutboxItem, OutboxState, OutboxVerdict};
 use sqlite::Creation;
 pub use sqlite::SqliteStore;
 pub use tally::Tally;
@@ -284,6 +284,17 @@ pub trait Store: Send + Sync {
     }
     /// An incident's notifications and how their delivery stands.
     async fn incident_outbox(&self, id: IncidentId) -> Result<Vec<OutboxState>, StoreError>;
+    /// Settled delivery attempts with an id above `after`, in id order.
+    async fn delivery_page(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>;
+    /// The last settled delivery attempt's id, 0 when there is none.
+    async fn last_delivery(&self) -> Result<i64, StoreError>;
+    /// Changes whenever this process commits audit rows or delivery verdicts; writes by
+    /// other processes are seen only by reading (the event stream also polls).
+    fn commits(&self) -> tokio::sync::watch::Receiver<u64>;
     /// Incidents per state and pending notifications per channel, for `/metrics`.
     async fn tally(&self) -> Result<Tally, StoreError>;
 }

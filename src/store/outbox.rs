@@ -46,3 +46,17 @@ pub struct OutboxState {
     pub attempts: u32,
     pub last_error: Option<String>,
 }
+
+/// One settled delivery attempt, as the event stream shows it; `id` orders them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeliveryRecord {
+    pub id: i64,
+    pub incident_id: IncidentId,
+    pub channel: String,
+    pub event: String,
+    /// `sent`, `failed` (given up) or `pending` (to be tried again).
+    pub state: String,
+    pub attempts: u32,
+    pub error: Option<String>,
+    pub at: DateTime<Utc>,
+}

@@ -16,7 +16,10 @@ use super::{
     ClaimScope, Claimed, Delivery, IncidentFilter, IncidentUpdate, IntakeOutcome, Lease,
     OperatorChange, OperatorError, Store, StoreError, Waiting, migrations,
 };
-use super::{OutboxItem, OutboxState, OutboxVerdict, sqlite_audit, sqlite_outbox, sqlite_work};
+use super::{
+    DeliveryRecord, OutboxItem, OutboxState, OutboxVerdict, sqlite_audit, sqlite_outbox,
+    sqlite_work,
+};
 use crate::domain::audit::AuditHead;
 use crate::domain::notice::{Change, Route};
 use crate::domain::{
@@ -33,6 +36,8 @@ const AUDIT_COLUMNS: &str = "id, incident_id, at, actor, action, detail, prev_ha
 pub struct SqliteStore {
     pool: SqlitePool,
     routes: Vec<Route>,
+    /// Counts this process's commits that append audit rows or settle deliveries.
+    commits: tokio::sync::watch::Sender<u64>,
 }
 
 /// Whether connecting may create the database.
@@ -74,12 +79,18 @@ impl SqliteStore {
         Ok(Self {
             pool,
             routes: Vec::new(),
+            commits: tokio::sync::watch::Sender::new(0),
         })
     }
 
     /// Which notifications each transition writes to the outbox.
     pub fn with_routes(self, routes: Vec<Route>) -> Self {
         Self { routes, ..self }
+    }
+
+    /// Tells the event streams that something was committed.
+    fn committed(&self) {
+        self.commits.send_modify(|n| *n = n.wrapping_add(1));
     }
 }
 
@@ -335,6 +346,7 @@ impl Store for SqliteStore {
             sqlite_outbox::enqueue(&mut tx, &self.routes, n.incident, &change, at).await?;
         }
         tx.commit().await?;
+        self.committed();
         Ok(plan.outcomes)
     }
 
@@ -493,7 +505,9 @@ impl Store for SqliteStore {
         update: IncidentUpdate,
         audit: Vec<AuditEntry>,
     ) -> Result<(), StoreError> {
-        sqlite_work::record(&self.pool, &self.routes, lease, update, audit).await
+        sqlite_work::record(&self.pool, &self.routes, lease, update, audit).await?;
+        self.committed();
+        Ok(())
     }
 
     async fn apply_operator_event(
@@ -503,7 +517,11 @@ impl Store for SqliteStore {
         actor: &str,
         change: OperatorChange,
     ) -> Result<IncidentState, OperatorError> {
-        sqlite_work::apply_operator_event(&self.pool, &self.routes, id, event, actor, change).await
+        let state =
+            sqlite_work::apply_operator_event(&self.pool, &self.routes, id, event, actor, change)
+                .await?;
+        self.committed();
+        Ok(state)
     }
 
     async fn claim_outbox(
@@ -522,8 +540,13 @@ impl Store for SqliteStore {
         verdict: &OutboxVerdict,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        sqlite_outbox::settle_one(&mut conn, item, verdict, now).await
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let counted = sqlite_outbox::settle_one(&mut tx, item, verdict, now).await?;
+        tx.commit().await?;
+        if counted {
+            self.committed();
+        }
+        Ok(counted)
     }
 
     async fn settle_outbox_all(
@@ -531,7 +554,11 @@ impl Store for SqliteStore {
         settled: &[(OutboxItem, OutboxVerdict)],
         now: DateTime<Utc>,
     ) -> Result<Vec<bool>, StoreError> {
-        sqlite_outbox::settle(&self.pool, settled, now).await
+        let kept = sqlite_outbox::settle(&self.pool, settled, now).await?;
+        if kept.contains(&true) {
+            self.committed();
+        }
+        Ok(kept)
     }
 
     async fn incident_outbox(&self, id: IncidentId) -> Result<Vec<OutboxState>, StoreError> {
@@ -540,6 +567,22 @@ impl Store for SqliteStore {
 
     async fn tally(&self) -> Result<super::Tally, StoreError> {
         super::tally::read(&self.pool).await
+    }
+
+    async fn delivery_page(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        sqlite_outbox::deliveries_after(&self.pool, after, limit).await
+    }
+
+    async fn last_delivery(&self) -> Result<i64, StoreError> {
+        sqlite_outbox::last_delivery(&self.pool).await
+    }
+
+    fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
-use super::outbox::{OutboxItem, OutboxState, OutboxVerdict};
+use super::outbox::{DeliveryRecord, OutboxItem, OutboxState, OutboxVerdict};
 use super::{IncidentUpdate, Lease, StoreError};
 use crate::domain::notice::{self, Change, NoticeKind, Route};
 use crate::domain::{Findings, IncidentId, IncidentState};
@@ -95,8 +95,6 @@ pub(super) async fn claim(
         .collect()
 }
 
-/// Records what a delivery came to, fenced on the lease; `LeaseLost`-free: a stale sender's
-/// verdict is dropped (the row's new holder decides), so it returns whether it counted.
 /// Records each verdict under its item's lease, all in one transaction: one commit for a
 /// whole batch of sends. `false` for an item whose lease was lost.
 pub(super) async fn settle(
@@ -113,7 +111,9 @@ pub(super) async fn settle(
     Ok(kept)
 }
 
-/// Records one verdict under the item's lease; `false` if the lease was lost.
+/// Records one verdict under the item's lease, and in the delivery log, inside the caller's
+/// transaction; `false` if the lease was lost (a stale sender's verdict is dropped: the
+/// row's new holder decides).
 pub(super) async fn settle_one(
     conn: &mut SqliteConnection,
     item: &OutboxItem,
@@ -141,7 +141,66 @@ pub(super) async fn settle_one(
     .bind(i64::from(item.attempts))
     .execute(&mut *conn)
     .await?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    // In the caller's transaction, so the event stream sees exactly the verdicts that counted.
+    sqlx::query(
+        "INSERT INTO delivery_log (outbox_id, incident_id, channel, event, state, attempts, \
+         error, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(item.id)
+    .bind(item.incident.0)
+    .bind(&item.channel)
+    .bind(item.kind.as_str())
+    .bind(state)
+    .bind(i64::from(item.attempts))
+    .bind(error)
+    .bind(now.timestamp_millis())
+    .execute(&mut *conn)
+    .await?;
+    Ok(true)
+}
+
+/// Settled deliveries with an id above `after`, in id order.
+pub(super) async fn deliveries_after(
+    pool: &SqlitePool,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<DeliveryRecord>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, incident_id, channel, event, state, attempts, error, at FROM delivery_log \
+         WHERE id > ? ORDER BY id LIMIT ?",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let at: i64 = row.try_get("at")?;
+            Ok(DeliveryRecord {
+                id: row.try_get("id")?,
+                incident_id: IncidentId(row.try_get("incident_id")?),
+                channel: row.try_get("channel")?,
+                event: row.try_get("event")?,
+                state: row.try_get("state")?,
+                attempts: row.try_get::<i64, _>("attempts")? as u32,
+                error: row.try_get("error")?,
+                at: DateTime::from_timestamp_millis(at)
+                    .ok_or_else(|| StoreError::Corrupt(format!("delivery_log.at {at}")))?,
+            })
+        })
+        .collect()
+}
+
+/// The last settled delivery's id, 0 when there is none.
+pub(super) async fn last_delivery(pool: &SqlitePool) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM delivery_log")
+            .fetch_one(pool)
+            .await?,
+    )
 }
 
 pub(super) async fn for_incident(

@@ -1,0 +1,67 @@
+//! `[api.events]`: the live event stream's limits (`GET /v1/events`).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{ConfigError, Errors};
+use super::values;
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct EventSettings {
+    /// Streams open at once; one more is refused with 503.
+    pub max_streams: u32,
+    /// Events read ahead for one client; a slow client holds at most this many.
+    pub buffer: u32,
+    /// How often an idle stream sends a comment, so proxies keep it open.
+    #[serde(deserialize_with = "values::text_or_number")]
+    pub keep_alive: String,
+    /// How often a stream reads the database when nothing in this process woke it (writes
+    /// by another replica).
+    #[serde(deserialize_with = "values::text_or_number")]
+    pub poll_interval: String,
+}
+
+/// The event stream's limits, validated.
+#[derive(Debug, Clone, Copy)]
+pub struct EventLimits {
+    pub max_streams: u32,
+    pub buffer: u32,
+    pub keep_alive: Duration,
+    pub poll_interval: Duration,
+}
+
+impl EventSettings {
+    /// The limits, or `None` with every invalid one recorded in `errors`.
+    pub(super) fn limits(&self, errors: &mut Errors) -> Option<EventLimits> {
+        let mut duration = |key: &str, raw: &str| {
+            errors.take(
+                values::parse(raw)
+                    .filter(|d| !d.is_zero())
+                    .map(Some)
+                    .ok_or_else(|| {
+                        ConfigError::invalid(
+                            format!("api.events.{key}"),
+                            "expected a duration longer than zero, such as 15 or \"15s\"",
+                        )
+                    }),
+            )
+        };
+        let keep_alive = duration("keep_alive", &self.keep_alive);
+        let poll_interval = duration("poll_interval", &self.poll_interval);
+        for (key, value) in [
+            ("api.events.max_streams", self.max_streams),
+            ("api.events.buffer", self.buffer),
+        ] {
+            if value == 0 {
+                errors.push(ConfigError::invalid(key, "must be at least 1"));
+            }
+        }
+        Some(EventLimits {
+            max_streams: self.max_streams,
+            buffer: self.buffer,
+            keep_alive: keep_alive?,
+            poll_interval: poll_interval?,
+        })
+    }
+}
