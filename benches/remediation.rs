@@ -18,7 +18,10 @@
 //! - `AKGUARD_BENCH_BURST` (default 500): keys reported at once in the burst phase;
 //! - `AKGUARD_BENCH_OBSERVE` (default `off,on`; also `metrics`, `notifications`): both phases
 //!   per mode, with on-call notifications (a Slack channel to a local stand-in) and
-//!   `/metrics` (scraped every second) off or on.
+//!   `/metrics` (scraped every second) off or on;
+//! - `AKGUARD_BENCH_FENCE` (default `off`): `on` configures the network fence for every
+//!   benchmark user (`audit.known_cidrs = ["10.0.0.0/8"]`), so containment also sets the
+//!   leaked key's network access policy and reads it back before and after.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -613,10 +616,24 @@ other = 0.0
 workers = {workers}
 [audit]
 settle_delay = "1h"
-"#,
+{fence}"#,
         base = support::base_config(&support::sqlite_url(dir)),
         tokens = tokens.display(),
+        fence = if fence_on() {
+            "known_cidrs = [\"10.0.0.0/8\"]\n"
+        } else {
+            ""
+        },
     )
+}
+
+/// `AKGUARD_BENCH_FENCE`: whether containment fences each key to its networks too.
+fn fence_on() -> bool {
+    match std::env::var("AKGUARD_BENCH_FENCE").as_deref() {
+        Err(_) | Ok("off") => false,
+        Ok("on") => true,
+        Ok(other) => panic!("AKGUARD_BENCH_FENCE is `on` or `off`, got `{other}`"),
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -723,8 +740,9 @@ fn print_summary(mode: Observe, latency: &LatencyReport, burst: &BurstReport) {
         .sum();
 
     println!(
-        "akguard remediation benchmark (emulator latency {LATENCY_MS} ms), {}",
-        mode.label()
+        "akguard remediation benchmark (emulator latency {LATENCY_MS} ms), {}, network fence {}",
+        mode.label(),
+        if fence_on() { "on" } else { "off" }
     );
     println!(
         "  latency: {} incidents at {}/s, {LATENCY_WORKERS} workers: time to containment \

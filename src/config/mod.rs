@@ -8,6 +8,7 @@
 mod alibaba;
 mod error;
 mod events;
+mod fence;
 mod keys;
 mod load;
 mod log;
@@ -33,6 +34,7 @@ pub use alibaba::AlibabaSettings;
 pub use error::ConfigError;
 use error::Errors;
 pub use events::EventLimits;
+pub use fence::FenceConfig;
 pub use metrics::{MetricsConfig, MetricsSettings};
 pub use notify::{Channel, ChannelKind, Language, NotifyConfig, NotifySettings};
 pub use remediation::{OnDeadline, RemediationConfig, Sink};
@@ -60,6 +62,7 @@ pub struct Settings {
     pub billing: remediation::BillingSettings,
     pub remediation: remediation::RemediationSettings,
     pub protect: remediation::ProtectSettings,
+    pub containment: fence::ContainmentSettings,
     pub notify: NotifySettings,
     pub metrics: MetricsSettings,
 }
@@ -268,6 +271,7 @@ impl Settings {
                 &self.billing,
                 &self.remediation,
                 &self.protect,
+                &self.containment,
                 &self.alibaba.region,
                 self.protected_dirs(),
             )

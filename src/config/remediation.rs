@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::error::Errors;
+use super::fence::{self, ContainmentSettings, FenceConfig};
 use super::sinks::{OperatorSinkSettings, SinkPolicy};
 use super::{ConfigError, values};
 use crate::domain::{Cidr, Step};
@@ -171,6 +172,8 @@ pub struct RemediationConfig {
     /// `protect.users`, to which akguard adds its own identity at start.
     pub protect_users: Vec<String>,
     pub protect_access_key_ids: Vec<String>,
+    /// The network fence for keys in use.
+    pub fence: FenceConfig,
 }
 
 fn parse_duration(key: &str, raw: &str) -> Result<Duration, ConfigError> {
@@ -189,6 +192,7 @@ pub(super) fn validate(
     billing: &BillingSettings,
     remediation: &RemediationSettings,
     protect: &ProtectSettings,
+    containment: &ContainmentSettings,
     region: &str,
     protected_dirs: Vec<PathBuf>,
 ) -> Result<RemediationConfig, ConfigError> {
@@ -254,6 +258,13 @@ pub(super) fn validate(
             }
         })
         .collect();
+    let valid_known: Vec<String> = audit
+        .known_cidrs
+        .iter()
+        .filter(|c| c.parse::<Cidr>().is_ok())
+        .cloned()
+        .collect();
+    let fence = fence::validate(containment, &valid_known, &mut errors);
     let mut regions = if audit.regions.is_empty() {
         vec![region.to_owned()]
     } else {
@@ -321,6 +332,7 @@ pub(super) fn validate(
             .iter()
             .map(|k| k.trim().to_owned())
             .collect(),
+        fence,
     })
 }
 

@@ -15,6 +15,9 @@ const SCENARIO: &str = include_str!("../../config/scenarios/leaked-in-use.json")
 pub const LEAKED_KEY: &str = "LTAI5tQ9xLeakedCiDeploy7";
 pub const LEAKED_USER: &str = "ci-deployer";
 const WORKLOAD_SECRET: &str = "acme/ci-deployer/accesskey";
+/// Where the CI workload calls from: the address its trail shows before the leak. The
+/// network fence limits the leaked key to its block, so the attacker's calls are refused.
+pub const WORKLOAD_ADDRESS: &str = "10.0.8.14";
 /// akguard's own identity in the scenario; it exists only inside the emulator.
 const AKGUARD_KEY: &str = "LTAI5tAKGUARDEMULATOR001";
 const AKGUARD_SECRET: &str = "akguardEmulatorSecretDoNotUse0";
@@ -27,6 +30,8 @@ pub fn scenario() -> Scenario {
         access_key_id: LEAKED_KEY.into(),
         secret_name: WORKLOAD_SECRET.into(),
         interval_ms: 500,
+        source_ip: Some(WORKLOAD_ADDRESS.parse().expect("a valid address")),
+        source_vpc: None,
     });
     scenario
 }
@@ -119,6 +124,10 @@ access_key_id = {key}
 [audit]
 known_cidrs = ["10.0.0.0/8"]
 settle_delay = "3s"
+
+[[containment.fence]]
+user = {user}
+cidrs = ["10.0.8.0/24"]
 
 [rotation]
 quiet_period = "2s"

@@ -1,6 +1,8 @@
 //! What a person reads on an incident: what akguard did (in a dry run, what it would do),
 //! what the incident waits for, and what is left for a person.
 
+mod containment;
+
 use serde_json::{Value, json};
 
 use super::findings::LogonState;
@@ -40,10 +42,14 @@ pub fn explanation(incident: &Incident) -> Option<String> {
             (Some(caveat), Some(base)) => Some(format!("{caveat} {base}")),
             (caveat, base) => base.or(caveat.map(str::to_owned)),
         };
-        match (base, created_note(incident)) {
-            (Some(base), Some(note)) => Some(format!("{base} {note}")),
-            (base, note) => base.or(note),
-        }
+        let notes = [
+            base,
+            created_note(incident),
+            containment::fence_note(incident),
+            containment::protection_note(incident),
+        ];
+        let notes: Vec<String> = notes.into_iter().flatten().collect();
+        (!notes.is_empty()).then(|| notes.join(" "))
     };
     if !incident.dry_run {
         return text;

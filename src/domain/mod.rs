@@ -4,6 +4,7 @@ pub mod audit;
 pub mod billing;
 pub mod cidr;
 pub mod explain;
+pub mod fence;
 pub mod findings;
 pub mod forensics;
 pub mod incident;

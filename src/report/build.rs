@@ -153,7 +153,15 @@ fn containment(incident: &Incident) -> Containment {
             .as_ref()
             .filter(|d| d.deleted == Some(true))
             .and_then(|d| d.deleted_at),
+        network_fence: None,
+        network_fence_verification: None,
     };
+    if let Some(fence) = &f.fence
+        && let Some(networks) = &fence.networks
+    {
+        out.network_fence = Some(networks.describe());
+        out.network_fence_verification = Some(verification(fence.verified));
+    }
     if let Some(revoke) = &f.revoke {
         out.method = "deny_policy";
         out.policy = Some(revoke.policy.clone());
@@ -186,6 +194,8 @@ fn forensics(incident: &Incident) -> Option<Forensics> {
         users_created: audit.users_created.items.clone(),
         keys_created: audit.keys_created.items.clone(),
         denied_attempts: audit.refused_by_leak_protection.items.clone(),
+        refused_by_leak_protection: audit.refused_by_leak_protection.total(),
+        succeeded_calls: audit.succeeded,
     })
 }
 

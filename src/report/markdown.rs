@@ -49,6 +49,14 @@ pub fn markdown(report: &Report) -> String {
         let _ = writeln!(out, "- **{}**: {}", w.ram_user, esc(user));
     }
     let _ = writeln!(out, "- **{}**: {}", w.verification, c.verification);
+    if let (Some(networks), Some(verified)) = (&c.network_fence, c.network_fence_verification) {
+        let _ = writeln!(
+            out,
+            "- **{}**: {} ({verified})",
+            w.network_fence,
+            esc(networks)
+        );
+    }
     let _ = writeln!(
         out,
         "- **{}**: {}",
@@ -211,6 +219,13 @@ fn forensics(out: &mut String, report: &Report, w: &Words) {
             )
         }),
     );
+    if f.refused_by_leak_protection > 0 {
+        let _ = writeln!(
+            out,
+            "\n{}",
+            w.protection(f.refused_by_leak_protection, f.succeeded_calls)
+        );
+    }
 }
 
 fn list(out: &mut String, w: &Words, lines: impl Iterator<Item = String>) {

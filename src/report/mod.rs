@@ -100,6 +100,10 @@ pub struct Containment {
     pub contained_at: Option<DateTime<Utc>>,
     pub time_to_containment_ms: Option<i64>,
     pub key_deleted_at: Option<DateTime<Utc>>,
+    /// The networks the network fence limits the key to, beside the Deny policy.
+    pub network_fence: Option<String>,
+    /// `verified`, `skipped_in_dry_run` or `not_verified`, as for the Deny policy.
+    pub network_fence_verification: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -112,6 +116,11 @@ pub struct Forensics {
     pub keys_created: Vec<CreatedKey>,
     /// Calls refused by Alibaba Cloud's leak protection or by permissions.
     pub denied_attempts: Vec<EventSummary>,
+    /// How many calls Alibaba's restrictive protection refused (`denied_attempts` may be
+    /// capped).
+    pub refused_by_leak_protection: u64,
+    /// Calls with the key that succeeded: what the protection left open.
+    pub succeeded_calls: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]

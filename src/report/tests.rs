@@ -6,7 +6,8 @@ use serde_json::json;
 
 use super::{Lang, build, markdown};
 use crate::domain::billing::{BillingFindings, ProductCharge};
-use crate::domain::findings::{Cancel, Mfa, Revoke, Verified};
+use crate::domain::fence::{FenceSource, Networks};
+use crate::domain::findings::{Cancel, Fence, Mfa, Revoke, Verified};
 use crate::domain::forensics::{AuditFindings, CreatedKey, CreatedUser, EventSummary};
 use crate::domain::undo::NotUndone;
 use crate::domain::{
@@ -160,4 +161,35 @@ fn json_quotes_names_as_they_are_and_markdown_escapes_them() {
     let md = markdown(&report);
     assert!(md.contains(r"svc\_\[x\]\(y\)"), "{md}");
     assert!(!md.contains("svc_[x](y)"));
+}
+
+#[test]
+fn the_report_names_the_fence_and_what_restrictive_protection_left_open() {
+    let (mut incident, audit) = incident_naming("x");
+    incident.findings.fence = Some(Fence {
+        access_key_id: "LTAI5tQ9xLeakedCiDeploy7".into(),
+        networks: Some(Networks {
+            cidrs: vec!["10.0.8.0/24".into()],
+            vpcs: Vec::new(),
+        }),
+        source: Some(FenceSource::Configured),
+        previous_policy: None,
+        verified: Some(Verified::Yes),
+        not_fenced: None,
+    });
+    if let Some(found) = incident.findings.audit.as_mut() {
+        found.succeeded = 12;
+    }
+    let report = build(&incident, &audit, Lang::En);
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["containment"]["network_fence"], "10.0.8.0/24");
+    assert_eq!(json["forensics"]["refused_by_leak_protection"], 1);
+    assert_eq!(json["forensics"]["succeeded_calls"], 12);
+    let md = markdown(&report);
+    assert!(md.contains(r"10\.0\.8\.0/24 (verified)"), "{md}");
+    assert!(
+        md.contains("restrictive protection refused 1 of these calls")
+            && md.contains("(12 calls with it succeeded)"),
+        "{md}"
+    );
 }

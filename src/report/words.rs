@@ -50,6 +50,7 @@ pub(super) struct Words {
     pub method: &'static str,
     pub verification: &'static str,
     pub deny_policy: &'static str,
+    pub network_fence: &'static str,
     pub ram_user: &'static str,
     pub key_deleted: &'static str,
     pub forensics: &'static str,
@@ -97,6 +98,7 @@ const EN: Words = Words {
     method: "Method",
     verification: "Verification",
     deny_policy: "Deny policy",
+    network_fence: "Network fence (only these networks may use the key)",
     ram_user: "RAM user",
     key_deleted: "Leaked key deleted",
     forensics: "Forensics (ActionTrail)",
@@ -144,6 +146,7 @@ const JA: Words = Words {
     method: "方法",
     verification: "検証",
     deny_policy: "拒否ポリシー",
+    network_fence: "ネットワーク制限 (キーを使えるネットワーク)",
     ram_user: "RAM ユーザー",
     key_deleted: "漏えいキーの削除",
     forensics: "フォレンジック (ActionTrail)",
@@ -174,6 +177,22 @@ impl Words {
         match lang {
             Lang::En => &EN,
             Lang::Ja => &JA,
+        }
+    }
+
+    /// What Alibaba's restrictive protection refused and what it leaves open.
+    pub fn protection(&self, refused: u64, succeeded: u64) -> String {
+        match self.lang {
+            Lang::En => format!(
+                "Alibaba Cloud's restrictive protection refused {refused} of these calls. It \
+                 blocks RAM, IMS and high-risk ECS actions only; every other API stayed open \
+                 to the key ({succeeded} calls with it succeeded) until it was rotated or deleted."
+            ),
+            Lang::Ja => format!(
+                "Alibaba Cloud の制限保護がこのうち {refused} 件を拒否しました。制限保護が止めるのは \
+                 RAM・IMS と高リスクの ECS 操作だけで、それ以外の API はキーのローテーションか削除まで \
+                 使える状態でした (成功した呼び出し {succeeded} 件)。"
+            ),
         }
     }
 

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::context::{StepContext, StepError, StepResult, applied};
-use super::keys;
+use super::{fence, keys};
 use crate::cloud::api::{KeyStatus, PolicyType};
 use crate::domain::findings::{Disable, Revoke, Verified};
 use crate::domain::undo::Change;
@@ -83,7 +83,7 @@ pub(super) async fn revoke(ctx: &mut StepContext<'_>) -> Result<StepResult, Step
     }
     if ctx.dry_run() {
         finding.verified = Some(Verified::SkippedInDryRun);
-        return Ok(StepResult::default().finding(Finding::Revoke(finding)));
+        return with_fence(ctx, StepResult::default().finding(Finding::Revoke(finding))).await;
     }
     let after = ctx
         .read(
@@ -98,11 +98,24 @@ pub(super) async fn revoke(ctx: &mut StepContext<'_>) -> Result<StepResult, Step
         )));
     }
     finding.verified = Some(Verified::Yes);
-    Ok(StepResult {
+    let result = StepResult {
         contained: true,
         ..StepResult::default()
     }
-    .finding(Finding::Revoke(finding)))
+    .finding(Finding::Revoke(finding));
+    with_fence(ctx, result).await
+}
+
+/// Adds the network fence to the Deny policy, never in its place: it runs once the policy
+/// is verified, and a fence that fails leaves the step to be retried with the policy on.
+async fn with_fence(
+    ctx: &mut StepContext<'_>,
+    result: StepResult,
+) -> Result<StepResult, StepError> {
+    Ok(match fence::apply(ctx).await? {
+        Some(found) => result.finding(Finding::Fence(found)),
+        None => result,
+    })
 }
 
 /// Disables the one leaked key (never "the user's keys") and verifies it. `record` files the

@@ -230,6 +230,25 @@ impl<'a> StepContext<'a> {
         Ok(Some(result?.value))
     }
 
+    /// Records that reading the cloud showed `change` in effect although its call's result was
+    /// never recorded (the process stopped between the two): the change is settled without
+    /// making it a second time, and a cancel can undo it.
+    pub async fn reconciled(&mut self, change: Change) -> Result<(), StepError> {
+        let action = change.api();
+        let target = change.target().to_owned();
+        let token = format!(
+            "{}:{}:{}:{}",
+            self.incident.id,
+            self.step.as_str(),
+            action,
+            target
+        );
+        let detail = json!({"step": self.step.as_str(), "api": action, "target": target,
+            "idempotency_token": token, "change": change, "outcome": "applied"});
+        self.write(vec![self.entry("cloud.reconciled", detail)])
+            .await
+    }
+
     /// Test hook: dies between a successful effect and its record, the worst moment.
     #[cfg(feature = "fault-injection")]
     pub fn crash_point(&self, effect: &str) {

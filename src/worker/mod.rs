@@ -8,6 +8,7 @@ mod billing;
 mod contain;
 mod context;
 mod deliver;
+mod fence;
 mod identity;
 mod keys;
 mod logins;

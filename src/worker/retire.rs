@@ -5,8 +5,8 @@
 use chrono::Utc;
 
 use super::context::{StepContext, StepError, StepResult, applied};
-use super::{keys, logins};
-use crate::cloud::api::{DealType, KeyStatus, LoginStatus};
+use super::{fence, keys, logins};
+use crate::cloud::api::{DealType, KeyStatus, LeakStatus, LoginStatus};
 use crate::domain::findings::{Cancel, Deletion, Reenable};
 use crate::domain::undo::{self, Change, NotUndone};
 use crate::domain::{Finding, Reason};
@@ -48,7 +48,7 @@ pub(super) async fn delete_key(ctx: &mut StepContext<'_>) -> Result<StepResult, 
         }
     }
     let mut finding = Deletion {
-        access_key_id: Some(key),
+        access_key_id: Some(key.clone()),
         deleted: Some(!ctx.dry_run()),
         deleted_at: Some(Utc::now()),
         ..Deletion::default()
@@ -62,15 +62,39 @@ pub(super) async fn delete_key(ctx: &mut StepContext<'_>) -> Result<StepResult, 
         .store
         .delivery_ids(ctx.incident.id, security_center::SOURCE)
         .await?;
-    for record in &records {
-        let Ok(id) = record.parse::<i64>() else {
-            continue;
-        };
+    let ids: Vec<i64> = records.iter().filter_map(|r| r.parse().ok()).collect();
+    for (record, id) in records.iter().zip(&ids) {
         let remark = format!("akguard incident {}: key deleted", ctx.incident.id);
         ctx.mutate("ModifyAccessKeyLeakDeal", record, || {
-            applied(client.modify_access_key_leak_deal(id, DealType::Disable, &remark))
+            applied(client.modify_access_key_leak_deal(*id, DealType::Disable, &remark))
         })
         .await?;
+    }
+    if !ids.is_empty() && !ctx.dry_run() {
+        // A 200 from ModifyAccessKeyLeakDeal means accepted, not done: read the records back.
+        let page = ctx
+            .read(
+                "DescribeAccesskeyLeakList",
+                &key,
+                client.leak_records_of_key(&key),
+            )
+            .await?;
+        let open: Vec<String> = ids
+            .iter()
+            .filter(|id| {
+                !page
+                    .records
+                    .iter()
+                    .any(|r| r.id == **id && r.status == LeakStatus::Dealt)
+            })
+            .map(i64::to_string)
+            .collect();
+        if !open.is_empty() {
+            return Err(StepError::Unverified(format!(
+                "Security Center does not show leak record(s) {} as handled yet",
+                open.join(", ")
+            )));
+        }
     }
     finding.security_center_records_closed = Some(records);
     Ok(StepResult::default().finding(Finding::DeleteKey(finding)))
@@ -143,6 +167,18 @@ pub(super) async fn cancel(ctx: &mut StepContext<'_>) -> Result<StepResult, Step
                     gone(change, "the user has no console logon any more");
                 }
                 before.is_some()
+            }
+            Change::AccessKeyPolicy {
+                user_principal_name,
+                access_key_id,
+                to,
+                ..
+            } => {
+                let restored = fence::restore(ctx, user_principal_name, access_key_id, to).await?;
+                if !restored {
+                    gone(change, "the key no longer exists; its policy went with it");
+                }
+                restored
             }
             Change::AttachPolicy { .. } | Change::DeleteKey { .. } => {
                 gone(change, "akguard has no undo for this change");

@@ -254,3 +254,42 @@ fn help_describes_every_command_and_its_options() {
         "{emulator}"
     );
 }
+
+#[test]
+fn check_config_names_each_bad_fence_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fence.toml");
+    std::fs::write(
+        &config,
+        r#"
+[[containment.fence]]
+user = "ci-deployer"
+cidrs = ["10.0.8.0/24", "10.0.8.0/33"]
+
+[[containment.fence]]
+user = "batch"
+cidrs = []
+
+[[containment.fence]]
+user = "etl"
+vpc = { id = "vpc-etl" }
+
+[[containment.fence]]
+user = "web"
+cidrs = ["203.0.113.0/24"]
+vpc = { id = "vpc-web", cidrs = ["172.16.0.0/16"] }
+"#,
+    )
+    .unwrap();
+    let (status, stdout, stderr) = run_cli_with_env(&["check-config"], &config, &[]);
+    assert!(!status.success(), "accepted:\n{stdout}");
+    for expected in [
+        "3 errors in the configuration",
+        "`containment.fence[0].cidrs`: `10.0.8.0/33` is not a CIDR block",
+        "`containment.fence[1].cidrs`: the fence for `batch` lists no networks",
+        "`containment.fence[2].vpc.cidrs`: VPC vpc-etl has no CIDR blocks",
+    ] {
+        assert!(stderr.contains(expected), "no {expected:?} in:\n{stderr}");
+    }
+    assert!(!stderr.contains("fence[3]"), "{stderr}");
+}

@@ -18,6 +18,7 @@ async fn a_crash_right_after_each_cloud_call_repeats_no_effect() {
         ("leaked-in-use.json", LEAKED_KEY, "CreatePolicy"),
         ("leaked-in-use.json", LEAKED_KEY, "AttachPolicyToUser"),
         ("leaked-in-use.json", LEAKED_KEY, "UpdateLoginProfile"),
+        ("leaked-in-use.json", LEAKED_KEY, "SetAccessKeyPolicy"),
         ("leaked-unused.json", UNUSED_KEY, "UpdateAccessKey"),
         ("leaked-unused.json", UNUSED_KEY, "DeleteAccessKey"),
     ] {

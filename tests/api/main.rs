@@ -14,6 +14,7 @@ mod crash;
 mod deduplication;
 mod demo;
 mod events;
+mod fence;
 mod free_text;
 mod helpers;
 mod http_layers;

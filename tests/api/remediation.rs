@@ -19,6 +19,7 @@ pub(crate) const MUTATING: &[&str] = &[
     "UpdateAccessKey",
     "DeleteAccessKey",
     "CreateAccessKey",
+    "SetAccessKeyPolicy",
 ];
 
 const EXTRA: &str = r#"

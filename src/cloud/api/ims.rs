@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::parse_time;
+use super::{Effect, parse_time};
 use crate::cloud::parse::text;
 use crate::cloud::product::Product;
 use crate::cloud::ratelimit::Priority;
@@ -113,5 +113,38 @@ impl CloudClient {
             .param("UserPrincipalName", user_principal_name)
             .param("Status", status.as_str());
         Ok(self.call(request).await?.map(|_| ()))
+    }
+}
+
+impl CloudClient {
+    /// The key's own network access restriction policy, as the JSON string IMS holds; `None`
+    /// when IMS answers without one (the documents do not say what "never set" looks like).
+    pub async fn access_key_policy(
+        &self,
+        user_principal_name: &str,
+        access_key_id: &str,
+    ) -> Result<Called<Option<String>>, CloudError> {
+        let request = Request::new(Product::Ims, "GetAccessKeyPolicy")
+            .param("UserPrincipalName", user_principal_name)
+            .param("UserAccessKeyId", access_key_id)
+            .priority(Priority::Containment);
+        let called = self.call(request).await?;
+        let policy = text(&called.value, &["AccessKeyPolicy"]);
+        Ok(called.map(|_| policy))
+    }
+
+    /// Replaces the key's network access restriction policy with `policy` (a JSON string).
+    pub async fn set_access_key_policy(
+        &self,
+        user_principal_name: &str,
+        access_key_id: &str,
+        policy: &str,
+    ) -> Result<Called<Effect>, CloudError> {
+        let request = Request::new(Product::Ims, "SetAccessKeyPolicy")
+            .param("UserPrincipalName", user_principal_name)
+            .param("UserAccessKeyId", access_key_id)
+            .param("AccessKeyPolicy", policy)
+            .priority(Priority::Containment);
+        self.effect(request).await
     }
 }

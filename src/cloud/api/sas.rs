@@ -121,6 +121,21 @@ impl CloudClient {
         Ok(called.map(|_| page))
     }
 
+    /// Every leak record of one key, handled or not: how a `ModifyAccessKeyLeakDeal` is read
+    /// back, since its 200 means accepted, not done.
+    pub async fn leak_records_of_key(
+        &self,
+        access_key_id: &str,
+    ) -> Result<Called<LeakPage>, CloudError> {
+        let request = Request::new(Product::Sas, "DescribeAccesskeyLeakList")
+            .param("CurrentPage", "1")
+            .param("PageSize", "100")
+            .param("Query", access_key_id);
+        let called = self.call(request).await?;
+        let page = leak_page(&called.value);
+        Ok(called.map(|_| page))
+    }
+
     pub async fn describe_access_key_leak_detail(
         &self,
         id: i64,

@@ -13,8 +13,10 @@ mod error;
 mod faults;
 mod ids;
 mod ims;
+mod ims_policy;
 mod kms;
 mod metadata;
+mod network;
 mod params;
 mod product;
 mod ram;
@@ -43,6 +45,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::EmulatorError;
 pub use faults::{FailNext, Faults};
+pub use network::{SOURCE_IP_HEADER, SOURCE_VPC_HEADER};
 pub use scenario::*;
 
 use clock::Clock;

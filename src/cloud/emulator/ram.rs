@@ -148,6 +148,7 @@ fn create_access_key(call: &mut Call) -> Result<Value, ApiError> {
         last_used: None,
         last_used_service: None,
         leaked: false,
+        network_policy: None,
     };
     let view = json!({
         "AccessKeyId": key.id,

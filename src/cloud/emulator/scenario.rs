@@ -5,7 +5,8 @@
 //!
 //! - `description`: free text.
 //! - `account`: `uid`, `name` (the account name SAS shows as `AliUserName`), optional `alias`
-//!   (used in user principal names, else the uid), `access_keys` (the root account's keys).
+//!   (used in user principal names, else the uid), `access_keys` (the root account's keys),
+//!   `network_policy` (the account-level network access restriction policy, a JSON string).
 //! - `users[]`: `name`, optional `id` (16 digits; derived from the name when absent),
 //!   `display_name`, `comments`, `email`, `mobile_phone`, `create_date`, `update_date`,
 //!   `last_login_date`, `login_profile` (`status` `Active` or `Inactive`, `mfa_bind_required`,
@@ -13,7 +14,10 @@
 //!   `VMFA`|`U2F`), `policies[]` (`name`, `type` `System`|`Custom`, `attach_date`),
 //!   `access_keys[]`.
 //! - An access key: `id`, `secret`, `status` `Active`|`Inactive`, `create_date`, `last_used`,
-//!   `last_used_service` (e.g. `Ecs`), `leaked` (restrictive protection applies).
+//!   `last_used_service` (e.g. `Ecs`), `leaked` (restrictive protection applies),
+//!   `network_policy` (its own network access restriction policy, a JSON string; it takes
+//!   precedence over the account's). A call's source address is the `x-emulator-source-ip`
+//!   header (loopback without it), its VPC `x-emulator-source-vpc`.
 //! - `policies[]`: custom policies: `name`, `description`, `create_date`, `update_date`,
 //!   `default_version`, `versions[]` (`id` like `v1`, `document` as a JSON string or object,
 //!   `create_date`). System policies need no entry: any name is a valid system policy.
@@ -37,8 +41,9 @@
 //! - `temporary_credentials[]`: STS credentials issued so far (`access_key_id`, `secret`,
 //!   `security_token`, `expiration`, `role_arn`, `session_name`).
 //! - `workload`: a simulated service (see [`Workload`]): `access_key_id` (the key it uses),
-//!   `secret_name` (the KMS secret it re-reads), `interval_ms` (default 500). It keeps its key
-//!   in use and switches to a key delivered to that secret once the key works.
+//!   `secret_name` (the KMS secret it re-reads), `interval_ms` (default 500), `source_ip` and
+//!   `source_vpc` (where its calls come from, for network policies). It keeps its key in use
+//!   and switches to a key delivered to that secret once the key works.
 //! - `faults`: see [`Faults`]. `enforce_rate_limits`: ActionTrail `LookupEvents` at 2/s.
 //!
 //! Every time field takes RFC 3339 or an offset from load time (`"now"`, `"-15m"`, `"-200d"`).
@@ -113,6 +118,9 @@ pub struct Account {
     pub alias: Option<String>,
     #[serde(default)]
     pub access_keys: Vec<AccessKey>,
+    /// The account-level network access restriction policy, for keys without their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_policy: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -227,6 +235,9 @@ pub struct AccessKey {
     pub last_used_service: Option<String>,
     #[serde(default)]
     pub leaked: bool,
+    /// The key's network access restriction policy, the JSON string IMS holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_policy: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

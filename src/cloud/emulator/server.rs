@@ -16,11 +16,16 @@ use serde_json::{Value, json};
 use super::auth;
 use super::error::ApiError;
 use super::ids;
+use super::network::{self, Source};
 use super::params::Params;
 use super::product::{Call, Product, unknown_action};
 use super::signature_v3::V3Request;
 use super::state::{CallRecord, Inner, Shared};
+use super::when::format_time;
 use super::{control, metadata};
+
+/// What Alibaba answers a key under restrictive protection, word for word.
+const LEAK_PROTECTION_MESSAGE: &str = "Forbidden : There is a risk of leakage of this AccessKey.";
 
 /// ActionTrail's `LookupEvents` quota when `enforce_rate_limits` is on.
 const LOOKUP_EVENTS_PER_SECOND: usize = 2;
@@ -58,7 +63,15 @@ async fn rpc(
     let params = Params::merge(uri.query(), if form { &body } else { &[] });
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     let v3 = V3Request::from_http(&headers, uri.query(), &body);
-    let answer = process(&shared, method.as_str(), &params, host, v3.as_ref());
+    let source = Source::from_headers(&headers);
+    let answer = process(
+        &shared,
+        method.as_str(),
+        &params,
+        host,
+        v3.as_ref(),
+        &source,
+    );
     if !answer.latency.is_zero() {
         tokio::time::sleep(answer.latency).await;
     }
@@ -72,13 +85,15 @@ async fn rpc(
 }
 
 /// Handles one RPC request under the state lock and logs it, whatever the outcome. `v3` is
-/// the signature of a V3-signed request; without it the request is V1-signed.
+/// the signature of a V3-signed request; without it the request is V1-signed. `source` is
+/// where the call comes from, for network access policies.
 pub(crate) fn process(
     shared: &Shared,
     method: &str,
     params: &Params,
     host: Option<&str>,
     v3: Option<&V3Request>,
+    source: &Source,
 ) -> Answer {
     let merged;
     let params = match v3 {
@@ -92,9 +107,14 @@ pub(crate) fn process(
     let mut inner = shared.lock();
     let product = params.get("Version").and_then(Product::from_version);
     let request_id = ids::request_id();
-    let (status, body, retry_after_ms, code) = match run(
-        &mut inner, method, params, v3, now, product,
-    ) {
+    let request = Request {
+        method,
+        params,
+        v3,
+        source,
+        request_id: &request_id,
+    };
+    let (status, body, retry_after_ms, code) = match run(&mut inner, &request, now, product) {
         Ok(mut body) => {
             body["RequestId"] = request_id.into();
             (StatusCode::OK, body, None, None)
@@ -152,14 +172,28 @@ pub(crate) fn process(
     }
 }
 
+/// One RPC request as the gateway sees it.
+struct Request<'a> {
+    method: &'a str,
+    params: &'a Params,
+    v3: Option<&'a V3Request>,
+    source: &'a Source,
+    request_id: &'a str,
+}
+
 fn run(
     inner: &mut Inner,
-    method: &str,
-    params: &Params,
-    v3: Option<&V3Request>,
+    request: &Request<'_>,
     now: DateTime<Utc>,
     product: Option<Product>,
 ) -> Result<Value, ApiError> {
+    let Request {
+        method,
+        params,
+        v3,
+        source,
+        ..
+    } = *request;
     // The gateway resolves the API before it authenticates: an unknown version or action is
     // reported even for an unsigned request.
     let action = params.required("Action")?;
@@ -187,11 +221,14 @@ fn run(
             })?
         }
     };
-    if caller.leaked && product.blocks_leaked_key(action) {
-        return Err(ApiError::forbidden(
-            "Forbidden",
-            "Forbidden : There is a risk of leakage of this AccessKey.",
-        ));
+    let key_id = params.required("AccessKeyId")?;
+    network::admit(&inner.world, key_id, source)?;
+    if caller.leaked && product.blocks_leaked_key() {
+        let refusal = ApiError::forbidden("Forbidden", LEAK_PROTECTION_MESSAGE);
+        // ActionTrail records the refused attempt, error and all, as it does for real.
+        let event = refused_event(request, product, action, now, &refusal);
+        inner.world.events.push(event);
+        return Err(refusal);
     }
     if product == Product::ActionTrail
         && action == "LookupEvents"
@@ -223,4 +260,30 @@ fn run(
         Some(lost) => Err(lost),
         None => Ok(body),
     }
+}
+
+/// The ActionTrail event of a call the gateway refused, shaped like the events it records.
+fn refused_event(
+    request: &Request<'_>,
+    product: Product,
+    action: &str,
+    now: DateTime<Utc>,
+    refusal: &ApiError,
+) -> Value {
+    json!({
+        "eventId": request.request_id,
+        "eventVersion": 1,
+        "eventTime": format_time(now),
+        "eventType": "ApiCall",
+        "eventCategory": "Management",
+        "eventName": action,
+        "eventSource": product.host(),
+        "serviceName": product.code(),
+        "apiVersion": request.params.get("Version"),
+        "requestId": request.request_id,
+        "sourceIpAddress": request.source.address.to_string(),
+        "userIdentity": {"accessKeyId": request.params.get("AccessKeyId")},
+        "errorCode": refusal.code,
+        "errorMessage": refusal.message,
+    })
 }

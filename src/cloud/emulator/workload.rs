@@ -2,6 +2,7 @@
 //! it takes credentials from, switching to a newly delivered key once that key works. It is
 //! what lets a rehearsal (and `akguard demo`) show a rotation's cutover without a person.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use tokio_util::sync::CancellationToken;
 
+use super::network::{self, Source};
 use super::scenario::{KeyStatus, Scenario};
 use super::state::Shared;
 use super::when::When;
@@ -26,6 +28,21 @@ pub struct Workload {
     /// How often the workload calls Alibaba Cloud and re-reads its secret.
     #[serde(default = "default_interval_ms")]
     pub interval_ms: u64,
+    /// Where its calls come from, for network access policies (loopback when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<IpAddr>,
+    /// The VPC its calls come from; unset: over the internet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_vpc: Option<String>,
+}
+
+impl Workload {
+    fn source(&self) -> Source {
+        Source {
+            address: self.source_ip.unwrap_or(Source::default().address),
+            vpc: self.source_vpc.clone(),
+        }
+    }
 }
 
 fn default_interval_ms() -> u64 {
@@ -72,16 +89,24 @@ pub(crate) fn tick(world: &mut Scenario, now: DateTime<Utc>) {
         .and_then(|v| serde_json::from_str::<Delivered>(&v.data).ok());
     if let Some(new) = delivered
         && new.access_key_id != workload.access_key_id
-        && works(world, &new)
+        && works(world, &new, &workload.source())
     {
         tracing::info!(from = %workload.access_key_id, to = %new.access_key_id, "workload switched keys");
         if let Some(w) = &mut world.workload {
             w.access_key_id = new.access_key_id;
         }
     }
-    let Some(live) = world.workload.as_ref().map(|w| w.access_key_id.clone()) else {
+    let Some((live, source)) = world
+        .workload
+        .as_ref()
+        .map(|w| (w.access_key_id.clone(), w.source()))
+    else {
         return;
     };
+    if network::admit(world, &live, &source).is_err() {
+        tracing::debug!(access_key_id = %live, "workload's calls are refused by a network policy");
+        return;
+    }
     match world.key_mut(&live) {
         Some(key) if key.status == KeyStatus::Active => {
             key.last_used = Some(When::At(now));
@@ -91,8 +116,12 @@ pub(crate) fn tick(world: &mut Scenario, now: DateTime<Utc>) {
     }
 }
 
-/// Whether a delivered key exists, is active and carries the secret that was delivered.
-fn works(world: &Scenario, delivered: &Delivered) -> bool {
+/// Whether a delivered key exists, is active, admits the workload's address and carries
+/// the secret that was delivered.
+fn works(world: &Scenario, delivered: &Delivered, source: &Source) -> bool {
+    if network::admit(world, &delivered.access_key_id, source).is_err() {
+        return false;
+    }
     world
         .find_key(&delivered.access_key_id)
         .is_some_and(|(_, key)| {

@@ -15,7 +15,7 @@ use super::forensics::AuditFindings;
 use super::{IncidentState, Reason, Step};
 pub use approvals::Approvals;
 pub use steps::{
-    Approval, AttackerArtefacts, AttackerLogins, Cancel, Cutover, Deletion, Disable, Logon,
+    Approval, AttackerArtefacts, AttackerLogins, Cancel, Cutover, Deletion, Disable, Fence, Logon,
     LogonState, Mfa, ProtectedStop, Reenable, Revoke, Rotation, RotationSink, Triage,
     UsageEvidence, Verified,
 };
@@ -30,6 +30,9 @@ pub struct Findings {
     pub protected: Option<ProtectedStop>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoke: Option<Revoke>,
+    /// The network fence, set in the revoke step after the Deny policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fence: Option<Fence>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disable_key: Option<Disable>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,6 +76,7 @@ pub enum Finding {
     Triage(Triage),
     Protected(ProtectedStop),
     Revoke(Revoke),
+    Fence(Fence),
     DisableKey(Disable),
     Mfa(Mfa),
     /// Also sets `audit_summary`.
@@ -134,6 +138,7 @@ impl Findings {
             Finding::Triage(t) => self.triage = Some(t),
             Finding::Protected(p) => self.protected = Some(p),
             Finding::Revoke(r) => self.revoke = Some(r),
+            Finding::Fence(f) => self.fence = Some(f),
             Finding::DisableKey(d) => self.disable_key = Some(d),
             Finding::Mfa(m) => self.mfa = Some(m),
             Finding::Audit(a) => {

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::domain::fence::{FenceSource, Networks};
 use crate::domain::triage::Usage;
 use crate::domain::undo::NotUndone;
 use crate::domain::{AccessKeyId, IncidentId, OwnerType, Path, Step};
@@ -126,6 +127,25 @@ pub struct Revoke {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verified: Option<Verified>,
+}
+
+/// The leaked key limited to its workload's networks, beside the Deny policy; or why it
+/// was not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fence {
+    pub access_key_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub networks: Option<Networks>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<FenceSource>,
+    /// The key's policy before the fence, exactly as IMS returned it: what a cancel restores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_policy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<Verified>,
+    /// Why no fence was set (an STS key: network policies do not apply to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_fenced: Option<String>,
 }
 
 /// The leaked key disabled (`disable_key`, or `disable_old_key` after a rotation).

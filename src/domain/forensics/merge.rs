@@ -28,9 +28,11 @@ impl AuditFindings {
         pass_fingerprints.extend(other.pass_fingerprints);
         pass_fingerprints.sort();
         pass_fingerprints.dedup();
+        let events_examined =
+            source_ips.iter().map(|ip| ip.calls).sum::<u64>() + events_from_unlisted_ips;
+        let failed_calls = merge_capped(self.failed_calls, other.failed_calls);
         AuditFindings {
-            events_examined: source_ips.iter().map(|ip| ip.calls).sum::<u64>()
-                + events_from_unlisted_ips,
+            events_examined,
             passes: u32::try_from(pass_fingerprints.len()).unwrap_or(u32::MAX),
             source_ips,
             events_from_unlisted_ips,
@@ -42,6 +44,8 @@ impl AuditFindings {
                 self.refused_by_leak_protection,
                 other.refused_by_leak_protection,
             ),
+            succeeded: events_examined.saturating_sub(failed_calls.total()),
+            failed_calls,
             users_created: merge_capped(self.users_created, other.users_created),
             keys_created: merge_capped(self.keys_created, other.keys_created),
             pass_fingerprints,

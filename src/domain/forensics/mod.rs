@@ -63,6 +63,12 @@ pub struct AuditFindings {
     pub identity_changes: Capped<IdentityChange>,
     /// Calls that Alibaba's restrictive leak protection refused.
     pub refused_by_leak_protection: Capped<EventSummary>,
+    /// Calls ActionTrail shows with an error: refused by the protection, by permissions, or
+    /// failed otherwise.
+    pub failed_calls: Capped<EventSummary>,
+    /// Calls ActionTrail shows without an error (`events_examined` less `failed_calls`):
+    /// what the key actually did, against what the protection refused.
+    pub succeeded: u64,
     pub users_created: Capped<CreatedUser>,
     pub keys_created: Capped<CreatedKey>,
     /// One hash per pass of the event ids it saw, so folding in the same pass again is a no-op.
@@ -88,6 +94,7 @@ impl AuditFindings {
 
         let mut ips: BTreeMap<String, SourceIp> = BTreeMap::new();
         let mut events_from_unlisted_ips = 0;
+        let mut failed = Vec::new();
         let (mut writes, mut refused) = (Vec::new(), Vec::new());
         let (mut created, mut deleted, mut identity) = (Vec::new(), Vec::new(), Vec::new());
         let (mut users, mut keys) = (Vec::new(), Vec::new());
@@ -106,6 +113,9 @@ impl AuditFindings {
             }
             if event.is_refused_by_leak_protection() {
                 refused.push(event.summary());
+            }
+            if event.error_code.is_some() {
+                failed.push(event.summary());
             }
             if event.error_code.is_none() {
                 if let Some(verb) = verb_of(event.name, &CREATE_PREFIXES) {
@@ -133,6 +143,8 @@ impl AuditFindings {
             resources_deleted: capped(deleted),
             identity_changes: capped(identity),
             refused_by_leak_protection: capped(refused),
+            succeeded: (events.len() - failed.len()) as u64,
+            failed_calls: capped(failed),
             users_created: capped(users),
             keys_created: capped(keys),
             pass_fingerprints: vec![fingerprint(&events)],

@@ -39,6 +39,14 @@ pub enum Change {
         from: String,
         to: String,
     },
+    /// An AccessKey's network access restriction policy (the JSON string IMS holds)
+    /// replaced, from what it was.
+    AccessKeyPolicy {
+        user_principal_name: String,
+        access_key_id: String,
+        from: String,
+        to: String,
+    },
 }
 
 impl Change {
@@ -50,6 +58,7 @@ impl Change {
             Self::KeyStatus { .. } => "UpdateAccessKey",
             Self::DeleteKey { .. } => "DeleteAccessKey",
             Self::LoginStatus { .. } => "UpdateLoginProfile",
+            Self::AccessKeyPolicy { .. } => "SetAccessKeyPolicy",
         }
     }
 
@@ -57,9 +66,9 @@ impl Change {
     pub fn target(&self) -> &str {
         match self {
             Self::AttachPolicy { user, .. } | Self::DetachPolicy { user, .. } => user,
-            Self::KeyStatus { access_key_id, .. } | Self::DeleteKey { access_key_id, .. } => {
-                access_key_id
-            }
+            Self::KeyStatus { access_key_id, .. }
+            | Self::DeleteKey { access_key_id, .. }
+            | Self::AccessKeyPolicy { access_key_id, .. } => access_key_id,
             Self::LoginStatus {
                 user_principal_name,
                 ..
@@ -85,6 +94,9 @@ impl Change {
             Self::LoginStatus { user, to, .. } => {
                 format!("set {user}'s console logon to {to}")
             }
+            Self::AccessKeyPolicy {
+                access_key_id, to, ..
+            } => format!("set the network access policy of key {access_key_id} to {to}"),
         }
     }
 }
@@ -150,6 +162,13 @@ pub fn plan(records: &[AuditRecord]) -> UndoPlan {
             "cloud.intent" => {
                 unknown.insert(token, unsure(NEVER_RECORDED));
             }
+            // A step read the cloud and found the change of an unrecorded call in effect.
+            "cloud.reconciled" => {
+                unknown.remove(&token);
+                if let Ok(change) = serde_json::from_value::<Change>(detail["change"].clone()) {
+                    fold(change, &mut policies, &mut net, &mut deleted);
+                }
+            }
             "cloud.call" => {
                 if detail["may_have_acted"] == true {
                     unknown.insert(token, unsure(UNCERTAIN));
@@ -212,9 +231,9 @@ fn fold(
             deleted.push(access_key_id.clone());
             return;
         }
-        Change::KeyStatus { from, to, .. } | Change::LoginStatus { from, to, .. } => {
-            (from.clone(), to.clone())
-        }
+        Change::KeyStatus { from, to, .. }
+        | Change::LoginStatus { from, to, .. }
+        | Change::AccessKeyPolicy { from, to, .. } => (from.clone(), to.clone()),
     };
     let key = format!("{}:{}", change.api(), change.target());
     net.entry(key)
@@ -245,6 +264,16 @@ fn reversed(state: Net) -> Change {
         } => Change::LoginStatus {
             user,
             user_principal_name,
+            from: state.last,
+            to: state.first,
+        },
+        Change::AccessKeyPolicy {
+            user_principal_name,
+            access_key_id,
+            ..
+        } => Change::AccessKeyPolicy {
+            user_principal_name,
+            access_key_id,
             from: state.last,
             to: state.first,
         },

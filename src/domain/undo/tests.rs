@@ -151,3 +151,52 @@ fn the_cancel_steps_own_calls_do_not_change_the_plan() {
     ));
     assert_eq!(plan(&rows).undo, [key("Inactive", "Active")]);
 }
+
+fn fence(from: &str, to: &str) -> Change {
+    Change::AccessKeyPolicy {
+        user_principal_name: "u@acme.onaliyun.com".into(),
+        access_key_id: "K".into(),
+        from: from.into(),
+        to: to.into(),
+    }
+}
+
+#[test]
+fn a_fence_is_undone_by_setting_the_first_policy_back_exactly() {
+    let before = r#"{"Status": "Active", "Statements": [{"Type": "ClassicWhiteList", "IPList": ["198.51.100.0/24"]}]}"#;
+    let rows = call("revoke", "t1", "applied", Some(fence(before, "F")));
+    assert_eq!(plan(&rows).undo, [fence("F", before)]);
+    // A fence set on a key the incident later deleted went with the key.
+    let mut rows = call("revoke", "t1", "applied", Some(fence(before, "F")));
+    rows.extend(call(
+        "delete_key",
+        "t2",
+        "applied",
+        Some(Change::DeleteKey {
+            user: "u".into(),
+            access_key_id: "K".into(),
+        }),
+    ));
+    assert!(plan(&rows).undo.is_empty());
+}
+
+#[test]
+fn a_reconciled_fence_settles_its_unrecorded_call_and_is_undone() {
+    let change = fence("P", "F");
+    let intent = json!({"step": "revoke", "api": "SetAccessKeyPolicy", "target": "K",
+        "idempotency_token": "t1", "change": change});
+    let unsettled = vec![row("cloud.intent", intent.clone())];
+    let planned = plan(&unsettled);
+    assert!(planned.undo.is_empty());
+    assert_eq!(planned.cannot.len(), 1, "{planned:?}");
+
+    let mut reconciled = intent;
+    reconciled["outcome"] = json!("applied");
+    let rows = vec![
+        row("cloud.intent", unsettled[0].detail()),
+        row("cloud.reconciled", reconciled),
+    ];
+    let planned = plan(&rows);
+    assert_eq!(planned.undo, [fence("F", "P")]);
+    assert!(planned.cannot.is_empty(), "{planned:?}");
+}

@@ -151,31 +151,6 @@ fn unknown_versions_and_actions_are_refused() {
 }
 
 #[test]
-fn a_leaked_key_is_restricted_on_ram_and_on_writes_elsewhere() {
-    let h = Harness::new();
-    let answer = h.call_as(LEAKED, RAM, "ListUsers", &[]);
-    assert_eq!(code(&answer), (403, "Forbidden".into()));
-    assert_eq!(
-        answer.1["Message"],
-        "Forbidden : There is a risk of leakage of this AccessKey."
-    );
-    assert_eq!(
-        code(&h.call_as(LEAKED, IMS, "GetUser", &[("UserId", "1")])).0,
-        403
-    );
-    let create = [
-        ("SecretName", "x"),
-        ("SecretData", "y"),
-        ("VersionId", "v1"),
-    ];
-    assert_eq!(
-        code(&h.call_as(LEAKED, KMS, "CreateSecret", &create)).0,
-        403
-    );
-    assert_eq!(h.call_as(LEAKED, TRAIL, "LookupEvents", &[]).0, 200);
-}
-
-#[test]
 fn a_verified_call_marks_the_key_used() {
     let h = Harness::new();
     h.advance(60);

@@ -67,7 +67,14 @@ fn v3_headers(
 
 fn send_v3(h: &Harness, body: &str, v3: &V3Request) -> (u16, serde_json::Value) {
     let params = Params::merge(None, body.as_bytes());
-    let answer = server::process(&h.shared, "POST", &params, Some(HOST), Some(v3));
+    let answer = server::process(
+        &h.shared,
+        "POST",
+        &params,
+        Some(HOST),
+        Some(v3),
+        &Default::default(),
+    );
     (answer.status.as_u16(), answer.body)
 }
 

@@ -291,8 +291,14 @@ fn a_scripted_failure_fires_count_times_without_side_effects() {
     let create = [("UserName", "alice")];
     for _ in 0..2 {
         let params = h.signed("POST", AKGUARD, RAM, "CreateAccessKey", &create);
-        let answer =
-            super::super::server::process(&h.shared, "POST", &params_of(&params), None, None);
+        let answer = super::super::server::process(
+            &h.shared,
+            "POST",
+            &params_of(&params),
+            None,
+            None,
+            &Default::default(),
+        );
         assert_eq!(
             (answer.status.as_u16(), answer.retry_after_ms),
             (400, Some(1500))

@@ -12,6 +12,7 @@ use serde_json::Value;
 use sha1::Sha1;
 
 use super::super::clock::Clock;
+use super::super::network::Source;
 use super::super::params::Params;
 use super::super::scenario::Scenario;
 use super::super::server;
@@ -203,9 +204,36 @@ impl Harness {
     }
 
     pub fn send(&self, method: &str, params: &BTreeMap<String, String>) -> (u16, Value) {
+        self.send_from(&Source::default(), method, params)
+    }
+
+    fn send_from(
+        &self,
+        source: &Source,
+        method: &str,
+        params: &BTreeMap<String, String>,
+    ) -> (u16, Value) {
         let params = Params::from_pairs(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let answer = server::process(&self.shared, method, &params, None, None);
+        let answer = server::process(&self.shared, method, &params, None, None, source);
         (answer.status.as_u16(), answer.body)
+    }
+
+    /// A call as `who`, taken as coming from `address` (and `vpc`, if any).
+    pub fn call_from(
+        &self,
+        who: Signer,
+        address: &str,
+        vpc: Option<&str>,
+        version: &str,
+        action: &str,
+        extra: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let source = Source {
+            address: address.parse().expect("an address"),
+            vpc: vpc.map(str::to_owned),
+        };
+        let params = self.signed("POST", who, version, action, extra);
+        self.send_from(&source, "POST", &params)
     }
 
     pub fn call_as(

@@ -118,6 +118,10 @@ fn an_attack_is_summarized_call_by_call() {
 
     assert_eq!(findings.refused_by_leak_protection.total(), 1);
     assert_eq!(
+        findings.succeeded + findings.failed_calls.total(),
+        findings.events_examined
+    );
+    assert_eq!(
         findings.refused_by_leak_protection.items[0].event_id,
         "5C1E0B0A-0011-4B1E-9A6C-4E1F8B2C0011"
     );

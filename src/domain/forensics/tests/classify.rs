@@ -199,8 +199,18 @@ fn leak_protection_refusals_are_recognized_in_any_case_and_counted_apart() {
             "Forbidden : User not authorized to operate on the specified resource.",
         ),
     ];
+    let mut events = events.to_vec();
+    events.push(event(
+        4,
+        "2024-05-01T01:05:00Z",
+        "DescribeRegions",
+        ATTACKER,
+    ));
     let findings = AuditFindings::from_events(LEAKED, &events, &known());
     assert_eq!(findings.refused_by_leak_protection.total(), 2);
+    // The protection's refusals, a permission refusal, and the one call that went through.
+    assert_eq!(findings.failed_calls.total(), 3);
+    assert_eq!(findings.succeeded, 1);
     assert_eq!(findings.write_events.total(), 2);
     assert_eq!(findings.resources_created.total(), 0);
     assert!(
