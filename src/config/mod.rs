@@ -6,6 +6,7 @@
 //! reported at once.
 
 mod alibaba;
+mod console;
 mod error;
 mod events;
 mod keys;
@@ -30,6 +31,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize, Serializer};
 
 pub use alibaba::AlibabaSettings;
+pub use console::ConsoleConfig;
 pub use error::ConfigError;
 use error::Errors;
 pub use events::EventLimits;
@@ -62,6 +64,7 @@ pub struct Settings {
     pub protect: remediation::ProtectSettings,
     pub notify: NotifySettings,
     pub metrics: MetricsSettings,
+    pub console: console::ConsoleSettings,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -171,6 +174,8 @@ pub struct Runtime {
     pub notify: NotifyConfig,
     /// `None` when `/metrics` is off.
     pub metrics: Option<MetricsConfig>,
+    /// `None` when the console is off.
+    pub console: Option<console::ConsoleConfig>,
 }
 
 impl Settings {
@@ -274,6 +279,7 @@ impl Settings {
         );
         let notify = self.notify.validate(&mut errors);
         let metrics = errors.take(self.metrics.validate().map(Some));
+        let console = errors.take(self.console.validate().map(Some));
         match (
             listen,
             server,
@@ -282,6 +288,7 @@ impl Settings {
             max_detection_age,
             remediation,
             metrics,
+            console,
         ) {
             (
                 Some(listen),
@@ -291,6 +298,7 @@ impl Settings {
                 Some(max_detection_age),
                 Some(remediation),
                 Some(metrics),
+                Some(console),
             ) => errors.finish(Runtime {
                 listen,
                 server,
@@ -304,6 +312,7 @@ impl Settings {
                 remediation,
                 notify,
                 metrics,
+                console,
             }),
             _ => Err(errors.into_error()),
         }
