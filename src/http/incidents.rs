@@ -301,7 +301,7 @@ pub(super) async fn perform(
         change.note["via"] = serde_json::json!(via);
     }
     let name = ActionName::deserialize(
-        serde::de::value::StrDeserializer::<serde::de::value::Error>::new(&action),
+        serde::de::value::StrDeserializer::<serde::de::value::Error>::new(action),
     )
     .map_err(|_| {
         ApiError::NotFound(format!(

@@ -9,6 +9,7 @@ mod cli;
 mod cloud_client;
 mod cloud_support;
 mod connections;
+mod console;
 #[cfg(feature = "fault-injection")]
 mod crash;
 mod deduplication;

@@ -141,11 +141,11 @@ fn lang(headers: &HeaderMap) -> Lang {
 }
 
 /// The request's session, or the sign-in page.
-fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
+fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Session, Box<Response>> {
     let sessions = state.console.as_ref();
     sessions.and_then(|s| s.find(headers)).ok_or_else(|| {
         let lang = lang(headers);
-        sign_in_page(lang, None, StatusCode::UNAUTHORIZED)
+        Box::new(sign_in_page(lang, None, StatusCode::UNAUTHORIZED))
     })
 }
 
@@ -227,7 +227,7 @@ async fn sign_out(State(state): State<AppState>, headers: HeaderMap, body: Body)
     let lang = lang(&headers);
     let session = match signed_in(&state, &headers) {
         Ok(session) => session,
-        Err(page) => return page,
+        Err(page) => return *page,
     };
     let checked = match form(&state, body).await {
         Ok(fields) => check_csrf(&session, &fields),
@@ -286,7 +286,7 @@ async fn list(
     let lang = lang(&headers);
     let session = match signed_in(&state, &headers) {
         Ok(session) => session,
-        Err(page) => return page,
+        Err(page) => return *page,
     };
     let wanted = query
         .state
@@ -352,7 +352,7 @@ async fn incident(
     let lang = lang(&headers);
     let session = match signed_in(&state, &headers) {
         Ok(session) => session,
-        Err(page) => return page,
+        Err(page) => return *page,
     };
     let rendered = async {
         let cursor = super::events::head(state.store.as_ref()).await?;
@@ -396,7 +396,7 @@ async fn report(
 ) -> Response {
     let lang = lang(&headers);
     if let Err(page) = signed_in(&state, &headers) {
-        return page;
+        return *page;
     }
     let built = async {
         let incident = find(&state, &id).await?;
@@ -434,7 +434,7 @@ async fn confirm(
     let lang = lang(&headers);
     let session = match signed_in(&state, &headers) {
         Ok(session) => session,
-        Err(page) => return page,
+        Err(page) => return *page,
     };
     let incident = match find(&state, &id).await {
         Ok(incident) => incident,
@@ -478,7 +478,7 @@ async fn act(
     let lang = lang(&headers);
     let session = match signed_in(&state, &headers) {
         Ok(session) => session,
-        Err(page) => return page,
+        Err(page) => return *page,
     };
     let done = async {
         let fields = form(&state, body).await?;
@@ -533,7 +533,7 @@ async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let lang = lang(&headers);
     let session = match signed_in(&state, &headers) {
         Ok(session) => session,
-        Err(page) => return page,
+        Err(page) => return *page,
     };
     let gathered = async {
         let status = super::status::gather(&state).await?;

@@ -71,9 +71,9 @@ pub fn layout(frame: &Frame<'_>, body: &str) -> String {
         }
         None => out.push_str("<main>"),
     }
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<h1>{}</h1>{body}</main></body></html>\n",
+        "<h1>{}</h1>{body}</main></body></html>",
         html(frame.title)
     );
     out
