@@ -10,6 +10,7 @@ mod cloud_client;
 mod cloud_support;
 mod connections;
 mod console;
+mod console_browser;
 #[cfg(feature = "fault-injection")]
 mod crash;
 mod deduplication;

@@ -304,10 +304,9 @@ async fn list(
         let incidents = state.store.list_incidents(&filter).await?;
         let mut rows = Vec::with_capacity(incidents.len());
         for incident in &incidents {
-            let sightings = state.store.list_sightings(incident.id).await?;
             rows.push(Row {
                 incident: IncidentView::from(incident),
-                source: sightings.first().map(|s| s.source.clone()),
+                source: source(&state, incident).await?,
             });
         }
         Ok::<_, ApiError>((cursor, rows))
@@ -330,6 +329,28 @@ async fn list(
         }
         Err(error) => PageError { lang, error }.into_response(),
     }
+}
+
+/// Where the leak was reported from: a later sighting's source, or the actor of the
+/// incident's first audit row (`source:<name>`, `operator:<name>`, a parent incident's worker).
+async fn source(
+    state: &AppState,
+    incident: &crate::domain::Incident,
+) -> Result<Option<String>, ApiError> {
+    if let Some(parent) = incident.parent_incident_id {
+        return Ok(Some(format!("#{parent}")));
+    }
+    let sightings = state.store.list_sightings(incident.id).await?;
+    if let Some(first) = sightings.first() {
+        return Ok(Some(first.source.clone()));
+    }
+    let audit = state.store.incident_audit(incident.id).await?;
+    Ok(audit.first().map(|row| {
+        row.actor
+            .strip_prefix("source:")
+            .unwrap_or(&row.actor)
+            .to_owned()
+    }))
 }
 
 /// The actions the incident's state allows, none for a viewer.

@@ -260,7 +260,7 @@ pub fn incident(lang: Lang, d: &Detail<'_>) -> String {
     }
     let _ = write!(out, "<section><h2>{}</h2>", lang.t("findings"));
     if let Some(map) = findings.as_object() {
-        for (name, value) in map.iter().filter(|(k, _)| *k != "billing") {
+        for (name, value) in map {
             let _ = write!(out, "<h3>{}</h3>", html(name));
             table(value, &mut out);
         }
@@ -380,12 +380,12 @@ fn billing_chart(lang: Lang, billing: &Value, out: &mut String) {
         .flat_map(|p| [amount(&p["month_to_date"]), amount(&p["previous_pro_rata"])])
         .fold(0.0_f64, f64::max);
     const ROW: usize = 34;
-    const LABEL: f64 = 180.0;
-    const WIDTH: f64 = 420.0;
+    const LABEL: f64 = 230.0;
+    const WIDTH: f64 = 300.0;
     let height = products.len() * ROW + 24;
     let _ = write!(
         out,
-        "<svg class=\"billing\" role=\"img\" viewBox=\"0 0 720 {height}\" width=\"720\" \
+        "<svg class=\"billing\" role=\"img\" viewBox=\"0 0 780 {height}\" width=\"780\" \
          height=\"{height}\"><title>{}</title>\
          <rect class=\"current\" x=\"{LABEL}\" y=\"2\" width=\"10\" height=\"10\"/>\
          <text x=\"{}\" y=\"11\">{}</text>\
@@ -405,6 +405,8 @@ fn billing_chart(lang: Lang, billing: &Value, out: &mut String) {
             .as_str()
             .or(p["product_code"].as_str())
             .unwrap_or("");
+        // The label column is fixed: a long name is cut (the table below has it whole).
+        let name: String = name.chars().take(28).collect();
         let scale = |v: f64| if max > 0.0 { v / max * WIDTH } else { 0.0 };
         let current = amount(&p["month_to_date"]);
         let previous = amount(&p["previous_pro_rata"]);
@@ -417,7 +419,7 @@ fn billing_chart(lang: Lang, billing: &Value, out: &mut String) {
             if flagged { "flagged" } else { "product" },
             y + 18,
             if flagged { "⚠ " } else { "" },
-            html(name),
+            html(&name),
             scale(current),
             y + 14,
             scale(previous),
@@ -499,4 +501,68 @@ pub fn message(text: &str, back: &str, lang: Lang) -> String {
         html(back),
         lang.t("back")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shared corpus of hostile strings (tests/fixtures/hostile_strings.json).
+    fn hostile() -> Vec<String> {
+        let corpus: Value =
+            serde_json::from_str(include_str!("../../../tests/fixtures/hostile_strings.json"))
+                .unwrap();
+        let mut all: Vec<String> = corpus["strings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s.as_str().map(str::to_owned))
+            .collect();
+        for r in corpus["repeated"].as_array().into_iter().flatten() {
+            all.push(
+                r["unit"]
+                    .as_str()
+                    .unwrap()
+                    .repeat(r["times"].as_u64().unwrap() as usize),
+            );
+        }
+        all
+    }
+
+    /// Every tag in `rendered` is one the renderer writes: no text became markup.
+    fn assert_inert(rendered: &str) {
+        const OURS: [&str; 13] = [
+            "table", "tbody", "thead", "tr", "th", "td", "p", "a", "svg", "title", "rect", "text",
+            "g",
+        ];
+        for (at, _) in rendered.match_indices('<') {
+            let tag: String = rendered[at + 1..]
+                .trim_start_matches('/')
+                .chars()
+                .take_while(char::is_ascii_alphanumeric)
+                .collect();
+            assert!(OURS.contains(&tag.as_str()), "<{tag} in {rendered:.300}");
+        }
+    }
+
+    #[test]
+    fn hostile_text_in_findings_billing_and_messages_stays_text() {
+        for s in hostile() {
+            let findings = serde_json::json!({
+                "audit": {"items": [{"name": s, "user_name": s}], s.clone(): s},
+                "products": [{"product_code": s, "product_name": s, "month_to_date": s,
+                    "previous_pro_rata": "1", "flag": "increase"}],
+            });
+            let mut out = String::new();
+            table(&findings, &mut out);
+            billing_chart(Lang::Ja, &findings, &mut out);
+            out.push_str(&message(&s, "/", Lang::En));
+            assert_inert(&out);
+            for forbidden in ['<', '>', '"'] {
+                if s.contains(forbidden) {
+                    assert!(!out.contains(&s), "{s:?} was written unescaped");
+                }
+            }
+        }
+    }
 }
