@@ -6,6 +6,7 @@
 //! reported at once.
 
 mod alibaba;
+mod console;
 mod error;
 mod events;
 mod fence;
@@ -31,6 +32,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize, Serializer};
 
 pub use alibaba::AlibabaSettings;
+pub use console::ConsoleConfig;
 pub use error::ConfigError;
 use error::Errors;
 pub use events::EventLimits;
@@ -65,6 +67,7 @@ pub struct Settings {
     pub containment: fence::ContainmentSettings,
     pub notify: NotifySettings,
     pub metrics: MetricsSettings,
+    pub console: console::ConsoleSettings,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -174,6 +177,8 @@ pub struct Runtime {
     pub notify: NotifyConfig,
     /// `None` when `/metrics` is off.
     pub metrics: Option<MetricsConfig>,
+    /// `None` when the console is off.
+    pub console: Option<console::ConsoleConfig>,
 }
 
 impl Settings {
@@ -279,6 +284,7 @@ impl Settings {
         );
         let notify = self.notify.validate(&mut errors);
         let metrics = errors.take(self.metrics.validate().map(Some));
+        let console = errors.take(self.console.validate().map(Some));
         match (
             listen,
             server,
@@ -287,6 +293,7 @@ impl Settings {
             max_detection_age,
             remediation,
             metrics,
+            console,
         ) {
             (
                 Some(listen),
@@ -296,6 +303,7 @@ impl Settings {
                 Some(max_detection_age),
                 Some(remediation),
                 Some(metrics),
+                Some(console),
             ) => errors.finish(Runtime {
                 listen,
                 server,
@@ -309,6 +317,7 @@ impl Settings {
                 remediation,
                 notify,
                 metrics,
+                console,
             }),
             _ => Err(errors.into_error()),
         }

@@ -187,6 +187,11 @@ pub fn still_running(base: &str, emulator_url: &str, id: i64, secrets: &setup::S
     println!("  curl -H \"Authorization: Bearer $TOKEN\" {base}/v1/incidents/{id}");
     println!("  curl -H \"Authorization: Bearer $TOKEN\" {base}/v1/incidents/{id}/audit");
     println!("  curl -H \"Authorization: Bearer $TOKEN\" {base}/v1/incidents");
+    println!("The console in a browser: {base}/incidents/{id}");
+    println!(
+        "  sign in with this demo's operator token: {}",
+        secrets.operator_token
+    );
     println!("The emulated account as it stands now: curl {emulator_url}/_emulator/state");
     println!("Press Ctrl-C to stop; the demo's database goes with it.");
 }

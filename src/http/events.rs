@@ -18,7 +18,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use utoipa::IntoParams;
 
-use super::tokens::authorize;
 use super::views::{AuditEvent, DeliveryEvent, ErrorBody};
 use super::{ApiError, AppState};
 use crate::config::{EventLimits, Role};
@@ -71,6 +70,11 @@ impl Cursor {
     }
 }
 
+/// The cursor of now, as an event id: where a page rendered now starts its stream.
+pub(super) async fn head(store: &dyn Store) -> Result<String, StoreError> {
+    Ok(Cursor::head(store).await?.to_string())
+}
+
 impl std::fmt::Display for Cursor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}.{}", self.audit, self.delivery)
@@ -108,7 +112,7 @@ pub async fn stream(
     headers: HeaderMap,
     Query(query): Query<EventsQuery>,
 ) -> Result<Response, ApiError> {
-    authorize(&state.tokens, &headers, Role::Viewer)?;
+    super::console::authorize(&state, &headers, Role::Viewer)?;
     let raw = headers
         .get("last-event-id")
         .map(|v| v.to_str().unwrap_or_default().to_owned())

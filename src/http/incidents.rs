@@ -9,7 +9,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::tokens::authorize;
+use super::tokens::{Caller, authorize};
 use super::views::{
     Accepted, ActionRequest, ActionResult, AuditEvent, AuditTrail, ErrorBody, IncidentDetail,
     IncidentPage, IncidentView, NotificationView, SightingView,
@@ -276,13 +276,32 @@ pub async fn act(
     let incident = find(&state, &id).await?;
     let body = read_body(body, state.max_body_bytes).await?;
     let request = action_request(&body)?;
+    perform(&state, &caller, incident, &action, &request, None)
+        .await
+        .map(Json)
+}
+
+/// An operator action on `incident`, the one path for the API and the console; `via` names
+/// the surface in the audit row when it is not the API.
+pub(super) async fn perform(
+    state: &AppState,
+    caller: &Caller,
+    incident: Incident,
+    action: &str,
+    request: &ActionRequest,
+    via: Option<&'static str>,
+) -> Result<ActionResult, ApiError> {
+    let id = incident.id.to_string();
     let mut cancel_plan = None;
     let mut change = OperatorChange {
         note: serde_json::json!({"action": action}),
         ..OperatorChange::default()
     };
+    if let Some(via) = via {
+        change.note["via"] = serde_json::json!(via);
+    }
     let name = ActionName::deserialize(
-        serde::de::value::StrDeserializer::<serde::de::value::Error>::new(&action),
+        serde::de::value::StrDeserializer::<serde::de::value::Error>::new(action),
     )
     .map_err(|_| {
         ApiError::NotFound(format!(
@@ -343,7 +362,7 @@ pub async fn act(
             cancel_plan = Some(summary);
             Event::Cancel
         }
-        ActionName::SetRotation => match rotation_sink(&request)? {
+        ActionName::SetRotation => match rotation_sink(request)? {
             Some((sink, parsed)) => {
                 // An operator token must not be able to send a key anywhere it can read.
                 state
@@ -382,11 +401,11 @@ pub async fn act(
                 "operator action applied"
             );
             state.wake.notify_waiters();
-            let incident = find(&state, &id).await?;
-            Ok(Json(ActionResult {
+            let incident = find(state, &id).await?;
+            Ok(ActionResult {
                 incident: IncidentView::from(&incident),
                 cancel: cancel_plan,
-            }))
+            })
         }
         Err(OperatorError::Illegal(illegal)) => Err(ApiError::Conflict(format!(
             "{action} is not possible while the incident is {}{}",

@@ -3,6 +3,7 @@
 
 mod auth_limit;
 mod connection;
+mod console;
 mod docs;
 mod error;
 mod events;
@@ -40,6 +41,7 @@ use crate::intake::Intake;
 use crate::monitoring::Exporter;
 use crate::store::{AuditGate, IntakeOutcome, Store};
 
+pub use console::Sessions;
 pub use error::ApiError;
 pub use events::EventHub;
 pub use server::serve;
@@ -61,6 +63,8 @@ pub struct AppState {
     pub readiness: crate::readiness::Readiness,
     /// The live event streams' cap and shutdown signal.
     pub events: EventHub,
+    /// Console sign-ins; `None` when the console is off.
+    pub console: Option<Arc<Sessions>>,
 }
 
 /// The API's routes, with `/metrics` among them when `metrics` is given.
@@ -87,6 +91,9 @@ pub fn router(
         .route("/v1/incidents/{id}/audit", get(incidents::audit))
         .route("/v1/incidents/{id}/report", get(report::show))
         .route("/v1/incidents/{id}/actions/{action}", post(incidents::act));
+    if state.console.is_some() {
+        routes = routes.merge(console::routes());
+    }
     if let Some(exporter) = metrics {
         routes = routes.route("/metrics", get(metrics::scrape).with_state(exporter));
     }

@@ -23,6 +23,11 @@ pub async fn show(
     headers: HeaderMap,
 ) -> Result<Json<Status>, ApiError> {
     authorize(&state.tokens, &headers, Role::Viewer)?;
+    gather(&state).await.map(Json)
+}
+
+/// The status the API and the console show.
+pub(super) async fn gather(state: &AppState) -> Result<Status, ApiError> {
     let checks = state
         .readiness
         .report(state.store.as_ref(), &state.audit)
@@ -34,7 +39,7 @@ pub async fn show(
         (true, Some(anchor)) => (anchor.rows, anchor.hash),
         _ => (report.rows, report.head.clone()),
     };
-    Ok(Json(Status {
+    Ok(Status {
         version: env!("CARGO_PKG_VERSION"),
         database: Database {
             backend: state.store.backend(),
@@ -48,5 +53,5 @@ pub async fn show(
         },
         ready: checks.ready(),
         checks: checks.to_json(),
-    }))
+    })
 }

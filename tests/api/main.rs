@@ -9,6 +9,8 @@ mod cli;
 mod cloud_client;
 mod cloud_support;
 mod connections;
+mod console;
+mod console_browser;
 #[cfg(feature = "fault-injection")]
 mod crash;
 mod deduplication;
