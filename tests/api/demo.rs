@@ -186,7 +186,38 @@ async fn the_demo_keeps_serving_its_status_api_until_interrupted() {
     let url_line =
         tokio::task::block_in_place(|| demo.until("/v1/incidents/1", Duration::from_secs(5)));
     let url = url_line.rsplit(' ').next().unwrap().to_owned();
+    let console_line = tokio::task::block_in_place(|| {
+        demo.until("The console in a browser:", Duration::from_secs(5))
+    });
+    let console_url = console_line.rsplit(' ').next().unwrap().trim().to_owned();
+    let sign_in_line =
+        tokio::task::block_in_place(|| demo.until("operator token:", Duration::from_secs(5)));
+    let sign_in_token = sign_in_line.rsplit(' ').next().unwrap().trim().to_owned();
     tokio::task::block_in_place(|| demo.until("Press Ctrl-C", Duration::from_secs(5)));
+
+    // The printed console address and token sign a browser in and show the incident.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let base = console_url.split("/incidents/").next().unwrap();
+    let signed_in = browser
+        .post(format!("{base}/sign-in"))
+        .form(&[("token", sign_in_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), reqwest::StatusCode::SEE_OTHER);
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let page = browser
+        .get(&console_url)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("state-resolved"));
 
     let client = reqwest::Client::new();
     let incident: serde_json::Value = client
