@@ -15,7 +15,14 @@ pub fn build(incident: &Incident, audit: &[AuditRecord], language: Lang) -> Repo
     Report {
         language,
         summary: summary(incident, audit),
-        timeline: audit.iter().filter_map(timeline_entry).collect(),
+        timeline: audit
+            .iter()
+            .filter_map(timeline_entry)
+            .map(|mut entry| {
+                entry.what = masked(incident, &entry.what);
+                entry
+            })
+            .collect(),
         containment: containment(incident),
         forensics: forensics(incident),
         billing: incident.findings.billing.as_ref().map(|b| Billing {
@@ -26,13 +33,27 @@ pub fn build(incident: &Incident, audit: &[AuditRecord], language: Lang) -> Repo
             flags: b.flags,
             products: b.products.clone(),
         }),
-        actions: audit.iter().filter_map(action).collect(),
+        actions: audit
+            .iter()
+            .filter_map(action)
+            .map(|mut action| {
+                action.target = action.target.map(|t| masked(incident, &t));
+                action
+            })
+            .collect(),
         open_items: items
             .iter()
             .map(|item| words.open_item(item, str::to_owned))
             .collect(),
         items,
     }
+}
+
+/// `text` with the leaked key's id masked as the summary shows it (a network policy's target
+/// is the key itself).
+fn masked(incident: &Incident, text: &str) -> String {
+    let key = incident.access_key_id.as_str();
+    text.replace(key, &crate::notify::shown_key(key, false))
 }
 
 fn summary(incident: &Incident, audit: &[AuditRecord]) -> Summary {

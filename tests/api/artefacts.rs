@@ -7,6 +7,11 @@ use crate::cloud_support::{LEAKED_KEY, calls_of, emulator, state};
 use crate::helpers::{OPERATOR_TOKEN, TestDaemon};
 use crate::remediation::{daemon_with, report, user};
 
+/// What a cancel does to the network fence the shared test configuration (`known_cidrs`)
+/// puts on the leaked key: it had no policy before.
+pub(crate) const FENCE_UNDO: &str = "set the network access policy of key LTAI5tQ9xLeakedCiDeploy7 to \
+     {\"Version\":1,\"Status\":\"Inactive\",\"Statements\":[]}";
+
 pub(crate) const BACKDOOR_USER: &str = "svc-backup";
 const BACKDOOR_KEY: &str = "LTAI5tBkD00rSvcBackup3Zq";
 
@@ -252,7 +257,8 @@ async fn cancel_undoes_only_what_akguard_applied_and_says_what_it_could_not() {
 
     let (status, body) = act(&app, id, "cancel", json!({"reason": "a test key"})).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["cancel"]["will_undo"], json!([]), "{body:#}");
+    // Only the network fence (known_cidrs) was akguard's: the Deny policy was there before.
+    assert_eq!(body["cancel"]["will_undo"], json!([FENCE_UNDO]), "{body:#}");
     let cannot = body["cancel"]["cannot_undo"].to_string();
     assert!(cannot.contains("CreatePolicyVersion"), "{cannot}");
     let cancelled = app
@@ -272,7 +278,7 @@ async fn cancel_undoes_only_what_akguard_applied_and_says_what_it_could_not() {
             .contains("akguard-deny-high-risk")
     );
     let finding = &cancelled["findings"]["cancel"];
-    assert_eq!(finding["undone"], json!([]), "{finding:#}");
+    assert_eq!(finding["undone"], json!([FENCE_UNDO]), "{finding:#}");
     assert!(
         finding["not_undone"]
             .to_string()
@@ -306,6 +312,7 @@ async fn cancelling_the_leak_switches_back_on_the_logon_akguard_switched_off() {
         body["cancel"]["will_undo"],
         json!([
             "detach akguard-deny-high-risk from ci-deployer",
+            FENCE_UNDO,
             "set svc-backup's console logon to Active"
         ]),
         "{body:#}"

@@ -235,9 +235,17 @@ async fn console_in_a_browser_follows_a_leak_live_and_confirms_its_cutover() {
     browser.wait_for("#containment").await;
 
     // A forged submission without the CSRF token is refused.
-    let action = browser.wait_for("a[data-action='confirm-cutover']").await;
-    browser.click(&action).await;
-    browser.wait_for("form#confirm").await;
+    // A live update may replace the link between finding and clicking it: click again.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let action = browser.wait_for("a[data-action='confirm-cutover']").await;
+        browser.click(&action).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if !browser.find_all("form#confirm").await.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the confirmation never opened");
+    }
     browser
         .script(
             "document.querySelector('#confirm input[name=csrf]').remove(); \

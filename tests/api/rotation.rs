@@ -399,7 +399,10 @@ async fn cancelling_a_false_positive_restores_what_akguard_changed() {
     let incident = cancel(&app, id, "the key in the repository was a revoked test key").await;
     assert_eq!(
         incident["findings"]["cancel"]["undone"],
-        json!(["detach akguard-deny-high-risk from ci-deployer"]),
+        json!([
+            "detach akguard-deny-high-risk from ci-deployer",
+            crate::artefacts::FENCE_UNDO
+        ]),
         "{incident:#}"
     );
     assert!(incident["closed_at"].is_string());

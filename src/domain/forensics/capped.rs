@@ -23,6 +23,10 @@ impl<T> Default for Capped<T> {
 }
 
 impl<T> Capped<T> {
+    pub fn is_empty(&self) -> bool {
+        self.total() == 0
+    }
+
     /// Entries listed plus entries left out.
     pub fn total(&self) -> u64 {
         self.items.len() as u64 + self.truncated

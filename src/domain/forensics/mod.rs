@@ -64,10 +64,13 @@ pub struct AuditFindings {
     /// Calls that Alibaba's restrictive leak protection refused.
     pub refused_by_leak_protection: Capped<EventSummary>,
     /// Calls ActionTrail shows with an error: refused by the protection, by permissions, or
-    /// failed otherwise.
+    /// failed otherwise. Left out when empty (and `succeeded` when zero), so a record from
+    /// before these were kept reads back and is written again unchanged.
+    #[serde(skip_serializing_if = "Capped::is_empty")]
     pub failed_calls: Capped<EventSummary>,
     /// Calls ActionTrail shows without an error (`events_examined` less `failed_calls`):
     /// what the key actually did, against what the protection refused.
+    #[serde(skip_serializing_if = "is_zero")]
     pub succeeded: u64,
     pub users_created: Capped<CreatedUser>,
     pub keys_created: Capped<CreatedKey>,
@@ -178,4 +181,8 @@ fn fingerprint(events: &[Event<'_>]) -> String {
         hasher.update(b"\n");
     }
     hex::encode(&hasher.finalize()[..8])
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
