@@ -30,7 +30,15 @@ pub fn terminal(text: &str) -> Cow<'_, str> {
 /// JSON's `\uXXXX` escapes, which every JSON reader reads back as the same text. The only
 /// raw newlines left are the layout's own.
 pub fn json(value: &serde_json::Value) -> String {
-    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    json_text(&serde_json::to_string_pretty(value).unwrap_or_default())
+}
+
+/// The same on one line, for a stream of JSON lines.
+pub fn json_line(value: &serde_json::Value) -> String {
+    json_text(&serde_json::to_string(value).unwrap_or_default())
+}
+
+fn json_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if c != '\n' && is_unsafe(c) {

@@ -85,21 +85,52 @@ impl Endpoint {
 pub struct ApiClient {
     endpoint: Endpoint,
     http: reqwest::Client,
+    /// For the event stream, which has no end: only silence longer than a few keep-alives
+    /// (`api.events.keep_alive`) counts as a broken connection.
+    stream: reqwest::Client,
 }
 
 impl ApiClient {
     pub fn new(endpoint: Endpoint) -> Result<Self, ClientError> {
         // The API never redirects: one that does is not akguard, and gets no token.
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(10))
+        let builder = || {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(Duration::from_secs(10))
+        };
+        let unbuilt = |source| ClientError::Unreachable {
+            url: endpoint.base.clone(),
+            source,
+        };
+        let http = builder()
             .timeout(Duration::from_secs(60))
             .build()
-            .map_err(|source| ClientError::Unreachable {
-                url: endpoint.base.clone(),
-                source,
-            })?;
-        Ok(Self { endpoint, http })
+            .map_err(unbuilt)?;
+        let stream = builder()
+            .read_timeout(Duration::from_secs(120))
+            .build()
+            .map_err(unbuilt)?;
+        Ok(Self {
+            endpoint,
+            http,
+            stream,
+        })
+    }
+
+    /// `GET /v1/events`, resuming after `last_event_id`: the open response, its body still
+    /// to be read.
+    pub async fn open_events(
+        &self,
+        last_event_id: Option<&str>,
+    ) -> Result<reqwest::Response, ClientError> {
+        let mut request = self
+            .stream
+            .get(self.url("/v1/events"))
+            .header(reqwest::header::ACCEPT, "text/event-stream");
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        self.respond(request).await
     }
 
     /// `GET path`, the answer as text (a Markdown report, for one).
@@ -124,25 +155,37 @@ impl ApiClient {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<String, ClientError> {
-        let unreachable = |source| ClientError::Unreachable {
-            url: self.endpoint.base.clone(),
-            source,
-        };
+        let response = self.respond(request).await?;
+        response.text().await.map_err(|e| self.unreachable(e))
+    }
+
+    /// Sends `request` with the token: the response when it succeeded, else the API's error.
+    async fn respond(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ClientError> {
         // reqwest marks the Authorization header sensitive, so it is left out of its Debug.
         let response = request
             .bearer_auth(self.endpoint.token.expose_secret())
             .send()
             .await
-            .map_err(unreachable)?;
+            .map_err(|e| self.unreachable(e))?;
         let status = response.status();
-        let text = response.text().await.map_err(unreachable)?;
         if status.is_success() {
-            return Ok(text);
+            return Ok(response);
         }
+        let text = response.text().await.map_err(|e| self.unreachable(e))?;
         Err(ClientError::Api {
             status,
             message: api_message(&text),
         })
+    }
+
+    fn unreachable(&self, source: reqwest::Error) -> ClientError {
+        ClientError::Unreachable {
+            url: self.endpoint.base.clone(),
+            source,
+        }
     }
 }
 

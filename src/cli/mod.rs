@@ -3,6 +3,7 @@
 
 mod client;
 mod render;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -65,6 +66,19 @@ pub enum IncidentsCommand {
     Audit {
         id: u64,
         /// Print the API's JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Follow what happens live, one line per transition, audit row and notification
+    /// (the API's event stream); a dropped connection resumes where it stopped
+    Watch {
+        /// Start after this event id (the `id` of a `--json` line) instead of now
+        #[arg(long, value_name = "ID")]
+        after: Option<String>,
+        /// Only this incident's events
+        #[arg(long, value_name = "ID")]
+        incident: Option<i64>,
+        /// One JSON object per line: the event's `id`, `event` and `data`
         #[arg(long)]
         json: bool,
     },
@@ -217,6 +231,18 @@ pub async fn incidents(
             } else {
                 print!("{}", render::audit(&body));
             }
+        }
+        IncidentsCommand::Watch {
+            after,
+            incident,
+            json,
+        } => {
+            let options = watch::WatchOptions {
+                after,
+                incident,
+                json,
+            };
+            watch::watch(&client, options).await?;
         }
         IncidentsCommand::Act {
             id,

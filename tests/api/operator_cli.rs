@@ -349,3 +349,117 @@ async fn akguard_report_prints_the_incidents_report_in_markdown_or_json() {
     assert!(!missing.status.success());
     assert!(missing.stderr.contains("404"), "{}", missing.stderr);
 }
+
+/// `akguard incidents watch ARGS` running in the background, its stdout read line by line.
+struct Watch {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Watch {
+    fn start(app: &TestDaemon, token: &str, args: &[&str]) -> Self {
+        use std::io::BufRead as _;
+        let mut child = Command::new(binary())
+            .args(["incidents", "watch"])
+            .args(args)
+            .env("AKGUARD_URL", &app.base)
+            .env("AKGUARD_TOKEN", token)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                if tx.send(line.unwrap()).is_err() {
+                    return;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// Lines until one satisfies `done` (bounded), all of them.
+    async fn until(&self, done: impl Fn(&str) -> bool) -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            let line = tokio::task::block_in_place(|| {
+                self.lines.recv_timeout(std::time::Duration::from_secs(60))
+            })
+            .unwrap_or_else(|_| panic!("the awaited line never came; got {seen:#?}"));
+            let last = done(&line);
+            seen.push(line);
+            if last {
+                return seen;
+            }
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incidents_watch_follows_the_event_stream_and_resumes_after_an_event_id() {
+    let (url, _emulator) = emulator("leaked-in-use.json", |_| {}).await;
+    let app = daemon_with(&url, "", &[]).await;
+    let live = Watch::start(&app, VIEWER_TOKEN, &["--json"]);
+    // The stream starts now: wait until the watcher is connected before reporting.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let id = report(&app, crate::cloud_support::LEAKED_KEY, 25).await;
+    let to = |line: &str, state: &str| {
+        let event: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        event["event"] == "transition"
+            && event["data"]["incident_id"] == id
+            && event["data"]["detail"]["to"] == state
+    };
+    let seen = live.until(|l| to(l, "awaiting_operator")).await;
+    let events: Vec<Value> = seen
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(seen.iter().any(|l| to(l, "revoke")), "{seen:#?}");
+    for secret in SECRETS {
+        assert!(
+            !seen.iter().any(|l| l.contains(secret)),
+            "a secret was shown"
+        );
+    }
+    drop(live);
+
+    // From the first event's id, in text, only this incident: what followed it, in order.
+    let first = &events[0];
+    let after = first["id"].as_str().unwrap();
+    let resumed = Watch::start(
+        &app,
+        VIEWER_TOKEN,
+        &["--after", after, "--incident", &id.to_string()],
+    );
+    let text = resumed.until(|l| l.contains("-> awaiting_operator")).await;
+    let expected: Vec<&Value> = events[1..]
+        .iter()
+        .filter(|e| e["data"]["incident_id"] == id)
+        .collect();
+    assert_eq!(text.len(), expected.len(), "{text:#?}\n{expected:#?}");
+    for (line, event) in text.iter().zip(expected) {
+        let at = event["data"]["at"].as_str().unwrap();
+        assert!(line.starts_with(&format!("{at}  #{id}  ")), "{line}");
+    }
+    assert!(
+        text.iter().any(|l| l.contains("-> revoke  by worker:")),
+        "{text:#?}"
+    );
+
+    // A refused token ends the command at once with the API's words; it is not retried.
+    let refused = akguard(&app, "not-the-token-0000", &["incidents", "watch"]).await;
+    assert!(!refused.status.success());
+    assert!(refused.stderr.contains("401"), "{}", refused.stderr);
+    let bad_cursor = akguard(&app, VIEWER_TOKEN, &["incidents", "watch", "--after", "x"]).await;
+    assert!(!bad_cursor.status.success());
+    assert!(bad_cursor.stderr.contains("400"), "{}", bad_cursor.stderr);
+}
