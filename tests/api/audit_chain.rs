@@ -247,11 +247,10 @@ async fn status_shows_an_intact_chain_with_the_head_verify_audit_prints() {
         .incident_id();
     let status = app.get_ok("/v1/status").await;
     assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
-    let backend = match std::env::var("AKGUARD_TEST_DATABASE_URL") {
-        Ok(_) => "postgres",
-        Err(_) => "sqlite",
-    };
-    assert_eq!(status["database"]["backend"], backend);
+    assert_eq!(
+        status["database"]["backend"],
+        crate::helpers::backend_name()
+    );
     let chain = &status["audit_chain"];
     assert_eq!(chain["intact"], true, "{status:#}");
     assert_eq!(chain["reason"], serde_json::Value::Null);

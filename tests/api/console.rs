@@ -124,7 +124,8 @@ async fn console_sign_in_gives_a_strict_session_cookie_and_every_answer_secure_h
     let (status, html) = page(&app, "/status", &cookie).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
-        html.contains("sqlite") && html.contains("id=\"chain\""),
+        html.contains(&format!("<td>{}</td>", crate::helpers::backend_name()))
+            && html.contains("id=\"chain\""),
         "{html}"
     );
     for asset in ["/console/console.css", "/console/console.js"] {

@@ -50,6 +50,14 @@ pub const SECRETS: &[&str] = &[
 /// the daemon runs on SQLite even when the suite runs on PostgreSQL.
 pub const SQLITE_FILE: (&str, &str) = ("AKGUARD_TEST_BACKEND", "sqlite");
 
+/// The backend a daemon of this run uses unless its test asks for `SQLITE_FILE`.
+pub fn backend_name() -> &'static str {
+    match std::env::var("AKGUARD_TEST_DATABASE_URL") {
+        Ok(_) => "postgres",
+        Err(_) => "sqlite",
+    }
+}
+
 pub struct TestDaemon {
     child: Option<Child>,
     pub base: String,
