@@ -206,6 +206,40 @@ fn probes(incident: i64, oversized: &str) -> Vec<Probe> {
             probe("get", template, 404, &format!("/v1/incidents/999999{tail}")).token(VIEWER_TOKEN),
         ]);
     }
+    // The body limit holds for every request, also one to an operation that takes no body.
+    for (template, uri, token) in [
+        ("/healthz", "/healthz".to_owned(), None),
+        ("/readyz", "/readyz".to_owned(), None),
+        ("/openapi.json", "/openapi.json".to_owned(), None),
+        ("/docs", "/docs".to_owned(), None),
+        ("/metrics", "/metrics".to_owned(), Some(METRICS_TOKEN)),
+        ("/v1/status", "/v1/status".to_owned(), Some(VIEWER_TOKEN)),
+        ("/v1/events", "/v1/events".to_owned(), Some(VIEWER_TOKEN)),
+        (
+            "/v1/incidents",
+            "/v1/incidents".to_owned(),
+            Some(VIEWER_TOKEN),
+        ),
+        (
+            "/v1/incidents/{id}",
+            format!("/v1/incidents/{incident}"),
+            Some(VIEWER_TOKEN),
+        ),
+        (
+            "/v1/incidents/{id}/audit",
+            format!("/v1/incidents/{incident}/audit"),
+            Some(VIEWER_TOKEN),
+        ),
+        (
+            "/v1/incidents/{id}/report",
+            format!("/v1/incidents/{incident}/report"),
+            Some(VIEWER_TOKEN),
+        ),
+    ] {
+        let mut oversized = probe("get", template, 413, &uri).json(oversized);
+        oversized.token = token;
+        table.push(oversized);
+    }
     // Once the peer's budget is spent, every authenticated operation is refused, even with a
     // valid credential.
     for (method, template, uri, token) in [
@@ -430,4 +464,29 @@ fn conforms(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), 
         }
     }
     Ok(())
+}
+
+#[test]
+fn the_shape_check_refuses_bodies_off_the_schema() {
+    let doc = serde_json::json!({"components": {"schemas": {
+        "ErrorBody": {"type": "object", "required": ["error"],
+            "properties": {"error": {"$ref": "#/components/schemas/ErrorDetail"}}},
+        "ErrorDetail": {"type": "object", "required": ["code", "message"], "properties": {
+            "code": {"type": "string", "enum": ["conflict"]},
+            "message": {"type": "string"}}},
+    }}});
+    let schema = serde_json::json!({"$ref": "#/components/schemas/ErrorBody"});
+    let fits = serde_json::json!({"error": {"code": "conflict", "message": "busy"}});
+    assert_eq!(conforms(&doc, &schema, &fits, "body"), Ok(()));
+    for off in [
+        serde_json::json!({"code": "conflict", "message": "busy"}),
+        serde_json::json!({"error": {"code": "teapot", "message": "busy"}}),
+        serde_json::json!({"error": {"code": "conflict"}}),
+        serde_json::json!({"error": {"code": "conflict", "message": 7}}),
+        serde_json::json!("conflict"),
+    ] {
+        assert!(conforms(&doc, &schema, &off, "body").is_err(), "{off}");
+    }
+    let unknown = serde_json::json!({"oneOf": [{"type": "string"}]});
+    assert!(conforms(&doc, &unknown, &fits, "body").is_err());
 }
