@@ -19,8 +19,10 @@ const CSP: &str = "default-src 'none'; style-src 'self'; base-uri 'none'; form-a
 
 /// `GET /docs`.
 #[utoipa::path(get, path = "/docs", tag = "reference",
-    responses((status = 200, description = "The API reference.", content_type = "text/html",
-        body = String)))]
+    responses(
+        (status = 200, description = "The API reference.", content_type = "text/html", body = String),
+        (status = 413, description = "The request carries a body over the server's limit; this operation takes none.", body = super::views::ErrorBody),
+    ))]
 pub async fn page() -> Response {
     static PAGE: OnceLock<String> = OnceLock::new();
     let page = PAGE.get_or_init(|| render(document()));

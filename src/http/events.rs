@@ -104,6 +104,7 @@ pub struct EventsQuery {
             content_type = "text/event-stream", body = String),
         (status = 400, description = "`Last-Event-ID` or `after` is not an id this API sent.", body = ErrorBody),
         (status = 401, description = "No bearer token, or not one akguard knows.", body = ErrorBody),
+        (status = 413, description = "The request carries a body over the server's limit; this operation takes none.", body = ErrorBody),
         (status = 429, description = "Too many failed authentications from this address; see `Retry-After`.", body = ErrorBody),
         (status = 503, description = "`api.events.max_streams` streams are open, or akguard is shutting down.", body = ErrorBody),
     ))]

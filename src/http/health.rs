@@ -6,13 +6,16 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use super::views::{ErrorCode, ErrorDetail, Health, Readiness};
+use super::views::{ErrorBody, ErrorCode, ErrorDetail, Health, Readiness};
 
 /// Liveness: the process answers. Nothing else is checked, so a restart never follows from
 /// a dependency being down.
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "probes",
-    responses((status = 200, description = "Alive.", body = Health)))]
+    responses(
+        (status = 200, description = "Alive.", body = Health),
+        (status = 413, description = "The request carries a body over the server's limit; this operation takes none.", body = ErrorBody),
+    ))]
 pub async fn healthz() -> Json<Health> {
     Json(Health {
         status: "ok".into(),
@@ -25,6 +28,7 @@ pub async fn healthz() -> Json<Health> {
 #[utoipa::path(get, path = "/readyz", tag = "probes",
     responses(
         (status = 200, description = "Every check passes.", body = Readiness),
+        (status = 413, description = "The request carries a body over the server's limit; this operation takes none.", body = ErrorBody),
         (status = 503, description = "A check fails; `error.message` names it.", body = Readiness),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> Response {

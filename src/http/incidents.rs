@@ -62,6 +62,7 @@ pub enum ActionName {
         (status = 200, description = "A page of incidents.", body = IncidentPage),
         (status = 400, description = "The request is malformed: a parameter or the body is not what this operation takes.", body = ErrorBody),
         (status = 401, description = "No bearer token, or not one akguard knows.", body = ErrorBody),
+        (status = 413, description = "The request carries a body over the server's limit; this operation takes none.", body = ErrorBody),
         (status = 429, description = "Too many failed authentications from this address; see `Retry-After`.", body = ErrorBody),
         (status = 503, description = "The request timed out, akguard is shutting down, or the audit chain is broken.", body = ErrorBody),
     ))]
@@ -137,6 +138,7 @@ fn page_size(limit: Option<&str>) -> Result<u32, ApiError> {
         (status = 400, description = "The path does not decode (not UTF-8).", body = ErrorBody),
         (status = 401, description = "No bearer token, or not one akguard knows.", body = ErrorBody),
         (status = 404, description = "No such incident (or action, or source).", body = ErrorBody),
+        (status = 413, description = "The request carries a body over the server's limit; this operation takes none.", body = ErrorBody),
         (status = 429, description = "Too many failed authentications from this address; see `Retry-After`.", body = ErrorBody),
         (status = 503, description = "The request timed out, akguard is shutting down, or the audit chain is broken.", body = ErrorBody),
     ))]
@@ -167,6 +169,7 @@ pub async fn show(
         (status = 400, description = "The path does not decode (not UTF-8).", body = ErrorBody),
         (status = 401, description = "No bearer token, or not one akguard knows.", body = ErrorBody),
         (status = 404, description = "No such incident (or action, or source).", body = ErrorBody),
+        (status = 413, description = "The request carries a body over the server's limit; this operation takes none.", body = ErrorBody),
         (status = 429, description = "Too many failed authentications from this address; see `Retry-After`.", body = ErrorBody),
         (status = 503, description = "The request timed out, akguard is shutting down, or the audit chain is broken.", body = ErrorBody),
     ))]
@@ -258,7 +261,7 @@ pub async fn report(
         (status = 200, description = "Applied: the incident as it now stands.", body = ActionResult),
         (status = 400, description = "The request is malformed: a parameter or the body is not what this operation takes.", body = ErrorBody),
         (status = 401, description = "No bearer token, or not one akguard knows.", body = ErrorBody),
-        (status = 403, description = "The token's role is too low for this operation (viewer on an operator operation).", body = ErrorBody),
+        (status = 403, description = "The token's role is too low for this operation (viewer on an operator operation), or `set-rotation` names a sink `rotation.operator_sinks` does not allow.", body = ErrorBody),
         (status = 404, description = "No such incident (or action, or source).", body = ErrorBody),
         (status = 409, description = "The incident's state does not allow this action now, or a worker holds it for a moment.", body = ErrorBody),
         (status = 413, description = "The body is larger than `intake.max_body_bytes`.", body = ErrorBody),

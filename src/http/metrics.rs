@@ -21,6 +21,7 @@ const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
         (status = 200, description = "The metrics.", content_type = "text/plain", body = String),
         (status = 401, description = "`metrics.token` is set and the request does not carry it.",
             body = ErrorBody),
+        (status = 413, description = "The request carries a body over the server's limit; this operation takes none.", body = ErrorBody),
         (status = 429, description = "Too many failed authentications from this address; see `Retry-After`.",
             body = ErrorBody),
         (status = 503, description = "The request timed out or akguard is shutting down.", body = ErrorBody),

@@ -102,7 +102,10 @@ pub fn document() -> &'static serde_json::Value {
 
 /// This document (OpenAPI 3.1).
 #[utoipa::path(get, path = "/openapi.json", tag = "reference",
-    responses((status = 200, description = "The OpenAPI document.", body = Object)))]
+    responses(
+        (status = 200, description = "The OpenAPI document.", body = Object),
+        (status = 413, description = "The request carries a body over the server's limit; this operation takes none.", body = views::ErrorBody),
+    ))]
 pub async fn serve() -> Response {
     let mut response = axum::Json(document()).into_response();
     response

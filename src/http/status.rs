@@ -15,6 +15,7 @@ use crate::config::Role;
     responses(
         (status = 200, description = "The daemon's state.", body = Status),
         (status = 401, description = "No bearer token, or not one akguard knows.", body = ErrorBody),
+        (status = 413, description = "The request carries a body over the server's limit; this operation takes none.", body = ErrorBody),
         (status = 429, description = "Too many failed authentications from this address; see `Retry-After`.", body = ErrorBody),
         (status = 503, description = "The request timed out, akguard is shutting down, or the audit chain is broken.", body = ErrorBody),
     ))]

@@ -28,6 +28,7 @@ mod openapi;
 mod operator_cli;
 mod oversight;
 mod persistence;
+mod reachable;
 mod readiness;
 mod receiver;
 mod remediation;
