@@ -100,8 +100,9 @@ async fn the_reports_of_a_leak_and_its_chain_incident_list_the_attackers_user_an
     let chain = found["incidents"][0]["id"]
         .as_i64()
         .expect("a chain incident");
-    app.wait_for_incident(chain, "its checklist", |i| {
-        i["findings"]["attacker_artefacts"].is_object()
+    // Its billing too: the reports below are read one after another and must agree.
+    app.wait_for_incident(chain, "its checklist and billing", |i| {
+        i["findings"]["attacker_artefacts"].is_object() && i["findings"]["billing"].is_object()
     })
     .await;
 
@@ -141,7 +142,6 @@ async fn the_reports_of_a_leak_and_its_chain_incident_list_the_attackers_user_an
     assert_same_content(&json, &md);
 
     let (status, md, _) = get_report(&app, chain, "").await;
-    eprintln!("=====CHAIN\n{md}");
     assert_eq!(status, 200);
     let (_, _, json) = get_report(&app, chain, "?format=json").await;
     assert_eq!(json["summary"]["parent_incident_id"], id);
