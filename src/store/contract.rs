@@ -14,7 +14,7 @@ use sqlx::{Connection, Executor, PgConnection};
 use super::backend::{Backend, Creation};
 use super::{
     ClaimScope, Delivery, IncidentFilter, IncidentUpdate, IntakeOutcome, OperatorChange,
-    OperatorError, SqlStore, Store, StoreError, verify_audit_chain,
+    OperatorError, ScheduleChange, SqlStore, Store, StoreError, verify_audit_chain,
 };
 use crate::domain::audit::ChainFault;
 use crate::domain::findings::{Cancel, Finding, FindingsPatch, Triage};
@@ -155,6 +155,7 @@ contract!(
     fifty_concurrent_reports_of_one_key_open_one_incident,
     a_stale_workers_writes_are_refused,
     operator_events_go_through_the_state_machine,
+    an_operator_event_fences_out_a_worker_whose_lease_lapsed,
     concurrent_writers_keep_the_audit_chain_intact,
     incidents_and_audit_rows_page_without_gaps_or_repeats,
     the_audit_log_refuses_updates_and_deletes,
@@ -308,12 +309,20 @@ async fn a_stale_workers_writes_are_refused(db: &TestDb) {
             user_name: Some("by-test".into()),
             ..Triage::default()
         })),
-        release: true,
         ..IncidentUpdate::default()
+    };
+    let release = || ScheduleChange {
+        release: true,
+        ..ScheduleChange::default()
     };
     let refused = db
         .store
-        .record(&stale.lease, update(), vec![entry("stale.write")])
+        .record(
+            &stale.lease,
+            update(),
+            release(),
+            vec![entry("stale.write")],
+        )
         .await;
     assert!(matches!(refused, Err(StoreError::LeaseLost(i)) if i == id));
     let extended = db.store.extend_lease(&stale.lease, later).await;
@@ -323,7 +332,12 @@ async fn a_stale_workers_writes_are_refused(db: &TestDb) {
         .await
         .unwrap();
     db.store
-        .record(&current.lease, update(), vec![entry("current.write")])
+        .record(
+            &current.lease,
+            update(),
+            release(),
+            vec![entry("current.write")],
+        )
         .await
         .unwrap();
     let audit = db.store.incident_audit(id).await.unwrap();
@@ -396,6 +410,92 @@ async fn operator_events_go_through_the_state_machine(db: &TestDb) {
     let audit = db.store.incident_audit(ids[0]).await.unwrap();
     assert_eq!(audit.last().unwrap().action, "operator.cancel");
     assert_eq!(audit.last().unwrap().actor, "operator:alice");
+}
+
+async fn an_operator_event_fences_out_a_worker_whose_lease_lapsed(db: &TestDb) {
+    let [id] = opened(db, 1).await[..] else {
+        unreachable!()
+    };
+    // The lease ran out a minute ago and no other worker has reclaimed the incident.
+    let long_ago = Utc::now() - chrono::Duration::seconds(120);
+    let lapsed = db
+        .store
+        .claim_next(
+            "worker-a",
+            ClaimScope::Any,
+            long_ago,
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap()
+        .expect("the new incident is due");
+    let change = OperatorChange {
+        note: serde_json::json!("false alarm"),
+        ..OperatorChange::default()
+    };
+    let state = db
+        .store
+        .apply_operator_event(id, Event::Cancel, "operator:alice", change)
+        .await
+        .unwrap();
+    assert_eq!(state, IncidentState::Active(Step::Cancelling));
+
+    // The worker wakes up and finishes its triage step as if nothing had happened.
+    let finish = IncidentUpdate {
+        state: Some(IncidentState::Active(Step::Revoke)),
+        findings: FindingsPatch::one(Finding::Triage(Triage {
+            user_name: Some("stale".into()),
+            ..Triage::default()
+        })),
+        ..IncidentUpdate::default()
+    };
+    let release = ScheduleChange {
+        release: true,
+        ..ScheduleChange::default()
+    };
+    let stale = AuditEntry {
+        incident_id: Some(id),
+        actor: "worker".into(),
+        action: "stale.write".into(),
+        detail: serde_json::json!({}),
+    };
+    let refused = db
+        .store
+        .record(&lapsed.lease, finish, release, vec![stale])
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::LeaseLost(i)) if i == id),
+        "{refused:?}"
+    );
+    let heartbeat = db.store.extend_lease(&lapsed.lease, Utc::now()).await;
+    assert!(
+        matches!(heartbeat, Err(StoreError::LeaseLost(_))),
+        "{heartbeat:?}"
+    );
+    let incident = db.store.get_incident(id).await.unwrap().unwrap();
+    assert_eq!(incident.state, IncidentState::Active(Step::Cancelling));
+    assert!(
+        incident.findings.triage.is_none(),
+        "{:?}",
+        incident.findings
+    );
+    let audit = db.store.incident_audit(id).await.unwrap();
+    assert_eq!(audit.last().unwrap().action, "operator.cancel");
+
+    // The cancel itself is claimed and run like any step, under a newer fencing token.
+    let next = db
+        .store
+        .claim_next(
+            "worker-b",
+            ClaimScope::Any,
+            Utc::now(),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap()
+        .expect("the cancel is due");
+    assert!(next.lease.attempt > lapsed.lease.attempt + 1, "{next:?}");
+    assert_eq!(next.work, super::Work::Step(Step::Cancelling));
 }
 
 async fn concurrent_writers_keep_the_audit_chain_intact(db: &TestDb) {

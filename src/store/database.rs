@@ -13,8 +13,8 @@ use super::rows::{AUDIT_COLUMNS, INCIDENT_COLUMNS, audit_from_row, incident_from
 use super::sql::Sql;
 use super::{
     ClaimScope, Claimed, Delivery, DeliveryRecord, IncidentFilter, IncidentUpdate, IntakeOutcome,
-    Lease, OperatorChange, OperatorError, OutboxItem, OutboxState, OutboxVerdict, Store,
-    StoreError, Tally, Waiting, audit_log, deliveries, outbox_queue, tally, work,
+    Lease, OperatorChange, OperatorError, OutboxItem, OutboxState, OutboxVerdict, ScheduleChange,
+    Store, StoreError, Tally, Waiting, audit_log, deliveries, outbox_queue, tally, work,
 };
 use crate::domain::audit::AuditHead;
 use crate::domain::notice::Route;
@@ -233,9 +233,11 @@ impl Store for SqlStore {
         &self,
         lease: &Lease,
         update: IncidentUpdate,
+        schedule: ScheduleChange,
         audit: Vec<AuditEntry>,
     ) -> Result<(), StoreError> {
-        work::record(&self.pool, self.backend, &self.routes, lease, update, audit).await?;
+        let (pool, backend, routes) = (&self.pool, self.backend, &self.routes);
+        work::record(pool, backend, routes, lease, update, schedule, audit).await?;
         self.committed();
         Ok(())
     }

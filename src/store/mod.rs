@@ -9,6 +9,7 @@ mod batch;
 mod contract;
 mod database;
 mod deliveries;
+mod fence;
 mod outbox;
 mod outbox_queue;
 mod rows;
@@ -175,14 +176,21 @@ pub struct IncidentUpdate {
     /// The owner triage proved, replacing what the notification claimed.
     pub owner: Option<(OwnerType, Option<String>)>,
     pub contained_at: Option<DateTime<Utc>>,
-    pub settle_audit_at: Option<Option<DateTime<Utc>>>,
-    pub next_attempt_at: Option<Option<DateTime<Utc>>>,
-    pub step_attempts: Option<u32>,
     pub last_error: Option<Option<String>>,
     /// Records replacing the findings' records for their steps.
     pub findings: FindingsPatch,
     /// The step ran in dry run (or not).
     pub dry_run: Option<bool>,
+}
+
+/// Changes a worker makes to when and by whom its incident's work runs next; `None` leaves
+/// a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ScheduleChange {
+    pub next_attempt_at: Option<Option<DateTime<Utc>>>,
+    pub settle_audit_at: Option<Option<DateTime<Utc>>>,
+    /// Failed tries of the current step.
+    pub step_attempts: Option<u32>,
     /// Gives the lease up (the step is over for now).
     pub release: bool,
 }
@@ -245,14 +253,19 @@ pub trait Store: Send + Sync {
         lease_for: std::time::Duration,
     ) -> Result<Option<Claimed>, StoreError>;
     async fn extend_lease(&self, lease: &Lease, until: DateTime<Utc>) -> Result<(), StoreError>;
-    /// Applies `update` and appends `audit` in one transaction, fenced by the lease.
+    /// Applies `update` and `schedule` and appends `audit` in one transaction, fenced by the
+    /// lease.
     async fn record(
         &self,
         lease: &Lease,
         update: IncidentUpdate,
+        schedule: ScheduleChange,
         audit: Vec<AuditEntry>,
     ) -> Result<(), StoreError>;
-    /// Applies an operator's event through the state machine, with its audit row.
+    /// Applies an operator's event through the state machine, with its audit row. It takes
+    /// the incident through the workers' fence: refused while a lease is live, and once
+    /// applied, the lease is cleared and the attempt moved on, so a worker whose lease had
+    /// lapsed can no longer write.
     async fn apply_operator_event(
         &self,
         id: IncidentId,

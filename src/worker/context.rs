@@ -13,7 +13,7 @@ use crate::domain::undo::Change;
 use crate::domain::{
     AuditEntry, Finding, FindingsPatch, Incident, IncidentState, Path, Reason, Step,
 };
-use crate::store::{IncidentUpdate, Lease, StoreError};
+use crate::store::{IncidentUpdate, Lease, ScheduleChange, StoreError};
 
 /// Why a step stopped before it was done.
 #[derive(Debug, thiserror::Error)]
@@ -265,7 +265,12 @@ impl<'a> StepContext<'a> {
     pub async fn write(&self, audit: Vec<AuditEntry>) -> Result<(), StepError> {
         self.inner
             .store
-            .record(self.lease, IncidentUpdate::default(), audit)
+            .record(
+                self.lease,
+                IncidentUpdate::default(),
+                ScheduleChange::default(),
+                audit,
+            )
             .await
             .map_err(StepError::from)
     }
