@@ -13,8 +13,8 @@ use sqlx::{Connection, Executor, PgConnection};
 
 use super::backend::{Backend, Creation};
 use super::{
-    ClaimScope, Delivery, IncidentFilter, IncidentUpdate, IntakeOutcome, OperatorChange,
-    OperatorError, ScheduleChange, SqlStore, Store, StoreError, verify_audit_chain,
+    ClaimScope, ConsoleSession, Delivery, IncidentFilter, IncidentUpdate, IntakeOutcome,
+    OperatorChange, OperatorError, ScheduleChange, SqlStore, Store, StoreError, verify_audit_chain,
 };
 use crate::domain::audit::ChainFault;
 use crate::domain::findings::{Cancel, Finding, FindingsPatch, Triage};
@@ -164,6 +164,7 @@ contract!(
     a_removed_tail_is_caught_by_the_anchor,
     an_emptied_log_is_caught_by_the_anchor,
     a_missing_trigger_is_named,
+    console_sessions_last_until_they_expire_or_are_closed,
 );
 
 fn at(seconds: i64) -> DateTime<Utc> {
@@ -343,13 +344,14 @@ async fn a_stale_workers_writes_are_refused(db: &TestDb) {
     let audit = db.store.incident_audit(id).await.unwrap();
     let actions: Vec<_> = audit.iter().map(|a| a.action.as_str()).collect();
     assert_eq!(actions, ["incident.opened", "current.write"]);
-    let incident = db.store.get_incident(id).await.unwrap().unwrap();
-    let triage = incident
+    let found = db.store.get_incident(id).await.unwrap().unwrap();
+    let triage = found
+        .incident
         .findings
         .triage
         .expect("the current worker's findings");
     assert_eq!(triage.user_name.as_deref(), Some("by-test"));
-    assert_eq!(incident.lease_owner, None, "released");
+    assert_eq!(found.schedule.lease_owner, None, "released");
 }
 
 async fn operator_events_go_through_the_state_machine(db: &TestDb) {
@@ -368,7 +370,13 @@ async fn operator_events_go_through_the_state_machine(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(state, IncidentState::Active(Step::Cancelling));
-    let incident = db.store.get_incident(ids[0]).await.unwrap().unwrap();
+    let incident = db
+        .store
+        .get_incident(ids[0])
+        .await
+        .unwrap()
+        .unwrap()
+        .incident;
     assert_eq!(incident.state, state);
     let cancel = incident.findings.cancel.expect("the operator's findings");
     assert_eq!(cancel.undone, ["asked by alice"]);
@@ -472,13 +480,21 @@ async fn an_operator_event_fences_out_a_worker_whose_lease_lapsed(db: &TestDb) {
         matches!(heartbeat, Err(StoreError::LeaseLost(_))),
         "{heartbeat:?}"
     );
-    let incident = db.store.get_incident(id).await.unwrap().unwrap();
-    assert_eq!(incident.state, IncidentState::Active(Step::Cancelling));
-    assert!(
-        incident.findings.triage.is_none(),
-        "{:?}",
-        incident.findings
+    let found = db.store.get_incident(id).await.unwrap().unwrap();
+    assert_eq!(
+        found.incident.state,
+        IncidentState::Active(Step::Cancelling)
     );
+    assert!(
+        found.incident.findings.triage.is_none(),
+        "{:?}",
+        found.incident.findings
+    );
+    assert_eq!(
+        found.schedule.lease_owner, None,
+        "the operator cleared the lease"
+    );
+    assert_eq!(found.schedule.attempt, lapsed.lease.attempt + 1);
     let audit = db.store.incident_audit(id).await.unwrap();
     assert_eq!(audit.last().unwrap().action, "operator.cancel");
 
@@ -552,7 +568,7 @@ async fn list_all(db: &TestDb) -> Vec<IncidentId> {
         ..IncidentFilter::default()
     };
     let incidents = db.store.list_incidents(&filter).await.unwrap();
-    incidents.iter().map(|i| i.id).collect()
+    incidents.iter().map(|i| i.incident.id).collect()
 }
 
 async fn incidents_and_audit_rows_page_without_gaps_or_repeats(db: &TestDb) {
@@ -567,8 +583,8 @@ async fn incidents_and_audit_rows_page_without_gaps_or_repeats(db: &TestDb) {
         };
         let page = db.store.list_incidents(&filter).await.unwrap();
         let Some(last) = page.last() else { break };
-        before = Some(last.id);
-        pages.push(page.iter().map(|i| i.id).collect::<Vec<_>>());
+        before = Some(last.incident.id);
+        pages.push(page.iter().map(|i| i.incident.id).collect::<Vec<_>>());
     }
     assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [10, 10, 5]);
     ids.reverse();
@@ -702,4 +718,39 @@ async fn a_missing_trigger_is_named(db: &TestDb) {
             "{faults:?}"
         );
     }
+}
+
+async fn console_sessions_last_until_they_expire_or_are_closed(db: &TestDb) {
+    let session = |digest: &str, expires: i64| ConsoleSession {
+        secret_sha256: digest.into(),
+        token_name: "alice".into(),
+        role: "operator".into(),
+        expires_at: at(expires),
+    };
+    let alice = session("aa", 100);
+    db.store.open_session(&alice, at(0)).await.unwrap();
+    let found = db.store.find_session("aa", at(50)).await.unwrap();
+    assert_eq!(found, Some(alice.clone()));
+    assert_eq!(db.store.find_session("bb", at(50)).await.unwrap(), None);
+    assert_eq!(
+        db.store.find_session("aa", at(100)).await.unwrap(),
+        None,
+        "expired"
+    );
+
+    // A later sign-in purges the expired row: even a clock set back does not find it.
+    db.store
+        .open_session(&session("bb", 300), at(200))
+        .await
+        .unwrap();
+    assert_eq!(db.store.find_session("aa", at(50)).await.unwrap(), None);
+    assert!(
+        db.store
+            .find_session("bb", at(250))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    db.store.close_session("bb").await.unwrap();
+    assert_eq!(db.store.find_session("bb", at(250)).await.unwrap(), None);
 }

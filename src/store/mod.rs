@@ -13,6 +13,7 @@ mod fence;
 mod outbox;
 mod outbox_queue;
 mod rows;
+mod sessions;
 mod sql;
 mod tally;
 mod work;
@@ -26,13 +27,14 @@ use crate::domain::audit::AuditHead;
 use crate::domain::notice::Route;
 use crate::domain::{
     AuditEntry, AuditRecord, Event, FindingsPatch, IllegalTransition, Incident, IncidentId,
-    IncidentState, OwnerType, Path, Sighting, Signal, Step,
+    IncidentState, OwnerType, Path, Schedule, Sighting, Signal, Step,
 };
 
 pub use audit::{AuditGate, verify_audit_chain};
 use backend::Creation;
 pub use database::SqlStore;
 pub use outbox::{DeliveryRecord, OutboxItem, OutboxState, OutboxVerdict};
+pub use sessions::ConsoleSession;
 pub use tally::Tally;
 
 #[derive(Debug, thiserror::Error)]
@@ -164,8 +166,16 @@ pub enum ClaimScope {
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub incident: Incident,
+    pub schedule: Schedule,
     pub lease: Lease,
     pub work: Work,
+}
+
+/// An incident as read back: its record and, beside it, its schedule.
+#[derive(Debug, Clone)]
+pub struct Scheduled {
+    pub incident: Incident,
+    pub schedule: Schedule,
 }
 
 /// Changes a worker makes to its incident; `None` leaves a field as it is.
@@ -228,8 +238,8 @@ pub trait Store: Send + Sync {
     /// Records a batch in one durable transaction, in order; returns one outcome per delivery.
     async fn record_deliveries(&self, batch: &[Delivery])
     -> Result<Vec<IntakeOutcome>, StoreError>;
-    async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError>;
-    async fn get_incident(&self, id: IncidentId) -> Result<Option<Incident>, StoreError>;
+    async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Scheduled>, StoreError>;
+    async fn get_incident(&self, id: IncidentId) -> Result<Option<Scheduled>, StoreError>;
     async fn list_sightings(&self, id: IncidentId) -> Result<Vec<Sighting>, StoreError>;
     async fn incident_audit(&self, id: IncidentId) -> Result<Vec<AuditRecord>, StoreError>;
     /// Audit rows with an id above `after`, in id order.
@@ -316,6 +326,20 @@ pub trait Store: Send + Sync {
     fn commits(&self) -> tokio::sync::watch::Receiver<u64>;
     /// Incidents per state and pending notifications per channel, for `/metrics`.
     async fn tally(&self) -> Result<Tally, StoreError>;
+    /// Keeps a new console session, purging expired ones (and the oldest beyond a cap).
+    async fn open_session(
+        &self,
+        session: &ConsoleSession,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// The console session whose secret has this digest, unless it has expired by `now`.
+    async fn find_session(
+        &self,
+        secret_sha256: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ConsoleSession>, StoreError>;
+    /// Ends a console session on every replica.
+    async fn close_session(&self, secret_sha256: &str) -> Result<(), StoreError>;
 }
 
 /// Opens the store named by the URL's scheme, writing no notifications.

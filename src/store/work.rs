@@ -9,7 +9,7 @@ use sqlx::{AnyConnection, AnyPool, Row};
 
 use super::backend::Backend;
 use super::fence::{Fence, FencedUpdate, LeaseAfter, Target};
-use super::rows::{INCIDENT_COLUMNS, incident_from_row};
+use super::rows::{INCIDENT_COLUMNS, incident_from_row, schedule_from_row};
 use super::sql::Sql;
 use super::{
     ClaimScope, Claimed, IncidentUpdate, Lease, OperatorChange, OperatorError, ScheduleChange,
@@ -79,7 +79,8 @@ pub(super) async fn claim_next(
         .await?;
     let Some(row) = row else { return Ok(None) };
     let incident = incident_from_row(&row)?;
-    let step_due = incident.next_attempt_at.is_none_or(|at| at <= now);
+    let schedule = schedule_from_row(&row)?;
+    let step_due = schedule.next_attempt_at.is_none_or(|at| at <= now);
     let work = match incident.state {
         IncidentState::Active(step) if step_due => Work::Step(step),
         _ => Work::SettleAudit,
@@ -87,10 +88,11 @@ pub(super) async fn claim_next(
     let lease = Lease {
         incident: incident.id,
         owner: owner.to_owned(),
-        attempt: incident.attempt,
+        attempt: schedule.attempt,
     };
     Ok(Some(Claimed {
         incident,
+        schedule,
         lease,
         work,
     }))

@@ -30,7 +30,9 @@ use tokio_util::sync::CancellationToken;
 use crate::cloud::retry::{RetryPolicy, unit_sample};
 use crate::cloud::{CloudClient, ErrorClass};
 use crate::config::RemediationConfig;
-use crate::domain::{Event, Finding, IncidentState, Protection, Reason, Step, transition};
+use crate::domain::{
+    Event, Finding, IncidentState, Protection, Reason, Schedule, Step, transition,
+};
 use crate::monitoring::record;
 use crate::store::{
     AuditGate, ClaimScope, Claimed, IncidentUpdate, Lease, ScheduleChange, Store, StoreError, Work,
@@ -196,14 +198,15 @@ async fn worker_loop(
 async fn run_claimed(inner: &Inner, claimed: Claimed) {
     let Claimed {
         incident,
+        schedule,
         lease,
         work,
     } = claimed;
     let started = std::time::Instant::now();
     let work_done = async {
         match work {
-            Work::Step(step) => run_step(inner, &incident, &lease, step).await,
-            Work::SettleAudit => settle_audit(inner, &incident, &lease).await,
+            Work::Step(step) => run_step(inner, &incident, &schedule, &lease, step).await,
+            Work::SettleAudit => settle_audit(inner, &incident, &schedule, &lease).await,
         }
     };
     let step = match work {
@@ -241,10 +244,11 @@ async fn heartbeat(inner: &Inner, lease: &Lease) -> StoreError {
 async fn run_step(
     inner: &Inner,
     incident: &crate::domain::Incident,
+    schedule: &Schedule,
     lease: &Lease,
     step: Step,
 ) -> Result<(), StepError> {
-    let mut ctx = StepContext::new(inner, incident, lease, step);
+    let mut ctx = StepContext::new(inner, incident, schedule, lease, step);
     match approval::gate(&mut ctx).await {
         Ok(Some(waiting)) => return finish(&mut ctx, waiting).await,
         Ok(None) => {}
@@ -365,7 +369,7 @@ async fn finish(ctx: &mut StepContext<'_>, outcome: StepResult) -> Result<(), St
 /// A failed step: rescheduled while its failures are transient and attempts remain,
 /// otherwise handed to a person with the error and its RequestId.
 async fn fail(ctx: &mut StepContext<'_>, err: StepError) -> Result<(), StepError> {
-    let attempts = ctx.incident.step_attempts + 1;
+    let attempts = ctx.schedule.step_attempts + 1;
     let transient = match &err {
         StepError::Cloud(cloud) => cloud.class() == ErrorClass::Retryable,
         StepError::Unverified(_) => true,
@@ -442,9 +446,10 @@ fn retry_after(err: &StepError) -> Option<Duration> {
 async fn settle_audit(
     inner: &Inner,
     incident: &crate::domain::Incident,
+    schedule: &Schedule,
     lease: &Lease,
 ) -> Result<(), StepError> {
-    let mut ctx = StepContext::new(inner, incident, lease, Step::Audit);
+    let mut ctx = StepContext::new(inner, incident, schedule, lease, Step::Audit);
     let (update, settle_at, mut audit) = match trail::settle_pass(&mut ctx).await {
         Ok((merged, findings)) => {
             let summary = merged.summary();
