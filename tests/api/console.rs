@@ -123,8 +123,12 @@ async fn console_sign_in_gives_a_strict_session_cookie_and_every_answer_secure_h
     );
     let (status, html) = page(&app, "/status", &cookie).await;
     assert_eq!(status, StatusCode::OK);
+    let backend = match std::env::var("AKGUARD_TEST_DATABASE_URL") {
+        Ok(_) => "postgres",
+        Err(_) => "sqlite",
+    };
     assert!(
-        html.contains("sqlite") && html.contains("id=\"chain\""),
+        html.contains(&format!("<td>{backend}</td>")) && html.contains("id=\"chain\""),
         "{html}"
     );
     for asset in ["/console/console.css", "/console/console.js"] {
