@@ -152,7 +152,9 @@ impl App {
             audit: audit.clone(),
             readiness: readiness.clone(),
             events: http::EventHub::new(runtime.events, streams_end.clone()),
-            console: runtime.console.map(|c| Arc::new(http::Sessions::new(c))),
+            console: runtime
+                .console
+                .map(|c| Arc::new(http::Sessions::new(c, store.clone()))),
         };
         let request_timeout = Duration::from_secs(settings.server.request_timeout_secs);
         let separate = runtime.metrics.as_ref().and_then(|m| m.listen);

@@ -21,6 +21,14 @@ impl Role {
             Self::Operator => "operator",
         }
     }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "viewer" => Some(Self::Viewer),
+            "operator" => Some(Self::Operator),
+            _ => None,
+        }
+    }
 }
 
 /// A token as configured: only its hash is ever held.

@@ -20,7 +20,8 @@ impl fmt::Display for IncidentId {
     }
 }
 
-/// One leaked key being handled.
+/// One leaked key being handled: what happened to it. When and by whom its work runs next
+/// is its [`Schedule`](super::schedule::Schedule), kept apart.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Incident {
     pub id: IncidentId,
@@ -40,17 +41,8 @@ pub struct Incident {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
-    /// Claims so far: the fencing token of the current lease.
-    pub attempt: i64,
-    /// Failed tries of the current step, for its retry policy.
-    pub step_attempts: u32,
-    pub next_attempt_at: Option<DateTime<Utc>>,
-    pub lease_owner: Option<String>,
-    pub lease_expires_at: Option<DateTime<Utc>>,
     /// When the Deny policy was verified attached, or the key verified disabled.
     pub contained_at: Option<DateTime<Utc>>,
-    /// When the second ActionTrail pass is due, once ActionTrail has caught up.
-    pub settle_audit_at: Option<DateTime<Utc>>,
     /// The incident whose key created this one's key.
     pub parent_incident_id: Option<IncidentId>,
     /// The last error a step met, with its RequestId.

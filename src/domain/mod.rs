@@ -13,6 +13,7 @@ pub mod money;
 pub mod notice;
 pub mod notification;
 pub mod protection;
+pub mod schedule;
 pub mod text;
 pub mod triage;
 pub mod undo;
@@ -27,3 +28,4 @@ pub use notification::{
     AccessKeyId, Activity, InvalidAccessKeyId, LeakNotification, OwnerType, Signal,
 };
 pub use protection::{Protected, Protection};
+pub use schedule::Schedule;

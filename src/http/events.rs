@@ -113,7 +113,7 @@ pub async fn stream(
     headers: HeaderMap,
     Query(query): Query<EventsQuery>,
 ) -> Result<Response, ApiError> {
-    super::console::authorize(&state, &headers, Role::Viewer)?;
+    super::console::authorize(&state, &headers, Role::Viewer).await?;
     let raw = headers
         .get("last-event-id")
         .map(|v| v.to_str().unwrap_or_default().to_owned())

@@ -18,8 +18,9 @@ use super::{ApiError, AppState, accepted, read_body};
 use crate::config::{Role, Sink};
 use crate::domain::findings::RotationSink;
 use crate::domain::undo;
-use crate::domain::{Event, Finding, Incident, IncidentId, IncidentState, Signal};
+use crate::domain::{Event, Finding, IncidentId, IncidentState, Signal};
 use crate::intake::{GenericNotification, is_json, parse_generic, sha256_hex};
+use crate::store::Scheduled;
 use crate::store::{Delivery, IncidentFilter, OperatorChange, OperatorError, Waiting};
 
 const DEFAULT_PAGE: u32 = 50;
@@ -112,7 +113,7 @@ pub async fn list(
     let page = filter.limit as usize - 1;
     let next_cursor = (incidents.len() > page).then(|| {
         incidents.truncate(page);
-        incidents.last().map(|i| i.id.to_string())
+        incidents.last().map(|i| i.incident.id.to_string())
     });
     let next_cursor = next_cursor.flatten();
     Ok(Json(IncidentPage {
@@ -148,11 +149,11 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<IncidentDetail>, ApiError> {
     authorize(&state.tokens, &headers, Role::Viewer)?;
-    let incident = find(&state, &id).await?;
-    let sightings = state.store.list_sightings(incident.id).await?;
-    let notifications = state.store.incident_outbox(incident.id).await?;
+    let found = find(&state, &id).await?;
+    let sightings = state.store.list_sightings(found.incident.id).await?;
+    let notifications = state.store.incident_outbox(found.incident.id).await?;
     Ok(Json(IncidentDetail {
-        incident: IncidentView::from(&incident),
+        incident: IncidentView::from(&found),
         sightings: sightings.into_iter().map(SightingView::from).collect(),
         notifications: notifications
             .into_iter()
@@ -179,7 +180,7 @@ pub async fn audit(
     Path(id): Path<String>,
 ) -> Result<Json<AuditTrail>, ApiError> {
     authorize(&state.tokens, &headers, Role::Viewer)?;
-    let incident = find(&state, &id).await?;
+    let incident = find(&state, &id).await?.incident;
     let records = state.store.incident_audit(incident.id).await?;
     Ok(Json(AuditTrail {
         incident_id: incident.id.0,
@@ -276,7 +277,7 @@ pub async fn act(
 ) -> Result<Json<ActionResult>, ApiError> {
     let caller = authorize(&state.tokens, &headers, Role::Operator)?;
     state.audit.check_appendable()?;
-    let incident = find(&state, &id).await?;
+    let incident = find(&state, &id).await?.incident;
     let body = read_body(body, state.max_body_bytes).await?;
     let request = action_request(&body)?;
     perform(&state, &caller, incident, &action, &request, None)
@@ -289,7 +290,7 @@ pub async fn act(
 pub(super) async fn perform(
     state: &AppState,
     caller: &Caller,
-    incident: Incident,
+    incident: crate::domain::Incident,
     action: &str,
     request: &ActionRequest,
     via: Option<&'static str>,
@@ -476,7 +477,7 @@ fn action_request(body: &[u8]) -> Result<ActionRequest, ApiError> {
     })
 }
 
-pub(super) async fn find(state: &AppState, raw_id: &str) -> Result<Incident, ApiError> {
+pub(super) async fn find(state: &AppState, raw_id: &str) -> Result<Scheduled, ApiError> {
     let not_found = || ApiError::NotFound(format!("no incident {raw_id:?}"));
     let id = raw_id.parse().map(IncidentId).map_err(|_| not_found())?;
     state.store.get_incident(id).await?.ok_or_else(not_found)

@@ -59,7 +59,7 @@ pub async fn show(
             ));
         }
     };
-    let incident = find(&state, &id).await?;
+    let incident = find(&state, &id).await?.incident;
     let audit = state.store.incident_audit(incident.id).await?;
     let report = build(&incident, &audit, lang);
     if json {

@@ -5,8 +5,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::{AuditRecord, Findings, Incident, IncidentState, Sighting};
-use crate::store::{DeliveryRecord, OutboxState};
+use crate::domain::{AuditRecord, Findings, IncidentState, Sighting};
+use crate::store::{DeliveryRecord, OutboxState, Scheduled};
 
 /// Every error: a stable `code` for programs and a `message` for people. Server faults
 /// (`internal`) never say more than that; their cause is in the akguard log.
@@ -120,8 +120,8 @@ pub struct IncidentView {
     pub findings: Findings,
 }
 
-impl From<&Incident> for IncidentView {
-    fn from(incident: &Incident) -> Self {
+impl From<&Scheduled> for IncidentView {
+    fn from(Scheduled { incident, schedule }: &Scheduled) -> Self {
         let reason = match incident.state {
             IncidentState::NeedsAttention(reason) => Some(reason.as_str()),
             _ => None,
@@ -146,14 +146,14 @@ impl From<&Incident> for IncidentView {
             created_at: time(incident.created_at),
             updated_at: time(incident.updated_at),
             closed_at: incident.closed_at.map(time),
-            attempt: incident.attempt,
-            step_attempts: incident.step_attempts,
-            next_attempt_at: incident.next_attempt_at.map(time),
-            lease_owner: incident.lease_owner.clone(),
-            lease_expires_at: incident.lease_expires_at.map(time),
+            attempt: schedule.attempt,
+            step_attempts: schedule.step_attempts,
+            next_attempt_at: schedule.next_attempt_at.map(time),
+            lease_owner: schedule.lease_owner.clone(),
+            lease_expires_at: schedule.lease_expires_at.map(time),
             contained_at: incident.contained_at.map(time),
             time_to_containment_ms: incident.time_to_containment_ms(),
-            settle_audit_at: incident.settle_audit_at.map(time),
+            settle_audit_at: schedule.settle_audit_at.map(time),
             parent_incident_id: incident.parent_incident_id.map(|p| p.0),
             last_error: incident.last_error.clone(),
             findings: incident.findings.clone(),

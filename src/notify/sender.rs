@@ -194,7 +194,7 @@ impl Sender {
             };
         };
         let incident = match self.store.get_incident(item.incident).await {
-            Ok(Some(incident)) => incident,
+            Ok(Some(found)) => found.incident,
             Ok(None) => {
                 return OutboxVerdict::Failed {
                     error: "the incident is gone".into(),

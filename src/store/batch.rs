@@ -72,7 +72,6 @@ pub(super) struct NewNotification<'a> {
 /// An incident sent back to triage by a later report (see `triage::retriages`).
 pub(super) struct Retriage<'a> {
     pub incident: IncidentRef,
-    pub from: IncidentState,
     pub to: IncidentState,
     pub detected_at: DateTime<Utc>,
     pub leak: &'a LeakNotification,
@@ -273,7 +272,6 @@ pub(super) fn plan(batch: &[Delivery], mut known: Known) -> Plan<'_> {
                         detail["detected_at"] = serde_json::json!(detected_at);
                         plan.retriages.push(Retriage {
                             incident: id,
-                            from: open.state,
                             to,
                             detected_at,
                             leak,

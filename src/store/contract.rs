@@ -13,8 +13,8 @@ use sqlx::{Connection, Executor, PgConnection};
 
 use super::backend::{Backend, Creation};
 use super::{
-    ClaimScope, Delivery, IncidentFilter, IncidentUpdate, IntakeOutcome, OperatorChange,
-    OperatorError, SqlStore, Store, StoreError, verify_audit_chain,
+    ClaimScope, ConsoleSession, Delivery, IncidentFilter, IncidentUpdate, IntakeOutcome,
+    OperatorChange, OperatorError, ScheduleChange, SqlStore, Store, StoreError, verify_audit_chain,
 };
 use crate::domain::audit::ChainFault;
 use crate::domain::findings::{Cancel, Finding, FindingsPatch, Triage};
@@ -155,6 +155,7 @@ contract!(
     fifty_concurrent_reports_of_one_key_open_one_incident,
     a_stale_workers_writes_are_refused,
     operator_events_go_through_the_state_machine,
+    an_operator_event_fences_out_a_worker_whose_lease_lapsed,
     concurrent_writers_keep_the_audit_chain_intact,
     incidents_and_audit_rows_page_without_gaps_or_repeats,
     the_audit_log_refuses_updates_and_deletes,
@@ -163,6 +164,7 @@ contract!(
     a_removed_tail_is_caught_by_the_anchor,
     an_emptied_log_is_caught_by_the_anchor,
     a_missing_trigger_is_named,
+    console_sessions_last_until_they_expire_or_are_closed,
 );
 
 fn at(seconds: i64) -> DateTime<Utc> {
@@ -308,12 +310,20 @@ async fn a_stale_workers_writes_are_refused(db: &TestDb) {
             user_name: Some("by-test".into()),
             ..Triage::default()
         })),
-        release: true,
         ..IncidentUpdate::default()
+    };
+    let release = || ScheduleChange {
+        release: true,
+        ..ScheduleChange::default()
     };
     let refused = db
         .store
-        .record(&stale.lease, update(), vec![entry("stale.write")])
+        .record(
+            &stale.lease,
+            update(),
+            release(),
+            vec![entry("stale.write")],
+        )
         .await;
     assert!(matches!(refused, Err(StoreError::LeaseLost(i)) if i == id));
     let extended = db.store.extend_lease(&stale.lease, later).await;
@@ -323,19 +333,25 @@ async fn a_stale_workers_writes_are_refused(db: &TestDb) {
         .await
         .unwrap();
     db.store
-        .record(&current.lease, update(), vec![entry("current.write")])
+        .record(
+            &current.lease,
+            update(),
+            release(),
+            vec![entry("current.write")],
+        )
         .await
         .unwrap();
     let audit = db.store.incident_audit(id).await.unwrap();
     let actions: Vec<_> = audit.iter().map(|a| a.action.as_str()).collect();
     assert_eq!(actions, ["incident.opened", "current.write"]);
-    let incident = db.store.get_incident(id).await.unwrap().unwrap();
-    let triage = incident
+    let found = db.store.get_incident(id).await.unwrap().unwrap();
+    let triage = found
+        .incident
         .findings
         .triage
         .expect("the current worker's findings");
     assert_eq!(triage.user_name.as_deref(), Some("by-test"));
-    assert_eq!(incident.lease_owner, None, "released");
+    assert_eq!(found.schedule.lease_owner, None, "released");
 }
 
 async fn operator_events_go_through_the_state_machine(db: &TestDb) {
@@ -354,7 +370,13 @@ async fn operator_events_go_through_the_state_machine(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(state, IncidentState::Active(Step::Cancelling));
-    let incident = db.store.get_incident(ids[0]).await.unwrap().unwrap();
+    let incident = db
+        .store
+        .get_incident(ids[0])
+        .await
+        .unwrap()
+        .unwrap()
+        .incident;
     assert_eq!(incident.state, state);
     let cancel = incident.findings.cancel.expect("the operator's findings");
     assert_eq!(cancel.undone, ["asked by alice"]);
@@ -396,6 +418,100 @@ async fn operator_events_go_through_the_state_machine(db: &TestDb) {
     let audit = db.store.incident_audit(ids[0]).await.unwrap();
     assert_eq!(audit.last().unwrap().action, "operator.cancel");
     assert_eq!(audit.last().unwrap().actor, "operator:alice");
+}
+
+async fn an_operator_event_fences_out_a_worker_whose_lease_lapsed(db: &TestDb) {
+    let [id] = opened(db, 1).await[..] else {
+        unreachable!()
+    };
+    // The lease ran out a minute ago and no other worker has reclaimed the incident.
+    let long_ago = Utc::now() - chrono::Duration::seconds(120);
+    let lapsed = db
+        .store
+        .claim_next(
+            "worker-a",
+            ClaimScope::Any,
+            long_ago,
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap()
+        .expect("the new incident is due");
+    let change = OperatorChange {
+        note: serde_json::json!("false alarm"),
+        ..OperatorChange::default()
+    };
+    let state = db
+        .store
+        .apply_operator_event(id, Event::Cancel, "operator:alice", change)
+        .await
+        .unwrap();
+    assert_eq!(state, IncidentState::Active(Step::Cancelling));
+
+    // The worker wakes up and finishes its triage step as if nothing had happened.
+    let finish = IncidentUpdate {
+        state: Some(IncidentState::Active(Step::Revoke)),
+        findings: FindingsPatch::one(Finding::Triage(Triage {
+            user_name: Some("stale".into()),
+            ..Triage::default()
+        })),
+        ..IncidentUpdate::default()
+    };
+    let release = ScheduleChange {
+        release: true,
+        ..ScheduleChange::default()
+    };
+    let stale = AuditEntry {
+        incident_id: Some(id),
+        actor: "worker".into(),
+        action: "stale.write".into(),
+        detail: serde_json::json!({}),
+    };
+    let refused = db
+        .store
+        .record(&lapsed.lease, finish, release, vec![stale])
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::LeaseLost(i)) if i == id),
+        "{refused:?}"
+    );
+    let heartbeat = db.store.extend_lease(&lapsed.lease, Utc::now()).await;
+    assert!(
+        matches!(heartbeat, Err(StoreError::LeaseLost(_))),
+        "{heartbeat:?}"
+    );
+    let found = db.store.get_incident(id).await.unwrap().unwrap();
+    assert_eq!(
+        found.incident.state,
+        IncidentState::Active(Step::Cancelling)
+    );
+    assert!(
+        found.incident.findings.triage.is_none(),
+        "{:?}",
+        found.incident.findings
+    );
+    assert_eq!(
+        found.schedule.lease_owner, None,
+        "the operator cleared the lease"
+    );
+    assert_eq!(found.schedule.attempt, lapsed.lease.attempt + 1);
+    let audit = db.store.incident_audit(id).await.unwrap();
+    assert_eq!(audit.last().unwrap().action, "operator.cancel");
+
+    // The cancel itself is claimed and run like any step, under a newer fencing token.
+    let next = db
+        .store
+        .claim_next(
+            "worker-b",
+            ClaimScope::Any,
+            Utc::now(),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap()
+        .expect("the cancel is due");
+    assert!(next.lease.attempt > lapsed.lease.attempt + 1, "{next:?}");
+    assert_eq!(next.work, super::Work::Step(Step::Cancelling));
 }
 
 async fn concurrent_writers_keep_the_audit_chain_intact(db: &TestDb) {
@@ -452,7 +568,7 @@ async fn list_all(db: &TestDb) -> Vec<IncidentId> {
         ..IncidentFilter::default()
     };
     let incidents = db.store.list_incidents(&filter).await.unwrap();
-    incidents.iter().map(|i| i.id).collect()
+    incidents.iter().map(|i| i.incident.id).collect()
 }
 
 async fn incidents_and_audit_rows_page_without_gaps_or_repeats(db: &TestDb) {
@@ -467,8 +583,8 @@ async fn incidents_and_audit_rows_page_without_gaps_or_repeats(db: &TestDb) {
         };
         let page = db.store.list_incidents(&filter).await.unwrap();
         let Some(last) = page.last() else { break };
-        before = Some(last.id);
-        pages.push(page.iter().map(|i| i.id).collect::<Vec<_>>());
+        before = Some(last.incident.id);
+        pages.push(page.iter().map(|i| i.incident.id).collect::<Vec<_>>());
     }
     assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [10, 10, 5]);
     ids.reverse();
@@ -602,4 +718,39 @@ async fn a_missing_trigger_is_named(db: &TestDb) {
             "{faults:?}"
         );
     }
+}
+
+async fn console_sessions_last_until_they_expire_or_are_closed(db: &TestDb) {
+    let session = |digest: &str, expires: i64| ConsoleSession {
+        secret_sha256: digest.into(),
+        token_name: "alice".into(),
+        role: "operator".into(),
+        expires_at: at(expires),
+    };
+    let alice = session("aa", 100);
+    db.store.open_session(&alice, at(0)).await.unwrap();
+    let found = db.store.find_session("aa", at(50)).await.unwrap();
+    assert_eq!(found, Some(alice.clone()));
+    assert_eq!(db.store.find_session("bb", at(50)).await.unwrap(), None);
+    assert_eq!(
+        db.store.find_session("aa", at(100)).await.unwrap(),
+        None,
+        "expired"
+    );
+
+    // A later sign-in purges the expired row: even a clock set back does not find it.
+    db.store
+        .open_session(&session("bb", 300), at(200))
+        .await
+        .unwrap();
+    assert_eq!(db.store.find_session("aa", at(50)).await.unwrap(), None);
+    assert!(
+        db.store
+            .find_session("bb", at(250))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    db.store.close_session("bb").await.unwrap();
+    assert_eq!(db.store.find_session("bb", at(250)).await.unwrap(), None);
 }

@@ -9,18 +9,17 @@ use chrono::{DateTime, Utc};
 use sqlx::{AnyPool, Row};
 
 use super::backend::{Backend, Creation};
-use super::rows::{AUDIT_COLUMNS, INCIDENT_COLUMNS, audit_from_row, incident_from_row, time};
+use super::rows::{AUDIT_COLUMNS, INCIDENT_COLUMNS, audit_from_row, scheduled_from_row, time};
 use super::sql::Sql;
 use super::{
-    ClaimScope, Claimed, Delivery, DeliveryRecord, IncidentFilter, IncidentUpdate, IntakeOutcome,
-    Lease, OperatorChange, OperatorError, OutboxItem, OutboxState, OutboxVerdict, Store,
-    StoreError, Tally, Waiting, audit_log, deliveries, outbox_queue, tally, work,
+    ClaimScope, Claimed, ConsoleSession, Delivery, DeliveryRecord, IncidentFilter, IncidentUpdate,
+    IntakeOutcome, Lease, OperatorChange, OperatorError, OutboxItem, OutboxState, OutboxVerdict,
+    ScheduleChange, Scheduled, Store, StoreError, Tally, Waiting, audit_log, deliveries,
+    outbox_queue, sessions, tally, work,
 };
 use crate::domain::audit::AuditHead;
 use crate::domain::notice::Route;
-use crate::domain::{
-    AuditEntry, AuditRecord, Event, Incident, IncidentId, IncidentState, Sighting,
-};
+use crate::domain::{AuditEntry, AuditRecord, Event, IncidentId, IncidentState, Sighting};
 
 pub struct SqlStore {
     pub(super) pool: AnyPool,
@@ -87,7 +86,7 @@ impl Store for SqlStore {
         Ok(outcomes)
     }
 
-    async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
+    async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Scheduled>, StoreError> {
         let mut q = Sql::new(format!(
             "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE 1 = 1"
         ));
@@ -116,17 +115,17 @@ impl Store for SqlStore {
         q.push(" ORDER BY id DESC LIMIT ")
             .bind(i64::from(filter.limit));
         let rows = q.fetch_all(&self.pool).await?;
-        rows.iter().map(incident_from_row).collect()
+        rows.iter().map(scheduled_from_row).collect()
     }
 
-    async fn get_incident(&self, id: IncidentId) -> Result<Option<Incident>, StoreError> {
+    async fn get_incident(&self, id: IncidentId) -> Result<Option<Scheduled>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = $1"
         ))
         .bind(id.0)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(incident_from_row).transpose()
+        row.as_ref().map(scheduled_from_row).transpose()
     }
 
     async fn list_sightings(&self, id: IncidentId) -> Result<Vec<Sighting>, StoreError> {
@@ -233,9 +232,11 @@ impl Store for SqlStore {
         &self,
         lease: &Lease,
         update: IncidentUpdate,
+        schedule: ScheduleChange,
         audit: Vec<AuditEntry>,
     ) -> Result<(), StoreError> {
-        work::record(&self.pool, self.backend, &self.routes, lease, update, audit).await?;
+        let (pool, backend, routes) = (&self.pool, self.backend, &self.routes);
+        work::record(pool, backend, routes, lease, update, schedule, audit).await?;
         self.committed();
         Ok(())
     }
@@ -313,5 +314,25 @@ impl Store for SqlStore {
 
     fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
         self.commits.subscribe()
+    }
+
+    async fn open_session(
+        &self,
+        session: &ConsoleSession,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sessions::open(&self.pool, session, now).await
+    }
+
+    async fn find_session(
+        &self,
+        secret_sha256: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ConsoleSession>, StoreError> {
+        sessions::find(&self.pool, secret_sha256, now).await
+    }
+
+    async fn close_session(&self, secret_sha256: &str) -> Result<(), StoreError> {
+        sessions::close(&self.pool, secret_sha256).await
     }
 }

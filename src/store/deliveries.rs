@@ -11,9 +11,10 @@ use sqlx::Row;
 
 use super::backend::Backend;
 use super::batch::{self, Assigned, IncidentRef, Known, OpenIncident, Plan};
+use super::fence::{Fence, FencedUpdate, Target};
 use super::rows::time;
 use super::sql::Sql;
-use super::{Delivery, IntakeOutcome, StoreError, audit_log, outbox_queue};
+use super::{Delivery, IntakeOutcome, ScheduleChange, StoreError, audit_log, outbox_queue};
 use crate::domain::notice::{Change, Route};
 use crate::domain::{IncidentId, IncidentState, Path, Step};
 
@@ -24,9 +25,10 @@ pub(super) async fn record(
     routes: &[Route],
     batch: &[Delivery],
 ) -> Result<Vec<IntakeOutcome>, StoreError> {
-    let known = load_known(conn, backend, batch, Utc::now()).await?;
+    let now = Utc::now();
+    let known = load_known(conn, backend, batch, now).await?;
     let plan = batch::plan(batch, known);
-    let ids = write_plan(conn, backend, &plan).await?;
+    let ids = write_plan(conn, backend, &plan, now).await?;
     audit_log::append_audit(conn, &plan.audit(&ids)).await?;
     for n in plan.notifications.iter().filter(|n| n.outcome == "created") {
         let change = Change {
@@ -104,6 +106,7 @@ async fn write_plan(
     conn: &mut AnyConnection,
     backend: Backend,
     plan: &Plan<'_>,
+    now: DateTime<Utc>,
 ) -> Result<Assigned, StoreError> {
     let mut ids = Assigned::default();
     if !plan.incidents.is_empty() {
@@ -218,25 +221,37 @@ async fn write_plan(
         }
     }
     for retriage in &plan.retriages {
-        // The plan was made under this transaction's write lock; the guard on the state only
-        // restates the condition it checked.
-        sqlx::query(
-            "UPDATE incidents SET state = $1, reason = NULL, resume_step = NULL, path = NULL, \
-             detected_at = $2, stated_detected_at = $3, next_attempt_at = NULL, step_attempts = 0, \
-             last_error = NULL WHERE id = $4 AND state = $5",
+        // The plan found no live lease under this transaction's write lock; the fence moves
+        // the attempt on, so a worker whose lease had lapsed cannot finish the old step over
+        // the retriage.
+        let id = ids.incident(retriage.incident);
+        let mut q = FencedUpdate::new();
+        q.set("state", retriage.to.as_str())
+            .set_sql("reason", "NULL")
+            .set_sql("resume_step", "NULL")
+            .set_sql("path", "NULL")
+            .set("detected_at", retriage.detected_at.timestamp_millis())
+            .set(
+                "stated_detected_at",
+                retriage
+                    .leak
+                    .stated_detected_at
+                    .map(|t| t.timestamp_millis()),
+            )
+            .set_sql("last_error", "NULL")
+            .schedule(&ScheduleChange {
+                next_attempt_at: Some(None),
+                step_attempts: Some(0),
+                ..ScheduleChange::default()
+            });
+        q.execute(
+            &mut *conn,
+            Target::Incident(id),
+            Fence::Takeover(now, None),
+            "id",
         )
-        .bind(retriage.to.as_str())
-        .bind(retriage.detected_at.timestamp_millis())
-        .bind(
-            retriage
-                .leak
-                .stated_detected_at
-                .map(|t| t.timestamp_millis()),
-        )
-        .bind(ids.incident(retriage.incident).0)
-        .bind(retriage.from.as_str())
-        .execute(&mut *conn)
-        .await?;
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("incident {id} was leased while planned")))?;
     }
     Ok(ids)
 }

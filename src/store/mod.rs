@@ -9,9 +9,11 @@ mod batch;
 mod contract;
 mod database;
 mod deliveries;
+mod fence;
 mod outbox;
 mod outbox_queue;
 mod rows;
+mod sessions;
 mod sql;
 mod tally;
 mod work;
@@ -25,13 +27,14 @@ use crate::domain::audit::AuditHead;
 use crate::domain::notice::Route;
 use crate::domain::{
     AuditEntry, AuditRecord, Event, FindingsPatch, IllegalTransition, Incident, IncidentId,
-    IncidentState, OwnerType, Path, Sighting, Signal, Step,
+    IncidentState, OwnerType, Path, Schedule, Sighting, Signal, Step,
 };
 
 pub use audit::{AuditGate, verify_audit_chain};
 use backend::Creation;
 pub use database::SqlStore;
 pub use outbox::{DeliveryRecord, OutboxItem, OutboxState, OutboxVerdict};
+pub use sessions::ConsoleSession;
 pub use tally::Tally;
 
 #[derive(Debug, thiserror::Error)]
@@ -163,8 +166,16 @@ pub enum ClaimScope {
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub incident: Incident,
+    pub schedule: Schedule,
     pub lease: Lease,
     pub work: Work,
+}
+
+/// An incident as read back: its record and, beside it, its schedule.
+#[derive(Debug, Clone)]
+pub struct Scheduled {
+    pub incident: Incident,
+    pub schedule: Schedule,
 }
 
 /// Changes a worker makes to its incident; `None` leaves a field as it is.
@@ -175,14 +186,21 @@ pub struct IncidentUpdate {
     /// The owner triage proved, replacing what the notification claimed.
     pub owner: Option<(OwnerType, Option<String>)>,
     pub contained_at: Option<DateTime<Utc>>,
-    pub settle_audit_at: Option<Option<DateTime<Utc>>>,
-    pub next_attempt_at: Option<Option<DateTime<Utc>>>,
-    pub step_attempts: Option<u32>,
     pub last_error: Option<Option<String>>,
     /// Records replacing the findings' records for their steps.
     pub findings: FindingsPatch,
     /// The step ran in dry run (or not).
     pub dry_run: Option<bool>,
+}
+
+/// Changes a worker makes to when and by whom its incident's work runs next; `None` leaves
+/// a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ScheduleChange {
+    pub next_attempt_at: Option<Option<DateTime<Utc>>>,
+    pub settle_audit_at: Option<Option<DateTime<Utc>>>,
+    /// Failed tries of the current step.
+    pub step_attempts: Option<u32>,
     /// Gives the lease up (the step is over for now).
     pub release: bool,
 }
@@ -220,8 +238,8 @@ pub trait Store: Send + Sync {
     /// Records a batch in one durable transaction, in order; returns one outcome per delivery.
     async fn record_deliveries(&self, batch: &[Delivery])
     -> Result<Vec<IntakeOutcome>, StoreError>;
-    async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError>;
-    async fn get_incident(&self, id: IncidentId) -> Result<Option<Incident>, StoreError>;
+    async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Scheduled>, StoreError>;
+    async fn get_incident(&self, id: IncidentId) -> Result<Option<Scheduled>, StoreError>;
     async fn list_sightings(&self, id: IncidentId) -> Result<Vec<Sighting>, StoreError>;
     async fn incident_audit(&self, id: IncidentId) -> Result<Vec<AuditRecord>, StoreError>;
     /// Audit rows with an id above `after`, in id order.
@@ -245,14 +263,19 @@ pub trait Store: Send + Sync {
         lease_for: std::time::Duration,
     ) -> Result<Option<Claimed>, StoreError>;
     async fn extend_lease(&self, lease: &Lease, until: DateTime<Utc>) -> Result<(), StoreError>;
-    /// Applies `update` and appends `audit` in one transaction, fenced by the lease.
+    /// Applies `update` and `schedule` and appends `audit` in one transaction, fenced by the
+    /// lease.
     async fn record(
         &self,
         lease: &Lease,
         update: IncidentUpdate,
+        schedule: ScheduleChange,
         audit: Vec<AuditEntry>,
     ) -> Result<(), StoreError>;
-    /// Applies an operator's event through the state machine, with its audit row.
+    /// Applies an operator's event through the state machine, with its audit row. It takes
+    /// the incident through the workers' fence: refused while a lease is live, and once
+    /// applied, the lease is cleared and the attempt moved on, so a worker whose lease had
+    /// lapsed can no longer write.
     async fn apply_operator_event(
         &self,
         id: IncidentId,
@@ -303,6 +326,20 @@ pub trait Store: Send + Sync {
     fn commits(&self) -> tokio::sync::watch::Receiver<u64>;
     /// Incidents per state and pending notifications per channel, for `/metrics`.
     async fn tally(&self) -> Result<Tally, StoreError>;
+    /// Keeps a new console session, purging expired ones (and the oldest beyond a cap).
+    async fn open_session(
+        &self,
+        session: &ConsoleSession,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// The console session whose secret has this digest, unless it has expired by `now`.
+    async fn find_session(
+        &self,
+        secret_sha256: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ConsoleSession>, StoreError>;
+    /// Ends a console session on every replica.
+    async fn close_session(&self, secret_sha256: &str) -> Result<(), StoreError>;
 }
 
 /// Opens the store named by the URL's scheme, writing no notifications.

@@ -10,7 +10,7 @@ use sqlx::{AnyPool, Row};
 use super::backend::Backend;
 use super::outbox::{DeliveryRecord, OutboxItem, OutboxState, OutboxVerdict};
 use super::sql::Sql;
-use super::{IncidentUpdate, Lease, StoreError};
+use super::{IncidentUpdate, Lease, ScheduleChange, StoreError};
 use crate::domain::notice::{self, Change, NoticeKind, Route};
 use crate::domain::{Findings, IncidentId, IncidentState};
 
@@ -241,6 +241,7 @@ pub(super) async fn change_of(
     conn: &mut AnyConnection,
     lease: &Lease,
     update: &IncidentUpdate,
+    schedule: &ScheduleChange,
 ) -> Result<Change, StoreError> {
     let row = sqlx::query(
         "SELECT state, reason, resume_step, created_at, contained_at, findings FROM incidents \
@@ -270,7 +271,7 @@ pub(super) async fn change_of(
             .filter(|_| contained_before.is_none())
             .map(|at| at.timestamp_millis() - created_at),
         approval_requested,
-        step_attempts: update.step_attempts,
+        step_attempts: schedule.step_attempts,
         last_error: update.last_error.clone().flatten(),
         ..Change::default()
     })

@@ -5,11 +5,12 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::StoreError;
+use super::{Scheduled, StoreError};
 use crate::domain::{
-    AccessKeyId, AuditRecord, Incident, IncidentId, IncidentState, OwnerType, Path,
+    AccessKeyId, AuditRecord, Incident, IncidentId, IncidentState, OwnerType, Path, Schedule,
 };
 
+/// The record's columns and the schedule's, which live in the same row.
 pub(super) const INCIDENT_COLUMNS: &str = "id, access_key_id, account_id, account_name, user_name, \
     owner_type, leak_url, detected_at, stated_detected_at, state, created_at, updated_at, closed_at, attempt, \
     next_attempt_at, lease_owner, lease_expires_at, path, reason, resume_step, step_attempts, \
@@ -52,13 +53,7 @@ pub(super) fn incident_from_row(row: &AnyRow) -> Result<Incident, StoreError> {
         created_at: time(row.try_get("created_at")?)?,
         updated_at: time(row.try_get("updated_at")?)?,
         closed_at: opt_time(row.try_get("closed_at")?)?,
-        attempt: row.try_get("attempt")?,
-        step_attempts: row.try_get::<i64, _>("step_attempts")? as u32,
-        next_attempt_at: opt_time(row.try_get("next_attempt_at")?)?,
-        lease_owner: row.try_get("lease_owner")?,
-        lease_expires_at: opt_time(row.try_get("lease_expires_at")?)?,
         contained_at: opt_time(row.try_get("contained_at")?)?,
-        settle_audit_at: opt_time(row.try_get("settle_audit_at")?)?,
         parent_incident_id: row
             .try_get::<Option<i64>, _>("parent_incident_id")?
             .map(IncidentId),
@@ -66,6 +61,26 @@ pub(super) fn incident_from_row(row: &AnyRow) -> Result<Incident, StoreError> {
         findings: serde_json::from_str(&findings)
             .map_err(|e| StoreError::Corrupt(format!("findings: {e}")))?,
         dry_run: row.try_get::<i64, _>("dry_run")? != 0,
+    })
+}
+
+/// The scheduling columns of a row read with [`INCIDENT_COLUMNS`].
+pub(super) fn schedule_from_row(row: &AnyRow) -> Result<Schedule, StoreError> {
+    Ok(Schedule {
+        attempt: row.try_get("attempt")?,
+        step_attempts: row.try_get::<i64, _>("step_attempts")? as u32,
+        next_attempt_at: opt_time(row.try_get("next_attempt_at")?)?,
+        settle_audit_at: opt_time(row.try_get("settle_audit_at")?)?,
+        lease_owner: row.try_get("lease_owner")?,
+        lease_expires_at: opt_time(row.try_get("lease_expires_at")?)?,
+    })
+}
+
+/// An incident's record and its schedule, from one row.
+pub(super) fn scheduled_from_row(row: &AnyRow) -> Result<Scheduled, StoreError> {
+    Ok(Scheduled {
+        incident: incident_from_row(row)?,
+        schedule: schedule_from_row(row)?,
     })
 }
 

@@ -64,6 +64,15 @@ impl<'q> Sql<'q> {
             .await
     }
 
+    pub async fn fetch_optional<'c, E>(self, executor: E) -> Result<Option<AnyRow>, sqlx::Error>
+    where
+        E: Executor<'c, Database = Any>,
+    {
+        sqlx::query_with(&self.text, self.args)
+            .fetch_optional(executor)
+            .await
+    }
+
     pub async fn fetch_all<'c, E>(self, executor: E) -> Result<Vec<AnyRow>, sqlx::Error>
     where
         E: Executor<'c, Database = Any>,

@@ -1,5 +1,6 @@
 //! Statements for the remediation worker: claiming with a lease, fenced updates, and
-//! operator events. Each runs in its own short transaction; none spans a cloud call.
+//! operator events, all written through the one fenced update. Each runs in its own short
+//! transaction; none spans a cloud call.
 
 use std::time::Duration;
 
@@ -7,11 +8,12 @@ use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, AnyPool, Row};
 
 use super::backend::Backend;
-use super::rows::{INCIDENT_COLUMNS, incident_from_row};
+use super::fence::{Fence, FencedUpdate, LeaseAfter, Target};
+use super::rows::{INCIDENT_COLUMNS, incident_from_row, schedule_from_row};
 use super::sql::Sql;
 use super::{
-    ClaimScope, Claimed, IncidentUpdate, Lease, OperatorChange, OperatorError, StoreError, Work,
-    audit_log, outbox_queue,
+    ClaimScope, Claimed, IncidentUpdate, Lease, OperatorChange, OperatorError, ScheduleChange,
+    StoreError, Work, audit_log, outbox_queue,
 };
 use crate::domain::notice::{Change, Route};
 use crate::domain::{
@@ -26,45 +28,59 @@ pub(super) async fn claim_next(
     now: DateTime<Utc>,
     lease_for: Duration,
 ) -> Result<Option<Claimed>, StoreError> {
+    let until = now + lease_for;
     let now_ms = now.timestamp_millis();
-    let until = now_ms + lease_for.as_millis() as i64;
     let containment = Step::CONTAINMENT
         .iter()
         .map(|s| format!("'{}'", IncidentState::Active(*s).as_str()))
         .collect::<Vec<_>>()
         .join(", ");
-    let work = match scope {
-        ClaimScope::Containment => format!(
-            "state IN ({containment}) AND (next_attempt_at IS NULL OR next_attempt_at <= $3)"
-        ),
-        ClaimScope::Any => {
-            "(state <> 'needs_attention' AND (next_attempt_at IS NULL OR next_attempt_at <= $3)) \
-             OR (settle_audit_at IS NOT NULL AND settle_audit_at <= $3)"
-                .to_owned()
+    let pick = move |q: &mut Sql<'_>| {
+        let due = |q: &mut Sql<'_>, column: &str| {
+            q.push(&format!("{column} <= ")).bind(now_ms);
+        };
+        q.push(
+            "SELECT id FROM incidents WHERE closed_at IS NULL \
+                AND (lease_expires_at IS NULL OR lease_expires_at < ",
+        )
+        .bind(now_ms)
+        .push(") AND (");
+        match scope {
+            ClaimScope::Containment => {
+                q.push(&format!(
+                    "state IN ({containment}) AND (next_attempt_at IS NULL OR "
+                ));
+                due(q, "next_attempt_at");
+                q.push(")");
+            }
+            ClaimScope::Any => {
+                q.push("(state <> 'needs_attention' AND (next_attempt_at IS NULL OR ");
+                due(q, "next_attempt_at");
+                q.push(")) OR (settle_audit_at IS NOT NULL AND ");
+                due(q, "settle_audit_at");
+                q.push(")");
+            }
         }
+        q.push(&format!(
+            ") ORDER BY CASE WHEN state IN ({containment}) THEN 0 ELSE 1 END, \
+             COALESCE(next_attempt_at, created_at), id LIMIT 1{}",
+            backend.skip_locked()
+        ));
     };
     // One statement: SQLite runs it under its write lock, and PostgreSQL's claimers skip the
     // row another is taking, so two workers (or two processes) never both take an incident.
-    let skip_locked = backend.skip_locked();
-    let sql = format!(
-        "UPDATE incidents SET lease_owner = $1, attempt = attempt + 1, lease_expires_at = $2 \
-         WHERE id = (SELECT id FROM incidents \
-             WHERE closed_at IS NULL \
-               AND (lease_expires_at IS NULL OR lease_expires_at < $3) \
-               AND ({work}) \
-             ORDER BY CASE WHEN state IN ({containment}) THEN 0 ELSE 1 END, \
-                      COALESCE(next_attempt_at, created_at), id LIMIT 1{skip_locked}) \
-         RETURNING {INCIDENT_COLUMNS}"
-    );
-    let row = sqlx::query(&sql)
-        .bind(owner)
-        .bind(until)
-        .bind(now_ms)
-        .fetch_optional(pool)
+    let row = FencedUpdate::new()
+        .execute(
+            pool,
+            Target::Picked(Box::new(pick)),
+            Fence::Takeover(now, Some((owner, until))),
+            INCIDENT_COLUMNS,
+        )
         .await?;
     let Some(row) = row else { return Ok(None) };
     let incident = incident_from_row(&row)?;
-    let step_due = incident.next_attempt_at.is_none_or(|at| at <= now);
+    let schedule = schedule_from_row(&row)?;
+    let step_due = schedule.next_attempt_at.is_none_or(|at| at <= now);
     let work = match incident.state {
         IncidentState::Active(step) if step_due => Work::Step(step),
         _ => Work::SettleAudit,
@@ -72,10 +88,11 @@ pub(super) async fn claim_next(
     let lease = Lease {
         incident: incident.id,
         owner: owner.to_owned(),
-        attempt: incident.attempt,
+        attempt: schedule.attempt,
     };
     Ok(Some(Claimed {
         incident,
+        schedule,
         lease,
         work,
     }))
@@ -86,19 +103,15 @@ pub(super) async fn extend_lease(
     lease: &Lease,
     until: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let done = sqlx::query(
-        "UPDATE incidents SET lease_expires_at = $1 \
-         WHERE id = $2 AND lease_owner = $3 AND attempt = $4",
-    )
-    .bind(until.timestamp_millis())
-    .bind(lease.incident.0)
-    .bind(&lease.owner)
-    .bind(lease.attempt)
-    .execute(pool)
-    .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::LeaseLost(lease.incident));
-    }
+    FencedUpdate::new()
+        .execute(
+            pool,
+            Target::Incident(lease.incident),
+            Fence::Holder(lease, LeaseAfter::Extended(until)),
+            "id",
+        )
+        .await?
+        .ok_or(StoreError::LeaseLost(lease.incident))?;
     Ok(())
 }
 
@@ -108,6 +121,7 @@ pub(super) async fn record(
     routes: &[Route],
     lease: &Lease,
     update: IncidentUpdate,
+    schedule: ScheduleChange,
     audit: Vec<AuditEntry>,
 ) -> Result<(), StoreError> {
     let now = Utc::now();
@@ -116,53 +130,47 @@ pub(super) async fn record(
     // the incident came from.
     let change = match routes.is_empty() {
         true => None,
-        false => Some(outbox_queue::change_of(&mut tx, lease, &update).await?),
+        false => Some(outbox_queue::change_of(&mut tx, lease, &update, &schedule).await?),
     };
-    let mut q = Sql::new("UPDATE incidents SET updated_at = ");
-    q.bind(now.timestamp_millis());
+    let mut q = FencedUpdate::new();
+    q.set("updated_at", now.timestamp_millis());
     if let Some(state) = update.state {
-        push_state(&mut q, state, now);
+        set_state(&mut q, state, now);
     }
     if let Some(path) = update.path {
-        q.push(", path = ").bind(path.as_str());
+        q.set("path", path.as_str());
     }
     if let Some((owner_type, user_name)) = update.owner {
-        q.push(", owner_type = ").bind(owner_type.as_str());
-        q.push(", user_name = ").bind(user_name);
+        q.set("owner_type", owner_type.as_str());
+        q.set("user_name", user_name);
     }
     if let Some(at) = update.contained_at {
         // The first containment counts; later verifications do not move it.
-        q.push(", contained_at = COALESCE(contained_at, ")
-            .bind(at.timestamp_millis())
-            .push(")");
-    }
-    if let Some(at) = update.settle_audit_at {
-        q.push(", settle_audit_at = ")
-            .bind(at.map(|t| t.timestamp_millis()));
-    }
-    if let Some(at) = update.next_attempt_at {
-        q.push(", next_attempt_at = ")
-            .bind(at.map(|t| t.timestamp_millis()));
-    }
-    if let Some(n) = update.step_attempts {
-        q.push(", step_attempts = ").bind(i64::from(n));
+        q.set_with(
+            "contained_at",
+            ("COALESCE(contained_at, ", ")"),
+            at.timestamp_millis(),
+        );
     }
     if let Some(error) = update.last_error {
-        q.push(", last_error = ").bind(error);
+        q.set("last_error", error);
     }
     if let Some(dry_run) = update.dry_run {
-        q.push(", dry_run = ").bind(i64::from(dry_run));
+        q.set("dry_run", i64::from(dry_run));
     }
-    if update.release {
-        q.push(", lease_owner = NULL, lease_expires_at = NULL");
-    }
-    q.push(" WHERE id = ").bind(lease.incident.0);
-    q.push(" AND lease_owner = ").bind(&lease.owner);
-    q.push(" AND attempt = ").bind(lease.attempt);
-    let done = q.execute(&mut *tx).await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::LeaseLost(lease.incident));
-    }
+    q.schedule(&schedule);
+    let after = match schedule.release {
+        true => LeaseAfter::Released,
+        false => LeaseAfter::Kept,
+    };
+    q.execute(
+        &mut *tx,
+        Target::Incident(lease.incident),
+        Fence::Holder(lease, after),
+        "id",
+    )
+    .await?
+    .ok_or(StoreError::LeaseLost(lease.incident))?;
     patch_findings(&mut tx, lease.incident, update.findings).await?;
     let audit: Vec<_> = audit.into_iter().map(|entry| (now, entry)).collect();
     audit_log::append_audit(&mut tx, &audit).await?;
@@ -203,7 +211,7 @@ async fn patch_findings(
     Ok(())
 }
 
-fn push_state(q: &mut Sql<'_>, state: IncidentState, now: DateTime<Utc>) {
+fn set_state(q: &mut FencedUpdate<'_>, state: IncidentState, now: DateTime<Utc>) {
     let (reason, resume) = match state {
         IncidentState::NeedsAttention(reason) => (
             Some(reason.as_str()),
@@ -211,11 +219,11 @@ fn push_state(q: &mut Sql<'_>, state: IncidentState, now: DateTime<Utc>) {
         ),
         _ => (None, None),
     };
-    q.push(", state = ").bind(state.as_str());
-    q.push(", reason = ").bind(reason);
-    q.push(", resume_step = ").bind(resume);
+    q.set("state", state.as_str());
+    q.set("reason", reason);
+    q.set("resume_step", resume);
     if !state.is_open() {
-        q.push(", closed_at = ").bind(now.timestamp_millis());
+        q.set("closed_at", now.timestamp_millis());
     }
 }
 
@@ -231,7 +239,7 @@ pub(super) async fn apply_operator_event(
     let now = Utc::now();
     let mut tx = backend.begin_write(pool).await?;
     let row = sqlx::query(&format!(
-        "SELECT state, reason, resume_step, lease_expires_at FROM incidents WHERE id = $1{}",
+        "SELECT state, reason, resume_step FROM incidents WHERE id = $1{}",
         backend.lock_rows("incidents")
     ))
     .bind(id.0)
@@ -250,20 +258,28 @@ pub(super) async fn apply_operator_event(
         get("resume_step")?.as_deref(),
     )
     .ok_or_else(|| StoreError::Corrupt(format!("state {raw_state}")))?;
-    let leased_until: Option<i64> = row.try_get("lease_expires_at").map_err(StoreError::from)?;
-    if leased_until.is_some_and(|until| until > now.timestamp_millis()) {
-        return Err(OperatorError::Busy(id));
-    }
     let next = transition(state, event)?;
-    let mut q = Sql::new("UPDATE incidents SET updated_at = ");
-    q.bind(now.timestamp_millis());
-    push_state(&mut q, next, now);
+    let mut q = FencedUpdate::new();
+    q.set("updated_at", now.timestamp_millis());
+    set_state(&mut q, next, now);
     if let Some(path) = change.path {
-        q.push(", path = ").bind(path.as_str());
+        q.set("path", path.as_str());
     }
-    q.push(", next_attempt_at = NULL, step_attempts = 0 WHERE id = ")
-        .bind(id.0);
-    q.execute(&mut *tx).await.map_err(StoreError::from)?;
+    q.schedule(&ScheduleChange {
+        next_attempt_at: Some(None),
+        step_attempts: Some(0),
+        ..ScheduleChange::default()
+    });
+    // Through the workers' fence: refused while a worker's lease is live; once applied, a
+    // worker whose lease lapsed unnoticed holds an old attempt and is refused in turn.
+    q.execute(
+        &mut *tx,
+        Target::Incident(id),
+        Fence::Takeover(now, None),
+        "id",
+    )
+    .await?
+    .ok_or(OperatorError::Busy(id))?;
     patch_findings(&mut tx, id, change.findings).await?;
     let entry = AuditEntry {
         incident_id: Some(id),

@@ -8,7 +8,7 @@ use super::context::{StepContext, StepError, StepResult};
 use crate::config::OnDeadline;
 use crate::domain::findings::Approval;
 use crate::domain::{Finding, FindingsPatch, Reason};
-use crate::store::IncidentUpdate;
+use crate::store::{IncidentUpdate, ScheduleChange};
 
 /// `None` when the step may run now; otherwise what to do instead.
 pub(super) async fn gate(ctx: &mut StepContext<'_>) -> Result<Option<StepResult>, StepError> {
@@ -57,7 +57,7 @@ pub(super) async fn gate(ctx: &mut StepContext<'_>) -> Result<Option<StepResult>
             };
             ctx.inner
                 .store
-                .record(ctx.lease, update, Vec::new())
+                .record(ctx.lease, update, ScheduleChange::default(), Vec::new())
                 .await?;
             Ok(None)
         }

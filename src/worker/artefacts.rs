@@ -32,7 +32,8 @@ pub(super) async fn parent(ctx: &StepContext<'_>) -> Result<Parent, StepError> {
     let Some(parent_id) = ctx.incident.parent_incident_id else {
         return Ok(Parent::None);
     };
-    Ok(match ctx.inner.store.get_incident(parent_id).await? {
+    let parent = ctx.inner.store.get_incident(parent_id).await?;
+    Ok(match parent.map(|found| found.incident) {
         None => Parent::None,
         Some(parent) if parent.findings.audit.is_none() && parent.state.is_open() => {
             Parent::AuditPending

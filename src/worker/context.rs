@@ -11,9 +11,9 @@ use crate::cloud::api::Effect;
 use crate::cloud::{Called, CloudError};
 use crate::domain::undo::Change;
 use crate::domain::{
-    AuditEntry, Finding, FindingsPatch, Incident, IncidentState, Path, Reason, Step,
+    AuditEntry, Finding, FindingsPatch, Incident, IncidentState, Path, Reason, Schedule, Step,
 };
-use crate::store::{IncidentUpdate, Lease, StoreError};
+use crate::store::{IncidentUpdate, Lease, ScheduleChange, StoreError};
 
 /// Why a step stopped before it was done.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +73,7 @@ impl StepResult {
 pub(super) struct StepContext<'a> {
     pub inner: &'a Inner,
     pub incident: &'a Incident,
+    pub schedule: &'a Schedule,
     pub lease: &'a Lease,
     pub step: Step,
     /// Read calls, written with the step's outcome: reads change nothing, so losing them in
@@ -81,10 +82,17 @@ pub(super) struct StepContext<'a> {
 }
 
 impl<'a> StepContext<'a> {
-    pub fn new(inner: &'a Inner, incident: &'a Incident, lease: &'a Lease, step: Step) -> Self {
+    pub fn new(
+        inner: &'a Inner,
+        incident: &'a Incident,
+        schedule: &'a Schedule,
+        lease: &'a Lease,
+        step: Step,
+    ) -> Self {
         Self {
             inner,
             incident,
+            schedule,
             lease,
             step,
             reads: Vec::new(),
@@ -265,7 +273,12 @@ impl<'a> StepContext<'a> {
     pub async fn write(&self, audit: Vec<AuditEntry>) -> Result<(), StepError> {
         self.inner
             .store
-            .record(self.lease, IncidentUpdate::default(), audit)
+            .record(
+                self.lease,
+                IncidentUpdate::default(),
+                ScheduleChange::default(),
+                audit,
+            )
             .await
             .map_err(StepError::from)
     }

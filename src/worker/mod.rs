@@ -30,10 +30,12 @@ use tokio_util::sync::CancellationToken;
 use crate::cloud::retry::{RetryPolicy, unit_sample};
 use crate::cloud::{CloudClient, ErrorClass};
 use crate::config::RemediationConfig;
-use crate::domain::{Event, Finding, IncidentState, Protection, Reason, Step, transition};
+use crate::domain::{
+    Event, Finding, IncidentState, Protection, Reason, Schedule, Step, transition,
+};
 use crate::monitoring::record;
 use crate::store::{
-    AuditGate, ClaimScope, Claimed, IncidentUpdate, Lease, Store, StoreError, Work,
+    AuditGate, ClaimScope, Claimed, IncidentUpdate, Lease, ScheduleChange, Store, StoreError, Work,
 };
 use context::{StepContext, StepError, StepResult};
 
@@ -196,14 +198,15 @@ async fn worker_loop(
 async fn run_claimed(inner: &Inner, claimed: Claimed) {
     let Claimed {
         incident,
+        schedule,
         lease,
         work,
     } = claimed;
     let started = std::time::Instant::now();
     let work_done = async {
         match work {
-            Work::Step(step) => run_step(inner, &incident, &lease, step).await,
-            Work::SettleAudit => settle_audit(inner, &incident, &lease).await,
+            Work::Step(step) => run_step(inner, &incident, &schedule, &lease, step).await,
+            Work::SettleAudit => settle_audit(inner, &incident, &schedule, &lease).await,
         }
     };
     let step = match work {
@@ -241,10 +244,11 @@ async fn heartbeat(inner: &Inner, lease: &Lease) -> StoreError {
 async fn run_step(
     inner: &Inner,
     incident: &crate::domain::Incident,
+    schedule: &Schedule,
     lease: &Lease,
     step: Step,
 ) -> Result<(), StepError> {
-    let mut ctx = StepContext::new(inner, incident, lease, step);
+    let mut ctx = StepContext::new(inner, incident, schedule, lease, step);
     match approval::gate(&mut ctx).await {
         Ok(Some(waiting)) => return finish(&mut ctx, waiting).await,
         Ok(None) => {}
@@ -288,16 +292,20 @@ async fn finish(ctx: &mut StepContext<'_>, outcome: StepResult) -> Result<(), St
     if let Some(at) = outcome.wait_until {
         // Waiting is not failing: the step's attempts are not spent.
         let update = IncidentUpdate {
-            next_attempt_at: Some(Some(at)),
             findings: outcome.findings,
             dry_run: Some(ctx.dry_run()),
-            release: true,
             ..IncidentUpdate::default()
         };
+        let schedule = ScheduleChange {
+            next_attempt_at: Some(Some(at)),
+            release: true,
+            ..ScheduleChange::default()
+        };
+        let reads = ctx.take_reads();
         return Ok(ctx
             .inner
             .store
-            .record(ctx.lease, update, ctx.take_reads())
+            .record(ctx.lease, update, schedule, reads)
             .await?);
     }
     let from = ctx.incident.state;
@@ -326,15 +334,18 @@ async fn finish(ctx: &mut StepContext<'_>, outcome: StepResult) -> Result<(), St
         path: outcome.path,
         owner: outcome.owner,
         contained_at: outcome.contained.then_some(now),
-        settle_audit_at: outcome.settle_audit_at.map(Some),
-        next_attempt_at: Some(None),
-        step_attempts: Some(0),
         last_error: Some(None),
         findings: outcome.findings,
         dry_run: Some(ctx.dry_run()),
+    };
+    let schedule = ScheduleChange {
+        settle_audit_at: outcome.settle_audit_at.map(Some),
+        next_attempt_at: Some(None),
+        step_attempts: Some(0),
         release: true,
     };
-    ctx.inner.store.record(ctx.lease, update, audit).await?;
+    let store = &ctx.inner.store;
+    store.record(ctx.lease, update, schedule, audit).await?;
     // Only the first containment is the incident's: a later step that verifies a key
     // disabled (after a cutover, say) does not contain it again.
     if outcome.contained && ctx.incident.contained_at.is_none() {
@@ -358,7 +369,7 @@ async fn finish(ctx: &mut StepContext<'_>, outcome: StepResult) -> Result<(), St
 /// A failed step: rescheduled while its failures are transient and attempts remain,
 /// otherwise handed to a person with the error and its RequestId.
 async fn fail(ctx: &mut StepContext<'_>, err: StepError) -> Result<(), StepError> {
-    let attempts = ctx.incident.step_attempts + 1;
+    let attempts = ctx.schedule.step_attempts + 1;
     let transient = match &err {
         StepError::Cloud(cloud) => cloud.class() == ErrorClass::Retryable,
         StepError::Unverified(_) => true,
@@ -390,14 +401,18 @@ async fn fail(ctx: &mut StepContext<'_>, err: StepError) -> Result<(), StepError
             json!({"retry_at": at, "attempt": attempts, "error": message}),
         ));
         let update = IncidentUpdate {
-            next_attempt_at: Some(Some(at)),
-            step_attempts: Some(attempts),
             last_error: Some(Some(message)),
             dry_run: Some(ctx.dry_run()),
-            release: true,
             ..IncidentUpdate::default()
         };
-        return Ok(ctx.inner.store.record(ctx.lease, update, audit).await?);
+        let schedule = ScheduleChange {
+            next_attempt_at: Some(Some(at)),
+            step_attempts: Some(attempts),
+            release: true,
+            ..ScheduleChange::default()
+        };
+        let store = &ctx.inner.store;
+        return Ok(store.record(ctx.lease, update, schedule, audit).await?);
     }
     let from = ctx.incident.state;
     let to = transition(from, Event::Halted(Reason::StepFailed(ctx.step)))
@@ -406,14 +421,18 @@ async fn fail(ctx: &mut StepContext<'_>, err: StepError) -> Result<(), StepError
     audit.push(ctx.transition_entry(from, to, json!({"error": message, "attempts": attempts})));
     let update = IncidentUpdate {
         state: Some(to),
-        next_attempt_at: Some(None),
-        step_attempts: Some(0),
         last_error: Some(Some(message)),
         dry_run: Some(ctx.dry_run()),
-        release: true,
         ..IncidentUpdate::default()
     };
-    Ok(ctx.inner.store.record(ctx.lease, update, audit).await?)
+    let schedule = ScheduleChange {
+        next_attempt_at: Some(None),
+        step_attempts: Some(0),
+        release: true,
+        ..ScheduleChange::default()
+    };
+    let store = &ctx.inner.store;
+    Ok(store.record(ctx.lease, update, schedule, audit).await?)
 }
 
 fn retry_after(err: &StepError) -> Option<Duration> {
@@ -427,20 +446,20 @@ fn retry_after(err: &StepError) -> Option<Duration> {
 async fn settle_audit(
     inner: &Inner,
     incident: &crate::domain::Incident,
+    schedule: &Schedule,
     lease: &Lease,
 ) -> Result<(), StepError> {
-    let mut ctx = StepContext::new(inner, incident, lease, Step::Audit);
-    let (update, mut audit) = match trail::settle_pass(&mut ctx).await {
+    let mut ctx = StepContext::new(inner, incident, schedule, lease, Step::Audit);
+    let (update, settle_at, mut audit) = match trail::settle_pass(&mut ctx).await {
         Ok((merged, findings)) => {
             let summary = merged.summary();
             let update = IncidentUpdate {
-                settle_audit_at: Some(None),
                 findings,
-                release: true,
                 ..IncidentUpdate::default()
             };
             (
                 update,
+                None,
                 vec![json!({"passes": merged.passes, "summary": summary})],
             )
         }
@@ -450,13 +469,12 @@ async fn settle_audit(
             let at = Utc::now()
                 + chrono::Duration::from_std(inner.config.settle_delay).unwrap_or_default();
             let update = IncidentUpdate {
-                settle_audit_at: Some(Some(at)),
                 last_error: Some(Some(err.to_string())),
-                release: true,
                 ..IncidentUpdate::default()
             };
             (
                 update,
+                Some(at),
                 vec![json!({"error": err.to_string(), "retry_at": at})],
             )
         }
@@ -470,5 +488,10 @@ async fn settle_audit(
             detail,
         });
     }
-    Ok(inner.store.record(lease, update, entries).await?)
+    let schedule = ScheduleChange {
+        settle_audit_at: Some(settle_at),
+        release: true,
+        ..ScheduleChange::default()
+    };
+    Ok(inner.store.record(lease, update, schedule, entries).await?)
 }

@@ -17,7 +17,7 @@ use crate::config::Sink;
 use crate::domain::findings::{Cutover, Rotation, RotationSink};
 use crate::domain::undo::Change;
 use crate::domain::{Finding, FindingsPatch, Reason};
-use crate::store::IncidentUpdate;
+use crate::store::{IncidentUpdate, ScheduleChange};
 
 /// A zero poll interval (rehearsals, tests) still leaves the cloud a breath between reads.
 const MIN_POLL: Duration = Duration::from_millis(200);
@@ -135,7 +135,7 @@ pub(super) async fn create_and_deliver(ctx: &mut StepContext<'_>) -> Result<Step
         };
         ctx.inner
             .store
-            .record(ctx.lease, update, Vec::new())
+            .record(ctx.lease, update, ScheduleChange::default(), Vec::new())
             .await?;
     }
     let Some(created) = create(ctx, &user).await? else {

@@ -297,3 +297,37 @@ async fn console_actions_need_the_csrf_token_a_confirmation_and_an_operator_and_
     assert!(html.contains("state-resolved"));
     assert!(!html.contains("data-action=\"confirm-cutover\""));
 }
+
+#[tokio::test]
+async fn a_console_session_is_honoured_by_every_replica_and_signing_out_on_one_ends_it_on_all() {
+    let first = TestDaemon::spawn().await;
+    let second = first.spawn_another().await;
+    let cookie = sign_in(&first, OPERATOR_TOKEN).await;
+
+    // Behind a load balancer the next request may reach the other replica.
+    let (status, html) = page(&second, "/", &cookie).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let csrf = csrf_of(&html);
+    let (_, on_first) = page(&first, "/", &cookie).await;
+    assert_eq!(csrf_of(&on_first), csrf, "one session, one CSRF token");
+    let resp = client()
+        .get(second.url("/v1/events"))
+        .header("cookie", &cookie)
+        .timeout(std::time::Duration::from_millis(500))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "the event stream takes the session"
+    );
+    drop(resp);
+
+    let (status, _) = post_form(&second, "/sign-out", &cookie, &[("csrf", &csrf)]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    for app in [&first, &second] {
+        let (status, _) = page(app, "/", &cookie).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "signed out everywhere");
+    }
+}

@@ -97,8 +97,13 @@ fn asset(body: &'static str, kind: &'static str) -> Response {
 
 /// The stream's caller: a console session (a browser's `EventSource` cannot send a bearer
 /// header) or a bearer token, at least `needed`.
-pub fn authorize(state: &AppState, headers: &HeaderMap, needed: Role) -> Result<Caller, ApiError> {
-    if let Some(session) = state.console.as_ref().and_then(|s| s.find(headers))
+pub async fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    needed: Role,
+) -> Result<Caller, ApiError> {
+    if let Some(sessions) = state.console.as_ref()
+        && let Some(session) = sessions.find(headers).await?
         && session.role >= needed
     {
         return Ok(Caller { name: session.name });
@@ -141,12 +146,23 @@ fn lang(headers: &HeaderMap) -> Lang {
 }
 
 /// The request's session, or the sign-in page.
-fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Session, Box<Response>> {
-    let sessions = state.console.as_ref();
-    sessions.and_then(|s| s.find(headers)).ok_or_else(|| {
-        let lang = lang(headers);
-        Box::new(sign_in_page(lang, None, StatusCode::UNAUTHORIZED))
-    })
+async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Session, Box<Response>> {
+    let lang = lang(headers);
+    let found = match state.console.as_ref() {
+        Some(sessions) => sessions.find(headers).await,
+        None => Ok(None),
+    };
+    match found {
+        Ok(Some(session)) => Ok(session),
+        Ok(None) => Err(Box::new(sign_in_page(lang, None, StatusCode::UNAUTHORIZED))),
+        Err(err) => Err(Box::new(
+            PageError {
+                lang,
+                error: err.into(),
+            }
+            .into_response(),
+        )),
+    }
 }
 
 fn sign_in_page(lang: Lang, message: Option<&str>, status: StatusCode) -> Response {
@@ -214,7 +230,13 @@ async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: Body) 
             StatusCode::UNAUTHORIZED,
         );
     };
-    let id = sessions.open(token);
+    let id = match sessions.open(token).await {
+        Ok(id) => id,
+        Err(err) => {
+            let error = err.into();
+            return PageError { lang, error }.into_response();
+        }
+    };
     tracing::info!(token = %token.name, "console sign-in");
     let mut response = see_other("/");
     if let Ok(value) = HeaderValue::from_str(&sessions.set_cookie(Some(&id))) {
@@ -225,7 +247,7 @@ async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: Body) 
 
 async fn sign_out(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let lang = lang(&headers);
-    let session = match signed_in(&state, &headers) {
+    let session = match signed_in(&state, &headers).await {
         Ok(session) => session,
         Err(page) => return *page,
     };
@@ -239,7 +261,10 @@ async fn sign_out(State(state): State<AppState>, headers: HeaderMap, body: Body)
     let Some(sessions) = state.console.as_ref() else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    sessions.close(&headers);
+    if let Err(err) = sessions.close(&headers).await {
+        let error = err.into();
+        return PageError { lang, error }.into_response();
+    }
     let mut response = see_other("/");
     if let Ok(value) = HeaderValue::from_str(&sessions.set_cookie(None)) {
         response.headers_mut().insert(header::SET_COOKIE, value);
@@ -284,7 +309,7 @@ async fn list(
     Query(query): Query<ListQuery>,
 ) -> Response {
     let lang = lang(&headers);
-    let session = match signed_in(&state, &headers) {
+    let session = match signed_in(&state, &headers).await {
         Ok(session) => session,
         Err(page) => return *page,
     };
@@ -306,7 +331,7 @@ async fn list(
         for incident in &incidents {
             rows.push(Row {
                 incident: IncidentView::from(incident),
-                source: source(&state, incident).await?,
+                source: source(&state, &incident.incident).await?,
             });
         }
         Ok::<_, ApiError>((cursor, rows))
@@ -371,15 +396,15 @@ async fn incident(
     Path(id): Path<String>,
 ) -> Response {
     let lang = lang(&headers);
-    let session = match signed_in(&state, &headers) {
+    let session = match signed_in(&state, &headers).await {
         Ok(session) => session,
         Err(page) => return *page,
     };
     let rendered = async {
         let cursor = super::events::head(state.store.as_ref()).await?;
         let incident = find(&state, &id).await?;
-        let audit = state.store.incident_audit(incident.id).await?;
-        let outbox = state.store.incident_outbox(incident.id).await?;
+        let audit = state.store.incident_audit(incident.incident.id).await?;
+        let outbox = state.store.incident_outbox(incident.incident.id).await?;
         Ok::<_, ApiError>((cursor, incident, audit, outbox))
     }
     .await;
@@ -387,8 +412,9 @@ async fn incident(
         Ok(parts) => parts,
         Err(error) => return PageError { lang, error }.into_response(),
     };
-    let actions = allowed(&session, &incident);
     let view = IncidentView::from(&incident);
+    let incident = incident.incident;
+    let actions = allowed(&session, &incident);
     let audit: Vec<AuditEvent> = audit.iter().map(AuditEvent::from).collect();
     let notifications: Vec<NotificationView> =
         outbox.into_iter().map(NotificationView::from).collect();
@@ -416,11 +442,11 @@ async fn report(
     Path(id): Path<String>,
 ) -> Response {
     let lang = lang(&headers);
-    if let Err(page) = signed_in(&state, &headers) {
+    if let Err(page) = signed_in(&state, &headers).await {
         return *page;
     }
     let built = async {
-        let incident = find(&state, &id).await?;
+        let incident = find(&state, &id).await?.incident;
         let audit = state.store.incident_audit(incident.id).await?;
         let text = crate::report::markdown(&crate::report::build(&incident, &audit, lang.report()));
         Ok::<_, ApiError>((incident.id, text))
@@ -453,12 +479,12 @@ async fn confirm(
     Path((id, action)): Path<(String, String)>,
 ) -> Response {
     let lang = lang(&headers);
-    let session = match signed_in(&state, &headers) {
+    let session = match signed_in(&state, &headers).await {
         Ok(session) => session,
         Err(page) => return *page,
     };
     let incident = match find(&state, &id).await {
-        Ok(incident) => incident,
+        Ok(found) => found.incident,
         Err(error) => return PageError { lang, error }.into_response(),
     };
     let Some((name, needs_reason)) = allowed(&session, &incident)
@@ -497,7 +523,7 @@ async fn act(
     body: Body,
 ) -> Response {
     let lang = lang(&headers);
-    let session = match signed_in(&state, &headers) {
+    let session = match signed_in(&state, &headers).await {
         Ok(session) => session,
         Err(page) => return *page,
     };
@@ -514,7 +540,7 @@ async fn act(
             return Err(ApiError::BadRequest("the action was not confirmed".into()));
         }
         state.audit.check_appendable()?;
-        let incident = find(&state, &id).await?;
+        let incident = find(&state, &id).await?.incident;
         let request = ActionRequest {
             reason: field(&fields, "reason").map(str::to_owned),
             ..ActionRequest::default()
@@ -552,7 +578,7 @@ async fn act(
 
 async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let lang = lang(&headers);
-    let session = match signed_in(&state, &headers) {
+    let session = match signed_in(&state, &headers).await {
         Ok(session) => session,
         Err(page) => return *page,
     };
@@ -567,10 +593,10 @@ async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {
             })
             .await?;
         let mut backlog = 0;
-        for incident in &recent {
+        for found in &recent {
             backlog += state
                 .store
-                .incident_outbox(incident.id)
+                .incident_outbox(found.incident.id)
                 .await?
                 .into_iter()
                 .map(NotificationView::from)

@@ -1,25 +1,25 @@
-//! Console sign-ins: an API token exchanged for a session held by this process.
+//! Console sign-ins: an API token exchanged for a session kept in the database, so every
+//! replica on it honours a sign-in made on any of them.
 //!
-//! Sessions live in memory. The `Store` trait and its backends are being reworked
-//! (PostgreSQL) and the console must not widen them meanwhile; the cost is that a restart
-//! signs everyone out and that replicas behind one address need sticky routing until the
-//! sessions move to a table. Only a SHA-256 of each session id is kept, as a table would.
+//! The store keeps only a SHA-256 of each session's secret, the token's name and role, and
+//! the expiry. The CSRF token is derived from the secret, which only the browser holds, so
+//! reading the table is not enough to act as a session.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::Arc;
 
 use axum::http::HeaderMap;
 use axum::http::header::COOKIE;
+use chrono::Utc;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::config::{ApiToken, ConsoleConfig, Role};
+use crate::store::{ConsoleSession, Store, StoreError};
 
 pub const SESSION_COOKIE: &str = "akguard_session";
 pub const LANG_COOKIE: &str = "akguard_lang";
-/// Sessions held at once; signing in beyond it drops the expired ones, then the oldest.
-const MAX_SESSIONS: usize = 10_000;
+/// Keeps the CSRF token apart from the stored digest of the same secret.
+const CSRF_CONTEXT: &str = "akguard console csrf\0";
 
 /// One signed-in browser.
 #[derive(Debug, Clone)]
@@ -29,7 +29,6 @@ pub struct Session {
     pub role: Role,
     /// The synchroniser token every form of this session carries.
     pub csrf: String,
-    expires: Instant,
 }
 
 impl Session {
@@ -42,58 +41,54 @@ impl Session {
 
 pub struct Sessions {
     pub config: ConsoleConfig,
-    live: Mutex<HashMap<[u8; 32], Session>>,
+    store: Arc<dyn Store>,
 }
 
 impl Sessions {
-    pub fn new(config: ConsoleConfig) -> Self {
-        Self {
-            config,
-            live: Mutex::default(),
-        }
+    pub fn new(config: ConsoleConfig, store: Arc<dyn Store>) -> Self {
+        Self { config, store }
     }
 
     /// A new session for `token`; returns the cookie value, known only to the browser.
-    pub fn open(&self, token: &ApiToken) -> String {
-        let id = random();
-        let now = Instant::now();
-        let session = Session {
-            name: token.name.clone(),
-            role: token.role,
-            csrf: random(),
-            expires: now + self.config.session_ttl,
+    pub async fn open(&self, token: &ApiToken) -> Result<String, StoreError> {
+        let secret = random();
+        let now = Utc::now();
+        let ttl =
+            chrono::Duration::from_std(self.config.session_ttl).unwrap_or(chrono::Duration::MAX);
+        let session = ConsoleSession {
+            secret_sha256: hex::encode(digest(&secret)),
+            token_name: token.name.clone(),
+            role: token.role.as_str().to_owned(),
+            expires_at: now
+                .checked_add_signed(ttl)
+                .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC),
         };
-        let mut live = self.lock();
-        if live.len() >= MAX_SESSIONS {
-            live.retain(|_, s| s.expires > now);
-        }
-        if live.len() >= MAX_SESSIONS
-            && let Some(oldest) = live.iter().min_by_key(|(_, s)| s.expires).map(|(k, _)| *k)
-        {
-            live.remove(&oldest);
-        }
-        live.insert(digest(&id), session);
-        id
+        self.store.open_session(&session, now).await?;
+        Ok(secret)
     }
 
     /// The live session the request's cookie names.
-    pub fn find(&self, headers: &HeaderMap) -> Option<Session> {
-        let id = cookie(headers, SESSION_COOKIE)?;
-        let key = digest(id);
-        let mut live = self.lock();
-        match live.get(&key) {
-            Some(session) if session.expires > Instant::now() => Some(session.clone()),
-            Some(_) => {
-                live.remove(&key);
-                None
-            }
-            None => None,
-        }
+    pub async fn find(&self, headers: &HeaderMap) -> Result<Option<Session>, StoreError> {
+        let Some(secret) = cookie(headers, SESSION_COOKIE) else {
+            return Ok(None);
+        };
+        let key = hex::encode(digest(secret));
+        let Some(stored) = self.store.find_session(&key, Utc::now()).await? else {
+            return Ok(None);
+        };
+        // A role this build does not know (written by a newer one) grants nothing.
+        Ok(Role::parse(&stored.role).map(|role| Session {
+            name: stored.token_name,
+            role,
+            csrf: hex::encode(digest(&format!("{CSRF_CONTEXT}{secret}"))),
+        }))
     }
 
-    pub fn close(&self, headers: &HeaderMap) {
-        if let Some(id) = cookie(headers, SESSION_COOKIE) {
-            self.lock().remove(&digest(id));
+    /// Ends the request's session on every replica.
+    pub async fn close(&self, headers: &HeaderMap) -> Result<(), StoreError> {
+        match cookie(headers, SESSION_COOKIE) {
+            Some(secret) => self.store.close_session(&hex::encode(digest(secret))).await,
+            None => Ok(()),
         }
     }
 
@@ -111,10 +106,6 @@ impl Sessions {
         format!(
             "{SESSION_COOKIE}={value}; Path=/; Max-Age={age}; HttpOnly; SameSite=Strict{secure}"
         )
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Session>> {
-        self.live.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
