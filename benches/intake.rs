@@ -9,6 +9,8 @@
 //! - `AKGUARD_BENCH_REQUESTS` (default 5000): measured notifications;
 //! - `AKGUARD_BENCH_CONCURRENCY` (default 32): requests in flight;
 //! - `AKGUARD_BENCH_BARE_INSERTS` (default 2000): inserts in the bare loop;
+//! - `AKGUARD_BENCH_REPEAT` (default 3): repetitions of the whole sequence (every daemon run
+//!   and both bare loops), each printed, then min/median/max over them of each figure;
 //! - `AKGUARD_BENCH_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`): the
 //!   PostgreSQL server of the last run (notifications and metrics off), in a fresh database
 //!   created for it and dropped after, against a bare loop of single-row durable inserts over
@@ -47,14 +49,49 @@ fn main() {
     let concurrency = env_count("AKGUARD_BENCH_CONCURRENCY", 32);
     let bare_inserts = env_count("AKGUARD_BENCH_BARE_INSERTS", 2000);
 
+    let repeat = env_count("AKGUARD_BENCH_REPEAT", 3);
+    let admin =
+        std::env::var("AKGUARD_BENCH_DATABASE_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.to_owned());
+    let runtime = tokio::runtime::Runtime::new().expect("start a tokio runtime");
+    let modes = Observe::from_env();
+    let mut repetitions = Vec::with_capacity(repeat);
+    for n in 1..=repeat {
+        println!("repetition {n} of {repeat}");
+        repetitions.push(repetition(
+            &runtime,
+            &admin,
+            &modes,
+            requests,
+            concurrency,
+            bare_inserts,
+        ));
+    }
+    print_spread(&modes, &repetitions);
+}
+
+/// One repetition's figures: accepted/s and p99 (ms) of each daemon run, and the bare rates.
+struct Repetition {
+    sqlite: Vec<(f64, f64)>,
+    bare: f64,
+    postgres: (f64, f64),
+    postgres_bare: f64,
+}
+
+/// Every daemon run on SQLite, the bare SQLite loop, then the same on PostgreSQL.
+fn repetition(
+    runtime: &tokio::runtime::Runtime,
+    admin: &str,
+    modes: &[Observe],
+    requests: usize,
+    concurrency: usize,
+    bare_inserts: usize,
+) -> Repetition {
     // Under target/, so the daemon's database and the bare one share a disk (not a tmpfs).
     let dir = support::target_tempdir("bench-");
-    let runtime = tokio::runtime::Runtime::new().expect("start a tokio runtime");
-
-    let runs: Vec<(Observe, LoadReport, Observed)> = Observe::from_env()
-        .into_iter()
-        .map(|mode| {
-            let (load, observed) = daemon_load(&runtime, mode, None, requests, concurrency);
+    let runs: Vec<(Observe, LoadReport, Observed)> = modes
+        .iter()
+        .map(|&mode| {
+            let (load, observed) = daemon_load(runtime, mode, None, requests, concurrency);
             (mode, load, observed)
         })
         .collect();
@@ -66,15 +103,13 @@ fn main() {
 
     print_summary(&runs, concurrency, bare_inserts, bare);
 
-    let admin =
-        std::env::var("AKGUARD_BENCH_DATABASE_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.to_owned());
-    let (url, name) = runtime.block_on(create_postgres_database(&admin));
-    let (pg_load, _) = daemon_load(&runtime, Observe::Off, Some(&url), requests, concurrency);
+    let (url, name) = runtime.block_on(create_postgres_database(admin));
+    let (pg_load, _) = daemon_load(runtime, Observe::Off, Some(&url), requests, concurrency);
     let pg_bare = runtime.block_on(within_phase_timeout(
         "bare PostgreSQL inserts",
         bare_postgres_rate(&url, bare_inserts),
     ));
-    runtime.block_on(drop_postgres_database(&admin, &name));
+    runtime.block_on(drop_postgres_database(admin, &name));
     print_postgres(&pg_load, concurrency, bare_inserts, pg_bare);
     assert!(
         pg_load.failures == 0,
@@ -91,6 +126,80 @@ fn main() {
             load.failure_samples
         );
     }
+    Repetition {
+        sqlite: runs.iter().map(|(_, load, _)| rate_and_p99(load)).collect(),
+        bare,
+        postgres: rate_and_p99(&pg_load),
+        postgres_bare: pg_bare,
+    }
+}
+
+/// Accepted notifications per second and p99 latency in milliseconds.
+fn rate_and_p99(load: &LoadReport) -> (f64, f64) {
+    let mut latencies = load.latencies.clone();
+    latencies.sort_unstable();
+    (
+        latencies.len() as f64 / load.wall.as_secs_f64(),
+        millis(percentile(&latencies, 0.99)),
+    )
+}
+
+/// Min/median/max over the repetitions of each figure, with the goals beside them.
+fn print_spread(modes: &[Observe], repetitions: &[Repetition]) {
+    println!(
+        "over {} repetitions (min / median / max):",
+        repetitions.len()
+    );
+    for (i, mode) in modes.iter().enumerate() {
+        let of = |f: &dyn Fn(&Repetition) -> f64| spread(repetitions.iter().map(f));
+        println!("  SQLite, {}:", mode.label());
+        println!("           accepted/s {}", of(&|r| r.sqlite[i].0));
+        println!(
+            "           p99 ms     {} (goal: under 25)",
+            of(&|r| r.sqlite[i].1)
+        );
+        println!(
+            "           daemon / bare {} (goal: at least 1.0)",
+            of(&|r| r.sqlite[i].0 / r.bare)
+        );
+        if i > 0 && modes[0] == Observe::Off {
+            println!(
+                "           {} / off {} (goal: at least 0.95)",
+                mode.label(),
+                of(&|r| r.sqlite[i].0 / r.sqlite[0].0)
+            );
+        }
+    }
+    let of = |f: &dyn Fn(&Repetition) -> f64| spread(repetitions.iter().map(f));
+    println!("  SQLite bare inserts/s {}", of(&|r| r.bare));
+    println!("  PostgreSQL, off:");
+    println!("           accepted/s {}", of(&|r| r.postgres.0));
+    println!(
+        "           p99 ms     {} (goal: under 50)",
+        of(&|r| r.postgres.1)
+    );
+    println!(
+        "           daemon / bare {} (goal: at least 1.0)",
+        of(&|r| r.postgres.0 / r.postgres_bare)
+    );
+    println!("  PostgreSQL bare inserts/s {}", of(&|r| r.postgres_bare));
+}
+
+/// `min / median / max` of `values`.
+fn spread(values: impl Iterator<Item = f64>) -> String {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    let median = match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    };
+    let (min, max) = (values.first(), values.last());
+    format!(
+        "{:.2} / {median:.2} / {:.2}",
+        min.copied().unwrap_or(f64::NAN),
+        max.copied().unwrap_or(f64::NAN)
+    )
 }
 
 /// One daemon, on a fresh database, in `mode`: warm-up, then the measured notifications.

@@ -22,6 +22,8 @@ use crate::store::{OutboxItem, OutboxVerdict, Store};
 /// Long enough for one request with its timeout; an abandoned row is retried after it.
 const LEASE: Duration = Duration::from_secs(60);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often an idle sender looks for retries coming due; a commit that may have written
+/// outbox rows wakes it at once.
 const POLL: Duration = Duration::from_millis(500);
 const BATCH: u32 = 16;
 /// How long a shutdown waits for sends in flight before cutting them short.
@@ -64,7 +66,10 @@ impl Sender {
 
     pub async fn run(self, shutdown: CancellationToken) {
         let this = Arc::new(self);
+        let mut commits = this.store.commits();
         while !shutdown.is_cancelled() {
+            // Only commits after this claim began are news.
+            commits.borrow_and_update();
             let claimed = this
                 .store
                 .claim_outbox(&this.owner, Utc::now(), LEASE, BATCH)
@@ -110,6 +115,7 @@ impl Sender {
                 tokio::select! {
                     () = shutdown.cancelled() => {}
                     () = tokio::time::sleep(POLL) => {}
+                    Ok(()) = commits.changed() => {}
                 }
             }
         }

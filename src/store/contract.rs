@@ -18,6 +18,7 @@ use super::{
 };
 use crate::domain::audit::ChainFault;
 use crate::domain::findings::{Cancel, Finding, FindingsPatch, Triage};
+use crate::domain::notice::{NoticeKind, Route, Severity};
 use crate::domain::{
     AccessKeyId, AuditEntry, Event, IncidentId, IncidentState, LeakNotification, Signal, Step,
 };
@@ -27,6 +28,7 @@ const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 /// A migrated store on a database of its own, removed when the test is done with it.
 struct TestDb {
     store: Arc<SqlStore>,
+    url: String,
     _dir: Option<tempfile::TempDir>,
     postgres: Option<(String, String)>,
 }
@@ -52,9 +54,16 @@ impl TestDb {
         store.migrate().await.unwrap();
         Self {
             store: Arc::new(store),
+            url: url.to_owned(),
             _dir: dir,
             postgres: pg,
         }
+    }
+
+    /// A second store on the same database that writes notifications for `routes`.
+    async fn routed(&self, routes: Vec<Route>) -> SqlStore {
+        let store = SqlStore::connect(&self.url, 8, Creation::IfMissing).await;
+        store.unwrap().with_routes(routes)
     }
 
     /// Runs `sql` as someone with direct write access to the database.
@@ -165,6 +174,7 @@ contract!(
     an_emptied_log_is_caught_by_the_anchor,
     a_missing_trigger_is_named,
     console_sessions_last_until_they_expire_or_are_closed,
+    concurrent_senders_claim_each_notification_of_a_batch_once,
 );
 
 fn at(seconds: i64) -> DateTime<Utc> {
@@ -753,4 +763,58 @@ async fn console_sessions_last_until_they_expire_or_are_closed(db: &TestDb) {
     );
     db.store.close_session("bb").await.unwrap();
     assert_eq!(db.store.find_session("bb", at(250)).await.unwrap(), None);
+}
+
+/// An intake batch writes one `opened` row per new incident (in one statement), and senders
+/// claiming at once each take a row exactly once: the claim reads its candidates before it
+/// takes them, so only the fence on the row's lease keeps two from taking the same one.
+async fn concurrent_senders_claim_each_notification_of_a_batch_once(db: &TestDb) {
+    let route = Route {
+        channel: "chat".into(),
+        events: vec![NoticeKind::Opened],
+        min_severity: Severity::Info,
+    };
+    let store = Arc::new(db.routed(vec![route]).await);
+    let batch: Vec<_> = (0..40)
+        .map(|i| leak(&key(i), &format!("open-{i}")))
+        .collect();
+    let outcomes = store.record_deliveries(&batch).await.unwrap();
+    let incidents: Vec<_> = outcomes.iter().map(|o| o.incident_id().unwrap()).collect();
+    let senders: Vec<_> = (0..4)
+        .map(|n| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let mut taken = Vec::new();
+                loop {
+                    let owner = format!("sender-{n}");
+                    let lease = Duration::from_secs(60);
+                    let items = store.claim_outbox(&owner, Utc::now(), lease, 4).await;
+                    let items = items.unwrap();
+                    if items.is_empty() {
+                        break taken;
+                    }
+                    taken.extend(items);
+                }
+            })
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for sender in senders {
+        claimed.extend(sender.await.unwrap());
+    }
+    let mut ids: Vec<_> = claimed.iter().map(|item| item.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), claimed.len(), "a row was claimed twice");
+    for item in &claimed {
+        assert_eq!(item.kind, NoticeKind::Opened);
+        assert_eq!(item.dedup_key, format!("incident-{}-opened", item.incident));
+        assert_eq!(item.attempts, 1);
+    }
+    let mut notified: Vec<_> = claimed.iter().map(|item| item.incident.0).collect();
+    notified.sort_unstable();
+    let mut incidents: Vec<_> = incidents.iter().map(|id| id.0).collect();
+    incidents.sort_unstable();
+    assert_eq!(notified, incidents, "one notification per incident opened");
+    store.pool.close().await;
 }

@@ -262,7 +262,7 @@ impl Store for SqlStore {
         lease_for: Duration,
         limit: u32,
     ) -> Result<Vec<OutboxItem>, StoreError> {
-        outbox_queue::claim(&self.pool, self.backend, owner, now, lease_for, limit).await
+        outbox_queue::claim(&self.pool, owner, now, lease_for, limit).await
     }
 
     async fn settle_outbox(

@@ -30,16 +30,22 @@ pub(super) async fn record(
     let plan = batch::plan(batch, known);
     let ids = write_plan(conn, backend, &plan, now).await?;
     audit_log::append_audit(conn, &plan.audit(&ids)).await?;
-    for n in plan.notifications.iter().filter(|n| n.outcome == "created") {
-        let change = Change {
-            after: Some(IncidentState::Active(Step::Triage)),
-            source: Some(n.delivery.source.clone()),
-            parent: n.delivery.parent,
-            ..Change::default()
-        };
-        let incident = ids.incident(n.incident);
-        outbox_queue::enqueue(conn, routes, incident, &change, n.delivery.received_at).await?;
-    }
+    let opened: Vec<_> = plan
+        .notifications
+        .iter()
+        .filter(|n| n.outcome == "created")
+        .map(|n| {
+            let change = Change {
+                after: Some(IncidentState::Active(Step::Triage)),
+                source: Some(n.delivery.source.clone()),
+                parent: n.delivery.parent,
+                ..Change::default()
+            };
+            (ids.incident(n.incident), change, n.delivery.received_at)
+        })
+        .collect();
+    let opened: Vec<_> = opened.iter().map(|(id, c, at)| (*id, c, *at)).collect();
+    outbox_queue::enqueue_all(conn, routes, &opened).await?;
     Ok(plan.outcomes(&ids))
 }
 

@@ -23,64 +23,100 @@ pub(super) async fn enqueue(
     change: &Change,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    enqueue_all(conn, routes, &[(incident, change, now)]).await
+}
+
+/// [`enqueue`] for several transitions in one statement: intake opens a whole batch of
+/// incidents in one transaction, and a statement per incident held the write lock longer.
+pub(super) async fn enqueue_all(
+    conn: &mut AnyConnection,
+    routes: &[Route],
+    changes: &[(IncidentId, &Change, DateTime<Utc>)],
+) -> Result<(), StoreError> {
     if routes.is_empty() {
         return Ok(());
     }
-    let rows = notice::route(routes, incident, &notice::notices(change));
+    let rows: Vec<_> = changes
+        .iter()
+        .flat_map(|&(incident, change, at)| {
+            notice::route(routes, incident, &notice::notices(change))
+                .into_iter()
+                .map(move |row| (incident, row, at.timestamp_millis()))
+        })
+        .collect();
     if rows.is_empty() {
         return Ok(());
     }
-    let now_ms = now.timestamp_millis();
     let mut q = Sql::new(
         "INSERT INTO outbox (incident_id, channel, event, dedup_key, detail, state, \
          next_attempt_at, created_at) VALUES ",
     );
-    q.tuples(&rows, |row, r| {
+    q.tuples(&rows, |row, (incident, r, at)| {
         row.bind(incident.0)
-            .bind(r.channel.clone())
+            .bind(r.channel.as_str())
             .bind(r.kind.as_str())
-            .bind(r.dedup_key.clone())
+            .bind(r.dedup_key.as_str())
             .bind(r.detail.to_string())
             .push("'pending'")
-            .bind(now_ms)
-            .bind(now_ms);
+            .bind(*at)
+            .bind(*at);
     });
     q.push(" ON CONFLICT (channel, dedup_key) DO NOTHING");
     q.execute(&mut *conn).await?;
     Ok(())
 }
 
-/// Leases up to `limit` due rows to `owner`. One statement, so two senders (or two
+/// Leases up to `limit` due rows to `owner`. The candidates are read first, without the
+/// write lock (on SQLite a claim used to hold it while it searched); the lease is then taken
+/// by id, fenced on the row still being pending, due and unleased, so two senders (or two
 /// processes) never take the same row. A row waits while an earlier row of its incident
 /// for the same channel is still pending, so a channel hears an incident's notices in the
-/// order they were caused (a PagerDuty `resolve` never overtakes its `trigger`).
+/// order they were caused (a PagerDuty `resolve` never overtakes its `trigger`): rows only
+/// ever leave `pending`, so a row found eligible stays so.
 pub(super) async fn claim(
     pool: &AnyPool,
-    backend: Backend,
     owner: &str,
     now: DateTime<Utc>,
     lease_for: Duration,
     limit: u32,
 ) -> Result<Vec<OutboxItem>, StoreError> {
     let now_ms = now.timestamp_millis();
-    let sql = format!(
-        "UPDATE outbox SET lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1 \
-         WHERE id IN (SELECT o.id FROM outbox o WHERE o.state = 'pending' \
-             AND o.next_attempt_at <= $3 \
-             AND (o.lease_expires_at IS NULL OR o.lease_expires_at < $3) \
-             AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.incident_id = o.incident_id \
-                 AND e.channel = o.channel AND e.state = 'pending' AND e.id < o.id) \
-             ORDER BY o.next_attempt_at, o.id LIMIT $4{}) \
-         RETURNING id, incident_id, channel, event, dedup_key, detail, attempts",
-        backend.skip_locked()
-    );
-    let rows = sqlx::query(&sql)
-        .bind(owner)
+    let candidates: Vec<i64> = sqlx::query_scalar(
+        "SELECT o.id FROM outbox o WHERE o.state = 'pending' AND o.next_attempt_at <= $1 \
+         AND (o.lease_expires_at IS NULL OR o.lease_expires_at < $1) \
+         AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.incident_id = o.incident_id \
+             AND e.channel = o.channel AND e.state = 'pending' AND e.id < o.id) \
+         ORDER BY o.next_attempt_at, o.id LIMIT $2",
+    )
+    .bind(now_ms)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = Sql::new("UPDATE outbox SET lease_owner = ");
+    q.bind(owner)
+        .push(", lease_expires_at = ")
         .bind(now_ms + lease_for.as_millis() as i64)
+        .push(", attempts = attempts + 1 WHERE state = 'pending' AND next_attempt_at <= ")
         .bind(now_ms)
-        .bind(i64::from(limit))
-        .fetch_all(pool)
-        .await?;
+        .push(" AND (lease_expires_at IS NULL OR lease_expires_at < ")
+        .bind(now_ms)
+        .push(") AND id IN (");
+    for (i, id) in candidates.iter().enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.bind(*id);
+    }
+    q.push(") RETURNING id, incident_id, channel, event, dedup_key, detail, attempts");
+    let mut rows = q.fetch_all(pool).await?;
+    // `RETURNING` promises no order; the claim's order is the candidates'.
+    rows.sort_by_key(|row| {
+        let id: i64 = row.try_get("id").unwrap_or_default();
+        candidates.iter().position(|c| *c == id)
+    });
     rows.iter()
         .map(|row| {
             let event: String = row.try_get("event")?;
@@ -335,9 +371,7 @@ mod tests {
         pending(&pool, 1, "pager", "resolved", 0).await;
         pending(&pool, 1, "chat", "resolved", 0).await;
         pending(&pool, 2, "pager", "opened", 0).await;
-        let first = claim(&pool, Backend::Sqlite, "a", now, lease, 10)
-            .await
-            .unwrap();
+        let first = claim(&pool, "a", now, lease, 10).await.unwrap();
         assert_eq!(
             claimed(&first),
             [
@@ -359,9 +393,7 @@ mod tests {
             [false, false]
         );
         let later = now + chrono::Duration::seconds(61);
-        let trigger = claim(&pool, Backend::Sqlite, "b", later, lease, 10)
-            .await
-            .unwrap();
+        let trigger = claim(&pool, "b", later, lease, 10).await.unwrap();
         assert_eq!(
             claimed(&trigger),
             [(1, "pager".to_owned(), "needs_person".to_owned())]
@@ -373,9 +405,7 @@ mod tests {
                 .unwrap()
         );
         drop(conn);
-        let resolve = claim(&pool, Backend::Sqlite, "b", later, lease, 10)
-            .await
-            .unwrap();
+        let resolve = claim(&pool, "b", later, lease, 10).await.unwrap();
         assert_eq!(
             claimed(&resolve),
             [(1, "pager".to_owned(), "resolved".to_owned())]
