@@ -114,6 +114,12 @@ impl<'a> StepContext<'a> {
             .ok_or_else(|| StepError::Unverified("the incident names no RAM user".into()))
     }
 
+    /// Notes an audit row written with the step's outcome (like a read, it records no effect).
+    pub fn note(&mut self, action: &str, detail: Value) {
+        let entry = self.entry(action, detail);
+        self.reads.push(entry);
+    }
+
     pub fn take_reads(&mut self) -> Vec<AuditEntry> {
         std::mem::take(&mut self.reads)
     }

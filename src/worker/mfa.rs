@@ -9,6 +9,7 @@
 //! Protected users (akguard's own, `protect.users`) are skipped: their login is never changed.
 
 use chrono::Utc;
+use serde_json::json;
 
 use super::context::{StepContext, StepError, StepResult, applied};
 use super::sweep;
@@ -76,6 +77,12 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
         ),
         dry_run: ctx.dry_run(),
     };
+    // The sweep's own calls are audited account-wide; the incident names the sweep it used.
+    ctx.note(
+        "mfa.sweep",
+        json!({"step": ctx.step.as_str(), "sweep": joined.id, "started_at": joined.started_at,
+            "mfa_now_required": finding.mfa_now_required, "dry_run": ctx.dry_run()}),
+    );
     if let Some(user) = &leaked_user {
         let row = users.iter().find(|u| &u.user_name == user);
         if covered(row) {

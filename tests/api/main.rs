@@ -31,6 +31,7 @@ mod persistence;
 mod readiness;
 mod receiver;
 mod remediation;
+mod replicas;
 mod report;
 mod rotation;
 mod rotation_safety;
