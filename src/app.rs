@@ -237,10 +237,7 @@ impl App {
             }
             tokio::spawn(http::serve(listener, router, self.limits, shutdown.clone()));
         }
-        tokio::spawn(
-            self.replica
-                .heartbeat(self.store.clone(), shutdown.clone()),
-        );
+        tokio::spawn(self.replica.heartbeat(self.store.clone(), shutdown.clone()));
         tokio::spawn(audit_watch::recheck(
             self.store,
             self.audit,

@@ -112,11 +112,10 @@ fn differences(me: &Replica, other: &Replica) -> Vec<String> {
     if let (Some(mine), Some(theirs)) = (&me.account_id, &other.account_id)
         && mine != theirs
     {
-        found.push(format!(
-            "alibaba account {mine} here, {theirs} there"
-        ));
+        found.push(format!("alibaba account {mine} here, {theirs} there"));
     }
-    let mine: BTreeMap<String, String> = serde_json::from_str(&me.config_digest).unwrap_or_default();
+    let mine: BTreeMap<String, String> =
+        serde_json::from_str(&me.config_digest).unwrap_or_default();
     let theirs: BTreeMap<String, String> =
         serde_json::from_str(&other.config_digest).unwrap_or_default();
     let sections: BTreeSet<&String> = mine.keys().chain(theirs.keys()).collect();

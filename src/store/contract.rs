@@ -651,7 +651,10 @@ async fn a_singleton_job_has_one_holder_and_fences_a_lapsed_one(db: &TestDb) {
         .expect("a lapsed lease is taken over");
     assert_eq!(second.token, first.token + 1);
     let renewed = store.renew_job(&first, later, lease_for).await;
-    assert!(matches!(renewed, Err(StoreError::JobLost(_))), "{renewed:?}");
+    assert!(
+        matches!(renewed, Err(StoreError::JobLost(_))),
+        "{renewed:?}"
+    );
     let sweep = store
         .join_mfa_sweep(opened(db, 1).await[0], later, None, later)
         .await
@@ -680,7 +683,12 @@ async fn a_singleton_job_has_one_holder_and_fences_a_lapsed_one(db: &TestDb) {
 async fn an_mfa_sweep_keeps_progress_per_user_and_wakes_its_parked_incidents(db: &TestDb) {
     let store = &db.store;
     let ids = opened(db, 3).await;
-    let opened_at = store.get_incident(ids[0]).await.unwrap().unwrap().created_at;
+    let opened_at = store
+        .get_incident(ids[0])
+        .await
+        .unwrap()
+        .unwrap()
+        .created_at;
     let now = opened_at + chrono::Duration::seconds(1);
     let far = now + chrono::Duration::hours(1);
     // Two incidents join one queued sweep; asking again returns it.
@@ -695,7 +703,11 @@ async fn an_mfa_sweep_keeps_progress_per_user_and_wakes_its_parked_incidents(db:
         .unwrap();
     assert_eq!(same.id, sweep.id);
     assert_eq!(
-        store.join_mfa_sweep(ids[0], opened_at, None, now).await.unwrap().id,
+        store
+            .join_mfa_sweep(ids[0], opened_at, None, now)
+            .await
+            .unwrap()
+            .id,
         sweep.id
     );
     // Both are parked in the MFA step.
@@ -724,7 +736,10 @@ async fn an_mfa_sweep_keeps_progress_per_user_and_wakes_its_parked_incidents(db:
         .start_mfa_sweep(&lease, sweep.id, &users, now)
         .await
         .unwrap();
-    assert_eq!(store.next_mfa_sweep().await.unwrap().unwrap().state, SweepState::Running);
+    assert_eq!(
+        store.next_mfa_sweep().await.unwrap().unwrap().state,
+        SweepState::Running
+    );
     // An incident opened before the sweep started joins it; the leaked user's own row asks
     // for a new password.
     let third = store
@@ -733,7 +748,10 @@ async fn an_mfa_sweep_keeps_progress_per_user_and_wakes_its_parked_incidents(db:
         .unwrap();
     assert_eq!(third.id, sweep.id);
     let rows = store.mfa_sweep_users(sweep.id).await.unwrap();
-    let names: Vec<_> = rows.iter().map(|u| (u.user_name.as_str(), u.reset_password)).collect();
+    let names: Vec<_> = rows
+        .iter()
+        .map(|u| (u.user_name.as_str(), u.reset_password))
+        .collect();
     assert_eq!(names, [("alice", true), ("bob", false), ("carol", true)]);
 
     // Alice is done; Bob failed once and waits; Carol is mid-call (the intent record).
@@ -772,9 +790,17 @@ async fn an_mfa_sweep_keeps_progress_per_user_and_wakes_its_parked_incidents(db:
         "users are left"
     );
     let kept = store.mfa_sweep_users(sweep.id).await.unwrap();
-    assert_eq!(kept, vec![alice, bob.clone(), carol.clone()], "progress survives");
+    assert_eq!(
+        kept,
+        vec![alice, bob.clone(), carol.clone()],
+        "progress survives"
+    );
     let audit = store.audit_page(0, 100).await.unwrap();
-    assert!(audit.iter().any(|a| a.action == "cloud.call" && a.incident_id.is_none()));
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "cloud.call" && a.incident_id.is_none())
+    );
     assert!(chain_faults(db).await.is_empty());
 
     bob.state = SweepUserState::Failed;
@@ -804,7 +830,10 @@ async fn an_mfa_sweep_keeps_progress_per_user_and_wakes_its_parked_incidents(db:
     {
         claimed.push(c.incident.id);
     }
-    assert!(claimed.contains(&ids[0]) && claimed.contains(&ids[1]), "{claimed:?}");
+    assert!(
+        claimed.contains(&ids[0]) && claimed.contains(&ids[1]),
+        "{claimed:?}"
+    );
     // A sweep that is done takes no new incident: the next one starts afresh.
     let later = now + chrono::Duration::seconds(10);
     let next = store

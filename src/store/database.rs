@@ -13,8 +13,9 @@ use super::rows::{AUDIT_COLUMNS, INCIDENT_COLUMNS, audit_from_row, incident_from
 use super::sql::Sql;
 use super::{
     ClaimScope, Claimed, Delivery, DeliveryRecord, IncidentFilter, IncidentUpdate, IntakeOutcome,
-    JobHolder, JobLease, Lease, MfaSweep, OperatorChange, Replica, SweepUser, OperatorError, OutboxItem, OutboxState, OutboxVerdict, Store,
-    StoreError, Tally, Waiting, audit_log, deliveries, jobs, outbox_queue, sweeps, tally, work,
+    JobHolder, JobLease, Lease, MfaSweep, OperatorChange, OperatorError, OutboxItem, OutboxState,
+    OutboxVerdict, Replica, Store, StoreError, SweepUser, Tally, Waiting, audit_log, deliveries,
+    jobs, outbox_queue, sweeps, tally, work,
 };
 use crate::domain::audit::AuditHead;
 use crate::domain::notice::Route;

@@ -35,7 +35,12 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
         .filter(|user| ctx.inner.protection.user(user).is_none());
     let now = Utc::now();
     let joined = store
-        .join_mfa_sweep(ctx.incident.id, ctx.incident.created_at, leaked_user.as_deref(), now)
+        .join_mfa_sweep(
+            ctx.incident.id,
+            ctx.incident.created_at,
+            leaked_user.as_deref(),
+            now,
+        )
         .await?;
     if joined.state != SweepState::Done {
         // Parked, not holding a worker: the sweep's holder wakes it when the sweep is done.

@@ -112,8 +112,10 @@ async fn drive(inner: &Inner, lease: &JobLease, sweep: &MfaSweep) -> Result<(), 
         if due.is_empty() {
             let next = later.iter().map(|u| u.next_attempt_at).min().unwrap_or(now);
             let wait = (next - now).to_std().unwrap_or_default();
-            tokio::time::sleep(wait.min(inner.config.poll_interval.max(Duration::from_millis(100))))
-                .await;
+            tokio::time::sleep(
+                wait.min(inner.config.poll_interval.max(Duration::from_millis(100))),
+            )
+            .await;
             continue;
         }
         for user in due {
@@ -170,8 +172,14 @@ async fn reconcile(
 ) -> Result<(), SweepError> {
     let name = user.user_name.clone();
     let client = inner.client.clone();
-    let profile = read(inner, audit, "GetLoginProfile", &name, client.get_login_profile(&name))
-        .await?;
+    let profile = read(
+        inner,
+        audit,
+        "GetLoginProfile",
+        &name,
+        client.get_login_profile(&name),
+    )
+    .await?;
     let Some(profile) = profile else {
         user.state = SweepUserState::Done;
         user.outcome = Some("no_console".into());
@@ -182,14 +190,24 @@ async fn reconcile(
         && (!user.want_mfa || profile.mfa_bind_required)
         && (!user.want_reset || profile.password_reset_required)
     {
-        audit.push(entry(inner, "cloud.reconciled", json!({"api": "UpdateLoginProfile",
-            "target": name, "sweep": sweep, "outcome": "applied"})));
+        audit.push(entry(
+            inner,
+            "cloud.reconciled",
+            json!({"api": "UpdateLoginProfile",
+            "target": name, "sweep": sweep, "outcome": "applied"}),
+        ));
         user.state = SweepUserState::Done;
         user.password_reset = user.reset_password;
         return save(inner, lease, sweep, user, std::mem::take(audit)).await;
     }
-    let device = read(inner, audit, "GetUserMFAInfo", &name, client.get_user_mfa_info(&name))
-        .await?;
+    let device = read(
+        inner,
+        audit,
+        "GetUserMFAInfo",
+        &name,
+        client.get_user_mfa_info(&name),
+    )
+    .await?;
     let has_device = device.is_some();
     user.want_mfa = !has_device && !profile.mfa_bind_required;
     user.want_reset = user.reset_password && !profile.password_reset_required;
@@ -212,7 +230,11 @@ async fn reconcile(
         "idempotency_token": token, "mfa_bind_required": user.want_mfa,
         "password_reset_required": user.want_reset});
     let dry_run = inner.config.dry_run;
-    let intent = if dry_run { "cloud.dry_run" } else { "cloud.intent" };
+    let intent = if dry_run {
+        "cloud.dry_run"
+    } else {
+        "cloud.intent"
+    };
     audit.push(entry(inner, intent, base.clone()));
     user.state = SweepUserState::Applying;
     save(inner, lease, sweep, user, std::mem::take(audit)).await?;
@@ -282,8 +304,12 @@ async fn read<T>(
             err.code().unwrap_or("error").to_owned(),
         ),
     };
-    audit.push(entry(inner, "cloud.read", json!({"step": MFA_SWEEP, "api": action,
-        "target": target, "request_id": request_id, "outcome": outcome})));
+    audit.push(entry(
+        inner,
+        "cloud.read",
+        json!({"step": MFA_SWEEP, "api": action,
+        "target": target, "request_id": request_id, "outcome": outcome}),
+    ));
     Ok(result?.value)
 }
 

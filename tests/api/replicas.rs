@@ -93,7 +93,9 @@ async fn two_daemons_require_mfa_of_each_user_once() {
         ids.push(report(via, &key_id(i), 5).await);
     }
     for id in ids {
-        first.wait_for_incident(id, "past the MFA step", past_mfa).await;
+        first
+            .wait_for_incident(id, "past the MFA step", past_mfa)
+            .await;
     }
     assert_once_per_user(&url).await;
 }
@@ -123,7 +125,8 @@ async fn a_sweep_killed_midway_resumes_without_repeating_done_users() {
 
     app.restart().await;
     for id in ids {
-        app.wait_for_incident(id, "past the MFA step", past_mfa).await;
+        app.wait_for_incident(id, "past the MFA step", past_mfa)
+            .await;
     }
     assert_once_per_user(&url).await;
     // The restarted daemon resumed the sweep it found rather than starting another.
@@ -144,7 +147,10 @@ async fn the_status_lists_both_replicas_and_the_sweeps_holder() {
         .unwrap()
         .to_owned();
     assert_ne!(own, other);
-    let hosts: Vec<&str> = replicas.iter().map(|r| r["host"].as_str().unwrap()).collect();
+    let hosts: Vec<&str> = replicas
+        .iter()
+        .map(|r| r["host"].as_str().unwrap())
+        .collect();
     let expected = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     assert!(hosts.iter().all(|h| *h == expected.trim()), "{status:#}");
     for r in replicas {
@@ -179,9 +185,7 @@ async fn a_replica_with_other_settings_names_the_difference() {
     second.stop().await;
     second.set_env("AKGUARD__REMEDIATION__DRY_RUN", Some("true"));
     second.restart().await;
-    second
-        .wait_for_log("settings [remediation] differ")
-        .await;
+    second.wait_for_log("settings [remediation] differ").await;
     let log = second.log();
     let line = log
         .lines()

@@ -98,7 +98,11 @@ pub const WORDS: &[(&str, &str, &str)] = &[
     ("intact", "intact", "正常"),
     ("broken", "broken", "破損"),
     ("checks", "Readiness checks", "準備状態のチェック"),
-    ("replicas", "Replicas (last minute)", "レプリカ（直近 1 分）"),
+    (
+        "replicas",
+        "Replicas (last minute)",
+        "レプリカ（直近 1 分）",
+    ),
     ("replica_id", "Replica", "レプリカ"),
     ("host", "Host", "ホスト"),
     ("started", "Started", "起動"),
