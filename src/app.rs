@@ -237,7 +237,7 @@ impl App {
             }
             tokio::spawn(http::serve(listener, router, self.limits, shutdown.clone()));
         }
-        tokio::spawn(self.replica.heartbeat(self.store.clone(), shutdown.clone()));
+        let heartbeat = tokio::spawn(self.replica.heartbeat(self.store.clone(), shutdown.clone()));
         tokio::spawn(audit_watch::recheck(
             self.store,
             self.audit,
@@ -296,6 +296,8 @@ impl App {
         {
             tracing::warn!("the intake writer did not drain within the grace period");
         }
+        // Waited for, so the replica's row is gone before the process is.
+        let _ = tokio::time::timeout(self.shutdown_grace, heartbeat).await;
         tracing::info!("stopped");
         Ok(())
     }

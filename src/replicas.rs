@@ -17,6 +17,9 @@ use crate::store::{Replica, Store, StoreError};
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
 /// A replica heard from within this window is live (the status API lists it).
 pub const LIVE_WITHIN: Duration = Duration::from_secs(60);
+/// Replicas compared with this one: heard from within three heartbeats, so a replica that
+/// was just replaced (a restart with new settings) is not mistaken for a live one.
+const COMPARED_WITHIN: Duration = Duration::from_secs(15);
 
 /// Who this daemon is among the replicas.
 #[derive(Clone)]
@@ -60,7 +63,7 @@ impl ReplicaIdentity {
     }
 
     /// Records a heartbeat every [`HEARTBEAT_EVERY`] until `shutdown`, warning once about
-    /// each live replica that disagrees with this one.
+    /// each live replica that disagrees with this one; then removes the replica's row.
     pub async fn heartbeat(self, store: Arc<dyn Store>, shutdown: CancellationToken) {
         let mut warned = BTreeSet::new();
         loop {
@@ -68,15 +71,18 @@ impl ReplicaIdentity {
             if let Err(err) = store.record_replica(&self.row(now)).await {
                 tracing::warn!(error = %err, "cannot record this replica's heartbeat");
             }
-            let since = now - chrono::Duration::from_std(LIVE_WITHIN).unwrap_or_default();
+            let since = now - chrono::Duration::from_std(COMPARED_WITHIN).unwrap_or_default();
             match store.replicas_since(since).await {
                 Ok(live) => self.compare(&live, &mut warned),
                 Err(err) => tracing::warn!(error = %err, "cannot list the live replicas"),
             }
             tokio::select! {
                 () = tokio::time::sleep(HEARTBEAT_EVERY) => {}
-                () = shutdown.cancelled() => return,
+                () = shutdown.cancelled() => break,
             }
+        }
+        if let Err(err) = store.remove_replica(&self.id).await {
+            tracing::warn!(error = %err, "cannot remove this replica's row; it lapses in a minute");
         }
     }
 

@@ -862,4 +862,6 @@ async fn replicas_are_listed_while_their_heartbeat_is_recent(db: &TestDb) {
     let live = db.store.replicas_since(at(50)).await.unwrap();
     assert_eq!(live, vec![beat]);
     assert_eq!(db.store.replicas_since(at(0)).await.unwrap().len(), 2);
+    db.store.remove_replica("live").await.unwrap();
+    assert!(db.store.replicas_since(at(50)).await.unwrap().is_empty());
 }

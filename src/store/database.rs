@@ -347,6 +347,10 @@ impl Store for SqlStore {
         jobs::record_replica(&self.pool, replica).await
     }
 
+    async fn remove_replica(&self, id: &str) -> Result<(), StoreError> {
+        jobs::remove_replica(&self.pool, id).await
+    }
+
     async fn replicas_since(&self, since: DateTime<Utc>) -> Result<Vec<Replica>, StoreError> {
         jobs::replicas_since(&self.pool, since).await
     }

@@ -185,6 +185,14 @@ pub(super) async fn record_replica(pool: &AnyPool, replica: &Replica) -> Result<
     Ok(())
 }
 
+pub(super) async fn remove_replica(pool: &AnyPool, id: &str) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM replicas WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 /// Replicas whose last heartbeat is at or after `since`, oldest first.
 pub(super) async fn replicas_since(
     pool: &AnyPool,

@@ -332,6 +332,8 @@ pub trait Store: Send + Sync {
     async fn job_holders(&self, now: DateTime<Utc>) -> Result<Vec<JobHolder>, StoreError>;
     /// Registers a replica or records its heartbeat.
     async fn record_replica(&self, replica: &Replica) -> Result<(), StoreError>;
+    /// Forgets a replica that stops (it is no longer live).
+    async fn remove_replica(&self, id: &str) -> Result<(), StoreError>;
     /// The replicas heard from at or after `since`.
     async fn replicas_since(&self, since: DateTime<Utc>) -> Result<Vec<Replica>, StoreError>;
     /// Parks the incident on an MFA sweep that covers it (see `sweeps::join`); asking again

@@ -24,7 +24,12 @@ enum SweepError {
     Cloud(#[from] CloudError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("a user's task ended abnormally: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
+
+/// Users settled at once: their calls overlap, within the client's rate limits.
+const PARALLEL_USERS: usize = 4;
 
 /// Runs sweeps whenever one is waiting and this replica can take the job, until `shutdown`.
 pub(super) async fn run(inner: Arc<Inner>, shutdown: CancellationToken) {
@@ -56,7 +61,7 @@ pub(super) async fn run(inner: Arc<Inner>, shutdown: CancellationToken) {
 
 /// Takes the job and drives the oldest unfinished sweep to its end; `false` when there was
 /// nothing to do or another replica holds the job.
-async fn sweep_once(inner: &Inner) -> Result<bool, SweepError> {
+async fn sweep_once(inner: &Arc<Inner>) -> Result<bool, SweepError> {
     let Some(sweep) = inner.store.next_mfa_sweep().await? else {
         return Ok(false);
     };
@@ -78,7 +83,7 @@ async fn sweep_once(inner: &Inner) -> Result<bool, SweepError> {
     result.map(|()| true)
 }
 
-async fn drive(inner: &Inner, lease: &JobLease, sweep: &MfaSweep) -> Result<(), SweepError> {
+async fn drive(inner: &Arc<Inner>, lease: &JobLease, sweep: &MfaSweep) -> Result<(), SweepError> {
     if sweep.state == SweepState::Queued {
         let users = inner.client.list_users().await?.value;
         let names: Vec<String> = users.into_iter().map(|u| u.user_name).collect();
@@ -118,8 +123,19 @@ async fn drive(inner: &Inner, lease: &JobLease, sweep: &MfaSweep) -> Result<(), 
             .await;
             continue;
         }
+        // Dropped with `drive` when the lease is lost, which aborts the tasks.
+        let mut tasks = tokio::task::JoinSet::new();
         for user in due {
-            settle_user(inner, lease, sweep.id, user).await?;
+            if tasks.len() >= PARALLEL_USERS
+                && let Some(done) = tasks.join_next().await
+            {
+                done??;
+            }
+            let (inner, lease, id) = (inner.clone(), lease.clone(), sweep.id);
+            tasks.spawn(async move { settle_user(&inner, &lease, id, user).await });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done??;
         }
     }
 }
