@@ -834,10 +834,17 @@ async fn an_mfa_sweep_keeps_progress_per_user_and_wakes_its_parked_incidents(db:
         claimed.contains(&ids[0]) && claimed.contains(&ids[1]),
         "{claimed:?}"
     );
-    // A sweep that is done takes no new incident: the next one starts afresh.
+    // A done sweep still covers an incident opened before it started; a later incident
+    // gets a sweep of its own.
+    let more = opened(db, 5).await;
+    let covered = store
+        .join_mfa_sweep(more[3], opened_at, None, now)
+        .await
+        .unwrap();
+    assert_eq!((covered.id, covered.state), (sweep.id, SweepState::Done));
     let later = now + chrono::Duration::seconds(10);
     let next = store
-        .join_mfa_sweep(opened(db, 4).await[3], later, None, later)
+        .join_mfa_sweep(more[4], later, None, later)
         .await
         .unwrap();
     assert_ne!(next.id, sweep.id);

@@ -124,8 +124,9 @@ fn user_from_row(row: &AnyRow) -> Result<SweepUser, StoreError> {
 }
 
 /// Puts the incident on a sweep that covers it: one it already waits for, one not yet
-/// started, or one that started after the incident was opened; otherwise a new one. `user`
-/// (the leaked key's) is asked for a new password with the sweep's own change.
+/// started, or one that started (running or done) after the incident was opened; otherwise
+/// a new one. `user` (the leaked key's) is asked for a new password with the sweep's own
+/// change, if the sweep has not passed that user yet.
 pub(super) async fn join(
     pool: &AnyPool,
     backend: Backend,
@@ -147,7 +148,7 @@ pub(super) async fn join(
     }
     let covering = sqlx::query(&format!(
         "SELECT {SWEEP_COLUMNS} FROM mfa_sweeps \
-         WHERE state = 'queued' OR (state = 'running' AND started_at >= $1) \
+         WHERE state = 'queued' OR started_at >= $1 \
          ORDER BY id DESC LIMIT 1"
     ))
     .bind(opened_at.timestamp_millis())

@@ -560,7 +560,11 @@ async fn one_mfa_sweep_covers_every_incident_opened_before_it() {
         assert!(started.is_string(), "{incident:#}");
         sweeps.insert(started.to_string());
     }
-    assert_eq!(sweeps.len(), 1, "both incidents are covered by one sweep");
+    assert_eq!(
+        sweeps.len(),
+        1,
+        "both incidents are covered by one sweep: {sweeps:?}"
+    );
     assert!(most_per_target(&url, "UpdateLoginProfile").await <= 1);
     assert_eq!(calls_of(&url, "ListUsers").await.len(), 1);
 }
