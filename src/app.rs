@@ -17,6 +17,7 @@ use crate::intake::{Intake, IntakeQueue};
 use crate::monitoring::{Exporter, MonitoringError};
 use crate::notify::{NotifyError, Sender};
 use crate::readiness::Readiness;
+use crate::replicas::ReplicaIdentity;
 use crate::store::{self, AuditGate, Store, StoreError};
 use crate::worker::Worker;
 
@@ -61,6 +62,8 @@ pub struct App {
     limits: ServerLimits,
     /// Ends the event streams when shutdown begins.
     streams_end: CancellationToken,
+    /// This daemon among the replicas on the database.
+    replica: ReplicaIdentity,
 }
 
 impl App {
@@ -84,6 +87,9 @@ impl App {
         .await?;
         store.migrate().await?;
         let audit = audit_watch::check_at_start(store.as_ref()).await?;
+        let replica = ReplicaIdentity::new(settings);
+        replica.register(store.as_ref()).await?;
+        tracing::info!(replica.id = %replica.id, replica.host = %replica.host, "replica registered");
         let wake = Arc::new(tokio::sync::Notify::new());
         let (queue, writer) = IntakeQueue::start(
             store.clone(),
@@ -98,6 +104,7 @@ impl App {
             .transpose()?
             .map(Arc::new);
         let sinks = runtime.remediation.sinks.clone();
+        let job_lease = runtime.remediation.lease;
         let worker = match &client {
             Some(client) if runtime.remediation.workers > 0 => Some(Worker::new(
                 store.clone(),
@@ -106,6 +113,7 @@ impl App {
                 runtime.step_retry,
                 wake.clone(),
                 audit.clone(),
+                replica.clone(),
             )),
             None => None,
             _ => {
@@ -125,6 +133,8 @@ impl App {
                 interval,
                 overlap: Duration::from_secs(settings.intake.security_center.overlap_secs),
                 readiness: readiness.clone(),
+                replica: replica.id.clone(),
+                lease: job_lease,
             }),
             _ => None,
         };
@@ -155,6 +165,7 @@ impl App {
             console: runtime
                 .console
                 .map(|c| Arc::new(http::Sessions::new(c, store.clone()))),
+            replica: replica.id.clone().into(),
         };
         let request_timeout = Duration::from_secs(settings.server.request_timeout_secs);
         let separate = runtime.metrics.as_ref().and_then(|m| m.listen);
@@ -197,6 +208,7 @@ impl App {
             shutdown_grace: Duration::from_secs(settings.server.shutdown_grace_secs),
             limits: runtime.server,
             streams_end,
+            replica,
         })
     }
 
@@ -227,6 +239,7 @@ impl App {
             }
             tokio::spawn(http::serve(listener, router, self.limits, shutdown.clone()));
         }
+        let heartbeat = tokio::spawn(self.replica.heartbeat(self.store.clone(), shutdown.clone()));
         tokio::spawn(audit_watch::recheck(
             self.store,
             self.audit,
@@ -285,6 +298,8 @@ impl App {
         {
             tracing::warn!("the intake writer did not drain within the grace period");
         }
+        // Waited for, so the replica's row is gone before the process is.
+        let _ = tokio::time::timeout(self.shutdown_grace, heartbeat).await;
         tracing::info!("stopped");
         Ok(())
     }

@@ -65,6 +65,8 @@ pub struct AppState {
     pub events: EventHub,
     /// Console sign-ins; `None` when the console is off.
     pub console: Option<Arc<Sessions>>,
+    /// This replica's id, as the status API names it.
+    pub replica: Arc<str>,
 }
 
 /// The API's routes, with `/metrics` among them when `metrics` is given.

@@ -1,14 +1,17 @@
-//! `GET /v1/status`: the version, the database backend, the audit chain's state and the
-//! readiness checks.
+//! `GET /v1/status`: the version, the database backend, the audit chain's state, the
+//! readiness checks, the live replicas and who holds each singleton job.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 
+use chrono::SecondsFormat;
+
 use super::tokens::authorize;
-use super::views::{AuditChain, Database, ErrorBody, Status};
+use super::views::{AuditChain, Database, ErrorBody, ReplicaView, SingletonJob, Status};
 use super::{ApiError, AppState};
 use crate::config::Role;
+use crate::replicas::LIVE_WITHIN;
 
 /// Version, database backend, audit chain head and intactness, readiness checks.
 #[utoipa::path(get, path = "/v1/status", tag = "status", security(("viewer" = [])),
@@ -40,6 +43,35 @@ pub(super) async fn gather(state: &AppState) -> Result<Status, ApiError> {
         (true, Some(anchor)) => (anchor.rows, anchor.hash),
         _ => (report.rows, report.head.clone()),
     };
+    let now = chrono::Utc::now();
+    let live_since = now - chrono::Duration::from_std(LIVE_WITHIN).unwrap_or_default();
+    let stamp = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let replicas = state
+        .store
+        .replicas_since(live_since)
+        .await?
+        .into_iter()
+        .map(|r| ReplicaView {
+            started_at: stamp(r.started_at),
+            last_heartbeat: stamp(r.heartbeat_at),
+            id: r.id,
+            host: r.host,
+            version: r.version,
+            account_id: r.account_id,
+        })
+        .collect();
+    let singleton_jobs = state
+        .store
+        .job_holders(now)
+        .await?
+        .into_iter()
+        .map(|j| SingletonJob {
+            lease_expires_at: stamp(j.expires_at),
+            name: j.name,
+            holder: j.holder,
+            fencing_token: j.token,
+        })
+        .collect();
     Ok(Status {
         version: env!("CARGO_PKG_VERSION"),
         database: Database {
@@ -54,5 +86,8 @@ pub(super) async fn gather(state: &AppState) -> Result<Status, ApiError> {
         },
         ready: checks.ready(),
         checks: checks.to_json(),
+        replica: state.replica.to_string(),
+        replicas,
+        singleton_jobs,
     })
 }

@@ -322,6 +322,36 @@ pub struct Status {
     /// Each readiness check by name, as `/readyz` shows them.
     #[schema(value_type = Object)]
     pub checks: serde_json::Value,
+    /// The id of the replica that answered.
+    pub replica: String,
+    /// The replicas on this database heard from in the last minute, oldest first.
+    pub replicas: Vec<ReplicaView>,
+    /// The singleton jobs whose lease is held now, and by which replica.
+    pub singleton_jobs: Vec<SingletonJob>,
+}
+
+/// One daemon on the shared database.
+#[derive(Serialize, ToSchema)]
+pub struct ReplicaView {
+    pub id: String,
+    /// The host name its operating system reports.
+    pub host: String,
+    pub version: String,
+    pub started_at: String,
+    pub last_heartbeat: String,
+    /// The Alibaba Cloud account it acts in, once learned.
+    pub account_id: Option<String>,
+}
+
+/// Account-wide work one replica at a time runs: `mfa_sweep`, `security_center`.
+#[derive(Serialize, ToSchema)]
+pub struct SingletonJob {
+    pub name: String,
+    /// The holding replica's id.
+    pub holder: String,
+    /// Grows with every change of holder.
+    pub fencing_token: i64,
+    pub lease_expires_at: String,
 }
 
 #[derive(Serialize, ToSchema)]

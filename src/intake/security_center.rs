@@ -12,6 +12,7 @@ use crate::cloud::api::{LeakDetail, LeakRecord};
 use crate::cloud::{CloudClient, CloudError};
 use crate::domain::text::{self as free_text, Rule};
 use crate::domain::{AccessKeyId, LeakNotification, OwnerType, Signal};
+use crate::singleton::{SECURITY_CENTER, keep};
 use crate::store::{Delivery, IntakeOutcome, Store, StoreError};
 
 /// The source name of records from Security Center (reserved: no webhook may use it).
@@ -44,6 +45,17 @@ pub struct SecurityCenterPoller {
     pub overlap: Duration,
     /// Told of each poll's outcome, so a stale poller makes akguard unready.
     pub readiness: crate::readiness::Readiness,
+    /// This replica's id: the poll runs on whichever replica holds its singleton job.
+    pub replica: String,
+    /// How long the job's lease outlives the holder's last renewal, beyond one interval.
+    pub lease: Duration,
+}
+
+/// What one round of the poller did.
+enum Round {
+    Polled(PollReport),
+    /// Another replica holds the job and polls for the fleet.
+    HeldElsewhere,
 }
 
 impl SecurityCenterPoller {
@@ -53,32 +65,67 @@ impl SecurityCenterPoller {
             interval_secs = self.interval.as_secs(),
             "Security Center poller started"
         );
+        let mut held = None;
         loop {
             // Abandoning a poll half way is safe: each record is durable or not, and the
             // mark moves only after a whole poll.
             let result = tokio::select! {
-                () = shutdown.cancelled() => return,
-                result = self.poll_once() => result,
+                () = shutdown.cancelled() => break,
+                result = self.round(&mut held) => result,
             };
+            // The holder's live lease vouches for the fleet's poller; a replica that is not
+            // the holder counts it as its own fresh poll.
             self.readiness
                 .poll_finished(result.as_ref().err().map(ToString::to_string));
-            if result.is_ok() {
-                crate::monitoring::record::poll_succeeded(Utc::now());
-            }
             match result {
-                Ok(report) if report.records > 0 => tracing::info!(
-                    records = report.records,
-                    created = report.created,
-                    "Security Center leak records polled"
-                ),
-                Ok(_) => tracing::debug!("no new Security Center leak records"),
+                Ok(Round::Polled(report)) => {
+                    crate::monitoring::record::poll_succeeded(Utc::now());
+                    if report.records > 0 {
+                        tracing::info!(
+                            records = report.records,
+                            created = report.created,
+                            "Security Center leak records polled"
+                        );
+                    } else {
+                        tracing::debug!("no new Security Center leak records");
+                    }
+                }
+                Ok(Round::HeldElsewhere) => {
+                    tracing::debug!("another replica holds the Security Center poll")
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, "Security Center poll failed; will try again")
                 }
             }
             tokio::select! {
-                () = shutdown.cancelled() => return,
+                () = shutdown.cancelled() => break,
                 () = tokio::time::sleep(self.interval) => {}
+            }
+        }
+        // Another replica may take the poll over at once rather than after the lease.
+        if let Some(lease) = held
+            && let Err(err) = self.store.release_job(&lease).await
+        {
+            tracing::warn!(error = %err, "cannot release the Security Center poll's lease");
+        }
+    }
+
+    /// Takes (or keeps) the poll's singleton job and polls while holding it.
+    async fn round(&self, held: &mut Option<crate::store::JobLease>) -> Result<Round, PollError> {
+        let lease_for = self.interval + self.lease;
+        let lease = self
+            .store
+            .acquire_job(SECURITY_CENTER, &self.replica, Utc::now(), lease_for)
+            .await?;
+        *held = lease.clone();
+        let Some(lease) = lease else {
+            return Ok(Round::HeldElsewhere);
+        };
+        tokio::select! {
+            report = self.poll_once() => Ok(Round::Polled(report?)),
+            lost = keep(self.store.as_ref(), &lease, lease_for) => {
+                *held = None;
+                Err(lost.into())
             }
         }
     }

@@ -14,7 +14,8 @@ use sqlx::{Connection, Executor, PgConnection};
 use super::backend::{Backend, Creation};
 use super::{
     ClaimScope, ConsoleSession, Delivery, IncidentFilter, IncidentUpdate, IntakeOutcome,
-    OperatorChange, OperatorError, ScheduleChange, SqlStore, Store, StoreError, verify_audit_chain,
+    OperatorChange, OperatorError, Replica, ScheduleChange, SqlStore, Store, StoreError,
+    SweepState, SweepUserState, verify_audit_chain,
 };
 use crate::domain::audit::ChainFault;
 use crate::domain::findings::{Cancel, Finding, FindingsPatch, Triage};
@@ -175,6 +176,9 @@ contract!(
     a_missing_trigger_is_named,
     console_sessions_last_until_they_expire_or_are_closed,
     concurrent_senders_claim_each_notification_of_a_batch_once,
+    a_singleton_job_has_one_holder_and_fences_a_lapsed_one,
+    an_mfa_sweep_keeps_progress_per_user_and_wakes_its_parked_incidents,
+    replicas_are_listed_while_their_heartbeat_is_recent,
 );
 
 fn at(seconds: i64) -> DateTime<Utc> {
@@ -817,4 +821,269 @@ async fn concurrent_senders_claim_each_notification_of_a_batch_once(db: &TestDb)
     incidents.sort_unstable();
     assert_eq!(notified, incidents, "one notification per incident opened");
     store.pool.close().await;
+}
+
+async fn a_singleton_job_has_one_holder_and_fences_a_lapsed_one(db: &TestDb) {
+    let store = &db.store;
+    let lease_for = Duration::from_secs(30);
+    let now = Utc::now();
+    // Twenty replicas race for a free job: one wins.
+    let racers: Vec<_> = (0..20)
+        .map(|n| {
+            let store = Arc::clone(&db.store);
+            tokio::spawn(async move {
+                store
+                    .acquire_job("contract_job", &format!("r{n}"), now, lease_for)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for racer in racers {
+        winners.extend(racer.await.unwrap());
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let first = winners.pop().unwrap();
+    assert_eq!(first.token, 1);
+    // The holder keeps its token when it takes the job again; others wait.
+    let again = store
+        .acquire_job("contract_job", &first.holder, now, lease_for)
+        .await
+        .unwrap();
+    assert_eq!(again.as_ref(), Some(&first));
+    store.renew_job(&first, now, lease_for).await.unwrap();
+    let holders = store.job_holders(now).await.unwrap();
+    assert_eq!(holders.len(), 1);
+    assert_eq!(holders[0].holder, first.holder);
+
+    // The holder stalls past its lease; another replica takes over with a larger token.
+    let later = now + chrono::Duration::seconds(60);
+    let second = store
+        .acquire_job("contract_job", "other", later, lease_for)
+        .await
+        .unwrap()
+        .expect("a lapsed lease is taken over");
+    assert_eq!(second.token, first.token + 1);
+    let renewed = store.renew_job(&first, later, lease_for).await;
+    assert!(
+        matches!(renewed, Err(StoreError::JobLost(_))),
+        "{renewed:?}"
+    );
+    let sweep = store
+        .join_mfa_sweep(opened(db, 1).await[0], later, None, later)
+        .await
+        .unwrap();
+    let stale = store
+        .start_mfa_sweep(&first, sweep.id, &["u".to_owned()], later)
+        .await;
+    assert!(matches!(stale, Err(StoreError::JobLost(_))), "{stale:?}");
+    assert_eq!(
+        store.next_mfa_sweep().await.unwrap().unwrap().state,
+        SweepState::Queued,
+        "the stale holder changed nothing"
+    );
+
+    // A release lets the next replica in at once.
+    store.release_job(&second).await.unwrap();
+    assert!(store.job_holders(later).await.unwrap().is_empty());
+    let third = store
+        .acquire_job("contract_job", &first.holder, later, lease_for)
+        .await
+        .unwrap()
+        .expect("a released job is free");
+    assert_eq!(third.token, second.token + 1);
+}
+
+async fn an_mfa_sweep_keeps_progress_per_user_and_wakes_its_parked_incidents(db: &TestDb) {
+    let store = &db.store;
+    let ids = opened(db, 3).await;
+    let opened_at = store
+        .get_incident(ids[0])
+        .await
+        .unwrap()
+        .unwrap()
+        .created_at;
+    let now = opened_at + chrono::Duration::seconds(1);
+    let far = now + chrono::Duration::hours(1);
+    // Two incidents join one queued sweep; asking again returns it.
+    let sweep = store
+        .join_mfa_sweep(ids[0], opened_at, Some("alice"), now)
+        .await
+        .unwrap();
+    assert_eq!(sweep.state, SweepState::Queued);
+    let same = store
+        .join_mfa_sweep(ids[1], opened_at, None, now)
+        .await
+        .unwrap();
+    assert_eq!(same.id, sweep.id);
+    assert_eq!(
+        store
+            .join_mfa_sweep(ids[0], opened_at, None, now)
+            .await
+            .unwrap()
+            .id,
+        sweep.id
+    );
+    // Both are parked in the MFA step.
+    for _ in 0..2 {
+        let claimed = store
+            .claim_next("w", ClaimScope::Any, now, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .unwrap();
+        let update = IncidentUpdate {
+            state: Some(IncidentState::Active(Step::EnforceMfa)),
+            next_attempt_at: Some(Some(far)),
+            release: true,
+            ..IncidentUpdate::default()
+        };
+        store.record(&claimed.lease, update, vec![]).await.unwrap();
+    }
+
+    let lease = store
+        .acquire_job("mfa_sweep", "r1", now, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    let users = ["alice".to_owned(), "bob".to_owned()];
+    store
+        .start_mfa_sweep(&lease, sweep.id, &users, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.next_mfa_sweep().await.unwrap().unwrap().state,
+        SweepState::Running
+    );
+    // An incident opened before the sweep started joins it; the leaked user's own row asks
+    // for a new password.
+    let third = store
+        .join_mfa_sweep(ids[2], opened_at, Some("carol"), now)
+        .await
+        .unwrap();
+    assert_eq!(third.id, sweep.id);
+    let rows = store.mfa_sweep_users(sweep.id).await.unwrap();
+    let names: Vec<_> = rows
+        .iter()
+        .map(|u| (u.user_name.as_str(), u.reset_password))
+        .collect();
+    assert_eq!(names, [("alice", true), ("bob", false), ("carol", true)]);
+
+    // Alice is done; Bob failed once and waits; Carol is mid-call (the intent record).
+    let mut alice = rows[0].clone();
+    alice.state = SweepUserState::Done;
+    alice.outcome = Some("mfa_now_required".into());
+    alice.password_reset = true;
+    let entry = AuditEntry {
+        incident_id: None,
+        actor: "job:mfa_sweep:r1".into(),
+        action: "cloud.call".into(),
+        detail: serde_json::json!({"api": "UpdateLoginProfile", "target": "alice"}),
+    };
+    store
+        .save_sweep_user(&lease, sweep.id, &alice, vec![entry], now)
+        .await
+        .unwrap();
+    let mut bob = rows[1].clone();
+    bob.attempts = 1;
+    bob.error = Some("Throttling".into());
+    bob.next_attempt_at = now + chrono::Duration::seconds(5);
+    store
+        .save_sweep_user(&lease, sweep.id, &bob, vec![], now)
+        .await
+        .unwrap();
+    let mut carol = rows[2].clone();
+    carol.state = SweepUserState::Applying;
+    carol.want_mfa = true;
+    carol.want_reset = true;
+    store
+        .save_sweep_user(&lease, sweep.id, &carol, vec![], now)
+        .await
+        .unwrap();
+    assert!(
+        !store.finish_mfa_sweep(&lease, sweep.id, now).await.unwrap(),
+        "users are left"
+    );
+    let kept = store.mfa_sweep_users(sweep.id).await.unwrap();
+    assert_eq!(
+        kept,
+        vec![alice, bob.clone(), carol.clone()],
+        "progress survives"
+    );
+    let audit = store.audit_page(0, 100).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "cloud.call" && a.incident_id.is_none())
+    );
+    assert!(chain_faults(db).await.is_empty());
+
+    bob.state = SweepUserState::Failed;
+    carol.state = SweepUserState::Done;
+    for user in [&bob, &carol] {
+        store
+            .save_sweep_user(&lease, sweep.id, user, vec![], now)
+            .await
+            .unwrap();
+    }
+    assert!(store.finish_mfa_sweep(&lease, sweep.id, now).await.unwrap());
+    assert!(store.next_mfa_sweep().await.unwrap().is_none());
+    assert_eq!(
+        store.mfa_sweep_of(ids[0]).await.unwrap().unwrap().state,
+        SweepState::Done
+    );
+    // The parked incidents are due now, and claimable.
+    for id in &ids[..2] {
+        let incident = store.get_incident(*id).await.unwrap().unwrap();
+        assert_eq!(incident.next_attempt_at, Some(now), "incident {id}");
+    }
+    let mut claimed = Vec::new();
+    while let Some(c) = store
+        .claim_next("w", ClaimScope::Any, now, Duration::from_secs(30))
+        .await
+        .unwrap()
+    {
+        claimed.push(c.incident.id);
+    }
+    assert!(
+        claimed.contains(&ids[0]) && claimed.contains(&ids[1]),
+        "{claimed:?}"
+    );
+    // A done sweep still covers an incident opened before it started; a later incident
+    // gets a sweep of its own.
+    let more = opened(db, 5).await;
+    let covered = store
+        .join_mfa_sweep(more[3], opened_at, None, now)
+        .await
+        .unwrap();
+    assert_eq!((covered.id, covered.state), (sweep.id, SweepState::Done));
+    let later = now + chrono::Duration::seconds(10);
+    let next = store
+        .join_mfa_sweep(more[4], later, None, later)
+        .await
+        .unwrap();
+    assert_ne!(next.id, sweep.id);
+    assert_eq!(next.state, SweepState::Queued);
+}
+
+async fn replicas_are_listed_while_their_heartbeat_is_recent(db: &TestDb) {
+    let replica = |id: &str, beat: i64| Replica {
+        id: id.into(),
+        host: "host-a".into(),
+        version: "1.2.3".into(),
+        started_at: at(0),
+        heartbeat_at: at(beat),
+        account_id: None,
+        config_digest: "{}".into(),
+    };
+    db.store.record_replica(&replica("old", 10)).await.unwrap();
+    db.store.record_replica(&replica("live", 10)).await.unwrap();
+    let mut beat = replica("live", 100);
+    beat.account_id = Some("1234567890123456".into());
+    db.store.record_replica(&beat).await.unwrap();
+    let live = db.store.replicas_since(at(50)).await.unwrap();
+    assert_eq!(live, vec![beat]);
+    assert_eq!(db.store.replicas_since(at(0)).await.unwrap().len(), 2);
+    db.store.remove_replica("live").await.unwrap();
+    assert!(db.store.replicas_since(at(50)).await.unwrap().is_empty());
 }

@@ -13,9 +13,10 @@ use super::rows::{AUDIT_COLUMNS, INCIDENT_COLUMNS, audit_from_row, scheduled_fro
 use super::sql::Sql;
 use super::{
     ClaimScope, Claimed, ConsoleSession, Delivery, DeliveryRecord, IncidentFilter, IncidentUpdate,
-    IntakeOutcome, Lease, OperatorChange, OperatorError, OutboxItem, OutboxState, OutboxVerdict,
-    ScheduleChange, Scheduled, Store, StoreError, Tally, Waiting, audit_log, deliveries,
-    outbox_queue, sessions, tally, work,
+    IntakeOutcome, JobHolder, JobLease, Lease, MfaSweep, OperatorChange, OperatorError,
+    OutboxItem, OutboxState, OutboxVerdict, Replica, ScheduleChange, Scheduled, Store,
+    StoreError, SweepUser, Tally, Waiting, audit_log, deliveries, jobs, outbox_queue, sessions,
+    sweeps, tally, work,
 };
 use crate::domain::audit::AuditHead;
 use crate::domain::notice::Route;
@@ -334,5 +335,105 @@ impl Store for SqlStore {
 
     async fn close_session(&self, secret_sha256: &str) -> Result<(), StoreError> {
         sessions::close(&self.pool, secret_sha256).await
+    }
+
+    async fn acquire_job(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+    ) -> Result<Option<JobLease>, StoreError> {
+        jobs::acquire(&self.pool, name, holder, now, lease_for).await
+    }
+
+    async fn renew_job(
+        &self,
+        lease: &JobLease,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+    ) -> Result<(), StoreError> {
+        jobs::renew(&self.pool, lease, now, lease_for).await
+    }
+
+    async fn release_job(&self, lease: &JobLease) -> Result<(), StoreError> {
+        jobs::release(&self.pool, lease).await
+    }
+
+    async fn job_holders(&self, now: DateTime<Utc>) -> Result<Vec<JobHolder>, StoreError> {
+        jobs::holders(&self.pool, now).await
+    }
+
+    async fn record_replica(&self, replica: &Replica) -> Result<(), StoreError> {
+        jobs::record_replica(&self.pool, replica).await
+    }
+
+    async fn remove_replica(&self, id: &str) -> Result<(), StoreError> {
+        jobs::remove_replica(&self.pool, id).await
+    }
+
+    async fn replicas_since(&self, since: DateTime<Utc>) -> Result<Vec<Replica>, StoreError> {
+        jobs::replicas_since(&self.pool, since).await
+    }
+
+    async fn join_mfa_sweep(
+        &self,
+        incident: IncidentId,
+        opened_at: DateTime<Utc>,
+        user: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<MfaSweep, StoreError> {
+        sweeps::join(&self.pool, self.backend, incident, opened_at, user, now).await
+    }
+
+    async fn next_mfa_sweep(&self) -> Result<Option<MfaSweep>, StoreError> {
+        sweeps::next(&self.pool).await
+    }
+
+    async fn mfa_sweep_of(&self, incident: IncidentId) -> Result<Option<MfaSweep>, StoreError> {
+        sweeps::of_incident(&self.pool, incident).await
+    }
+
+    async fn mfa_sweep_users(&self, sweep: i64) -> Result<Vec<SweepUser>, StoreError> {
+        sweeps::users(&self.pool, sweep).await
+    }
+
+    async fn start_mfa_sweep(
+        &self,
+        lease: &JobLease,
+        sweep: i64,
+        users: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sweeps::start(&self.pool, self.backend, lease, sweep, users, now).await
+    }
+
+    async fn save_sweep_user(
+        &self,
+        lease: &JobLease,
+        sweep: i64,
+        user: &SweepUser,
+        audit: Vec<AuditEntry>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let appends = !audit.is_empty();
+        sweeps::save_user(&self.pool, self.backend, lease, sweep, user, audit, now).await?;
+        if appends {
+            self.committed();
+        }
+        Ok(())
+    }
+
+    async fn finish_mfa_sweep(
+        &self,
+        lease: &JobLease,
+        sweep: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        sweeps::finish(&self.pool, self.backend, lease, sweep, now).await
+    }
+
+    async fn wake_mfa_waiters(&self, sweep: i64, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        sweeps::wake(&self.pool, self.backend, sweep, now).await
     }
 }

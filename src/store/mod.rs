@@ -10,11 +10,13 @@ mod contract;
 mod database;
 mod deliveries;
 mod fence;
+mod jobs;
 mod outbox;
 mod outbox_queue;
 mod rows;
 mod sessions;
 mod sql;
+mod sweeps;
 mod tally;
 mod work;
 
@@ -33,8 +35,10 @@ use crate::domain::{
 pub use audit::{AuditGate, verify_audit_chain};
 use backend::Creation;
 pub use database::SqlStore;
+pub use jobs::{JobHolder, JobLease, Replica};
 pub use outbox::{DeliveryRecord, OutboxItem, OutboxState, OutboxVerdict};
 pub use sessions::ConsoleSession;
+pub use sweeps::{MfaSweep, SweepState, SweepUser, SweepUserState};
 pub use tally::Tally;
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +58,9 @@ pub enum StoreError {
     /// Another worker took the incident over: stop without further effects.
     #[error("the lease on incident {0} was lost")]
     LeaseLost(IncidentId),
+    /// Another replica took the singleton job over: stop without further effects.
+    #[error("the lease on the singleton job {0} was lost")]
+    JobLost(String),
     #[error("the audit anchor is missing; nothing can be appended to the audit log")]
     AuditAnchorMissing,
     /// Appending now would extend a chain that does not verify, covering the damage.
@@ -340,6 +347,73 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<ConsoleSession>, StoreError>;
     /// Ends a console session on every replica.
     async fn close_session(&self, secret_sha256: &str) -> Result<(), StoreError>;
+    /// Takes the singleton job `name` for `holder`, or extends the holder's lease; `None`
+    /// while another holder's lease runs. A new holder gets a larger fencing token.
+    async fn acquire_job(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        lease_for: std::time::Duration,
+    ) -> Result<Option<JobLease>, StoreError>;
+    /// Extends a held job lease; `JobLost` once another holder has it.
+    async fn renew_job(
+        &self,
+        lease: &JobLease,
+        now: DateTime<Utc>,
+        lease_for: std::time::Duration,
+    ) -> Result<(), StoreError>;
+    /// Gives a job up so another replica may take it at once.
+    async fn release_job(&self, lease: &JobLease) -> Result<(), StoreError>;
+    /// The singleton jobs held at `now` and by whom.
+    async fn job_holders(&self, now: DateTime<Utc>) -> Result<Vec<JobHolder>, StoreError>;
+    /// Registers a replica or records its heartbeat.
+    async fn record_replica(&self, replica: &Replica) -> Result<(), StoreError>;
+    /// Forgets a replica that stops (it is no longer live).
+    async fn remove_replica(&self, id: &str) -> Result<(), StoreError>;
+    /// The replicas heard from at or after `since`.
+    async fn replicas_since(&self, since: DateTime<Utc>) -> Result<Vec<Replica>, StoreError>;
+    /// Parks the incident on an MFA sweep that covers it (see `sweeps::join`); asking again
+    /// returns the same sweep.
+    async fn join_mfa_sweep(
+        &self,
+        incident: IncidentId,
+        opened_at: DateTime<Utc>,
+        user: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<MfaSweep, StoreError>;
+    /// The oldest MFA sweep not yet done.
+    async fn next_mfa_sweep(&self) -> Result<Option<MfaSweep>, StoreError>;
+    /// The MFA sweep an incident joined.
+    async fn mfa_sweep_of(&self, incident: IncidentId) -> Result<Option<MfaSweep>, StoreError>;
+    /// Each user's progress in a sweep.
+    async fn mfa_sweep_users(&self, sweep: i64) -> Result<Vec<SweepUser>, StoreError>;
+    /// Starts a queued sweep over `users`, under the job's lease.
+    async fn start_mfa_sweep(
+        &self,
+        lease: &JobLease,
+        sweep: i64,
+        users: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Saves one user's progress and its audit rows, under the job's lease.
+    async fn save_sweep_user(
+        &self,
+        lease: &JobLease,
+        sweep: i64,
+        user: &SweepUser,
+        audit: Vec<AuditEntry>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Ends the sweep if no user is left and wakes its parked incidents; `false` otherwise.
+    async fn finish_mfa_sweep(
+        &self,
+        lease: &JobLease,
+        sweep: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Wakes the incidents parked on a done sweep (for one that parked as it finished).
+    async fn wake_mfa_waiters(&self, sweep: i64, now: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 /// Opens the store named by the URL's scheme, writing no notifications.

@@ -47,6 +47,8 @@ pub(super) struct StepResult {
     pub settle_audit_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Not done yet: run the step again at this time (a wait, not a failure).
     pub wait_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Waiting for this MFA sweep, which wakes the incident when it is done.
+    pub parked_on: Option<i64>,
 }
 
 impl StepResult {
@@ -58,6 +60,15 @@ impl StepResult {
     pub fn wait_until(at: chrono::DateTime<chrono::Utc>) -> Self {
         Self {
             wait_until: Some(at),
+            ..Self::default()
+        }
+    }
+
+    /// Waits for MFA sweep `sweep`, looking again by itself at `until` at the latest.
+    pub fn parked(sweep: i64, until: chrono::DateTime<chrono::Utc>) -> Self {
+        Self {
+            wait_until: Some(until),
+            parked_on: Some(sweep),
             ..Self::default()
         }
     }
@@ -109,6 +120,12 @@ impl<'a> StepContext<'a> {
             .user_name
             .as_deref()
             .ok_or_else(|| StepError::Unverified("the incident names no RAM user".into()))
+    }
+
+    /// Notes an audit row written with the step's outcome (like a read, it records no effect).
+    pub fn note(&mut self, action: &str, detail: Value) {
+        let entry = self.entry(action, detail);
+        self.reads.push(entry);
     }
 
     pub fn take_reads(&mut self) -> Vec<AuditEntry> {
@@ -260,13 +277,7 @@ impl<'a> StepContext<'a> {
     /// Test hook: dies between a successful effect and its record, the worst moment.
     #[cfg(feature = "fault-injection")]
     pub fn crash_point(&self, effect: &str) {
-        if self.inner.crash_after.as_deref() == Some(effect) {
-            tracing::error!(
-                api = effect,
-                "crash hook: aborting after the call, before its record"
-            );
-            std::process::abort();
-        }
+        self.inner.crash_point(effect);
     }
 
     /// Appends audit rows under the lease; a lost lease stops the step.

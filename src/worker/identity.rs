@@ -19,6 +19,7 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
 pub(super) async fn learn(
     client: &CloudClient,
     config: &RemediationConfig,
+    account: &std::sync::OnceLock<String>,
     shutdown: &CancellationToken,
 ) -> Option<Protection> {
     let listed = Protection::listed(
@@ -37,6 +38,10 @@ pub(super) async fn learn(
             learned = learned => match learned {
                 Ok((identity, keys)) => {
                     let user = identity.user_name().map(str::to_owned);
+                    if let Some(id) = &identity.account_id {
+                        // Set once: the replica's heartbeat names it for the others.
+                        let _ = account.set(id.clone());
+                    }
                     tracing::info!(
                         arn = identity.arn.as_deref().unwrap_or_default(),
                         identity_type = identity.identity_type.as_deref().unwrap_or_default(),

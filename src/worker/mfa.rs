@@ -1,105 +1,124 @@
 //! MFA: every RAM user with console access and no MFA device must bind one at next logon;
 //! the leaked key's own user must also change its password.
 //!
-//! The account-wide sweep is shared: a sweep that started after an incident was opened
-//! already covers that incident, so during a burst of leaks one sweep serves them all and
-//! each later incident only handles its own user.
+//! The account-wide sweep is shared and runs on one replica at a time (see `sweep`): an
+//! incident joins a sweep that covers it (one not yet started, or one that started after
+//! the incident was opened), is parked until that sweep is done, and reports it. During a
+//! burst of leaks one sweep serves them all.
 //!
 //! Protected users (akguard's own, `protect.users`) are skipped: their login is never changed.
 
 use chrono::Utc;
+use serde_json::json;
 
 use super::context::{StepContext, StepError, StepResult, applied};
+use super::sweep;
 use crate::domain::Finding;
 use crate::domain::findings::Mfa;
+use crate::store::{SweepState, SweepUser, SweepUserState};
 
-/// The start of the last completed sweep, in the store's marks.
-const SWEEP_MARK: &str = "mfa_sweep_started";
-
-/// What was done for one user.
+/// What was done for the leaked key's user.
 #[derive(Default)]
 struct Changes {
-    console_user: bool,
     mfa_now_required: bool,
-    mfa_already_required: bool,
     password_reset: bool,
 }
 
+/// Parks the incident on a sweep that covers it; once the sweep is done, reports it and
+/// makes sure the leaked key's user must change its password.
 pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepError> {
-    let leaked_user = ctx.incident.user_name.clone();
-    // One sweep at a time in this process: those waiting are usually covered by it.
-    let _sweep = ctx.inner.mfa_sweep.lock().await;
-    let covered_since = ctx
-        .inner
-        .store
-        .mark(SWEEP_MARK)
-        .await?
-        .and_then(|m| m.parse::<i64>().ok())
-        .filter(|started| *started >= ctx.incident.created_at.timestamp_millis());
-    if let Some(started) = covered_since {
-        let mut finding = Mfa {
-            covered_by_sweep_started_at: chrono::DateTime::from_timestamp_millis(started),
-            dry_run: ctx.dry_run(),
-            ..Mfa::default()
-        };
-        if let Some(user) = &leaked_user {
-            let changes = ensure(ctx, user, true).await?;
-            finding.password_reset_required = changes.password_reset.then(|| user.clone());
-            finding.mfa_now_required = Some(if changes.mfa_now_required {
-                vec![user.clone()]
-            } else {
-                vec![]
-            });
-        }
-        return Ok(StepResult::default().finding(Finding::Mfa(finding)));
+    let store = ctx.inner.store.clone();
+    let leaked_user = ctx
+        .incident
+        .user_name
+        .clone()
+        .filter(|user| ctx.inner.protection.user(user).is_none());
+    let now = Utc::now();
+    let joined = store
+        .join_mfa_sweep(
+            ctx.incident.id,
+            ctx.incident.created_at,
+            leaked_user.as_deref(),
+            now,
+        )
+        .await?;
+    if joined.state != SweepState::Done {
+        // Parked, not holding a worker: the sweep's holder wakes it when the sweep is done.
+        ctx.inner.sweep_wake.notify_one();
+        return Ok(StepResult::parked(joined.id, sweep::parked_until(now)));
     }
-
-    let started = Utc::now();
-    let client = ctx.inner.client.clone();
-    let users = ctx.read("ListUsers", "*", client.list_users()).await?;
-    let (mut console_users, mut required, mut already, mut password_reset) =
-        (0, Vec::new(), Vec::new(), None);
-    let mut protected = Vec::new();
-    for user in &users {
-        let name = user.user_name.as_str();
-        if ctx.inner.protection.user(name).is_some() {
-            protected.push(name.to_owned());
-            continue;
-        }
-        let changes = ensure(ctx, name, leaked_user.as_deref() == Some(name)).await?;
-        console_users += usize::from(changes.console_user);
-        if changes.mfa_now_required {
-            required.push(name.to_owned());
-        }
-        if changes.mfa_already_required {
-            already.push(name.to_owned());
-        }
-        if changes.password_reset {
-            password_reset = Some(name.to_owned());
-        }
-    }
-    if !ctx.dry_run() {
-        ctx.inner
-            .store
-            .set_mark(SWEEP_MARK, &started.timestamp_millis().to_string())
-            .await?;
-    }
-    let finding = Mfa {
-        covered_by_sweep_started_at: None,
+    let users = store.mfa_sweep_users(joined.id).await?;
+    let named = |outcome: &str| -> Vec<String> {
+        users
+            .iter()
+            .filter(|u| u.outcome.as_deref() == Some(outcome))
+            .map(|u| u.user_name.clone())
+            .collect()
+    };
+    let mut finding = Mfa {
+        covered_by_sweep_started_at: joined.started_at,
         users_checked: Some(users.len()),
-        console_users: Some(console_users),
-        mfa_now_required: Some(required),
-        mfa_already_required: Some(already),
-        password_reset_required: password_reset,
-        protected_skipped: Some(protected),
+        console_users: Some(
+            users
+                .iter()
+                .filter(|u| {
+                    matches!(
+                        u.outcome.as_deref(),
+                        Some("has_device" | "mfa_now_required" | "mfa_already_required")
+                    )
+                })
+                .count(),
+        ),
+        mfa_now_required: Some(named("mfa_now_required")),
+        mfa_already_required: Some(named("mfa_already_required")),
+        password_reset_required: None,
+        protected_skipped: Some(named("protected")),
+        users_failed: Some(
+            users
+                .iter()
+                .filter(|u| u.state == SweepUserState::Failed)
+                .map(|u| u.user_name.clone())
+                .collect(),
+        ),
         dry_run: ctx.dry_run(),
     };
+    // The sweep's own calls are audited account-wide; the incident names the sweep it used.
+    ctx.note(
+        "mfa.sweep",
+        json!({"step": ctx.step.as_str(), "sweep": joined.id, "started_at": joined.started_at,
+            "mfa_now_required": finding.mfa_now_required, "dry_run": ctx.dry_run()}),
+    );
+    if let Some(user) = &leaked_user {
+        let row = users.iter().find(|u| &u.user_name == user);
+        if covered(row) {
+            finding.password_reset_required =
+                row.is_some_and(|r| r.password_reset).then(|| user.clone());
+        } else {
+            // The sweep passed this user before the incident joined, or gave up on it.
+            let changes = ensure(ctx, user).await?;
+            finding.password_reset_required = changes.password_reset.then(|| user.clone());
+            if changes.mfa_now_required
+                && let Some(list) = finding.mfa_now_required.as_mut()
+                && !list.contains(user)
+            {
+                list.push(user.clone());
+            }
+        }
+    }
     Ok(StepResult::default().finding(Finding::Mfa(finding)))
 }
 
-/// Requires MFA of one console user without a device (and, for the leaked key's user, a new
-/// password), changing only what is not already so.
-async fn ensure(ctx: &mut StepContext<'_>, name: &str, leaked: bool) -> Result<Changes, StepError> {
+/// Whether the sweep already settled the leaked user, new password included.
+fn covered(row: Option<&SweepUser>) -> bool {
+    row.is_some_and(|r| {
+        r.state == SweepUserState::Done
+            && (r.password_reset || matches!(r.outcome.as_deref(), Some("no_console")))
+    })
+}
+
+/// Requires MFA of the leaked key's user, if it has console access and no device, and a new
+/// password, changing only what is not already so.
+async fn ensure(ctx: &mut StepContext<'_>, name: &str) -> Result<Changes, StepError> {
     let client = ctx.inner.client.clone();
     let Some(profile) = ctx
         .read("GetLoginProfile", name, client.get_login_profile(name))
@@ -112,7 +131,7 @@ async fn ensure(ctx: &mut StepContext<'_>, name: &str, leaked: bool) -> Result<C
         .await?
         .is_some();
     let want_mfa = !has_device && !profile.mfa_bind_required;
-    let want_reset = leaked && !profile.password_reset_required;
+    let want_reset = !profile.password_reset_required;
     if want_mfa || want_reset {
         ctx.mutate("UpdateLoginProfile", name, || {
             applied(client.update_login_profile(
@@ -124,9 +143,7 @@ async fn ensure(ctx: &mut StepContext<'_>, name: &str, leaked: bool) -> Result<C
         .await?;
     }
     Ok(Changes {
-        console_user: true,
         mfa_now_required: want_mfa,
-        mfa_already_required: !has_device && !want_mfa,
-        password_reset: leaked && (want_reset || profile.password_reset_required),
+        password_reset: true,
     })
 }

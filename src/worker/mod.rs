@@ -15,6 +15,7 @@ mod logins;
 mod mfa;
 mod retire;
 mod rotate;
+mod sweep;
 mod trail;
 mod triage;
 mod usage;
@@ -53,10 +54,26 @@ pub(crate) struct Inner {
     pub gate: AuditGate,
     #[cfg(feature = "fault-injection")]
     pub crash_after: Option<String>,
-    /// Serializes account-wide MFA sweeps in this process (see `mfa`).
-    pub mfa_sweep: tokio::sync::Mutex<()>,
+    /// This replica's id: the MFA sweep's job holder and the prefix of lease owners.
+    pub replica: String,
+    /// Wakes this replica's sweep runner when an incident joins a sweep (see `sweep`).
+    pub sweep_wake: Notify,
     /// Identities no step may change: akguard's own and `protect.*`.
     pub protection: Protection,
+}
+
+impl Inner {
+    /// Test hook: dies between a successful effect and its record, the worst moment.
+    #[cfg(feature = "fault-injection")]
+    pub fn crash_point(&self, effect: &str) {
+        if self.crash_after.as_deref() == Some(effect) {
+            tracing::error!(
+                api = effect,
+                "crash hook: aborting after the call, before its record"
+            );
+            std::process::abort();
+        }
+    }
 }
 
 /// A pool of `remediation.workers` worker loops.
@@ -69,6 +86,7 @@ pub struct Worker {
     gate: AuditGate,
     #[cfg(feature = "fault-injection")]
     crash_after: Option<String>,
+    replica: crate::replicas::ReplicaIdentity,
 }
 
 impl Worker {
@@ -79,6 +97,7 @@ impl Worker {
         retry: RetryPolicy,
         wake: Arc<Notify>,
         gate: AuditGate,
+        replica: crate::replicas::ReplicaIdentity,
     ) -> Self {
         let crash_after = std::env::var(CRASH_HOOK_VAR).ok().filter(|v| !v.is_empty());
         #[cfg(feature = "fault-injection")]
@@ -103,13 +122,17 @@ impl Worker {
             gate,
             #[cfg(feature = "fault-injection")]
             crash_after,
+            replica,
         }
     }
 
     /// Learns akguard's own identity, then runs the loops until `shutdown`; each finishes
     /// its current step first.
     pub async fn run(self, shutdown: CancellationToken) {
-        let Some(protection) = identity::learn(&self.client, &self.config, &shutdown).await else {
+        let account = &self.replica.account;
+        let Some(protection) =
+            identity::learn(&self.client, &self.config, account, &shutdown).await
+        else {
             return;
         };
         let inner = Arc::new(Inner {
@@ -121,14 +144,12 @@ impl Worker {
             gate: self.gate,
             #[cfg(feature = "fault-injection")]
             crash_after: self.crash_after,
-            mfa_sweep: tokio::sync::Mutex::new(()),
+            replica: self.replica.id.clone(),
+            sweep_wake: Notify::new(),
             protection,
         });
-        let prefix = format!(
-            "{}-{}",
-            std::process::id(),
-            &crate::cloud::sign::fresh_nonce()[..6]
-        );
+        let prefix = inner.replica.clone();
+        let sweeper = tokio::spawn(sweep::run(inner.clone(), shutdown.clone()));
         // With two or more loops, half take only containment steps, so however many
         // forensics steps wait on ActionTrail's quota, a new leak is contained at once.
         let workers = inner.config.workers;
@@ -148,6 +169,7 @@ impl Worker {
         for handle in loops {
             let _ = handle.await;
         }
+        let _ = sweeper.await;
     }
 }
 
@@ -302,11 +324,18 @@ async fn finish(ctx: &mut StepContext<'_>, outcome: StepResult) -> Result<(), St
             ..ScheduleChange::default()
         };
         let reads = ctx.take_reads();
-        return Ok(ctx
-            .inner
+        ctx.inner
             .store
             .record(ctx.lease, update, schedule, reads)
-            .await?);
+            .await?;
+        // The sweep may have finished while this step looked: its wake-up then found the
+        // incident still leased, so wake it now.
+        if let Some(sweep) = outcome.parked_on
+            && ctx.inner.store.wake_mfa_waiters(sweep, Utc::now()).await? > 0
+        {
+            ctx.inner.wake.notify_one();
+        }
+        return Ok(());
     }
     let from = ctx.incident.state;
     let path = outcome.path.or(ctx.incident.path);

@@ -284,6 +284,17 @@ impl TestDaemon {
         self.wait_exit().await
     }
 
+    /// SIGKILL, as a crashed host would: nothing is released or flushed.
+    pub async fn kill(&mut self) -> ExitStatus {
+        let child = self.child.as_ref().expect("daemon is running");
+        let status = Command::new("kill")
+            .args(["-KILL", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.wait_exit().await
+    }
+
     pub async fn restart(&mut self) {
         self.start().await;
     }

@@ -32,6 +32,7 @@ mod reachable;
 mod readiness;
 mod receiver;
 mod remediation;
+mod replicas;
 mod report;
 mod rotation;
 mod rotation_safety;

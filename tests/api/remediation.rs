@@ -396,9 +396,19 @@ async fn dry_run_walks_the_path_without_changing_anything() {
         .filter(|e| e["action"] == "cloud.dry_run")
         .map(|e| e["detail"]["api"].as_str().unwrap())
         .collect();
+    assert!(would.contains(&"AttachPolicyToUser"), "{would:?}");
+    // The MFA sweep's would-be calls are audited account-wide; the incident names its sweep.
+    let sweep = events
+        .iter()
+        .find(|e| e["action"] == "mfa.sweep")
+        .expect("the incident names its MFA sweep");
+    assert_eq!(sweep["detail"]["dry_run"], true, "{sweep:#}");
+    assert_eq!(incident["findings"]["mfa"]["dry_run"], true, "{incident:#}");
     assert!(
-        would.contains(&"AttachPolicyToUser") && would.contains(&"UpdateLoginProfile"),
-        "{would:?}"
+        incident["findings"]["mfa"]["mfa_now_required"]
+            .as_array()
+            .is_some_and(|users| !users.is_empty()),
+        "{incident:#}"
     );
 }
 
@@ -540,16 +550,21 @@ async fn one_mfa_sweep_covers_every_incident_opened_before_it() {
     let app = daemon(&url, &[("AKGUARD__REMEDIATION__WORKERS", "4")]).await;
     let first = report(&app, LEAKED_KEY, 25).await;
     let second = report(&app, BACKDOOR_KEY, 5).await;
-    let mut covered = 0;
+    let mut sweeps = std::collections::BTreeSet::new();
     for id in [first, second] {
         let incident = app
             .wait_for_incident(id, "needs_attention", needs_attention)
             .await;
         assert_eq!(incident["state"], "awaiting_operator", "{incident:#}");
-        covered +=
-            usize::from(incident["findings"]["mfa"]["covered_by_sweep_started_at"].is_string());
+        let started = &incident["findings"]["mfa"]["covered_by_sweep_started_at"];
+        assert!(started.is_string(), "{incident:#}");
+        sweeps.insert(started.to_string());
     }
-    assert_eq!(covered, 1, "exactly one of the two incidents ran the sweep");
+    assert_eq!(
+        sweeps.len(),
+        1,
+        "both incidents are covered by one sweep: {sweeps:?}"
+    );
     assert!(most_per_target(&url, "UpdateLoginProfile").await <= 1);
     assert_eq!(calls_of(&url, "ListUsers").await.len(), 1);
 }

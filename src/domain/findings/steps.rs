@@ -180,6 +180,9 @@ pub struct Mfa {
     pub password_reset_required: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protected_skipped: Option<Vec<String>>,
+    /// Users the sweep gave up on after its retries; a person should look at them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users_failed: Option<Vec<String>>,
     pub dry_run: bool,
 }
 

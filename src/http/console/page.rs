@@ -491,6 +491,43 @@ pub fn status(lang: Lang, status: &Status, backlog: usize) -> String {
         lang.t("checks"),
     );
     table(&status.checks, &mut out);
+    out.push_str(&format!(
+        "<h2>{}</h2><table id=\"replicas\"><thead><tr><th>{}</th><th>{}</th><th>{}</th>\
+         <th>{}</th><th>{}</th></tr></thead><tbody>",
+        lang.t("replicas"),
+        lang.t("replica_id"),
+        lang.t("host"),
+        lang.t("version"),
+        lang.t("started"),
+        lang.t("heartbeat"),
+    ));
+    for r in &status.replicas {
+        out.push_str(&format!(
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            html(&r.id),
+            html(&r.host),
+            html(&r.version),
+            html(&r.started_at),
+            html(&r.last_heartbeat),
+        ));
+    }
+    out.push_str(&format!(
+        "</tbody></table><h2>{}</h2><table id=\"jobs\"><thead><tr><th>{}</th><th>{}</th>\
+         <th>{}</th></tr></thead><tbody>",
+        lang.t("jobs"),
+        lang.t("job"),
+        lang.t("holder"),
+        lang.t("lease_until"),
+    ));
+    for j in &status.singleton_jobs {
+        out.push_str(&format!(
+            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+            html(&j.name),
+            html(&j.holder),
+            html(&j.lease_expires_at),
+        ));
+    }
+    out.push_str("</tbody></table>");
     out
 }
 

@@ -1,0 +1,348 @@
+//! The account-wide MFA sweep, run by whichever replica holds its singleton job. Progress is
+//! kept per user in the store, so a crash or a lost lease resumes where it stopped, a user
+//! whose calls fail is retried alone with backoff, and no user's login profile is changed
+//! twice in one sweep: the intent is durable before the call, and after a crash the login
+//! profile is read back before anything is called again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::Inner;
+use crate::cloud::retry::unit_sample;
+use crate::cloud::{Called, CloudError, ErrorClass};
+use crate::domain::AuditEntry;
+use crate::singleton::{MFA_SWEEP, keep};
+use crate::store::{JobLease, MfaSweep, StoreError, SweepState, SweepUser, SweepUserState};
+
+#[derive(Debug, thiserror::Error)]
+enum SweepError {
+    #[error(transparent)]
+    Cloud(#[from] CloudError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("a user's task ended abnormally: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Users settled at once: their calls overlap, within the client's rate limits.
+const PARALLEL_USERS: usize = 4;
+
+/// Runs sweeps whenever one is waiting and this replica can take the job, until `shutdown`.
+pub(super) async fn run(inner: Arc<Inner>, shutdown: CancellationToken) {
+    loop {
+        // Registered before the look, so a join between the look and the wait is not lost.
+        let notified = inner.sweep_wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let ran = tokio::select! {
+            () = shutdown.cancelled() => return,
+            ran = sweep_once(&inner) => ran,
+        };
+        match ran {
+            // Another sweep may be queued behind the one just done.
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(SweepError::Store(StoreError::JobLost(_))) => {
+                tracing::warn!("the MFA sweep's lease was lost; another replica continues")
+            }
+            Err(err) => tracing::warn!(error = %err, "MFA sweep interrupted; will resume"),
+        }
+        tokio::select! {
+            () = &mut notified => {}
+            () = tokio::time::sleep(inner.config.poll_interval) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Takes the job and drives the oldest unfinished sweep to its end; `false` when there was
+/// nothing to do or another replica holds the job.
+async fn sweep_once(inner: &Arc<Inner>) -> Result<bool, SweepError> {
+    let Some(sweep) = inner.store.next_mfa_sweep().await? else {
+        return Ok(false);
+    };
+    let lease_for = inner.config.lease;
+    let Some(lease) = inner
+        .store
+        .acquire_job(MFA_SWEEP, &inner.replica, Utc::now(), lease_for)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let result = tokio::select! {
+        result = drive(inner, &lease, &sweep) => result,
+        lost = keep(inner.store.as_ref(), &lease, lease_for) => Err(lost.into()),
+    };
+    if let Err(err) = inner.store.release_job(&lease).await {
+        tracing::warn!(error = %err, "cannot release the MFA sweep's lease");
+    }
+    result.map(|()| true)
+}
+
+async fn drive(inner: &Arc<Inner>, lease: &JobLease, sweep: &MfaSweep) -> Result<(), SweepError> {
+    if sweep.state == SweepState::Queued {
+        let users = inner.client.list_users().await?.value;
+        let names: Vec<String> = users.into_iter().map(|u| u.user_name).collect();
+        tracing::info!(
+            sweep.id = sweep.id,
+            users = names.len(),
+            "MFA sweep started"
+        );
+        inner
+            .store
+            .start_mfa_sweep(lease, sweep.id, &names, Utc::now())
+            .await?;
+    }
+    loop {
+        let users = inner.store.mfa_sweep_users(sweep.id).await?;
+        let open: Vec<SweepUser> = users
+            .into_iter()
+            .filter(|u| matches!(u.state, SweepUserState::Pending | SweepUserState::Applying))
+            .collect();
+        let now = Utc::now();
+        if open.is_empty() {
+            if inner.store.finish_mfa_sweep(lease, sweep.id, now).await? {
+                tracing::info!(sweep.id = sweep.id, "MFA sweep done");
+                inner.wake.notify_waiters();
+                return Ok(());
+            }
+            continue;
+        }
+        let (due, later): (Vec<_>, Vec<_>) =
+            open.into_iter().partition(|u| u.next_attempt_at <= now);
+        if due.is_empty() {
+            let next = later.iter().map(|u| u.next_attempt_at).min().unwrap_or(now);
+            let wait = (next - now).to_std().unwrap_or_default();
+            tokio::time::sleep(
+                wait.min(inner.config.poll_interval.max(Duration::from_millis(100))),
+            )
+            .await;
+            continue;
+        }
+        // Dropped with `drive` when the lease is lost, which aborts the tasks.
+        let mut tasks = tokio::task::JoinSet::new();
+        for user in due {
+            if tasks.len() >= PARALLEL_USERS
+                && let Some(done) = tasks.join_next().await
+            {
+                done??;
+            }
+            let (inner, lease, id) = (inner.clone(), lease.clone(), sweep.id);
+            tasks.spawn(async move { settle_user(&inner, &lease, id, user).await });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done??;
+        }
+    }
+}
+
+/// Brings one user to what the sweep requires, recording every step; a cloud failure is
+/// saved on the user's row (retried later, or given up) and does not stop the sweep.
+async fn settle_user(
+    inner: &Inner,
+    lease: &JobLease,
+    sweep: i64,
+    mut user: SweepUser,
+) -> Result<(), SweepError> {
+    let mut audit = Vec::new();
+    if inner.protection.user(&user.user_name).is_some() {
+        user.state = SweepUserState::Done;
+        user.outcome = Some("protected".into());
+        return save(inner, lease, sweep, &user, audit).await;
+    }
+    match reconcile(inner, lease, sweep, &mut user, &mut audit).await {
+        Ok(()) => Ok(()),
+        Err(SweepError::Cloud(err)) => {
+            user.attempts += 1;
+            user.error = Some(err.to_string());
+            let retryable = err.class() == ErrorClass::Retryable;
+            if retryable && user.attempts < inner.retry.max_attempts {
+                let delay = inner
+                    .retry
+                    .delay(user.attempts, unit_sample(), err.retry_after());
+                user.next_attempt_at =
+                    Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                tracing::warn!(user = %user.user_name, attempts = user.attempts, error = %err,
+                    "MFA sweep: a user's call failed; that user is retried alone");
+            } else {
+                user.state = SweepUserState::Failed;
+                tracing::error!(user = %user.user_name, attempts = user.attempts, error = %err,
+                    "MFA sweep: gave up on a user; the sweep goes on without it");
+            }
+            save(inner, lease, sweep, &user, audit).await
+        }
+        Err(err) => Err(err),
+    }
+}
+
+async fn reconcile(
+    inner: &Inner,
+    lease: &JobLease,
+    sweep: i64,
+    user: &mut SweepUser,
+    audit: &mut Vec<AuditEntry>,
+) -> Result<(), SweepError> {
+    let name = user.user_name.clone();
+    let client = inner.client.clone();
+    let profile = read(
+        inner,
+        audit,
+        "GetLoginProfile",
+        &name,
+        client.get_login_profile(&name),
+    )
+    .await?;
+    let Some(profile) = profile else {
+        user.state = SweepUserState::Done;
+        user.outcome = Some("no_console".into());
+        return save(inner, lease, sweep, user, std::mem::take(audit)).await;
+    };
+    // A crash after the intent: the profile shows whether the call happened.
+    if user.state == SweepUserState::Applying
+        && (!user.want_mfa || profile.mfa_bind_required)
+        && (!user.want_reset || profile.password_reset_required)
+    {
+        audit.push(entry(
+            inner,
+            "cloud.reconciled",
+            json!({"api": "UpdateLoginProfile",
+            "target": name, "sweep": sweep, "outcome": "applied"}),
+        ));
+        user.state = SweepUserState::Done;
+        user.password_reset = user.reset_password;
+        return save(inner, lease, sweep, user, std::mem::take(audit)).await;
+    }
+    let device = read(
+        inner,
+        audit,
+        "GetUserMFAInfo",
+        &name,
+        client.get_user_mfa_info(&name),
+    )
+    .await?;
+    let has_device = device.is_some();
+    user.want_mfa = !has_device && !profile.mfa_bind_required;
+    user.want_reset = user.reset_password && !profile.password_reset_required;
+    user.outcome = Some(
+        match (has_device, user.want_mfa) {
+            (true, _) => "has_device",
+            (false, true) => "mfa_now_required",
+            (false, false) => "mfa_already_required",
+        }
+        .into(),
+    );
+    if !user.want_mfa && !user.want_reset {
+        user.state = SweepUserState::Done;
+        user.password_reset = user.reset_password;
+        return save(inner, lease, sweep, user, std::mem::take(audit)).await;
+    }
+    // The intent is durable (and fenced by the job's lease) before the call.
+    let token = format!("mfa_sweep:{sweep}:UpdateLoginProfile:{name}");
+    let base = json!({"api": "UpdateLoginProfile", "target": name, "sweep": sweep,
+        "idempotency_token": token, "mfa_bind_required": user.want_mfa,
+        "password_reset_required": user.want_reset});
+    let dry_run = inner.config.dry_run;
+    let intent = if dry_run {
+        "cloud.dry_run"
+    } else {
+        "cloud.intent"
+    };
+    audit.push(entry(inner, intent, base.clone()));
+    user.state = SweepUserState::Applying;
+    save(inner, lease, sweep, user, std::mem::take(audit)).await?;
+    if !dry_run {
+        let called = client
+            .update_login_profile(
+                &name,
+                user.want_mfa.then_some(true),
+                user.want_reset.then_some(true),
+            )
+            .await;
+        #[cfg(feature = "fault-injection")]
+        if called.is_ok() {
+            inner.crash_point("UpdateLoginProfile");
+        }
+        let mut detail = base;
+        match &called {
+            Ok(done) => {
+                detail["request_id"] = json!(done.request_id);
+                detail["outcome"] = json!("applied");
+            }
+            Err(err) => {
+                detail["request_id"] = json!(err.request_id());
+                detail["outcome"] = json!(err.code().unwrap_or("error"));
+                detail["may_have_acted"] = json!(err.may_have_acted());
+            }
+        }
+        audit.push(entry(inner, "cloud.call", detail));
+        if let Err(err) = called {
+            // The row stays `applying`: the next try reads the profile back first.
+            save(inner, lease, sweep, user, std::mem::take(audit)).await?;
+            return Err(err.into());
+        }
+    }
+    user.state = SweepUserState::Done;
+    user.password_reset = user.reset_password;
+    user.error = None;
+    save(inner, lease, sweep, user, std::mem::take(audit)).await
+}
+
+async fn save(
+    inner: &Inner,
+    lease: &JobLease,
+    sweep: i64,
+    user: &SweepUser,
+    audit: Vec<AuditEntry>,
+) -> Result<(), SweepError> {
+    Ok(inner
+        .store
+        .save_sweep_user(lease, sweep, user, audit, Utc::now())
+        .await?)
+}
+
+/// Makes a read call and notes it for the user's next saved row.
+async fn read<T>(
+    inner: &Inner,
+    audit: &mut Vec<AuditEntry>,
+    action: &str,
+    target: &str,
+    call: impl std::future::Future<Output = Result<Called<T>, CloudError>>,
+) -> Result<T, CloudError> {
+    let result = call.await;
+    let (request_id, outcome) = match &result {
+        Ok(called) => (Some(called.request_id.clone()), "ok".to_owned()),
+        Err(err) => (
+            err.request_id().map(str::to_owned),
+            err.code().unwrap_or("error").to_owned(),
+        ),
+    };
+    audit.push(entry(
+        inner,
+        "cloud.read",
+        json!({"step": MFA_SWEEP, "api": action,
+        "target": target, "request_id": request_id, "outcome": outcome}),
+    ));
+    Ok(result?.value)
+}
+
+fn entry(inner: &Inner, action: &str, mut detail: Value) -> AuditEntry {
+    detail["step"] = json!(MFA_SWEEP);
+    AuditEntry {
+        incident_id: None,
+        actor: format!("job:{MFA_SWEEP}:{}", inner.replica),
+        action: action.to_owned(),
+        detail,
+    }
+}
+
+/// When an incident parked on a sweep looks again by itself, should its wake-up be lost.
+pub(super) const PARK_RECHECK: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+/// The time a parked incident is due again.
+pub(super) fn parked_until(now: DateTime<Utc>) -> DateTime<Utc> {
+    now + PARK_RECHECK
+}
