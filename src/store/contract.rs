@@ -903,6 +903,7 @@ async fn an_mfa_sweep_keeps_progress_per_user_and_wakes_its_parked_incidents(db:
         .await
         .unwrap()
         .unwrap()
+        .incident
         .created_at;
     let now = opened_at + chrono::Duration::seconds(1);
     let far = now + chrono::Duration::hours(1);
@@ -934,11 +935,17 @@ async fn an_mfa_sweep_keeps_progress_per_user_and_wakes_its_parked_incidents(db:
             .unwrap();
         let update = IncidentUpdate {
             state: Some(IncidentState::Active(Step::EnforceMfa)),
-            next_attempt_at: Some(Some(far)),
-            release: true,
             ..IncidentUpdate::default()
         };
-        store.record(&claimed.lease, update, vec![]).await.unwrap();
+        let schedule = ScheduleChange {
+            next_attempt_at: Some(Some(far)),
+            release: true,
+            ..ScheduleChange::default()
+        };
+        store
+            .record(&claimed.lease, update, schedule, vec![])
+            .await
+            .unwrap();
     }
 
     let lease = store
@@ -1035,7 +1042,11 @@ async fn an_mfa_sweep_keeps_progress_per_user_and_wakes_its_parked_incidents(db:
     // The parked incidents are due now, and claimable.
     for id in &ids[..2] {
         let incident = store.get_incident(*id).await.unwrap().unwrap();
-        assert_eq!(incident.next_attempt_at, Some(now), "incident {id}");
+        assert_eq!(
+            incident.schedule.next_attempt_at,
+            Some(now),
+            "incident {id}"
+        );
     }
     let mut claimed = Vec::new();
     while let Some(c) = store

@@ -13,10 +13,9 @@ use super::rows::{AUDIT_COLUMNS, INCIDENT_COLUMNS, audit_from_row, scheduled_fro
 use super::sql::Sql;
 use super::{
     ClaimScope, Claimed, ConsoleSession, Delivery, DeliveryRecord, IncidentFilter, IncidentUpdate,
-    IntakeOutcome, JobHolder, JobLease, Lease, MfaSweep, OperatorChange, OperatorError,
-    OutboxItem, OutboxState, OutboxVerdict, Replica, ScheduleChange, Scheduled, Store,
-    StoreError, SweepUser, Tally, Waiting, audit_log, deliveries, jobs, outbox_queue, sessions,
-    sweeps, tally, work,
+    IntakeOutcome, JobHolder, JobLease, Lease, MfaSweep, OperatorChange, OperatorError, OutboxItem,
+    OutboxState, OutboxVerdict, Replica, ScheduleChange, Scheduled, Store, StoreError, SweepUser,
+    Tally, Waiting, audit_log, deliveries, jobs, outbox_queue, sessions, sweeps, tally, work,
 };
 use crate::domain::audit::AuditHead;
 use crate::domain::notice::Route;
