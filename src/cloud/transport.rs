@@ -12,6 +12,10 @@ use super::redact;
 use super::signed::{FORM, Prepared, SignatureVersion, prepare_v1, prepare_v3};
 use crate::monitoring::record;
 
+/// How long an idle connection stays in the pool: longer than the quiet spells between
+/// incidents, shorter than the idle timeouts of the gateways in between.
+const POOL_IDLE: Duration = Duration::from_secs(50);
+
 /// A successful call: its decoded body and the `RequestId` for the audit log.
 #[derive(Debug, Clone)]
 pub struct Called<T> {
@@ -28,7 +32,9 @@ impl<T> Called<T> {
     }
 }
 
-/// HTTPS (rustls) with explicit connect and total timeouts.
+/// HTTPS (rustls) with explicit connect and total timeouts. One client, so one connection
+/// pool: each endpoint's connections (TCP, TLS, the DNS answer behind them) are set up once
+/// and reused, and no call on the containment path waits for a handshake.
 pub struct Transport {
     http: reqwest::Client,
     signature_version: SignatureVersion,
@@ -43,6 +49,10 @@ impl Transport {
         let http = reqwest::Client::builder()
             .connect_timeout(connect_timeout)
             .timeout(timeout)
+            // A small request must not wait for Nagle's algorithm to coalesce it.
+            .tcp_nodelay(true)
+            .pool_idle_timeout(POOL_IDLE)
+            .tcp_keepalive(POOL_IDLE)
             .user_agent(concat!("akguard/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| CloudError::Credentials(format!("cannot build the HTTP client: {e}")))?;

@@ -124,6 +124,16 @@ impl<'a> StepContext<'a> {
         call: impl Future<Output = Result<Called<T>, CloudError>>,
     ) -> Result<T, StepError> {
         let result = call.await;
+        self.note(action, target, result)
+    }
+
+    /// Notes a read already made (one of several run at once) for the audit log.
+    pub fn note<T>(
+        &mut self,
+        action: &str,
+        target: &str,
+        result: Result<Called<T>, CloudError>,
+    ) -> Result<T, StepError> {
         let (request_id, outcome) = match &result {
             Ok(called) => (Some(called.request_id.clone()), "ok".to_owned()),
             Err(err) => (

@@ -55,6 +55,9 @@ pub(crate) struct Inner {
     pub mfa_sweep: tokio::sync::Mutex<()>,
     /// Identities no step may change: akguard's own and `protect.*`.
     pub protection: Protection,
+    /// Whether the Deny policy was found to hold the configured document (see
+    /// `contain::revoke`); held while it is checked, so one worker checks and the rest wait.
+    pub deny_policy: tokio::sync::Mutex<bool>,
 }
 
 /// A pool of `remediation.workers` worker loops.
@@ -121,6 +124,7 @@ impl Worker {
             crash_after: self.crash_after,
             mfa_sweep: tokio::sync::Mutex::new(()),
             protection,
+            deny_policy: tokio::sync::Mutex::new(false),
         });
         let prefix = format!(
             "{}-{}",
