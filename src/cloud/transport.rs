@@ -12,10 +12,6 @@ use super::redact;
 use super::signed::{FORM, Prepared, SignatureVersion, prepare_v1, prepare_v3};
 use crate::monitoring::record;
 
-/// How long an idle connection stays in the pool: longer than the quiet spells between
-/// incidents, shorter than the idle timeouts of the gateways in between.
-const POOL_IDLE: Duration = Duration::from_secs(50);
-
 /// A successful call: its decoded body and the `RequestId` for the audit log.
 #[derive(Debug, Clone)]
 pub struct Called<T> {
@@ -51,8 +47,6 @@ impl Transport {
             .timeout(timeout)
             // A small request must not wait for Nagle's algorithm to coalesce it.
             .tcp_nodelay(true)
-            .pool_idle_timeout(POOL_IDLE)
-            .tcp_keepalive(POOL_IDLE)
             .user_agent(concat!("akguard/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| CloudError::Credentials(format!("cannot build the HTTP client: {e}")))?;
