@@ -237,7 +237,11 @@ async fn latency_phase(incidents: usize, rate: f64, mode: Observe) -> LatencyRep
         gaps_us.extend(rounds.gaps_us);
         *round_trips.entry(rounds.count).or_insert(0) += 1;
         if let Some(first) = s.path.first() {
-            lead_in_us.push((first.at - s.created_at).num_microseconds().unwrap_or_default());
+            lead_in_us.push(
+                (first.at - s.created_at)
+                    .num_microseconds()
+                    .unwrap_or_default(),
+            );
         }
     }
     gaps_us.sort_unstable();

@@ -251,7 +251,11 @@ async fn ims_and_actiontrail_tell_who_owns_a_key_and_what_it_did() {
         "{age}"
     );
 
-    let info = c.access_key_last_used_info(LEAKED_KEY, Priority::Forensics).await.unwrap().value;
+    let info = c
+        .access_key_last_used_info(LEAKED_KEY, Priority::Forensics)
+        .await
+        .unwrap()
+        .value;
     assert_eq!(info.account_type, AccountType::RamUser);
     assert_eq!(info.user_name.as_deref(), Some("ci-deployer"));
     assert!(info.used_at.is_some());
