@@ -150,3 +150,59 @@ async fn containment_learns_owner_and_last_use_at_once_then_acts_and_verifies() 
     );
     assert_eq!(quiet["findings"]["disable_key"]["verified"], true);
 }
+
+#[tokio::test]
+async fn when_actiontrail_cannot_tell_the_last_use_ims_does() {
+    let (url, _emulator) = emulator("leaked-in-use.json", |_| {}).await;
+    set_faults(
+        &url,
+        json!({"fail_next": [{"action": "GetAccessKeyLastUsedInfo", "count": 10,
+            "code": "NoPermission", "status": 403}]}),
+    )
+    .await;
+    let app = daemon(&url, &[]).await;
+    let incident = contain(&app, LEAKED_KEY).await;
+    assert_eq!(
+        incident["findings"]["triage"]["usage"], "in_use",
+        "{incident:#}"
+    );
+    let asked: Vec<Value> = calls(&url)
+        .await
+        .into_iter()
+        .filter(|c| c["action"] == "GetAccessKeyLastUsed")
+        .collect();
+    assert_eq!(
+        asked.len(),
+        1,
+        "IMS is asked once, after ActionTrail refused"
+    );
+    assert_eq!(asked[0]["params"]["UserAccessKeyId"], LEAKED_KEY);
+}
+
+#[tokio::test]
+async fn an_attach_that_finds_the_policy_gone_has_it_checked_again_and_attaches() {
+    let (url, _emulator) = emulator("leaked-in-use.json", |_| {}).await;
+    let app = daemon(&url, &[]).await;
+    let first = contain(&app, LEAKED_KEY).await;
+    assert_eq!(first["findings"]["revoke"]["verified"], true);
+    let reads_before = calls(&url)
+        .await
+        .iter()
+        .filter(|c| c["action"] == "GetPolicy")
+        .count();
+    // Someone deletes the policy between two leaks: the next attach says so.
+    set_faults(
+        &url,
+        json!({"fail_next": [{"action": "AttachPolicyToUser", "count": 1,
+            "code": "EntityNotExist.Policy", "status": 404}]}),
+    )
+    .await;
+    let second = contain(&app, "LTAI5tBkD00rSvcBackup3Zq").await;
+    assert_eq!(second["findings"]["revoke"]["verified"], true, "{second:#}");
+    let log = calls(&url).await;
+    let reads_after = log.iter().filter(|c| c["action"] == "GetPolicy").count();
+    assert!(
+        reads_after > reads_before,
+        "the policy is checked again after an attach found it gone"
+    );
+}

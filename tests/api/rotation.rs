@@ -399,7 +399,12 @@ async fn cancelling_a_false_positive_restores_what_akguard_changed() {
     let incident = cancel(&app, id, "the key in the repository was a revoked test key").await;
     assert_eq!(
         incident["findings"]["cancel"]["undone"],
-        json!(["detach akguard-deny-high-risk from ci-deployer"]),
+        json!([
+            "detach akguard-deny-high-risk from ci-deployer",
+            // The network fence (audit.known_cidrs) goes back to the key's earlier policy.
+            "set the network access policy of key LTAI5tQ9xLeakedCiDeploy7 to \
+             {\"Version\":1,\"Status\":\"Inactive\",\"Statements\":[]}"
+        ]),
         "{incident:#}"
     );
     assert!(incident["closed_at"].is_string());
