@@ -5,17 +5,19 @@ use serde_json::Value;
 
 use super::context::{StepContext, StepError, StepResult, applied};
 use super::{fence, keys};
-use crate::cloud::api::{KeyStatus, PolicyType};
+use crate::cloud::api::{AccessKeyInfo, KeyStatus, PolicyType};
 use crate::domain::findings::{Disable, Revoke, Verified};
 use crate::domain::undo::Change;
 use crate::domain::{Finding, Reason};
 
-/// Attaches the runbook's Deny policy to the key's user and verifies it.
+/// Attaches the runbook's Deny policy to the key's user and verifies it: the act and the
+/// read-back are containment's second and third round trips. Whether the policy is already
+/// attached comes from the attach's own answer (`EntityAlreadyExists.User.Policy`), not from
+/// a read before it.
 pub(super) async fn revoke(ctx: &mut StepContext<'_>) -> Result<StepResult, StepError> {
     let client = ctx.inner.client.clone();
     let user = ctx.user()?.to_owned();
     let name = ctx.inner.config.policy_name.clone();
-    let document = ctx.inner.config.policy_document.clone();
     let mut finding = Revoke {
         policy: name.clone(),
         user_name: user.clone(),
@@ -23,43 +25,13 @@ pub(super) async fn revoke(ctx: &mut StepContext<'_>) -> Result<StepResult, Step
         error: None,
         verified: None,
     };
-
-    let existing = ctx
-        .read(
-            "GetPolicy",
-            &name,
-            client.get_policy(&name, PolicyType::Custom),
-        )
-        .await?;
-    match existing {
-        None => {
-            let description = "akguard: denies high-risk actions to a leaked AccessKey's user";
-            ctx.mutate("CreatePolicy", &name, || {
-                client.create_policy(&name, &document, description)
-            })
-            .await?;
-        }
-        Some(policy) if !same_document(policy.document.as_deref(), &document) => {
-            ctx.mutate("CreatePolicyVersion", &name, || {
-                applied(client.create_policy_version(&name, &document))
-            })
-            .await?;
+    // Twice at most: an attach that finds the policy gone has it recreated, then tries again.
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        if ensure_policy(ctx).await? {
             finding.new_version = Some(true);
         }
-        Some(_) => {}
-    }
-    let attached = ctx
-        .read(
-            "ListPoliciesForUser",
-            &user,
-            client.list_policies_for_user(&user),
-        )
-        .await?;
-    let is_attached = |list: &[crate::cloud::api::AttachedPolicy]| {
-        list.iter()
-            .any(|p| p.name == name && p.policy_type == "Custom")
-    };
-    if !is_attached(&attached) {
         let change = Change::AttachPolicy {
             user: user.clone(),
             policy: name.clone(),
@@ -76,8 +48,19 @@ pub(super) async fn revoke(ctx: &mut StepContext<'_>) -> Result<StepResult, Step
                     StepResult::halted(Reason::PolicyLimit).finding(Finding::Revoke(finding))
                 );
             }
+            Err(StepError::Cloud(err))
+                if err.code() == Some("EntityNotExist.Policy") && tries < 2 =>
+            {
+                tracing::warn!(
+                    incident.id = ctx.incident.id.0,
+                    policy = %name,
+                    "the Deny policy is gone; creating it again"
+                );
+                *ctx.inner.deny_policy.lock().await = false;
+            }
             other => {
                 other?;
+                break;
             }
         }
     }
@@ -85,25 +68,97 @@ pub(super) async fn revoke(ctx: &mut StepContext<'_>) -> Result<StepResult, Step
         finding.verified = Some(Verified::SkippedInDryRun);
         return with_fence(ctx, StepResult::default().finding(Finding::Revoke(finding))).await;
     }
-    let after = ctx
-        .read(
-            "ListPoliciesForUser",
-            &user,
-            client.list_policies_for_user(&user),
-        )
-        .await?;
-    if !is_attached(&after) {
+    // The key list is not needed to contain, so it is read beside the verification.
+    let (after, keys) = tokio::join!(
+        client.list_policies_for_user(&user),
+        client.list_access_keys(&user)
+    );
+    let after = ctx.note("ListPoliciesForUser", &user, after);
+    let keys = ctx.note("ListAccessKeys", &user, keys);
+    if !after?
+        .iter()
+        .any(|p| p.name == name && p.policy_type == "Custom")
+    {
         return Err(StepError::Unverified(format!(
             "{name} is not among {user}'s policies"
         )));
     }
     finding.verified = Some(Verified::Yes);
-    let result = StepResult {
+    let mut result = StepResult {
         contained: true,
         ..StepResult::default()
     }
     .finding(Finding::Revoke(finding));
+    if let Some(facts) = keys.ok().and_then(|keys| key_facts(ctx, &keys)) {
+        result = result.finding(facts);
+    }
     with_fence(ctx, result).await
+}
+
+/// Makes sure the Deny policy exists with the configured document. The check runs once per
+/// process, and again after any change to the policy (read back) or after an attach found it
+/// gone, rather than once per incident. `true` when a new version had to be made default.
+async fn ensure_policy(ctx: &mut StepContext<'_>) -> Result<bool, StepError> {
+    let inner = ctx.inner;
+    let mut checked = inner.deny_policy.lock().await;
+    if *checked {
+        return Ok(false);
+    }
+    let client = inner.client.clone();
+    let name = &inner.config.policy_name;
+    let document = &inner.config.policy_document;
+    let mut new_version = false;
+    let read = || client.get_policy(name, PolicyType::Custom);
+    match ctx.read("GetPolicy", name, read()).await? {
+        Some(policy) if same_document(policy.document.as_deref(), document) => {
+            *checked = true;
+            return Ok(false);
+        }
+        None => {
+            let description = "akguard: denies high-risk actions to a leaked AccessKey's user";
+            ctx.mutate("CreatePolicy", name, || {
+                client.create_policy(name, document, description)
+            })
+            .await?;
+        }
+        Some(_) => {
+            ctx.mutate("CreatePolicyVersion", name, || {
+                applied(client.create_policy_version(name, document))
+            })
+            .await?;
+            new_version = true;
+        }
+    }
+    if !ctx.dry_run() {
+        let after = ctx.read("GetPolicy", name, read()).await?;
+        if !after.is_some_and(|p| same_document(p.document.as_deref(), document)) {
+            return Err(StepError::Unverified(format!(
+                "{name} does not hold the configured document yet"
+            )));
+        }
+        *checked = true;
+    }
+    Ok(new_version)
+}
+
+/// The triage finding completed with what the key list shows (the key's status, the user's
+/// other keys): facts triage no longer waits for, learned beside containment. Only the first
+/// containment adds them, so a later disable (after a rotation) leaves them as they were.
+fn key_facts(ctx: &StepContext<'_>, keys: &[AccessKeyInfo]) -> Option<Finding> {
+    let key = ctx.incident.access_key_id.as_str();
+    let mut triage = ctx.incident.findings.triage.clone()?;
+    if triage.key_status.is_some() {
+        return None;
+    }
+    let listed = keys.iter().find(|k| k.access_key_id == key)?;
+    triage.key_status = Some(format!("{:?}", listed.status));
+    triage.other_keys = Some(
+        keys.iter()
+            .filter(|k| k.access_key_id != key)
+            .map(|k| k.access_key_id.clone())
+            .collect(),
+    );
+    Some(Finding::Triage(triage))
 }
 
 /// Adds the network fence to the Deny policy, never in its place: it runs once the policy
@@ -127,7 +182,8 @@ pub(super) async fn disable(
 ) -> Result<StepResult, StepError> {
     let user = ctx.user()?.to_owned();
     let key = ctx.incident.access_key_id.as_str().to_owned();
-    let before = keys::set_status(ctx, &user, KeyStatus::Inactive).await?;
+    let (before, listed) = keys::set_status(ctx, &user, KeyStatus::Inactive).await?;
+    let facts = key_facts(ctx, &listed);
     let mut finding = Disable {
         user_name: user,
         access_key_id: key,
@@ -143,11 +199,15 @@ pub(super) async fn disable(
     } else {
         finding.verified = Some(Verified::Yes);
     }
-    Ok(StepResult {
+    let result = StepResult {
         contained: true,
         ..StepResult::default()
     }
-    .finding(record(finding)))
+    .finding(record(finding));
+    Ok(match facts {
+        Some(facts) => result.finding(facts),
+        None => result,
+    })
 }
 
 /// Policy documents are equal when they parse to the same JSON, whatever their spacing.

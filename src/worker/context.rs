@@ -1,6 +1,9 @@
 //! What a step works with: the incident, its lease, the cloud client, and the rules for
-//! recording calls. A mutating call writes its intent before it runs and its result after,
-//! each durably, so a crash at any point leaves a trail the retried step can reconcile with.
+//! recording calls. A mutating call's intent is durable before it runs; its result is
+//! durable with the next write (the next intent, or the step's outcome), so the read that
+//! verifies a change does not wait on a commit. A crash at any point leaves a trail the
+//! retried step can reconcile with: one that loses a result loses it just as a crash right
+//! after the call would.
 
 use std::future::Future;
 
@@ -87,8 +90,8 @@ pub(super) struct StepContext<'a> {
     pub schedule: &'a Schedule,
     pub lease: &'a Lease,
     pub step: Step,
-    /// Read calls, written with the step's outcome: reads change nothing, so losing them in
-    /// a crash loses no effect.
+    /// Read calls, and the result of the last mutating call, written with the next intent or
+    /// the step's outcome: reads change nothing, and a lost result is reconciled.
     reads: Vec<AuditEntry>,
 }
 
@@ -149,6 +152,16 @@ impl<'a> StepContext<'a> {
         call: impl Future<Output = Result<Called<T>, CloudError>>,
     ) -> Result<T, StepError> {
         let result = call.await;
+        self.note(action, target, result)
+    }
+
+    /// Notes a read already made (one of several run at once) for the audit log.
+    pub fn note<T>(
+        &mut self,
+        action: &str,
+        target: &str,
+        result: Result<Called<T>, CloudError>,
+    ) -> Result<T, StepError> {
         let (request_id, outcome) = match &result {
             Ok(called) => (Some(called.request_id.clone()), "ok".to_owned()),
             Err(err) => (
@@ -251,7 +264,8 @@ impl<'a> StepContext<'a> {
                 detail["may_have_acted"] = json!(err.may_have_acted());
             }
         }
-        self.write(vec![self.entry("cloud.call", detail)]).await?;
+        let entry = self.entry("cloud.call", detail);
+        self.reads.push(entry);
         Ok(Some(result?.value))
     }
 
@@ -280,15 +294,18 @@ impl<'a> StepContext<'a> {
         self.inner.crash_point(effect);
     }
 
-    /// Appends audit rows under the lease; a lost lease stops the step.
-    pub async fn write(&self, audit: Vec<AuditEntry>) -> Result<(), StepError> {
+    /// Appends audit rows under the lease, after the reads and results noted so far; a lost
+    /// lease stops the step.
+    pub async fn write(&mut self, audit: Vec<AuditEntry>) -> Result<(), StepError> {
+        let mut rows = std::mem::take(&mut self.reads);
+        rows.extend(audit);
         self.inner
             .store
             .record(
                 self.lease,
                 IncidentUpdate::default(),
                 ScheduleChange::default(),
-                audit,
+                rows,
             )
             .await
             .map_err(StepError::from)

@@ -2,18 +2,19 @@
 //! only what differs, and reads back what it did.
 
 use super::context::{StepContext, StepError, applied};
-use crate::cloud::api::{KeyStatus, PolicyType};
+use crate::cloud::api::{AccessKeyInfo, KeyStatus, PolicyType};
 use crate::domain::undo::Change;
 
 /// Sets the incident's own key to `wanted` and verifies it (except in a dry run). Returns the
-/// status it had, or `None` when the key no longer exists.
+/// status it had, or `None` when the key no longer exists, and the user's key list as read
+/// before the change.
 pub(super) async fn set_status(
     ctx: &mut StepContext<'_>,
     user: &str,
     wanted: KeyStatus,
-) -> Result<Option<KeyStatus>, StepError> {
+) -> Result<(Option<KeyStatus>, Vec<AccessKeyInfo>), StepError> {
     let key = ctx.incident.access_key_id.as_str().to_owned();
-    set_key_status(ctx, user, &key, wanted).await
+    set_listed_key_status(ctx, user, &key, wanted).await
 }
 
 /// Sets `key` of `user` to `wanted` and verifies it (except in a dry run). Returns the status
@@ -24,18 +25,29 @@ pub(super) async fn set_key_status(
     key: &str,
     wanted: KeyStatus,
 ) -> Result<Option<KeyStatus>, StepError> {
+    Ok(set_listed_key_status(ctx, user, key, wanted).await?.0)
+}
+
+/// `set_key_status`, with the key list it read first. That read stays before the change:
+/// Alibaba answers `UpdateAccessKey` the same whatever the key's status was, and the status
+/// it had is what a cancel puts back.
+async fn set_listed_key_status(
+    ctx: &mut StepContext<'_>,
+    user: &str,
+    key: &str,
+    wanted: KeyStatus,
+) -> Result<(Option<KeyStatus>, Vec<AccessKeyInfo>), StepError> {
     let client = ctx.inner.client.clone();
-    let status = |keys: &[crate::cloud::api::AccessKeyInfo]| {
+    let status = |keys: &[AccessKeyInfo]| {
         keys.iter()
             .find(|k| k.access_key_id == key)
             .map(|k| k.status)
     };
-    let before = status(
-        &ctx.read("ListAccessKeys", user, client.list_access_keys(user))
-            .await?,
-    );
-    let Some(current) = before else {
-        return Ok(None);
+    let listed = ctx
+        .read("ListAccessKeys", user, client.list_access_keys(user))
+        .await?;
+    let Some(current) = status(&listed) else {
+        return Ok((None, listed));
     };
     if current != wanted {
         let change = Change::KeyStatus {
@@ -60,7 +72,7 @@ pub(super) async fn set_key_status(
             )));
         }
     }
-    Ok(Some(current))
+    Ok((Some(current), listed))
 }
 
 /// Detaches akguard's Deny policy from `user` if it is attached.

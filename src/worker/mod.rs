@@ -60,6 +60,9 @@ pub(crate) struct Inner {
     pub sweep_wake: Notify,
     /// Identities no step may change: akguard's own and `protect.*`.
     pub protection: Protection,
+    /// Whether the Deny policy was found to hold the configured document (see
+    /// `contain::revoke`); held while it is checked, so one worker checks and the rest wait.
+    pub deny_policy: tokio::sync::Mutex<bool>,
 }
 
 impl Inner {
@@ -147,6 +150,7 @@ impl Worker {
             replica: self.replica.id.clone(),
             sweep_wake: Notify::new(),
             protection,
+            deny_policy: tokio::sync::Mutex::new(false),
         });
         let prefix = inner.replica.clone();
         let sweeper = tokio::spawn(sweep::run(inner.clone(), shutdown.clone()));

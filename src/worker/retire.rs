@@ -107,6 +107,7 @@ pub(super) async fn reenable(ctx: &mut StepContext<'_>) -> Result<StepResult, St
     let key = ctx.incident.access_key_id.as_str().to_owned();
     if keys::set_status(ctx, &user, KeyStatus::Active)
         .await?
+        .0
         .is_none()
     {
         return Err(StepError::Unverified(format!(

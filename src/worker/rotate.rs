@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use super::context::{StepContext, StepError, StepResult, applied};
 use super::deliver::{check_sink, deliver, version_id, was_delivered};
 use crate::cloud::api::{Effect, KeyStatus, NewAccessKey};
+use crate::cloud::ratelimit::Priority;
 use crate::config::Sink;
 use crate::domain::findings::{Cutover, Rotation, RotationSink};
 use crate::domain::undo::Change;
@@ -282,7 +283,7 @@ async fn last_used(
             .read(
                 "GetAccessKeyLastUsedInfo",
                 key,
-                client.access_key_last_used_info(key),
+                client.access_key_last_used_info(key, Priority::Forensics),
             )
             .await?
             .used_at),

@@ -4,6 +4,7 @@
 use super::context::{StepContext, StepError, StepResult};
 use super::{identity, usage};
 use crate::cloud::api::AccountType;
+use crate::cloud::ratelimit::Priority;
 use crate::domain::findings::Triage;
 use crate::domain::triage::Usage;
 use crate::domain::{Finding, OwnerType, Path, Reason};
@@ -32,61 +33,88 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
         return Ok(result.finding(Finding::Triage(triage)));
     }
     let client = ctx.inner.client.clone();
-    let ims_owner = ctx
-        .read("GetUser", key, client.user_by_access_key(key))
-        .await?;
-    let (user, principal) = match ims_owner {
-        Some(user) => (user.user_name, user.user_principal_name),
-        None => {
-            // IMS knows only RAM users; ActionTrail also knows the account's own keys.
-            let info = match ctx
-                .read(
-                    "GetAccessKeyLastUsedInfo",
-                    key,
-                    client.access_key_last_used_info(key),
-                )
-                .await
-            {
-                Ok(info) => Some(info),
-                Err(StepError::Cloud(err))
-                    if err.code().is_some_and(|c| c.starts_with("EntityNotExist")) =>
-                {
-                    None
+    // Owner and last use both answer from the key id alone, so they are asked at once: the
+    // first of containment's three round trips. (IMS's own GetAccessKeyLastUsed needs the
+    // owner's principal name, so it would cost a second one; it stays the fallback.)
+    let (owner, last_use) = tokio::join!(
+        client.user_by_access_key(key),
+        client.access_key_last_used_info(key, Priority::Containment)
+    );
+    let ims_owner = ctx.note("GetUser", key, owner);
+    let last_use = match ctx.note("GetAccessKeyLastUsedInfo", key, last_use) {
+        Ok(info) => Some(info),
+        Err(StepError::Cloud(err))
+            if err.code().is_some_and(|c| c.starts_with("EntityNotExist")) =>
+        {
+            None
+        }
+        Err(err) => {
+            if !matches!(&ims_owner, Ok(Some(u)) if u.user_principal_name.is_some()) {
+                return Err(err);
+            }
+            tracing::warn!(incident.id = incident.id.0, error = %err,
+                "ActionTrail cannot say when the key was last used; asking IMS instead");
+            None
+        }
+    };
+    // IMS GetUser by key id proves the key is this user's own; only an owner that ActionTrail
+    // alone names is checked against the user's key list before anything acts on it.
+    let (user, principal, last_used) = match ims_owner? {
+        Some(user) => {
+            let last_used = match (last_use, &user.user_principal_name) {
+                (Some(info), _) => info.used_at,
+                (None, Some(upn)) => {
+                    ctx.read(
+                        "GetAccessKeyLastUsed",
+                        key,
+                        client.access_key_last_used(key, upn),
+                    )
+                    .await?
                 }
-                Err(err) => return Err(err),
+                (None, None) => None,
             };
-            match info {
-                Some(info) if info.account_type == AccountType::RootAccount => {
-                    // Informative only (the account's key is left to a person either way), so
-                    // no ActionTrail look-up delays it; null when only one could tell.
-                    let usage = usage::from_last_use(ctx, info.used_at);
-                    let result = StepResult {
-                        path: Some(Path::AccountKey),
-                        owner: Some((OwnerType::Account, None)),
-                        ..StepResult::default()
-                    };
-                    let triage = Triage {
-                        owner_type: Some(OwnerType::Account),
-                        account_id: info.account_id,
-                        last_used_at: info.used_at,
-                        usage,
-                        ..Triage::default()
-                    };
-                    return Ok(result.finding(Finding::Triage(triage)));
-                }
-                Some(info)
-                    if info.account_type == AccountType::RamUser && info.user_name.is_some() =>
-                {
-                    (info.user_name.unwrap_or_default(), None)
-                }
-                _ => {
+            (user.user_name, user.user_principal_name, last_used)
+        }
+        None => match last_use {
+            Some(info) if info.account_type == AccountType::RootAccount => {
+                // Informative only (the account's key is left to a person either way), so
+                // no ActionTrail look-up delays it; null when only one could tell.
+                let usage = usage::from_last_use(ctx, info.used_at);
+                let result = StepResult {
+                    path: Some(Path::AccountKey),
+                    owner: Some((OwnerType::Account, None)),
+                    ..StepResult::default()
+                };
+                let triage = Triage {
+                    owner_type: Some(OwnerType::Account),
+                    account_id: info.account_id,
+                    last_used_at: info.used_at,
+                    usage,
+                    ..Triage::default()
+                };
+                return Ok(result.finding(Finding::Triage(triage)));
+            }
+            Some(info) if info.account_type == AccountType::RamUser && info.user_name.is_some() => {
+                let user = info.user_name.unwrap_or_default();
+                let keys = ctx
+                    .read("ListAccessKeys", &user, client.list_access_keys(&user))
+                    .await?;
+                if !keys.iter().any(|k| k.access_key_id == key) {
                     return Ok(owner_unknown(Triage {
-                        why: Some("neither IMS nor ActionTrail knows the key".into()),
+                        claimed_owner: Some(user),
+                        why: Some("the key is not in that user's key list".into()),
                         ..Triage::default()
                     }));
                 }
+                (user, None, info.used_at)
             }
-        }
+            _ => {
+                return Ok(owner_unknown(Triage {
+                    why: Some("neither IMS nor ActionTrail knows the key".into()),
+                    ..Triage::default()
+                }));
+            }
+        },
     };
     if let Some(why) = ctx.inner.protection.user(&user) {
         let named = identity::Named {
@@ -97,17 +125,6 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
         stop.owner = Some((OwnerType::RamUser, Some(user)));
         return Ok(stop);
     }
-    // Act only on a key proven to be in this user's own list.
-    let keys = ctx
-        .read("ListAccessKeys", &user, client.list_access_keys(&user))
-        .await?;
-    let Some(listed) = keys.iter().find(|k| k.access_key_id == key) else {
-        return Ok(owner_unknown(Triage {
-            claimed_owner: Some(user),
-            why: Some("the key is not in that user's key list".into()),
-            ..Triage::default()
-        }));
-    };
     if let Some(parent) = incident.parent_incident_id {
         // The leaked key of the parent incident created this key: it is the attacker's, and
         // however busy it is, no workload of ours depends on it.
@@ -120,33 +137,12 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
             owner_type: Some(OwnerType::RamUser),
             user_name: Some(user),
             user_principal_name: principal,
-            key_status: Some(format!("{:?}", listed.status)),
             created_by_incident: Some(parent),
             path: Some(Path::AttackerKey),
             ..Triage::default()
         };
         return Ok(result.finding(Finding::Triage(triage)));
     }
-    let last_used = match &principal {
-        Some(upn) => {
-            ctx.read(
-                "GetAccessKeyLastUsed",
-                key,
-                client.access_key_last_used(key, upn),
-            )
-            .await?
-        }
-        None => {
-            let info = ctx
-                .read(
-                    "GetAccessKeyLastUsedInfo",
-                    key,
-                    client.access_key_last_used_info(key),
-                )
-                .await?;
-            info.used_at
-        }
-    };
     let judged = usage::judge(ctx, last_used).await?;
     // A use nobody can attribute, or a window the data cannot cover, is contained as in use
     // and left to a person: never rotated unasked, never disabled.
@@ -168,13 +164,6 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
         owner_type: Some(OwnerType::RamUser),
         user_name: Some(user.clone()),
         user_principal_name: principal,
-        key_status: Some(format!("{:?}", listed.status)),
-        other_keys: Some(
-            keys.iter()
-                .filter(|k| k.access_key_id != key)
-                .map(|k| k.access_key_id.clone())
-                .collect(),
-        ),
         last_used_at: last_used,
         detected_at: Some(incident.detected_at),
         stated_detected_at: incident.stated_detected_at,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use akguard::cloud::api::{AccountType, Effect, KeyStatus, LeakStatus, PolicyType};
 use akguard::cloud::credentials::BaseSource;
+use akguard::cloud::ratelimit::Priority;
 use akguard::cloud::{CloudClient, ErrorClass};
 use akguard::domain::Amount;
 use chrono::{DateTime, Utc};
@@ -250,12 +251,16 @@ async fn ims_and_actiontrail_tell_who_owns_a_key_and_what_it_did() {
         "{age}"
     );
 
-    let info = c.access_key_last_used_info(LEAKED_KEY).await.unwrap().value;
+    let info = c
+        .access_key_last_used_info(LEAKED_KEY, Priority::Forensics)
+        .await
+        .unwrap()
+        .value;
     assert_eq!(info.account_type, AccountType::RamUser);
     assert_eq!(info.user_name.as_deref(), Some("ci-deployer"));
     assert!(info.used_at.is_some());
     let root = c
-        .access_key_last_used_info("LTAI5tRootAcmeProd0Key01")
+        .access_key_last_used_info("LTAI5tRootAcmeProd0Key01", Priority::Forensics)
         .await
         .unwrap()
         .value;

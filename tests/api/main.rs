@@ -11,6 +11,7 @@ mod cloud_support;
 mod connections;
 mod console;
 mod console_browser;
+mod containment;
 #[cfg(feature = "fault-injection")]
 mod crash;
 mod deduplication;

@@ -103,10 +103,11 @@ impl CloudClient {
     pub async fn access_key_last_used_info(
         &self,
         access_key_id: &str,
+        priority: Priority,
     ) -> Result<Called<LastUsedInfo>, CloudError> {
         let request = Request::new(Product::ActionTrail, "GetAccessKeyLastUsedInfo")
             .param("AccessKey", access_key_id)
-            .priority(Priority::Forensics);
+            .priority(priority);
         let called = self.call(request).await?;
         let v = &called.value;
         let info = LastUsedInfo {

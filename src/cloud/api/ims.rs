@@ -26,7 +26,9 @@ impl CloudClient {
         &self,
         access_key_id: &str,
     ) -> Result<Called<Option<ImsUser>>, CloudError> {
-        let request = Request::new(Product::Ims, "GetUser").param("UserAccessKeyId", access_key_id);
+        let request = Request::new(Product::Ims, "GetUser")
+            .param("UserAccessKeyId", access_key_id)
+            .priority(Priority::Containment);
         // IMS answers EntityNotExist.User or EntityNotExist.User.AccessKey for a key no RAM
         // user owns.
         let called = match self.call(request).await {

@@ -45,6 +45,8 @@ pub(crate) struct Answer {
     pub body: Value,
     pub retry_after_ms: Option<u64>,
     pub latency: Duration,
+    /// The call's `seq` in the call log.
+    pub seq: u64,
 }
 
 async fn rpc(
@@ -74,6 +76,19 @@ async fn rpc(
     );
     if !answer.latency.is_zero() {
         tokio::time::sleep(answer.latency).await;
+    }
+    let answered_at = shared
+        .clock
+        .now()
+        .to_rfc3339_opts(SecondsFormat::Micros, true);
+    if let Some(record) = shared
+        .lock()
+        .calls
+        .iter_mut()
+        .rev()
+        .find(|c| c.seq == answer.seq)
+    {
+        record.answered_at = Some(answered_at);
     }
     let mut response = (answer.status, axum::Json(answer.body)).into_response();
     if let Some(ms) = answer.retry_after_ms {
@@ -151,7 +166,8 @@ pub(crate) fn process(
     let owned = |name: &str| params.get(name).map(str::to_string);
     inner.calls.push(CallRecord {
         seq,
-        at: now.to_rfc3339_opts(SecondsFormat::Millis, true),
+        at: now.to_rfc3339_opts(SecondsFormat::Micros, true),
+        answered_at: None,
         version: owned("Version"),
         product: product.map(Product::name),
         action: owned("Action"),
@@ -169,6 +185,7 @@ pub(crate) fn process(
         body,
         retry_after_ms,
         latency: Duration::from_millis(inner.world.faults.latency_ms),
+        seq,
     }
 }
 

@@ -36,7 +36,12 @@ pub(crate) struct Inner {
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct CallRecord {
     pub seq: u64,
+    /// When the request arrived, to the microsecond.
     pub at: String,
+    /// When the answer left, after the configured latency: with `at`, what the call cost,
+    /// so a benchmark can tell the caller's own time between calls from the emulator's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answered_at: Option<String>,
     pub version: Option<String>,
     pub product: Option<&'static str>,
     pub action: Option<String>,
