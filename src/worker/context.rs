@@ -126,7 +126,7 @@ impl<'a> StepContext<'a> {
     }
 
     /// Notes an audit row written with the step's outcome (like a read, it records no effect).
-    pub fn note(&mut self, action: &str, detail: Value) {
+    pub fn note_row(&mut self, action: &str, detail: Value) {
         let entry = self.entry(action, detail);
         self.reads.push(entry);
     }

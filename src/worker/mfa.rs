@@ -83,7 +83,7 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
         dry_run: ctx.dry_run(),
     };
     // The sweep's own calls are audited account-wide; the incident names the sweep it used.
-    ctx.note(
+    ctx.note_row(
         "mfa.sweep",
         json!({"step": ctx.step.as_str(), "sweep": joined.id, "started_at": joined.started_at,
             "mfa_now_required": finding.mfa_now_required, "dry_run": ctx.dry_run()}),
