@@ -3,13 +3,46 @@
 //! Each class admits one call every `1 / rate` seconds (plus a small guard). Spacing calls rather than allowing
 //! bursts keeps any one-second window within the documented quota (ActionTrail
 //! `LookupEvents`: 2 per second per account). One limiter belongs to one client, and one
-//! client acts in one account.
+//! client acts in one account. Quotas are the account's, not the process's: with a
+//! [`SlotLedger`] every call also takes its slot from one schedule the whole fleet shares.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use tokio::time::Instant;
+
+/// A call slot of the fleet's shared schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FleetSlot {
+    /// The call may go at this time.
+    At(DateTime<Utc>),
+    /// The next free slot lies further ahead than the caller's priority may reach.
+    Busy { next_free: DateTime<Utc> },
+}
+
+/// The shared schedule could not be read; the call waits and asks again.
+#[derive(Debug, thiserror::Error)]
+#[error("the fleet's rate-limit schedule is unavailable: {0}")]
+pub struct LedgerError(pub String);
+
+/// Where the fleet's call slots are kept (the database every replica shares).
+#[async_trait]
+pub trait SlotLedger: Send + Sync {
+    /// Takes the next slot of `class`, spaced `interval` after the one before, if it lies within
+    /// `within` of now (any slot when `None`).
+    async fn take(
+        &self,
+        class: ApiClass,
+        interval: Duration,
+        within: Option<Duration>,
+    ) -> Result<FleetSlot, LedgerError>;
+}
+
+/// How long a call waits before asking an unavailable ledger again.
+const LEDGER_RETRY: Duration = Duration::from_millis(250);
 
 /// A group of calls that share a quota.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -42,6 +75,19 @@ pub enum Priority {
     Containment,
 }
 
+impl Priority {
+    /// How far ahead a call of this priority may book a fleet slot. Containment books any slot;
+    /// the others only near ones, so a queue of their bookings never stands in front of
+    /// containment on another replica (they poll instead, once per freed slot).
+    fn reach(self, interval: Duration) -> Option<Duration> {
+        match self {
+            Self::Containment => None,
+            Self::Normal => Some(interval),
+            Self::Forensics => Some(Duration::ZERO),
+        }
+    }
+}
+
 struct Lane {
     interval: Duration,
     next_free: Instant,
@@ -51,6 +97,7 @@ struct Lane {
 /// Spaces calls per class; higher priorities go first.
 pub struct RateLimiter {
     lanes: Mutex<HashMap<ApiClass, Lane>>,
+    ledger: Option<Arc<dyn SlotLedger>>,
 }
 
 impl RateLimiter {
@@ -73,11 +120,32 @@ impl RateLimiter {
             .collect();
         Self {
             lanes: Mutex::new(lanes),
+            ledger: None,
         }
     }
 
-    /// Waits for this class's next slot.
+    /// Takes every call's slot from `ledger` as well, so the limits hold for the whole fleet.
+    pub fn shared(self, ledger: Arc<dyn SlotLedger>) -> Self {
+        Self {
+            ledger: Some(ledger),
+            ..self
+        }
+    }
+
+    /// Waits for this class's next slot: first this process's (which orders its own callers
+    /// by priority and keeps it from asking the ledger more often than the rate), then the
+    /// fleet's.
     pub async fn acquire(&self, class: ApiClass, priority: Priority) {
+        let Some(interval) = self.acquire_local(class, priority).await else {
+            return;
+        };
+        if let Some(ledger) = &self.ledger {
+            acquire_fleet(ledger.as_ref(), class, priority, interval).await;
+        }
+    }
+
+    /// Waits for this process's slot; the class's interval, or `None` when it is unlimited.
+    async fn acquire_local(&self, class: ApiClass, priority: Priority) -> Option<Duration> {
         let mut registered = false;
         loop {
             let wait = {
@@ -85,9 +153,7 @@ impl RateLimiter {
                     .lanes
                     .lock()
                     .expect("rate limiter lock is not poisoned");
-                let Some(lane) = lanes.get_mut(&class) else {
-                    return;
-                };
+                let lane = lanes.get_mut(&class)?;
                 if registered {
                     lane.waiting[priority as usize] -= 1;
                 }
@@ -95,7 +161,7 @@ impl RateLimiter {
                 let outranked = lane.waiting[priority as usize + 1..].iter().any(|&n| n > 0);
                 if lane.next_free <= now && !outranked {
                     lane.next_free = lane.next_free.max(now) + lane.interval;
-                    return;
+                    return Some(lane.interval);
                 }
                 lane.waiting[priority as usize] += 1;
                 registered = true;
@@ -111,6 +177,41 @@ impl RateLimiter {
             tokio::time::sleep(wait).await;
         }
     }
+}
+
+/// Books this call's slot in the fleet's schedule and waits for it. The schedule is in wall
+/// time: replicas' clocks must agree (NTP) to within a small part of an interval.
+async fn acquire_fleet(
+    ledger: &dyn SlotLedger,
+    class: ApiClass,
+    priority: Priority,
+    interval: Duration,
+) {
+    let within = priority.reach(interval);
+    loop {
+        let wake = match ledger.take(class, interval, within).await {
+            Ok(FleetSlot::At(at)) => {
+                tokio::time::sleep(until(at)).await;
+                return;
+            }
+            Ok(FleetSlot::Busy { next_free }) => {
+                // Ask again when the slot comes within reach.
+                let reach =
+                    chrono::Duration::from_std(within.unwrap_or_default()).unwrap_or_default();
+                until(next_free - reach).max(Duration::from_millis(1))
+            }
+            Err(err) => {
+                tracing::warn!(class = class.as_str(), error = %err, "rate-limit slot unavailable; waiting");
+                LEDGER_RETRY
+            }
+        };
+        tokio::time::sleep(wake).await;
+    }
+}
+
+/// The wait from now until `at` (none when it has passed).
+fn until(at: DateTime<Utc>) -> Duration {
+    (at - Utc::now()).to_std().unwrap_or(Duration::ZERO)
 }
 
 #[cfg(test)]

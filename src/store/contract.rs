@@ -14,7 +14,7 @@ use sqlx::{Connection, Executor, PgConnection};
 use super::backend::{Backend, Creation};
 use super::{
     ClaimScope, Delivery, IncidentFilter, IncidentUpdate, IntakeOutcome, OperatorChange,
-    OperatorError, SqlStore, Store, StoreError, verify_audit_chain,
+    OperatorError, SlotOutcome, SlotTake, SqlStore, Store, StoreError, verify_audit_chain,
 };
 use crate::domain::audit::ChainFault;
 use crate::domain::findings::{Cancel, Finding, FindingsPatch, Triage};
@@ -27,6 +27,7 @@ const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 /// A migrated store on a database of its own, removed when the test is done with it.
 struct TestDb {
     store: Arc<SqlStore>,
+    url: String,
     _dir: Option<tempfile::TempDir>,
     postgres: Option<(String, String)>,
 }
@@ -52,9 +53,17 @@ impl TestDb {
         store.migrate().await.unwrap();
         Self {
             store: Arc::new(store),
+            url: url.to_owned(),
             _dir: dir,
             postgres: pg,
         }
+    }
+
+    /// Another process's store on the same database.
+    async fn second_store(&self) -> SqlStore {
+        SqlStore::connect(&self.url, 8, Creation::IfMissing)
+            .await
+            .unwrap()
     }
 
     /// Runs `sql` as someone with direct write access to the database.
@@ -163,6 +172,8 @@ contract!(
     a_removed_tail_is_caught_by_the_anchor,
     an_emptied_log_is_caught_by_the_anchor,
     a_missing_trigger_is_named,
+    two_stores_on_one_database_never_hand_out_two_slots_within_an_interval,
+    lower_priorities_do_not_book_ahead_of_containment,
 );
 
 fn at(seconds: i64) -> DateTime<Utc> {
@@ -602,4 +613,94 @@ async fn a_missing_trigger_is_named(db: &TestDb) {
             "{faults:?}"
         );
     }
+}
+
+fn slot_take(class: &str, interval_ms: u64, within: Option<Duration>) -> SlotTake<'_> {
+    SlotTake {
+        account: "1234567890",
+        class,
+        interval: Duration::from_millis(interval_ms),
+        within,
+        now: at(0),
+    }
+}
+
+/// Eight takers on each of two stores, all at once: the slots handed out are spaced at least
+/// one interval apart, so no window of one second holds more than the rate.
+async fn two_stores_on_one_database_never_hand_out_two_slots_within_an_interval(db: &TestDb) {
+    let stores = [db.store.clone(), Arc::new(db.second_store().await)];
+    let mut takers = Vec::new();
+    for i in 0..16 {
+        let store = stores[i % 2].clone();
+        takers.push(tokio::spawn(async move {
+            let mut slots = Vec::new();
+            for _ in 0..10 {
+                match store
+                    .take_rate_slot(&slot_take("ram_write", 50, None))
+                    .await
+                {
+                    Ok(SlotOutcome::Granted(at)) => slots.push(at),
+                    other => panic!("containment is always granted a slot: {other:?}"),
+                }
+            }
+            slots
+        }));
+    }
+    let mut slots = Vec::new();
+    for taker in takers {
+        slots.extend(taker.await.unwrap());
+    }
+    slots.sort();
+    assert_eq!(slots.len(), 160);
+    assert_eq!(slots[0], at(0));
+    for pair in slots.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= chrono::Duration::milliseconds(50),
+            "two slots {} ms apart",
+            (pair[1] - pair[0]).num_milliseconds()
+        );
+    }
+    // Twenty per second (one every 50 ms): one second of slots holds twenty.
+    let first_second = slots.iter().filter(|t| **t < at(1)).count();
+    assert_eq!(first_second, 20);
+    // Other classes and accounts have schedules of their own.
+    let other = db.store.take_rate_slot(&slot_take("other", 50, None)).await;
+    assert_eq!(other.unwrap(), SlotOutcome::Granted(at(0)));
+    stores[1].pool.close().await;
+}
+
+async fn take_lookup(
+    store: &SqlStore,
+    within: Option<Duration>,
+    now: DateTime<Utc>,
+) -> SlotOutcome {
+    let take = SlotTake {
+        now,
+        ..slot_take("lookup_events", 500, within)
+    };
+    store.take_rate_slot(&take).await.unwrap()
+}
+
+async fn lower_priorities_do_not_book_ahead_of_containment(db: &TestDb) {
+    let other = db.second_store().await;
+    // A free schedule: a forensics call (reach 0) gets the slot now.
+    let first = take_lookup(&other, Some(Duration::ZERO), at(0)).await;
+    assert_eq!(first, SlotOutcome::Granted(at(0)));
+    // Containment books the next three slots, up to 1.5 s ahead.
+    for n in 1..=3 {
+        let expected = at(0) + chrono::Duration::milliseconds(500 * n);
+        let booked = take_lookup(&db.store, None, at(0)).await;
+        assert_eq!(booked, SlotOutcome::Granted(expected));
+    }
+    // Neither a forensics nor a normal call (reach one interval) books behind them: they are
+    // told when the schedule frees and ask again then.
+    for within in [Duration::ZERO, Duration::from_millis(500)] {
+        let refused = take_lookup(&other, Some(within), at(0)).await;
+        assert_eq!(refused, SlotOutcome::Busy { next_free: at(2) });
+    }
+    // Once the schedule is within its reach, a normal call books the next slot.
+    let now = at(1) + chrono::Duration::milliseconds(600);
+    let later = take_lookup(&other, Some(Duration::from_millis(500)), now).await;
+    assert_eq!(later, SlotOutcome::Granted(at(2)));
+    other.pool.close().await;
 }

@@ -13,8 +13,9 @@ use super::rows::{AUDIT_COLUMNS, INCIDENT_COLUMNS, audit_from_row, incident_from
 use super::sql::Sql;
 use super::{
     ClaimScope, Claimed, Delivery, DeliveryRecord, IncidentFilter, IncidentUpdate, IntakeOutcome,
-    Lease, OperatorChange, OperatorError, OutboxItem, OutboxState, OutboxVerdict, Store,
-    StoreError, Tally, Waiting, audit_log, deliveries, outbox_queue, tally, work,
+    Lease, OperatorChange, OperatorError, OutboxItem, OutboxState, OutboxVerdict, SlotOutcome,
+    SlotTake, Store, StoreError, Tally, Waiting, audit_log, deliveries, outbox_queue, rate_slots,
+    tally, work,
 };
 use crate::domain::audit::AuditHead;
 use crate::domain::notice::Route;
@@ -313,5 +314,9 @@ impl Store for SqlStore {
 
     fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
         self.commits.subscribe()
+    }
+
+    async fn take_rate_slot(&self, take: &SlotTake<'_>) -> Result<SlotOutcome, StoreError> {
+        rate_slots::take(&self.pool, self.backend, take).await
     }
 }

@@ -11,6 +11,7 @@ mod database;
 mod deliveries;
 mod outbox;
 mod outbox_queue;
+mod rate_slots;
 mod rows;
 mod sql;
 mod tally;
@@ -32,6 +33,7 @@ pub use audit::{AuditGate, verify_audit_chain};
 use backend::Creation;
 pub use database::SqlStore;
 pub use outbox::{DeliveryRecord, OutboxItem, OutboxState, OutboxVerdict};
+pub use rate_slots::{SlotOutcome, SlotTake};
 pub use tally::Tally;
 
 #[derive(Debug, thiserror::Error)]
@@ -303,6 +305,9 @@ pub trait Store: Send + Sync {
     fn commits(&self) -> tokio::sync::watch::Receiver<u64>;
     /// Incidents per state and pending notifications per channel, for `/metrics`.
     async fn tally(&self) -> Result<Tally, StoreError>;
+    /// Takes the next call slot of a rate limit every process on this database shares, if it
+    /// lies within the take's reach; one round trip when granted, two when busy.
+    async fn take_rate_slot(&self, take: &SlotTake<'_>) -> Result<SlotOutcome, StoreError>;
 }
 
 /// Opens the store named by the URL's scheme, writing no notifications.
