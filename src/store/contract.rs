@@ -615,13 +615,21 @@ async fn a_missing_trigger_is_named(db: &TestDb) {
     }
 }
 
+/// An hour from now: the schedule starts at the later of the caller's time and the
+/// database's, so the slots handed out follow from this time alone.
+fn soon(seconds: i64) -> DateTime<Utc> {
+    static BASE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    let base = *BASE.get_or_init(|| Utc::now().timestamp() + 3600);
+    DateTime::from_timestamp(base + seconds, 0).unwrap()
+}
+
 fn slot_take(class: &str, interval_ms: u64, within: Option<Duration>) -> SlotTake<'_> {
     SlotTake {
         account: "1234567890",
         class,
         interval: Duration::from_millis(interval_ms),
         within,
-        now: at(0),
+        now: soon(0),
     }
 }
 
@@ -652,7 +660,7 @@ async fn two_stores_on_one_database_never_hand_out_two_slots_within_an_interval(
     }
     slots.sort();
     assert_eq!(slots.len(), 160);
-    assert_eq!(slots[0], at(0));
+    assert_eq!(slots[0], soon(0));
     for pair in slots.windows(2) {
         assert!(
             pair[1] - pair[0] >= chrono::Duration::milliseconds(50),
@@ -661,11 +669,11 @@ async fn two_stores_on_one_database_never_hand_out_two_slots_within_an_interval(
         );
     }
     // Twenty per second (one every 50 ms): one second of slots holds twenty.
-    let first_second = slots.iter().filter(|t| **t < at(1)).count();
+    let first_second = slots.iter().filter(|t| **t < soon(1)).count();
     assert_eq!(first_second, 20);
     // Other classes and accounts have schedules of their own.
     let other = db.store.take_rate_slot(&slot_take("other", 50, None)).await;
-    assert_eq!(other.unwrap(), SlotOutcome::Granted(at(0)));
+    assert_eq!(other.unwrap(), SlotOutcome::Granted(soon(0)));
     stores[1].pool.close().await;
 }
 
@@ -684,23 +692,23 @@ async fn take_lookup(
 async fn lower_priorities_do_not_book_ahead_of_containment(db: &TestDb) {
     let other = db.second_store().await;
     // A free schedule: a forensics call (reach 0) gets the slot now.
-    let first = take_lookup(&other, Some(Duration::ZERO), at(0)).await;
-    assert_eq!(first, SlotOutcome::Granted(at(0)));
+    let first = take_lookup(&other, Some(Duration::ZERO), soon(0)).await;
+    assert_eq!(first, SlotOutcome::Granted(soon(0)));
     // Containment books the next three slots, up to 1.5 s ahead.
     for n in 1..=3 {
-        let expected = at(0) + chrono::Duration::milliseconds(500 * n);
-        let booked = take_lookup(&db.store, None, at(0)).await;
+        let expected = soon(0) + chrono::Duration::milliseconds(500 * n);
+        let booked = take_lookup(&db.store, None, soon(0)).await;
         assert_eq!(booked, SlotOutcome::Granted(expected));
     }
     // Neither a forensics nor a normal call (reach one interval) books behind them: they are
     // told when the schedule frees and ask again then.
     for within in [Duration::ZERO, Duration::from_millis(500)] {
-        let refused = take_lookup(&other, Some(within), at(0)).await;
-        assert_eq!(refused, SlotOutcome::Busy { next_free: at(2) });
+        let refused = take_lookup(&other, Some(within), soon(0)).await;
+        assert_eq!(refused, SlotOutcome::Busy { next_free: soon(2) });
     }
     // Once the schedule is within its reach, a normal call books the next slot.
-    let now = at(1) + chrono::Duration::milliseconds(600);
+    let now = soon(1) + chrono::Duration::milliseconds(600);
     let later = take_lookup(&other, Some(Duration::from_millis(500)), now).await;
-    assert_eq!(later, SlotOutcome::Granted(at(2)));
+    assert_eq!(later, SlotOutcome::Granted(soon(2)));
     other.pool.close().await;
 }

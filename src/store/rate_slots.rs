@@ -43,7 +43,9 @@ fn from_micros(us: i64) -> Result<DateTime<Utc>, StoreError> {
 /// One upsert: the row is moved on only when its next slot lies within reach, and the statement
 /// returns nothing otherwise. A single statement needs no explicit transaction: PostgreSQL locks
 /// the row for it, SQLite takes its write lock for it (no read precedes the write, so it waits on
-/// the busy timeout like `BEGIN IMMEDIATE`).
+/// the busy timeout like `BEGIN IMMEDIATE`). A free schedule starts at the later of the caller's
+/// `now` and the database's clock once the lock is held: a take that waited for the lock must
+/// not be handed a slot already past, which its caller would use late, close to the next one.
 pub(super) async fn take(
     pool: &AnyPool,
     backend: Backend,
@@ -54,9 +56,10 @@ pub(super) async fn take(
     let reach = take
         .within
         .map_or(i64::MAX, |within| now.saturating_add(micros(within)));
-    let moved = backend.greatest("rate_slots.next_free", "$3");
+    let start = backend.greatest("$3", backend.now_micros());
+    let moved = backend.greatest("rate_slots.next_free", &start);
     let granted: Option<i64> = sqlx::query_scalar(&format!(
-        "INSERT INTO rate_slots (account, class, next_free) VALUES ($1, $2, $3 + $4) \
+        "INSERT INTO rate_slots (account, class, next_free) VALUES ($1, $2, {start} + $4) \
          ON CONFLICT (account, class) DO UPDATE SET next_free = {moved} + $4 \
          WHERE rate_slots.next_free <= $5 RETURNING next_free"
     ))
