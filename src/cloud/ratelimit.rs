@@ -32,17 +32,27 @@ pub struct LedgerError(pub String);
 #[async_trait]
 pub trait SlotLedger: Send + Sync {
     /// Takes the next slot of `class`, spaced `interval` after the one before, if it lies within
-    /// `within` of now (any slot when `None`).
+    /// `within` of now (any slot when `None`); a free schedule's first slot lies `lead` ahead.
     async fn take(
         &self,
         class: ApiClass,
         interval: Duration,
         within: Option<Duration>,
+        lead: Duration,
     ) -> Result<FleetSlot, LedgerError>;
 }
 
 /// How long a call waits before asking an unavailable ledger again.
 const LEDGER_RETRY: Duration = Duration::from_millis(250);
+/// A free schedule's first slot lies this far ahead, so the answer (a database round trip)
+/// arrives before its slot rather than after it.
+const LEAD: Duration = Duration::from_millis(20);
+/// A call that wakes this late for its slot books another instead: sent late, it would come
+/// closer than an interval to the next slot's call (the 5 % guard spans 50 ms of a second).
+const LATE: Duration = Duration::from_millis(25);
+/// Rebookings after waking late, before a call goes anyway (a starved process would else
+/// never send).
+const REBOOKINGS: u32 = 2;
 
 /// A group of calls that share a quota.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -188,11 +198,22 @@ async fn acquire_fleet(
     interval: Duration,
 ) {
     let within = priority.reach(interval);
+    let mut rebookings = 0;
     loop {
-        let wake = match ledger.take(class, interval, within).await {
+        let wake = match ledger.take(class, interval, within, LEAD).await {
             Ok(FleetSlot::At(at)) => {
                 tokio::time::sleep(until(at)).await;
-                return;
+                let late = (Utc::now() - at).to_std().unwrap_or(Duration::ZERO);
+                if late <= LATE || rebookings == REBOOKINGS {
+                    return;
+                }
+                rebookings += 1;
+                tracing::debug!(
+                    class = class.as_str(),
+                    late_ms = late.as_millis() as u64,
+                    "woke late for a rate-limit slot; booking another"
+                );
+                Duration::ZERO
             }
             Ok(FleetSlot::Busy { next_free }) => {
                 // Ask again when the slot comes within reach.

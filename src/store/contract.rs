@@ -629,6 +629,7 @@ fn slot_take(class: &str, interval_ms: u64, within: Option<Duration>) -> SlotTak
         class,
         interval: Duration::from_millis(interval_ms),
         within,
+        lead: Duration::from_millis(20),
         now: soon(0),
     }
 }
