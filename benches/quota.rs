@@ -29,6 +29,7 @@ const CALLERS_PER_REPLICA: usize = 8;
 struct Measured {
     inner: StoreLedger,
     round_trips: AtomicU64,
+    granted: AtomicU64,
     take_latency: Mutex<Vec<Duration>>,
 }
 
@@ -46,7 +47,11 @@ impl SlotLedger for Measured {
         self.take_latency.lock().unwrap().push(started.elapsed());
         let trips = match slot {
             Ok(FleetSlot::Busy { .. }) => 2,
-            _ => 1,
+            Ok(FleetSlot::At(_)) => {
+                self.granted.fetch_add(1, Ordering::Relaxed);
+                1
+            }
+            Err(_) => 1,
         };
         self.round_trips.fetch_add(trips, Ordering::Relaxed);
         slot
@@ -56,6 +61,8 @@ impl SlotLedger for Measured {
 struct Report {
     calls: usize,
     round_trips: u64,
+    /// Slots granted but given up because the caller woke too late for them.
+    rebooked: u64,
     latencies: Vec<Duration>,
     elapsed: Duration,
     busiest_window: usize,
@@ -70,6 +77,7 @@ async fn run(url: &str, calls: usize) -> Report {
         let ledger = Arc::new(Measured {
             inner: StoreLedger::new(store, "bench".into()),
             round_trips: AtomicU64::new(0),
+            granted: AtomicU64::new(0),
             take_latency: Mutex::new(Vec::new()),
         });
         let limiter = RateLimiter::new(&[(ApiClass::RamWrite, RATE)]).shared(ledger.clone());
@@ -113,6 +121,11 @@ async fn run(url: &str, calls: usize) -> Report {
             .iter()
             .map(|l| l.round_trips.load(Ordering::Relaxed))
             .sum(),
+        rebooked: ledgers
+            .iter()
+            .map(|l| l.granted.load(Ordering::Relaxed))
+            .sum::<u64>()
+            - sent.len() as u64,
         latencies,
         elapsed,
         busiest_window,
@@ -130,10 +143,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn print(backend: &str, report: &Report) {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
-        "quota {backend:<8} {} calls from {REPLICAS} replicas at {RATE}/s: {:.2} round trips per call; \
+        "quota {backend:<8} {} calls from {REPLICAS} replicas at {RATE}/s: {:.2} round trips per call ({} slots rebooked); \
          take p50 {:.2} ms, p99 {:.2} ms; achieved {:.1}/s; busiest one-second window {} (limit {RATE})",
         report.calls,
         report.round_trips as f64 / report.calls as f64,
+        report.rebooked,
         ms(percentile(&report.latencies, 0.50)),
         ms(percentile(&report.latencies, 0.99)),
         report.calls as f64 / report.elapsed.as_secs_f64(),

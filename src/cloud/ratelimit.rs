@@ -44,9 +44,9 @@ pub trait SlotLedger: Send + Sync {
 
 /// How long a call waits before asking an unavailable ledger again.
 const LEDGER_RETRY: Duration = Duration::from_millis(250);
-/// A free schedule's first slot lies this far ahead, so the answer (a database round trip)
-/// arrives before its slot rather than after it.
-const LEAD: Duration = Duration::from_millis(20);
+/// A free schedule's first slot lies this far ahead, so the answer (a database round trip,
+/// typically 2 to 4 ms) arrives before its slot rather than after it.
+const LEAD: Duration = Duration::from_millis(5);
 /// A call that wakes this late for its slot books another instead: sent late, it would come
 /// closer than an interval to the next slot's call (the 5 % guard spans 50 ms of a second).
 const LATE: Duration = Duration::from_millis(25);

@@ -115,7 +115,7 @@ async fn three_daemons_keep_each_api_class_within_its_limit_during_a_burst() {
     let first = daemon(&url, &limits).await;
     let fleet = [first.spawn_another().await, first.spawn_another().await];
     // The burst arrives spread over the three at once.
-    let share = |d: usize| (d..KEYS).step_by(3).map(|i| notification(i)).collect();
+    let share = |d: usize| (d..KEYS).step_by(3).map(notification).collect();
     let posted = tokio::join!(
         first.post_generic_all(share(0)),
         fleet[0].post_generic_all(share(1)),
