@@ -4,12 +4,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::audit_watch;
-use crate::cloud::{CloudClient, CloudError};
+use crate::cloud::ratelimit::{ApiClass, FleetSlot, LedgerError, SlotLedger};
+use crate::cloud::{ClientOptions, CloudClient, CloudError};
 use crate::config::{ConfigError, ServerLimits, Settings};
 use crate::http::{self, AppState};
 use crate::intake::security_center::SecurityCenterPoller;
@@ -18,7 +20,7 @@ use crate::monitoring::{Exporter, MonitoringError};
 use crate::notify::{NotifyError, Sender};
 use crate::readiness::Readiness;
 use crate::replicas::ReplicaIdentity;
-use crate::store::{self, AuditGate, Store, StoreError};
+use crate::store::{self, AuditGate, SlotOutcome, SlotTake, Store, StoreError};
 use crate::worker::Worker;
 
 #[derive(Debug, thiserror::Error)]
@@ -100,7 +102,10 @@ impl App {
         );
         let client = runtime
             .cloud
-            .map(CloudClient::new)
+            .map(|options| {
+                let ledger = Arc::new(StoreLedger::new(store.clone(), quota_account(&options)));
+                CloudClient::new(options).map(|client| client.share_limits(ledger))
+            })
             .transpose()?
             .map(Arc::new);
         let sinks = runtime.remediation.sinks.clone();
@@ -302,6 +307,56 @@ impl App {
         let _ = tokio::time::timeout(self.shutdown_grace, heartbeat).await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// The account whose quotas the client's calls draw on: the assumed role's account, else that
+/// of the base credentials (`self`; replicas on one database must share it).
+fn quota_account(options: &ClientOptions) -> String {
+    options
+        .assume_role
+        .as_ref()
+        .and_then(|(arn, _, _)| arn.split(':').nth(3))
+        .filter(|account| !account.is_empty())
+        .unwrap_or("self")
+        .to_owned()
+}
+
+/// The fleet's rate-limit schedule, kept in the store every replica shares.
+pub struct StoreLedger {
+    store: Arc<dyn Store>,
+    account: String,
+}
+
+impl StoreLedger {
+    /// The schedule of `account`'s quotas in `store`.
+    pub fn new(store: Arc<dyn Store>, account: String) -> Self {
+        Self { store, account }
+    }
+}
+
+#[async_trait]
+impl SlotLedger for StoreLedger {
+    async fn take(
+        &self,
+        class: ApiClass,
+        interval: Duration,
+        within: Option<Duration>,
+        lead: Duration,
+    ) -> Result<FleetSlot, LedgerError> {
+        let take = SlotTake {
+            account: &self.account,
+            class: class.as_str(),
+            interval,
+            within,
+            lead,
+            now: chrono::Utc::now(),
+        };
+        match self.store.take_rate_slot(&take).await {
+            Ok(SlotOutcome::Granted(at)) => Ok(FleetSlot::At(at)),
+            Ok(SlotOutcome::Busy { next_free }) => Ok(FleetSlot::Busy { next_free }),
+            Err(err) => Err(LedgerError(err.to_string())),
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::credentials::{AssumeRole, BaseSource, CredentialProvider};
 use super::error::{CloudError, ErrorClass};
 use super::product::Product;
-use super::ratelimit::{ApiClass, Priority, RateLimiter};
+use super::ratelimit::{ApiClass, Priority, RateLimiter, SlotLedger};
 use super::retry::{RetryPolicy, unit_sample};
 use super::signed::SignatureVersion;
 use super::transport::{Called, Transport};
@@ -130,6 +130,14 @@ impl CloudClient {
             regional_actiontrail: options.regional_actiontrail,
             limiter: RateLimiter::new(&options.rates),
         })
+    }
+
+    /// Draws this client's calls from the fleet's schedule in `ledger` as well as its own.
+    pub fn share_limits(self, ledger: Arc<dyn SlotLedger>) -> Self {
+        Self {
+            limiter: self.limiter.shared(ledger),
+            ..self
+        }
     }
 
     /// The ActionTrail endpoint that stores `region`'s events.

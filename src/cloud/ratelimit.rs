@@ -3,13 +3,56 @@
 //! Each class admits one call every `1 / rate` seconds (plus a small guard). Spacing calls rather than allowing
 //! bursts keeps any one-second window within the documented quota (ActionTrail
 //! `LookupEvents`: 2 per second per account). One limiter belongs to one client, and one
-//! client acts in one account.
+//! client acts in one account. Quotas are the account's, not the process's: with a
+//! [`SlotLedger`] every call also takes its slot from one schedule the whole fleet shares.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use tokio::time::Instant;
+
+/// A call slot of the fleet's shared schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FleetSlot {
+    /// The call may go at this time.
+    At(DateTime<Utc>),
+    /// The next free slot lies further ahead than the caller's priority may reach.
+    Busy { next_free: DateTime<Utc> },
+}
+
+/// The shared schedule could not be read; the call waits and asks again.
+#[derive(Debug, thiserror::Error)]
+#[error("the fleet's rate-limit schedule is unavailable: {0}")]
+pub struct LedgerError(pub String);
+
+/// Where the fleet's call slots are kept (the database every replica shares).
+#[async_trait]
+pub trait SlotLedger: Send + Sync {
+    /// Takes the next slot of `class`, spaced `interval` after the one before, if it lies within
+    /// `within` of now (any slot when `None`); a free schedule's first slot lies `lead` ahead.
+    async fn take(
+        &self,
+        class: ApiClass,
+        interval: Duration,
+        within: Option<Duration>,
+        lead: Duration,
+    ) -> Result<FleetSlot, LedgerError>;
+}
+
+/// How long a call waits before asking an unavailable ledger again.
+const LEDGER_RETRY: Duration = Duration::from_millis(250);
+/// A free schedule's first slot lies this far ahead, so the answer (a database round trip,
+/// typically 2 to 4 ms) arrives before its slot rather than after it.
+const LEAD: Duration = Duration::from_millis(5);
+/// A call that wakes this late for its slot books another instead: sent late, it would come
+/// closer than an interval to the next slot's call (the 5 % guard spans 50 ms of a second).
+const LATE: Duration = Duration::from_millis(25);
+/// Rebookings after waking late, before a call goes anyway (a starved process would else
+/// never send).
+const REBOOKINGS: u32 = 2;
 
 /// A group of calls that share a quota.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -42,6 +85,19 @@ pub enum Priority {
     Containment,
 }
 
+impl Priority {
+    /// How far ahead a call of this priority may book a fleet slot. Containment books any slot;
+    /// the others only near ones, so a queue of their bookings never stands in front of
+    /// containment on another replica (they poll instead, once per freed slot).
+    fn reach(self, interval: Duration) -> Option<Duration> {
+        match self {
+            Self::Containment => None,
+            Self::Normal => Some(interval),
+            Self::Forensics => Some(Duration::ZERO),
+        }
+    }
+}
+
 struct Lane {
     interval: Duration,
     next_free: Instant,
@@ -51,6 +107,7 @@ struct Lane {
 /// Spaces calls per class; higher priorities go first.
 pub struct RateLimiter {
     lanes: Mutex<HashMap<ApiClass, Lane>>,
+    ledger: Option<Arc<dyn SlotLedger>>,
 }
 
 impl RateLimiter {
@@ -73,11 +130,32 @@ impl RateLimiter {
             .collect();
         Self {
             lanes: Mutex::new(lanes),
+            ledger: None,
         }
     }
 
-    /// Waits for this class's next slot.
+    /// Takes every call's slot from `ledger` as well, so the limits hold for the whole fleet.
+    pub fn shared(self, ledger: Arc<dyn SlotLedger>) -> Self {
+        Self {
+            ledger: Some(ledger),
+            ..self
+        }
+    }
+
+    /// Waits for this class's next slot: first this process's (which orders its own callers
+    /// by priority and keeps it from asking the ledger more often than the rate), then the
+    /// fleet's.
     pub async fn acquire(&self, class: ApiClass, priority: Priority) {
+        let Some(interval) = self.acquire_local(class, priority).await else {
+            return;
+        };
+        if let Some(ledger) = &self.ledger {
+            acquire_fleet(ledger.as_ref(), class, priority, interval).await;
+        }
+    }
+
+    /// Waits for this process's slot; the class's interval, or `None` when it is unlimited.
+    async fn acquire_local(&self, class: ApiClass, priority: Priority) -> Option<Duration> {
         let mut registered = false;
         loop {
             let wait = {
@@ -85,9 +163,7 @@ impl RateLimiter {
                     .lanes
                     .lock()
                     .expect("rate limiter lock is not poisoned");
-                let Some(lane) = lanes.get_mut(&class) else {
-                    return;
-                };
+                let lane = lanes.get_mut(&class)?;
                 if registered {
                     lane.waiting[priority as usize] -= 1;
                 }
@@ -95,7 +171,7 @@ impl RateLimiter {
                 let outranked = lane.waiting[priority as usize + 1..].iter().any(|&n| n > 0);
                 if lane.next_free <= now && !outranked {
                     lane.next_free = lane.next_free.max(now) + lane.interval;
-                    return;
+                    return Some(lane.interval);
                 }
                 lane.waiting[priority as usize] += 1;
                 registered = true;
@@ -111,6 +187,52 @@ impl RateLimiter {
             tokio::time::sleep(wait).await;
         }
     }
+}
+
+/// Books this call's slot in the fleet's schedule and waits for it. The schedule is in wall
+/// time: replicas' clocks must agree (NTP) to within a small part of an interval.
+async fn acquire_fleet(
+    ledger: &dyn SlotLedger,
+    class: ApiClass,
+    priority: Priority,
+    interval: Duration,
+) {
+    let within = priority.reach(interval);
+    let mut rebookings = 0;
+    loop {
+        let wake = match ledger.take(class, interval, within, LEAD).await {
+            Ok(FleetSlot::At(at)) => {
+                tokio::time::sleep(until(at)).await;
+                let late = (Utc::now() - at).to_std().unwrap_or(Duration::ZERO);
+                if late <= LATE || rebookings == REBOOKINGS {
+                    return;
+                }
+                rebookings += 1;
+                tracing::debug!(
+                    class = class.as_str(),
+                    late_ms = late.as_millis() as u64,
+                    "woke late for a rate-limit slot; booking another"
+                );
+                Duration::ZERO
+            }
+            Ok(FleetSlot::Busy { next_free }) => {
+                // Ask again when the slot comes within reach.
+                let reach =
+                    chrono::Duration::from_std(within.unwrap_or_default()).unwrap_or_default();
+                until(next_free - reach).max(Duration::from_millis(1))
+            }
+            Err(err) => {
+                tracing::warn!(class = class.as_str(), error = %err, "rate-limit slot unavailable; waiting");
+                LEDGER_RETRY
+            }
+        };
+        tokio::time::sleep(wake).await;
+    }
+}
+
+/// The wait from now until `at` (none when it has passed).
+fn until(at: DateTime<Utc>) -> Duration {
+    (at - Utc::now()).to_std().unwrap_or(Duration::ZERO)
 }
 
 #[cfg(test)]

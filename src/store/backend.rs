@@ -144,6 +144,15 @@ impl Backend {
         }
     }
 
+    /// The database's clock in microseconds since the epoch, read when the statement runs (after
+    /// any lock it waited for). SQLite's clock is the host's, to the millisecond.
+    pub fn now_micros(self) -> &'static str {
+        match self {
+            Self::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)",
+            Self::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)",
+        }
+    }
+
     /// Appended to a `SELECT` of incidents that a write transaction goes on to change: on
     /// PostgreSQL it locks the rows read, so a worker cannot claim one between the read and the
     /// write (claims skip locked rows, and one under way is seen once it commits). SQLite's

@@ -14,8 +14,8 @@ use sqlx::{Connection, Executor, PgConnection};
 use super::backend::{Backend, Creation};
 use super::{
     ClaimScope, ConsoleSession, Delivery, IncidentFilter, IncidentUpdate, IntakeOutcome,
-    OperatorChange, OperatorError, Replica, ScheduleChange, SqlStore, Store, StoreError,
-    SweepState, SweepUserState, verify_audit_chain,
+    OperatorChange, OperatorError, Replica, ScheduleChange, SlotOutcome, SlotTake, SqlStore,
+    Store, StoreError, SweepState, SweepUserState, verify_audit_chain,
 };
 use crate::domain::audit::ChainFault;
 use crate::domain::findings::{Cancel, Finding, FindingsPatch, Triage};
@@ -65,6 +65,11 @@ impl TestDb {
     async fn routed(&self, routes: Vec<Route>) -> SqlStore {
         let store = SqlStore::connect(&self.url, 8, Creation::IfMissing).await;
         store.unwrap().with_routes(routes)
+    /// Another process's store on the same database.
+    async fn second_store(&self) -> SqlStore {
+        SqlStore::connect(&self.url, 8, Creation::IfMissing)
+            .await
+            .unwrap()
     }
 
     /// Runs `sql` as someone with direct write access to the database.
@@ -179,6 +184,8 @@ contract!(
     a_singleton_job_has_one_holder_and_fences_a_lapsed_one,
     an_mfa_sweep_keeps_progress_per_user_and_wakes_its_parked_incidents,
     replicas_are_listed_while_their_heartbeat_is_recent,
+    two_stores_on_one_database_never_hand_out_two_slots_within_an_interval,
+    lower_priorities_do_not_book_ahead_of_containment,
 );
 
 fn at(seconds: i64) -> DateTime<Utc> {
@@ -1097,4 +1104,101 @@ async fn replicas_are_listed_while_their_heartbeat_is_recent(db: &TestDb) {
     assert_eq!(db.store.replicas_since(at(0)).await.unwrap().len(), 2);
     db.store.remove_replica("live").await.unwrap();
     assert!(db.store.replicas_since(at(50)).await.unwrap().is_empty());
+/// An hour from now: the schedule starts at the later of the caller's time and the
+/// database's, so the slots handed out follow from this time alone.
+fn soon(seconds: i64) -> DateTime<Utc> {
+    static BASE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    let base = *BASE.get_or_init(|| Utc::now().timestamp() + 3600);
+    DateTime::from_timestamp(base + seconds, 0).unwrap()
+}
+
+fn slot_take(class: &str, interval_ms: u64, within: Option<Duration>) -> SlotTake<'_> {
+    SlotTake {
+        account: "1234567890",
+        class,
+        interval: Duration::from_millis(interval_ms),
+        within,
+        lead: Duration::from_millis(20),
+        now: soon(0),
+    }
+}
+
+/// Eight takers on each of two stores, all at once: the slots handed out are spaced at least
+/// one interval apart, so no window of one second holds more than the rate.
+async fn two_stores_on_one_database_never_hand_out_two_slots_within_an_interval(db: &TestDb) {
+    let stores = [db.store.clone(), Arc::new(db.second_store().await)];
+    let mut takers = Vec::new();
+    for i in 0..16 {
+        let store = stores[i % 2].clone();
+        takers.push(tokio::spawn(async move {
+            let mut slots = Vec::new();
+            for _ in 0..10 {
+                match store
+                    .take_rate_slot(&slot_take("ram_write", 50, None))
+                    .await
+                {
+                    Ok(SlotOutcome::Granted(at)) => slots.push(at),
+                    other => panic!("containment is always granted a slot: {other:?}"),
+                }
+            }
+            slots
+        }));
+    }
+    let mut slots = Vec::new();
+    for taker in takers {
+        slots.extend(taker.await.unwrap());
+    }
+    slots.sort();
+    assert_eq!(slots.len(), 160);
+    assert_eq!(slots[0], soon(0));
+    for pair in slots.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= chrono::Duration::milliseconds(50),
+            "two slots {} ms apart",
+            (pair[1] - pair[0]).num_milliseconds()
+        );
+    }
+    // Twenty per second (one every 50 ms): one second of slots holds twenty.
+    let first_second = slots.iter().filter(|t| **t < soon(1)).count();
+    assert_eq!(first_second, 20);
+    // Other classes and accounts have schedules of their own.
+    let other = db.store.take_rate_slot(&slot_take("other", 50, None)).await;
+    assert_eq!(other.unwrap(), SlotOutcome::Granted(soon(0)));
+    stores[1].pool.close().await;
+}
+
+async fn take_lookup(
+    store: &SqlStore,
+    within: Option<Duration>,
+    now: DateTime<Utc>,
+) -> SlotOutcome {
+    let take = SlotTake {
+        now,
+        ..slot_take("lookup_events", 500, within)
+    };
+    store.take_rate_slot(&take).await.unwrap()
+}
+
+async fn lower_priorities_do_not_book_ahead_of_containment(db: &TestDb) {
+    let other = db.second_store().await;
+    // A free schedule: a forensics call (reach 0) gets the slot now.
+    let first = take_lookup(&other, Some(Duration::ZERO), soon(0)).await;
+    assert_eq!(first, SlotOutcome::Granted(soon(0)));
+    // Containment books the next three slots, up to 1.5 s ahead.
+    for n in 1..=3 {
+        let expected = soon(0) + chrono::Duration::milliseconds(500 * n);
+        let booked = take_lookup(&db.store, None, soon(0)).await;
+        assert_eq!(booked, SlotOutcome::Granted(expected));
+    }
+    // Neither a forensics nor a normal call (reach one interval) books behind them: they are
+    // told when the schedule frees and ask again then.
+    for within in [Duration::ZERO, Duration::from_millis(500)] {
+        let refused = take_lookup(&other, Some(within), soon(0)).await;
+        assert_eq!(refused, SlotOutcome::Busy { next_free: soon(2) });
+    }
+    // Once the schedule is within its reach, a normal call books the next slot.
+    let now = soon(1) + chrono::Duration::milliseconds(600);
+    let later = take_lookup(&other, Some(Duration::from_millis(500)), now).await;
+    assert_eq!(later, SlotOutcome::Granted(soon(2)));
+    other.pool.close().await;
 }

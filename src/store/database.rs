@@ -14,8 +14,9 @@ use super::sql::Sql;
 use super::{
     ClaimScope, Claimed, ConsoleSession, Delivery, DeliveryRecord, IncidentFilter, IncidentUpdate,
     IntakeOutcome, JobHolder, JobLease, Lease, MfaSweep, OperatorChange, OperatorError, OutboxItem,
-    OutboxState, OutboxVerdict, Replica, ScheduleChange, Scheduled, Store, StoreError, SweepUser,
-    Tally, Waiting, audit_log, deliveries, jobs, outbox_queue, sessions, sweeps, tally, work,
+    OutboxState, OutboxVerdict, Replica, ScheduleChange, Scheduled, SlotOutcome, SlotTake, Store,
+    StoreError, SweepUser, Tally, Waiting, audit_log, deliveries, jobs, outbox_queue, rate_slots,
+    sessions, sweeps, tally, work,
 };
 use crate::domain::audit::AuditHead;
 use crate::domain::notice::Route;
@@ -434,5 +435,7 @@ impl Store for SqlStore {
 
     async fn wake_mfa_waiters(&self, sweep: i64, now: DateTime<Utc>) -> Result<u64, StoreError> {
         sweeps::wake(&self.pool, self.backend, sweep, now).await
+    async fn take_rate_slot(&self, take: &SlotTake<'_>) -> Result<SlotOutcome, StoreError> {
+        rate_slots::take(&self.pool, self.backend, take).await
     }
 }

@@ -13,6 +13,7 @@ mod fence;
 mod jobs;
 mod outbox;
 mod outbox_queue;
+mod rate_slots;
 mod rows;
 mod sessions;
 mod sql;
@@ -39,6 +40,7 @@ pub use jobs::{JobHolder, JobLease, Replica};
 pub use outbox::{DeliveryRecord, OutboxItem, OutboxState, OutboxVerdict};
 pub use sessions::ConsoleSession;
 pub use sweeps::{MfaSweep, SweepState, SweepUser, SweepUserState};
+pub use rate_slots::{SlotOutcome, SlotTake};
 pub use tally::Tally;
 
 #[derive(Debug, thiserror::Error)]
@@ -414,6 +416,9 @@ pub trait Store: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Wakes the incidents parked on a done sweep (for one that parked as it finished).
     async fn wake_mfa_waiters(&self, sweep: i64, now: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Takes the next call slot of a rate limit every process on this database shares, if it
+    /// lies within the take's reach; one round trip when granted, two when busy.
+    async fn take_rate_slot(&self, take: &SlotTake<'_>) -> Result<SlotOutcome, StoreError>;
 }
 
 /// Opens the store named by the URL's scheme, writing no notifications.

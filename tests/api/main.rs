@@ -18,6 +18,7 @@ mod deduplication;
 mod demo;
 mod events;
 mod fence;
+mod fleet_rate_limits;
 mod free_text;
 mod helpers;
 mod http_layers;
