@@ -14,8 +14,8 @@ use sqlx::{Connection, Executor, PgConnection};
 use super::backend::{Backend, Creation};
 use super::{
     ClaimScope, ConsoleSession, Delivery, IncidentFilter, IncidentUpdate, IntakeOutcome,
-    OperatorChange, OperatorError, Replica, ScheduleChange, SlotOutcome, SlotTake, SqlStore,
-    Store, StoreError, SweepState, SweepUserState, verify_audit_chain,
+    OperatorChange, OperatorError, Replica, ScheduleChange, SlotOutcome, SlotTake, SqlStore, Store,
+    StoreError, SweepState, SweepUserState, verify_audit_chain,
 };
 use crate::domain::audit::ChainFault;
 use crate::domain::findings::{Cancel, Finding, FindingsPatch, Triage};
@@ -65,6 +65,8 @@ impl TestDb {
     async fn routed(&self, routes: Vec<Route>) -> SqlStore {
         let store = SqlStore::connect(&self.url, 8, Creation::IfMissing).await;
         store.unwrap().with_routes(routes)
+    }
+
     /// Another process's store on the same database.
     async fn second_store(&self) -> SqlStore {
         SqlStore::connect(&self.url, 8, Creation::IfMissing)
@@ -1104,6 +1106,8 @@ async fn replicas_are_listed_while_their_heartbeat_is_recent(db: &TestDb) {
     assert_eq!(db.store.replicas_since(at(0)).await.unwrap().len(), 2);
     db.store.remove_replica("live").await.unwrap();
     assert!(db.store.replicas_since(at(50)).await.unwrap().is_empty());
+}
+
 /// An hour from now: the schedule starts at the later of the caller's time and the
 /// database's, so the slots handed out follow from this time alone.
 fn soon(seconds: i64) -> DateTime<Utc> {

@@ -435,6 +435,8 @@ impl Store for SqlStore {
 
     async fn wake_mfa_waiters(&self, sweep: i64, now: DateTime<Utc>) -> Result<u64, StoreError> {
         sweeps::wake(&self.pool, self.backend, sweep, now).await
+    }
+
     async fn take_rate_slot(&self, take: &SlotTake<'_>) -> Result<SlotOutcome, StoreError> {
         rate_slots::take(&self.pool, self.backend, take).await
     }

@@ -38,9 +38,9 @@ use backend::Creation;
 pub use database::SqlStore;
 pub use jobs::{JobHolder, JobLease, Replica};
 pub use outbox::{DeliveryRecord, OutboxItem, OutboxState, OutboxVerdict};
+pub use rate_slots::{SlotOutcome, SlotTake};
 pub use sessions::ConsoleSession;
 pub use sweeps::{MfaSweep, SweepState, SweepUser, SweepUserState};
-pub use rate_slots::{SlotOutcome, SlotTake};
 pub use tally::Tally;
 
 #[derive(Debug, thiserror::Error)]
