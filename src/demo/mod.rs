@@ -20,6 +20,9 @@ use crate::store::{self, StoreError};
 
 /// How long the demo waits for its incident before giving up; it normally takes seconds.
 const PATIENCE: Duration = Duration::from_secs(120);
+/// How long after a failed request an interrupt may still arrive and explain it: Ctrl-C
+/// reaches the in-process daemon's own handler too, which may close its listener first.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -115,7 +118,19 @@ async fn show(
             narrate::interrupted();
             return Ok(false);
         }
-        outcome = follow.run(&shown.secrets.webhook, PATIENCE) => outcome?,
+        outcome = follow.run(&shown.secrets.webhook, PATIENCE) => match outcome {
+            Ok(outcome) => outcome,
+            Err(err) => {
+                if tokio::time::timeout(INTERRUPT_GRACE, shutdown.cancelled())
+                    .await
+                    .is_ok()
+                {
+                    narrate::interrupted();
+                    return Ok(false);
+                }
+                return Err(err);
+            }
+        },
     };
     let store = store::open(shown.database_url, 1).await?;
     let chain = store::verify_audit_chain(store.as_ref(), None).await?;
