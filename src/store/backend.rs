@@ -189,15 +189,27 @@ async fn locked(pool: &AnyPool, key: i64) -> Result<Transaction<'static, Any>, S
 /// files the database file's mode. With `Creation::Never` the file must exist.
 fn prepare_sqlite_file(url: &str, creation: Creation) -> Result<(), StoreError> {
     let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
-    let file = options.get_filename();
-    if file.as_os_str() == ":memory:" {
+    if is_in_memory(url) {
         return Ok(());
     }
+    let file = options.get_filename();
     match creation {
         Creation::IfMissing => Ok(create_private(file)?),
         Creation::Never if !file.exists() => Err(StoreError::Missing(file.to_path_buf())),
         Creation::Never => Ok(()),
     }
+}
+
+/// An in-memory database has no file to prepare. sqlx names it `file:sqlx-in-memory-N` and
+/// offers no getter for the flag, so the URL is read the way sqlx reads it.
+fn is_in_memory(url: &str) -> bool {
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let (database, params) = rest.split_once('?').unwrap_or((rest, ""));
+    database == ":memory:"
+        || form_urlencoded::parse(params.as_bytes())
+            .any(|(key, value)| key == "mode" && value == "memory")
 }
 
 fn create_private(file: &std::path::Path) -> std::io::Result<()> {
@@ -223,5 +235,42 @@ fn create_private(file: &std::path::Path) -> std::io::Result<()> {
         Ok(created) => created.set_permissions(std::fs::Permissions::from_mode(0o600)),
         Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(err) => Err(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_memory_urls_are_recognised_as_sqlx_reads_them() {
+        for url in [
+            "sqlite::memory:",
+            "sqlite://:memory:",
+            "sqlite://?mode=memory",
+        ] {
+            assert!(is_in_memory(url), "{url}");
+        }
+        for url in ["sqlite://data/akguard.db", "sqlite:akguard.db?mode=rwc"] {
+            assert!(!is_in_memory(url), "{url}");
+        }
+    }
+
+    /// sqlx names an in-memory database `file:sqlx-in-memory-N`; preparing it must not
+    /// create that name as an empty file in the working directory.
+    #[test]
+    fn an_in_memory_database_leaves_no_file_behind() {
+        prepare_sqlite_file("sqlite::memory:", Creation::IfMissing).unwrap();
+        let strays: Vec<_> = std::fs::read_dir(".")
+            .unwrap()
+            .filter_map(|entry| entry.ok())
+            .filter(|entry| {
+                entry
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("file:sqlx-in-memory")
+            })
+            .collect();
+        assert!(strays.is_empty(), "{strays:?}");
     }
 }
