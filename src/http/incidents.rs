@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::tokens::{Caller, authorize};
 use super::views::{
     Accepted, ActionRequest, ActionResult, AuditEvent, AuditTrail, ErrorBody, IncidentDetail,
-    IncidentPage, IncidentView, NotificationView, SightingView,
+    IncidentPage, IncidentView, NotificationView, SightingView, TokenRefusals,
 };
 use super::{ApiError, AppState, accepted, read_body};
 use crate::config::{Role, Sink};
@@ -62,10 +62,8 @@ pub enum ActionName {
     responses(
         (status = 200, description = "A page of incidents.", body = IncidentPage),
         (status = 400, description = "The request is malformed: a parameter or the body is not what this operation takes.", body = ErrorBody),
-        (status = 401, description = "No bearer token, or not one akguard knows.", body = ErrorBody),
         (status = 413, description = "The request carries a body over the server's limit; this operation takes none.", body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this address; see `Retry-After`.", body = ErrorBody),
-        (status = 503, description = "The request timed out, akguard is shutting down, or the audit chain is broken.", body = ErrorBody),
+        TokenRefusals,
     ))]
 pub async fn list(
     State(state): State<AppState>,
@@ -137,11 +135,9 @@ fn page_size(limit: Option<&str>) -> Result<u32, ApiError> {
     responses(
         (status = 200, description = "The incident.", body = IncidentDetail),
         (status = 400, description = "The path does not decode (not UTF-8).", body = ErrorBody),
-        (status = 401, description = "No bearer token, or not one akguard knows.", body = ErrorBody),
         (status = 404, description = "No such incident (or action, or source).", body = ErrorBody),
         (status = 413, description = "The request carries a body over the server's limit; this operation takes none.", body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this address; see `Retry-After`.", body = ErrorBody),
-        (status = 503, description = "The request timed out, akguard is shutting down, or the audit chain is broken.", body = ErrorBody),
+        TokenRefusals,
     ))]
 pub async fn show(
     State(state): State<AppState>,
@@ -168,11 +164,9 @@ pub async fn show(
     responses(
         (status = 200, description = "The audit rows of the incident.", body = AuditTrail),
         (status = 400, description = "The path does not decode (not UTF-8).", body = ErrorBody),
-        (status = 401, description = "No bearer token, or not one akguard knows.", body = ErrorBody),
         (status = 404, description = "No such incident (or action, or source).", body = ErrorBody),
         (status = 413, description = "The request carries a body over the server's limit; this operation takes none.", body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this address; see `Retry-After`.", body = ErrorBody),
-        (status = 503, description = "The request timed out, akguard is shutting down, or the audit chain is broken.", body = ErrorBody),
+        TokenRefusals,
     ))]
 pub async fn audit(
     State(state): State<AppState>,
@@ -195,12 +189,10 @@ pub async fn audit(
     responses(
         (status = 202, description = "Recorded (or recognised as a replay).", body = Accepted),
         (status = 400, description = "The request is malformed: a parameter or the body is not what this operation takes.", body = ErrorBody),
-        (status = 401, description = "No bearer token, or not one akguard knows.", body = ErrorBody),
         (status = 403, description = "The token's role is too low for this operation (viewer on an operator operation).", body = ErrorBody),
         (status = 413, description = "The body is larger than `intake.max_body_bytes`.", body = ErrorBody),
         (status = 415, description = "The body is not `application/json`.", body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this address; see `Retry-After`.", body = ErrorBody),
-        (status = 503, description = "The request timed out, akguard is shutting down, or the audit chain is broken.", body = ErrorBody),
+        TokenRefusals,
     ))]
 pub async fn report(
     State(state): State<AppState>,
@@ -261,13 +253,11 @@ pub async fn report(
     responses(
         (status = 200, description = "Applied: the incident as it now stands.", body = ActionResult),
         (status = 400, description = "The request is malformed: a parameter or the body is not what this operation takes.", body = ErrorBody),
-        (status = 401, description = "No bearer token, or not one akguard knows.", body = ErrorBody),
         (status = 403, description = "The token's role is too low for this operation (viewer on an operator operation), or `set-rotation` names a sink `rotation.operator_sinks` does not allow.", body = ErrorBody),
         (status = 404, description = "No such incident (or action, or source).", body = ErrorBody),
         (status = 409, description = "The incident's state does not allow this action now, or a worker holds it for a moment.", body = ErrorBody),
         (status = 413, description = "The body is larger than `intake.max_body_bytes`.", body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this address; see `Retry-After`.", body = ErrorBody),
-        (status = 503, description = "The request timed out, akguard is shutting down, or the audit chain is broken.", body = ErrorBody),
+        TokenRefusals,
     ))]
 pub async fn act(
     State(state): State<AppState>,

@@ -10,7 +10,7 @@ use utoipa::IntoParams;
 
 use super::incidents::find;
 use super::tokens::authorize;
-use super::views::ErrorBody;
+use super::views::{ErrorBody, TokenRefusals};
 use super::{ApiError, AppState};
 use crate::config::Role;
 use crate::report::{Lang, build, markdown};
@@ -31,11 +31,9 @@ pub struct ReportQuery {
         (status = 200, description = "The report.",
             content((String = "text/markdown"), (Object = "application/json"))),
         (status = 400, description = "The request is malformed: a parameter or the body is not what this operation takes.", body = ErrorBody),
-        (status = 401, description = "No bearer token, or not one akguard knows.", body = ErrorBody),
         (status = 404, description = "No such incident (or action, or source).", body = ErrorBody),
         (status = 413, description = "The request carries a body over the server's limit; this operation takes none.", body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this address; see `Retry-After`.", body = ErrorBody),
-        (status = 503, description = "The request timed out, akguard is shutting down, or the audit chain is broken.", body = ErrorBody),
+        TokenRefusals,
     ))]
 pub async fn show(
     State(state): State<AppState>,

@@ -8,7 +8,9 @@ use axum::http::HeaderMap;
 use chrono::SecondsFormat;
 
 use super::tokens::authorize;
-use super::views::{AuditChain, Database, ErrorBody, ReplicaView, SingletonJob, Status};
+use super::views::{
+    AuditChain, Database, ErrorBody, ReplicaView, SingletonJob, Status, TokenRefusals,
+};
 use super::{ApiError, AppState};
 use crate::config::Role;
 use crate::replicas::LIVE_WITHIN;
@@ -17,10 +19,8 @@ use crate::replicas::LIVE_WITHIN;
 #[utoipa::path(get, path = "/v1/status", tag = "status", security(("viewer" = [])),
     responses(
         (status = 200, description = "The daemon's state.", body = Status),
-        (status = 401, description = "No bearer token, or not one akguard knows.", body = ErrorBody),
         (status = 413, description = "The request carries a body over the server's limit; this operation takes none.", body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this address; see `Retry-After`.", body = ErrorBody),
-        (status = 503, description = "The request timed out, akguard is shutting down, or the audit chain is broken.", body = ErrorBody),
+        TokenRefusals,
     ))]
 pub async fn show(
     State(state): State<AppState>,

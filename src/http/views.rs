@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoResponses, ToSchema};
 
 use crate::domain::{AuditRecord, Findings, IncidentState, Sighting};
 use crate::store::{DeliveryRecord, OutboxState, Scheduled};
@@ -13,6 +13,30 @@ use crate::store::{DeliveryRecord, OutboxState, Scheduled};
 #[derive(Serialize, ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
+}
+
+/// The refusals every operation behind an API token can answer with, documented once.
+#[derive(IntoResponses)]
+#[expect(
+    dead_code,
+    reason = "only its OpenAPI description is used; handlers answer with ErrorBody"
+)]
+pub enum TokenRefusals {
+    #[response(
+        status = 401,
+        description = "No bearer token, or not one akguard knows."
+    )]
+    Unauthorized(ErrorBody),
+    #[response(
+        status = 429,
+        description = "Too many failed authentications from this address; see `Retry-After`."
+    )]
+    Throttled(ErrorBody),
+    #[response(
+        status = 503,
+        description = "The request timed out, akguard is shutting down, or the audit chain is broken."
+    )]
+    Unavailable(ErrorBody),
 }
 
 #[derive(Serialize, ToSchema)]
