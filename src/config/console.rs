@@ -27,14 +27,7 @@ pub struct ConsoleConfig {
 
 impl ConsoleSettings {
     pub(super) fn validate(&self) -> Result<Option<ConsoleConfig>, ConfigError> {
-        let session_ttl = values::parse(&self.session_ttl)
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                ConfigError::invalid(
-                    "console.session_ttl",
-                    "expected a duration longer than zero, such as \"12h\"",
-                )
-            })?;
+        let session_ttl = values::positive("console.session_ttl", &self.session_ttl, "\"12h\"")?;
         Ok(self.enabled.then_some(ConsoleConfig {
             secure_cookies: self.secure_cookies,
             session_ttl,

@@ -86,6 +86,15 @@ impl Errors {
         })
     }
 
+    /// Records an error for each count that is zero.
+    pub fn at_least_one<'a>(&mut self, counts: impl IntoIterator<Item = (&'a str, u64)>) {
+        for (key, value) in counts {
+            if value == 0 {
+                self.push(ConfigError::invalid(key, "must be at least 1"));
+            }
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

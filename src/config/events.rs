@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::error::{ConfigError, Errors};
+use super::error::Errors;
 use super::values;
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -35,28 +35,15 @@ impl EventSettings {
     /// The limits, or `None` with every invalid one recorded in `errors`.
     pub(super) fn limits(&self, errors: &mut Errors) -> Option<EventLimits> {
         let mut duration = |key: &str, raw: &str| {
-            errors.take(
-                values::parse(raw)
-                    .filter(|d| !d.is_zero())
-                    .map(Some)
-                    .ok_or_else(|| {
-                        ConfigError::invalid(
-                            format!("api.events.{key}"),
-                            "expected a duration longer than zero, such as 15 or \"15s\"",
-                        )
-                    }),
-            )
+            errors
+                .take(values::positive(format!("api.events.{key}"), raw, "15 or \"15s\"").map(Some))
         };
         let keep_alive = duration("keep_alive", &self.keep_alive);
         let poll_interval = duration("poll_interval", &self.poll_interval);
-        for (key, value) in [
-            ("api.events.max_streams", self.max_streams),
-            ("api.events.buffer", self.buffer),
-        ] {
-            if value == 0 {
-                errors.push(ConfigError::invalid(key, "must be at least 1"));
-            }
-        }
+        errors.at_least_one([
+            ("api.events.max_streams", u64::from(self.max_streams)),
+            ("api.events.buffer", u64::from(self.buffer)),
+        ]);
         Some(EventLimits {
             max_streams: self.max_streams,
             buffer: self.buffer,

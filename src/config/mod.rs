@@ -222,19 +222,14 @@ impl Settings {
                 "expected sqlite://PATH or postgres://USER@HOST:PORT/DATABASE",
             ));
         }
-        let at_least_one = [
+        errors.at_least_one([
             (
                 "database.max_connections",
-                self.database.max_connections as usize,
+                u64::from(self.database.max_connections),
             ),
-            ("intake.max_body_bytes", self.intake.max_body_bytes),
-            ("intake.max_batch", self.intake.max_batch),
-        ];
-        for (key, value) in at_least_one {
-            if value == 0 {
-                errors.push(ConfigError::invalid(key, "must be at least 1"));
-            }
-        }
+            ("intake.max_body_bytes", self.intake.max_body_bytes as u64),
+            ("intake.max_batch", self.intake.max_batch as u64),
+        ]);
         if self.intake.hmac_window_secs <= 0 {
             errors.push(ConfigError::invalid(
                 "intake.hmac_window_secs",
@@ -372,29 +367,20 @@ impl ServerSettings {
     fn limits(&self, errors: &mut Errors) -> Option<ServerLimits> {
         let mut duration = |key: &str, raw: &str| {
             errors.take(
-                values::parse(raw)
-                    .filter(|d| !d.is_zero())
-                    .map(Some)
-                    .ok_or_else(|| {
-                        ConfigError::invalid(
-                            format!("server.{key}"),
-                            "expected a duration longer than zero, such as 10, \"10s\" or \"1m\"",
-                        )
-                    }),
+                values::positive(format!("server.{key}"), raw, "10, \"10s\" or \"1m\"").map(Some),
             )
         };
         let header_read_timeout = duration("header_read_timeout", &self.header_read_timeout);
         let idle_timeout = duration("idle_timeout", &self.idle_timeout);
         let auth_failure_window = duration("auth_failure_window", &self.auth_failure_window);
         let readiness_refresh = duration("readiness_refresh", &self.readiness_refresh);
-        for (key, value) in [
-            ("server.max_connections", self.max_connections),
-            ("server.max_auth_failures", self.max_auth_failures),
-        ] {
-            if value == 0 {
-                errors.push(ConfigError::invalid(key, "must be at least 1"));
-            }
-        }
+        errors.at_least_one([
+            ("server.max_connections", u64::from(self.max_connections)),
+            (
+                "server.max_auth_failures",
+                u64::from(self.max_auth_failures),
+            ),
+        ]);
         Some(ServerLimits {
             header_read_timeout: header_read_timeout?,
             idle_timeout: idle_timeout?,

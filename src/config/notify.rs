@@ -161,15 +161,11 @@ impl NotifySettings {
     }
 
     pub(super) fn validate(&self, errors: &mut Errors) -> NotifyConfig {
-        for (key, value) in [
+        errors.at_least_one([
             ("notify.max_attempts", u64::from(self.max_attempts)),
             ("notify.refused_attempts", u64::from(self.refused_attempts)),
             ("notify.retry_base_ms", self.retry_base_ms),
-        ] {
-            if value == 0 {
-                errors.push(ConfigError::invalid(key, "must be at least 1"));
-            }
-        }
+        ]);
         if self.retry_cap_ms < self.retry_base_ms {
             errors.push(ConfigError::invalid(
                 "notify.retry_cap_ms",

@@ -6,6 +6,18 @@ use std::time::Duration;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 
+use super::ConfigError;
+
+/// A duration longer than zero, or an error at `key` showing `example` of what is expected.
+pub fn positive(key: impl Into<String>, raw: &str, example: &str) -> Result<Duration, ConfigError> {
+    parse(raw).filter(|d| !d.is_zero()).ok_or_else(|| {
+        ConfigError::invalid(
+            key,
+            format!("expected a duration longer than zero, such as {example}"),
+        )
+    })
+}
+
 pub fn parse(raw: &str) -> Option<Duration> {
     let raw = raw.trim();
     let (number, unit) = match raw.find(|c: char| !c.is_ascii_digit()) {
