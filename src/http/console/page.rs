@@ -491,44 +491,64 @@ pub fn status(lang: Lang, status: &Status, backlog: usize) -> String {
         lang.t("checks"),
     );
     table(&status.checks, &mut out);
-    out.push_str(&format!(
-        "<h2>{}</h2><table id=\"replicas\"><thead><tr><th>{}</th><th>{}</th><th>{}</th>\
-         <th>{}</th><th>{}</th></tr></thead><tbody>",
+    grid(
+        &mut out,
+        "replicas",
         lang.t("replicas"),
-        lang.t("replica_id"),
-        lang.t("host"),
-        lang.t("version"),
-        lang.t("started"),
-        lang.t("heartbeat"),
-    ));
-    for r in &status.replicas {
-        out.push_str(&format!(
-            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            html(&r.id),
-            html(&r.host),
-            html(&r.version),
-            html(&r.started_at),
-            html(&r.last_heartbeat),
-        ));
-    }
-    out.push_str(&format!(
-        "</tbody></table><h2>{}</h2><table id=\"jobs\"><thead><tr><th>{}</th><th>{}</th>\
-         <th>{}</th></tr></thead><tbody>",
+        &[
+            lang.t("replica_id"),
+            lang.t("host"),
+            lang.t("version"),
+            lang.t("started"),
+            lang.t("heartbeat"),
+        ],
+        status.replicas.iter().map(|r| {
+            vec![
+                format!("<code>{}</code>", html(&r.id)),
+                html(&r.host),
+                html(&r.version),
+                html(&r.started_at),
+                html(&r.last_heartbeat),
+            ]
+        }),
+    );
+    grid(
+        &mut out,
+        "jobs",
         lang.t("jobs"),
-        lang.t("job"),
-        lang.t("holder"),
-        lang.t("lease_until"),
-    ));
-    for j in &status.singleton_jobs {
-        out.push_str(&format!(
-            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
-            html(&j.name),
-            html(&j.holder),
-            html(&j.lease_expires_at),
-        ));
+        &[lang.t("job"), lang.t("holder"), lang.t("lease_until")],
+        status.singleton_jobs.iter().map(|j| {
+            vec![
+                html(&j.name),
+                format!("<code>{}</code>", html(&j.holder)),
+                html(&j.lease_expires_at),
+            ]
+        }),
+    );
+    out
+}
+
+/// A headed table with one row per item; `rows` hold cells already escaped.
+fn grid(
+    out: &mut String,
+    id: &str,
+    heading: &str,
+    columns: &[&str],
+    rows: impl Iterator<Item = Vec<String>>,
+) {
+    let _ = write!(out, "<h2>{heading}</h2><table id=\"{id}\"><thead><tr>");
+    for column in columns {
+        let _ = write!(out, "<th>{column}</th>");
+    }
+    out.push_str("</tr></thead><tbody>");
+    for row in rows {
+        out.push_str("<tr>");
+        for cell in row {
+            let _ = write!(out, "<td>{cell}</td>");
+        }
+        out.push_str("</tr>");
     }
     out.push_str("</tbody></table>");
-    out
 }
 
 pub fn message(text: &str, back: &str, lang: Lang) -> String {
