@@ -128,6 +128,14 @@ async fn console_sign_in_gives_a_strict_session_cookie_and_every_answer_secure_h
             && html.contains("id=\"chain\""),
         "{html}"
     );
+    let replicas = html
+        .split_once("<table id=\"replicas\">")
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    assert!(
+        replicas.contains("<tbody><tr><td><code>") && html.contains("<table id=\"jobs\">"),
+        "the status page lists this replica and the singleton jobs: {html}"
+    );
     for asset in ["/console/console.css", "/console/console.js"] {
         let resp = client().get(app.url(asset)).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK, "{asset}");
