@@ -3,8 +3,10 @@
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
-# Cargo.toml names the benches, so the manifest does not load without them; migrations,
-# the default settings, the Deny policy and the demo scenario are compiled in.
+# Cargo.toml names the benches and the workspace's crates, so the manifest does not load
+# without them; migrations, the default settings, the Deny policy and the demo scenario are
+# compiled in. The default features keep `akguard demo` and `akguard emulator` in the image.
+COPY crates ./crates
 COPY src ./src
 COPY migrations ./migrations
 COPY config ./config

@@ -39,7 +39,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use akguard::cloud::emulator::{self, EmulatorGuard, Scenario};
+use akguard_emulator::{EmulatorGuard, Scenario};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -347,7 +347,9 @@ struct Rig {
 impl Rig {
     async fn start(users: usize, workers: usize, mode: Observe) -> Self {
         let scenario = Scenario::from_json(&scenario_json(users)).expect("a valid scenario");
-        let (emulator_url, emulator) = emulator::spawn(scenario).await.expect("start the emulator");
+        let (emulator_url, emulator) = akguard_emulator::spawn(scenario)
+            .await
+            .expect("start the emulator");
         let client = support::http_client(BURST_CONCURRENCY);
         let faults = json!({"throttle_rate": 0.0, "error_rate": 0.0, "latency_ms": LATENCY_MS, "fail_next": []});
         let response = client

@@ -5,7 +5,6 @@ pub mod audit_watch;
 pub mod cli;
 pub mod cloud;
 pub mod config;
-pub mod demo;
 pub mod domain;
 pub mod escape;
 #[cfg(test)]

@@ -1,20 +1,34 @@
-//! The `akguard` command line: thin, everything lives in the library.
+//! The `akguard` command line: thin, everything lives in the library, except the demo, which
+//! needs the emulator the library never compiles (the default `emulator` feature).
 
+#[cfg(feature = "emulator")]
+mod demo;
+// The demo's renderer is tested against the library's corpus of hostile strings.
+#[cfg(all(test, feature = "emulator"))]
+#[path = "hostile.rs"]
+mod hostile;
+
+#[cfg(feature = "emulator")]
 use std::io::Write as _;
+#[cfg(feature = "emulator")]
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use akguard::app::App;
 use akguard::cli;
-use akguard::cloud::emulator::{Emulator, Scenario};
-use akguard::config::{LogFormat, LogSettings, Settings};
-use akguard::demo::DemoOptions;
+use akguard::config::Settings;
+#[cfg(feature = "emulator")]
+use akguard::config::{LogFormat, LogSettings};
 use akguard::escape;
 use akguard::store;
 use akguard::telemetry;
+#[cfg(feature = "emulator")]
+use akguard_emulator::{Emulator, Scenario};
 use anyhow::Context;
 use clap::{Args, CommandFactory as _, Parser, Subcommand};
+#[cfg(feature = "emulator")]
+use demo::DemoOptions;
 use tokio_util::sync::CancellationToken;
 
 /// Responds automatically when an Alibaba Cloud AccessKey pair leaks.
@@ -37,6 +51,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Watch a leak handled end to end against the built-in emulator (no configuration needed)
+    #[cfg(feature = "emulator")]
     Demo {
         /// Stop after the summary; exit 0 only if the incident was resolved
         #[arg(long)]
@@ -93,6 +108,7 @@ enum Command {
         command: NotifyCommand,
     },
     /// Run the Alibaba Cloud emulator (for tests and rehearsals)
+    #[cfg(feature = "emulator")]
     Emulator {
         /// Address to listen on, e.g. 127.0.0.1:0
         #[arg(long, value_name = "ADDR")]
@@ -174,6 +190,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         command => command,
     };
     let config = match &command {
+        #[cfg(feature = "emulator")]
         Command::Demo { exit, listen } => {
             return demo(DemoOptions {
                 exit: *exit,
@@ -187,6 +204,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         | Command::Notify {
             command: NotifyCommand::Test { file, .. },
         } => file.config.as_deref(),
+        #[cfg(feature = "emulator")]
         Command::Emulator { .. } => None,
         Command::Incidents { .. } | Command::Report { .. } | Command::Completions { .. } => {
             unreachable!("handled before the settings are loaded")
@@ -243,6 +261,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 );
                 Ok(ExitCode::SUCCESS)
             }
+            #[cfg(feature = "emulator")]
             Command::Emulator { listen, scenario } => {
                 let scenario = Scenario::from_file(&scenario)?;
                 let emulator = Emulator::bind(listen, scenario).await?;
@@ -260,8 +279,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 emulator.run(shutdown).await?;
                 Ok(ExitCode::SUCCESS)
             }
+            #[cfg(feature = "emulator")]
+            Command::Demo { .. } => unreachable!("handled before the runtime starts"),
             Command::CheckConfig(_)
-            | Command::Demo { .. }
             | Command::Incidents { .. }
             | Command::Report { .. }
             | Command::Completions { .. } => {
@@ -279,6 +299,7 @@ fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
+#[cfg(feature = "emulator")]
 /// The demo takes no `--config` and ignores the environment: it configures itself and
 /// reaches only its own emulator. Its logs stay at warnings, and the worker's (which the narration
 /// repeats) at errors, so the narration is readable.
@@ -291,7 +312,7 @@ fn demo(options: DemoOptions) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
         tokio::spawn(cancel_on_signal(shutdown.clone()));
-        let resolved = akguard::demo::run(options, shutdown).await?;
+        let resolved = demo::run(options, shutdown).await?;
         Ok(if resolved {
             ExitCode::SUCCESS
         } else {

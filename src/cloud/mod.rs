@@ -1,9 +1,9 @@
-//! Alibaba Cloud: the OpenAPI client akguard acts through, and the emulator it is tested against.
+//! Alibaba Cloud: the OpenAPI client akguard acts through (the emulator it is tested against is
+//! the `akguard-emulator` crate).
 
 pub mod api;
 pub mod client;
 pub mod credentials;
-pub mod emulator;
 pub mod error;
 pub mod parse;
 pub mod product;

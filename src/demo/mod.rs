@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{App, AppError};
-use crate::cloud::emulator::{Emulator, EmulatorError};
-use crate::config::{ConfigError, Settings};
-use crate::store::{self, StoreError};
+use akguard::app::{App, AppError};
+use akguard::config::{ConfigError, Settings};
+use akguard::store::{self, StoreError};
+use akguard_emulator::{Emulator, EmulatorError};
 
 /// How long the demo waits for its incident before giving up; it normally takes seconds.
 const PATIENCE: Duration = Duration::from_secs(120);

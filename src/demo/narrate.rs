@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::DemoError;
 use super::{report, setup};
-use crate::domain::audit::ChainReport;
-use crate::intake::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use akguard::domain::audit::ChainReport;
+use akguard::intake::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 /// States in which the incident stops moving on its own.
 const AT_REST: &[&str] = &[

@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::domain::audit::ChainReport;
-use crate::escape::terminal;
+use akguard::domain::audit::ChainReport;
+use akguard::escape::terminal;
 
 /// `[+  1.234s]`: time since the leak was reported.
 fn elapsed(since: DateTime<Utc>, at: DateTime<Utc>) -> String {
@@ -319,8 +319,8 @@ mod tests {
 
     #[test]
     fn hostile_text_from_the_api_reaches_the_terminal_escaped() {
-        use crate::domain::text::is_unsafe;
         use crate::hostile::hostile_strings;
+        use akguard::domain::text::is_unsafe;
         let reported: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
         for raw in hostile_strings() {
             let mut hostile = incident();

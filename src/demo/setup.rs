@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::cloud::emulator::{Scenario, Workload};
-use crate::intake::sign_webhook;
+use akguard::intake::sign_webhook;
+use akguard_emulator::{Scenario, Workload};
 
 /// The scenario: a CI user's key leaked to GitHub and in use from unknown IPs, a backdoor
 /// user, a billing spike, console users without MFA.

@@ -2,9 +2,7 @@
 
 pub mod audit;
 pub mod billing;
-pub mod cidr;
 pub mod explain;
-pub mod fence;
 pub mod findings;
 pub mod forensics;
 pub mod incident;
@@ -17,6 +15,9 @@ pub mod schedule;
 pub mod text;
 pub mod triage;
 pub mod undo;
+
+// Shared with the emulator, which enforces the policies akguard writes.
+pub use akguard_netpolicy::{cidr, fence};
 
 pub use audit::{AuditEntry, AuditRecord, ChainBreak};
 pub use cidr::Cidr;

@@ -5,10 +5,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use akguard::cloud::credentials::{BaseSource, Credentials};
-use akguard::cloud::emulator::{self, EmulatorGuard, Scenario};
 use akguard::cloud::product::Product;
 use akguard::cloud::ratelimit::ApiClass;
 use akguard::cloud::{ClientOptions, CloudClient, SignatureVersion};
+use akguard_emulator::{EmulatorGuard, Scenario};
 use serde_json::Value;
 
 /// akguard's own key in every shipped scenario.
@@ -29,7 +29,7 @@ pub async fn emulator(name: &str, tweak: impl FnOnce(&mut Value)) -> (String, Em
     let mut json = scenario_json(name);
     tweak(&mut json);
     let scenario = Scenario::from_json(&json.to_string()).unwrap();
-    emulator::spawn(scenario).await.unwrap()
+    akguard_emulator::spawn(scenario).await.unwrap()
 }
 
 pub fn options(url: &str, base: BaseSource) -> ClientOptions {

@@ -2,8 +2,8 @@
 //! Deny policy, the attacker's calls refused while the workload's go on, and cancel putting
 //! the previous policy back exactly.
 
-use akguard::cloud::emulator::SOURCE_IP_HEADER;
 use akguard::cloud::sign;
+use akguard_emulator::SOURCE_IP_HEADER;
 use serde_json::{Value, json};
 
 use crate::artefacts::act;

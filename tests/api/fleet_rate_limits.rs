@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use akguard::cloud::emulator::{self, Scenario};
+use akguard_emulator::Scenario;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
@@ -105,7 +105,7 @@ fn busiest_windows(calls: &[Value]) -> BTreeMap<&'static str, Vec<(DateTime<Utc>
 // The emulator runs on the test's runtime: two threads keep its timestamps close to arrival.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_daemons_keep_each_api_class_within_its_limit_during_a_burst() {
-    let (url, _emulator) = emulator::spawn(scenario()).await.unwrap();
+    let (url, _emulator) = akguard_emulator::spawn(scenario()).await.unwrap();
     let limits = [
         ("AKGUARD__REMEDIATION__WORKERS", "16"),
         ("AKGUARD__ALIBABA__RATE_LIMITS__RAM_WRITES", "10"),

@@ -22,7 +22,7 @@ fn user_name(i: usize) -> String {
 }
 
 /// The shipped in-use scenario plus `USERS` console users, each with one leaked key in use.
-async fn many_console_users(latency_ms: u64) -> (String, akguard::cloud::emulator::EmulatorGuard) {
+async fn many_console_users(latency_ms: u64) -> (String, akguard_emulator::EmulatorGuard) {
     emulator("leaked-in-use.json", |s| {
         let users = s["users"].as_array_mut().unwrap();
         for i in 0..USERS {

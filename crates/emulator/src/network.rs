@@ -7,7 +7,7 @@ use axum::http::HeaderMap;
 
 use super::error::ApiError;
 use super::scenario::Scenario;
-use crate::domain::fence::{AccessKeyPolicy, Origin};
+use akguard_netpolicy::fence::{AccessKeyPolicy, Origin};
 
 /// The emulator listens on loopback; a test or the demo names the address a call is to be
 /// taken as coming from (the workload's, the attacker's) in this header.
@@ -96,7 +96,7 @@ pub(crate) fn validate(raw: &str) -> Result<(), ApiError> {
         if statement
             .ip_list
             .iter()
-            .any(|c| c.parse::<crate::domain::Cidr>().is_err())
+            .any(|c| c.parse::<akguard_netpolicy::Cidr>().is_err())
         {
             return Err(invalid(
                 "IPList holds an entry that is not an address or CIDR",

@@ -8,7 +8,7 @@ use super::super::server;
 use super::super::signature_v3::V3Request;
 use super::super::when::format_time;
 use super::support::*;
-use crate::cloud::sign_v3::{self, V3Request as ClientRequest};
+use akguard::cloud::sign_v3::{self, V3Request as ClientRequest};
 
 const HOST: &str = "127.0.0.1:9100";
 const FORM: &str = "application/x-www-form-urlencoded";

@@ -9,7 +9,7 @@ use super::network;
 use super::product::{Call, unknown_action};
 use super::scenario::AccessKey;
 use super::state::Owner;
-use crate::domain::fence::AccessKeyPolicy;
+use akguard_netpolicy::fence::AccessKeyPolicy;
 
 pub(crate) const ACTIONS: &[&str] = &[
     "SetAccessKeyPolicy",
