@@ -35,7 +35,7 @@ impl fmt::Debug for Credentials {
 }
 
 /// Where the first credentials come from.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum BaseSource {
     Static(Credentials),
     /// The ECS metadata service; `role` is discovered when `None`.
@@ -167,13 +167,17 @@ impl CredentialProvider {
         Ok(credentials)
     }
 
+    /// The base credentials; a metadata service that fails transiently is asked again with
+    /// backoff, then the failure is left to the caller's own (durable) retry.
     async fn fetch_base(&self) -> Result<Credentials, CloudError> {
         match &self.base {
             BaseSource::Static(credentials) => Ok(credentials.clone()),
             BaseSource::EcsRamRole { metadata_url, role } => {
-                self.transport
-                    .ecs_role_credentials(metadata_url, role.as_deref())
-                    .await
+                with_backoff(|| {
+                    self.transport
+                        .ecs_role_credentials(metadata_url, role.as_deref())
+                })
+                .await
             }
         }
     }
@@ -191,10 +195,9 @@ impl CredentialProvider {
                 assume.duration.as_secs().to_string(),
             ),
         ];
-        let mut attempt = 1;
-        let called = loop {
-            match self
-                .transport
+        // AssumeRole only issues temporary credentials: repeating it is harmless.
+        let called = with_backoff(|| async {
+            self.transport
                 .send(
                     &assume.sts_endpoint,
                     Product::Sts,
@@ -203,29 +206,42 @@ impl CredentialProvider {
                     base,
                 )
                 .await
-            {
-                Ok(called) => break called,
-                Err(err)
-                    if err.class() == ErrorClass::Retryable
-                        && attempt < RetryPolicy::CALL.max_attempts =>
-                {
-                    // AssumeRole only issues temporary credentials: repeating it is harmless.
-                    tokio::time::sleep(RetryPolicy::CALL.delay(
-                        attempt,
-                        unit_sample(),
-                        err.retry_after(),
-                    ))
-                    .await;
-                    attempt += 1;
-                }
-                Err(err) => {
-                    return Err(CloudError::Credentials(format!("AssumeRole failed: {err}")));
-                }
-            }
-        };
+                .map_err(|err| match err.class() {
+                    ErrorClass::Retryable => {
+                        CloudError::CredentialsPending(format!("AssumeRole failed: {err}"))
+                    }
+                    _ => CloudError::Credentials(format!("AssumeRole failed: {err}")),
+                })
+        })
+        .await?;
         parse_temporary(called.value.get("Credentials").unwrap_or(&Value::Null)).ok_or_else(|| {
             CloudError::Credentials("AssumeRole returned no usable credentials".into())
         })
+    }
+}
+
+/// Runs `fetch` until it succeeds, fails for good, or has failed transiently
+/// [`RetryPolicy::CALL`]'s attempts; the transient failure then stays transient, so the step
+/// that needed the credentials is retried later rather than given up.
+async fn with_backoff<T, F, Fut>(mut fetch: F) -> Result<T, CloudError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, CloudError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match fetch().await {
+            Err(err)
+                if err.class() == ErrorClass::Retryable
+                    && attempt < RetryPolicy::CALL.max_attempts =>
+            {
+                let delay = RetryPolicy::CALL.delay(attempt, unit_sample(), err.retry_after());
+                tracing::warn!(attempt, error = %err, "fetching credentials failed; retrying");
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+            result => return result,
+        }
     }
 }
 

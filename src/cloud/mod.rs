@@ -1,5 +1,6 @@
 //! Alibaba Cloud: the OpenAPI client akguard acts through, and the emulator it is tested against.
 
+pub mod accounts;
 pub mod api;
 pub mod client;
 pub mod credentials;

@@ -53,6 +53,8 @@ pub(crate) struct CallRecord {
     pub signature: &'static str,
     pub status: u16,
     pub code: Option<String>,
+    /// The uid of the account that answered: the home account's, or a member's.
+    pub account: String,
     pub params: BTreeMap<String, String>,
 }
 
@@ -151,6 +153,9 @@ fn resolve(world: &mut Scenario, now: DateTime<Utc>) {
         .temporary_credentials
         .iter_mut()
         .for_each(|c| fix(&mut c.expiration));
+    for member in &mut world.members {
+        resolve(member, now);
+    }
 }
 
 /// Whose key it is.
