@@ -93,13 +93,6 @@ impl Account {
     }
 }
 
-/// Where a notification's account leads.
-pub enum Route<'a> {
-    Known(&'a Arc<Account>),
-    /// No configured account has this id: nothing may be called for it.
-    Unknown,
-}
-
 /// Every account, the home account first.
 #[derive(Clone)]
 pub struct Accounts(Arc<Vec<Arc<Account>>>);
@@ -119,19 +112,21 @@ impl Accounts {
         &self.0
     }
 
-    /// The account a notification naming `account_id` belongs to. Naming none, or the home
-    /// account's id, it is the home account's; so is any id while the home account's is not
-    /// yet known and no other account is configured (a single-account deployment).
-    pub fn route(&self, account_id: Option<&str>) -> Route<'_> {
+    /// The place in [`Accounts::all`] of the account a notification naming `account_id`
+    /// belongs to; `None` when akguard knows no such account, so nothing may be called for it.
+    /// Naming none, or the home account's id, it is the home account's; so is any id while
+    /// the home account's is not yet known and no other account is configured (a
+    /// single-account deployment).
+    pub fn route(&self, account_id: Option<&str>) -> Option<usize> {
         let Some(wanted) = account_id.map(str::trim).filter(|a| !a.is_empty()) else {
-            return Route::Known(self.home());
+            return Some(0);
         };
-        if let Some(found) = self.0.iter().find(|a| a.id() == Some(wanted)) {
-            return Route::Known(found);
+        if let Some(found) = self.0.iter().position(|a| a.id() == Some(wanted)) {
+            return Some(found);
         }
         match (self.home().id(), self.0.len()) {
-            (None, 1) => Route::Known(self.home()),
-            _ => Route::Unknown,
+            (None, 1) => Some(0),
+            _ => None,
         }
     }
 }

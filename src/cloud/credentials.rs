@@ -1,6 +1,7 @@
 //! akguard's own Alibaba Cloud credentials: static keys, an ECS instance RAM role, and
 //! optionally an `AssumeRole` on top, each refreshed before it expires.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,13 +59,18 @@ struct Cached {
     refresh_at: Option<DateTime<Utc>>,
 }
 
+/// One cache slot, locked while its credentials are fetched.
+type Slot = Arc<Mutex<Option<Cached>>>;
+
 /// Hands out current credentials, fetching new ones ahead of expiry.
 pub struct CredentialProvider {
     base: BaseSource,
     assume: Option<AssumeRole>,
     transport: Arc<Transport>,
     base_cache: Mutex<Option<Cached>>,
-    assumed_cache: Mutex<Option<Cached>>,
+    /// The assumed role's credentials per session name: the account-wide session and one
+    /// per incident, each fetched (and refreshed) on its own.
+    sessions: std::sync::Mutex<HashMap<String, Slot>>,
 }
 
 /// Refresh when this share of the lifetime is left, at most five minutes before expiry.
@@ -82,17 +88,20 @@ impl CredentialProvider {
             assume,
             transport,
             base_cache: Mutex::new(None),
-            assumed_cache: Mutex::new(None),
+            sessions: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
-    /// Credentials to sign the next request with.
-    pub async fn current(&self) -> Result<Credentials, CloudError> {
+    /// Credentials to sign the next request with: with an `AssumeRole`, those of `session`
+    /// (a role session name such as `akguard-42`), or of the account-wide session when `None`.
+    pub async fn current(&self, session: Option<&str>) -> Result<Credentials, CloudError> {
         let base = self.cached(&self.base_cache, || self.fetch_base()).await?;
         let current = match &self.assume {
             None => base,
             Some(assume) => {
-                self.cached(&self.assumed_cache, || self.assume_role(assume, &base))
+                let name = session.unwrap_or(&assume.session_name);
+                let slot = self.session_slot(name);
+                self.cached(&slot, || self.assume_role(assume, name, &base))
                     .await?
             }
         };
@@ -102,15 +111,50 @@ impl CredentialProvider {
         Ok(current)
     }
 
-    /// The AccessKey IDs in use: the base key's and, with an `AssumeRole`, the role's.
-    pub async fn key_ids(&self) -> Result<Vec<String>, CloudError> {
+    /// The AccessKey IDs in use: the base key's and, with an `AssumeRole`, the role's in
+    /// `session` and in every other session held now.
+    pub async fn key_ids(&self, session: Option<&str>) -> Result<Vec<String>, CloudError> {
         let base = self.cached(&self.base_cache, || self.fetch_base()).await?;
         let mut ids = vec![base.access_key_id];
-        let current = self.current().await?;
-        if !ids.contains(&current.access_key_id) {
-            ids.push(current.access_key_id);
+        let current = self.current(session).await?;
+        let slots: Vec<Slot> = self.lock_sessions().values().cloned().collect();
+        for slot in slots {
+            if let Some(cached) = &*slot.lock().await {
+                ids.push(cached.credentials.access_key_id.clone());
+            }
         }
+        ids.push(current.access_key_id);
+        let mut seen = std::collections::HashSet::new();
+        ids.retain(|id| seen.insert(id.clone()));
         Ok(ids)
+    }
+
+    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
+        // Only a map of slots: one left by a panicking holder is still consistent.
+        self.sessions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The slot of session `name`, made on first use. Slots no caller holds and whose
+    /// credentials are due for refresh are dropped then, so one per incident does not pile up.
+    fn session_slot(&self, name: &str) -> Slot {
+        let mut sessions = self.lock_sessions();
+        if let Some(slot) = sessions.get(name) {
+            return slot.clone();
+        }
+        let now = Utc::now();
+        sessions.retain(|_, slot| {
+            Arc::strong_count(slot) > 1
+                || slot.try_lock().map_or(true, |cached| {
+                    cached
+                        .as_ref()
+                        .is_some_and(|c| c.refresh_at.is_none_or(|at| now < at))
+                })
+        });
+        let slot = Slot::default();
+        sessions.insert(name.to_owned(), slot.clone());
+        slot
     }
 
     /// Which credentials these are, for a person reading a failure: the AccessKey ID (never
@@ -129,7 +173,7 @@ impl CredentialProvider {
 
     /// Forgets temporary credentials the server refused, so the next call fetches anew.
     pub async fn invalidate(&self) {
-        *self.assumed_cache.lock().await = None;
+        self.lock_sessions().clear();
         if !matches!(self.base, BaseSource::Static(_)) {
             *self.base_cache.lock().await = None;
         }
@@ -185,11 +229,12 @@ impl CredentialProvider {
     async fn assume_role(
         &self,
         assume: &AssumeRole,
+        session: &str,
         base: &Credentials,
     ) -> Result<Credentials, CloudError> {
         let params = vec![
             ("RoleArn".to_owned(), assume.role_arn.clone()),
-            ("RoleSessionName".to_owned(), assume.session_name.clone()),
+            ("RoleSessionName".to_owned(), session.to_owned()),
             (
                 "DurationSeconds".to_owned(),
                 assume.duration.as_secs().to_string(),

@@ -140,14 +140,20 @@ pub(super) fn role_account(arn: &str) -> Option<&str> {
     valid.then_some(account)
 }
 
-fn rates(home: &RateLimitSettings, own: &AccountRates) -> [(crate::cloud::ratelimit::ApiClass, f64); 3] {
+fn rates(
+    home: &RateLimitSettings,
+    own: &AccountRates,
+) -> [(crate::cloud::ratelimit::ApiClass, f64); 3] {
     use crate::cloud::ratelimit::ApiClass;
     [
         (
             ApiClass::LookupEvents,
             own.lookup_events.unwrap_or(home.lookup_events),
         ),
-        (ApiClass::RamWrite, own.ram_writes.unwrap_or(home.ram_writes)),
+        (
+            ApiClass::RamWrite,
+            own.ram_writes.unwrap_or(home.ram_writes),
+        ),
         (ApiClass::Other, own.other.unwrap_or(home.other)),
     ]
 }

@@ -103,8 +103,10 @@ pub fn cloud_call(product: &'static str, action: &'static str, outcome: &'static
         .increment(1);
 }
 
-pub fn rate_limit_wait(class: &'static str, waited: Duration) {
-    histogram!(RATE_LIMIT_WAIT, "class" => class).record(waited.as_secs_f64());
+/// `account` is the account the call went to (its id, or `home` for akguard's own).
+pub fn rate_limit_wait(account: &str, class: &'static str, waited: Duration) {
+    histogram!(RATE_LIMIT_WAIT, "account" => account.to_owned(), "class" => class)
+        .record(waited.as_secs_f64());
 }
 
 /// `source` is a configured source name or one of akguard's own (`manual`, `sas`).
@@ -138,8 +140,8 @@ pub fn credentials_expire(at: chrono::DateTime<chrono::Utc>) {
     gauge!(CREDENTIALS_EXPIRY).set(unix_seconds(at));
 }
 
-pub fn credentials_checked(ok: bool) {
-    gauge!(CREDENTIALS_CHECK).set(if ok { 1.0 } else { 0.0 });
+pub fn credentials_checked(account: &str, ok: bool) {
+    gauge!(CREDENTIALS_CHECK, "account" => account.to_owned()).set(if ok { 1.0 } else { 0.0 });
 }
 
 pub(super) fn incidents(state: &'static str, count: u64) {

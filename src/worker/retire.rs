@@ -23,7 +23,7 @@ pub(super) async fn delete_key(ctx: &mut StepContext<'_>) -> Result<StepResult, 
         };
         return Ok(StepResult::wait_until(until).finding(Finding::DeleteKey(waiting)));
     }
-    let client = ctx.inner.client.clone();
+    let client = ctx.client.clone();
     let user = ctx.user()?.to_owned();
     let key = ctx.incident.access_key_id.as_str().to_owned();
     let present =

@@ -423,7 +423,7 @@ async fn security_center_records_are_listed_detailed_and_closed() {
     let (url, _emulator) = emulator("leaked-in-use.json", |_| {}).await;
     let c = client(&url);
     let page = c
-        .describe_access_key_leak_list(0, 1, 100)
+        .describe_access_key_leak_list(0, 1, 100, None)
         .await
         .unwrap()
         .value;
@@ -436,7 +436,7 @@ async fn security_center_records_are_listed_detailed_and_closed() {
     assert_eq!(record.status, LeakStatus::Pending);
     assert_eq!(record.user_type.as_deref(), Some("ram"));
     let detail = c
-        .describe_access_key_leak_detail(389357)
+        .describe_access_key_leak_detail(389357, None)
         .await
         .unwrap()
         .value;
@@ -449,14 +449,17 @@ async fn security_center_records_are_listed_detailed_and_closed() {
     .await
     .unwrap();
     assert_eq!(
-        c.describe_access_key_leak_list(0, 1, 100)
+        c.describe_access_key_leak_list(0, 1, 100, None)
             .await
             .unwrap()
             .value
             .total,
         0
     );
-    let unknown = c.describe_access_key_leak_detail(1).await.unwrap_err();
+    let unknown = c
+        .describe_access_key_leak_detail(1, None)
+        .await
+        .unwrap_err();
     assert_eq!(unknown.class(), ErrorClass::Fatal);
 }
 

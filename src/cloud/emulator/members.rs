@@ -43,7 +43,11 @@ pub(crate) fn enter(inner: &mut Inner, key_id: Option<&str>) -> Option<Entered> 
     if inner.world.holds_key(key_id) {
         return None;
     }
-    let index = inner.world.members.iter().position(|m| m.holds_key(key_id))?;
+    let index = inner
+        .world
+        .members
+        .iter()
+        .position(|m| m.holds_key(key_id))?;
     let mut others = std::mem::take(&mut inner.world.members);
     std::mem::swap(&mut inner.world, &mut others[index]);
     Some(Entered { index, others })

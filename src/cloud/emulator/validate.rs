@@ -162,7 +162,10 @@ impl Scenario {
         let mut uids = HashSet::from([self.account.uid.as_str()]);
         for member in &self.members {
             if !uids.insert(member.account.uid.as_str()) {
-                return fail(format!("member account `{}` appears twice", member.account.uid));
+                return fail(format!(
+                    "member account `{}` appears twice",
+                    member.account.uid
+                ));
             }
             if !member.members.is_empty() {
                 return fail(format!(
