@@ -1,0 +1,265 @@
+//! Many accounts end to end: the real daemon against one emulator holding the home account
+//! and member accounts, each member reached through STS `AssumeRole`.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sqlx::{AnyConnection, Connection as _};
+
+use crate::cloud_support::{calls, emulator, scenario_json, set_faults, state};
+use crate::helpers::TestDaemon;
+use crate::remediation::{UNUSED_KEY, daemon_with};
+
+const HOME: &str = "1234567890123456";
+const MEMBER: &str = "2222222222222222";
+/// A member whose role akguard is configured for does not exist there.
+const BROKEN: &str = "3333333333333333";
+const MEMBER_KEY: &str = "LTAI5tMemberBackup2x8QwP";
+
+/// `leaked-unused.json` as another account: its own uid, leaked key and role, and no user of
+/// akguard's (akguard acts there only through the role).
+fn member(uid: &str, with_role: bool) -> Value {
+    let text = scenario_json("leaked-unused.json")
+        .to_string()
+        .replace(HOME, uid)
+        .replace(UNUSED_KEY, MEMBER_KEY)
+        .replace("\"alias\":\"acme\"", "\"alias\":\"member\"");
+    let mut member: Value = serde_json::from_str(&text).unwrap();
+    let users = member["users"].as_array_mut().unwrap();
+    users.retain(|u| u["name"] != "akguard");
+    if !with_role {
+        member["roles"] = json!([]);
+    }
+    member
+}
+
+async fn cloud() -> (String, akguard::cloud::emulator::EmulatorGuard) {
+    emulator("leaked-unused.json", |s| {
+        s["members"] = json!([member(MEMBER, true), member(BROKEN, false)]);
+    })
+    .await
+}
+
+/// The member's RAM writes at one a second: its quota, not the home account's ten.
+fn accounts(broken_too: bool) -> String {
+    let mut config = format!(
+        r#"
+[[alibaba.accounts]]
+account_id = "{MEMBER}"
+role_arn = "acs:ram::{MEMBER}:role/akguard-responder"
+rate_limits = {{ ram_writes = 1.0 }}
+"#
+    );
+    if broken_too {
+        config.push_str(&format!(
+            r#"
+[[alibaba.accounts]]
+account_id = "{BROKEN}"
+role_arn = "acs:ram::{BROKEN}:role/akguard-responder"
+"#
+        ));
+    }
+    config
+}
+
+async fn daemon(url: &str, broken_too: bool) -> TestDaemon {
+    daemon_with(
+        url,
+        &accounts(broken_too),
+        &[("AKGUARD__ROTATION__DISABLE_GRACE", "0s")],
+    )
+    .await
+}
+
+async fn report(app: &TestDaemon, key: &str, account: &str) -> i64 {
+    let detected = chrono::Utc::now() - chrono::Duration::minutes(5);
+    let body = json!({"access_key_id": key, "account_id": account,
+        "event_id": format!("accounts-{key}-{account}"), "detected_at": detected.to_rfc3339()});
+    app.post_generic(&body.to_string()).await.incident_id()
+}
+
+fn calls_in<'a>(log: &'a [Value], account: &str, action: &str) -> Vec<&'a Value> {
+    log.iter()
+        .filter(|c| c["account"] == account && c["action"] == action && c["status"] == 200)
+        .collect()
+}
+
+fn user<'a>(world: &'a Value, name: &str) -> &'a Value {
+    world["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == name)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn two_accounts_keep_separate_incidents_and_separate_rate_limits() {
+    let (url, _emulator) = cloud().await;
+    let app = daemon(&url, false).await;
+    let home = report(&app, UNUSED_KEY, HOME).await;
+    let other = report(&app, MEMBER_KEY, MEMBER).await;
+    assert_ne!(home, other);
+    for id in [home, other] {
+        let done = app
+            .wait_for_incident(id, "resolved", |i| i["state"] == "resolved")
+            .await;
+        assert_eq!(done["path"], "ram_key_unused", "{done:#}");
+    }
+    assert_eq!(
+        app.get_ok(&format!("/v1/incidents/{other}")).await["account_id"],
+        MEMBER
+    );
+
+    // Each key was deleted in its own account, by a caller of that account.
+    let world = state(&url).await;
+    assert_eq!(user(&world, "legacy-backup")["access_keys"], json!([]));
+    let member_world = &world["members"][0];
+    assert_eq!(member_world["account"]["uid"], MEMBER);
+    assert_eq!(
+        user(member_world, "legacy-backup")["access_keys"],
+        json!([])
+    );
+    let log = calls(&url).await;
+    for (account, key) in [(HOME, UNUSED_KEY), (MEMBER, MEMBER_KEY)] {
+        let deleted = calls_in(&log, account, "DeleteAccessKey");
+        assert_eq!(deleted.len(), 1, "{account}: {deleted:?}");
+        assert_eq!(deleted[0]["params"]["UserAccessKeyId"], key);
+    }
+    // The member's incident acted in a role session named for it.
+    let assumed = calls_in(&log, HOME, "AssumeRole");
+    assert!(
+        assumed.iter().any(
+            |c| c["params"]["RoleSessionName"] == format!("akguard-{other}")
+                && c["params"]["RoleArn"] == format!("acs:ram::{MEMBER}:role/akguard-responder")
+        ),
+        "{assumed:#?}"
+    );
+
+    // Separate limits: the member's writes kept its own 1/s; both accounts booked their
+    // slots apart in the fleet's schedule.
+    let mut writes: Vec<chrono::DateTime<chrono::Utc>> = log
+        .iter()
+        .filter(|c| c["account"] == MEMBER && c["status"] == 200)
+        .filter(|c| ["UpdateAccessKey", "DeleteAccessKey"].contains(&c["action"].as_str().unwrap()))
+        .map(|c| c["at"].as_str().unwrap().parse().unwrap())
+        .collect();
+    writes.sort();
+    assert_eq!(writes.len(), 2, "{writes:?}");
+    assert!(
+        writes[1] - writes[0] >= chrono::Duration::milliseconds(900),
+        "the member's writes came faster than its 1/s: {writes:?}"
+    );
+    sqlx::any::install_default_drivers();
+    let mut db = AnyConnection::connect(&app.database_url()).await.unwrap();
+    let booked: Vec<String> = sqlx::query_scalar(
+        "SELECT account FROM rate_slots WHERE class = 'ram_write' ORDER BY account",
+    )
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(booked, vec![MEMBER.to_owned(), "self".to_owned()]);
+}
+
+#[tokio::test]
+async fn a_notification_for_an_unknown_account_makes_no_call_and_waits_for_a_person() {
+    let (url, _emulator) = cloud().await;
+    let app = daemon(&url, false).await;
+    let stranger = "9999999999999999";
+    let id = report(&app, UNUSED_KEY, stranger).await;
+    let stopped = app
+        .wait_for_incident(id, "needs_attention", |i| i["state"] == "needs_attention")
+        .await;
+    assert_eq!(stopped["reason"], "unknown_account", "{stopped:#}");
+    assert_eq!(stopped["account_id"], stranger);
+    assert!(
+        stopped["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("[[alibaba.accounts]]"),
+        "{stopped:#}"
+    );
+    let log = calls(&url).await;
+    let about_it: Vec<&Value> = log
+        .iter()
+        .filter(|c| c.to_string().contains(UNUSED_KEY) || c.to_string().contains(stranger))
+        .collect();
+    assert!(
+        about_it.is_empty(),
+        "calls made for the unknown account: {about_it:#?}"
+    );
+    let world = state(&url).await;
+    assert_eq!(
+        user(&world, "legacy-backup")["access_keys"][0]["status"],
+        "Active"
+    );
+    // Durable and audited like any other halt.
+    let audit = app.get_ok(&format!("/v1/incidents/{id}/audit")).await;
+    assert!(audit.to_string().contains("UnknownAccount"), "{audit:#}");
+}
+
+#[tokio::test]
+async fn a_role_that_cannot_be_assumed_fails_its_account_only() {
+    let (url, _emulator) = cloud().await;
+    let app = daemon(&url, true).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let ready = loop {
+        let ready = app.get("/readyz", None).await;
+        let accounts = &ready.body["checks"]["accounts"]["accounts"];
+        if accounts[BROKEN]["status"] == "failing" && accounts[MEMBER]["status"] == "ok" {
+            break ready;
+        }
+        assert!(std::time::Instant::now() < deadline, "{:#}", ready.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        ready.status, 200,
+        "one account's role must not fail the daemon"
+    );
+    let check = &ready.body["checks"]["accounts"];
+    assert_eq!(check["status"], "degraded");
+    let broken = &check["accounts"][BROKEN]["credentials"];
+    assert!(
+        broken["reason"]
+            .as_str()
+            .unwrap()
+            .contains("EntityNotExist.Role"),
+        "{broken:#}"
+    );
+    let status = app.get_ok("/v1/status").await;
+    assert_eq!(
+        status["checks"]["accounts"]["accounts"][BROKEN]["status"], "failing",
+        "{status:#}"
+    );
+
+    // The other member's incident goes on regardless.
+    let id = report(&app, MEMBER_KEY, MEMBER).await;
+    app.wait_for_incident(id, "resolved", |i| i["state"] == "resolved")
+        .await;
+}
+
+#[tokio::test]
+async fn an_sts_outage_longer_than_a_calls_retries_delays_the_step_instead_of_failing_it() {
+    let (url, _emulator) = cloud().await;
+    let app = daemon(&url, false).await;
+    // More failures than one credentials fetch tries: the step must be rescheduled, not given
+    // up as if the role were refused.
+    set_faults(
+        &url,
+        json!({"fail_next": [{"action": "AssumeRole", "count": 7, "status": 503}]}),
+    )
+    .await;
+    let id = report(&app, MEMBER_KEY, MEMBER).await;
+    let done = app
+        .wait_for_incident(id, "resolved", |i| {
+            i["state"] == "resolved" || i["state"] == "needs_attention"
+        })
+        .await;
+    assert_eq!(done["state"], "resolved", "{done:#}");
+    let log = calls(&url).await;
+    let refused = log
+        .iter()
+        .filter(|c| c["action"] == "AssumeRole" && c["status"] == 503)
+        .count();
+    assert_eq!(refused, 7);
+}
