@@ -13,7 +13,6 @@ use crate::cloud::accounts::{AccountOptions, LeakPolling};
 
 /// One `[[alibaba.accounts]]` entry.
 #[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct AccountSettings {
     pub account_id: String,
     /// `acs:ram::<account_id>:role/<name>`, assumed with akguard's own credentials.
@@ -33,7 +32,6 @@ pub struct AccountSettings {
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct AccountRates {
     pub lookup_events: Option<f64>,
     pub ram_writes: Option<f64>,

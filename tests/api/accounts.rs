@@ -263,3 +263,27 @@ async fn an_sts_outage_longer_than_a_calls_retries_delays_the_step_instead_of_fa
         .count();
     assert_eq!(refused, 7);
 }
+
+#[test]
+fn check_config_names_the_account_entry_that_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("accounts.toml");
+    let entries = format!(
+        "[[alibaba.accounts]]\naccount_id = \"{MEMBER}\"\nrole_arn = \"acs:ram::{MEMBER}:role/a\"\n\
+         [[alibaba.accounts]]\naccount_id = \"{MEMBER}\"\nrole_arn = \"acs:ram::{MEMBER}:role/a\"\n\
+         [[alibaba.accounts]]\naccount_id = \"{BROKEN}\"\nrole_arn = \"role/akguard\"\n"
+    );
+    std::fs::write(&config, entries).unwrap();
+    let (status, stdout, stderr) = crate::helpers::run_cli(&["check-config"], &config);
+    assert!(!status.success(), "accepted:\n{stdout}");
+    assert!(
+        stderr.contains("alibaba.accounts[1].account_id")
+            && stderr.contains(&format!("account {MEMBER}: listed twice")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("alibaba.accounts[2].role_arn")
+            && stderr.contains(&format!("account {BROKEN}: expected acs:ram::")),
+        "{stderr}"
+    );
+}
