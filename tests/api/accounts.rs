@@ -19,10 +19,15 @@ const MEMBER_KEY: &str = "LTAI5tMemberBackup2x8QwP";
 /// `leaked-unused.json` as another account: its own uid, leaked key and role, and no user of
 /// akguard's (akguard acts there only through the role).
 fn member(uid: &str, with_role: bool) -> Value {
+    member_with_key(uid, MEMBER_KEY, with_role)
+}
+
+/// `member`, its leaked key `key` (AccessKey IDs are unique across accounts).
+fn member_with_key(uid: &str, key: &str, with_role: bool) -> Value {
     let text = scenario_json("leaked-unused.json")
         .to_string()
         .replace(HOME, uid)
-        .replace(UNUSED_KEY, MEMBER_KEY)
+        .replace(UNUSED_KEY, key)
         .replace("\"alias\":\"acme\"", "\"alias\":\"member\"");
     let mut member: Value = serde_json::from_str(&text).unwrap();
     let users = member["users"].as_array_mut().unwrap();
@@ -286,4 +291,103 @@ fn check_config_names_the_account_entry_that_is_wrong() {
             && stderr.contains(&format!("account {BROKEN}: expected acs:ram::")),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn the_security_center_poller_covers_every_account_by_role_or_through_the_directory() {
+    const DIRECTORY_MEMBER: &str = "4444444444444444";
+    const DIRECTORY_KEY: &str = "LTAI5tDirectBackup2x8QwP";
+    // The same record id in each account: ids are the account's own.
+    let leak = |uid: &str, key: &str| {
+        let mut leak = scenario_json("leaked-in-use.json")["leaks"][0].clone();
+        leak["access_key_id"] = key.into();
+        leak["ali_user_name"] = format!("member-{uid}").into();
+        json!([leak])
+    };
+    let (url, _emulator) = emulator("leaked-in-use.json", |s| {
+        let mut by_role = member(MEMBER, true);
+        by_role["leaks"] = leak(MEMBER, MEMBER_KEY);
+        let mut by_directory = member_with_key(DIRECTORY_MEMBER, DIRECTORY_KEY, true);
+        by_directory["leaks"] = leak(DIRECTORY_MEMBER, DIRECTORY_KEY);
+        s["members"] = json!([by_role, by_directory]);
+    })
+    .await;
+    let config = format!(
+        r#"
+[[alibaba.accounts]]
+account_id = "{MEMBER}"
+role_arn = "acs:ram::{MEMBER}:role/akguard-responder"
+
+[[alibaba.accounts]]
+account_id = "{DIRECTORY_MEMBER}"
+role_arn = "acs:ram::{DIRECTORY_MEMBER}:role/akguard-responder"
+security_center = "resource_directory"
+"#
+    );
+    let app = TestDaemon::spawn_with_env(
+        &config,
+        &[
+            ("AKGUARD__INTAKE__SECURITY_CENTER__ENABLED", "true"),
+            ("AKGUARD__INTAKE__SECURITY_CENTER__INTERVAL", "1s"),
+            ("AKGUARD__REMEDIATION__WORKERS", "0"),
+            ("AKGUARD__ALIBABA__ENDPOINT", &url),
+            (
+                "AKGUARD__ALIBABA__ACCESS_KEY_ID",
+                crate::cloud_support::AKGUARD_KEY,
+            ),
+            (
+                "AKGUARD__ALIBABA__ACCESS_KEY_SECRET",
+                crate::cloud_support::AKGUARD_SECRET,
+            ),
+        ],
+    )
+    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let incidents = loop {
+        let listed = app.get_ok("/v1/incidents").await["incidents"].clone();
+        if listed.as_array().unwrap().len() >= 3 {
+            break listed;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{listed:#}\n{}",
+            app.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut found: Vec<(String, String)> = incidents
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["account_name"].as_str().unwrap_or_default().to_owned(),
+                i["account_id"].as_str().unwrap_or("home").to_owned(),
+            )
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        vec![
+            ("acme-prod".to_owned(), "home".to_owned()),
+            (format!("member-{MEMBER}"), MEMBER.to_owned()),
+            (
+                format!("member-{DIRECTORY_MEMBER}"),
+                DIRECTORY_MEMBER.to_owned()
+            ),
+        ]
+    );
+    let log = calls(&url).await;
+    // The member polled by its role read its own records; the directory's member was read
+    // by the home account, naming it.
+    assert!(!calls_in(&log, MEMBER, "DescribeAccesskeyLeakList").is_empty());
+    assert!(
+        calls_in(&log, HOME, "DescribeAccesskeyLeakList")
+            .iter()
+            .any(|c| c["params"]["ResourceDirectoryAccountId"] == DIRECTORY_MEMBER)
+    );
+    assert!(calls_in(&log, DIRECTORY_MEMBER, "DescribeAccesskeyLeakList").is_empty());
+    let ready = app.get_ok("/readyz").await;
+    assert_eq!(ready["checks"]["accounts"]["status"], "ok", "{ready:#}");
 }
