@@ -57,7 +57,8 @@ struct PollerWatch {
     last_error: Mutex<Option<String>>,
 }
 
-/// One check as shown: `ok`, `failing`, `pending`, `disabled` or `not_configured`.
+/// One check as shown: `ok`, `degraded`, `failing`, `pending`, `disabled` or
+/// `not_configured`.
 struct Check {
     name: &'static str,
     status: &'static str,
@@ -71,6 +72,15 @@ impl Check {
             self.status,
             "ok" | "degraded" | "disabled" | "not_configured"
         )
+    }
+
+    /// `{"status": "ok", "reason": null, ...detail}`.
+    fn to_json(&self) -> Value {
+        let mut check = json!({"status": self.status, "reason": self.reason});
+        if let (Some(check), Value::Object(detail)) = (check.as_object_mut(), &self.detail) {
+            check.extend(detail.clone());
+        }
+        check
     }
 }
 
@@ -98,11 +108,7 @@ impl Report {
     pub fn to_json(&self) -> Value {
         let mut out = serde_json::Map::new();
         for c in &self.checks {
-            let mut check = json!({"status": c.status, "reason": c.reason});
-            if let (Some(check), Value::Object(detail)) = (check.as_object_mut(), &c.detail) {
-                check.extend(detail.clone());
-            }
-            out.insert(c.name.to_owned(), check);
+            out.insert(c.name.to_owned(), c.to_json());
         }
         Value::Object(out)
     }
@@ -206,7 +212,7 @@ impl Readiness {
             ),
         };
         let chain = audit.last().0.reason();
-        let checks = vec![
+        let mut checks = vec![
             Check {
                 name: "database",
                 status: database.0,
@@ -222,7 +228,6 @@ impl Readiness {
             self.credentials_check(self.accounts.first()),
             poller_check(self.accounts.first().map(|a| a.poller.as_ref())),
         ];
-        let mut checks = checks;
         if self.accounts.len() > 1 {
             checks.push(self.accounts_check());
         }
@@ -255,8 +260,8 @@ impl Readiness {
                 json!({
                     "status": status,
                     "home": watch.account.is_home(),
-                    "credentials": Report { checks: vec![credentials] }.to_json()["credentials"],
-                    "security_center": Report { checks: vec![poller] }.to_json()["security_center"],
+                    "credentials": credentials.to_json(),
+                    "security_center": poller.to_json(),
                 }),
             );
         }

@@ -237,6 +237,12 @@ impl SecurityCenterPoller {
     }
 }
 
+/// The record id in a delivery id of this source: `<id>`, or `<id>:<account id>` for an
+/// account other than the home one (see `Account::scoped`).
+pub fn record_id(delivery_id: &str) -> Option<i64> {
+    delivery_id.split(':').next()?.parse().ok()
+}
+
 /// What a leak record of `access_key_id` (and its detail, when it could be read) reports.
 pub fn leak_notification(
     access_key_id: AccessKeyId,

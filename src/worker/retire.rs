@@ -62,8 +62,13 @@ pub(super) async fn delete_key(ctx: &mut StepContext<'_>) -> Result<StepResult, 
         .store
         .delivery_ids(ctx.incident.id, security_center::SOURCE)
         .await?;
-    let ids: Vec<i64> = records.iter().filter_map(|r| r.parse().ok()).collect();
-    for (record, id) in records.iter().zip(&ids) {
+    let closing: Vec<(&String, i64)> = records
+        .iter()
+        .filter_map(|r| Some((r, security_center::record_id(r)?)))
+        .collect();
+    let ids: Vec<i64> = closing.iter().map(|(_, id)| *id).collect();
+    // In the incident's own account: Security Center takes no ResourceDirectoryAccountId here.
+    for (record, id) in &closing {
         let remark = format!("akguard incident {}: key deleted", ctx.incident.id);
         ctx.mutate("ModifyAccessKeyLeakDeal", record, || {
             applied(client.modify_access_key_leak_deal(*id, DealType::Disable, &remark))
