@@ -257,7 +257,8 @@ fn run(
         && action == "LookupEvents"
         && inner.world.enforce_rate_limits
     {
-        let window = &mut inner.lookup_window;
+        let uid = inner.world.account.uid.clone();
+        let window = inner.lookup_windows.entry(uid).or_default();
         window.retain(|t| now - *t < TimeDelta::seconds(1));
         if window.len() >= LOOKUP_EVENTS_PER_SECOND {
             return Err(ApiError::throttled(inner.world.faults.retry_after_ms));

@@ -26,8 +26,9 @@ pub(crate) struct Inner {
     /// `(AccessKeyId, SignatureNonce)` → when it was spent.
     pub nonces: HashMap<(String, String), DateTime<Utc>>,
     pub calls: Vec<CallRecord>,
-    /// Recent `LookupEvents` calls, for the 2-per-second quota.
-    pub lookup_window: VecDeque<DateTime<Utc>>,
+    /// Recent `LookupEvents` calls per account uid, for the 2-per-second quota (quotas are
+    /// the account's).
+    pub lookup_windows: HashMap<String, VecDeque<DateTime<Utc>>>,
     /// Metadata-service session tokens → expiry.
     pub metadata_tokens: HashMap<String, DateTime<Utc>>,
 }
@@ -69,7 +70,7 @@ impl Shared {
                 world,
                 nonces: HashMap::new(),
                 calls: Vec::new(),
-                lookup_window: VecDeque::new(),
+                lookup_windows: HashMap::new(),
                 metadata_tokens: HashMap::new(),
             }),
         })
