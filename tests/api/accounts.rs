@@ -169,7 +169,23 @@ async fn two_accounts_keep_separate_incidents_and_separate_rate_limits() {
 #[tokio::test]
 async fn a_notification_for_an_unknown_account_makes_no_call_and_waits_for_a_person() {
     let (url, _emulator) = cloud().await;
-    let app = daemon(&url, false).await;
+    let hook = crate::receiver::Receiver::start("/akguard", 204, "").await;
+    let channel = format!(
+        "\n[[notify.channels]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\n",
+        hook.url
+    );
+    let app = daemon_with(
+        &url,
+        &format!("{}{channel}", accounts(false)),
+        &[
+            ("AKGUARD__ROTATION__DISABLE_GRACE", "0s"),
+            (
+                "AKGUARD__NOTIFY__CHANNELS__HOOK__SECRET",
+                "hook-hmac-secret-3c4d5e6f",
+            ),
+        ],
+    )
+    .await;
     let stranger = "9999999999999999";
     let id = report(&app, UNUSED_KEY, stranger).await;
     let stopped = app
@@ -198,9 +214,22 @@ async fn a_notification_for_an_unknown_account_makes_no_call_and_waits_for_a_per
         user(&world, "legacy-backup")["access_keys"][0]["status"],
         "Active"
     );
-    // Durable and audited like any other halt.
+    // Durable, audited and notified like any other halt.
     let audit = app.get_ok(&format!("/v1/incidents/{id}/audit")).await;
     assert!(audit.to_string().contains("UnknownAccount"), "{audit:#}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !hook
+        .hits()
+        .iter()
+        .any(|h| h.body.contains("unknown_account"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no notification of the halt: {:#?}",
+            hook.hits()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]
