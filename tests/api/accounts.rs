@@ -449,3 +449,37 @@ security_center = "resource_directory"
         );
     }
 }
+
+#[tokio::test]
+async fn once_the_account_is_configured_a_retry_resumes_where_it_stopped() {
+    let (url, _emulator) = cloud().await;
+    let mut app = daemon_with(&url, "", &[("AKGUARD__ROTATION__DISABLE_GRACE", "0s")]).await;
+    let id = report(&app, MEMBER_KEY, MEMBER).await;
+    let stopped = app
+        .wait_for_incident(id, "needs_attention", |i| i["state"] == "needs_attention")
+        .await;
+    assert_eq!(stopped["reason"], "unknown_account", "{stopped:#}");
+
+    assert!(app.stop().await.success());
+    app.append_config(&accounts(false));
+    app.restart().await;
+    let retried = app
+        .client
+        .post(app.url(&format!("/v1/incidents/{id}/actions/retry")))
+        .bearer_auth(crate::helpers::OPERATOR_TOKEN)
+        .json(&json!({"reason": "account configured"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        retried.status().is_success(),
+        "{}",
+        retried.text().await.unwrap()
+    );
+    let done = app
+        .wait_for_incident(id, "resolved", |i| i["state"] == "resolved")
+        .await;
+    assert_eq!(done["account_id"], MEMBER);
+    let log = calls(&url).await;
+    assert_eq!(calls_in(&log, MEMBER, "DeleteAccessKey").len(), 1);
+}
