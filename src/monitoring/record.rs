@@ -118,12 +118,15 @@ pub fn step_ran(step: &'static str, took: Duration) {
     histogram!(STEP_DURATION, "step" => step).record(took.as_secs_f64());
 }
 
-pub fn step_failed(step: &'static str, class: &'static str) {
-    counter!(STEP_FAILURES, "step" => step, "class" => class).increment(1);
+/// `account` as for [`rate_limit_wait`].
+pub fn step_failed(account: &str, step: &'static str, class: &'static str) {
+    counter!(STEP_FAILURES, "account" => account.to_owned(), "step" => step, "class" => class)
+        .increment(1);
 }
 
-pub fn contained(after: Duration) {
-    histogram!(TIME_TO_CONTAINMENT).record(after.as_secs_f64());
+/// `account` as for [`rate_limit_wait`].
+pub fn contained(account: &str, after: Duration) {
+    histogram!(TIME_TO_CONTAINMENT, "account" => account.to_owned()).record(after.as_secs_f64());
 }
 
 /// `channel` is a configured channel name; `outcome` is `sent`, `retry` or `failed`.

@@ -434,7 +434,10 @@ async fn finish(ctx: &mut StepContext<'_>, outcome: StepResult) -> Result<(), St
     // disabled (after a cutover, say) does not contain it again.
     if outcome.contained && ctx.incident.contained_at.is_none() {
         let ms = (now - ctx.incident.created_at).num_milliseconds();
-        record::contained(Duration::from_millis(ms.max(0) as u64));
+        record::contained(
+            ctx.client.metrics_account(),
+            Duration::from_millis(ms.max(0) as u64),
+        );
         tracing::info!(
             incident.id = ctx.incident.id.0,
             time_to_containment_ms = ms,
@@ -469,7 +472,7 @@ async fn fail(ctx: &mut StepContext<'_>, err: StepError) -> Result<(), StepError
         StepError::Store(_) => "store",
         StepError::Protected { .. } => "protected",
     };
-    record::step_failed(ctx.step.as_str(), class);
+    record::step_failed(ctx.client.metrics_account(), ctx.step.as_str(), class);
     let message = err.to_string();
     let mut audit = ctx.take_reads();
     if transient && attempts < ctx.inner.retry.max_attempts {

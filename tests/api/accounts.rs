@@ -67,11 +67,16 @@ role_arn = "acs:ram::{BROKEN}:role/akguard-responder"
     config
 }
 
+const METRICS_TOKEN: &str = "metrics-token-accounts-5e7d";
+
 async fn daemon(url: &str, broken_too: bool) -> TestDaemon {
     daemon_with(
         url,
         &accounts(broken_too),
-        &[("AKGUARD__ROTATION__DISABLE_GRACE", "0s")],
+        &[
+            ("AKGUARD__ROTATION__DISABLE_GRACE", "0s"),
+            ("AKGUARD__METRICS__TOKEN", METRICS_TOKEN),
+        ],
     )
     .await
 }
@@ -164,6 +169,18 @@ async fn two_accounts_keep_separate_incidents_and_separate_rate_limits() {
     .await
     .unwrap();
     assert_eq!(booked, vec![MEMBER.to_owned(), "self".to_owned()]);
+
+    // Metrics name the account.
+    let metrics = app.get("/metrics", Some(METRICS_TOKEN)).await.text;
+    for series in [
+        format!("akguard_time_to_containment_seconds_count{{account=\"{MEMBER}\"}}"),
+        "akguard_time_to_containment_seconds_count{account=\"home\"}".to_owned(),
+        format!(
+            "akguard_rate_limit_wait_seconds_count{{account=\"{MEMBER}\",class=\"ram_write\"}}"
+        ),
+    ] {
+        assert!(metrics.contains(&series), "{series} missing:\n{metrics}");
+    }
 }
 
 #[tokio::test]
