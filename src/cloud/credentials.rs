@@ -1,7 +1,7 @@
 //! akguard's own Alibaba Cloud credentials: static keys, an ECS instance RAM role, and
 //! optionally an `AssumeRole` on top, each refreshed before it expires.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -117,14 +117,18 @@ impl CredentialProvider {
         let base = self.cached(&self.base_cache, || self.fetch_base()).await?;
         let mut ids = vec![base.access_key_id];
         let current = self.current(session).await?;
+        // A slot being fetched is skipped rather than waited for: a self-protection check
+        // must not stall behind another session's AssumeRole.
         let slots: Vec<Slot> = self.lock_sessions().values().cloned().collect();
         for slot in slots {
-            if let Some(cached) = &*slot.lock().await {
+            if let Ok(guard) = slot.try_lock()
+                && let Some(cached) = &*guard
+            {
                 ids.push(cached.credentials.access_key_id.clone());
             }
         }
         ids.push(current.access_key_id);
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = HashSet::new();
         ids.retain(|id| seen.insert(id.clone()));
         Ok(ids)
     }
