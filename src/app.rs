@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::audit_watch;
+use crate::cloud::accounts::{Account, AccountOptions, Accounts, LeakPolling};
 use crate::cloud::ratelimit::{ApiClass, FleetSlot, LedgerError, SlotLedger};
 use crate::cloud::{ClientOptions, CloudClient, CloudError};
 use crate::config::{ConfigError, ServerLimits, Settings};
@@ -49,9 +50,11 @@ pub struct App {
     listener: TcpListener,
     router: axum::Router,
     writer: JoinHandle<()>,
-    poller: Option<SecurityCenterPoller>,
-    /// The credentials check to refresh in the background, with its period.
-    credentials_check: Option<(Readiness, Arc<CloudClient>, Duration)>,
+    /// One per account.
+    pollers: Vec<SecurityCenterPoller>,
+    /// The credentials checks to refresh in the background (one per account), with their
+    /// period.
+    credentials_check: Option<(Readiness, usize, Duration)>,
     worker: Option<Worker>,
     sender: Option<Sender>,
     /// The recorder's upkeep runs while the daemon does.
@@ -100,20 +103,16 @@ impl App {
             wake.clone(),
             runtime.max_detection_age,
         );
-        let client = runtime
-            .cloud
-            .map(|options| {
-                let ledger = Arc::new(StoreLedger::new(store.clone(), quota_account(&options)));
-                CloudClient::new(options).map(|client| client.share_limits(ledger))
-            })
-            .transpose()?
-            .map(Arc::new);
+        let accounts = match runtime.cloud {
+            Some(home) => Some(build_accounts(&store, home, runtime.accounts)?),
+            None => None,
+        };
         let sinks = runtime.remediation.sinks.clone();
         let job_lease = runtime.remediation.lease;
-        let worker = match &client {
-            Some(client) if runtime.remediation.workers > 0 => Some(Worker::new(
+        let worker = match &accounts {
+            Some(accounts) if runtime.remediation.workers > 0 => Some(Worker::new(
                 store.clone(),
-                client.clone(),
+                accounts.clone(),
                 runtime.remediation,
                 runtime.step_retry,
                 wake.clone(),
@@ -127,21 +126,31 @@ impl App {
             }
         };
         let readiness = Readiness::new(
-            client.as_deref(),
-            client.as_ref().and(runtime.security_center_interval),
+            accounts.as_ref(),
+            accounts.as_ref().and(runtime.security_center_interval),
         );
-        let poller = match (runtime.security_center_interval, &client) {
-            (Some(interval), Some(client)) => Some(SecurityCenterPoller {
-                client: client.clone(),
-                store: store.clone(),
-                queue: queue.clone(),
-                interval,
-                overlap: Duration::from_secs(settings.intake.security_center.overlap_secs),
-                readiness: readiness.clone(),
-                replica: replica.id.clone(),
-                lease: job_lease,
-            }),
-            _ => None,
+        let pollers = match (runtime.security_center_interval, &accounts) {
+            (Some(interval), Some(accounts)) => accounts
+                .all()
+                .iter()
+                .enumerate()
+                .map(|(index, account)| SecurityCenterPoller {
+                    reader: match account.polling {
+                        LeakPolling::Role => account.client.clone(),
+                        LeakPolling::ResourceDirectory => accounts.home().client.clone(),
+                    },
+                    account: account.clone(),
+                    store: store.clone(),
+                    queue: queue.clone(),
+                    interval,
+                    overlap: Duration::from_secs(settings.intake.security_center.overlap_secs),
+                    readiness: readiness.clone(),
+                    index,
+                    replica: replica.id.clone(),
+                    lease: job_lease,
+                })
+                .collect(),
+            _ => Vec::new(),
         };
         let exporter = match &runtime.metrics {
             Some(metrics) => Some(Arc::new(Exporter::new(
@@ -202,8 +211,14 @@ impl App {
             listener,
             router,
             writer,
-            poller,
-            credentials_check: client.map(|c| (readiness, c, runtime.server.readiness_refresh)),
+            pollers,
+            credentials_check: accounts.map(|accounts| {
+                (
+                    readiness,
+                    accounts.all().len(),
+                    runtime.server.readiness_refresh,
+                )
+            }),
             worker,
             sender,
             exporter,
@@ -228,9 +243,18 @@ impl App {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), AppError> {
         let addr = self.local_addr();
         tracing::info!(addr = %addr, "listening");
-        let poller = self.poller.map(|p| tokio::spawn(p.run(shutdown.clone())));
-        if let Some((readiness, client, every)) = self.credentials_check {
-            tokio::spawn(readiness.refresh_credentials(client, every, shutdown.clone()));
+        let pollers: Vec<_> = self
+            .pollers
+            .into_iter()
+            .map(|p| tokio::spawn(p.run(shutdown.clone())))
+            .collect();
+        if let Some((readiness, accounts, every)) = self.credentials_check {
+            for index in 0..accounts {
+                let check = readiness
+                    .clone()
+                    .refresh_credentials(index, every, shutdown.clone());
+                tokio::spawn(check);
+            }
         }
         let worker = self.worker.map(|w| tokio::spawn(w.run(shutdown.clone())));
         // Rows a send cut short stay leased until their lease expires, then go again.
@@ -274,12 +298,12 @@ impl App {
                 server.abort();
             }
         }
-        if let Some(poller) = poller
-            && tokio::time::timeout(self.shutdown_grace, poller)
-                .await
-                .is_err()
-        {
-            tracing::warn!("the Security Center poller did not stop within the grace period");
+        let deadline = tokio::time::Instant::now() + self.shutdown_grace;
+        for poller in pollers {
+            if tokio::time::timeout_at(deadline, poller).await.is_err() {
+                tracing::warn!("the Security Center pollers did not stop within the grace period");
+                break;
+            }
         }
         // A step cut short here is safe: its lease expires and another worker redoes it.
         if let Some(worker) = worker
@@ -308,6 +332,29 @@ impl App {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The home account's client and each other account's, every one drawing its calls from its
+/// own account's quotas in the fleet's schedule.
+fn build_accounts(
+    store: &Arc<dyn Store>,
+    home: ClientOptions,
+    others: Vec<AccountOptions>,
+) -> Result<Accounts, CloudError> {
+    let client = |options: ClientOptions, quota: String| {
+        let ledger = Arc::new(StoreLedger::new(store.clone(), quota));
+        CloudClient::with_ledger(options, ledger).map(Arc::new)
+    };
+    let quota = quota_account(&home);
+    let home = Account::home(client(home, quota)?);
+    let others = others
+        .into_iter()
+        .map(|o| {
+            let c = client(o.client, o.account_id.clone())?;
+            Ok(Account::other(o.account_id, c, o.polling))
+        })
+        .collect::<Result<Vec<_>, CloudError>>()?;
+    Ok(Accounts::new(home, others))
 }
 
 /// The account whose quotas the client's calls draw on: the assumed role's account, else that

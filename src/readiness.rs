@@ -1,6 +1,8 @@
 //! Readiness: what `/readyz` and `/v1/status` report — the database, the audit chain,
 //! akguard's own credentials (a cached `GetCallerIdentity`, refreshed in the background, never
-//! per probe) and the Security Center poller's last success.
+//! per probe) and the Security Center poller's last success, for the home account and, under
+//! `accounts`, for each account. Another account failing (a role that cannot be assumed)
+//! degrades that account only: the daemon stays ready for the rest.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -9,7 +11,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::cloud::CloudClient;
+use crate::cloud::accounts::{Account, Accounts};
 use crate::store::{AuditGate, Store};
 
 /// The longest the database may take to answer `SELECT 1` before it counts as down.
@@ -22,12 +24,17 @@ const STALE_INTERVALS: u32 = 4;
 /// The shared, cheap-to-read verdicts the probes show.
 #[derive(Clone)]
 pub struct Readiness {
-    credentials: Arc<Mutex<Credentials>>,
-    poller: Option<Arc<PollerWatch>>,
+    /// One per account, the home account first; empty without credentials.
+    accounts: Arc<Vec<AccountWatch>>,
+}
+
+struct AccountWatch {
+    account: Arc<Account>,
+    credentials: Mutex<Credentials>,
+    poller: Option<PollerWatch>,
 }
 
 enum Credentials {
-    NotConfigured,
     Pending {
         tried: String,
     },
@@ -50,7 +57,8 @@ struct PollerWatch {
     last_error: Mutex<Option<String>>,
 }
 
-/// One check as shown: `ok`, `failing`, `pending`, `disabled` or `not_configured`.
+/// One check as shown: `ok`, `degraded`, `failing`, `pending`, `disabled` or
+/// `not_configured`.
 struct Check {
     name: &'static str,
     status: &'static str,
@@ -60,7 +68,19 @@ struct Check {
 
 impl Check {
     fn passes(&self) -> bool {
-        matches!(self.status, "ok" | "disabled" | "not_configured")
+        matches!(
+            self.status,
+            "ok" | "degraded" | "disabled" | "not_configured"
+        )
+    }
+
+    /// `{"status": "ok", "reason": null, ...detail}`.
+    fn to_json(&self) -> Value {
+        let mut check = json!({"status": self.status, "reason": self.reason});
+        if let (Some(check), Value::Object(detail)) = (check.as_object_mut(), &self.detail) {
+            check.extend(detail.clone());
+        }
+        check
     }
 }
 
@@ -88,11 +108,7 @@ impl Report {
     pub fn to_json(&self) -> Value {
         let mut out = serde_json::Map::new();
         for c in &self.checks {
-            let mut check = json!({"status": c.status, "reason": c.reason});
-            if let (Some(check), Value::Object(detail)) = (check.as_object_mut(), &c.detail) {
-                check.extend(detail.clone());
-            }
-            out.insert(c.name.to_owned(), check);
+            out.insert(c.name.to_owned(), c.to_json());
         }
         Value::Object(out)
     }
@@ -103,34 +119,36 @@ fn rfc3339(at: DateTime<Utc>) -> String {
 }
 
 impl Readiness {
-    /// `client` is `None` without credentials; `poll_interval` is `None` with the poller off.
-    pub fn new(client: Option<&CloudClient>, poll_interval: Option<Duration>) -> Self {
-        let credentials = match client {
-            Some(client) => Credentials::Pending {
-                tried: client.credentials_label(),
-            },
-            None => Credentials::NotConfigured,
-        };
-        let poller = poll_interval.map(|interval| {
-            Arc::new(PollerWatch {
+    /// `accounts` is `None` without credentials; `poll_interval` is `None` with the poller off.
+    pub fn new(accounts: Option<&Accounts>, poll_interval: Option<Duration>) -> Self {
+        let watch = |account: &Arc<Account>| AccountWatch {
+            credentials: Mutex::new(Credentials::Pending {
+                tried: account.client.credentials_label(),
+            }),
+            poller: poll_interval.map(|interval| PollerWatch {
                 stale_after: interval * STALE_INTERVALS,
                 last_success: Mutex::new((Instant::now(), None)),
                 last_error: Mutex::new(None),
-            })
-        });
+            }),
+            account: account.clone(),
+        };
+        let accounts = accounts.map_or_else(Vec::new, |a| a.all().iter().map(watch).collect());
         Self {
-            credentials: Arc::new(Mutex::new(credentials)),
-            poller,
+            accounts: Arc::new(accounts),
         }
     }
 
-    /// Asks STS who akguard is now and every `every` until `shutdown`.
+    /// Asks STS who akguard is in account `index` now and every `every` until `shutdown`.
     pub async fn refresh_credentials(
         self,
-        client: Arc<CloudClient>,
+        index: usize,
         every: Duration,
         shutdown: CancellationToken,
     ) {
+        let Some(watch) = self.accounts.get(index) else {
+            return;
+        };
+        let client = watch.account.client.clone();
         loop {
             let tried = client.credentials_label();
             let answer = tokio::select! {
@@ -138,7 +156,10 @@ impl Readiness {
                 answer = client.caller_identity() => answer,
             };
             let at = Utc::now();
-            crate::monitoring::record::credentials_checked(answer.is_ok());
+            crate::monitoring::record::credentials_checked(
+                client.metrics_account(),
+                answer.is_ok(),
+            );
             let verdict = match answer {
                 Ok(called) => Credentials::Ok {
                     tried,
@@ -146,8 +167,8 @@ impl Readiness {
                     at,
                 },
                 Err(err) => {
-                    tracing::warn!(credentials = %tried, error = %err,
-                        "readiness: STS GetCallerIdentity failed");
+                    tracing::warn!(account = %watch.account.label(), credentials = %tried,
+                        error = %err, "readiness: STS GetCallerIdentity failed");
                     Credentials::Failing {
                         tried,
                         error: err.to_string(),
@@ -155,7 +176,7 @@ impl Readiness {
                     }
                 }
             };
-            *self.credentials.lock().expect("credentials verdict lock") = verdict;
+            *watch.credentials.lock().expect("credentials verdict lock") = verdict;
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(every) => {}
@@ -163,9 +184,11 @@ impl Readiness {
         }
     }
 
-    /// Called by the poller after each whole poll.
-    pub fn poll_finished(&self, error: Option<String>) {
-        let Some(watch) = &self.poller else { return };
+    /// Called by account `index`'s poller after each whole poll.
+    pub fn poll_finished(&self, index: usize, error: Option<String>) {
+        let Some(watch) = self.accounts.get(index).and_then(|a| a.poller.as_ref()) else {
+            return;
+        };
         if error.is_none() {
             *watch.last_success.lock().expect("poller lock") = (Instant::now(), Some(Utc::now()));
         }
@@ -189,7 +212,7 @@ impl Readiness {
             ),
         };
         let chain = audit.last().0.reason();
-        let checks = vec![
+        let mut checks = vec![
             Check {
                 name: "database",
                 status: database.0,
@@ -202,23 +225,69 @@ impl Readiness {
                 reason: chain.map(|r| format!("the audit chain is broken: {r}")),
                 detail: Value::Null,
             },
-            self.credentials_check(),
-            self.poller_check(),
+            self.credentials_check(self.accounts.first()),
+            poller_check(self.accounts.first().map(|a| a.poller.as_ref())),
         ];
+        if self.accounts.len() > 1 {
+            checks.push(self.accounts_check());
+        }
         Report { checks }
     }
 
-    fn credentials_check(&self) -> Check {
-        let (status, reason, detail) = match &*self.credentials.lock().expect("credentials lock")
-        {
-            Credentials::NotConfigured => (
-                "not_configured",
-                Some("no Alibaba Cloud credentials are configured: incidents are recorded, none is remediated".to_owned()),
-                json!({}),
-            ),
+    /// Every account's credentials and poller: `degraded` (still ready) when another
+    /// account's fail, since each account's work goes on without the others.
+    fn accounts_check(&self) -> Check {
+        let mut detail = serde_json::Map::new();
+        let mut failing = Vec::new();
+        for watch in self.accounts.iter() {
+            let credentials = self.credentials_check(Some(watch));
+            let poller = poller_check(Some(watch.poller.as_ref()));
+            let label = watch.account.label();
+            let bad: Vec<&Check> = [&credentials, &poller]
+                .into_iter()
+                .filter(|c| !c.passes())
+                .collect();
+            let status = if bad.is_empty() { "ok" } else { "failing" };
+            if !bad.is_empty() {
+                let why: Vec<String> = bad
+                    .iter()
+                    .map(|c| c.reason.clone().unwrap_or_else(|| c.status.to_owned()))
+                    .collect();
+                failing.push(format!("account {label}: {}", why.join("; ")));
+            }
+            detail.insert(
+                label,
+                json!({
+                    "status": status,
+                    "home": watch.account.is_home(),
+                    "credentials": credentials.to_json(),
+                    "security_center": poller.to_json(),
+                }),
+            );
+        }
+        Check {
+            name: "accounts",
+            status: if failing.is_empty() { "ok" } else { "degraded" },
+            reason: (!failing.is_empty()).then(|| failing.join("; ")),
+            detail: json!({ "accounts": detail }),
+        }
+    }
+
+    fn credentials_check(&self, watch: Option<&AccountWatch>) -> Check {
+        let Some(watch) = watch else {
+            return Check {
+                name: "credentials",
+                status: "not_configured",
+                reason: Some("no Alibaba Cloud credentials are configured: incidents are recorded, none is remediated".to_owned()),
+                detail: json!({}),
+            };
+        };
+        let (status, reason, detail) = match &*watch.credentials.lock().expect("credentials lock") {
             Credentials::Pending { tried } => (
                 "pending",
-                Some(format!("STS GetCallerIdentity with {tried} has not answered yet")),
+                Some(format!(
+                    "STS GetCallerIdentity with {tried} has not answered yet"
+                )),
                 json!({"credentials": tried}),
             ),
             Credentials::Ok { tried, arn, at } => (
@@ -228,7 +297,9 @@ impl Readiness {
             ),
             Credentials::Failing { tried, error, at } => (
                 "failing",
-                Some(format!("STS GetCallerIdentity with {tried} failed: {error}")),
+                Some(format!(
+                    "STS GetCallerIdentity with {tried} failed: {error}"
+                )),
                 json!({"credentials": tried, "checked_at": rfc3339(*at)}),
             ),
         };
@@ -239,40 +310,42 @@ impl Readiness {
             detail,
         }
     }
+}
 
-    fn poller_check(&self) -> Check {
-        let Some(watch) = &self.poller else {
-            return Check {
-                name: "security_center",
-                status: "disabled",
-                reason: None,
-                detail: json!({}),
-            };
-        };
-        let (since, last) = *watch.last_success.lock().expect("poller lock");
-        let error = watch.last_error.lock().expect("poller lock").clone();
-        let stale = since.elapsed() > watch.stale_after;
-        let reason = stale.then(|| {
-            let when = last.map_or("no poll has succeeded yet".to_owned(), |at| {
-                format!("the last successful poll was at {}", rfc3339(at))
-            });
-            let error = error
-                .as_deref()
-                .map_or(String::new(), |e| format!("; last error: {e}"));
-            format!(
-                "the Security Center poller is stale ({when}, allowed {} s){error}",
-                watch.stale_after.as_secs()
-            )
-        });
-        Check {
+/// The Security Center poller's check: `None` when there is no account, `Some(None)` when
+/// the poller is off.
+fn poller_check(watch: Option<Option<&PollerWatch>>) -> Check {
+    let Some(watch) = watch.flatten() else {
+        return Check {
             name: "security_center",
-            status: if stale { "failing" } else { "ok" },
-            reason,
-            detail: json!({
-                "last_success": last.map(rfc3339),
-                "last_error": error,
-                "stale_after_secs": watch.stale_after.as_secs(),
-            }),
-        }
+            status: "disabled",
+            reason: None,
+            detail: json!({}),
+        };
+    };
+    let (since, last) = *watch.last_success.lock().expect("poller lock");
+    let error = watch.last_error.lock().expect("poller lock").clone();
+    let stale = since.elapsed() > watch.stale_after;
+    let reason = stale.then(|| {
+        let when = last.map_or("no poll has succeeded yet".to_owned(), |at| {
+            format!("the last successful poll was at {}", rfc3339(at))
+        });
+        let error = error
+            .as_deref()
+            .map_or(String::new(), |e| format!("; last error: {e}"));
+        format!(
+            "the Security Center poller is stale ({when}, allowed {} s){error}",
+            watch.stale_after.as_secs()
+        )
+    });
+    Check {
+        name: "security_center",
+        status: if stale { "failing" } else { "ok" },
+        reason,
+        detail: json!({
+            "last_success": last.map(rfc3339),
+            "last_error": error,
+            "stale_after_secs": watch.stale_after.as_secs(),
+        }),
     }
 }

@@ -85,10 +85,19 @@ fn is_read(action: &str) -> bool {
         .any(|prefix| action.starts_with(prefix))
 }
 
-/// An Alibaba Cloud OpenAPI client acting in one account.
+/// An Alibaba Cloud OpenAPI client acting in one account. Clones made with
+/// [`CloudClient::in_session`] share its credentials cache, endpoints and rate limits.
 pub struct CloudClient {
+    core: Arc<Core>,
+    /// The role session this client's calls are made in; `None`: the account-wide one.
+    session: Option<String>,
+}
+
+struct Core {
+    /// The account's id as metrics name it: the assumed role's, else `home`.
+    account: String,
     transport: Arc<Transport>,
-    pub(super) credentials: CredentialProvider,
+    credentials: CredentialProvider,
     endpoints: HashMap<Product, String>,
     regional_actiontrail: bool,
     limiter: RateLimiter,
@@ -96,6 +105,21 @@ pub struct CloudClient {
 
 impl CloudClient {
     pub fn new(options: ClientOptions) -> Result<Self, CloudError> {
+        Self::build(options, None)
+    }
+
+    /// A client that draws its calls from the fleet's schedule in `ledger` as well as its own.
+    pub fn with_ledger(
+        options: ClientOptions,
+        ledger: Arc<dyn SlotLedger>,
+    ) -> Result<Self, CloudError> {
+        Self::build(options, Some(ledger))
+    }
+
+    fn build(
+        options: ClientOptions,
+        ledger: Option<Arc<dyn SlotLedger>>,
+    ) -> Result<Self, CloudError> {
         let transport = Arc::new(Transport::new(
             options.connect_timeout,
             options.timeout,
@@ -123,29 +147,58 @@ impl CloudClient {
         for product in Product::ALL {
             endpoint(product)?;
         }
-        Ok(Self {
+        let limiter = RateLimiter::new(&options.rates);
+        let account = assume
+            .as_ref()
+            .and_then(|a| a.role_arn.split(':').nth(3))
+            .filter(|id| !id.is_empty())
+            .unwrap_or("home")
+            .to_owned();
+        let core = Core {
+            account,
             credentials: CredentialProvider::new(options.base, assume, transport.clone()),
             transport,
             endpoints: options.endpoints,
             regional_actiontrail: options.regional_actiontrail,
-            limiter: RateLimiter::new(&options.rates),
+            limiter: match ledger {
+                Some(ledger) => limiter.shared(ledger),
+                None => limiter,
+            },
+        };
+        Ok(Self {
+            core: Arc::new(core),
+            session: None,
         })
     }
 
-    /// Draws this client's calls from the fleet's schedule in `ledger` as well as its own.
-    pub fn share_limits(self, ledger: Arc<dyn SlotLedger>) -> Self {
+    /// This client acting in role session `name` (with an `AssumeRole`; the same client
+    /// without one), so the account's ActionTrail names the incident behind each call.
+    pub fn in_session(&self, name: String) -> Self {
         Self {
-            limiter: self.limiter.shared(ledger),
-            ..self
+            core: self.core.clone(),
+            session: Some(name),
         }
+    }
+
+    /// The account as metrics name it: the assumed role's account id, else `home`.
+    pub fn metrics_account(&self) -> &str {
+        &self.core.account
+    }
+
+    pub(super) fn credentials(&self) -> &CredentialProvider {
+        &self.core.credentials
+    }
+
+    pub(super) fn session(&self) -> Option<&str> {
+        self.session.as_deref()
     }
 
     /// The ActionTrail endpoint that stores `region`'s events.
     pub fn actiontrail_endpoint(&self, region: &str) -> String {
-        if self.regional_actiontrail {
+        if self.core.regional_actiontrail {
             Product::ActionTrail.default_endpoint(region)
         } else {
-            self.endpoints[&Product::ActionTrail].clone()
+            self.core.endpoints[&Product::ActionTrail].clone()
         }
     }
 
@@ -158,15 +211,19 @@ impl CloudClient {
         let endpoint = request
             .endpoint
             .as_ref()
-            .unwrap_or(&self.endpoints[&request.product]);
+            .unwrap_or(&self.core.endpoints[&request.product]);
         let policy = RetryPolicy::CALL;
         let mut attempt = 1;
         loop {
             let queued = std::time::Instant::now();
-            self.limiter.acquire(request.class, request.priority).await;
-            record::rate_limit_wait(request.class.as_str(), queued.elapsed());
-            let credentials = self.credentials.current().await?;
+            self.core
+                .limiter
+                .acquire(request.class, request.priority)
+                .await;
+            record::rate_limit_wait(&self.core.account, request.class.as_str(), queued.elapsed());
+            let credentials = self.core.credentials.current(self.session()).await?;
             let result = self
+                .core
                 .transport
                 .send(
                     endpoint,
@@ -184,7 +241,7 @@ impl CloudClient {
                 .code()
                 .is_some_and(|c| c.starts_with("InvalidSecurityToken"));
             if stale_token {
-                self.credentials.invalidate().await;
+                self.core.credentials.invalidate().await;
             }
             let retryable = err.refused_before_acting()
                 || (is_read(request.action) && err.class() == ErrorClass::Retryable);

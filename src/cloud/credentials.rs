@@ -1,6 +1,7 @@
 //! akguard's own Alibaba Cloud credentials: static keys, an ECS instance RAM role, and
 //! optionally an `AssumeRole` on top, each refreshed before it expires.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,7 +36,7 @@ impl fmt::Debug for Credentials {
 }
 
 /// Where the first credentials come from.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum BaseSource {
     Static(Credentials),
     /// The ECS metadata service; `role` is discovered when `None`.
@@ -58,13 +59,18 @@ struct Cached {
     refresh_at: Option<DateTime<Utc>>,
 }
 
+/// One cache slot, locked while its credentials are fetched.
+type Slot = Arc<Mutex<Option<Cached>>>;
+
 /// Hands out current credentials, fetching new ones ahead of expiry.
 pub struct CredentialProvider {
     base: BaseSource,
     assume: Option<AssumeRole>,
     transport: Arc<Transport>,
     base_cache: Mutex<Option<Cached>>,
-    assumed_cache: Mutex<Option<Cached>>,
+    /// The assumed role's credentials per session name: the account-wide session and one
+    /// per incident, each fetched (and refreshed) on its own.
+    sessions: std::sync::Mutex<HashMap<String, Slot>>,
 }
 
 /// Refresh when this share of the lifetime is left, at most five minutes before expiry.
@@ -82,17 +88,20 @@ impl CredentialProvider {
             assume,
             transport,
             base_cache: Mutex::new(None),
-            assumed_cache: Mutex::new(None),
+            sessions: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
-    /// Credentials to sign the next request with.
-    pub async fn current(&self) -> Result<Credentials, CloudError> {
+    /// Credentials to sign the next request with: with an `AssumeRole`, those of `session`
+    /// (a role session name such as `akguard-42`), or of the account-wide session when `None`.
+    pub async fn current(&self, session: Option<&str>) -> Result<Credentials, CloudError> {
         let base = self.cached(&self.base_cache, || self.fetch_base()).await?;
         let current = match &self.assume {
             None => base,
             Some(assume) => {
-                self.cached(&self.assumed_cache, || self.assume_role(assume, &base))
+                let name = session.unwrap_or(&assume.session_name);
+                let slot = self.session_slot(name);
+                self.cached(&slot, || self.assume_role(assume, name, &base))
                     .await?
             }
         };
@@ -102,15 +111,54 @@ impl CredentialProvider {
         Ok(current)
     }
 
-    /// The AccessKey IDs in use: the base key's and, with an `AssumeRole`, the role's.
-    pub async fn key_ids(&self) -> Result<Vec<String>, CloudError> {
+    /// The AccessKey IDs in use: the base key's and, with an `AssumeRole`, the role's in
+    /// `session` and in every other session held now.
+    pub async fn key_ids(&self, session: Option<&str>) -> Result<Vec<String>, CloudError> {
         let base = self.cached(&self.base_cache, || self.fetch_base()).await?;
         let mut ids = vec![base.access_key_id];
-        let current = self.current().await?;
-        if !ids.contains(&current.access_key_id) {
-            ids.push(current.access_key_id);
+        let current = self.current(session).await?;
+        // A slot being fetched is skipped rather than waited for: a self-protection check
+        // must not stall behind another session's AssumeRole.
+        let slots: Vec<Slot> = self.lock_sessions().values().cloned().collect();
+        for slot in slots {
+            if let Ok(guard) = slot.try_lock()
+                && let Some(cached) = &*guard
+            {
+                ids.push(cached.credentials.access_key_id.clone());
+            }
         }
+        ids.push(current.access_key_id);
+        let mut seen = HashSet::new();
+        ids.retain(|id| seen.insert(id.clone()));
         Ok(ids)
+    }
+
+    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
+        // Only a map of slots: one left by a panicking holder is still consistent.
+        self.sessions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The slot of session `name`, made on first use. Slots no caller holds and whose
+    /// credentials are due for refresh are dropped then, so one per incident does not pile up.
+    fn session_slot(&self, name: &str) -> Slot {
+        let mut sessions = self.lock_sessions();
+        if let Some(slot) = sessions.get(name) {
+            return slot.clone();
+        }
+        let now = Utc::now();
+        sessions.retain(|_, slot| {
+            Arc::strong_count(slot) > 1
+                || slot.try_lock().map_or(true, |cached| {
+                    cached
+                        .as_ref()
+                        .is_some_and(|c| c.refresh_at.is_none_or(|at| now < at))
+                })
+        });
+        let slot = Slot::default();
+        sessions.insert(name.to_owned(), slot.clone());
+        slot
     }
 
     /// Which credentials these are, for a person reading a failure: the AccessKey ID (never
@@ -129,7 +177,7 @@ impl CredentialProvider {
 
     /// Forgets temporary credentials the server refused, so the next call fetches anew.
     pub async fn invalidate(&self) {
-        *self.assumed_cache.lock().await = None;
+        self.lock_sessions().clear();
         if !matches!(self.base, BaseSource::Static(_)) {
             *self.base_cache.lock().await = None;
         }
@@ -167,13 +215,17 @@ impl CredentialProvider {
         Ok(credentials)
     }
 
+    /// The base credentials; a metadata service that fails transiently is asked again with
+    /// backoff, then the failure is left to the caller's own (durable) retry.
     async fn fetch_base(&self) -> Result<Credentials, CloudError> {
         match &self.base {
             BaseSource::Static(credentials) => Ok(credentials.clone()),
             BaseSource::EcsRamRole { metadata_url, role } => {
-                self.transport
-                    .ecs_role_credentials(metadata_url, role.as_deref())
-                    .await
+                with_backoff(|| {
+                    self.transport
+                        .ecs_role_credentials(metadata_url, role.as_deref())
+                })
+                .await
             }
         }
     }
@@ -181,20 +233,20 @@ impl CredentialProvider {
     async fn assume_role(
         &self,
         assume: &AssumeRole,
+        session: &str,
         base: &Credentials,
     ) -> Result<Credentials, CloudError> {
         let params = vec![
             ("RoleArn".to_owned(), assume.role_arn.clone()),
-            ("RoleSessionName".to_owned(), assume.session_name.clone()),
+            ("RoleSessionName".to_owned(), session.to_owned()),
             (
                 "DurationSeconds".to_owned(),
                 assume.duration.as_secs().to_string(),
             ),
         ];
-        let mut attempt = 1;
-        let called = loop {
-            match self
-                .transport
+        // AssumeRole only issues temporary credentials: repeating it is harmless.
+        let called = with_backoff(|| async {
+            self.transport
                 .send(
                     &assume.sts_endpoint,
                     Product::Sts,
@@ -203,29 +255,42 @@ impl CredentialProvider {
                     base,
                 )
                 .await
-            {
-                Ok(called) => break called,
-                Err(err)
-                    if err.class() == ErrorClass::Retryable
-                        && attempt < RetryPolicy::CALL.max_attempts =>
-                {
-                    // AssumeRole only issues temporary credentials: repeating it is harmless.
-                    tokio::time::sleep(RetryPolicy::CALL.delay(
-                        attempt,
-                        unit_sample(),
-                        err.retry_after(),
-                    ))
-                    .await;
-                    attempt += 1;
-                }
-                Err(err) => {
-                    return Err(CloudError::Credentials(format!("AssumeRole failed: {err}")));
-                }
-            }
-        };
+                .map_err(|err| match err.class() {
+                    ErrorClass::Retryable => {
+                        CloudError::CredentialsPending(format!("AssumeRole failed: {err}"))
+                    }
+                    _ => CloudError::Credentials(format!("AssumeRole failed: {err}")),
+                })
+        })
+        .await?;
         parse_temporary(called.value.get("Credentials").unwrap_or(&Value::Null)).ok_or_else(|| {
             CloudError::Credentials("AssumeRole returned no usable credentials".into())
         })
+    }
+}
+
+/// Runs `fetch` until it succeeds, fails for good, or has failed transiently
+/// [`RetryPolicy::CALL`]'s attempts; the transient failure then stays transient, so the step
+/// that needed the credentials is retried later rather than given up.
+async fn with_backoff<T, F, Fut>(mut fetch: F) -> Result<T, CloudError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, CloudError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match fetch().await {
+            Err(err)
+                if err.class() == ErrorClass::Retryable
+                    && attempt < RetryPolicy::CALL.max_attempts =>
+            {
+                let delay = RetryPolicy::CALL.delay(attempt, unit_sample(), err.retry_after());
+                tracing::warn!(attempt, error = %err, "fetching credentials failed; retrying");
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+            result => return result,
+        }
     }
 }
 

@@ -37,6 +37,10 @@ pub enum CloudError {
     },
     #[error("credentials unavailable: {0}")]
     Credentials(String),
+    /// The credentials could not be fetched for now (STS or the metadata service failed
+    /// transiently): nothing was sent, and a later attempt may succeed.
+    #[error("credentials unavailable for now: {0}")]
+    CredentialsPending(String),
     #[error("endpoint for {product} is not a valid URL: {url}")]
     Endpoint { product: &'static str, url: String },
 }
@@ -63,7 +67,9 @@ impl CloudError {
     pub fn class(&self) -> ErrorClass {
         match self {
             Self::Api { action, failure } => classify(action, failure),
-            Self::Timeout { .. } | Self::Connect { .. } => ErrorClass::Retryable,
+            Self::Timeout { .. } | Self::Connect { .. } | Self::CredentialsPending(_) => {
+                ErrorClass::Retryable
+            }
             Self::Decode { .. } | Self::Credentials(_) | Self::Endpoint { .. } => ErrorClass::Fatal,
         }
     }
@@ -88,7 +94,7 @@ impl CloudError {
             Self::Timeout { .. } => "timeout",
             Self::Connect { .. } => "unreachable",
             Self::Decode { .. } => "bad_answer",
-            Self::Credentials(_) => "credentials",
+            Self::Credentials(_) | Self::CredentialsPending(_) => "credentials",
             Self::Endpoint { .. } => "endpoint",
         }
     }
@@ -122,6 +128,8 @@ impl CloudError {
                     || code.starts_with("InvalidSecurityToken")
                     || failure.http_status == 429
             }
+            // Nothing was sent: the credentials to sign with were not there yet.
+            Self::CredentialsPending(_) => true,
             _ => false,
         }
     }
@@ -135,7 +143,7 @@ impl CloudError {
                 failure.http_status >= 500 && !self.refused_before_acting()
             }
             Self::Timeout { .. } | Self::Connect { .. } | Self::Decode { .. } => true,
-            Self::Credentials(_) | Self::Endpoint { .. } => false,
+            Self::Credentials(_) | Self::CredentialsPending(_) | Self::Endpoint { .. } => false,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Alibaba Cloud: the OpenAPI client akguard acts through (the emulator it is tested against is
 //! the `akguard-emulator` crate).
 
+pub mod accounts;
 pub mod api;
 pub mod client;
 pub mod credentials;

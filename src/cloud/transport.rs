@@ -173,6 +173,10 @@ impl Transport {
         let fail = |what: &str, e: &dyn std::fmt::Display| {
             CloudError::Credentials(format!("ECS metadata service: {what}: {e}"))
         };
+        // Unreachable, or failing on its side: the next attempt may find it back.
+        let pending = |what: &str, e: &dyn std::fmt::Display| {
+            CloudError::CredentialsPending(format!("ECS metadata service: {what}: {e}"))
+        };
         let token = match self
             .http
             .put(format!("{base}/latest/api/token"))
@@ -196,7 +200,10 @@ impl Transport {
             None => {
                 let listed = get(path.clone())
                     .await
-                    .map_err(|e| fail("listing roles", &e))?;
+                    .map_err(|e| pending("listing roles", &e))?;
+                if listed.status().is_server_error() {
+                    return Err(pending("listing roles", &listed.status()));
+                }
                 let names = listed.text().await.map_err(|e| fail("listing roles", &e))?;
                 names
                     .lines()
@@ -208,7 +215,10 @@ impl Transport {
         };
         let response = get(format!("{path}{role}"))
             .await
-            .map_err(|e| fail("credentials", &e))?;
+            .map_err(|e| pending("credentials", &e))?;
+        if response.status().is_server_error() {
+            return Err(pending("credentials", &response.status()));
+        }
         if !response.status().is_success() {
             return Err(fail("credentials", &response.status()));
         }

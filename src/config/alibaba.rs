@@ -41,6 +41,9 @@ pub struct AlibabaSettings {
     pub signature_version: SignatureVersion,
     pub retry: RetrySettings,
     pub rate_limits: RateLimitSettings,
+    /// `[[alibaba.accounts]]`: the other accounts, each reached through a role (see `accounts`).
+    #[serde(default)]
+    pub accounts: Vec<super::accounts::AccountSettings>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -147,32 +150,18 @@ impl AlibabaSettings {
             }
             (None, None, None) => return errors.finish(None),
         };
-        for name in self.endpoints.keys() {
-            if !Product::ALL.iter().any(|p| p.name() == name) {
-                invalid(
-                    &format!("endpoints.{name}"),
-                    "unknown product; expected ram, ims, sts, actiontrail, bss, kms or sas",
-                );
-            }
-        }
-        let mut endpoints = HashMap::new();
-        for product in Product::ALL {
-            let url = self
-                .endpoints
-                .get(product.name())
-                .or(self.endpoint.as_ref())
-                .cloned()
-                .unwrap_or_else(|| product.default_endpoint(&self.region));
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                invalid(
-                    &format!("endpoints.{}", product.name()),
-                    "must be a full http:// or https:// base URL",
-                );
-            }
-            endpoints.insert(product, url.trim_end_matches('/').to_owned());
-        }
+        let endpoints = endpoints(
+            "alibaba.",
+            self.endpoint.as_ref(),
+            &self.endpoints,
+            |product| Some(product.default_endpoint(&self.region)),
+            &mut errors,
+        );
+        let mut invalid = |key: &str, message: &str| {
+            errors.push(ConfigError::invalid(format!("alibaba.{key}"), message))
+        };
         let assume_role = match &self.role_arn {
-            Some(arn) if !arn.starts_with("acs:ram::") => {
+            Some(arn) if super::accounts::role_account(arn).is_none() => {
                 invalid("role_arn", "expected acs:ram::<account id>:role/<name>");
                 None
             }
@@ -215,4 +204,40 @@ impl AlibabaSettings {
             ],
         }))
     }
+}
+
+/// Each product's base URL: `endpoints.<product>`, else `endpoint`, else `fallback`'s; every
+/// key and URL is checked, errors named under `prefix` (`alibaba.`, `alibaba.accounts[N].`).
+pub(super) fn endpoints(
+    prefix: &str,
+    endpoint: Option<&String>,
+    named: &BTreeMap<String, String>,
+    fallback: impl Fn(Product) -> Option<String>,
+    errors: &mut Errors,
+) -> HashMap<Product, String> {
+    for name in named.keys() {
+        if !Product::ALL.iter().any(|p| p.name() == name) {
+            errors.push(ConfigError::invalid(
+                format!("{prefix}endpoints.{name}"),
+                "unknown product; expected ram, ims, sts, actiontrail, bss, kms or sas",
+            ));
+        }
+    }
+    let mut out = HashMap::new();
+    for product in Product::ALL {
+        let url = named
+            .get(product.name())
+            .or(endpoint)
+            .cloned()
+            .or_else(|| fallback(product))
+            .unwrap_or_default();
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            errors.push(ConfigError::invalid(
+                format!("{prefix}endpoints.{}", product.name()),
+                "must be a full http:// or https:// base URL",
+            ));
+        }
+        out.insert(product, url.trim_end_matches('/').to_owned());
+    }
+    out
 }

@@ -5,6 +5,7 @@
 //! secret written in the file is an error naming the key's full path, and every error is
 //! reported at once.
 
+mod accounts;
 mod alibaba;
 mod console;
 mod error;
@@ -166,6 +167,8 @@ pub struct Runtime {
     pub tokens: Vec<ApiToken>,
     /// `None` when no credentials are configured: nothing can be called.
     pub cloud: Option<crate::cloud::ClientOptions>,
+    /// `[[alibaba.accounts]]`: the accounts besides the home one (`cloud`).
+    pub accounts: Vec<crate::cloud::accounts::AccountOptions>,
     /// How the worker reschedules a step that failed transiently.
     pub step_retry: crate::cloud::retry::RetryPolicy,
     /// `None` when the Security Center poller is off.
@@ -237,7 +240,13 @@ impl Settings {
             ));
         }
         errors.take(log::check_level(&self.log.level));
-        let cloud = errors.take(self.alibaba.client_options());
+        let cloud = self.alibaba.client_options();
+        let cloud_failed = cloud.is_err();
+        let cloud = errors.take(cloud);
+        let accounts = match cloud_failed {
+            true => Vec::new(),
+            false => errors.take(accounts::validate(&self.alibaba, cloud.as_ref())),
+        };
         let step_retry = errors.take(self.alibaba.step_retry().map(Some));
         let mut sources = BTreeMap::new();
         for (name, source) in &self.intake.sources {
@@ -306,6 +315,7 @@ impl Settings {
                 sources,
                 tokens,
                 cloud,
+                accounts,
                 step_retry,
                 security_center_interval,
                 max_detection_age,

@@ -373,3 +373,59 @@ fn the_metrics_token_comes_only_from_the_environment_and_is_checked() {
     let (settings, _) = load("[metrics]\nenabled = false\n", &[]);
     assert!(settings.unwrap().validate().unwrap().metrics.is_none());
 }
+
+#[test]
+fn bad_account_entries_are_named_by_their_place_and_account() {
+    let all = errors(
+        "[alibaba]\naccess_key_id = \"LTAI5tOwnKey\"\n\
+         [[alibaba.accounts]]\naccount_id = \"2222222222222222\"\n\
+         role_arn = \"acs:ram::2222222222222222:role/akguard\"\n\
+         [[alibaba.accounts]]\naccount_id = \"2222222222222222\"\n\
+         role_arn = \"acs:ram::2222222222222222:role/akguard\"\n\
+         [[alibaba.accounts]]\naccount_id = \"3333333333333333\"\nrole_arn = \"acs:ram:3333:role/x\"\n\
+         [[alibaba.accounts]]\naccount_id = \"4444444444444444\"\n\
+         role_arn = \"acs:ram::5555555555555555:role/akguard\"\n\
+         rate_limits = { other = -1.0 }\nendpoints = { s3 = \"https://s3.example\" }\n\
+         [[alibaba.accounts]]\naccount_id = \"acme\"\nrole_arn = \"acs:ram::1:role/x\"\n\
+         [[alibaba.accounts]]\naccount_id = \"6666666666666666\"\n\
+         role_arn = \"acs:ram::6666666666666666:role/x\"\nrolearn = \"typo\"\n",
+        &[(
+            "AKGUARD__ALIBABA__ACCESS_KEY_SECRET",
+            "own-secret-value-0123",
+        )],
+    );
+    let twice = error_about(&all, "alibaba.accounts[1].account_id");
+    assert!(
+        twice.contains("account 2222222222222222: listed twice"),
+        "{twice}"
+    );
+    let malformed = error_about(&all, "alibaba.accounts[2].role_arn");
+    assert!(
+        malformed.contains("account 3333333333333333: expected acs:ram::"),
+        "{malformed}"
+    );
+    let elsewhere = error_about(&all, "alibaba.accounts[3].role_arn");
+    assert!(
+        elsewhere.contains("in account 5555555555555555"),
+        "{elsewhere}"
+    );
+    error_about(&all, "alibaba.accounts[3].rate_limits");
+    error_about(&all, "alibaba.accounts[3].endpoints.s3");
+    error_about(&all, "alibaba.accounts[4].account_id");
+    let typo = error_about(&all, "alibaba.accounts[5].rolearn");
+    assert!(
+        typo.contains("did you mean `alibaba.accounts[5].role_arn`?"),
+        "{typo}"
+    );
+}
+
+#[test]
+fn other_accounts_need_akguards_own_credentials() {
+    let all = errors(
+        "[[alibaba.accounts]]\naccount_id = \"2222222222222222\"\n\
+         role_arn = \"acs:ram::2222222222222222:role/akguard\"\n",
+        &[],
+    );
+    let err = error_about(&all, "alibaba.accounts");
+    assert!(err.contains("akguard's own credentials"), "{err}");
+}

@@ -189,13 +189,18 @@ pub enum Reason {
     ProtectedIdentity,
     /// The attacker's key is gone; what the attacker created is for a person to remove.
     AttackerArtefacts,
+    /// The notification names an account akguard is not configured for: no call was made.
+    /// The step is the one to resume once the account is configured.
+    UnknownAccount(Step),
 }
 
 impl Reason {
     /// The step to resume, for the reasons that keep one.
     pub fn resume_step(self) -> Option<Step> {
         match self {
-            Self::StepFailed(step) | Self::ApprovalTimedOut(step) => Some(step),
+            Self::StepFailed(step) | Self::ApprovalTimedOut(step) | Self::UnknownAccount(step) => {
+                Some(step)
+            }
             _ => None,
         }
     }
@@ -214,6 +219,7 @@ impl Reason {
             Self::ApprovalTimedOut(_) => "approval_timed_out",
             Self::ProtectedIdentity => "protected_identity",
             Self::AttackerArtefacts => "attacker_artefacts",
+            Self::UnknownAccount(_) => "unknown_account",
         }
     }
 
@@ -230,6 +236,7 @@ impl Reason {
             "approval_timed_out" => Self::ApprovalTimedOut(resume?),
             "protected_identity" => Self::ProtectedIdentity,
             "attacker_artefacts" => Self::AttackerArtefacts,
+            "unknown_account" => Self::UnknownAccount(resume?),
             _ => return None,
         })
     }
@@ -276,6 +283,11 @@ impl Reason {
                 (one listed in protect.users or protect.access_key_ids, or akguard's own). akguard \
                 made no change. A person must handle it now: if the key has leaked, rotate it by \
                 hand, disable and delete the leaked one, and review findings.audit."
+                .into(),
+            Self::UnknownAccount(_) => "The notification names an Alibaba Cloud account akguard is not \
+                configured for, so akguard made no call at all. If the account is yours, add it under \
+                [[alibaba.accounts]] (its account_id and a role akguard may assume there), restart, \
+                and retry the incident; otherwise handle the key by hand and cancel the incident."
                 .into(),
             Self::StepFailed(step) => format!(
                 "The {} step failed and akguard stopped retrying; the error and its RequestId are on \
@@ -445,6 +457,11 @@ pub fn transition(state: IncidentState, event: Event) -> Result<IncidentState, I
         (Active(_), Event::Halted(Reason::ProtectedIdentity)) => {
             Ok(NeedsAttention(Reason::ProtectedIdentity))
         }
+        // Whatever the step, an account akguard cannot act in stops it before any call.
+        (Active(step), Event::Halted(Reason::UnknownAccount(at))) if step == at => {
+            Ok(NeedsAttention(Reason::UnknownAccount(step)))
+        }
+        (NeedsAttention(Reason::UnknownAccount(step)), Event::Retry) => Ok(Active(step)),
         // Only back from disabling, never from a containment: see `triage::retriages`.
         (Active(Step::DisableKey), Event::Retriage) => Ok(Active(Step::Triage)),
         (Active(Step::Triage), Event::Halted(reason @ Reason::OwnerUnknown))
@@ -808,6 +825,7 @@ mod tests {
             Reason::ApprovalTimedOut(Step::DeleteKey),
             Reason::ProtectedIdentity,
             Reason::AttackerArtefacts,
+            Reason::UnknownAccount(Step::Triage),
         ] {
             states.push(NeedsAttention(reason));
         }

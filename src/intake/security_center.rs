@@ -8,6 +8,7 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use super::{IntakeError, IntakeQueue, intake_outcome};
+use crate::cloud::accounts::{Account, LeakPolling};
 use crate::cloud::api::{LeakDetail, LeakRecord};
 use crate::cloud::{CloudClient, CloudError};
 use crate::domain::text::{self as free_text, Rule};
@@ -37,14 +38,22 @@ pub struct PollReport {
     pub created: usize,
 }
 
+/// Polls one account's records.
 pub struct SecurityCenterPoller {
-    pub client: Arc<CloudClient>,
+    /// The account whose records are read, and where its incidents will act.
+    pub account: Arc<Account>,
+    /// Who reads them: the account's own client, or the home account's (a resource
+    /// directory's management account) naming the account in `ResourceDirectoryAccountId`.
+    pub reader: Arc<CloudClient>,
     pub store: Arc<dyn Store>,
     pub queue: IntakeQueue,
     pub interval: Duration,
     pub overlap: Duration,
-    /// Told of each poll's outcome, so a stale poller makes akguard unready.
+    /// Told of each poll's outcome, so a stale poller makes akguard (or, for another
+    /// account, that account) unready.
     pub readiness: crate::readiness::Readiness,
+    /// The account's place among the accounts, as readiness knows it.
+    pub index: usize,
     /// This replica's id: the poll runs on whichever replica holds its singleton job.
     pub replica: String,
     /// How long the job's lease outlives the holder's last renewal, beyond one interval.
@@ -62,6 +71,7 @@ impl SecurityCenterPoller {
     /// Polls now and then every `interval` until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
         tracing::info!(
+            account = %self.account.label(),
             interval_secs = self.interval.as_secs(),
             "Security Center poller started"
         );
@@ -76,12 +86,13 @@ impl SecurityCenterPoller {
             // The holder's live lease vouches for the fleet's poller; a replica that is not
             // the holder counts it as its own fresh poll.
             self.readiness
-                .poll_finished(result.as_ref().err().map(ToString::to_string));
+                .poll_finished(self.index, result.as_ref().err().map(ToString::to_string));
             match result {
                 Ok(Round::Polled(report)) => {
                     crate::monitoring::record::poll_succeeded(Utc::now());
                     if report.records > 0 {
                         tracing::info!(
+                            account = %self.account.label(),
                             records = report.records,
                             created = report.created,
                             "Security Center leak records polled"
@@ -94,7 +105,8 @@ impl SecurityCenterPoller {
                     tracing::debug!("another replica holds the Security Center poll")
                 }
                 Err(err) => {
-                    tracing::warn!(error = %err, "Security Center poll failed; will try again")
+                    tracing::warn!(account = %self.account.label(), error = %err,
+                        "Security Center poll failed; will try again")
                 }
             }
             tokio::select! {
@@ -115,7 +127,12 @@ impl SecurityCenterPoller {
         let lease_for = self.interval + self.lease;
         let lease = self
             .store
-            .acquire_job(SECURITY_CENTER, &self.replica, Utc::now(), lease_for)
+            .acquire_job(
+                &self.account.scoped(SECURITY_CENTER),
+                &self.replica,
+                Utc::now(),
+                lease_for,
+            )
             .await?;
         *held = lease.clone();
         let Some(lease) = lease else {
@@ -135,7 +152,7 @@ impl SecurityCenterPoller {
     pub async fn poll_once(&self) -> Result<PollReport, PollError> {
         let mark: i64 = self
             .store
-            .mark(MARK)
+            .mark(&self.account.scoped(MARK))
             .await?
             .and_then(|m| m.parse().ok())
             .unwrap_or(0);
@@ -145,8 +162,8 @@ impl SecurityCenterPoller {
         let mut page = 1;
         loop {
             let listed = self
-                .client
-                .describe_access_key_leak_list(since, page, PAGE_SIZE)
+                .reader
+                .describe_access_key_leak_list(since, page, PAGE_SIZE, self.member())
                 .await?
                 .value;
             for record in &listed.records {
@@ -165,9 +182,19 @@ impl SecurityCenterPoller {
             page += 1;
         }
         if newest > mark {
-            self.store.set_mark(MARK, &newest.to_string()).await?;
+            self.store
+                .set_mark(&self.account.scoped(MARK), &newest.to_string())
+                .await?;
         }
         Ok(report)
+    }
+
+    /// The account named in `ResourceDirectoryAccountId`, when the home account reads for it.
+    fn member(&self) -> Option<&str> {
+        match self.account.polling {
+            LeakPolling::ResourceDirectory => self.account.id(),
+            LeakPolling::Role => None,
+        }
     }
 
     async fn record(&self, record: &LeakRecord) -> Result<IntakeOutcome, PollError> {
@@ -180,18 +207,24 @@ impl SecurityCenterPoller {
             return Ok(IntakeOutcome::Ignored);
         };
         // The detail names the file; without it the list's URL still locates the leak.
-        let detail = match self.client.describe_access_key_leak_detail(record.id).await {
+        let detail = match self
+            .reader
+            .describe_access_key_leak_detail(record.id, self.member())
+            .await
+        {
             Ok(detail) => Some(detail.value),
             Err(err) => {
                 tracing::warn!(record.id = record.id, error = %err, "leak detail unavailable");
                 None
             }
         };
-        let notification = leak_notification(access_key_id, record, detail);
+        let mut notification = leak_notification(access_key_id, record, detail);
+        notification.account_id = self.account.id().map(str::to_owned);
         let delivery = Delivery {
             source: SOURCE.into(),
             format: "security_center",
-            delivery_id: record.id.to_string(),
+            // Record ids are the account's own: another account may use the same one.
+            delivery_id: self.account.scoped(&record.id.to_string()),
             received_at: Utc::now(),
             body_sha256: record.raw_sha256.clone(),
             actor: "poller:security_center".into(),
@@ -202,6 +235,12 @@ impl SecurityCenterPoller {
         crate::monitoring::record::intake(SOURCE, intake_outcome(&outcome));
         Ok(outcome?)
     }
+}
+
+/// The record id in a delivery id of this source: `<id>`, or `<id>:<account id>` for an
+/// account other than the home one (see `Account::scoped`).
+pub fn record_id(delivery_id: &str) -> Option<i64> {
+    delivery_id.split(':').next()?.parse().ok()
 }
 
 /// What a leak record of `access_key_id` (and its detail, when it could be read) reports.

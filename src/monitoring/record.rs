@@ -103,8 +103,10 @@ pub fn cloud_call(product: &'static str, action: &'static str, outcome: &'static
         .increment(1);
 }
 
-pub fn rate_limit_wait(class: &'static str, waited: Duration) {
-    histogram!(RATE_LIMIT_WAIT, "class" => class).record(waited.as_secs_f64());
+/// `account` is the account the call went to (its id, or `home` for akguard's own).
+pub fn rate_limit_wait(account: &str, class: &'static str, waited: Duration) {
+    histogram!(RATE_LIMIT_WAIT, "account" => account.to_owned(), "class" => class)
+        .record(waited.as_secs_f64());
 }
 
 /// `source` is a configured source name or one of akguard's own (`manual`, `sas`).
@@ -116,12 +118,15 @@ pub fn step_ran(step: &'static str, took: Duration) {
     histogram!(STEP_DURATION, "step" => step).record(took.as_secs_f64());
 }
 
-pub fn step_failed(step: &'static str, class: &'static str) {
-    counter!(STEP_FAILURES, "step" => step, "class" => class).increment(1);
+/// `account` as for [`rate_limit_wait`].
+pub fn step_failed(account: &str, step: &'static str, class: &'static str) {
+    counter!(STEP_FAILURES, "account" => account.to_owned(), "step" => step, "class" => class)
+        .increment(1);
 }
 
-pub fn contained(after: Duration) {
-    histogram!(TIME_TO_CONTAINMENT).record(after.as_secs_f64());
+/// `account` as for [`rate_limit_wait`].
+pub fn contained(account: &str, after: Duration) {
+    histogram!(TIME_TO_CONTAINMENT, "account" => account.to_owned()).record(after.as_secs_f64());
 }
 
 /// `channel` is a configured channel name; `outcome` is `sent`, `retry` or `failed`.
@@ -138,8 +143,8 @@ pub fn credentials_expire(at: chrono::DateTime<chrono::Utc>) {
     gauge!(CREDENTIALS_EXPIRY).set(unix_seconds(at));
 }
 
-pub fn credentials_checked(ok: bool) {
-    gauge!(CREDENTIALS_CHECK).set(if ok { 1.0 } else { 0.0 });
+pub fn credentials_checked(account: &str, ok: bool) {
+    gauge!(CREDENTIALS_CHECK, "account" => account.to_owned()).set(if ok { 1.0 } else { 0.0 });
 }
 
 pub(super) fn incidents(state: &'static str, count: u64) {

@@ -880,7 +880,7 @@ async fn a_singleton_job_has_one_holder_and_fences_a_lapsed_one(db: &TestDb) {
         "{renewed:?}"
     );
     let sweep = store
-        .join_mfa_sweep(opened(db, 1).await[0], later, None, later)
+        .join_mfa_sweep("", opened(db, 1).await[0], later, None, later)
         .await
         .unwrap();
     let stale = store
@@ -888,7 +888,7 @@ async fn a_singleton_job_has_one_holder_and_fences_a_lapsed_one(db: &TestDb) {
         .await;
     assert!(matches!(stale, Err(StoreError::JobLost(_))), "{stale:?}");
     assert_eq!(
-        store.next_mfa_sweep().await.unwrap().unwrap().state,
+        store.next_mfa_sweep("").await.unwrap().unwrap().state,
         SweepState::Queued,
         "the stale holder changed nothing"
     );
@@ -918,18 +918,18 @@ async fn an_mfa_sweep_keeps_progress_per_user_and_wakes_its_parked_incidents(db:
     let far = now + chrono::Duration::hours(1);
     // Two incidents join one queued sweep; asking again returns it.
     let sweep = store
-        .join_mfa_sweep(ids[0], opened_at, Some("alice"), now)
+        .join_mfa_sweep("", ids[0], opened_at, Some("alice"), now)
         .await
         .unwrap();
     assert_eq!(sweep.state, SweepState::Queued);
     let same = store
-        .join_mfa_sweep(ids[1], opened_at, None, now)
+        .join_mfa_sweep("", ids[1], opened_at, None, now)
         .await
         .unwrap();
     assert_eq!(same.id, sweep.id);
     assert_eq!(
         store
-            .join_mfa_sweep(ids[0], opened_at, None, now)
+            .join_mfa_sweep("", ids[0], opened_at, None, now)
             .await
             .unwrap()
             .id,
@@ -968,13 +968,13 @@ async fn an_mfa_sweep_keeps_progress_per_user_and_wakes_its_parked_incidents(db:
         .await
         .unwrap();
     assert_eq!(
-        store.next_mfa_sweep().await.unwrap().unwrap().state,
+        store.next_mfa_sweep("").await.unwrap().unwrap().state,
         SweepState::Running
     );
     // An incident opened before the sweep started joins it; the leaked user's own row asks
     // for a new password.
     let third = store
-        .join_mfa_sweep(ids[2], opened_at, Some("carol"), now)
+        .join_mfa_sweep("", ids[2], opened_at, Some("carol"), now)
         .await
         .unwrap();
     assert_eq!(third.id, sweep.id);
@@ -1043,7 +1043,7 @@ async fn an_mfa_sweep_keeps_progress_per_user_and_wakes_its_parked_incidents(db:
             .unwrap();
     }
     assert!(store.finish_mfa_sweep(&lease, sweep.id, now).await.unwrap());
-    assert!(store.next_mfa_sweep().await.unwrap().is_none());
+    assert!(store.next_mfa_sweep("").await.unwrap().is_none());
     assert_eq!(
         store.mfa_sweep_of(ids[0]).await.unwrap().unwrap().state,
         SweepState::Done
@@ -1073,13 +1073,13 @@ async fn an_mfa_sweep_keeps_progress_per_user_and_wakes_its_parked_incidents(db:
     // gets a sweep of its own.
     let more = opened(db, 5).await;
     let covered = store
-        .join_mfa_sweep(more[3], opened_at, None, now)
+        .join_mfa_sweep("", more[3], opened_at, None, now)
         .await
         .unwrap();
     assert_eq!((covered.id, covered.state), (sweep.id, SweepState::Done));
     let later = now + chrono::Duration::seconds(10);
     let next = store
-        .join_mfa_sweep(more[4], later, None, later)
+        .join_mfa_sweep("", more[4], later, None, later)
         .await
         .unwrap();
     assert_ne!(next.id, sweep.id);

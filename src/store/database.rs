@@ -378,16 +378,23 @@ impl Store for SqlStore {
 
     async fn join_mfa_sweep(
         &self,
+        account: &str,
         incident: IncidentId,
         opened_at: DateTime<Utc>,
         user: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<MfaSweep, StoreError> {
-        sweeps::join(&self.pool, self.backend, incident, opened_at, user, now).await
+        let joining = sweeps::Joining {
+            account,
+            incident,
+            opened_at,
+            user,
+        };
+        sweeps::join(&self.pool, self.backend, joining, now).await
     }
 
-    async fn next_mfa_sweep(&self) -> Result<Option<MfaSweep>, StoreError> {
-        sweeps::next(&self.pool).await
+    async fn next_mfa_sweep(&self, account: &str) -> Result<Option<MfaSweep>, StoreError> {
+        sweeps::next(&self.pool, account).await
     }
 
     async fn mfa_sweep_of(&self, incident: IncidentId) -> Result<Option<MfaSweep>, StoreError> {

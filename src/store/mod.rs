@@ -375,17 +375,18 @@ pub trait Store: Send + Sync {
     async fn remove_replica(&self, id: &str) -> Result<(), StoreError>;
     /// The replicas heard from at or after `since`.
     async fn replicas_since(&self, since: DateTime<Utc>) -> Result<Vec<Replica>, StoreError>;
-    /// Parks the incident on an MFA sweep that covers it (see `sweeps::join`); asking again
-    /// returns the same sweep.
+    /// Parks the incident on an MFA sweep of `account` (its store key: `''` for the home
+    /// account) that covers it (see `sweeps::join`); asking again returns the same sweep.
     async fn join_mfa_sweep(
         &self,
+        account: &str,
         incident: IncidentId,
         opened_at: DateTime<Utc>,
         user: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<MfaSweep, StoreError>;
-    /// The oldest MFA sweep not yet done.
-    async fn next_mfa_sweep(&self) -> Result<Option<MfaSweep>, StoreError>;
+    /// The oldest MFA sweep of `account` not yet done.
+    async fn next_mfa_sweep(&self, account: &str) -> Result<Option<MfaSweep>, StoreError>;
     /// The MFA sweep an incident joined.
     async fn mfa_sweep_of(&self, incident: IncidentId) -> Result<Option<MfaSweep>, StoreError>;
     /// Each user's progress in a sweep.

@@ -123,6 +123,16 @@ fn user_from_row(row: &AnyRow) -> Result<SweepUser, StoreError> {
     })
 }
 
+/// An incident asking to be covered by a sweep of its account.
+pub(super) struct Joining<'a> {
+    /// The account's store key: `''` for the home account.
+    pub account: &'a str,
+    pub incident: IncidentId,
+    pub opened_at: DateTime<Utc>,
+    /// The leaked key's user, to be asked for a new password.
+    pub user: Option<&'a str>,
+}
+
 /// Puts the incident on a sweep that covers it: one it already waits for, one not yet
 /// started, or one that started (running or done) after the incident was opened; otherwise
 /// a new one. `user` (the leaked key's) is asked for a new password with the sweep's own
@@ -130,11 +140,15 @@ fn user_from_row(row: &AnyRow) -> Result<SweepUser, StoreError> {
 pub(super) async fn join(
     pool: &AnyPool,
     backend: Backend,
-    incident: IncidentId,
-    opened_at: DateTime<Utc>,
-    user: Option<&str>,
+    joining: Joining<'_>,
     now: DateTime<Utc>,
 ) -> Result<MfaSweep, StoreError> {
+    let Joining {
+        account,
+        incident,
+        opened_at,
+        user,
+    } = joining;
     let mut tx = backend.begin_write(pool).await?;
     let waiting = sqlx::query(&format!(
         "SELECT {SWEEP_COLUMNS} FROM mfa_sweeps \
@@ -148,20 +162,22 @@ pub(super) async fn join(
     }
     let covering = sqlx::query(&format!(
         "SELECT {SWEEP_COLUMNS} FROM mfa_sweeps \
-         WHERE state = 'queued' OR started_at >= $1 \
+         WHERE (state = 'queued' OR started_at >= $1) AND account = $2 \
          ORDER BY id DESC LIMIT 1"
     ))
     .bind(opened_at.timestamp_millis())
+    .bind(account)
     .fetch_optional(&mut *tx)
     .await?;
     let sweep = match covering {
         Some(row) => sweep_from_row(&row)?,
         None => {
             let row = sqlx::query(&format!(
-                "INSERT INTO mfa_sweeps (state, created_at) VALUES ('queued', $1) \
+                "INSERT INTO mfa_sweeps (state, created_at, account) VALUES ('queued', $1, $2) \
                  RETURNING {SWEEP_COLUMNS}"
             ))
             .bind(now.timestamp_millis())
+            .bind(account)
             .fetch_one(&mut *tx)
             .await?;
             sweep_from_row(&row)?
@@ -205,11 +221,13 @@ pub(super) async fn of_incident(
     row.as_ref().map(sweep_from_row).transpose()
 }
 
-/// The oldest sweep not yet done.
-pub(super) async fn next(pool: &AnyPool) -> Result<Option<MfaSweep>, StoreError> {
+/// The account's oldest sweep not yet done.
+pub(super) async fn next(pool: &AnyPool, account: &str) -> Result<Option<MfaSweep>, StoreError> {
     let row = sqlx::query(&format!(
-        "SELECT {SWEEP_COLUMNS} FROM mfa_sweeps WHERE state <> 'done' ORDER BY id LIMIT 1"
+        "SELECT {SWEEP_COLUMNS} FROM mfa_sweeps WHERE account = $1 AND state <> 'done' \
+         ORDER BY id LIMIT 1"
     ))
+    .bind(account)
     .fetch_optional(pool)
     .await?;
     row.as_ref().map(sweep_from_row).transpose()

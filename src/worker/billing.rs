@@ -10,7 +10,7 @@ use crate::domain::billing::{BillingFindings, ProductCharge, billing_cycles};
 use crate::domain::{Amount, Finding};
 
 pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepError> {
-    let client = ctx.inner.client.clone();
+    let client = ctx.client.clone();
     let now = Utc::now();
     let (current_cycle, previous_cycle) = billing_cycles(now);
     let current = ctx

@@ -15,7 +15,7 @@ use crate::domain::{Finding, Reason};
 /// attached comes from the attach's own answer (`EntityAlreadyExists.User.Policy`), not from
 /// a read before it.
 pub(super) async fn revoke(ctx: &mut StepContext<'_>) -> Result<StepResult, StepError> {
-    let client = ctx.inner.client.clone();
+    let client = ctx.client.clone();
     let user = ctx.user()?.to_owned();
     let name = ctx.inner.config.policy_name.clone();
     let mut finding = Revoke {
@@ -56,7 +56,7 @@ pub(super) async fn revoke(ctx: &mut StepContext<'_>) -> Result<StepResult, Step
                     policy = %name,
                     "the Deny policy is gone; creating it again"
                 );
-                *ctx.inner.deny_policy.lock().await = false;
+                *ctx.work.deny_policy.lock().await = false;
             }
             other => {
                 other?;
@@ -100,11 +100,11 @@ pub(super) async fn revoke(ctx: &mut StepContext<'_>) -> Result<StepResult, Step
 /// gone, rather than once per incident. `true` when a new version had to be made default.
 async fn ensure_policy(ctx: &mut StepContext<'_>) -> Result<bool, StepError> {
     let inner = ctx.inner;
-    let mut checked = inner.deny_policy.lock().await;
+    let mut checked = ctx.work.deny_policy.lock().await;
     if *checked {
         return Ok(false);
     }
-    let client = inner.client.clone();
+    let client = ctx.client.clone();
     let name = &inner.config.policy_name;
     let document = &inner.config.policy_document;
     let mut new_version = false;

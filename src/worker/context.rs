@@ -9,9 +9,11 @@ use std::future::Future;
 
 use serde_json::{Value, json};
 
-use super::Inner;
+use std::sync::Arc;
+
+use super::{AccountWork, Inner};
 use crate::cloud::api::Effect;
-use crate::cloud::{Called, CloudError};
+use crate::cloud::{Called, CloudClient, CloudError};
 use crate::domain::undo::Change;
 use crate::domain::{
     AuditEntry, Finding, FindingsPatch, Incident, IncidentState, Path, Reason, Schedule, Step,
@@ -86,6 +88,10 @@ impl StepResult {
 
 pub(super) struct StepContext<'a> {
     pub inner: &'a Inner,
+    /// The incident's account: its Deny-policy check and sweep.
+    pub work: &'a AccountWork,
+    /// The account's client, acting in the incident's own role session (`akguard-<id>`).
+    pub client: Arc<CloudClient>,
     pub incident: &'a Incident,
     pub schedule: &'a Schedule,
     pub lease: &'a Lease,
@@ -98,13 +104,17 @@ pub(super) struct StepContext<'a> {
 impl<'a> StepContext<'a> {
     pub fn new(
         inner: &'a Inner,
+        work: &'a AccountWork,
         incident: &'a Incident,
         schedule: &'a Schedule,
         lease: &'a Lease,
         step: Step,
     ) -> Self {
+        let session = format!("akguard-{}", incident.id.0);
         Self {
             inner,
+            work,
+            client: Arc::new(work.account.client.in_session(session)),
             incident,
             schedule,
             lease,

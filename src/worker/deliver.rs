@@ -45,7 +45,7 @@ pub(super) async fn deliver(
     match sink {
         Sink::Kms { secret_name } => {
             let version = version_id(ctx, &key.access_key_id);
-            let client = ctx.inner.client.clone();
+            let client = ctx.client.clone();
             ctx.mutate("PutSecretValue", secret_name, || async {
                 let called = client
                     .put_secret_value(secret_name, &version, &payload)
@@ -89,7 +89,7 @@ pub(super) async fn was_delivered(
     match sink {
         Sink::Kms { secret_name } => {
             let version = version_id(ctx, access_key_id);
-            let client = ctx.inner.client.clone();
+            let client = ctx.client.clone();
             let stored = ctx
                 .read(
                     "GetSecretValue",

@@ -39,7 +39,7 @@ pub(super) async fn apply(ctx: &mut StepContext<'_>) -> Result<Option<Fence>, St
         finding.not_fenced = Some("triage did not learn the user's principal name".into());
         return Ok(Some(finding));
     };
-    let client = ctx.inner.client.clone();
+    let client = ctx.client.clone();
     let wanted = AccessKeyPolicy::fence(&networks).to_json();
     let current = ctx
         .read(
@@ -141,7 +141,7 @@ pub(super) async fn restore(
     access_key_id: &str,
     policy: &str,
 ) -> Result<bool, StepError> {
-    let client = ctx.inner.client.clone();
+    let client = ctx.client.clone();
     let read = client.access_key_policy(user_principal_name, access_key_id);
     let current = match ctx.read("GetAccessKeyPolicy", access_key_id, read).await {
         Ok(current) => current,

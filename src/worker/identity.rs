@@ -75,7 +75,7 @@ pub(super) async fn key_protection(ctx: &StepContext<'_>) -> Result<Option<Prote
     if let Some(found) = ctx.inner.protection.key(key) {
         return Ok(Some(found));
     }
-    let own = ctx.inner.client.own_access_key_ids().await?;
+    let own = ctx.client.own_access_key_ids().await?;
     Ok(own.iter().any(|k| k == key).then_some(Protected::Own))
 }
 

@@ -37,7 +37,7 @@ async fn set_listed_key_status(
     key: &str,
     wanted: KeyStatus,
 ) -> Result<(Option<KeyStatus>, Vec<AccessKeyInfo>), StepError> {
-    let client = ctx.inner.client.clone();
+    let client = ctx.client.clone();
     let status = |keys: &[AccessKeyInfo]| {
         keys.iter()
             .find(|k| k.access_key_id == key)
@@ -90,7 +90,7 @@ pub(super) async fn detach_policy(
     user: &str,
     name: &str,
 ) -> Result<(), StepError> {
-    let client = ctx.inner.client.clone();
+    let client = ctx.client.clone();
     let attached = ctx
         .read(
             "ListPoliciesForUser",

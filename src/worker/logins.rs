@@ -45,7 +45,7 @@ pub(super) async fn disable_created(
 }
 
 async fn disable_one(ctx: &mut StepContext<'_>, name: &str) -> Result<Logon, StepError> {
-    let client = ctx.inner.client.clone();
+    let client = ctx.client.clone();
     let mut entry = Logon {
         user_name: name.to_owned(),
         console_logon: LogonState::UserDeleted,
@@ -109,7 +109,7 @@ pub(super) async fn set_status(
     upn: &str,
     wanted: LoginStatus,
 ) -> Result<Option<LoginStatus>, StepError> {
-    let client = ctx.inner.client.clone();
+    let client = ctx.client.clone();
     let Some(current) = ctx
         .read("GetLoginProfile", upn, client.login_status(upn))
         .await?

@@ -36,6 +36,7 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
     let now = Utc::now();
     let joined = store
         .join_mfa_sweep(
+            ctx.work.account.store_key(),
             ctx.incident.id,
             ctx.incident.created_at,
             leaked_user.as_deref(),
@@ -44,7 +45,7 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
         .await?;
     if joined.state != SweepState::Done {
         // Parked, not holding a worker: the sweep's holder wakes it when the sweep is done.
-        ctx.inner.sweep_wake.notify_one();
+        ctx.work.sweep_wake.notify_one();
         return Ok(StepResult::parked(joined.id, sweep::parked_until(now)));
     }
     let users = store.mfa_sweep_users(joined.id).await?;
@@ -119,7 +120,7 @@ fn covered(row: Option<&SweepUser>) -> bool {
 /// Requires MFA of the leaked key's user, if it has console access and no device, and a new
 /// password, changing only what is not already so.
 async fn ensure(ctx: &mut StepContext<'_>, name: &str) -> Result<Changes, StepError> {
-    let client = ctx.inner.client.clone();
+    let client = ctx.client.clone();
     let Some(profile) = ctx
         .read("GetLoginProfile", name, client.get_login_profile(name))
         .await?

@@ -28,8 +28,9 @@ use serde_json::json;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::cloud::ErrorClass;
+use crate::cloud::accounts::{Account, Accounts};
 use crate::cloud::retry::{RetryPolicy, unit_sample};
-use crate::cloud::{CloudClient, ErrorClass};
 use crate::config::RemediationConfig;
 use crate::domain::{
     Event, Finding, IncidentState, Protection, Reason, Schedule, Step, transition,
@@ -46,7 +47,10 @@ pub const CRASH_HOOK_VAR: &str = "AKGUARD_TEST_CRASH_AFTER";
 
 pub(crate) struct Inner {
     pub store: Arc<dyn Store>,
-    pub client: Arc<CloudClient>,
+    /// The accounts, the home account first; a step acts in its incident's.
+    pub accounts: Accounts,
+    /// Each account's own worker state, in the order of `accounts`.
+    pub work: Vec<AccountWork>,
     pub config: RemediationConfig,
     pub retry: RetryPolicy,
     pub wake: Arc<Notify>,
@@ -56,11 +60,16 @@ pub(crate) struct Inner {
     pub crash_after: Option<String>,
     /// This replica's id: the MFA sweep's job holder and the prefix of lease owners.
     pub replica: String,
-    /// Wakes this replica's sweep runner when an incident joins a sweep (see `sweep`).
-    pub sweep_wake: Notify,
     /// Identities no step may change: akguard's own and `protect.*`.
     pub protection: Protection,
-    /// Whether the Deny policy was found to hold the configured document (see
+}
+
+/// What the worker keeps per account: account-wide work is the account's own.
+pub(crate) struct AccountWork {
+    pub account: Arc<Account>,
+    /// Wakes this replica's sweep runner for the account when an incident joins a sweep.
+    pub sweep_wake: Notify,
+    /// Whether the account's Deny policy was found to hold the configured document (see
     /// `contain::revoke`); held while it is checked, so one worker checks and the rest wait.
     pub deny_policy: tokio::sync::Mutex<bool>,
 }
@@ -82,7 +91,7 @@ impl Inner {
 /// A pool of `remediation.workers` worker loops.
 pub struct Worker {
     store: Arc<dyn Store>,
-    client: Arc<CloudClient>,
+    accounts: Accounts,
     config: RemediationConfig,
     retry: RetryPolicy,
     wake: Arc<Notify>,
@@ -95,7 +104,7 @@ pub struct Worker {
 impl Worker {
     pub fn new(
         store: Arc<dyn Store>,
-        client: Arc<CloudClient>,
+        accounts: Accounts,
         config: RemediationConfig,
         retry: RetryPolicy,
         wake: Arc<Notify>,
@@ -118,7 +127,7 @@ impl Worker {
         }
         Self {
             store,
-            client,
+            accounts,
             config,
             retry,
             wake,
@@ -133,14 +142,29 @@ impl Worker {
     /// its current step first.
     pub async fn run(self, shutdown: CancellationToken) {
         let account = &self.replica.account;
+        let home = self.accounts.home();
         let Some(protection) =
-            identity::learn(&self.client, &self.config, account, &shutdown).await
+            identity::learn(&home.client, &self.config, account, &shutdown).await
         else {
             return;
         };
+        if let Some(id) = account.get() {
+            home.learn_id(id);
+        }
+        let work = self
+            .accounts
+            .all()
+            .iter()
+            .map(|account| AccountWork {
+                account: account.clone(),
+                sweep_wake: Notify::new(),
+                deny_policy: tokio::sync::Mutex::new(false),
+            })
+            .collect();
         let inner = Arc::new(Inner {
             store: self.store,
-            client: self.client,
+            accounts: self.accounts,
+            work,
             config: self.config,
             retry: self.retry,
             wake: self.wake,
@@ -148,12 +172,12 @@ impl Worker {
             #[cfg(feature = "fault-injection")]
             crash_after: self.crash_after,
             replica: self.replica.id.clone(),
-            sweep_wake: Notify::new(),
             protection,
-            deny_policy: tokio::sync::Mutex::new(false),
         });
         let prefix = inner.replica.clone();
-        let sweeper = tokio::spawn(sweep::run(inner.clone(), shutdown.clone()));
+        let sweepers: Vec<_> = (0..inner.work.len())
+            .map(|n| tokio::spawn(sweep::run(inner.clone(), n, shutdown.clone())))
+            .collect();
         // With two or more loops, half take only containment steps, so however many
         // forensics steps wait on ActionTrail's quota, a new leak is contained at once.
         let workers = inner.config.workers;
@@ -170,10 +194,9 @@ impl Worker {
             })
             .collect();
         tracing::info!(workers = loops.len(), "remediation workers started");
-        for handle in loops {
+        for handle in loops.into_iter().chain(sweepers) {
             let _ = handle.await;
         }
-        let _ = sweeper.await;
     }
 }
 
@@ -274,7 +297,10 @@ async fn run_step(
     lease: &Lease,
     step: Step,
 ) -> Result<(), StepError> {
-    let mut ctx = StepContext::new(inner, incident, schedule, lease, step);
+    let Some(account) = inner.accounts.route(incident.account_id.as_deref()) else {
+        return stop_unknown_account(inner, incident, schedule, lease, step).await;
+    };
+    let mut ctx = StepContext::new(inner, &inner.work[account], incident, schedule, lease, step);
     match approval::gate(&mut ctx).await {
         Ok(Some(waiting)) => return finish(&mut ctx, waiting).await,
         Ok(None) => {}
@@ -311,6 +337,31 @@ async fn run_step(
         }
         Err(err) => fail(&mut ctx, err).await,
     }
+}
+
+/// An incident of an account akguard does not know waits for a person, no call made: an
+/// undo of one that never reached the cloud (no path yet) has nothing to put back.
+async fn stop_unknown_account(
+    inner: &Inner,
+    incident: &crate::domain::Incident,
+    schedule: &Schedule,
+    lease: &Lease,
+    step: Step,
+) -> Result<(), StepError> {
+    // The home account's state stands in: the context's client is never called here.
+    let mut ctx = StepContext::new(inner, &inner.work[0], incident, schedule, lease, step);
+    let outcome = match (step, incident.path) {
+        (Step::Cancelling, None) => StepResult::default(),
+        _ => {
+            tracing::warn!(
+                incident.id = incident.id.0,
+                account = incident.account_id.as_deref().unwrap_or_default(),
+                "the incident's account is not configured; no call made"
+            );
+            StepResult::halted(Reason::UnknownAccount(step))
+        }
+    };
+    finish(&mut ctx, outcome).await
 }
 
 /// Applies a step's verdict: the transition, its findings and audit rows, in one transaction.
@@ -383,7 +434,10 @@ async fn finish(ctx: &mut StepContext<'_>, outcome: StepResult) -> Result<(), St
     // disabled (after a cutover, say) does not contain it again.
     if outcome.contained && ctx.incident.contained_at.is_none() {
         let ms = (now - ctx.incident.created_at).num_milliseconds();
-        record::contained(Duration::from_millis(ms.max(0) as u64));
+        record::contained(
+            ctx.client.metrics_account(),
+            Duration::from_millis(ms.max(0) as u64),
+        );
         tracing::info!(
             incident.id = ctx.incident.id.0,
             time_to_containment_ms = ms,
@@ -418,7 +472,7 @@ async fn fail(ctx: &mut StepContext<'_>, err: StepError) -> Result<(), StepError
         StepError::Store(_) => "store",
         StepError::Protected { .. } => "protected",
     };
-    record::step_failed(ctx.step.as_str(), class);
+    record::step_failed(ctx.client.metrics_account(), ctx.step.as_str(), class);
     let message = err.to_string();
     let mut audit = ctx.take_reads();
     if transient && attempts < ctx.inner.retry.max_attempts {
@@ -482,7 +536,32 @@ async fn settle_audit(
     schedule: &Schedule,
     lease: &Lease,
 ) -> Result<(), StepError> {
-    let mut ctx = StepContext::new(inner, incident, schedule, lease, Step::Audit);
+    let Some(account) = inner.accounts.route(incident.account_id.as_deref()) else {
+        // The account left the configuration after the first pass: nothing more to read.
+        let schedule = ScheduleChange {
+            settle_audit_at: Some(None),
+            release: true,
+            ..ScheduleChange::default()
+        };
+        let update = IncidentUpdate {
+            last_error: Some(Some(
+                "the incident's account is no longer configured".into(),
+            )),
+            ..IncidentUpdate::default()
+        };
+        return Ok(inner
+            .store
+            .record(lease, update, schedule, Vec::new())
+            .await?);
+    };
+    let mut ctx = StepContext::new(
+        inner,
+        &inner.work[account],
+        incident,
+        schedule,
+        lease,
+        Step::Audit,
+    );
     let (update, settle_at, mut audit) = match trail::settle_pass(&mut ctx).await {
         Ok((merged, findings)) => {
             let summary = merged.summary();

@@ -23,7 +23,7 @@ pub(super) async fn delete_key(ctx: &mut StepContext<'_>) -> Result<StepResult, 
         };
         return Ok(StepResult::wait_until(until).finding(Finding::DeleteKey(waiting)));
     }
-    let client = ctx.inner.client.clone();
+    let client = ctx.client.clone();
     let user = ctx.user()?.to_owned();
     let key = ctx.incident.access_key_id.as_str().to_owned();
     let present =
@@ -62,8 +62,13 @@ pub(super) async fn delete_key(ctx: &mut StepContext<'_>) -> Result<StepResult, 
         .store
         .delivery_ids(ctx.incident.id, security_center::SOURCE)
         .await?;
-    let ids: Vec<i64> = records.iter().filter_map(|r| r.parse().ok()).collect();
-    for (record, id) in records.iter().zip(&ids) {
+    let closing: Vec<(&String, i64)> = records
+        .iter()
+        .filter_map(|r| Some((r, security_center::record_id(r)?)))
+        .collect();
+    let ids: Vec<i64> = closing.iter().map(|(_, id)| *id).collect();
+    // In the incident's own account: Security Center takes no ResourceDirectoryAccountId here.
+    for (record, id) in &closing {
         let remark = format!("akguard incident {}: key deleted", ctx.incident.id);
         ctx.mutate("ModifyAccessKeyLeakDeal", record, || {
             applied(client.modify_access_key_leak_deal(*id, DealType::Disable, &remark))

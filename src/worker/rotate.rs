@@ -44,7 +44,7 @@ pub(super) async fn create_and_deliver(ctx: &mut StepContext<'_>) -> Result<Step
         }
     };
     check_sink(ctx, &sink)?;
-    let client = ctx.inner.client.clone();
+    let client = ctx.client.clone();
     let intent_at = ctx
         .incident
         .findings
@@ -163,7 +163,7 @@ pub(super) async fn create_and_deliver(ctx: &mut StepContext<'_>) -> Result<Step
 /// `CreateAccessKey` with its intent and result in the audit log (the new key's id only);
 /// `None` in a dry run.
 async fn create(ctx: &mut StepContext<'_>, user: &str) -> Result<Option<NewAccessKey>, StepError> {
-    let client = ctx.inner.client.clone();
+    let client = ctx.client.clone();
     let mut created = None;
     ctx.mutate("CreateAccessKey", user, || async {
         let called = client.create_access_key(user).await?;
@@ -269,7 +269,7 @@ async fn last_used(
     key: &str,
     principal: Option<&str>,
 ) -> Result<Option<DateTime<Utc>>, StepError> {
-    let client = ctx.inner.client.clone();
+    let client = ctx.client.clone();
     match principal {
         Some(upn) => {
             ctx.read(

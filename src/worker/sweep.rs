@@ -31,25 +31,30 @@ enum SweepError {
 /// Users settled at once: their calls overlap, within the client's rate limits.
 const PARALLEL_USERS: usize = 4;
 
-/// Runs sweeps whenever one is waiting and this replica can take the job, until `shutdown`.
-pub(super) async fn run(inner: Arc<Inner>, shutdown: CancellationToken) {
+/// Runs account `n`'s sweeps whenever one is waiting and this replica can take the
+/// account's job, until `shutdown`.
+pub(super) async fn run(inner: Arc<Inner>, n: usize, shutdown: CancellationToken) {
+    let account = inner.work[n].account.label();
     loop {
         // Registered before the look, so a join between the look and the wait is not lost.
-        let notified = inner.sweep_wake.notified();
+        let notified = inner.work[n].sweep_wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
         let ran = tokio::select! {
             () = shutdown.cancelled() => return,
-            ran = sweep_once(&inner) => ran,
+            ran = sweep_once(&inner, n) => ran,
         };
         match ran {
             // Another sweep may be queued behind the one just done.
             Ok(true) => continue,
             Ok(false) => {}
             Err(SweepError::Store(StoreError::JobLost(_))) => {
-                tracing::warn!("the MFA sweep's lease was lost; another replica continues")
+                tracing::warn!(
+                    account,
+                    "the MFA sweep's lease was lost; another replica continues"
+                )
             }
-            Err(err) => tracing::warn!(error = %err, "MFA sweep interrupted; will resume"),
+            Err(err) => tracing::warn!(account, error = %err, "MFA sweep interrupted; will resume"),
         }
         tokio::select! {
             () = &mut notified => {}
@@ -61,20 +66,26 @@ pub(super) async fn run(inner: Arc<Inner>, shutdown: CancellationToken) {
 
 /// Takes the job and drives the oldest unfinished sweep to its end; `false` when there was
 /// nothing to do or another replica holds the job.
-async fn sweep_once(inner: &Arc<Inner>) -> Result<bool, SweepError> {
-    let Some(sweep) = inner.store.next_mfa_sweep().await? else {
+async fn sweep_once(inner: &Arc<Inner>, n: usize) -> Result<bool, SweepError> {
+    let account = &inner.work[n].account;
+    let Some(sweep) = inner.store.next_mfa_sweep(account.store_key()).await? else {
         return Ok(false);
     };
     let lease_for = inner.config.lease;
     let Some(lease) = inner
         .store
-        .acquire_job(MFA_SWEEP, &inner.replica, Utc::now(), lease_for)
+        .acquire_job(
+            &account.scoped(MFA_SWEEP),
+            &inner.replica,
+            Utc::now(),
+            lease_for,
+        )
         .await?
     else {
         return Ok(false);
     };
     let result = tokio::select! {
-        result = drive(inner, &lease, &sweep) => result,
+        result = drive(inner, n, &lease, &sweep) => result,
         lost = keep(inner.store.as_ref(), &lease, lease_for) => Err(lost.into()),
     };
     if let Err(err) = inner.store.release_job(&lease).await {
@@ -83,9 +94,14 @@ async fn sweep_once(inner: &Arc<Inner>) -> Result<bool, SweepError> {
     result.map(|()| true)
 }
 
-async fn drive(inner: &Arc<Inner>, lease: &JobLease, sweep: &MfaSweep) -> Result<(), SweepError> {
+async fn drive(
+    inner: &Arc<Inner>,
+    n: usize,
+    lease: &JobLease,
+    sweep: &MfaSweep,
+) -> Result<(), SweepError> {
     if sweep.state == SweepState::Queued {
-        let users = inner.client.list_users().await?.value;
+        let users = inner.work[n].account.client.list_users().await?.value;
         let names: Vec<String> = users.into_iter().map(|u| u.user_name).collect();
         tracing::info!(
             sweep.id = sweep.id,
@@ -132,7 +148,7 @@ async fn drive(inner: &Arc<Inner>, lease: &JobLease, sweep: &MfaSweep) -> Result
                 done??;
             }
             let (inner, lease, id) = (inner.clone(), lease.clone(), sweep.id);
-            tasks.spawn(async move { settle_user(&inner, &lease, id, user).await });
+            tasks.spawn(async move { settle_user(&inner, n, &lease, id, user).await });
         }
         while let Some(done) = tasks.join_next().await {
             done??;
@@ -144,6 +160,7 @@ async fn drive(inner: &Arc<Inner>, lease: &JobLease, sweep: &MfaSweep) -> Result
 /// saved on the user's row (retried later, or given up) and does not stop the sweep.
 async fn settle_user(
     inner: &Inner,
+    n: usize,
     lease: &JobLease,
     sweep: i64,
     mut user: SweepUser,
@@ -154,7 +171,7 @@ async fn settle_user(
         user.outcome = Some("protected".into());
         return save(inner, lease, sweep, &user, audit).await;
     }
-    match reconcile(inner, lease, sweep, &mut user, &mut audit).await {
+    match reconcile(inner, n, lease, sweep, &mut user, &mut audit).await {
         Ok(()) => Ok(()),
         Err(SweepError::Cloud(err)) => {
             user.attempts += 1;
@@ -181,13 +198,14 @@ async fn settle_user(
 
 async fn reconcile(
     inner: &Inner,
+    n: usize,
     lease: &JobLease,
     sweep: i64,
     user: &mut SweepUser,
     audit: &mut Vec<AuditEntry>,
 ) -> Result<(), SweepError> {
     let name = user.user_name.clone();
-    let client = inner.client.clone();
+    let client = inner.work[n].account.client.clone();
     let profile = read(
         inner,
         audit,

@@ -50,7 +50,7 @@ pub(super) async fn settle_pass(
 }
 
 async fn collect(ctx: &mut StepContext<'_>) -> Result<AuditFindings, StepError> {
-    let client = ctx.inner.client.clone();
+    let client = ctx.client.clone();
     let key = ctx.incident.access_key_id.as_str().to_owned();
     let lookback = chrono::Duration::from_std(ctx.inner.config.lookback).unwrap_or_default();
     let start = ctx.incident.detected_at - lookback;

@@ -32,7 +32,7 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
         };
         return Ok(result.finding(Finding::Triage(triage)));
     }
-    let client = ctx.inner.client.clone();
+    let client = ctx.client.clone();
     // Owner and last use both answer from the key id alone, so they are asked at once: the
     // first of containment's three round trips. (IMS's own GetAccessKeyLastUsed needs the
     // owner's principal name, so it would cost a second one; it stays the fallback.)

@@ -89,7 +89,7 @@ async fn page(
     now: DateTime<Utc>,
     region: &str,
 ) -> Result<Vec<TrailUse>, StepError> {
-    let client = ctx.inner.client.clone();
+    let client = ctx.client.clone();
     let key = ctx.incident.access_key_id.as_str().to_owned();
     let (start, end) = trail_span(side, now, ctx.incident.detected_at);
     let page = client.recent_events(&key, region, start, end, Priority::Containment);

@@ -423,7 +423,7 @@ async fn security_center_records_are_listed_detailed_and_closed() {
     let (url, _emulator) = emulator("leaked-in-use.json", |_| {}).await;
     let c = client(&url);
     let page = c
-        .describe_access_key_leak_list(0, 1, 100)
+        .describe_access_key_leak_list(0, 1, 100, None)
         .await
         .unwrap()
         .value;
@@ -436,7 +436,7 @@ async fn security_center_records_are_listed_detailed_and_closed() {
     assert_eq!(record.status, LeakStatus::Pending);
     assert_eq!(record.user_type.as_deref(), Some("ram"));
     let detail = c
-        .describe_access_key_leak_detail(389357)
+        .describe_access_key_leak_detail(389357, None)
         .await
         .unwrap()
         .value;
@@ -449,14 +449,17 @@ async fn security_center_records_are_listed_detailed_and_closed() {
     .await
     .unwrap();
     assert_eq!(
-        c.describe_access_key_leak_list(0, 1, 100)
+        c.describe_access_key_leak_list(0, 1, 100, None)
             .await
             .unwrap()
             .value
             .total,
         0
     );
-    let unknown = c.describe_access_key_leak_detail(1).await.unwrap_err();
+    let unknown = c
+        .describe_access_key_leak_detail(1, None)
+        .await
+        .unwrap_err();
     assert_eq!(unknown.class(), ErrorClass::Fatal);
 }
 
@@ -681,4 +684,53 @@ async fn the_ecs_instance_role_provides_credentials() {
             .unwrap()
             .starts_with("STS.")
     );
+}
+
+/// Regression: an STS outage outlasting one credentials fetch was reported as fatal (as if
+/// the role were refused), so the step that needed credentials was given up for good.
+#[tokio::test]
+async fn an_sts_outage_is_transient_and_a_refused_role_is_not() {
+    let (url, _emulator) = emulator("leaked-in-use.json", |_| {}).await;
+    let assuming = |arn: &str| {
+        let mut opts = options(&url, static_key(AKGUARD_KEY, AKGUARD_SECRET));
+        opts.assume_role = Some((arn.into(), "akguard".into(), Duration::from_secs(900)));
+        CloudClient::new(opts).unwrap()
+    };
+    set_faults(
+        &url,
+        json!({"fail_next": [{"action": "AssumeRole", "count": 20, "status": 503}]}),
+    )
+    .await;
+    let c = assuming("acs:ram::1234567890123456:role/akguard-responder");
+    let err = c.get_user("alice").await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Retryable, "{err}");
+    let attempts = calls_of(&url, "AssumeRole").await.len();
+    assert!(
+        attempts > 1,
+        "AssumeRole was not retried: {attempts} attempt"
+    );
+    set_faults(&url, json!({})).await;
+    c.get_user("alice").await.unwrap();
+
+    let refused = assuming("acs:ram::1234567890123456:role/no-such-role");
+    let err = refused.get_user("alice").await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Fatal, "{err}");
+}
+
+/// Regression: an unreachable metadata service was a fatal error on the first try.
+#[tokio::test]
+async fn an_unreachable_metadata_service_is_a_transient_failure() {
+    let (url, _emulator) = emulator("leaked-in-use.json", |_| {}).await;
+    // A port nothing listens on: every connection is refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let metadata_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let base = BaseSource::EcsRamRole {
+        metadata_url,
+        role: None,
+    };
+    let c = CloudClient::new(options(&url, base)).unwrap();
+    let err = c.get_user("alice").await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Retryable, "{err}");
+    assert!(err.to_string().contains("metadata service"), "{err}");
 }

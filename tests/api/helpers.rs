@@ -299,6 +299,11 @@ impl TestDaemon {
         self.start().await;
     }
 
+    /// Adds `more` to the configuration the next (re)start writes.
+    pub fn append_config(&mut self, more: &str) {
+        self.extra_config.push_str(more);
+    }
+
     /// Waits for the process to end and returns its status.
     pub async fn wait_exit(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("daemon is running");

@@ -1,5 +1,6 @@
 //! Integration tests: each starts the real daemon on port 0 with a fresh database.
 
+mod accounts;
 mod api_edges;
 mod artefacts;
 mod audit_chain;

@@ -15,6 +15,7 @@ mod ids;
 mod ims;
 mod ims_policy;
 mod kms;
+mod members;
 mod metadata;
 mod network;
 mod params;

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::product::{Call, unknown_action};
-use super::scenario::LeakRecord;
+use super::scenario::{LeakRecord, Scenario};
 use super::when::When;
 
 pub(crate) const ACTIONS: &[&str] = &[
@@ -44,6 +44,21 @@ fn deal_time(record: &LeakRecord, now: DateTime<Utc>) -> String {
         .unwrap_or_default()
 }
 
+/// The account whose records are read: a member named by `ResourceDirectoryAccountId`
+/// (the resource directory's management account reads its members'), else the caller's.
+fn directory<'a>(call: &'a Call<'_>) -> Result<&'a Scenario, ApiError> {
+    match call.params.get("ResourceDirectoryAccountId") {
+        None => Ok(call.world),
+        Some(uid) if uid == call.world.account.uid => Ok(call.world),
+        Some(uid) => call.world.member(uid).ok_or_else(|| {
+            ApiError::invalid(
+                "ResourceDirectoryAccountId",
+                "is not a member of this resource directory",
+            )
+        }),
+    }
+}
+
 fn list(call: &mut Call) -> Result<Value, ApiError> {
     let params = call.params;
     let page: usize = params.int("CurrentPage")?.unwrap_or(1);
@@ -66,7 +81,7 @@ fn list(call: &mut Call) -> Result<Value, ApiError> {
         Some(_) => return Err(ApiError::invalid("Status", "must be pending or dealed")),
     };
     let now = call.now;
-    let leaks = &call.world.leaks;
+    let leaks = &directory(call)?.leaks;
     let mut found: Vec<&LeakRecord> = leaks
         .iter()
         .filter(|l| query.is_none_or(|q| l.access_key_id == q))
@@ -110,8 +125,7 @@ fn detail(call: &mut Call) -> Result<Value, ApiError> {
         .int("Id")?
         .ok_or_else(|| ApiError::missing("Id"))?;
     let now = call.now;
-    let l = call
-        .world
+    let l = directory(call)?
         .leaks
         .iter()
         .find(|l| l.id == id)

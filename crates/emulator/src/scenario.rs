@@ -45,6 +45,10 @@
 //!   `source_vpc` (where its calls come from, for network policies). It keeps its key in use
 //!   and switches to a key delivered to that secret once the key works.
 //! - `faults`: see [`Faults`]. `enforce_rate_limits`: ActionTrail `LookupEvents` at 2/s.
+//! - `members[]`: other accounts (a resource directory's members), each in this same schema
+//!   with state of its own. Their `roles` trust this (the home) account: its identity assumes
+//!   them with STS `AssumeRole`, and the credentials issued act in that member only. Security
+//!   Center's `ResourceDirectoryAccountId` reads a member's `leaks` from the home account.
 //!
 //! Every time field takes RFC 3339 or an offset from load time (`"now"`, `"-15m"`, `"-200d"`).
 
@@ -91,6 +95,8 @@ pub struct Scenario {
     pub faults: Faults,
     #[serde(default)]
     pub enforce_rate_limits: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<Scenario>,
 }
 
 impl Scenario {

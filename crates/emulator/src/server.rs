@@ -22,7 +22,7 @@ use super::product::{Call, Product, unknown_action};
 use super::signature_v3::V3Request;
 use super::state::{CallRecord, Inner, Shared};
 use super::when::format_time;
-use super::{control, metadata};
+use super::{control, members, metadata};
 
 /// What Alibaba answers a key under restrictive protection, word for word.
 const LEAK_PROTECTION_MESSAGE: &str = "Forbidden : There is a risk of leakage of this AccessKey.";
@@ -129,7 +129,12 @@ pub(crate) fn process(
         source,
         request_id: &request_id,
     };
-    let (status, body, retry_after_ms, code) = match run(&mut inner, &request, now, product) {
+    let entered = members::enter(&mut inner, params.get("AccessKeyId"));
+    let result = run(&mut inner, &request, now, product);
+    let account = inner.world.account.uid.clone();
+    let latency = Duration::from_millis(inner.world.faults.latency_ms);
+    members::leave(&mut inner, entered);
+    let (status, body, retry_after_ms, code) = match result {
         Ok(mut body) => {
             body["RequestId"] = request_id.into();
             (StatusCode::OK, body, None, None)
@@ -178,13 +183,14 @@ pub(crate) fn process(
         signature: if v3.is_some() { "v3" } else { "v1" },
         status: status.as_u16(),
         code,
+        account,
         params: params.loggable(),
     });
     Answer {
         status,
         body,
         retry_after_ms,
-        latency: Duration::from_millis(inner.world.faults.latency_ms),
+        latency,
         seq,
     }
 }
@@ -251,7 +257,8 @@ fn run(
         && action == "LookupEvents"
         && inner.world.enforce_rate_limits
     {
-        let window = &mut inner.lookup_window;
+        let uid = inner.world.account.uid.clone();
+        let window = inner.lookup_windows.entry(uid).or_default();
         window.retain(|t| now - *t < TimeDelta::seconds(1));
         if window.len() >= LOOKUP_EVENTS_PER_SECOND {
             return Err(ApiError::throttled(inner.world.faults.retry_after_ms));

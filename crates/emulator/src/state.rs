@@ -26,8 +26,9 @@ pub(crate) struct Inner {
     /// `(AccessKeyId, SignatureNonce)` → when it was spent.
     pub nonces: HashMap<(String, String), DateTime<Utc>>,
     pub calls: Vec<CallRecord>,
-    /// Recent `LookupEvents` calls, for the 2-per-second quota.
-    pub lookup_window: VecDeque<DateTime<Utc>>,
+    /// Recent `LookupEvents` calls per account uid, for the 2-per-second quota (quotas are
+    /// the account's).
+    pub lookup_windows: HashMap<String, VecDeque<DateTime<Utc>>>,
     /// Metadata-service session tokens → expiry.
     pub metadata_tokens: HashMap<String, DateTime<Utc>>,
 }
@@ -53,6 +54,8 @@ pub(crate) struct CallRecord {
     pub signature: &'static str,
     pub status: u16,
     pub code: Option<String>,
+    /// The uid of the account that answered: the home account's, or a member's.
+    pub account: String,
     pub params: BTreeMap<String, String>,
 }
 
@@ -67,7 +70,7 @@ impl Shared {
                 world,
                 nonces: HashMap::new(),
                 calls: Vec::new(),
-                lookup_window: VecDeque::new(),
+                lookup_windows: HashMap::new(),
                 metadata_tokens: HashMap::new(),
             }),
         })
@@ -151,6 +154,9 @@ fn resolve(world: &mut Scenario, now: DateTime<Utc>) {
         .temporary_credentials
         .iter_mut()
         .for_each(|c| fix(&mut c.expiration));
+    for member in &mut world.members {
+        resolve(member, now);
+    }
 }
 
 /// Whose key it is.

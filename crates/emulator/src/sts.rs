@@ -58,18 +58,23 @@ fn assume_role(call: &mut Call) -> Result<Value, ApiError> {
     if requested == Some(0) {
         return Err(ApiError::invalid("DurationSeconds", "must be positive"));
     }
-    let role = find_role(call.world, arn).ok_or_else(|| {
+    let not_found = || {
         ApiError::not_found(
             "EntityNotExist.Role",
             format!("The role does not exist: {arn}."),
         )
-    })?;
+    };
+    // A role of this account, else a member's: its credentials then act in that member.
+    let (world, role) = match find_role(call.world, arn).cloned() {
+        Some(role) => (&mut *call.world, role),
+        None => call.world.member_role_mut(arn).ok_or_else(not_found)?,
+    };
     // The scenario's duration caps what is issued, so a short one forces client refreshes.
     let secs = requested.map_or(role.duration_secs, |r| r.min(role.duration_secs));
-    let (role_arn, role_name) = (role.arn.clone(), role.name().to_string());
+    let role_name = role.name().to_string();
     let role_id = role.role_id.clone().unwrap_or_default();
-    let uid = call.world.account.uid.clone();
-    let cred = issue(call.world, &role_arn, session, secs, call.now);
+    let uid = world.account.uid.clone();
+    let cred = issue(world, &role.arn, session, secs, call.now);
     Ok(json!({
         "Credentials": {
             "AccessKeyId": cred.access_key_id,

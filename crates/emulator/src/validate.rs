@@ -159,6 +159,22 @@ impl Scenario {
                 ));
             }
         }
+        let mut uids = HashSet::from([self.account.uid.as_str()]);
+        for member in &self.members {
+            if !uids.insert(member.account.uid.as_str()) {
+                return fail(format!(
+                    "member account `{}` appears twice",
+                    member.account.uid
+                ));
+            }
+            if !member.members.is_empty() {
+                return fail(format!(
+                    "member account `{}` has members of its own",
+                    member.account.uid
+                ));
+            }
+            member.validate()?;
+        }
         self.faults
             .validate()
             .map_err(EmulatorError::InvalidScenario)

@@ -104,18 +104,21 @@ pub fn leak_detail(value: &Value) -> LeakDetail {
 }
 
 impl CloudClient {
-    /// One page of pending leak records discovered after `since` (epoch milliseconds).
+    /// One page of pending leak records discovered after `since` (epoch milliseconds); of
+    /// resource directory `member` when this client is the directory's management account.
     pub async fn describe_access_key_leak_list(
         &self,
         since_ms: i64,
         page: u32,
         page_size: u32,
+        member: Option<&str>,
     ) -> Result<Called<LeakPage>, CloudError> {
         let request = Request::new(Product::Sas, "DescribeAccesskeyLeakList")
             .param("CurrentPage", page.to_string())
             .param("PageSize", page_size.to_string())
             .param("Status", "pending")
-            .param("StartTs", since_ms.to_string());
+            .param("StartTs", since_ms.to_string())
+            .param_opt("ResourceDirectoryAccountId", member);
         let called = self.call(request).await?;
         let page = leak_page(&called.value);
         Ok(called.map(|_| page))
@@ -139,9 +142,11 @@ impl CloudClient {
     pub async fn describe_access_key_leak_detail(
         &self,
         id: i64,
+        member: Option<&str>,
     ) -> Result<Called<LeakDetail>, CloudError> {
-        let request =
-            Request::new(Product::Sas, "DescribeAccessKeyLeakDetail").param("Id", id.to_string());
+        let request = Request::new(Product::Sas, "DescribeAccessKeyLeakDetail")
+            .param("Id", id.to_string())
+            .param_opt("ResourceDirectoryAccountId", member);
         let called = self.call(request).await?;
         let detail = leak_detail(&called.value);
         Ok(called.map(|_| detail))

@@ -40,13 +40,13 @@ impl CloudClient {
 
     /// The credentials akguard signs with, named without their secret.
     pub fn credentials_label(&self) -> String {
-        self.credentials.describe()
+        self.credentials().describe()
     }
 
     /// The AccessKey IDs akguard signs with now: the base key and, with `role_arn`, the
     /// assumed role's temporary one (which changes as it is refreshed).
     pub async fn own_access_key_ids(&self) -> Result<Vec<String>, CloudError> {
-        self.credentials.key_ids().await
+        self.credentials().key_ids(self.session()).await
     }
 }
 

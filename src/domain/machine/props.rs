@@ -20,6 +20,7 @@ fn arb_reason() -> impl Strategy<Value = Reason> {
         Just(Reason::ProtectedIdentity),
         select(Step::ALL.to_vec()).prop_map(Reason::StepFailed),
         select(Step::ALL.to_vec()).prop_map(Reason::ApprovalTimedOut),
+        select(Step::ALL.to_vec()).prop_map(Reason::UnknownAccount),
     ]
 }
 
@@ -70,6 +71,7 @@ fn is_cancel_state(state: IncidentState) -> bool {
         Active(Step::Cancelling)
             | NeedsAttention(Reason::StepFailed(Step::Cancelling))
             | NeedsAttention(Reason::ApprovalTimedOut(Step::Cancelling))
+            | NeedsAttention(Reason::UnknownAccount(Step::Cancelling))
             // Self-protection stops any step, undoing included, that would touch a protected
             // identity: a person decides, and may cancel again.
             | NeedsAttention(Reason::ProtectedIdentity)
@@ -95,6 +97,10 @@ impl Incident {
             Event::StepDone(any) => Event::StepDone(self.path.unwrap_or(any)),
             Event::Halted(Reason::StepFailed(_)) => match self.state {
                 Active(step) => Event::Halted(Reason::StepFailed(step)),
+                _ => event,
+            },
+            Event::Halted(Reason::UnknownAccount(_)) => match self.state {
+                Active(step) => Event::Halted(Reason::UnknownAccount(step)),
                 _ => event,
             },
             Event::ClearRotation if self.path != Some(Path::RamKeyRotatable) => return None,

@@ -4,6 +4,7 @@
 mod gateway;
 mod gateway_v3;
 mod http;
+mod members;
 mod network;
 mod products;
 mod ram;
