@@ -17,6 +17,7 @@ mod crash;
 mod deduplication;
 mod demo;
 mod events;
+mod failover;
 mod fence;
 mod fleet_rate_limits;
 mod free_text;
