@@ -438,3 +438,94 @@ async fn replicas_killed_in_turn_lose_no_notification_and_repeat_no_mutation() {
     }
     assert_no_mutation_repeated(&calls(&url).await);
 }
+
+/// The replica id a worker's lease owner (`{replica}-{n}`) belongs to.
+fn replica_of(owner: &str) -> &str {
+    owner.rsplit_once('-').map_or(owner, |(replica, _)| replica)
+}
+
+fn time(v: &Value) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap())
+        .unwrap()
+        .to_utc()
+}
+
+#[tokio::test]
+async fn a_step_in_flight_on_a_killed_replica_resumes_on_another_once_its_lease_lapses() {
+    // Every answer takes a second, so each step is in flight for several.
+    let (url, _emulator) = crate::cloud_support::emulator("leaked-in-use.json", |s| {
+        s["faults"] = json!({"latency_ms": 1000});
+    })
+    .await;
+    let poll = Duration::from_secs(1);
+    let env = [
+        ("AKGUARD__REMEDIATION__LEASE", "3s"),
+        ("AKGUARD__REMEDIATION__POLL_INTERVAL", "1s"),
+    ];
+    let first = crate::remediation::daemon(&url, &env).await;
+    let second = first.spawn_another().await;
+    let mut fleet = [first, second];
+    let mut ids = Vec::new();
+    for daemon in &fleet {
+        ids.push(
+            daemon.get_ok("/v1/status").await["replica"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let id = crate::remediation::report(&fleet[0], crate::cloud_support::LEAKED_KEY, 25).await;
+
+    // Held by a worker, and a call of its step under way.
+    let held = fleet[0]
+        .wait_for_incident(id, "held by a worker", |i| i["lease_owner"].is_string())
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let holder = replica_of(held["lease_owner"].as_str().unwrap()).to_owned();
+    let victim = ids
+        .iter()
+        .position(|r| *r == holder)
+        .expect("a known replica");
+    let [a, b] = &mut fleet;
+    let (killed, survivor) = if victim == 0 { (a, &*b) } else { (b, &*a) };
+    let before = survivor.get_ok(&format!("/v1/incidents/{id}")).await;
+    assert!(!killed.kill().await.success());
+    // Read after the kill: nothing renews this lease any more.
+    let dead = survivor.get_ok(&format!("/v1/incidents/{id}")).await;
+    let step = dead["current_step"].clone();
+    assert_eq!(
+        step, before["current_step"],
+        "the step finished before the kill"
+    );
+    assert_eq!(replica_of(dead["lease_owner"].as_str().unwrap()), holder);
+    let lapses = time(&dead["lease_expires_at"]);
+
+    let taken = survivor
+        .wait_for_incident(id, "taken over", |i| {
+            i["lease_owner"]
+                .as_str()
+                .is_some_and(|o| replica_of(o) == ids[1 - victim])
+        })
+        .await;
+    assert_eq!(
+        taken["current_step"], step,
+        "the step in flight is the one resumed"
+    );
+    // The new lease runs `lease` from its claim (observed before its first renewal).
+    let claimed_at = time(&taken["lease_expires_at"]) - chrono::Duration::seconds(3);
+    assert!(claimed_at >= lapses, "taken over before the lease lapsed");
+    let late = (claimed_at - lapses).to_std().unwrap();
+    assert!(
+        late <= poll + Duration::from_millis(250),
+        "taken over {late:?} after the lease lapsed"
+    );
+    survivor
+        .wait_for_incident(id, "settled", crate::remediation::settled)
+        .await;
+    for action in crate::remediation::MUTATING {
+        assert!(
+            crate::remediation::most_per_target(&url, action).await <= 1,
+            "{action} repeated after the takeover"
+        );
+    }
+}
