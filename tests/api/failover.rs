@@ -350,6 +350,35 @@ fn assert_no_mutation_repeated(log: &[Value]) {
     }
 }
 
+/// What each kind's remediation changes did happen (so the check above counted real work).
+fn assert_every_effect_made(log: &[Value]) {
+    let made = |action: &str, target: &str, name: &str| {
+        per_target(log, action, |p| Some(param(p, name))).contains_key(target)
+    };
+    for i in 0..KEYS {
+        let (user, key) = (user_name(i), key_id(i));
+        let effects: &[(&str, &str, &str)] = match kind(i) {
+            Kind::Unused => &[("DeleteAccessKey", &key, "UserAccessKeyId")],
+            Kind::InUse => &[
+                ("AttachPolicyToUser", &user, "UserName"),
+                ("UpdateLoginProfile", &user, "UserName"),
+            ],
+            Kind::Rotatable => &[
+                ("CreateAccessKey", &user, "UserName"),
+                ("DeleteAccessKey", &key, "UserAccessKeyId"),
+            ],
+        };
+        for (action, target, name) in effects {
+            assert!(made(action, target, name), "no {action} for {target}");
+        }
+    }
+    let deliveries = per_target(log, "PutSecretValue", |p| Some(param(p, "SecretName")));
+    assert_eq!(
+        deliveries.len(),
+        (0..KEYS).filter(|i| kind(*i) == Kind::Rotatable).count()
+    );
+}
+
 /// Replicas: three on PostgreSQL; on SQLite, two processes on one file.
 fn replica_count() -> usize {
     if backend_name() == "postgres" { 3 } else { 2 }
@@ -436,7 +465,9 @@ async fn replicas_killed_in_turn_lose_no_notification_and_repeat_no_mutation() {
             kind(*i)
         );
     }
-    assert_no_mutation_repeated(&calls(&url).await);
+    let log = calls(&url).await;
+    assert_no_mutation_repeated(&log);
+    assert_every_effect_made(&log);
 }
 
 /// The replica id a worker's lease owner (`{replica}-{n}`) belongs to.
