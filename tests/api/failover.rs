@@ -27,7 +27,7 @@ const SETTLE_WITHIN: Duration = Duration::from_secs(180);
 
 /// What a leaked key is, and so what its incident does.
 #[derive(Clone, Copy, PartialEq, Debug)]
-enum Kind {
+pub(crate) enum Kind {
     /// Unused for months: disabled, then deleted; resolved.
     Unused,
     /// In use by a console user without MFA: the Deny policy attached, MFA required; handed
@@ -38,7 +38,7 @@ enum Kind {
     Rotatable,
 }
 
-fn kind(i: usize) -> Kind {
+pub(crate) fn kind(i: usize) -> Kind {
     match i % 3 {
         0 => Kind::Unused,
         1 => Kind::InUse,
@@ -46,7 +46,7 @@ fn kind(i: usize) -> Kind {
     }
 }
 
-fn key_id(i: usize) -> String {
+pub(crate) fn key_id(i: usize) -> String {
     format!("LTAI5tChaos{i:013}")
 }
 
@@ -59,7 +59,7 @@ fn secret_name(i: usize) -> String {
 }
 
 /// akguard's own user and one user per leaked key, each key of its `Kind`.
-fn scenario() -> Scenario {
+pub(crate) fn scenario(keys: usize) -> Scenario {
     let mut users = vec![json!({
         "name": "akguard",
         "create_date": "-120d",
@@ -68,7 +68,7 @@ fn scenario() -> Scenario {
         "access_keys": [{"id": AKGUARD_KEY, "secret": AKGUARD_SECRET, "create_date": "-120d"}],
     })];
     let mut secrets = Vec::new();
-    for i in 0..KEYS {
+    for i in 0..keys {
         let secret = format!("chaosSecret{i:019}");
         let last_used = if kind(i) == Kind::Unused {
             "-240d"
@@ -106,8 +106,8 @@ fn scenario() -> Scenario {
 }
 
 /// `[[rotation.users]]` for every rotatable key's user.
-fn rotation_config() -> String {
-    (0..KEYS)
+pub(crate) fn rotation_config(keys: usize) -> String {
+    (0..keys)
         .filter(|i| kind(*i) == Kind::Rotatable)
         .map(|i| {
             format!(
@@ -119,7 +119,7 @@ fn rotation_config() -> String {
         .collect()
 }
 
-fn notification(i: usize) -> String {
+pub(crate) fn notification(i: usize) -> String {
     let detected = chrono::Utc::now() - chrono::Duration::minutes(5);
     json!({"access_key_id": key_id(i), "event_id": format!("chaos-{i}"),
         "detected_at": detected.to_rfc3339()})
@@ -263,7 +263,7 @@ async fn kill_in_turn(fleet: &mut [TestDaemon], bases: &Bases) -> usize {
 }
 
 /// The state each kind of incident ends in.
-fn expected_end(kind: Kind) -> &'static str {
+pub(crate) fn expected_end(kind: Kind) -> &'static str {
     match kind {
         Kind::Unused | Kind::Rotatable => "resolved",
         Kind::InUse => "awaiting_operator",
@@ -293,7 +293,7 @@ fn param(p: &Value, name: &str) -> String {
 }
 
 /// Each mutation at most once per target, from the emulator's call log.
-fn assert_no_mutation_repeated(log: &[Value]) {
+pub(crate) fn assert_no_mutation_repeated(log: &[Value]) {
     let checks: [(&str, &str, Box<dyn Fn(&Value) -> Option<String>>); 6] = [
         (
             "CreateAccessKey",
@@ -313,8 +313,16 @@ fn assert_no_mutation_repeated(log: &[Value]) {
         ),
         (
             "UpdateLoginProfile",
-            "user requiring MFA",
-            Box::new(|p| (p["MFABindRequired"] == "true").then(|| param(p, "UserName"))),
+            "user and change (the sweep's MFA, the incident's password reset or logon)",
+            Box::new(|p| {
+                Some(format!(
+                    "{}|{}|{}|{}",
+                    param(p, "UserName"),
+                    param(p, "MFABindRequired"),
+                    param(p, "PasswordResetRequired"),
+                    param(p, "Status")
+                ))
+            }),
         ),
         (
             "UpdateAccessKey",
@@ -379,14 +387,9 @@ fn assert_every_effect_made(log: &[Value]) {
     );
 }
 
-/// Replicas: three on PostgreSQL; on SQLite, two processes on one file.
-fn replica_count() -> usize {
-    if backend_name() == "postgres" { 3 } else { 2 }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replicas_killed_in_turn_lose_no_notification_and_repeat_no_mutation() {
-    let (url, _emulator) = emulator::spawn(scenario()).await.unwrap();
+/// Settings that keep a burst short: rotation without waiting, the fleet's limits well
+/// above what the emulator needs to be gentle with, a poll each second.
+pub(crate) fn fast_env() -> Vec<(&'static str, &'static str)> {
     let mut env: Vec<(&str, &str)> = FAST.to_vec();
     env.extend([
         ("AKGUARD__REMEDIATION__WORKERS", "4"),
@@ -395,7 +398,19 @@ async fn replicas_killed_in_turn_lose_no_notification_and_repeat_no_mutation() {
         ("AKGUARD__ALIBABA__RATE_LIMITS__LOOKUP_EVENTS", "40"),
         ("AKGUARD__ALIBABA__RATE_LIMITS__OTHER", "80"),
     ]);
-    let first = daemon_with(&url, &rotation_config(), &env).await;
+    env
+}
+
+/// Replicas: three on PostgreSQL; on SQLite, two processes on one file.
+fn replica_count() -> usize {
+    if backend_name() == "postgres" { 3 } else { 2 }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_killed_in_turn_lose_no_notification_and_repeat_no_mutation() {
+    let (url, _emulator) = emulator::spawn(scenario(KEYS)).await.unwrap();
+    let env = fast_env();
+    let first = daemon_with(&url, &rotation_config(KEYS), &env).await;
     let mut fleet = vec![first];
     while fleet.len() < replica_count() {
         let next = fleet[0].spawn_another().await;

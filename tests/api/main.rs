@@ -14,6 +14,7 @@ mod console_browser;
 mod containment;
 #[cfg(feature = "fault-injection")]
 mod crash;
+mod database_outage;
 mod deduplication;
 mod demo;
 mod events;
