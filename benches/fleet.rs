@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use akguard::cloud::emulator::{self, Scenario};
@@ -245,8 +245,8 @@ async fn last_containment(client: &reqwest::Client, base: &str, count: usize) ->
     }
 }
 
-/// The most RAM writes the emulator saw in any one-second window.
-fn busiest_ram_window(calls: &[Value]) -> usize {
+/// When the emulator saw each RAM write, in order.
+fn ram_writes(calls: &[Value]) -> Vec<DateTime<Utc>> {
     let mut times: Vec<DateTime<Utc>> = calls
         .iter()
         .filter(|c| {
@@ -259,6 +259,11 @@ fn busiest_ram_window(calls: &[Value]) -> usize {
         .filter_map(|c| time(&c["at"]))
         .collect();
     times.sort();
+    times
+}
+
+/// The most of `times` (sorted) in any one-second window.
+fn busiest_window(times: &[DateTime<Utc>]) -> usize {
     let second = chrono::Duration::seconds(1);
     (0..times.len())
         .map(|i| times[i..].partition_point(|t| *t < times[i] + second))
@@ -270,6 +275,10 @@ struct Run {
     /// From the first report sent to the last containment.
     last: Duration,
     busiest: usize,
+    /// RAM writes during the burst, and from the first report to the first and last of them.
+    writes: usize,
+    first_write: Duration,
+    last_write: Duration,
 }
 
 /// One burst on a fresh database; with `kill`, the replica holding the most leases is
@@ -334,9 +343,17 @@ async fn burst(admin: &str, keys: usize, kill: bool) -> Run {
     conn.execute(&*format!("DROP DATABASE {name} WITH (FORCE)"))
         .await
         .expect("drop the bench database");
+    let writes = ram_writes(&log[calls_before..]);
+    let since = |t: Option<&DateTime<Utc>>| {
+        t.and_then(|t| (*t - first_sent).to_std().ok())
+            .unwrap_or_default()
+    };
     Run {
         last: (last - first_sent).to_std().unwrap_or_default(),
-        busiest: busiest_ram_window(&log[calls_before..]),
+        busiest: busiest_window(&writes),
+        writes: writes.len(),
+        first_write: since(writes.first()),
+        last_write: since(writes.last()),
     }
 }
 
@@ -401,14 +418,16 @@ async fn main() {
     for run in 1..=runs {
         let calm = burst(&admin, keys, false).await;
         let chaos = burst(&admin, keys, true).await;
-        println!(
-            "fleet run {run}: burst {:.2} s (busiest second {} RAM writes); with a kill {:.2} s (busiest {}), extra {:.2} s",
-            calm.last.as_secs_f64(),
-            calm.busiest,
-            chaos.last.as_secs_f64(),
-            chaos.busiest,
-            chaos.last.as_secs_f64() - calm.last.as_secs_f64()
-        );
+        for (what, r) in [("burst", &calm), ("with a kill", &chaos)] {
+            println!(
+                "fleet run {run} {what}: last containment {:.2} s; {} RAM writes from {:.2} s to {:.2} s, busiest second {}",
+                r.last.as_secs_f64(),
+                r.writes,
+                r.first_write.as_secs_f64(),
+                r.last_write.as_secs_f64(),
+                r.busiest
+            );
+        }
         plain.push(calm);
         failed_over.push(chaos);
     }
