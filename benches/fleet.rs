@@ -344,6 +344,21 @@ async fn burst(admin: &str, keys: usize, kill: bool) -> Run {
         .await
         .expect("drop the bench database");
     let writes = ram_writes(&log[calls_before..]);
+    let mut per_target: HashMap<String, usize> = HashMap::new();
+    for call in &log[calls_before..] {
+        let action = call["action"].as_str().unwrap_or_default();
+        if action.starts_with("Attach") || action.starts_with("Update") {
+            let key = format!("{action} {} {}", call["params"]["UserName"], call["status"]);
+            *per_target.entry(key).or_default() += 1;
+        }
+    }
+    let repeated: Vec<_> = per_target
+        .iter()
+        .filter(|(k, n)| **n > 1 || !k.ends_with(" 200"))
+        .collect();
+    if !repeated.is_empty() {
+        println!("fleet     writes repeated or refused: {repeated:?}");
+    }
     let since = |t: Option<&DateTime<Utc>>| {
         t.and_then(|t| (*t - first_sent).to_std().ok())
             .unwrap_or_default()
