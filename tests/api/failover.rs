@@ -292,9 +292,12 @@ fn param(p: &Value, name: &str) -> String {
     p[name].as_str().unwrap_or_default().to_owned()
 }
 
+/// Names the target of a call from its parameters; `None`: not counted.
+type Target = Box<dyn Fn(&Value) -> Option<String>>;
+
 /// Each mutation at most once per target, from the emulator's call log.
 pub(crate) fn assert_no_mutation_repeated(log: &[Value]) {
-    let checks: [(&str, &str, Box<dyn Fn(&Value) -> Option<String>>); 6] = [
+    let checks: [(&str, &str, Target); 6] = [
         (
             "CreateAccessKey",
             "user (one incident each)",
