@@ -92,7 +92,7 @@ impl App {
         .await?;
         store.migrate().await?;
         let audit = audit_watch::check_at_start(store.as_ref()).await?;
-        let replica = ReplicaIdentity::new(settings);
+        let replica = ReplicaIdentity::new(settings, &runtime.remediation.policy_document);
         replica.register(store.as_ref()).await?;
         tracing::info!(replica.id = %replica.id, replica.host = %replica.host, "replica registered");
         let wake = Arc::new(tokio::sync::Notify::new());

@@ -34,13 +34,15 @@ pub struct ReplicaIdentity {
 }
 
 impl ReplicaIdentity {
-    pub fn new(settings: &Settings) -> Self {
+    /// `deny_policy` is the Deny policy document as loaded, which the settings only name
+    /// by file.
+    pub fn new(settings: &Settings, deny_policy: &str) -> Self {
         let nonce = crate::cloud::sign::fresh_nonce();
         Self {
             id: format!("r-{}", &nonce[..12]),
             host: host_name(),
             started_at: Utc::now(),
-            config_digest: config_digest(settings),
+            config_digest: config_digest(settings, deny_policy),
             account: Arc::new(OnceLock::new()),
         }
     }
@@ -137,11 +139,13 @@ fn differences(me: &Replica, other: &Replica) -> Vec<String> {
 }
 
 /// A short hash of each settings section that decides what akguard does to the account
-/// (`alibaba`, the remediation sections, `protect`, `containment`), as a JSON object.
+/// (`alibaba`, the remediation sections, `protect`, `containment`) and of the Deny policy
+/// document itself (replicas on different hosts may read different files at one path), as a
+/// JSON object.
 /// Sections a replica may set for itself (listen address, database, log, console,
 /// notifications) are left out. Secrets enter only as `[redacted]`.
-pub fn config_digest(settings: &Settings) -> String {
-    let sections: [(&str, serde_json::Result<serde_json::Value>); 10] = [
+pub fn config_digest(settings: &Settings, deny_policy: &str) -> String {
+    let sections: [(&str, serde_json::Result<serde_json::Value>); 11] = [
         ("alibaba", serde_json::to_value(&settings.alibaba)),
         ("triage", serde_json::to_value(&settings.triage)),
         ("rotation", serde_json::to_value(&settings.rotation)),
@@ -152,6 +156,7 @@ pub fn config_digest(settings: &Settings) -> String {
         ("remediation", serde_json::to_value(&settings.remediation)),
         ("protect", serde_json::to_value(&settings.protect)),
         ("containment", serde_json::to_value(&settings.containment)),
+        ("deny_policy", Ok(serde_json::Value::from(deny_policy))),
     ];
     let digest: BTreeMap<&str, String> = sections
         .into_iter()

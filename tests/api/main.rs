@@ -15,9 +15,11 @@ mod console_browser;
 mod containment;
 #[cfg(feature = "fault-injection")]
 mod crash;
+mod database_outage;
 mod deduplication;
 mod demo;
 mod events;
+mod failover;
 mod fence;
 mod fleet_rate_limits;
 mod free_text;

@@ -195,3 +195,32 @@ async fn a_replica_with_other_settings_names_the_difference() {
     // The first replica saw the same difference from its side.
     first.wait_for_log("settings [remediation] differ").await;
 }
+
+#[tokio::test]
+async fn a_replica_reading_another_deny_policy_at_the_same_path_names_the_difference() {
+    let (url, _emulator) = many_console_users(0).await;
+    let policies = tempfile::tempdir().unwrap();
+    let path = policies.path().join("deny.json");
+    let shipped = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("config/policies/deny-high-risk.json"),
+    )
+    .unwrap();
+    std::fs::write(&path, &shipped).unwrap();
+    let file = path.to_str().unwrap();
+    let first = daemon(&url, &[("AKGUARD__REVOKE__POLICY_FILE", file)]).await;
+    // The second host's file at the same path denies one action less.
+    let mut narrower: Value = serde_json::from_str(&shipped).unwrap();
+    let statement = &mut narrower["Statement"][0]["Action"];
+    statement.as_array_mut().unwrap().pop();
+    std::fs::write(&path, narrower.to_string()).unwrap();
+    let second = first.spawn_another().await;
+    second.wait_for_log("settings [deny_policy] differ").await;
+    first.wait_for_log("settings [deny_policy] differ").await;
+    // Only the document differs: every other section matches.
+    assert!(
+        !second.log().contains("settings [revoke"),
+        "{}",
+        second.log()
+    );
+}
