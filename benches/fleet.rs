@@ -23,8 +23,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use akguard::cloud::emulator::{self, Scenario};
 use akguard::intake::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_webhook};
+use akguard_emulator::{self as emulator, Scenario};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};

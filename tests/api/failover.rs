@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use akguard::cloud::CloudClient;
-use akguard::cloud::emulator::{self, Scenario};
+use akguard_emulator::{self as emulator, Scenario};
 use serde_json::{Value, json};
 
 use crate::cloud_support::{AKGUARD_KEY, AKGUARD_SECRET, calls, options, state, static_key};
