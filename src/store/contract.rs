@@ -1206,3 +1206,57 @@ async fn lower_priorities_do_not_book_ahead_of_containment(db: &TestDb) {
     assert_eq!(later, SlotOutcome::Granted(soon(2)));
     other.pool.close().await;
 }
+
+/// PostgreSQL only (SQLite has one writer, so there every batch waits for every other): a
+/// batch waits for a batch of its own keys, but neither for batches of other keys nor for
+/// the worker's write lock, so intake batches commit in parallel.
+#[tokio::test]
+async fn on_postgres_a_batch_waits_only_for_batches_of_its_own_keys() {
+    let db = TestDb::postgres().await;
+    let pool = &db.store.pool;
+    let keys = super::deliveries::lock_keys(&[leak(&key(1), "held")]);
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let held = Backend::Postgres.begin_keyed(pool, &keys).await.unwrap();
+    let worker = Backend::Postgres.begin_write(pool).await.unwrap();
+
+    let other = tokio::time::timeout(
+        Duration::from_secs(30),
+        db.store.record_deliveries(&[leak(&key(2), "free")]),
+    )
+    .await
+    .expect("a batch of other keys waited for the held ones or the write lock")
+    .unwrap();
+    assert!(matches!(other[0], IntakeOutcome::Created(_)), "{other:?}");
+
+    let store = Arc::clone(&db.store);
+    let same =
+        tokio::spawn(async move { store.record_deliveries(&[leak(&key(1), "waits")]).await });
+    let waiting = "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted";
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while sqlx::query_scalar::<_, i64>(waiting)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+        == 0
+    {
+        assert!(
+            !same.is_finished(),
+            "a batch of a held key went ahead: {:?}",
+            same.await
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the batch never queued"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    held.rollback().await.unwrap();
+    worker.rollback().await.unwrap();
+    let outcome = same.await.unwrap().unwrap();
+    assert!(
+        matches!(outcome[0], IntakeOutcome::Created(_)),
+        "{outcome:?}"
+    );
+    assert!(chain_faults(&db).await.is_empty());
+    db.finish().await;
+}
