@@ -176,6 +176,7 @@ contract!(
     concurrent_writers_keep_the_audit_chain_intact,
     incidents_and_audit_rows_page_without_gaps_or_repeats,
     the_audit_log_refuses_updates_and_deletes,
+    the_anchor_moves_only_with_rows_that_continue_it,
     an_edited_row_breaks_the_chain,
     a_removed_middle_row_breaks_the_chain,
     a_removed_tail_is_caught_by_the_anchor,
@@ -655,6 +656,33 @@ async fn the_audit_log_refuses_updates_and_deletes(db: &TestDb) {
             .unwrap_err();
         assert!(err.to_string().contains("audit_head"), "{err}");
     }
+    assert!(chain_faults(db).await.is_empty());
+}
+
+async fn the_anchor_moves_only_with_rows_that_continue_it(db: &TestDb) {
+    opened(db, 2).await;
+    let head = db.store.audit_head().await.unwrap().unwrap();
+    let (next, last) = (head.last_id + 1, head.hash.clone());
+    for sql in [
+        "UPDATE audit_head SET last_id = 1, row_count = 1".to_owned(),
+        format!("UPDATE audit_head SET last_id = {next}, row_count = {next}"),
+        "DELETE FROM audit_head".to_owned(),
+        format!(
+            "INSERT INTO audit_log (id, at, actor, action, detail, prev_hash, hash) \
+             VALUES ({next}, 0, 'x', 'x', '{{}}', 'forged', 'forged-1')"
+        ),
+        // Several rows in one statement: each must continue the one before.
+        format!(
+            "INSERT INTO audit_log (id, at, actor, action, detail, prev_hash, hash) \
+             VALUES ({next}, 0, 'x', 'x', '{{}}', '{last}', 'forged-2'), \
+                    ({}, 0, 'x', 'x', '{{}}', 'forged', 'forged-3')",
+            next + 1
+        ),
+    ] {
+        let err = db.store.pool.execute(&*sql).await.unwrap_err().to_string();
+        assert!(err.contains("audit_"), "{sql}: {err}");
+    }
+    assert_eq!(db.store.audit_head().await.unwrap(), Some(head));
     assert!(chain_faults(db).await.is_empty());
 }
 
