@@ -489,7 +489,7 @@ fn print_summary(
         );
         if *mode != Observe::Off {
             println!(
-                "           meanwhile: {} messages received (a digest of opened notices is one), {} scrapes of /metrics",
+                "           meanwhile: {} notifications delivered, {} scrapes of /metrics",
                 observed.delivered, observed.scrapes
             );
         }

@@ -249,24 +249,37 @@ impl Sender {
         self.verdict(item, answer)
     }
 
-    /// One digest for items of one channel (see `gather`); each item's verdict is the
-    /// digest's, but for an item whose incident cannot be read, which is judged alone.
+    /// One digest for items of one channel (see `gather`), their incidents read at once;
+    /// each item's verdict is the digest's, but for an item whose incident is gone.
     async fn attempt_digest(&self, items: Vec<OutboxItem>) -> Vec<(OutboxItem, OutboxVerdict)> {
         let mut verdicts = Vec::with_capacity(items.len());
+        let ids: Vec<_> = items.iter().map(|item| item.incident).collect();
+        let mut found: HashMap<_, _> = match self.store.get_incidents(&ids).await {
+            Ok(found) => found
+                .into_iter()
+                .map(|s| (s.incident.id, s.incident))
+                .collect(),
+            Err(err) => {
+                let error = format!("cannot read the incidents: {err}");
+                return items
+                    .into_iter()
+                    .map(|item| {
+                        let verdict = self.retry(&item, error.clone());
+                        (item, verdict)
+                    })
+                    .collect();
+            }
+        };
         let mut listed = Vec::with_capacity(items.len());
         for item in items {
-            match self.store.get_incident(item.incident).await {
-                Ok(Some(found)) => listed.push((item, found.incident)),
-                Ok(None) => verdicts.push((
+            match found.remove(&item.incident) {
+                Some(incident) => listed.push((item, incident)),
+                None => verdicts.push((
                     item,
                     OutboxVerdict::Failed {
                         error: "the incident is gone".into(),
                     },
                 )),
-                Err(err) => {
-                    let verdict = self.retry(&item, format!("cannot read the incident: {err}"));
-                    verdicts.push((item, verdict));
-                }
             }
         }
         // `gather` digests only configured channels.

@@ -142,6 +142,24 @@ impl Store for SqlStore {
         row.as_ref().map(scheduled_from_row).transpose()
     }
 
+    async fn get_incidents(&self, ids: &[IncidentId]) -> Result<Vec<Scheduled>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = Sql::new(format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id IN ("
+        ));
+        for (i, id) in ids.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.bind(id.0);
+        }
+        q.push(")");
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter().map(scheduled_from_row).collect()
+    }
+
     async fn list_sightings(&self, id: IncidentId) -> Result<Vec<Sighting>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, incident_id, source, kind, observed_at, detail FROM sightings \

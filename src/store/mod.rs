@@ -254,6 +254,8 @@ pub trait Store: Send + Sync {
     -> Result<Vec<IntakeOutcome>, StoreError>;
     async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Scheduled>, StoreError>;
     async fn get_incident(&self, id: IncidentId) -> Result<Option<Scheduled>, StoreError>;
+    /// The incidents of `ids` that exist, in one read (a digest's incidents).
+    async fn get_incidents(&self, ids: &[IncidentId]) -> Result<Vec<Scheduled>, StoreError>;
     async fn list_sightings(&self, id: IncidentId) -> Result<Vec<Sighting>, StoreError>;
     async fn incident_audit(&self, id: IncidentId) -> Result<Vec<AuditRecord>, StoreError>;
     /// Audit rows with an id above `after`, in id order.
