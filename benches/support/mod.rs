@@ -309,8 +309,11 @@ impl Observer {
             .await
             .expect("bind the Slack stand-in");
         let addr = listener.local_addr().expect("a bound address");
-        let app = axum::Router::new().fallback(move || {
-            delivered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Notices, not messages: a digest of `opened` notices carries one `Incident` field
+        // per incident, as a single notice carries its own.
+        let app = axum::Router::new().fallback(move |body: String| {
+            let notices = body.matches("*Incident*").count().max(1);
+            delivered.fetch_add(notices, std::sync::atomic::Ordering::Relaxed);
             async { "ok" }
         });
         observer.receiver_url = format!("http://{addr}/services/bench");

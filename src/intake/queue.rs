@@ -1,12 +1,14 @@
 //! Group commit: concurrent deliveries share one durable transaction, so intake keeps pace
-//! with bursts while every caller still answers only after its own rows are on disk. Every
-//! intake path passes here, so this is where a stated detection time is clamped.
+//! with bursts while every caller still answers only after its own rows are on disk. Where
+//! the store can record several batches at once (PostgreSQL), several writers each take the
+//! next batch while the others commit theirs. Every intake path passes here, so this is
+//! where a stated detection time is clamped.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::sync::{Mutex, Notify, mpsc, oneshot};
+use tokio::task::{JoinHandle, JoinSet};
 
 use super::IntakeError;
 use crate::domain::Signal;
@@ -23,7 +25,8 @@ pub struct IntakeQueue {
 }
 
 impl IntakeQueue {
-    /// Starts the writer. It stops once every handle is dropped and the queue is drained.
+    /// Starts the writers (`Store::intake_writers`). They stop once every handle is dropped
+    /// and the queue is drained; the returned task ends when all have.
     /// `wake` is notified after each commit that gave workers something to do, so they start
     /// at once. Nothing is recorded while `gate` says the audit chain is broken. Detection
     /// times are clamped to `max_detection_age` before receipt.
@@ -35,7 +38,17 @@ impl IntakeQueue {
         max_detection_age: Duration,
     ) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(max_batch * 4);
-        let writer = tokio::spawn(run_writer(store, rx, max_batch, wake));
+        let rx = Arc::new(Mutex::new(rx));
+        let mut writers = JoinSet::new();
+        for _ in 0..store.intake_writers().max(1) {
+            writers.spawn(run_writer(
+                store.clone(),
+                rx.clone(),
+                max_batch,
+                wake.clone(),
+            ));
+        }
+        let writer = tokio::spawn(async move { while writers.join_next().await.is_some() {} });
         (
             Self {
                 tx,
@@ -75,14 +88,15 @@ impl IntakeQueue {
     }
 }
 
+/// Takes what has arrived (while another writer waits its turn to take) and records it.
 async fn run_writer(
     store: Arc<dyn Store>,
-    mut rx: mpsc::Receiver<(Delivery, Reply)>,
+    rx: Arc<Mutex<mpsc::Receiver<(Delivery, Reply)>>>,
     max_batch: usize,
     wake: Arc<Notify>,
 ) {
     let mut jobs = Vec::with_capacity(max_batch);
-    while rx.recv_many(&mut jobs, max_batch).await > 0 {
+    while rx.lock().await.recv_many(&mut jobs, max_batch).await > 0 {
         let (deliveries, replies): (Vec<Delivery>, Vec<Reply>) = jobs.drain(..).unzip();
         match store.record_deliveries(&deliveries).await {
             Ok(outcomes) => {

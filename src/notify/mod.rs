@@ -3,6 +3,7 @@
 //! signed webhook, in the channel's language, escaped for its medium.
 
 mod channel;
+mod digest;
 mod dingtalk;
 mod escape;
 mod lark;

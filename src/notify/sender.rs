@@ -1,6 +1,7 @@
 //! The sender: leases due outbox rows (safe with several processes, like the worker's
-//! incidents), delivers each, and records the verdict under the lease. It runs beside the
-//! worker and never holds it up: a failing channel only delays its own rows.
+//! incidents), delivers each (a chat channel's `opened` notices due at once as one digest,
+//! see `digest`), and records the verdicts under the leases. It runs beside the worker and
+//! never holds it up: a failing channel only delays its own rows.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::NotifyError;
 use super::channel::{self, Answer};
+use super::digest;
 use super::message::{self, Message};
 use crate::cloud::retry::unit_sample;
 use crate::config::{Channel, ChannelKind, NotifyConfig};
@@ -25,7 +27,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often an idle sender looks for retries coming due; a commit that may have written
 /// outbox rows wakes it at once.
 const POLL: Duration = Duration::from_millis(500);
-const BATCH: u32 = 16;
+/// Rows claimed at once: during a burst, one claim and one settling commit per 64 notices, and
+/// a chat channel's `opened` notices among them as one digest.
+const BATCH: u32 = 64;
 /// How long a shutdown waits for sends in flight before cutting them short.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
 
@@ -83,17 +87,14 @@ impl Sender {
             };
             let idle = items.is_empty();
             let mut sends = JoinSet::new();
-            for item in items.iter().cloned() {
+            for group in this.gather(items.iter().cloned()) {
                 let this = this.clone();
-                sends.spawn(async move {
-                    let verdict = this.deliver(&item).await;
-                    (item, verdict)
-                });
+                sends.spawn(async move { this.deliver_all(group).await });
             }
             let mut settled = Vec::with_capacity(items.len());
             let mut finished = Box::pin(async {
                 while let Some(joined) = sends.join_next().await {
-                    settled.extend(joined.ok());
+                    settled.extend(joined.into_iter().flatten());
                 }
             });
             let interrupted = tokio::select! {
@@ -157,9 +158,44 @@ impl Sender {
         }
     }
 
-    /// Sends one item and says what became of it; the caller records the verdict.
-    async fn deliver(&self, item: &OutboxItem) -> OutboxVerdict {
-        let verdict = self.attempt(item).await;
+    /// The claimed items as sends: the notices a chat channel digests, together when there
+    /// are several (in claim order); every other item alone.
+    fn gather(&self, items: impl IntoIterator<Item = OutboxItem>) -> Vec<Vec<OutboxItem>> {
+        let mut groups: Vec<Vec<OutboxItem>> = Vec::new();
+        let mut digest_of: HashMap<String, usize> = HashMap::new();
+        for item in items {
+            let digested = self
+                .channels
+                .get(&item.channel)
+                .is_some_and(|c| digest::digests(c, item.kind));
+            if digested {
+                if let Some(&group) = digest_of.get(&item.channel)
+                    && groups[group].len() < digest::MAX_LINES
+                {
+                    groups[group].push(item);
+                    continue;
+                }
+                digest_of.insert(item.channel.clone(), groups.len());
+            }
+            groups.push(vec![item]);
+        }
+        groups
+    }
+
+    /// Sends a group of [`gather`](Self::gather) and says what became of each item.
+    async fn deliver_all(&self, group: Vec<OutboxItem>) -> Vec<(OutboxItem, OutboxVerdict)> {
+        let verdicts = match group.as_slice() {
+            [item] => vec![(item.clone(), self.attempt(item).await)],
+            _ => self.attempt_digest(group).await,
+        };
+        for (item, verdict) in &verdicts {
+            self.note(item, verdict);
+        }
+        verdicts
+    }
+
+    /// Counts and logs what became of one item; the caller records the verdict.
+    fn note(&self, item: &OutboxItem, verdict: &OutboxVerdict) {
         // Rows of a channel no longer configured are counted together: labels carry only
         // configured names.
         let channel = match self.channels.contains_key(&item.channel) {
@@ -190,7 +226,6 @@ impl Sender {
                 "notification"
             ),
         }
-        verdict
     }
 
     async fn attempt(&self, item: &OutboxItem) -> OutboxVerdict {
@@ -210,7 +245,70 @@ impl Sender {
         };
         let message =
             message::compose(channel, &incident, item.kind, &item.detail, &item.dedup_key);
-        match send(&self.client, channel, &message).await {
+        let answer = send(&self.client, channel, &message).await;
+        self.verdict(item, answer)
+    }
+
+    /// One digest for items of one channel (see `gather`), their incidents read at once;
+    /// each item's verdict is the digest's, but for an item whose incident is gone.
+    async fn attempt_digest(&self, items: Vec<OutboxItem>) -> Vec<(OutboxItem, OutboxVerdict)> {
+        let mut verdicts = Vec::with_capacity(items.len());
+        let ids: Vec<_> = items.iter().map(|item| item.incident).collect();
+        let mut found: HashMap<_, _> = match self.store.get_incidents(&ids).await {
+            Ok(found) => found
+                .into_iter()
+                .map(|s| (s.incident.id, s.incident))
+                .collect(),
+            Err(err) => {
+                let error = format!("cannot read the incidents: {err}");
+                return items
+                    .into_iter()
+                    .map(|item| {
+                        let verdict = self.retry(&item, error.clone());
+                        (item, verdict)
+                    })
+                    .collect();
+            }
+        };
+        let mut listed = Vec::with_capacity(items.len());
+        for item in items {
+            match found.remove(&item.incident) {
+                Some(incident) => listed.push((item, incident)),
+                None => verdicts.push((
+                    item,
+                    OutboxVerdict::Failed {
+                        error: "the incident is gone".into(),
+                    },
+                )),
+            }
+        }
+        // `gather` digests only configured channels.
+        let Some(channel) = listed
+            .first()
+            .and_then(|(i, _)| self.channels.get(&i.channel))
+        else {
+            return verdicts;
+        };
+        let message = match listed.as_slice() {
+            [(item, incident)] => {
+                message::compose(channel, incident, item.kind, &item.detail, &item.dedup_key)
+            }
+            _ => {
+                let opened: Vec<_> = listed.iter().map(|(i, inc)| (inc, &i.detail)).collect();
+                digest::compose(channel, &opened)
+            }
+        };
+        let answer = send(&self.client, channel, &message).await;
+        for (item, _) in listed {
+            let verdict = self.verdict(&item, answer.clone());
+            verdicts.push((item, verdict));
+        }
+        verdicts
+    }
+
+    /// What a platform's answer to `item`'s message makes of the item.
+    fn verdict(&self, item: &OutboxItem, answer: Answer) -> OutboxVerdict {
+        match answer {
             Answer::Accepted => OutboxVerdict::Sent,
             Answer::Skipped => OutboxVerdict::Failed {
                 error: "this kind of channel takes no such event".into(),

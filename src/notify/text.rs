@@ -130,6 +130,17 @@ pub fn title(language: Language, kind: NoticeKind, incident: i64, subject: &str)
     }
 }
 
+/// A digest's headline: `count` incidents opened at once (see `digest`).
+pub fn digest_title(language: Language, count: usize) -> String {
+    match language {
+        Language::En => format!("akguard: {count} incidents opened for leaked AccessKeys"),
+        Language::Ja => {
+            format!("akguard: 漏洩した AccessKey のインシデントを {count} 件起票しました")
+        }
+        Language::Zh => format!("akguard: 已为泄露的 AccessKey 创建 {count} 个事件"),
+    }
+}
+
 /// What a person is asked to do, by operator action (`None`: nothing akguard can do for
 /// them; `explanation` is akguard's own English description of the state).
 pub fn instruction(language: Language, action: Option<&str>, explanation: &str) -> String {

@@ -1,6 +1,8 @@
 //! Statements for the audit chain: appending after the anchored head, reading the anchor,
-//! and finding append-only triggers that are gone. Appenders hold the write lock
-//! (`Backend::begin_write`), so each continues the head it read.
+//! and finding append-only triggers that are gone. An appender locks the head row as it
+//! reads it (SQLite: its write lock is held already), so each continues the head it read and
+//! appenders that hold different locks otherwise (intake's per-key locks, the worker's write
+//! lock) still take turns on the chain.
 
 use chrono::{DateTime, Utc};
 use sqlx::AnyConnection;
@@ -35,16 +37,23 @@ const POSTGRES_GUARDS: &[&str] = &[
     "audit_head_points_at_row",
 ];
 
-/// Appends audit rows after the anchored head, each with its own time, in one statement;
-/// the caller holds the write lock. The triggers move the anchor in the same transaction.
+/// Appends audit rows after the anchored head, each with its own time, in one statement.
+/// The triggers move the anchor in the same transaction. On PostgreSQL the head row stays
+/// locked until the caller's transaction ends, so other appenders wait from here to its
+/// commit: make this the transaction's last statement.
 pub(super) async fn append_audit(
     conn: &mut AnyConnection,
+    backend: Backend,
     entries: &[(DateTime<Utc>, AuditEntry)],
 ) -> Result<(), StoreError> {
     if entries.is_empty() {
         return Ok(());
     }
-    let head = sqlx::query("SELECT last_id, last_hash FROM audit_head")
+    let lock = match backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => " FOR UPDATE",
+    };
+    let head = sqlx::query(&format!("SELECT last_id, last_hash FROM audit_head{lock}"))
         .fetch_optional(&mut *conn)
         .await?
         .ok_or(StoreError::AuditAnchorMissing)?;

@@ -12,12 +12,17 @@ use super::StoreError;
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 
-/// Taken by every PostgreSQL transaction that writes incidents or the audit log ("akguard"
-/// in ASCII): intake plans from what it read, and every append continues the head it read.
+/// Taken by every PostgreSQL transaction of the worker, the operator and the MFA sweep
+/// ("akguard" in ASCII). Intake takes per-key locks instead (`begin_keyed`), and every audit
+/// append locks the chain's head row (`audit_log::append_audit`).
 const WRITE_LOCK: i64 = 0x61_6b67_7561_7264;
 /// Taken by every PostgreSQL transaction that settles deliveries ("akguard" + 1): the delivery
 /// log's ids then commit in order, so the event stream's cursor never passes one still to come.
 const SETTLE_LOCK: i64 = WRITE_LOCK + 1;
+
+/// The class of intake's per-key advisory locks ("akg"), in the two-key space, which does not
+/// overlap the one-key space of `WRITE_LOCK` and `SETTLE_LOCK`.
+const KEY_LOCK_CLASS: i32 = 0x61_6b67;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Backend {
@@ -114,6 +119,38 @@ impl Backend {
         }
     }
 
+    /// A transaction that excludes every other writer of the same `keys` (a batch's
+    /// AccessKey ids and delivery ids), taken before the reads its writes depend on. SQLite:
+    /// its one write lock. PostgreSQL: one transaction-scoped advisory lock per key, taken in
+    /// one order by every batch so two batches never wait on each other in a cycle; batches
+    /// of other keys commit in parallel, and meet only at the audit chain's head.
+    pub async fn begin_keyed(
+        self,
+        pool: &AnyPool,
+        keys: &[&str],
+    ) -> Result<Transaction<'static, Any>, StoreError> {
+        if self == Self::Sqlite {
+            return self.begin_write(pool).await;
+        }
+        let mut hashes: Vec<i32> = keys.iter().map(|k| key_hash(k)).collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        let mut tx = pool.begin().await?;
+        if hashes.is_empty() {
+            return Ok(tx);
+        }
+        // PostgreSQL evaluates a volatile target list after the ORDER BY, so the locks are
+        // taken in the sorted order.
+        let mut q = super::sql::Sql::new("SELECT pg_advisory_xact_lock(");
+        q.bind(KEY_LOCK_CLASS).push(", v.h) FROM (VALUES ");
+        q.tuples(&hashes, |row, h| {
+            row.bind(*h);
+        });
+        q.push(") AS v(h) ORDER BY v.h");
+        q.execute(&mut *tx).await?;
+        Ok(tx)
+    }
+
     /// The text at `doc.k1.k2...` of a JSON text column; each key is an SQL expression.
     pub fn json_text(self, doc: &str, keys: &[&str]) -> String {
         match self {
@@ -172,6 +209,14 @@ impl Backend {
             Self::Postgres => " FOR UPDATE SKIP LOCKED",
         }
     }
+}
+
+/// A key's lock number: the first four bytes of its SHA-256, the same in every process, so
+/// replicas lock alike. Two keys sharing a number only wait on each other.
+fn key_hash(key: &str) -> i32 {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    i32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
 }
 
 /// A PostgreSQL transaction holding the transaction-scoped advisory lock `key`.

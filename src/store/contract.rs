@@ -176,6 +176,7 @@ contract!(
     concurrent_writers_keep_the_audit_chain_intact,
     incidents_and_audit_rows_page_without_gaps_or_repeats,
     the_audit_log_refuses_updates_and_deletes,
+    the_anchor_moves_only_with_rows_that_continue_it,
     an_edited_row_breaks_the_chain,
     a_removed_middle_row_breaks_the_chain,
     a_removed_tail_is_caught_by_the_anchor,
@@ -655,6 +656,33 @@ async fn the_audit_log_refuses_updates_and_deletes(db: &TestDb) {
             .unwrap_err();
         assert!(err.to_string().contains("audit_head"), "{err}");
     }
+    assert!(chain_faults(db).await.is_empty());
+}
+
+async fn the_anchor_moves_only_with_rows_that_continue_it(db: &TestDb) {
+    opened(db, 2).await;
+    let head = db.store.audit_head().await.unwrap().unwrap();
+    let (next, last) = (head.last_id + 1, head.hash.clone());
+    for sql in [
+        "UPDATE audit_head SET last_id = 1, row_count = 1".to_owned(),
+        format!("UPDATE audit_head SET last_id = {next}, row_count = {next}"),
+        "DELETE FROM audit_head".to_owned(),
+        format!(
+            "INSERT INTO audit_log (id, at, actor, action, detail, prev_hash, hash) \
+             VALUES ({next}, 0, 'x', 'x', '{{}}', 'forged', 'forged-1')"
+        ),
+        // Several rows in one statement: each must continue the one before.
+        format!(
+            "INSERT INTO audit_log (id, at, actor, action, detail, prev_hash, hash) \
+             VALUES ({next}, 0, 'x', 'x', '{{}}', '{last}', 'forged-2'), \
+                    ({}, 0, 'x', 'x', '{{}}', 'forged', 'forged-3')",
+            next + 1
+        ),
+    ] {
+        let err = db.store.pool.execute(&*sql).await.unwrap_err().to_string();
+        assert!(err.contains("audit_"), "{sql}: {err}");
+    }
+    assert_eq!(db.store.audit_head().await.unwrap(), Some(head));
     assert!(chain_faults(db).await.is_empty());
 }
 
@@ -1205,4 +1233,58 @@ async fn lower_priorities_do_not_book_ahead_of_containment(db: &TestDb) {
     let later = take_lookup(&other, Some(Duration::from_millis(500)), now).await;
     assert_eq!(later, SlotOutcome::Granted(soon(2)));
     other.pool.close().await;
+}
+
+/// PostgreSQL only (SQLite has one writer, so there every batch waits for every other): a
+/// batch waits for a batch of its own keys, but neither for batches of other keys nor for
+/// the worker's write lock, so intake batches commit in parallel.
+#[tokio::test]
+async fn on_postgres_a_batch_waits_only_for_batches_of_its_own_keys() {
+    let db = TestDb::postgres().await;
+    let pool = &db.store.pool;
+    let keys = super::deliveries::lock_keys(&[leak(&key(1), "held")]);
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let held = Backend::Postgres.begin_keyed(pool, &keys).await.unwrap();
+    let worker = Backend::Postgres.begin_write(pool).await.unwrap();
+
+    let other = tokio::time::timeout(
+        Duration::from_secs(30),
+        db.store.record_deliveries(&[leak(&key(2), "free")]),
+    )
+    .await
+    .expect("a batch of other keys waited for the held ones or the write lock")
+    .unwrap();
+    assert!(matches!(other[0], IntakeOutcome::Created(_)), "{other:?}");
+
+    let store = Arc::clone(&db.store);
+    let same =
+        tokio::spawn(async move { store.record_deliveries(&[leak(&key(1), "waits")]).await });
+    let waiting = "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted";
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while sqlx::query_scalar::<_, i64>(waiting)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+        == 0
+    {
+        assert!(
+            !same.is_finished(),
+            "a batch of a held key went ahead: {:?}",
+            same.await
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the batch never queued"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    held.rollback().await.unwrap();
+    worker.rollback().await.unwrap();
+    let outcome = same.await.unwrap().unwrap();
+    assert!(
+        matches!(outcome[0], IntakeOutcome::Created(_)),
+        "{outcome:?}"
+    );
+    assert!(chain_faults(&db).await.is_empty());
+    db.finish().await;
 }

@@ -26,6 +26,7 @@ pub struct SqlStore {
     pub(super) pool: AnyPool,
     pub(super) backend: Backend,
     routes: Vec<Route>,
+    intake_writers: usize,
     /// Counts this process's commits that append audit rows or settle deliveries.
     commits: tokio::sync::watch::Sender<u64>,
 }
@@ -39,10 +40,16 @@ impl SqlStore {
     ) -> Result<Self, StoreError> {
         let backend = Backend::of(url)?;
         let pool = backend.connect(url, max_connections, creation).await?;
+        // PostgreSQL: one connection is left to the worker, the sender and the API.
+        let intake_writers = match backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => max_connections.saturating_sub(1).max(1) as usize,
+        };
         Ok(Self {
             pool,
             backend,
             routes: Vec::new(),
+            intake_writers,
             commits: tokio::sync::watch::Sender::new(0),
         })
     }
@@ -74,13 +81,19 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    fn intake_writers(&self) -> usize {
+        self.intake_writers
+    }
+
     async fn record_deliveries(
         &self,
         batch: &[Delivery],
     ) -> Result<Vec<IntakeOutcome>, StoreError> {
-        // The write lock is taken before the reads the plan depends on, so no other writer
-        // can change them between the reads and the writes.
-        let mut tx = self.backend.begin_write(&self.pool).await?;
+        // The batch's locks are taken before the reads the plan depends on, so no other
+        // writer of its keys can change them between the reads and the writes.
+        let keys = deliveries::lock_keys(batch);
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let mut tx = self.backend.begin_keyed(&self.pool, &keys).await?;
         let outcomes = deliveries::record(&mut tx, self.backend, &self.routes, batch).await?;
         tx.commit().await?;
         self.committed();
@@ -127,6 +140,24 @@ impl Store for SqlStore {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(scheduled_from_row).transpose()
+    }
+
+    async fn get_incidents(&self, ids: &[IncidentId]) -> Result<Vec<Scheduled>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = Sql::new(format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id IN ("
+        ));
+        for (i, id) in ids.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.bind(id.0);
+        }
+        q.push(")");
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter().map(scheduled_from_row).collect()
     }
 
     async fn list_sightings(&self, id: IncidentId) -> Result<Vec<Sighting>, StoreError> {

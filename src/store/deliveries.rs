@@ -1,5 +1,6 @@
 //! Recording a batch of deliveries: read what they may refer to, plan (see `batch`), write
-//! the plan with one multi-row statement per table, all under the write lock. The database
+//! the plan with one multi-row statement per table, all under the batch's locks
+//! (`lock_keys`). The database
 //! numbers the new rows; each insert returns its ids with the columns that tell its rows
 //! apart, so nothing depends on the order `RETURNING` gives them in.
 
@@ -18,7 +19,22 @@ use super::{Delivery, IntakeOutcome, ScheduleChange, StoreError, audit_log, outb
 use crate::domain::notice::{Change, Route};
 use crate::domain::{IncidentId, IncidentState, Path, Step};
 
-/// Records `batch` inside `conn`'s write transaction.
+/// What a batch's transaction locks (`Backend::begin_keyed`): its AccessKey ids (the open
+/// incident it may find or open) and its delivery ids (the replays it may find), so a batch
+/// of other keys can be recorded at the same time.
+pub(super) fn lock_keys(batch: &[Delivery]) -> Vec<String> {
+    batch
+        .iter()
+        .flat_map(|d| {
+            [
+                format!("key {}", d.signal.access_key_id().as_str()),
+                format!("delivery {} {}", d.source, d.delivery_id),
+            ]
+        })
+        .collect()
+}
+
+/// Records `batch` inside `conn`'s transaction, which holds the batch's locks.
 pub(super) async fn record(
     conn: &mut AnyConnection,
     backend: Backend,
@@ -29,7 +45,6 @@ pub(super) async fn record(
     let known = load_known(conn, backend, batch, now).await?;
     let plan = batch::plan(batch, known);
     let ids = write_plan(conn, backend, &plan, now).await?;
-    audit_log::append_audit(conn, &plan.audit(&ids)).await?;
     let opened: Vec<_> = plan
         .notifications
         .iter()
@@ -46,6 +61,8 @@ pub(super) async fn record(
         .collect();
     let opened: Vec<_> = opened.iter().map(|(id, c, at)| (*id, c, *at)).collect();
     outbox_queue::enqueue_all(conn, routes, &opened).await?;
+    // Last: from here to the commit the chain's head is locked.
+    audit_log::append_audit(conn, backend, &plan.audit(&ids)).await?;
     Ok(plan.outcomes(&ids))
 }
 

@@ -244,11 +244,18 @@ pub trait Store: Send + Sync {
     fn backend(&self) -> &'static str;
     async fn migrate(&self) -> Result<(), StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
+    /// How many batches `record_deliveries` can usefully record at once: 1 where the
+    /// database has one writer (SQLite).
+    fn intake_writers(&self) -> usize;
     /// Records a batch in one durable transaction, in order; returns one outcome per delivery.
+    /// Batches recorded at once are ordered by their locks: two that share an AccessKey id
+    /// or a delivery id are recorded one after the other.
     async fn record_deliveries(&self, batch: &[Delivery])
     -> Result<Vec<IntakeOutcome>, StoreError>;
     async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Scheduled>, StoreError>;
     async fn get_incident(&self, id: IncidentId) -> Result<Option<Scheduled>, StoreError>;
+    /// The incidents of `ids` that exist, in one read (a digest's incidents).
+    async fn get_incidents(&self, ids: &[IncidentId]) -> Result<Vec<Scheduled>, StoreError>;
     async fn list_sightings(&self, id: IncidentId) -> Result<Vec<Sighting>, StoreError>;
     async fn incident_audit(&self, id: IncidentId) -> Result<Vec<AuditRecord>, StoreError>;
     /// Audit rows with an id above `after`, in id order.

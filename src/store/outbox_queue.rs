@@ -137,21 +137,89 @@ pub(super) async fn claim(
         .collect()
 }
 
-/// Records each verdict under its item's lease, all in one transaction: one commit for a
-/// whole batch of sends. `false` for an item whose lease was lost.
+/// Records each verdict under its item's lease, all in one transaction of two statements
+/// whatever the batch's size (an update of the rows still leased as claimed, returning
+/// them, and their delivery log lines): the sender's commit holds SQLite's one write lock
+/// for as short a time as one verdict's. `false` for an item whose lease was lost.
 pub(super) async fn settle(
     pool: &AnyPool,
     backend: Backend,
     settled: &[(OutboxItem, OutboxVerdict)],
     now: DateTime<Utc>,
 ) -> Result<Vec<bool>, StoreError> {
+    if settled.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut tx = backend.begin_settle(pool).await?;
-    let mut kept = Vec::with_capacity(settled.len());
-    for (item, verdict) in settled {
-        kept.push(settle_one(&mut tx, item, verdict, now).await?);
+    // VALUES columns are column1, column2, ... on both backends.
+    let mut q = Sql::new(
+        "UPDATE outbox SET state = v.column4, \
+         next_attempt_at = COALESCE(v.column5, outbox.next_attempt_at), \
+         last_error = COALESCE(v.column6, outbox.last_error), sent_at = v.column7, \
+         lease_owner = NULL, lease_expires_at = NULL FROM (VALUES ",
+    );
+    q.tuples(settled, |row, (item, verdict)| {
+        let (state, next, error, sent) = columns(verdict, now);
+        row.bind(item.id)
+            .bind(item.owner.as_str())
+            .bind(i64::from(item.attempts))
+            .bind(state)
+            .bind(next)
+            .bind(error)
+            .bind(sent);
+    });
+    q.push(
+        ") AS v WHERE outbox.id = v.column1 AND outbox.lease_owner = v.column2 \
+         AND outbox.attempts = v.column3 RETURNING id",
+    );
+    let kept: Vec<i64> = q
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|row| row.try_get("id"))
+        .collect::<Result<_, _>>()?;
+    let logged: Vec<_> = settled
+        .iter()
+        .filter(|(item, _)| kept.contains(&item.id))
+        .collect();
+    if !logged.is_empty() {
+        // In the same transaction, so the event stream sees exactly the verdicts that counted.
+        let mut q = Sql::new(
+            "INSERT INTO delivery_log (outbox_id, incident_id, channel, event, state, \
+             attempts, error, at) VALUES ",
+        );
+        q.tuples(&logged, |row, (item, verdict)| {
+            let (state, _, error, _) = columns(verdict, now);
+            row.bind(item.id)
+                .bind(item.incident.0)
+                .bind(item.channel.as_str())
+                .bind(item.kind.as_str())
+                .bind(state)
+                .bind(i64::from(item.attempts))
+                .bind(error)
+                .bind(now.timestamp_millis());
+        });
+        q.execute(&mut *tx).await?;
     }
     tx.commit().await?;
-    Ok(kept)
+    Ok(settled
+        .iter()
+        .map(|(item, _)| kept.contains(&item.id))
+        .collect())
+}
+
+/// A verdict as the outbox stores it: state, next attempt, error, time sent.
+fn columns(
+    verdict: &OutboxVerdict,
+    now: DateTime<Utc>,
+) -> (&'static str, Option<i64>, Option<&str>, Option<i64>) {
+    match verdict {
+        OutboxVerdict::Sent => ("sent", None, None, Some(now.timestamp_millis())),
+        OutboxVerdict::Retry { at, error } => {
+            ("pending", Some(at.timestamp_millis()), Some(error), None)
+        }
+        OutboxVerdict::Failed { error } => ("failed", None, Some(error), None),
+    }
 }
 
 /// Records one verdict under the item's lease, and in the delivery log, inside the caller's
@@ -163,13 +231,7 @@ pub(super) async fn settle_one(
     verdict: &OutboxVerdict,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let (state, next, error, sent) = match verdict {
-        OutboxVerdict::Sent => ("sent", None, None, Some(now.timestamp_millis())),
-        OutboxVerdict::Retry { at, error } => {
-            ("pending", Some(at.timestamp_millis()), Some(error), None)
-        }
-        OutboxVerdict::Failed { error } => ("failed", None, Some(error), None),
-    };
+    let (state, next, error, sent) = columns(verdict, now);
     let done = sqlx::query(
         "UPDATE outbox SET state = $1, next_attempt_at = COALESCE($2, next_attempt_at), \
          last_error = COALESCE($3, last_error), sent_at = $4, lease_owner = NULL, \

@@ -308,7 +308,7 @@ pub(super) async fn save_user(
     .execute(&mut *tx)
     .await?;
     let stamped: Vec<_> = audit.into_iter().map(|entry| (now, entry)).collect();
-    audit_log::append_audit(&mut tx, &stamped).await?;
+    audit_log::append_audit(&mut tx, backend, &stamped).await?;
     tx.commit().await?;
     Ok(())
 }

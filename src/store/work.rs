@@ -173,10 +173,10 @@ pub(super) async fn record(
     .ok_or(StoreError::LeaseLost(lease.incident))?;
     patch_findings(&mut tx, lease.incident, update.findings).await?;
     let audit: Vec<_> = audit.into_iter().map(|entry| (now, entry)).collect();
-    audit_log::append_audit(&mut tx, &audit).await?;
     if let Some(change) = change {
         outbox_queue::enqueue(&mut tx, routes, lease.incident, &change, now).await?;
     }
+    audit_log::append_audit(&mut tx, backend, &audit).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -287,13 +287,13 @@ pub(super) async fn apply_operator_event(
         action: format!("operator.{}", event_name(event)),
         detail: serde_json::json!({"from": state.as_str(), "to": next.as_str(), "note": change.note}),
     };
-    audit_log::append_audit(&mut tx, &[(now, entry)]).await?;
     let change = Change {
         before: Some(state),
         after: Some(next),
         ..Change::default()
     };
     outbox_queue::enqueue(&mut tx, routes, id, &change, now).await?;
+    audit_log::append_audit(&mut tx, backend, &[(now, entry)]).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(next)
 }

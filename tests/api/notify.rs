@@ -729,3 +729,180 @@ async fn a_shutdown_during_a_send_leaves_it_to_the_next_start_without_waiting_fo
         .collect();
     assert_eq!(accepted, expected);
 }
+
+#[tokio::test]
+async fn a_burst_of_opened_incidents_reaches_each_chat_channel_as_one_digest() {
+    let answer_ok = |kind: &str| match kind {
+        "dingtalk" | "wecom" => r#"{"errcode":0,"errmsg":"ok"}"#,
+        "lark" => r#"{"code":0,"msg":"success"}"#,
+        _ => "",
+    };
+    // Down at first: every notice is tried, then waits for its retry...
+    let ding = Receiver::start(
+        &format!("/robot/send?access_token={DING_TOKEN}"),
+        503,
+        "busy",
+    )
+    .await;
+    let lark_ja = Receiver::start("/open-apis/bot/v2/hook/ja", 503, "busy").await;
+    let slack = Receiver::start("/services/T000/B000/XXX", 503, "busy").await;
+    let wecom = Receiver::start(
+        &format!("/cgi-bin/webhook/send?key={WECOM_KEY}"),
+        503,
+        "busy",
+    )
+    .await;
+    let hook = Receiver::start("/hook", 503, "busy").await;
+    let config = [
+        channel("ding", "dingtalk", &ding.url, ""),
+        channel("lark_ja", "lark", &lark_ja.url, "language = \"ja\""),
+        channel("slack", "slack", &slack.url, "show_key_id = true"),
+        channel("wecom", "wecom", &wecom.url, "language = \"zh\""),
+        channel("hook", "webhook", &hook.url, ""),
+    ]
+    .concat();
+    let mut app = TestDaemon::spawn_with_env(
+        &config,
+        &[
+            ("AKGUARD__NOTIFY__CHANNELS__DING__SECRET", DING_SECRET),
+            ("AKGUARD__NOTIFY__CHANNELS__LARK_JA__SECRET", LARK_SECRET),
+            ("AKGUARD__NOTIFY__CHANNELS__HOOK__SECRET", HOOK_SECRET),
+            ("AKGUARD__NOTIFY__RETRY_BASE_MS", "20"),
+            ("AKGUARD__NOTIFY__RETRY_CAP_MS", "40"),
+            ("AKGUARD__NOTIFY__MAX_ATTEMPTS", "100000"),
+        ],
+    )
+    .await;
+    let keys = [
+        "LTAI5tDigestKeyAlpha01",
+        "LTAI5tDigestKeyBravo02",
+        "LTAI5tDigestKeyCharl03",
+    ];
+    let mut ids = Vec::new();
+    for (n, key) in keys.iter().enumerate() {
+        let body = generic(key, &format!("digest-{n}"));
+        ids.push(app.post_generic(&body).await.incident_id());
+    }
+    for id in &ids {
+        wait_for_notifications(&app, *id, "tried on every channel", |rows| {
+            rows.len() == 5 && rows.iter().all(|r| r["last_error"] == "HTTP 503: busy")
+        })
+        .await;
+    }
+    // ...so after a restart all fifteen are due at once, as in a burst: each retry falls due
+    // within the 40 ms cap of its last attempt, and the wait below outlasts it.
+    assert!(app.stop().await.success());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for (receiver, kind) in [
+        (&ding, "dingtalk"),
+        (&lark_ja, "lark"),
+        (&slack, "slack"),
+        (&wecom, "wecom"),
+        (&hook, "webhook"),
+    ] {
+        receiver.answer(200, answer_ok(kind));
+    }
+    app.restart().await;
+    for id in &ids {
+        let rows = wait_for_notifications(&app, *id, "sent", |rows| {
+            rows.len() == 5 && rows.iter().all(|r| r["state"] == "sent")
+        })
+        .await;
+        for row in &rows {
+            assert_eq!(
+                row["dedup_key"],
+                format!("incident-{id}-opened"),
+                "{rows:#?}"
+            );
+        }
+    }
+    let accepted = |receiver: &Receiver| -> Vec<crate::receiver::Hit> {
+        receiver
+            .hits()
+            .into_iter()
+            .filter(|h| h.answered == 200)
+            .collect()
+    };
+    let masked: Vec<String> = keys
+        .iter()
+        .map(|k| format!("{}{}", "*".repeat(k.len() - 6), &k[k.len() - 6..]))
+        .collect();
+    // Each line of a digest: `ID: KEY (SOURCE)`.
+    let lines = |shown: &[String]| -> Vec<String> {
+        ids.iter()
+            .zip(shown)
+            .map(|(id, key)| format!("{id}: {key} (generic)"))
+            .collect()
+    };
+    let lines_masked = lines(&masked);
+    let digest_of = |hits: Vec<crate::receiver::Hit>, text: &dyn Fn(&Value) -> String| {
+        assert_eq!(hits.len(), 1, "one digest: {:#?}", texts_of(&hits));
+        text(&hits[0].json())
+    };
+
+    let ding_text = digest_of(accepted(&ding), &|b| {
+        b["markdown"]["text"].as_str().unwrap().to_owned()
+    });
+    verify_dingtalk(&accepted(&ding)[0], DING_SECRET, DING_TOKEN);
+    let ding_title = accepted(&ding)[0].json()["markdown"]["title"].to_string();
+    assert!(ding_title.contains("3 incidents opened"), "{ding_title}");
+    for line in &lines_masked {
+        let line = akguard::escape::markdown(line);
+        assert!(ding_text.contains(&line), "{line} in {ding_text}");
+    }
+    assert!(
+        keys.iter().all(|k| !ding_text.contains(k)),
+        "masked: {ding_text}"
+    );
+
+    verify_lark(&accepted(&lark_ja)[0], LARK_SECRET);
+    let ja = digest_of(accepted(&lark_ja), &|b| b.to_string());
+    assert!(ja.contains("インシデントを 3 件起票しました"), "{ja}");
+    assert!(lines_masked.iter().all(|l| ja.contains(l.as_str())), "{ja}");
+    assert!(!ja.contains("incidents opened"));
+
+    verify_slack(&accepted(&slack)[0]);
+    let en = digest_of(accepted(&slack), &|b| b.to_string());
+    assert!(
+        en.contains("akguard: 3 incidents opened for leaked AccessKeys"),
+        "{en}"
+    );
+    // This channel shows whole key ids.
+    let shown: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    assert!(
+        lines(&shown).iter().all(|l| en.contains(l.as_str())),
+        "{en}"
+    );
+
+    let zh = digest_of(accepted(&wecom), &|b| {
+        b["markdown"]["content"].as_str().unwrap().to_owned()
+    });
+    verify_wecom(&accepted(&wecom)[0], WECOM_KEY);
+    assert!(zh.contains("已为泄露的 AccessKey 创建 3 个事件"), "{zh}");
+    for line in &lines_masked {
+        let line = akguard::escape::markdown(line);
+        assert!(zh.contains(&line), "{line} in {zh}");
+    }
+
+    // The webhook is never digested: one event per notice, with its own dedup key.
+    let mut hooked: Vec<String> = accepted(&hook)
+        .iter()
+        .map(|h| {
+            verify_webhook(h, HOOK_SECRET)["dedup_key"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    hooked.sort();
+    let mut expected: Vec<String> = ids
+        .iter()
+        .map(|id| format!("incident-{id}-opened"))
+        .collect();
+    expected.sort();
+    assert_eq!(hooked, expected);
+}
+
+fn texts_of(hits: &[crate::receiver::Hit]) -> Vec<String> {
+    hits.iter().map(|h| h.body.clone()).collect()
+}
