@@ -47,6 +47,7 @@ impl Request {
     pub fn new(product: Product, action: &'static str) -> Self {
         let class = match product {
             Product::ActionTrail if action == "LookupEvents" => ApiClass::LookupEvents,
+            Product::Ims if action == "SetAccessKeyPolicy" => ApiClass::AccessKeyPolicy,
             Product::Ram | Product::Ims if !is_read(action) => ApiClass::RamWrite,
             _ => ApiClass::Other,
         };

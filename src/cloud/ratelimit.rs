@@ -59,8 +59,11 @@ const REBOOKINGS: u32 = 2;
 pub enum ApiClass {
     /// ActionTrail `LookupEvents`.
     LookupEvents,
-    /// RAM and IMS calls that change something.
+    /// RAM and IMS calls that change something, but for the network fence's.
     RamWrite,
+    /// IMS `SetAccessKeyPolicy`: Alibaba counts each API against its own quota, so the
+    /// network fence does not queue behind policy attachments and key disables.
+    AccessKeyPolicy,
     /// Everything else.
     Other,
 }
@@ -71,6 +74,7 @@ impl ApiClass {
         match self {
             Self::LookupEvents => "lookup_events",
             Self::RamWrite => "ram_write",
+            Self::AccessKeyPolicy => "access_key_policy",
             Self::Other => "other",
         }
     }
