@@ -9,11 +9,14 @@
 use std::future::Future;
 use std::sync::Mutex;
 
+use futures_util::future::{self, Either};
 use serde_json::{Value, json};
+use tokio::sync::watch;
 
 use super::Inner;
 use super::handover::Carried;
 use crate::cloud::api::Effect;
+use crate::cloud::client::held_until;
 use crate::cloud::{Called, CloudError};
 use crate::domain::undo::Change;
 use crate::domain::{
@@ -246,8 +249,8 @@ impl<'a> StepContext<'a> {
         } else {
             "cloud.intent"
         };
-        self.write(vec![self.entry(intent, base.clone())]).await?;
         if self.dry_run() {
+            self.write(vec![self.entry(intent, base.clone())]).await?;
             tracing::info!(
                 incident.id = self.incident.id.0,
                 step = self.step.as_str(),
@@ -256,7 +259,23 @@ impl<'a> StepContext<'a> {
             );
             return Ok(None);
         }
-        let result = call().await;
+        // The call waits for its rate-limit slot while the intent is committed, and is sent
+        // only once the intent is durable.
+        let (open, gate) = watch::channel(false);
+        let write = std::pin::pin!(self.write(vec![self.entry(intent, base.clone())]));
+        let call = std::pin::pin!(held_until(gate, call()));
+        let result = match future::select(write, call).await {
+            Either::Left((written, call)) => {
+                written?;
+                open.send_replace(true);
+                call.await
+            }
+            // Not before the gate opens, above; should it, the intent is still awaited first.
+            Either::Right((result, write)) => {
+                write.await?;
+                result
+            }
+        };
         #[cfg(feature = "fault-injection")]
         if result.is_ok() {
             self.crash_point(action);
