@@ -418,8 +418,13 @@ async fn finish(
         release: true,
     };
     if let Some(next) = handover::next_step(ctx.step, to) {
-        tracing::info!(incident.id = ctx.incident.id.0, from = %from, to = %to,
-            "transition (written with the next step's first write)");
+        if ctx.dry_run() {
+            tracing::info!(incident.id = ctx.incident.id.0, from = %from, to = %to, dry_run = true,
+                "transition in dry run, written with the next step's first record: the step's changes would be made, none was");
+        } else {
+            tracing::info!(incident.id = ctx.incident.id.0, from = %from, to = %to,
+                "transition, written with the next step's first record");
+        }
         let handover = Handover::new(next, ctx.incident, ctx.schedule, update, schedule, audit);
         return Ok(Some(handover));
     }
