@@ -745,14 +745,14 @@ async fn put_faults(client: &reqwest::Client, emulator_url: &str, faults: &Value
 
 /// The stages the faults phase times, each with the states an incident is in before it.
 const STAGES: &[(&str, &[&str])] = &[
-    ("contained", &["triage", "revoke", "disable_key"]),
+    ("contained", &["new", "revoke", "disable_key"]),
     (
         "past the MFA step",
-        &["triage", "revoke", "disable_key", "enforce_mfa"],
+        &["new", "revoke", "disable_key", "enforce_mfa"],
     ),
     (
         "past the audit step",
-        &["triage", "revoke", "disable_key", "enforce_mfa", "audit"],
+        &["new", "revoke", "disable_key", "enforce_mfa", "audit"],
     ),
 ];
 
