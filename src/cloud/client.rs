@@ -2,10 +2,12 @@
 //! retries that are safe at this layer (reads, and writes the server provably refused).
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
+use tokio::sync::watch;
 
 use super::credentials::{AssumeRole, BaseSource, CredentialProvider};
 use super::error::{CloudError, ErrorClass};
@@ -15,6 +17,19 @@ use super::retry::{RetryPolicy, unit_sample};
 use super::signed::SignatureVersion;
 use super::transport::{Called, Transport};
 use crate::monitoring::record;
+
+tokio::task_local! {
+    /// Holds the sending of calls made within its scope until it reads `true`.
+    static SEND_GATE: watch::Receiver<bool>;
+}
+
+/// Runs `call` (calls on this client) with every send held until `gate` reads `true`, while
+/// the calls wait for their rate-limit slots meanwhile: a caller that must make something
+/// durable before the call is sent (its intent) does so during the wait, not before it. A
+/// gate dropped before it opens holds the calls for good; the caller then drops them too.
+pub async fn held_until<F: Future>(gate: watch::Receiver<bool>, call: F) -> F::Output {
+    SEND_GATE.scope(gate, call).await
+}
 
 /// Everything needed to build a client, already validated.
 #[derive(Debug)]
@@ -47,6 +62,7 @@ impl Request {
     pub fn new(product: Product, action: &'static str) -> Self {
         let class = match product {
             Product::ActionTrail if action == "LookupEvents" => ApiClass::LookupEvents,
+            Product::Ims if action == "SetAccessKeyPolicy" => ApiClass::AccessKeyPolicy,
             Product::Ram | Product::Ims if !is_read(action) => ApiClass::RamWrite,
             _ => ApiClass::Other,
         };
@@ -222,6 +238,11 @@ impl CloudClient {
                 .await;
             record::rate_limit_wait(&self.core.account, request.class.as_str(), queued.elapsed());
             let credentials = self.core.credentials.current(self.session()).await?;
+            if let Ok(mut gate) = SEND_GATE.try_with(watch::Receiver::clone)
+                && gate.wait_for(|open| *open).await.is_err()
+            {
+                std::future::pending::<()>().await;
+            }
             let result = self
                 .core
                 .transport

@@ -58,6 +58,8 @@ pub struct RetrySettings {
 pub struct RateLimitSettings {
     pub lookup_events: f64,
     pub ram_writes: f64,
+    /// IMS `SetAccessKeyPolicy` (the network fence).
+    pub access_key_policy: f64,
     pub other: f64,
 }
 
@@ -178,9 +180,14 @@ impl AlibabaSettings {
             None => None,
         };
         let limits = &self.rate_limits;
-        if [limits.lookup_events, limits.ram_writes, limits.other]
-            .iter()
-            .any(|r| !r.is_finite() || *r < 0.0)
+        if [
+            limits.lookup_events,
+            limits.ram_writes,
+            limits.access_key_policy,
+            limits.other,
+        ]
+        .iter()
+        .any(|r| !r.is_finite() || *r < 0.0)
         {
             invalid("rate_limits", "rates are calls per second, 0 for unlimited");
         }
@@ -200,6 +207,7 @@ impl AlibabaSettings {
             rates: vec![
                 (ApiClass::LookupEvents, limits.lookup_events),
                 (ApiClass::RamWrite, limits.ram_writes),
+                (ApiClass::AccessKeyPolicy, limits.access_key_policy),
                 (ApiClass::Other, limits.other),
             ],
         }))

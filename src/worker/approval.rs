@@ -55,9 +55,7 @@ pub(super) async fn gate(ctx: &mut StepContext<'_>) -> Result<Option<StepResult>
                 findings: FindingsPatch::one(Finding::Approval(ctx.step, granted)),
                 ..IncidentUpdate::default()
             };
-            ctx.inner
-                .store
-                .record(ctx.lease, update, ScheduleChange::default(), Vec::new())
+            ctx.commit(update, ScheduleChange::default(), Vec::new())
                 .await?;
             Ok(None)
         }

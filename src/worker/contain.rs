@@ -6,15 +6,37 @@ use serde_json::Value;
 use super::context::{StepContext, StepError, StepResult, applied};
 use super::{fence, keys};
 use crate::cloud::api::{AccessKeyInfo, KeyStatus, PolicyType};
+use crate::cloud::ratelimit::Priority;
 use crate::domain::findings::{Disable, Revoke, Verified};
 use crate::domain::undo::Change;
 use crate::domain::{Finding, Reason};
 
-/// Attaches the runbook's Deny policy to the key's user and verifies it: the act and the
-/// read-back are containment's second and third round trips. Whether the policy is already
-/// attached comes from the attach's own answer (`EntityAlreadyExists.User.Policy`), not from
-/// a read before it.
+/// Attaches the runbook's Deny policy to the key's user and, where networks are configured,
+/// fences the key to them, at once: neither needs the other's answer, each is verified by
+/// its own read-back, and the fence adds to the policy, never replaces it. A fence that
+/// fails leaves the step to be retried (the attach then answers "already attached").
 pub(super) async fn revoke(ctx: &mut StepContext<'_>) -> Result<StepResult, StepError> {
+    let ctx: &StepContext<'_> = ctx;
+    let (deny, fence) = tokio::join!(deny(ctx), fence::apply(ctx));
+    let result = deny?;
+    let fence = match fence {
+        Err(err) if result.halted.is_some() => {
+            tracing::warn!(incident.id = ctx.incident.id.0, error = %err,
+                "the network fence failed beside a Deny policy that cannot be attached");
+            None
+        }
+        fence => fence?,
+    };
+    Ok(match fence {
+        Some(found) => result.finding(Finding::Fence(found)),
+        None => result,
+    })
+}
+
+/// Attaches the Deny policy and verifies it: the act and the read-back are containment's
+/// second and third round trips. Whether the policy is already attached comes from the
+/// attach's own answer (`EntityAlreadyExists.User.Policy`), not from a read before it.
+async fn deny(ctx: &StepContext<'_>) -> Result<StepResult, StepError> {
     let client = ctx.client.clone();
     let user = ctx.user()?.to_owned();
     let name = ctx.inner.config.policy_name.clone();
@@ -66,11 +88,11 @@ pub(super) async fn revoke(ctx: &mut StepContext<'_>) -> Result<StepResult, Step
     }
     if ctx.dry_run() {
         finding.verified = Some(Verified::SkippedInDryRun);
-        return with_fence(ctx, StepResult::default().finding(Finding::Revoke(finding))).await;
+        return Ok(StepResult::default().finding(Finding::Revoke(finding)));
     }
     // The key list is not needed to contain, so it is read beside the verification.
     let (after, keys) = tokio::join!(
-        client.list_policies_for_user(&user),
+        client.list_policies_for_user_as(&user, Priority::Containment),
         client.list_access_keys(&user)
     );
     let after = ctx.note("ListPoliciesForUser", &user, after);
@@ -92,13 +114,13 @@ pub(super) async fn revoke(ctx: &mut StepContext<'_>) -> Result<StepResult, Step
     if let Some(facts) = keys.ok().and_then(|keys| key_facts(ctx, &keys)) {
         result = result.finding(facts);
     }
-    with_fence(ctx, result).await
+    Ok(result)
 }
 
 /// Makes sure the Deny policy exists with the configured document. The check runs once per
 /// process, and again after any change to the policy (read back) or after an attach found it
 /// gone, rather than once per incident. `true` when a new version had to be made default.
-async fn ensure_policy(ctx: &mut StepContext<'_>) -> Result<bool, StepError> {
+async fn ensure_policy(ctx: &StepContext<'_>) -> Result<bool, StepError> {
     let inner = ctx.inner;
     let mut checked = ctx.work.deny_policy.lock().await;
     if *checked {
@@ -159,18 +181,6 @@ fn key_facts(ctx: &StepContext<'_>, keys: &[AccessKeyInfo]) -> Option<Finding> {
             .collect(),
     );
     Some(Finding::Triage(triage))
-}
-
-/// Adds the network fence to the Deny policy, never in its place: it runs once the policy
-/// is verified, and a fence that fails leaves the step to be retried with the policy on.
-async fn with_fence(
-    ctx: &mut StepContext<'_>,
-    result: StepResult,
-) -> Result<StepResult, StepError> {
-    Ok(match fence::apply(ctx).await? {
-        Some(found) => result.finding(Finding::Fence(found)),
-        None => result,
-    })
 }
 
 /// Disables the one leaked key (never "the user's keys") and verifies it. `record` files the

@@ -3,16 +3,20 @@
 //! durable with the next write (the next intent, or the step's outcome), so the read that
 //! verifies a change does not wait on a commit. A crash at any point leaves a trail the
 //! retried step can reconcile with: one that loses a result loses it just as a crash right
-//! after the call would.
+//! after the call would. Calls may run at once (the Deny policy beside the network fence):
+//! the context is shared, and its writes take turns so rows keep the order they were noted.
 
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 
+use futures_util::future::{self, Either};
 use serde_json::{Value, json};
+use tokio::sync::watch;
 
-use std::sync::Arc;
-
+use super::handover::Carried;
 use super::{AccountWork, Inner};
 use crate::cloud::api::Effect;
+use crate::cloud::client::held_until;
 use crate::cloud::{Called, CloudClient, CloudError};
 use crate::domain::undo::Change;
 use crate::domain::{
@@ -96,9 +100,13 @@ pub(super) struct StepContext<'a> {
     pub schedule: &'a Schedule,
     pub lease: &'a Lease,
     pub step: Step,
-    /// Read calls, and the result of the last mutating call, written with the next intent or
-    /// the step's outcome: reads change nothing, and a lost result is reconciled.
-    reads: Vec<AuditEntry>,
+    /// Read calls, and the results of mutating calls, written with the next intent or the
+    /// step's outcome: reads change nothing, and a lost result is reconciled.
+    reads: Mutex<Vec<AuditEntry>>,
+    /// The step before's outcome, not yet committed: it goes with this step's first write.
+    carried: Mutex<Option<Carried>>,
+    /// Held while a write is committed, so two calls made at once write in turn.
+    writing: tokio::sync::Mutex<()>,
 }
 
 impl<'a> StepContext<'a> {
@@ -119,8 +127,17 @@ impl<'a> StepContext<'a> {
             schedule,
             lease,
             step,
-            reads: Vec::new(),
+            reads: Mutex::new(Vec::new()),
+            carried: Mutex::new(None),
+            writing: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Continues from the step before without a commit between: its outcome is written with
+    /// this step's first write (see `handover`).
+    pub fn carrying(self, carried: Carried) -> Self {
+        *lock(&self.carried) = Some(carried);
+        self
     }
 
     pub fn dry_run(&self) -> bool {
@@ -136,13 +153,13 @@ impl<'a> StepContext<'a> {
     }
 
     /// Notes an audit row written with the step's outcome (like a read, it records no effect).
-    pub fn note_row(&mut self, action: &str, detail: Value) {
+    pub fn note_row(&self, action: &str, detail: Value) {
         let entry = self.entry(action, detail);
-        self.reads.push(entry);
+        lock(&self.reads).push(entry);
     }
 
-    pub fn take_reads(&mut self) -> Vec<AuditEntry> {
-        std::mem::take(&mut self.reads)
+    pub fn take_reads(&self) -> Vec<AuditEntry> {
+        std::mem::take(&mut *lock(&self.reads))
     }
 
     fn entry(&self, action: &str, detail: Value) -> AuditEntry {
@@ -156,7 +173,7 @@ impl<'a> StepContext<'a> {
 
     /// Makes a read call and notes it for the audit log.
     pub async fn read<T>(
-        &mut self,
+        &self,
         action: &str,
         target: &str,
         call: impl Future<Output = Result<Called<T>, CloudError>>,
@@ -167,7 +184,7 @@ impl<'a> StepContext<'a> {
 
     /// Notes a read already made (one of several run at once) for the audit log.
     pub fn note<T>(
-        &mut self,
+        &self,
         action: &str,
         target: &str,
         result: Result<Called<T>, CloudError>,
@@ -181,14 +198,14 @@ impl<'a> StepContext<'a> {
         };
         let detail = json!({"step": self.step.as_str(), "api": action, "target": target,
             "request_id": request_id, "outcome": outcome});
-        self.reads.push(self.entry("cloud.read", detail));
+        lock(&self.reads).push(self.entry("cloud.read", detail));
         Ok(result?.value)
     }
 
     /// Makes a mutating call: its intent is durable before the call and its result after.
     /// In dry-run mode only the intent is recorded and `None` is returned.
     pub async fn mutate<F, Fut>(
-        &mut self,
+        &self,
         action: &str,
         target: &str,
         call: F,
@@ -202,11 +219,7 @@ impl<'a> StepContext<'a> {
 
     /// `mutate` for a change a cancel can undo: the change is recorded with the call, so
     /// the cancel knows from the result alone what was applied.
-    pub async fn apply<F, Fut>(
-        &mut self,
-        change: Change,
-        call: F,
-    ) -> Result<Option<Effect>, StepError>
+    pub async fn apply<F, Fut>(&self, change: Change, call: F) -> Result<Option<Effect>, StepError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Called<Effect>, CloudError>>,
@@ -217,7 +230,7 @@ impl<'a> StepContext<'a> {
     }
 
     async fn recorded_call<F, Fut>(
-        &mut self,
+        &self,
         action: &str,
         target: &str,
         change: Option<Change>,
@@ -244,8 +257,8 @@ impl<'a> StepContext<'a> {
         } else {
             "cloud.intent"
         };
-        self.write(vec![self.entry(intent, base.clone())]).await?;
         if self.dry_run() {
+            self.write(vec![self.entry(intent, base.clone())]).await?;
             tracing::info!(
                 incident.id = self.incident.id.0,
                 step = self.step.as_str(),
@@ -254,7 +267,23 @@ impl<'a> StepContext<'a> {
             );
             return Ok(None);
         }
-        let result = call().await;
+        // The call waits for its rate-limit slot while the intent is committed, and is sent
+        // only once the intent is durable.
+        let (open, gate) = watch::channel(false);
+        let write = std::pin::pin!(self.write(vec![self.entry(intent, base.clone())]));
+        let call = std::pin::pin!(held_until(gate, call()));
+        let result = match future::select(write, call).await {
+            Either::Left((written, call)) => {
+                written?;
+                open.send_replace(true);
+                call.await
+            }
+            // Not before the gate opens, above; should it, the intent is still awaited first.
+            Either::Right((result, write)) => {
+                write.await?;
+                result
+            }
+        };
         #[cfg(feature = "fault-injection")]
         if result.is_ok() {
             self.crash_point(action);
@@ -275,14 +304,14 @@ impl<'a> StepContext<'a> {
             }
         }
         let entry = self.entry("cloud.call", detail);
-        self.reads.push(entry);
+        lock(&self.reads).push(entry);
         Ok(Some(result?.value))
     }
 
     /// Records that reading the cloud showed `change` in effect although its call's result was
     /// never recorded (the process stopped between the two): the change is settled without
     /// making it a second time, and a cancel can undo it.
-    pub async fn reconciled(&mut self, change: Change) -> Result<(), StepError> {
+    pub async fn reconciled(&self, change: Change) -> Result<(), StepError> {
         let action = change.api();
         let target = change.target().to_owned();
         let token = format!(
@@ -304,21 +333,46 @@ impl<'a> StepContext<'a> {
         self.inner.crash_point(effect);
     }
 
-    /// Appends audit rows under the lease, after the reads and results noted so far; a lost
-    /// lease stops the step.
-    pub async fn write(&mut self, audit: Vec<AuditEntry>) -> Result<(), StepError> {
-        let mut rows = std::mem::take(&mut self.reads);
+    /// Appends audit rows under the lease, after the reads and results noted so far (and the
+    /// step before's outcome, if it is still to be written); a lost lease stops the step.
+    pub async fn write(&self, audit: Vec<AuditEntry>) -> Result<(), StepError> {
+        let _turn = self.writing.lock().await;
+        let carried = lock(&self.carried).take();
+        let (update, schedule, mut rows) = match carried {
+            Some(carried) => carried.into_parts(),
+            None => Default::default(),
+        };
+        rows.extend(self.take_reads());
         rows.extend(audit);
         self.inner
             .store
-            .record(
-                self.lease,
-                IncidentUpdate::default(),
-                ScheduleChange::default(),
-                rows,
-            )
+            .record(self.lease, update, schedule, rows)
             .await
             .map_err(StepError::from)
+    }
+
+    /// Commits a step's outcome (or part of it) with `audit`. The step before's outcome, if it
+    /// is still to be written, goes in the same commit, or just before it when both change
+    /// the state (each transition then has its own commit, and its own notices).
+    pub async fn commit(
+        &self,
+        update: IncidentUpdate,
+        schedule: ScheduleChange,
+        audit: Vec<AuditEntry>,
+    ) -> Result<(), StepError> {
+        let _turn = self.writing.lock().await;
+        let carried = lock(&self.carried).take();
+        let store = &self.inner.store;
+        let (update, schedule, rows) = match carried {
+            None => (update, schedule, audit),
+            Some(carried) if update.state.is_some() => {
+                let (before, kept, rows) = carried.into_parts();
+                store.record(self.lease, before, kept, rows).await?;
+                (update, schedule, audit)
+            }
+            Some(carried) => carried.merged(update, schedule, audit),
+        };
+        Ok(store.record(self.lease, update, schedule, rows).await?)
     }
 
     /// An audit row for a transition, with the step's reads.
@@ -340,4 +394,11 @@ pub(super) async fn applied<T>(
     call: impl Future<Output = Result<Called<T>, CloudError>>,
 ) -> Result<Called<Effect>, CloudError> {
     Ok(call.await?.map(|_| Effect::Applied))
+}
+
+/// The lock of a value no holder can leave half-changed (each holds it for one push or take).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

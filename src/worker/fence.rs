@@ -1,5 +1,5 @@
 //! The network fence: limits a leaked key in use to its workload's networks (IMS
-//! `SetAccessKeyPolicy`) beside the Deny policy, reads it back, and on cancel puts the
+//! `SetAccessKeyPolicy`) beside the Deny policy (at the same time), reads it back, and on cancel puts the
 //! previous policy back exactly as it was read.
 
 use super::context::{StepContext, StepError};
@@ -9,7 +9,7 @@ use crate::domain::findings::{Fence, Verified};
 use crate::domain::undo::Change;
 
 /// Fences the incident's key when networks are configured for its user; `None` when not.
-pub(super) async fn apply(ctx: &mut StepContext<'_>) -> Result<Option<Fence>, StepError> {
+pub(super) async fn apply(ctx: &StepContext<'_>) -> Result<Option<Fence>, StepError> {
     let user = ctx.user()?.to_owned();
     let key = ctx.incident.access_key_id.as_str().to_owned();
     let Some((networks, source)) = ctx.inner.config.fence.networks_for(&user) else {

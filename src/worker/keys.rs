@@ -3,6 +3,7 @@
 
 use super::context::{StepContext, StepError, applied};
 use crate::cloud::api::{AccessKeyInfo, KeyStatus, PolicyType};
+use crate::cloud::ratelimit::Priority;
 use crate::domain::undo::Change;
 
 /// Sets the incident's own key to `wanted` and verifies it (except in a dry run). Returns the
@@ -38,13 +39,22 @@ async fn set_listed_key_status(
     wanted: KeyStatus,
 ) -> Result<(Option<KeyStatus>, Vec<AccessKeyInfo>), StepError> {
     let client = ctx.client.clone();
+    // Disabling contains, so its reads go first, as `UpdateAccessKey` does.
+    let priority = match wanted {
+        KeyStatus::Inactive => Priority::Containment,
+        KeyStatus::Active => Priority::Normal,
+    };
     let status = |keys: &[AccessKeyInfo]| {
         keys.iter()
             .find(|k| k.access_key_id == key)
             .map(|k| k.status)
     };
     let listed = ctx
-        .read("ListAccessKeys", user, client.list_access_keys(user))
+        .read(
+            "ListAccessKeys",
+            user,
+            client.list_access_keys_as(user, priority),
+        )
         .await?;
     let Some(current) = status(&listed) else {
         return Ok((None, listed));
@@ -63,8 +73,12 @@ async fn set_listed_key_status(
     }
     if !ctx.dry_run() {
         let after = status(
-            &ctx.read("ListAccessKeys", user, client.list_access_keys(user))
-                .await?,
+            &ctx.read(
+                "ListAccessKeys",
+                user,
+                client.list_access_keys_as(user, priority),
+            )
+            .await?,
         );
         if after != Some(wanted) {
             return Err(StepError::Unverified(format!(

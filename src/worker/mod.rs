@@ -9,6 +9,7 @@ mod contain;
 mod context;
 mod deliver;
 mod fence;
+mod handover;
 mod identity;
 mod keys;
 mod logins;
@@ -40,6 +41,7 @@ use crate::store::{
     AuditGate, ClaimScope, Claimed, IncidentUpdate, Lease, ScheduleChange, Store, StoreError, Work,
 };
 use context::{StepContext, StepError, StepResult};
+use handover::{Carried, Handover};
 
 /// Names the API after which the crash test hook aborts the process; the hook exists only
 /// in builds with the `fault-injection` feature.
@@ -255,16 +257,15 @@ async fn run_claimed(inner: &Inner, claimed: Claimed) {
     let work_done = async {
         match work {
             Work::Step(step) => run_step(inner, &incident, &schedule, &lease, step).await,
-            Work::SettleAudit => settle_audit(inner, &incident, &schedule, &lease).await,
+            Work::SettleAudit => {
+                let settled = settle_audit(inner, &incident, &schedule, &lease).await;
+                record::step_ran("audit_settle", started.elapsed());
+                settled
+            }
         }
-    };
-    let step = match work {
-        Work::Step(step) => step.as_str(),
-        Work::SettleAudit => "audit_settle",
     };
     tokio::select! {
         result = work_done => {
-            record::step_ran(step, started.elapsed());
             match result {
             Ok(()) => tracing::debug!(incident.id = incident.id.0, ?work, duration_ms = started.elapsed().as_millis() as u64, "work done"),
             Err(StepError::Store(StoreError::LeaseLost(_))) => {
@@ -290,6 +291,7 @@ async fn heartbeat(inner: &Inner, lease: &Lease) -> StoreError {
     }
 }
 
+/// Runs the claimed step and, after triage, containment's act in the same claim.
 async fn run_step(
     inner: &Inner,
     incident: &crate::domain::Incident,
@@ -300,42 +302,81 @@ async fn run_step(
     let Some(account) = inner.accounts.route(incident.account_id.as_deref()) else {
         return stop_unknown_account(inner, incident, schedule, lease, step).await;
     };
-    let mut ctx = StepContext::new(inner, &inner.work[account], incident, schedule, lease, step);
-    match approval::gate(&mut ctx).await {
-        Ok(Some(waiting)) => return finish(&mut ctx, waiting).await,
+    let work = &inner.work[account];
+    let Some(next) = run_one(inner, work, incident, schedule, lease, step, None).await? else {
+        return Ok(());
+    };
+    let carried = Some(next.carried);
+    run_one(
+        inner,
+        work,
+        &next.incident,
+        &next.schedule,
+        lease,
+        next.step,
+        carried,
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Runs one step; the step to run next in the same claim, if any.
+async fn run_one(
+    inner: &Inner,
+    work: &AccountWork,
+    incident: &crate::domain::Incident,
+    schedule: &Schedule,
+    lease: &Lease,
+    step: Step,
+    carried: Option<Carried>,
+) -> Result<Option<Handover>, StepError> {
+    let started = std::time::Instant::now();
+    let mut ctx = StepContext::new(inner, work, incident, schedule, lease, step);
+    if let Some(carried) = carried {
+        ctx = ctx.carrying(carried);
+    }
+    let ran = decide(&mut ctx).await;
+    record::step_ran(step.as_str(), started.elapsed());
+    ran
+}
+
+async fn decide(ctx: &mut StepContext<'_>) -> Result<Option<Handover>, StepError> {
+    let step = ctx.step;
+    match approval::gate(ctx).await {
+        Ok(Some(waiting)) => return finish(ctx, waiting).await,
         Ok(None) => {}
         Err(err) => return Err(err),
     }
     let result = match step {
-        Step::Triage => triage::run(&mut ctx).await,
-        Step::DisableKey => contain::disable(&mut ctx, Finding::DisableKey).await,
-        Step::Revoke => contain::revoke(&mut ctx).await,
-        Step::EnforceMfa => mfa::run(&mut ctx).await,
-        Step::Audit => trail::first_pass(&mut ctx).await,
-        Step::Billing => billing::run(&mut ctx).await,
-        Step::Rotate => rotate::create_and_deliver(&mut ctx).await,
-        Step::AwaitingCutover => rotate::await_cutover(&mut ctx).await,
-        Step::DisableOldKey => contain::disable(&mut ctx, Finding::DisableOldKey).await,
-        Step::DeleteKey => retire::delete_key(&mut ctx).await,
-        Step::Reenable => retire::reenable(&mut ctx).await,
-        Step::Cancelling => retire::cancel(&mut ctx).await,
+        Step::Triage => triage::run(ctx).await,
+        Step::DisableKey => contain::disable(ctx, Finding::DisableKey).await,
+        Step::Revoke => contain::revoke(ctx).await,
+        Step::EnforceMfa => mfa::run(ctx).await,
+        Step::Audit => trail::first_pass(ctx).await,
+        Step::Billing => billing::run(ctx).await,
+        Step::Rotate => rotate::create_and_deliver(ctx).await,
+        Step::AwaitingCutover => rotate::await_cutover(ctx).await,
+        Step::DisableOldKey => contain::disable(ctx, Finding::DisableOldKey).await,
+        Step::DeleteKey => retire::delete_key(ctx).await,
+        Step::Reenable => retire::reenable(ctx).await,
+        Step::Cancelling => retire::cancel(ctx).await,
         // Never claimed (it waits for a person); should a claim find it, look again later.
         Step::AwaitingOperator => Ok(StepResult::wait_until(
             Utc::now() + chrono::Duration::hours(1),
         )),
     };
     match result {
-        Ok(outcome) => finish(&mut ctx, outcome).await,
+        Ok(outcome) => finish(ctx, outcome).await,
         Err(StepError::Store(err)) => Err(StepError::Store(err)),
         Err(StepError::Protected { target, why }) => {
             let named = identity::Named {
                 refused_change_to: Some(target),
                 ..identity::Named::default()
             };
-            let stop = identity::stop(&ctx, why, named);
-            finish(&mut ctx, stop).await
+            let stop = identity::stop(ctx, why, named);
+            finish(ctx, stop).await
         }
-        Err(err) => fail(&mut ctx, err).await,
+        Err(err) => fail(ctx, err).await.map(|()| None),
     }
 }
 
@@ -361,11 +402,16 @@ async fn stop_unknown_account(
             StepResult::halted(Reason::UnknownAccount(step))
         }
     };
-    finish(&mut ctx, outcome).await
+    finish(&mut ctx, outcome).await.map(|_| ())
 }
 
-/// Applies a step's verdict: the transition, its findings and audit rows, in one transaction.
-async fn finish(ctx: &mut StepContext<'_>, outcome: StepResult) -> Result<(), StepError> {
+/// Applies a step's verdict: the transition, its findings and audit rows, in one transaction;
+/// or, when containment's act follows in the same claim, hands them over to be written with
+/// its first write.
+async fn finish(
+    ctx: &mut StepContext<'_>,
+    outcome: StepResult,
+) -> Result<Option<Handover>, StepError> {
     if let Some(at) = outcome.wait_until {
         // Waiting is not failing: the step's attempts are not spent.
         let update = IncidentUpdate {
@@ -379,10 +425,7 @@ async fn finish(ctx: &mut StepContext<'_>, outcome: StepResult) -> Result<(), St
             ..ScheduleChange::default()
         };
         let reads = ctx.take_reads();
-        ctx.inner
-            .store
-            .record(ctx.lease, update, schedule, reads)
-            .await?;
+        ctx.commit(update, schedule, reads).await?;
         // The sweep may have finished while this step looked: its wake-up then found the
         // incident still leased, so wake it now.
         if let Some(sweep) = outcome.parked_on
@@ -390,7 +433,7 @@ async fn finish(ctx: &mut StepContext<'_>, outcome: StepResult) -> Result<(), St
         {
             ctx.inner.wake.notify_one();
         }
-        return Ok(());
+        return Ok(None);
     }
     let from = ctx.incident.state;
     let path = outcome.path.or(ctx.incident.path);
@@ -428,8 +471,18 @@ async fn finish(ctx: &mut StepContext<'_>, outcome: StepResult) -> Result<(), St
         step_attempts: Some(0),
         release: true,
     };
-    let store = &ctx.inner.store;
-    store.record(ctx.lease, update, schedule, audit).await?;
+    if let Some(next) = handover::next_step(ctx.step, to) {
+        if ctx.dry_run() {
+            tracing::info!(incident.id = ctx.incident.id.0, from = %from, to = %to, dry_run = true,
+                "transition in dry run, written with the next step's first record: the step's changes would be made, none was");
+        } else {
+            tracing::info!(incident.id = ctx.incident.id.0, from = %from, to = %to,
+                "transition, written with the next step's first record");
+        }
+        let handover = Handover::new(next, ctx.incident, ctx.schedule, update, schedule, audit);
+        return Ok(Some(handover));
+    }
+    ctx.commit(update, schedule, audit).await?;
     // Only the first containment is the incident's: a later step that verifies a key
     // disabled (after a cutover, say) does not contain it again.
     if outcome.contained && ctx.incident.contained_at.is_none() {
@@ -450,7 +503,7 @@ async fn finish(ctx: &mut StepContext<'_>, outcome: StepResult) -> Result<(), St
     } else {
         tracing::info!(incident.id = ctx.incident.id.0, from = %from, to = %to, "transition");
     }
-    Ok(())
+    Ok(None)
 }
 
 /// A failed step: rescheduled while its failures are transient and attempts remain,
@@ -498,8 +551,7 @@ async fn fail(ctx: &mut StepContext<'_>, err: StepError) -> Result<(), StepError
             release: true,
             ..ScheduleChange::default()
         };
-        let store = &ctx.inner.store;
-        return Ok(store.record(ctx.lease, update, schedule, audit).await?);
+        return ctx.commit(update, schedule, audit).await;
     }
     let from = ctx.incident.state;
     let to = transition(from, Event::Halted(Reason::StepFailed(ctx.step)))
@@ -518,8 +570,7 @@ async fn fail(ctx: &mut StepContext<'_>, err: StepError) -> Result<(), StepError
         release: true,
         ..ScheduleChange::default()
     };
-    let store = &ctx.inner.store;
-    Ok(store.record(ctx.lease, update, schedule, audit).await?)
+    ctx.commit(update, schedule, audit).await
 }
 
 fn retry_after(err: &StepError) -> Option<Duration> {

@@ -97,7 +97,11 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
             Some(info) if info.account_type == AccountType::RamUser && info.user_name.is_some() => {
                 let user = info.user_name.unwrap_or_default();
                 let keys = ctx
-                    .read("ListAccessKeys", &user, client.list_access_keys(&user))
+                    .read(
+                        "ListAccessKeys",
+                        &user,
+                        client.list_access_keys_as(&user, Priority::Containment),
+                    )
                     .await?;
                 if !keys.iter().any(|k| k.access_key_id == key) {
                     return Ok(owner_unknown(Triage {

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::cloud_support::{LEAKED_KEY, calls, emulator, set_faults};
 use crate::helpers::TestDaemon;
-use crate::remediation::{daemon, report};
+use crate::remediation::{audit_actions, daemon, report};
 
 /// Long enough that calls made at once overlap and calls made in turn cannot.
 const LATENCY_MS: u64 = 100;
@@ -213,5 +213,41 @@ async fn an_attach_that_finds_the_policy_gone_has_it_checked_again_and_attaches(
     assert!(
         reads_after > reads_before,
         "the policy is checked again after an attach found it gone"
+    );
+}
+
+#[tokio::test]
+async fn triages_verdict_is_committed_with_the_first_intent_of_the_act() {
+    let (url, _emulator) = emulator("leaked-in-use.json", |_| {}).await;
+    // Each call takes long enough that two commits around a claim cannot share a timestamp.
+    set_faults(
+        &url,
+        json!({"throttle_rate": 0.0, "error_rate": 0.0, "latency_ms": 20, "fail_next": []}),
+    )
+    .await;
+    let app = daemon(&url, &[("AKGUARD__CONTAINMENT__NETWORK_FENCE", "off")]).await;
+    let incident = contain(&app, LEAKED_KEY).await;
+    let id = incident["id"].as_i64().unwrap();
+    let events = audit_actions(&app, id).await;
+    let triaged = events
+        .iter()
+        .position(|e| e["action"] == "incident.transition" && e["detail"]["to"] == "revoke")
+        .expect("triage's transition");
+    let intent = events[triaged..]
+        .iter()
+        .find(|e| e["action"] == "cloud.intent")
+        .expect("an intent after triage");
+    assert_eq!(
+        events[triaged]["at"], intent["at"],
+        "triage's verdict and the act's first intent are one commit: {intent:#}"
+    );
+    // The intent precedes its call in the trail, and the call's result follows it.
+    let api = intent["detail"]["api"].as_str().unwrap();
+    assert!(
+        events
+            .iter()
+            .skip_while(|e| e["id"] != intent["id"])
+            .any(|e| e["action"] == "cloud.call" && e["detail"]["api"] == api),
+        "{api}'s result follows its intent"
     );
 }

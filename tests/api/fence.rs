@@ -7,7 +7,7 @@ use akguard_emulator::SOURCE_IP_HEADER;
 use serde_json::{Value, json};
 
 use crate::artefacts::act;
-use crate::cloud_support::{LEAKED_KEY, calls_of, emulator, state};
+use crate::cloud_support::{LEAKED_KEY, calls, calls_of, emulator, set_faults, state};
 use crate::remediation::{daemon_with, report, user};
 
 const LEAKED_SECRET: &str = "Xk3pLm9QwRt7YvZ2Nb5HjF8sDc4GaE";
@@ -198,4 +198,45 @@ async fn a_crash_right_after_setting_the_fence_is_settled_by_reading_it_and_canc
         r#"{"Version":1,"Status":"Inactive","Statements":[]}"#
     );
     assert_eq!(leaked_key_call(&url, ATTACKER).await.0, 200);
+}
+
+#[tokio::test]
+async fn the_fence_is_set_beside_the_deny_policy_not_after_it() {
+    let (url, _emulator) = emulator("leaked-in-use.json", |_| {}).await;
+    // Long enough that a call made after another's answer cannot start before it.
+    set_faults(
+        &url,
+        json!({"throttle_rate": 0.0, "error_rate": 0.0, "latency_ms": 100, "fail_next": []}),
+    )
+    .await;
+    let app = daemon_with(&url, FENCE, &[]).await;
+    let id = report(&app, LEAKED_KEY, 25).await;
+    let incident = app
+        .wait_for_incident(id, "contained", |i| !i["contained_at"].is_null())
+        .await;
+    assert_eq!(
+        incident["findings"]["fence"]["verified"], true,
+        "{incident:#}"
+    );
+    assert_eq!(incident["findings"]["revoke"]["verified"], true);
+    let log = calls(&url).await;
+    let first = |action: &str, field: &str| -> chrono::DateTime<chrono::Utc> {
+        let call = log
+            .iter()
+            .filter(|c| {
+                c["params"]["UserName"] == "ci-deployer"
+                    || c["params"]["UserAccessKeyId"] == LEAKED_KEY
+            })
+            .find(|c| c["action"] == action)
+            .unwrap_or_else(|| panic!("no {action} call"));
+        call[field].as_str().unwrap().parse().unwrap()
+    };
+    assert!(
+        first("GetAccessKeyPolicy", "at") < first("AttachPolicyToUser", "answered_at"),
+        "the fence's read starts while the attach is under way"
+    );
+    assert!(
+        first("SetAccessKeyPolicy", "at") < first("ListPoliciesForUser", "answered_at"),
+        "the fence is set while the attach is verified"
+    );
 }

@@ -71,6 +71,7 @@ fn class(call: &Value) -> &'static str {
         .any(|prefix| action.starts_with(prefix));
     match call["product"].as_str() {
         Some("actiontrail") if action == "LookupEvents" => "lookup_events",
+        Some("ims") if action == "SetAccessKeyPolicy" => "access_key_policy",
         Some("ram" | "ims") if !read => "ram_write",
         _ => "other",
     }

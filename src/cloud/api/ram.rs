@@ -140,9 +140,20 @@ impl CloudClient {
         &self,
         user_name: &str,
     ) -> Result<Called<Vec<AccessKeyInfo>>, CloudError> {
-        let called = self
-            .call(ram("ListAccessKeys").param("UserName", user_name))
-            .await?;
+        self.list_access_keys_as(user_name, Priority::Normal).await
+    }
+
+    /// `list_access_keys` waiting for the rate limit as `priority` (containment's reads go
+    /// before the rest).
+    pub async fn list_access_keys_as(
+        &self,
+        user_name: &str,
+        priority: Priority,
+    ) -> Result<Called<Vec<AccessKeyInfo>>, CloudError> {
+        let request = ram("ListAccessKeys")
+            .param("UserName", user_name)
+            .priority(priority);
+        let called = self.call(request).await?;
         let keys = items(&called.value, "AccessKeys", "AccessKey")
             .into_iter()
             .filter_map(|k| {
@@ -324,9 +335,20 @@ impl CloudClient {
         &self,
         user_name: &str,
     ) -> Result<Called<Vec<AttachedPolicy>>, CloudError> {
-        let called = self
-            .call(ram("ListPoliciesForUser").param("UserName", user_name))
-            .await?;
+        self.list_policies_for_user_as(user_name, Priority::Normal)
+            .await
+    }
+
+    /// `list_policies_for_user` waiting for the rate limit as `priority`.
+    pub async fn list_policies_for_user_as(
+        &self,
+        user_name: &str,
+        priority: Priority,
+    ) -> Result<Called<Vec<AttachedPolicy>>, CloudError> {
+        let request = ram("ListPoliciesForUser")
+            .param("UserName", user_name)
+            .priority(priority);
+        let called = self.call(request).await?;
         let policies = items(&called.value, "Policies", "Policy")
             .into_iter()
             .filter_map(|p| {

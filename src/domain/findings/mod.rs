@@ -109,6 +109,11 @@ impl FindingsPatch {
         self.0.push(finding);
     }
 
+    /// Appends `later`'s records after these, as if written after them.
+    pub fn extend(&mut self, later: FindingsPatch) {
+        self.0.extend(later.0);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
