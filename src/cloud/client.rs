@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::watch;
 
-use super::credentials::{AssumeRole, BaseSource, CredentialProvider};
+use super::credentials::{AssumeRole, BaseSource, CredentialProvider, Credentials, Held};
 use super::error::{CloudError, ErrorClass};
 use super::product::Product;
 use super::ratelimit::{ApiClass, Priority, RateLimiter, SlotLedger};
@@ -105,7 +105,8 @@ fn is_read(action: &str) -> bool {
 /// [`CloudClient::in_session`] share its credentials cache, endpoints and rate limits.
 pub struct CloudClient {
     core: Arc<Core>,
-    /// The role session this client's calls are made in; `None`: the account-wide one.
+    /// The role session this client's changes are made in (its reads too, once the session
+    /// is at hand: see `signing`); `None`: the account-wide one.
     session: Option<String>,
 }
 
@@ -188,7 +189,7 @@ impl CloudClient {
     }
 
     /// This client acting in role session `name` (with an `AssumeRole`; the same client
-    /// without one), so the account's ActionTrail names the incident behind each call.
+    /// without one), so the account's ActionTrail names the incident behind each change.
     pub fn in_session(&self, name: String) -> Self {
         Self {
             core: self.core.clone(),
@@ -205,8 +206,33 @@ impl CloudClient {
         &self.core.credentials
     }
 
-    pub(super) fn session(&self) -> Option<&str> {
-        self.session.as_deref()
+    /// The credentials to sign `action` with. Anything but a read waits for this client's
+    /// own role session, so the account's ActionTrail ties every change to its incident. A
+    /// read signs with that session once it is at hand; until then with the account-wide
+    /// session (held since readiness) while the session is assumed beside it, so an
+    /// incident's first reads do not wait on its `AssumeRole`. A failed assumption is left
+    /// to the first change, which fetches again and fails as it would have.
+    async fn signing(&self, action: &str) -> Result<Credentials, CloudError> {
+        let provider = &self.core.credentials;
+        let session = self.session.as_deref();
+        let Some(name) = session.filter(|_| is_read(action)) else {
+            return provider.current(session).await;
+        };
+        match provider.held(name) {
+            Held::Ready => provider.current(session).await,
+            Held::Fetching => provider.current(None).await,
+            Held::Missing => {
+                let core = self.core.clone();
+                let name = name.to_owned();
+                tokio::spawn(async move {
+                    if let Err(err) = core.credentials.current(Some(&name)).await {
+                        tracing::warn!(session = %name, error = %err,
+                            "assuming the role session ahead of its changes failed; its first change tries again");
+                    }
+                });
+                provider.current(None).await
+            }
+        }
     }
 
     /// The ActionTrail endpoint that stores `region`'s events.
@@ -237,7 +263,7 @@ impl CloudClient {
                 .acquire(request.class, request.priority)
                 .await;
             record::rate_limit_wait(&self.core.account, request.class.as_str(), queued.elapsed());
-            let credentials = self.core.credentials.current(self.session()).await?;
+            let credentials = self.signing(request.action).await?;
             if let Ok(mut gate) = SEND_GATE.try_with(watch::Receiver::clone)
                 && gate.wait_for(|open| *open).await.is_err()
             {

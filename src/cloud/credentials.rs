@@ -35,6 +35,14 @@ impl fmt::Debug for Credentials {
     }
 }
 
+/// Where a role session's credentials stand, for a read deciding whether to wait for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    Ready,
+    Fetching,
+    Missing,
+}
+
 /// Where the first credentials come from.
 #[derive(Debug, Clone)]
 pub enum BaseSource {
@@ -111,12 +119,36 @@ impl CredentialProvider {
         Ok(current)
     }
 
-    /// The AccessKey IDs in use: the base key's and, with an `AssumeRole`, the role's in
-    /// `session` and in every other session held now.
-    pub async fn key_ids(&self, session: Option<&str>) -> Result<Vec<String>, CloudError> {
+    /// Whether `session`'s credentials are at hand, being fetched, or still to be fetched.
+    /// Without an `AssumeRole` every session signs with the base credentials: at hand.
+    pub fn held(&self, session: &str) -> Held {
+        if self.assume.is_none() {
+            return Held::Ready;
+        }
+        let Some(slot) = self.lock_sessions().get(session).cloned() else {
+            return Held::Missing;
+        };
+        let now = Utc::now();
+        match slot.try_lock() {
+            Err(_) => Held::Fetching,
+            Ok(cached)
+                if cached
+                    .as_ref()
+                    .is_some_and(|c| c.refresh_at.is_none_or(|at| now < at)) =>
+            {
+                Held::Ready
+            }
+            Ok(_) => Held::Missing,
+        }
+    }
+
+    /// The AccessKey IDs in use: the base key's and, with an `AssumeRole`, the role's in the
+    /// account-wide session and in every other session held now. A session still being
+    /// assumed is not waited for: its key did not exist when the incident's key was reported.
+    pub async fn key_ids(&self) -> Result<Vec<String>, CloudError> {
         let base = self.cached(&self.base_cache, || self.fetch_base()).await?;
         let mut ids = vec![base.access_key_id];
-        let current = self.current(session).await?;
+        let current = self.current(None).await?;
         // A slot being fetched is skipped rather than waited for: a self-protection check
         // must not stall behind another session's AssumeRole.
         let slots: Vec<Slot> = self.lock_sessions().values().cloned().collect();

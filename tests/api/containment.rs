@@ -4,60 +4,92 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::cloud_support::{LEAKED_KEY, calls, emulator, set_faults};
+use crate::cloud_support::{LEAKED_KEY, calls, emulator, set_faults, state};
 use crate::helpers::TestDaemon;
-use crate::remediation::{audit_actions, daemon, report};
+use crate::remediation::{MUTATING, audit_actions, daemon, report};
 
 /// Long enough that calls made at once overlap and calls made in turn cannot.
 const LATENCY_MS: u64 = 100;
 const BUSY_KEY: &str = "LTAI5tBusyWorkload000001";
 const QUIET_KEY: &str = "LTAI5tQuietWorkload00001";
+/// The home account's role akguard acts through, when it is configured to.
+const ROLE: &str = "acs:ram::1234567890123456:role/akguard-responder";
 
 fn time(value: &Value) -> DateTime<Utc> {
     value.as_str().unwrap().parse().unwrap()
 }
 
-/// The calls naming `key` or `user` from the report to containment, grouped into the
-/// sequential round trips they took (calls that overlap share one), each sorted by name.
-async fn round_trips(url: &str, incident: &Value, key: &str, user: &str) -> Vec<Vec<String>> {
+/// One call on a containment path, as the emulator logged it.
+struct Call {
+    at: DateTime<Utc>,
+    /// `None` while the call is still in flight.
+    answered: Option<DateTime<Utc>>,
+    action: String,
+    access_key_id: String,
+}
+
+impl Call {
+    fn of(logged: &Value) -> Self {
+        Self {
+            at: time(&logged["at"]),
+            answered: logged.get("answered_at").map(time),
+            action: logged["action"].as_str().unwrap().to_owned(),
+            access_key_id: logged["access_key_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        }
+    }
+
+    /// When the call was answered; one still in flight runs on past every other call.
+    fn end(&self) -> DateTime<Utc> {
+        self.answered.unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+}
+
+/// The calls naming `key` or `user` from the report to containment, in the order they began.
+async fn path(url: &str, incident: &Value, key: &str, user: &str) -> Vec<Call> {
     let from = time(&incident["created_at"]);
     let to = time(&incident["contained_at"]);
-    let mut path: Vec<(DateTime<Utc>, DateTime<Utc>, String)> = calls(url)
+    let mut path: Vec<Call> = calls(url)
         .await
         .iter()
         .filter(|c| {
             let p = &c["params"];
             p["UserAccessKeyId"] == key || p["AccessKey"] == key || p["UserName"] == user
         })
-        .map(|c| {
-            let answered = time(&c["answered_at"]);
-            (
-                time(&c["at"]),
-                answered,
-                c["action"].as_str().unwrap().to_owned(),
-            )
-        })
-        .filter(|(at, _, _)| from <= *at && *at <= to)
+        .map(Call::of)
+        .filter(|c| from <= c.at && c.at <= to)
         .collect();
-    path.sort();
-    let mut rounds: Vec<Vec<String>> = Vec::new();
-    let mut end = from;
-    for (at, answered, action) in path {
+    path.sort_by_key(|c| c.at);
+    path
+}
+
+/// `path` grouped into the sequential round trips it took (calls that overlap share one):
+/// each round's calls, and when the round began and ended.
+fn rounds(path: &[Call]) -> Vec<(Vec<String>, DateTime<Utc>, DateTime<Utc>)> {
+    let mut rounds: Vec<(Vec<String>, DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+    for call in path {
         match rounds.last_mut() {
-            Some(round) if at < end => {
-                round.push(action);
-                end = end.max(answered);
+            Some((round, _, end)) if call.at < *end => {
+                round.push(call.action.clone());
+                *end = (*end).max(call.end());
             }
-            _ => {
-                rounds.push(vec![action]);
-                end = answered;
-            }
+            _ => rounds.push((vec![call.action.clone()], call.at, call.end())),
         }
     }
-    for round in &mut rounds {
+    for (round, _, _) in &mut rounds {
         round.sort();
     }
     rounds
+}
+
+async fn round_trips(url: &str, incident: &Value, key: &str, user: &str) -> Vec<Vec<String>> {
+    let path = path(url, incident, key, user).await;
+    rounds(&path)
+        .into_iter()
+        .map(|(round, _, _)| round)
+        .collect()
 }
 
 async fn contain(app: &TestDaemon, key: &str) -> Value {
@@ -66,8 +98,64 @@ async fn contain(app: &TestDaemon, key: &str) -> Value {
         .await
 }
 
-#[tokio::test]
-async fn containment_learns_owner_and_last_use_at_once_then_acts_and_verifies() {
+/// With akguard acting through a role, `incident`'s role session was assumed while the first
+/// round of its path ran (so it cost no round of its own), and every change on the path was
+/// signed in that session, which names the incident in the account's ActionTrail.
+async fn acted_in_its_own_session(url: &str, incident: &Value, key: &str, user: &str) {
+    let session = format!("akguard-{}", incident["id"]);
+    let path = path(url, incident, key, user).await;
+    let (_, first_began, first_ended) = rounds(&path)[0].clone();
+    let log = calls(url).await;
+    let assumed: Vec<Call> = log
+        .iter()
+        .filter(|c| {
+            c["action"] == "AssumeRole"
+                && c["params"]["RoleSessionName"] == session
+                && c["status"] == 200
+        })
+        .map(Call::of)
+        .collect();
+    assert_eq!(assumed.len(), 1, "{session} assumed once");
+    let assumed = &assumed[0];
+    assert!(
+        assumed.at < first_ended && first_began < assumed.end(),
+        "{session} was assumed beside the first round ({first_began}..{first_ended}), not \
+         before it: {}..{}",
+        assumed.at,
+        assumed.end()
+    );
+    let world = state(url).await;
+    let session_of = |access_key_id: &str| {
+        world["temporary_credentials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["access_key_id"] == access_key_id)
+            .map(|c| c["session_name"].as_str().unwrap().to_owned())
+    };
+    let changes: Vec<&Call> = path
+        .iter()
+        .filter(|c| MUTATING.contains(&c.action.as_str()))
+        .collect();
+    assert!(!changes.is_empty(), "{key}: no change on the path");
+    for change in changes {
+        assert_eq!(
+            session_of(&change.access_key_id).as_deref(),
+            Some(session.as_str()),
+            "{} on {key} was not signed in the incident's session",
+            change.action
+        );
+        assert!(
+            assumed.end() <= change.at,
+            "{} was sent before its session was assumed",
+            change.action
+        );
+    }
+}
+
+/// Contains an in-use key twice and an unused key once, checking each path's round trips;
+/// with `role`, akguard acts through the home account's `role_arn`.
+async fn contains_in_three_round_trips(role: bool) {
     let (url, _emulator) = emulator("leaked-in-use.json", |s| {
         let user = |name: &str, key: &str, last_used: Option<&str>| {
             let mut access_key = json!({"id": key, "secret": format!("{key}Secret"),
@@ -91,14 +179,14 @@ async fn containment_learns_owner_and_last_use_at_once_then_acts_and_verifies() 
     // client-side limit on reads (`other`, 20/s by default) spaces any two reads 52.5 ms
     // apart, which would serialise the calls made at once; it is lifted here, as in the
     // benchmark, so the test sees the order akguard asks for.
-    let app = daemon(
-        &url,
-        &[
-            ("AKGUARD__CONTAINMENT__NETWORK_FENCE", "off"),
-            ("AKGUARD__ALIBABA__RATE_LIMITS__OTHER", "0"),
-        ],
-    )
-    .await;
+    let mut settings = vec![
+        ("AKGUARD__CONTAINMENT__NETWORK_FENCE", "off"),
+        ("AKGUARD__ALIBABA__RATE_LIMITS__OTHER", "0"),
+    ];
+    if role {
+        settings.push(("AKGUARD__ALIBABA__ROLE_ARN", ROLE));
+    }
+    let app = daemon(&url, &settings).await;
     let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
 
     // The first containment also makes sure of the Deny policy, by its name alone.
@@ -118,6 +206,9 @@ async fn containment_learns_owner_and_last_use_at_once_then_acts_and_verifies() 
             ],
             "{key}: one round trip before the act, the act, then the verify"
         );
+        if role {
+            acted_in_its_own_session(&url, incident, key, user).await;
+        }
     }
     let log = calls(&url).await;
     let policy_reads: Vec<DateTime<Utc>> = log
@@ -157,7 +248,22 @@ async fn containment_learns_owner_and_last_use_at_once_then_acts_and_verifies() 
         ],
         "one round trip to learn owner and last use, the key's status, the act, the verify"
     );
+    if role {
+        acted_in_its_own_session(&url, &quiet, QUIET_KEY, "svc-quiet").await;
+    }
     assert_eq!(quiet["findings"]["disable_key"]["verified"], true);
+}
+
+#[tokio::test]
+async fn containment_learns_owner_and_last_use_at_once_then_acts_and_verifies() {
+    contains_in_three_round_trips(false).await;
+}
+
+/// Regression: each incident's role session was assumed before its first read, a round trip
+/// of its own ahead of the containment path.
+#[tokio::test]
+async fn through_a_role_the_incidents_session_is_assumed_beside_its_first_reads() {
+    contains_in_three_round_trips(true).await;
 }
 
 #[tokio::test]

@@ -44,9 +44,9 @@ impl CloudClient {
     }
 
     /// The AccessKey IDs akguard signs with now: the base key and, with `role_arn`, the
-    /// assumed role's temporary one (which changes as it is refreshed).
+    /// assumed role's temporary ones (which change as they are refreshed).
     pub async fn own_access_key_ids(&self) -> Result<Vec<String>, CloudError> {
-        self.credentials().key_ids(self.session()).await
+        self.credentials().key_ids().await
     }
 }
 
