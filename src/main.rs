@@ -41,7 +41,8 @@ use tokio_util::sync::CancellationToken;
                   AKGUARD__SECTION__KEY environment variables (e.g. AKGUARD__LOG__FORMAT=json).\n\
                   `incidents` talks to a running daemon: AKGUARD_URL and AKGUARD_TOKEN (or --url, \
                   --token-file) say where and as whom.\n\
-                  Start with `akguard demo`; see `akguard help <COMMAND>` for each command."
+                  See `akguard help <COMMAND>` for each command. Builds with the emulator (the \
+                  default) show akguard at work with nothing configured: `akguard demo`."
 )]
 struct Cli {
     #[command(subcommand)]

@@ -165,16 +165,19 @@ impl RateLimiter {
 
     /// Waits for this process's slot; the class's interval, or `None` when it is unlimited.
     async fn acquire_local(&self, class: ApiClass, priority: Priority) -> Option<Duration> {
-        let mut registered = false;
+        let mut waiting = Waiting {
+            lanes: &self.lanes,
+            class,
+            priority,
+            counted: false,
+        };
         loop {
             let wait = {
-                let mut lanes = self
-                    .lanes
-                    .lock()
-                    .expect("rate limiter lock is not poisoned");
+                let mut lanes = lock(&self.lanes);
                 let lane = lanes.get_mut(&class)?;
-                if registered {
+                if waiting.counted {
                     lane.waiting[priority as usize] -= 1;
+                    waiting.counted = false;
                 }
                 let now = Instant::now();
                 let outranked = lane.waiting[priority as usize + 1..].iter().any(|&n| n > 0);
@@ -191,7 +194,7 @@ impl RateLimiter {
                     return Some(lane.interval);
                 }
                 lane.waiting[priority as usize] += 1;
-                registered = true;
+                waiting.counted = true;
                 // An outranked caller re-checks after one interval; the others when a slot frees.
                 lane.next_free
                     .saturating_duration_since(now)
@@ -204,6 +207,33 @@ impl RateLimiter {
             tokio::time::sleep(wait).await;
         }
     }
+}
+
+/// A caller counted among its lane's waiters while it sleeps. A caller dropped mid-wait (its
+/// step abandoned on a lost lease, its intent refused) is uncounted here; otherwise lower
+/// priorities would defer to it for good.
+struct Waiting<'a> {
+    lanes: &'a Mutex<HashMap<ApiClass, Lane>>,
+    class: ApiClass,
+    priority: Priority,
+    counted: bool,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if self.counted
+            && let Some(lane) = lock(self.lanes).get_mut(&self.class)
+        {
+            lane.waiting[self.priority as usize] -= 1;
+        }
+    }
+}
+
+/// The lanes' lock: each holder changes a lane in one step, so a poisoned one is whole.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Books this call's slot in the fleet's schedule and waits for it. The schedule is in wall
@@ -289,6 +319,31 @@ mod tests {
         limiter.acquire(ApiClass::RamWrite, Priority::Normal).await;
         limiter.acquire(ApiClass::RamWrite, Priority::Normal).await;
         assert_eq!(idle.elapsed(), Duration::from_millis(103));
+    }
+
+    /// A step abandoned while its call waits (its lease lost, its intent refused) must not
+    /// leave the call counted as waiting: lower priorities would defer to it for good.
+    #[tokio::test(start_paused = true)]
+    async fn a_waiter_dropped_mid_wait_no_longer_outranks_the_lane() {
+        let limiter = RateLimiter::new(&[(ApiClass::RamWrite, 1.0)]);
+        limiter.acquire(ApiClass::RamWrite, Priority::Normal).await;
+        let abandoned = tokio::time::timeout(
+            Duration::from_millis(100),
+            limiter.acquire(ApiClass::RamWrite, Priority::Containment),
+        )
+        .await;
+        assert!(
+            abandoned.is_err(),
+            "the containment call waited for its slot"
+        );
+        let start = Instant::now();
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            limiter.acquire(ApiClass::RamWrite, Priority::Normal),
+        )
+        .await
+        .expect("a normal call gets the next slot once the containment caller is gone");
+        assert_eq!(start.elapsed(), Duration::from_millis(930));
     }
 
     #[tokio::test(start_paused = true)]
