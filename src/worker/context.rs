@@ -241,13 +241,7 @@ impl<'a> StepContext<'a> {
         Fut: Future<Output = Result<Called<Effect>, CloudError>>,
     {
         super::identity::guard(self, target)?;
-        let token = format!(
-            "{}:{}:{}:{}",
-            self.incident.id,
-            self.step.as_str(),
-            action,
-            target
-        );
+        let token = self.idempotency_token(action, target);
         let mut base = json!({"step": self.step.as_str(), "api": action, "target": target, "idempotency_token": token});
         if let Some(change) = &change {
             base["change"] = json!(change);
@@ -314,17 +308,21 @@ impl<'a> StepContext<'a> {
     pub async fn reconciled(&self, change: Change) -> Result<(), StepError> {
         let action = change.api();
         let target = change.target().to_owned();
-        let token = format!(
-            "{}:{}:{}:{}",
-            self.incident.id,
-            self.step.as_str(),
-            action,
-            target
-        );
+        let token = self.idempotency_token(action, &target);
         let detail = json!({"step": self.step.as_str(), "api": action, "target": target,
             "idempotency_token": token, "change": change, "outcome": "applied"});
         self.write(vec![self.entry("cloud.reconciled", detail)])
             .await
+    }
+
+    /// Names one change of one step of the incident: the intent, its result and a
+    /// reconciliation of it carry the same token.
+    fn idempotency_token(&self, action: &str, target: &str) -> String {
+        format!(
+            "{}:{}:{action}:{target}",
+            self.incident.id,
+            self.step.as_str()
+        )
     }
 
     /// Test hook: dies between a successful effect and its record, the worst moment.
