@@ -184,6 +184,8 @@ struct LatencyReport {
     in_use: Sample,
     /// akguard's own time between calls on every measured containment path, sorted.
     gaps_us: Vec<i64>,
+    /// The same gaps by the round trips they separate and the call they delayed, each sorted.
+    gaps_by_pair: BTreeMap<String, Vec<i64>>,
     /// From the report's `created_at` to its first call, sorted.
     lead_in_us: Vec<i64>,
     /// How many measured incidents took how many sequential round trips.
@@ -268,10 +270,14 @@ async fn latency_phase(incidents: usize, rate: f64, mode: Observe) -> LatencyRep
     let mut ttc_ms: Vec<i64> = samples.iter().map(|s| s.ttc_ms).collect();
     ttc_ms.sort_unstable();
     let mut gaps_us = Vec::new();
+    let mut gaps_by_pair: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     let mut lead_in_us = Vec::new();
     let mut round_trips = BTreeMap::new();
     for s in &samples {
         let rounds = containment::rounds(&s.path);
+        for (pair, gap) in rounds.pairs.into_iter().zip(&rounds.gaps_us) {
+            gaps_by_pair.entry(pair).or_default().push(*gap);
+        }
         gaps_us.extend(rounds.gaps_us);
         *round_trips.entry(rounds.count).or_insert(0) += 1;
         if let Some(first) = s.path.first() {
@@ -283,6 +289,9 @@ async fn latency_phase(incidents: usize, rate: f64, mode: Observe) -> LatencyRep
         }
     }
     gaps_us.sort_unstable();
+    for gaps in gaps_by_pair.values_mut() {
+        gaps.sort_unstable();
+    }
     lead_in_us.sort_unstable();
     let bare_ms = containment::bare_round_trips(&rig.emulator_url, BARE_CALLS).await;
     let (daemon_exit, observed) = rig.stop();
@@ -295,6 +304,7 @@ async fn latency_phase(incidents: usize, rate: f64, mode: Observe) -> LatencyRep
         ttc_ms,
         in_use,
         gaps_us,
+        gaps_by_pair,
         lead_in_us,
         round_trips,
         bare_ms,
@@ -1066,6 +1076,15 @@ fn print_summary(mode: Observe, latency: &LatencyReport, burst: &BurstReport) {
         us(GAP_GOAL_US),
         verdict(gap_p99 < GAP_GOAL_US)
     );
+    for (pair, gaps) in &latency.gaps_by_pair {
+        println!(
+            "             {pair}: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms over {} gaps",
+            us(percentile(gaps, 0.50)),
+            us(percentile(gaps, 0.99)),
+            us(gaps.last().copied().unwrap_or_default()),
+            gaps.len()
+        );
+    }
     println!(
         "           report to first call: p50 {:.2} ms, p99 {:.2} ms",
         us(percentile(&latency.lead_in_us, 0.50)),

@@ -46,10 +46,12 @@ pub fn path(
 }
 
 /// The path's sequential round trips (calls that overlap count once) and the gaps between
-/// them in microseconds.
+/// them in microseconds, each named by the round trips it separates (`pairs[i]`: round
+/// `i + 1` to `i + 2`), so a slow gap shows which call it delayed.
 pub struct Rounds {
     pub count: usize,
     pub gaps_us: Vec<i64>,
+    pub pairs: Vec<String>,
 }
 
 pub fn rounds(path: &[Call]) -> Rounds {
@@ -57,12 +59,14 @@ pub fn rounds(path: &[Call]) -> Rounds {
         return Rounds {
             count: 0,
             gaps_us: Vec::new(),
+            pairs: Vec::new(),
         };
     };
     let mut end = first.answered;
     let mut rounds = Rounds {
         count: 1,
         gaps_us: Vec::new(),
+        pairs: Vec::new(),
     };
     for call in &path[1..] {
         if call.at < end {
@@ -73,6 +77,9 @@ pub fn rounds(path: &[Call]) -> Rounds {
         rounds
             .gaps_us
             .push((call.at - end).num_microseconds().unwrap_or(i64::MAX));
+        rounds
+            .pairs
+            .push(format!("({}) -> ({})", rounds.count - 1, rounds.count));
         end = call.answered;
     }
     rounds
