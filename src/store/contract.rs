@@ -350,10 +350,30 @@ async fn a_stale_workers_writes_are_refused(db: &TestDb) {
         )
         .await;
     assert!(matches!(refused, Err(StoreError::LeaseLost(i)) if i == id));
+    // An intent goes before other writes, but through the same fence.
+    let refused = db
+        .store
+        .record_before_call(
+            &stale.lease,
+            update(),
+            ScheduleChange::default(),
+            vec![entry("stale.intent")],
+        )
+        .await;
+    assert!(matches!(refused, Err(StoreError::LeaseLost(i)) if i == id));
     let extended = db.store.extend_lease(&stale.lease, later).await;
     assert!(matches!(extended, Err(StoreError::LeaseLost(_))));
     db.store
         .extend_lease(&current.lease, later + chrono::Duration::seconds(30))
+        .await
+        .unwrap();
+    db.store
+        .record_before_call(
+            &current.lease,
+            IncidentUpdate::default(),
+            ScheduleChange::default(),
+            vec![entry("current.intent")],
+        )
         .await
         .unwrap();
     db.store
@@ -367,7 +387,10 @@ async fn a_stale_workers_writes_are_refused(db: &TestDb) {
         .unwrap();
     let audit = db.store.incident_audit(id).await.unwrap();
     let actions: Vec<_> = audit.iter().map(|a| a.action.as_str()).collect();
-    assert_eq!(actions, ["incident.opened", "current.write"]);
+    assert_eq!(
+        actions,
+        ["incident.opened", "current.intent", "current.write"]
+    );
     let found = db.store.get_incident(id).await.unwrap().unwrap();
     let triage = found
         .incident

@@ -11,6 +11,7 @@ use sqlx::{AnyPool, Row};
 use super::backend::{Backend, Creation};
 use super::rows::{AUDIT_COLUMNS, INCIDENT_COLUMNS, audit_from_row, scheduled_from_row, time};
 use super::sql::Sql;
+use super::turns::{Turn, Urgency, WriteTurns};
 use super::{
     ClaimScope, Claimed, ConsoleSession, Delivery, DeliveryRecord, IncidentFilter, IncidentUpdate,
     IntakeOutcome, JobHolder, JobLease, Lease, MfaSweep, OperatorChange, OperatorError, OutboxItem,
@@ -27,6 +28,8 @@ pub struct SqlStore {
     pub(super) backend: Backend,
     routes: Vec<Route>,
     intake_writers: usize,
+    /// SQLite's writers' turns at its one write lock; `None` on PostgreSQL.
+    turns: Option<WriteTurns>,
     /// Counts this process's commits that append audit rows or settle deliveries.
     commits: tokio::sync::watch::Sender<u64>,
 }
@@ -50,6 +53,7 @@ impl SqlStore {
             backend,
             routes: Vec::new(),
             intake_writers,
+            turns: (backend == Backend::Sqlite).then(WriteTurns::default),
             commits: tokio::sync::watch::Sender::new(0),
         })
     }
@@ -57,6 +61,29 @@ impl SqlStore {
     /// Which notifications each transition writes to the outbox.
     pub fn with_routes(self, routes: Vec<Route>) -> Self {
         Self { routes, ..self }
+    }
+
+    /// Waits for this writer's turn at SQLite's write lock (see `turns`).
+    async fn turn(&self, urgency: Urgency) -> Option<Turn<'_>> {
+        match &self.turns {
+            Some(turns) => Some(turns.take(urgency).await),
+            None => None,
+        }
+    }
+
+    async fn record_in_turn(
+        &self,
+        urgency: Urgency,
+        lease: &Lease,
+        update: IncidentUpdate,
+        schedule: ScheduleChange,
+        audit: Vec<AuditEntry>,
+    ) -> Result<(), StoreError> {
+        let _turn = self.turn(urgency).await;
+        let (pool, backend, routes) = (&self.pool, self.backend, &self.routes);
+        work::record(pool, backend, routes, lease, update, schedule, audit).await?;
+        self.committed();
+        Ok(())
     }
 
     /// Tells the event streams that something was committed.
@@ -89,6 +116,7 @@ impl Store for SqlStore {
         &self,
         batch: &[Delivery],
     ) -> Result<Vec<IntakeOutcome>, StoreError> {
+        let _turn = self.turn(Urgency::Other).await;
         // The batch's locks are taken before the reads the plan depends on, so no other
         // writer of its keys can change them between the reads and the writes.
         let keys = deliveries::lock_keys(batch);
@@ -234,6 +262,7 @@ impl Store for SqlStore {
     }
 
     async fn set_mark(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        let _turn = self.turn(Urgency::Other).await;
         sqlx::query(
             "INSERT INTO poller_marks (name, value, updated_at) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
@@ -253,10 +282,12 @@ impl Store for SqlStore {
         now: DateTime<Utc>,
         lease_for: Duration,
     ) -> Result<Option<Claimed>, StoreError> {
+        let _turn = self.turn(Urgency::Other).await;
         work::claim_next(&self.pool, self.backend, owner, scope, now, lease_for).await
     }
 
     async fn extend_lease(&self, lease: &Lease, until: DateTime<Utc>) -> Result<(), StoreError> {
+        let _turn = self.turn(Urgency::Other).await;
         work::extend_lease(&self.pool, lease, until).await
     }
 
@@ -267,10 +298,19 @@ impl Store for SqlStore {
         schedule: ScheduleChange,
         audit: Vec<AuditEntry>,
     ) -> Result<(), StoreError> {
-        let (pool, backend, routes) = (&self.pool, self.backend, &self.routes);
-        work::record(pool, backend, routes, lease, update, schedule, audit).await?;
-        self.committed();
-        Ok(())
+        self.record_in_turn(Urgency::Other, lease, update, schedule, audit)
+            .await
+    }
+
+    async fn record_before_call(
+        &self,
+        lease: &Lease,
+        update: IncidentUpdate,
+        schedule: ScheduleChange,
+        audit: Vec<AuditEntry>,
+    ) -> Result<(), StoreError> {
+        self.record_in_turn(Urgency::CallWaits, lease, update, schedule, audit)
+            .await
     }
 
     async fn apply_operator_event(
@@ -280,6 +320,7 @@ impl Store for SqlStore {
         actor: &str,
         change: OperatorChange,
     ) -> Result<IncidentState, OperatorError> {
+        let _turn = self.turn(Urgency::Other).await;
         let (pool, backend, routes) = (&self.pool, self.backend, &self.routes);
         let state =
             work::apply_operator_event(pool, backend, routes, id, event, actor, change).await?;
@@ -294,6 +335,7 @@ impl Store for SqlStore {
         lease_for: Duration,
         limit: u32,
     ) -> Result<Vec<OutboxItem>, StoreError> {
+        let _turn = self.turn(Urgency::Other).await;
         outbox_queue::claim(&self.pool, owner, now, lease_for, limit).await
     }
 
@@ -303,6 +345,7 @@ impl Store for SqlStore {
         verdict: &OutboxVerdict,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        let _turn = self.turn(Urgency::Other).await;
         let mut tx = self.backend.begin_settle(&self.pool).await?;
         let counted = outbox_queue::settle_one(&mut tx, item, verdict, now).await?;
         tx.commit().await?;
@@ -317,6 +360,7 @@ impl Store for SqlStore {
         settled: &[(OutboxItem, OutboxVerdict)],
         now: DateTime<Utc>,
     ) -> Result<Vec<bool>, StoreError> {
+        let _turn = self.turn(Urgency::Other).await;
         let kept = outbox_queue::settle(&self.pool, self.backend, settled, now).await?;
         if kept.contains(&true) {
             self.committed();
@@ -353,6 +397,7 @@ impl Store for SqlStore {
         session: &ConsoleSession,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let _turn = self.turn(Urgency::Other).await;
         sessions::open(&self.pool, session, now).await
     }
 
@@ -361,10 +406,12 @@ impl Store for SqlStore {
         secret_sha256: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<ConsoleSession>, StoreError> {
+        let _turn = self.turn(Urgency::Other).await;
         sessions::find(&self.pool, secret_sha256, now).await
     }
 
     async fn close_session(&self, secret_sha256: &str) -> Result<(), StoreError> {
+        let _turn = self.turn(Urgency::Other).await;
         sessions::close(&self.pool, secret_sha256).await
     }
 
@@ -375,6 +422,7 @@ impl Store for SqlStore {
         now: DateTime<Utc>,
         lease_for: Duration,
     ) -> Result<Option<JobLease>, StoreError> {
+        let _turn = self.turn(Urgency::Other).await;
         jobs::acquire(&self.pool, name, holder, now, lease_for).await
     }
 
@@ -384,10 +432,12 @@ impl Store for SqlStore {
         now: DateTime<Utc>,
         lease_for: Duration,
     ) -> Result<(), StoreError> {
+        let _turn = self.turn(Urgency::Other).await;
         jobs::renew(&self.pool, lease, now, lease_for).await
     }
 
     async fn release_job(&self, lease: &JobLease) -> Result<(), StoreError> {
+        let _turn = self.turn(Urgency::Other).await;
         jobs::release(&self.pool, lease).await
     }
 
@@ -396,10 +446,12 @@ impl Store for SqlStore {
     }
 
     async fn record_replica(&self, replica: &Replica) -> Result<(), StoreError> {
+        let _turn = self.turn(Urgency::Other).await;
         jobs::record_replica(&self.pool, replica).await
     }
 
     async fn remove_replica(&self, id: &str) -> Result<(), StoreError> {
+        let _turn = self.turn(Urgency::Other).await;
         jobs::remove_replica(&self.pool, id).await
     }
 
@@ -415,6 +467,7 @@ impl Store for SqlStore {
         user: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<MfaSweep, StoreError> {
+        let _turn = self.turn(Urgency::Other).await;
         let joining = sweeps::Joining {
             account,
             incident,
@@ -443,6 +496,7 @@ impl Store for SqlStore {
         users: &[String],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let _turn = self.turn(Urgency::Other).await;
         sweeps::start(&self.pool, self.backend, lease, sweep, users, now).await
     }
 
@@ -454,6 +508,7 @@ impl Store for SqlStore {
         audit: Vec<AuditEntry>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let _turn = self.turn(Urgency::Other).await;
         let appends = !audit.is_empty();
         sweeps::save_user(&self.pool, self.backend, lease, sweep, user, audit, now).await?;
         if appends {
@@ -468,14 +523,17 @@ impl Store for SqlStore {
         sweep: i64,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        let _turn = self.turn(Urgency::Other).await;
         sweeps::finish(&self.pool, self.backend, lease, sweep, now).await
     }
 
     async fn wake_mfa_waiters(&self, sweep: i64, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let _turn = self.turn(Urgency::Other).await;
         sweeps::wake(&self.pool, self.backend, sweep, now).await
     }
 
     async fn take_rate_slot(&self, take: &SlotTake<'_>) -> Result<SlotOutcome, StoreError> {
+        let _turn = self.turn(Urgency::Other).await;
         rate_slots::take(&self.pool, self.backend, take).await
     }
 }

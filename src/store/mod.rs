@@ -19,6 +19,7 @@ mod sessions;
 mod sql;
 mod sweeps;
 mod tally;
+mod turns;
 mod work;
 
 use std::sync::Arc;
@@ -282,6 +283,15 @@ pub trait Store: Send + Sync {
     /// Applies `update` and `schedule` and appends `audit` in one transaction, fenced by the
     /// lease.
     async fn record(
+        &self,
+        lease: &Lease,
+        update: IncidentUpdate,
+        schedule: ScheduleChange,
+        audit: Vec<AuditEntry>,
+    ) -> Result<(), StoreError>;
+    /// `record` for a write a cloud call is held for (its intent): it is committed before
+    /// the other writes waiting for the database, so the call waits for no commit but its own.
+    async fn record_before_call(
         &self,
         lease: &Lease,
         update: IncidentUpdate,

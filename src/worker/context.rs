@@ -333,6 +333,8 @@ impl<'a> StepContext<'a> {
 
     /// Appends audit rows under the lease, after the reads and results noted so far (and the
     /// step before's outcome, if it is still to be written); a lost lease stops the step.
+    /// What follows waits for it (a call for its intent), so it goes before other writes
+    /// waiting for the database.
     pub async fn write(&self, audit: Vec<AuditEntry>) -> Result<(), StepError> {
         let _turn = self.writing.lock().await;
         let carried = lock(&self.carried).take();
@@ -344,7 +346,7 @@ impl<'a> StepContext<'a> {
         rows.extend(audit);
         self.inner
             .store
-            .record(self.lease, update, schedule, rows)
+            .record_before_call(self.lease, update, schedule, rows)
             .await
             .map_err(StepError::from)
     }
