@@ -533,7 +533,8 @@ impl Store for SqlStore {
     }
 
     async fn take_rate_slot(&self, take: &SlotTake<'_>) -> Result<SlotOutcome, StoreError> {
-        let _turn = self.turn(Urgency::Other).await;
+        // The call is held until its slot is taken, as it is for its intent.
+        let _turn = self.turn(Urgency::CallWaits).await;
         rate_slots::take(&self.pool, self.backend, take).await
     }
 }

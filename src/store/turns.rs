@@ -13,7 +13,8 @@ use tokio::sync::oneshot;
 /// Whether anything waits on the wire for a write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Urgency {
-    /// A call is held until the write is durable: it goes before every other waiting write.
+    /// A call is held until the write is durable (its intent, its rate-limit slot): it goes
+    /// before every other waiting write.
     CallWaits,
     Other,
 }
