@@ -13,11 +13,12 @@ use super::backend::{Backend, Creation};
 use super::rows::{AUDIT_COLUMNS, INCIDENT_COLUMNS, audit_from_row, scheduled_from_row, time};
 use super::sql::Sql;
 use super::{
-    AuditBatch, BatchMember, BatchSeat, ClaimScope, Claimed, ConsoleSession, Delivery, DeliveryRecord, IncidentFilter, IncidentUpdate,
-    IntakeOutcome, JobHolder, JobLease, Lease, MfaSweep, OperatorChange, OperatorError, OutboxItem,
-    OutboxState, OutboxVerdict, Replica, ScheduleChange, Scheduled, SlotOutcome, SlotTake, Store,
-    StoreError, SweepUser, Tally, Waiting, audit_log, deliveries, jobs, outbox_queue, rate_slots,
-    sessions, sweeps, tally, trail_batches, work,
+    AuditBatch, BatchMember, BatchSeat, ClaimScope, Claimed, ConsoleSession, Delivery,
+    DeliveryRecord, IncidentFilter, IncidentUpdate, IntakeOutcome, JobHolder, JobLease, Lease,
+    MfaSweep, OperatorChange, OperatorError, OutboxItem, OutboxState, OutboxVerdict, Replica,
+    ScheduleChange, Scheduled, SlotOutcome, SlotTake, Store, StoreError, SweepUser, Tally, Waiting,
+    audit_log, deliveries, jobs, outbox_queue, rate_slots, sessions, sweeps, tally, trail_batches,
+    work,
 };
 use crate::domain::audit::AuditHead;
 use crate::domain::notice::Route;

@@ -119,19 +119,18 @@ pub(super) async fn join(
     .bind(joining.account)
     .fetch_optional(&mut *tx)
     .await?;
-    let batch = match queued {
-        Some(id) => id,
-        None => {
-            sqlx::query_scalar(
+    let batch =
+        match queued {
+            Some(id) => id,
+            None => sqlx::query_scalar(
                 "INSERT INTO audit_batches (account, state, created_at) VALUES ($1, 'queued', $2) \
                  RETURNING id",
             )
             .bind(joining.account)
             .bind(now.timestamp_millis())
             .fetch_one(&mut *tx)
-            .await?
-        }
-    };
+            .await?,
+        };
     sqlx::query(
         "INSERT INTO audit_batch_waiters (incident_id, batch_id, access_key_id, window_start) \
          VALUES ($1, $2, $3, $4)",
