@@ -154,7 +154,10 @@ async fn assert_leaked_key_findings(app: &TestDaemon, incident: &Value) {
             .contains("RunInstances"),
         "{audit:#}"
     );
-    assert_eq!(audit["keys_created"]["items"][0]["access_key_id"], BACKDOOR_KEY);
+    assert_eq!(
+        audit["keys_created"]["items"][0]["access_key_id"],
+        BACKDOOR_KEY
+    );
     let chained = app
         .get_ok(&format!("/v1/incidents?access_key_id={BACKDOOR_KEY}"))
         .await;
