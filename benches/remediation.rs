@@ -850,6 +850,7 @@ fn scenario_json(users: usize) -> String {
             "access_keys": [],
         },
         "users": list,
+        "events": (0..users).map(workload_call).collect::<Vec<_>>(),
         "billing": {
             "account_name": "acme-bench",
             "balance": {
@@ -874,6 +875,32 @@ fn scenario_json(users: usize) -> String {
         "enforce_rate_limits": false,
     })
     .to_string()
+}
+
+/// The ActionTrail event of user `i`'s workload calling ECS with its key an hour ago, as its
+/// `last_used` says: the audit attributes one event to each key, among every key's.
+fn workload_call(i: usize) -> Value {
+    json!({
+        "eventId": format!("bench-workload-{i}"),
+        "eventVersion": 1,
+        "eventTime": "-1h",
+        "eventType": "ApiCall",
+        "eventCategory": "Management",
+        "eventRW": "Read",
+        "eventName": "DescribeInstances",
+        "eventSource": "ecs.aliyuncs.com",
+        "serviceName": "Ecs",
+        "acsRegion": "cn-hangzhou",
+        "isGlobal": false,
+        "sourceIpAddress": format!("10.0.{}.{}", i / 250, 1 + i % 250),
+        "userIdentity": {
+            "type": "ram-user",
+            "accountId": "1234567890123456",
+            "accessKeyId": key_id(i),
+            "userName": user_name(i),
+        },
+        "requestParameters": {"RegionId": "cn-hangzhou"},
+    })
 }
 
 fn config_toml(dir: &Path, emulator_url: &str, workers: usize, ram_writes: f64) -> String {

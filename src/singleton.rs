@@ -1,6 +1,6 @@
-//! Account-wide work that must run on one replica at a time (the MFA sweep, the Security
-//! Center poll) holds a lease in the database, never a process lock: the holder renews it
-//! while it works, and another replica takes the job once it lapses.
+//! Account-wide work that must run on one replica at a time (the MFA sweep, the audit batch,
+//! the Security Center poll) holds a lease in the database, never a process lock: the holder
+//! renews it while it works, and another replica takes the job once it lapses.
 
 use std::time::Duration;
 
@@ -10,6 +10,8 @@ use crate::store::{JobLease, Store, StoreError};
 
 /// The MFA sweep over every RAM user with console access.
 pub const MFA_SWEEP: &str = "mfa_sweep";
+/// The account-wide ActionTrail audit of incidents that wait for it at once.
+pub const AUDIT_BATCH: &str = "audit_batch";
 /// The Security Center leak-record poll.
 pub const SECURITY_CENTER: &str = "security_center";
 

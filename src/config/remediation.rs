@@ -108,6 +108,10 @@ pub struct AuditSettings {
     pub lookback: String,
     #[serde(deserialize_with = "values::text_or_number")]
     pub settle_delay: String,
+    /// How long the first incident of an account waits for others to share its account-wide
+    /// audit pass.
+    #[serde(deserialize_with = "values::text_or_number")]
+    pub batch_gather: String,
     /// Regions to search; `alibaba.region` when empty.
     #[serde(default, deserialize_with = "values::list_or_comma_separated")]
     pub regions: Vec<String>,
@@ -167,6 +171,7 @@ pub struct RemediationConfig {
     pub known_cidrs: Vec<Cidr>,
     pub lookback: Duration,
     pub settle_delay: Duration,
+    pub batch_gather: Duration,
     pub regions: Vec<String>,
     pub increase_threshold_percent: u32,
     /// `protect.users`, to which akguard adds its own identity at start.
@@ -206,6 +211,7 @@ pub(super) fn validate(
     let disable_grace = duration("rotation.disable_grace", &rotation.disable_grace);
     let lookback = duration("audit.lookback", &audit.lookback);
     let settle_delay = duration("audit.settle_delay", &audit.settle_delay);
+    let batch_gather = duration("audit.batch_gather", &audit.batch_gather);
     let approval_deadline = approvals
         .deadline
         .as_deref()
@@ -324,6 +330,7 @@ pub(super) fn validate(
         known_cidrs,
         lookback,
         settle_delay,
+        batch_gather,
         regions,
         increase_threshold_percent: billing.increase_threshold_percent,
         protect_users: protect.users.iter().map(|u| u.trim().to_owned()).collect(),

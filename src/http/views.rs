@@ -367,8 +367,8 @@ pub struct ReplicaView {
     pub account_id: Option<String>,
 }
 
-/// Account-wide work one replica at a time runs: `mfa_sweep`, `security_center` (for the
-/// home account; `mfa_sweep:<account id>` and so on for another).
+/// Account-wide work one replica at a time runs: `mfa_sweep`, `audit_batch`,
+/// `security_center` (for the home account; `mfa_sweep:<account id>` and so on for another).
 #[derive(Serialize, ToSchema)]
 pub struct SingletonJob {
     pub name: String,

@@ -13,9 +13,9 @@ use sqlx::{Connection, Executor, PgConnection};
 
 use super::backend::{Backend, Creation};
 use super::{
-    ClaimScope, ConsoleSession, Delivery, IncidentFilter, IncidentUpdate, IntakeOutcome,
-    OperatorChange, OperatorError, Replica, ScheduleChange, SlotOutcome, SlotTake, SqlStore, Store,
-    StoreError, SweepState, SweepUserState, verify_audit_chain,
+    BatchAnswer, ClaimScope, ConsoleSession, Delivery, IncidentFilter, IncidentUpdate,
+    IntakeOutcome, OperatorChange, OperatorError, Replica, ScheduleChange, SlotOutcome, SlotTake,
+    SqlStore, Store, StoreError, SweepState, SweepUserState, verify_audit_chain,
 };
 use crate::domain::audit::ChainFault;
 use crate::domain::findings::{Cancel, Finding, FindingsPatch, Triage};
@@ -186,6 +186,7 @@ contract!(
     concurrent_senders_claim_each_notification_of_a_batch_once,
     a_singleton_job_has_one_holder_and_fences_a_lapsed_one,
     an_mfa_sweep_keeps_progress_per_user_and_wakes_its_parked_incidents,
+    an_audit_batch_outlives_a_lost_lease_and_answers_each_parked_incident,
     replicas_are_listed_while_their_heartbeat_is_recent,
     two_stores_on_one_database_never_hand_out_two_slots_within_an_interval,
     lower_priorities_do_not_book_ahead_of_containment,
@@ -953,6 +954,134 @@ async fn a_singleton_job_has_one_holder_and_fences_a_lapsed_one(db: &TestDb) {
         .unwrap()
         .expect("a released job is free");
     assert_eq!(third.token, second.token + 1);
+}
+
+async fn an_audit_batch_outlives_a_lost_lease_and_answers_each_parked_incident(db: &TestDb) {
+    let store = &db.store;
+    let ids = opened(db, 3).await;
+    // To the millisecond, as times are stored.
+    let now = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap();
+    let far = now + chrono::Duration::hours(1);
+    let window = now - chrono::Duration::days(7);
+    let keys: Vec<String> = (0..3).map(key).collect();
+    let seat = |n: usize| store.join_audit_batch("", ids[n], &keys[n], window, now);
+    let first = seat(0).await.unwrap();
+    assert_eq!(
+        (first.state, first.answer.clone()),
+        (SweepState::Queued, None)
+    );
+    assert_eq!(seat(1).await.unwrap().batch, first.batch);
+    assert_eq!(seat(0).await.unwrap().batch, first.batch, "asking again");
+    // Both are parked in the audit step.
+    for _ in 0..2 {
+        let claimed = store
+            .claim_next("w", ClaimScope::Any, now, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .unwrap();
+        let update = IncidentUpdate {
+            state: Some(IncidentState::Active(Step::Audit)),
+            ..IncidentUpdate::default()
+        };
+        let schedule = ScheduleChange {
+            next_attempt_at: Some(Some(far)),
+            release: true,
+            ..ScheduleChange::default()
+        };
+        store
+            .record(&claimed.lease, update, schedule, vec![])
+            .await
+            .unwrap();
+    }
+
+    let lease_for = Duration::from_secs(30);
+    let stale = store
+        .acquire_job("audit_batch", "r1", now, lease_for)
+        .await
+        .unwrap()
+        .unwrap();
+    let members = store
+        .start_audit_batch(&stale, first.batch, now)
+        .await
+        .unwrap();
+    let named: Vec<_> = members.iter().map(|m| m.access_key_id.clone()).collect();
+    assert_eq!(named, keys[..2]);
+    assert_eq!(members[0].window_start, window);
+    // A running batch takes no one: a later incident starts the next.
+    let next = seat(2).await.unwrap();
+    assert_ne!(next.batch, first.batch);
+
+    // The holder stalls past its lease; its answer is refused and the batch stays running.
+    let later = now + chrono::Duration::seconds(60);
+    let holder = store
+        .acquire_job("audit_batch", "r2", later, lease_for)
+        .await
+        .unwrap()
+        .unwrap();
+    let event = serde_json::json!({"eventId": "e1", "userIdentity": {"accessKeyId": key(0)}});
+    let answer = std::collections::HashMap::from([(ids[0], vec![event.clone()]), (ids[1], vec![])]);
+    let refused = store
+        .finish_audit_batch(&stale, first.batch, Some(&answer), vec![], later)
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::JobLost(_))),
+        "{refused:?}"
+    );
+    let pending = store.next_audit_batch("").await.unwrap().unwrap();
+    assert_eq!(
+        (pending.id, pending.state),
+        (first.batch, SweepState::Running)
+    );
+
+    // The next holder gets the same members and answers them, with its calls' audit rows.
+    let again = store
+        .start_audit_batch(&holder, first.batch, later)
+        .await
+        .unwrap();
+    assert_eq!(again, members);
+    let entry = AuditEntry {
+        incident_id: None,
+        actor: "job:audit_batch:r2".into(),
+        action: "cloud.read".into(),
+        detail: serde_json::json!({"api": "LookupEvents", "target": "cn-hangzhou"}),
+    };
+    store
+        .finish_audit_batch(&holder, first.batch, Some(&answer), vec![entry], later)
+        .await
+        .unwrap();
+    assert_eq!(
+        seat(0).await.unwrap().answer,
+        Some(BatchAnswer::Events(vec![event]))
+    );
+    assert_eq!(
+        seat(1).await.unwrap().answer,
+        Some(BatchAnswer::Events(vec![]))
+    );
+    for id in &ids[..2] {
+        let incident = store.get_incident(*id).await.unwrap().unwrap();
+        assert_eq!(
+            incident.schedule.next_attempt_at,
+            Some(later),
+            "incident {id}"
+        );
+    }
+    assert!(chain_faults(db).await.is_empty());
+
+    // A batch answered per key leaves each incident its own query.
+    assert_eq!(
+        store.next_audit_batch("").await.unwrap().unwrap().id,
+        next.batch
+    );
+    store
+        .start_audit_batch(&holder, next.batch, later)
+        .await
+        .unwrap();
+    store
+        .finish_audit_batch(&holder, next.batch, None, vec![], later)
+        .await
+        .unwrap();
+    assert_eq!(seat(2).await.unwrap().answer, Some(BatchAnswer::PerKey));
+    assert!(store.next_audit_batch("").await.unwrap().is_none());
 }
 
 async fn an_mfa_sweep_keeps_progress_per_user_and_wakes_its_parked_incidents(db: &TestDb) {

@@ -2,6 +2,7 @@
 //! `Any` driver. Statements are written once, with `$N` placeholders both backends read;
 //! where the SQL differs, `Backend` supplies the fragment.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,11 +14,12 @@ use super::rows::{AUDIT_COLUMNS, INCIDENT_COLUMNS, audit_from_row, scheduled_fro
 use super::sql::Sql;
 use super::turns::{Turn, Urgency, WriteTurns};
 use super::{
-    ClaimScope, Claimed, ConsoleSession, Delivery, DeliveryRecord, IncidentFilter, IncidentUpdate,
-    IntakeOutcome, JobHolder, JobLease, Lease, MfaSweep, OperatorChange, OperatorError, OutboxItem,
-    OutboxState, OutboxVerdict, Replica, ScheduleChange, Scheduled, SlotOutcome, SlotTake, Store,
-    StoreError, SweepUser, Tally, Waiting, audit_log, deliveries, jobs, outbox_queue, rate_slots,
-    sessions, sweeps, tally, work,
+    AuditBatch, BatchMember, BatchSeat, ClaimScope, Claimed, ConsoleSession, Delivery,
+    DeliveryRecord, IncidentFilter, IncidentUpdate, IntakeOutcome, JobHolder, JobLease, Lease,
+    MfaSweep, OperatorChange, OperatorError, OutboxItem, OutboxState, OutboxVerdict, Replica,
+    ScheduleChange, Scheduled, SlotOutcome, SlotTake, Store, StoreError, SweepUser, Tally, Waiting,
+    audit_log, deliveries, jobs, outbox_queue, rate_slots, sessions, sweeps, tally, trail_batches,
+    work,
 };
 use crate::domain::audit::AuditHead;
 use crate::domain::notice::Route;
@@ -530,6 +532,60 @@ impl Store for SqlStore {
     async fn wake_mfa_waiters(&self, sweep: i64, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let _turn = self.turn(Urgency::Other).await;
         sweeps::wake(&self.pool, self.backend, sweep, now).await
+    }
+
+    async fn join_audit_batch(
+        &self,
+        account: &str,
+        incident: IncidentId,
+        access_key_id: &str,
+        window_start: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<BatchSeat, StoreError> {
+        let joining = trail_batches::Joining {
+            account,
+            incident,
+            access_key_id,
+            window_start,
+        };
+        let _turn = self.turn(Urgency::Other).await;
+        trail_batches::join(&self.pool, self.backend, joining, now).await
+    }
+
+    async fn next_audit_batch(&self, account: &str) -> Result<Option<AuditBatch>, StoreError> {
+        trail_batches::next(&self.pool, account).await
+    }
+
+    async fn start_audit_batch(
+        &self,
+        lease: &JobLease,
+        batch: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<BatchMember>, StoreError> {
+        let _turn = self.turn(Urgency::Other).await;
+        trail_batches::start(&self.pool, self.backend, lease, batch, now).await
+    }
+
+    async fn finish_audit_batch(
+        &self,
+        lease: &JobLease,
+        batch: i64,
+        events: Option<&HashMap<IncidentId, Vec<serde_json::Value>>>,
+        audit: Vec<AuditEntry>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let _turn = self.turn(Urgency::Other).await;
+        let appends = !audit.is_empty();
+        trail_batches::finish(&self.pool, self.backend, lease, batch, events, audit, now).await?;
+        if appends {
+            self.committed();
+        }
+        Ok(())
+    }
+
+    async fn wake_audit_waiters(&self, batch: i64, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let _turn = self.turn(Urgency::Other).await;
+        trail_batches::wake(&self.pool, self.backend, batch, now).await
     }
 
     async fn take_rate_slot(&self, take: &SlotTake<'_>) -> Result<SlotOutcome, StoreError> {

@@ -19,9 +19,11 @@ mod sessions;
 mod sql;
 mod sweeps;
 mod tally;
+mod trail_batches;
 mod turns;
 mod work;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -43,6 +45,7 @@ pub use rate_slots::{SlotOutcome, SlotTake};
 pub use sessions::ConsoleSession;
 pub use sweeps::{MfaSweep, SweepState, SweepUser, SweepUserState};
 pub use tally::Tally;
+pub use trail_batches::{AuditBatch, BatchAnswer, BatchMember, BatchSeat};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -434,6 +437,38 @@ pub trait Store: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Wakes the incidents parked on a done sweep (for one that parked as it finished).
     async fn wake_mfa_waiters(&self, sweep: i64, now: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Seats the incident in the queued ActionTrail audit batch of `account` (its store key),
+    /// to be answered for `access_key_id` from `window_start`; asking again returns the same
+    /// seat, with the answer once the batch is done.
+    async fn join_audit_batch(
+        &self,
+        account: &str,
+        incident: IncidentId,
+        access_key_id: &str,
+        window_start: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<BatchSeat, StoreError>;
+    /// The oldest audit batch of `account` not yet done.
+    async fn next_audit_batch(&self, account: &str) -> Result<Option<AuditBatch>, StoreError>;
+    /// Closes a batch to newcomers, under the job's lease; its members.
+    async fn start_audit_batch(
+        &self,
+        lease: &JobLease,
+        batch: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<BatchMember>, StoreError>;
+    /// Ends a batch with each member's events (`None`: each queries its own key) and the
+    /// audit rows of its calls, and wakes its parked incidents, under the job's lease.
+    async fn finish_audit_batch(
+        &self,
+        lease: &JobLease,
+        batch: i64,
+        events: Option<&HashMap<IncidentId, Vec<serde_json::Value>>>,
+        audit: Vec<AuditEntry>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Wakes the incidents parked on a done batch (for one that parked as it finished).
+    async fn wake_audit_waiters(&self, batch: i64, now: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Takes the next call slot of a rate limit every process on this database shares, if it
     /// lies within the take's reach; one round trip when granted, two when busy.
     async fn take_rate_slot(&self, take: &SlotTake<'_>) -> Result<SlotOutcome, StoreError>;

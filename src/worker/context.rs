@@ -56,8 +56,15 @@ pub(super) struct StepResult {
     pub settle_audit_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Not done yet: run the step again at this time (a wait, not a failure).
     pub wait_until: Option<chrono::DateTime<chrono::Utc>>,
-    /// Waiting for this MFA sweep, which wakes the incident when it is done.
-    pub parked_on: Option<i64>,
+    /// Waiting for account-wide work, which wakes the incident when it is done.
+    pub parked_on: Option<Parked>,
+}
+
+/// The account-wide work an incident is parked on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Parked {
+    MfaSweep(i64),
+    AuditBatch(i64),
 }
 
 impl StepResult {
@@ -73,11 +80,11 @@ impl StepResult {
         }
     }
 
-    /// Waits for MFA sweep `sweep`, looking again by itself at `until` at the latest.
-    pub fn parked(sweep: i64, until: chrono::DateTime<chrono::Utc>) -> Self {
+    /// Waits for account-wide work, looking again by itself at `until` at the latest.
+    pub fn parked(on: Parked, until: chrono::DateTime<chrono::Utc>) -> Self {
         Self {
             wait_until: Some(until),
-            parked_on: Some(sweep),
+            parked_on: Some(on),
             ..Self::default()
         }
     }

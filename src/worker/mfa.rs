@@ -11,7 +11,7 @@
 use chrono::Utc;
 use serde_json::json;
 
-use super::context::{StepContext, StepError, StepResult, applied};
+use super::context::{Parked, StepContext, StepError, StepResult, applied};
 use super::sweep;
 use crate::domain::Finding;
 use crate::domain::findings::Mfa;
@@ -46,7 +46,10 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
     if joined.state != SweepState::Done {
         // Parked, not holding a worker: the sweep's holder wakes it when the sweep is done.
         ctx.work.sweep_wake.notify_one();
-        return Ok(StepResult::parked(joined.id, sweep::parked_until(now)));
+        return Ok(StepResult::parked(
+            Parked::MfaSweep(joined.id),
+            sweep::parked_until(now),
+        ));
     }
     let users = store.mfa_sweep_users(joined.id).await?;
     let named = |outcome: &str| -> Vec<String> {

@@ -18,6 +18,7 @@ mod retire;
 mod rotate;
 mod sweep;
 mod trail;
+mod trail_batch;
 mod triage;
 mod usage;
 
@@ -40,7 +41,7 @@ use crate::monitoring::record;
 use crate::store::{
     AuditGate, ClaimScope, Claimed, IncidentUpdate, Lease, ScheduleChange, Store, StoreError, Work,
 };
-use context::{StepContext, StepError, StepResult};
+use context::{Parked, StepContext, StepError, StepResult};
 use handover::{Carried, Handover};
 
 /// Names the API after which the crash test hook aborts the process; the hook exists only
@@ -71,6 +72,8 @@ pub(crate) struct AccountWork {
     pub account: Arc<Account>,
     /// Wakes this replica's sweep runner for the account when an incident joins a sweep.
     pub sweep_wake: Notify,
+    /// Wakes this replica's audit batch runner for the account when an incident joins a batch.
+    pub batch_wake: Notify,
     /// Whether the account's Deny policy was found to hold the configured document (see
     /// `contain::revoke`); held while it is checked, so one worker checks and the rest wait.
     pub deny_policy: tokio::sync::Mutex<bool>,
@@ -160,6 +163,7 @@ impl Worker {
             .map(|account| AccountWork {
                 account: account.clone(),
                 sweep_wake: Notify::new(),
+                batch_wake: Notify::new(),
                 deny_policy: tokio::sync::Mutex::new(false),
             })
             .collect();
@@ -178,7 +182,12 @@ impl Worker {
         });
         let prefix = inner.replica.clone();
         let sweepers: Vec<_> = (0..inner.work.len())
-            .map(|n| tokio::spawn(sweep::run(inner.clone(), n, shutdown.clone())))
+            .flat_map(|n| {
+                [
+                    tokio::spawn(sweep::run(inner.clone(), n, shutdown.clone())),
+                    tokio::spawn(trail_batch::run(inner.clone(), n, shutdown.clone())),
+                ]
+            })
             .collect();
         // With two or more loops, half take only containment steps, so however many
         // forensics steps wait on ActionTrail's quota, a new leak is contained at once.
@@ -426,11 +435,15 @@ async fn finish(
         };
         let reads = ctx.take_reads();
         ctx.commit(update, schedule, reads).await?;
-        // The sweep may have finished while this step looked: its wake-up then found the
+        // The work may have finished while this step looked: its wake-up then found the
         // incident still leased, so wake it now.
-        if let Some(sweep) = outcome.parked_on
-            && ctx.inner.store.wake_mfa_waiters(sweep, Utc::now()).await? > 0
-        {
+        let store = &ctx.inner.store;
+        let woken = match outcome.parked_on {
+            Some(Parked::MfaSweep(sweep)) => store.wake_mfa_waiters(sweep, Utc::now()).await?,
+            Some(Parked::AuditBatch(batch)) => store.wake_audit_waiters(batch, Utc::now()).await?,
+            None => 0,
+        };
+        if woken > 0 {
             ctx.inner.wake.notify_one();
         }
         return Ok(None);

@@ -1,14 +1,17 @@
 //! The ActionTrail audit: what the leaked key did, from the look-back before detection until
-//! now, in every configured region. Keys it created become incidents of their own; what else
-//! the attacker left is handled in `artefacts`.
+//! now, in every configured region. The first pass waits for its account's audit batch (see
+//! `trail_batch`), which answers it from one account-wide pass or leaves it its own query.
+//! Keys it created become incidents of their own; what else the attacker left is handled in
+//! `artefacts`.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
 
-use super::artefacts;
-use super::context::{StepContext, StepError, StepResult};
+use super::context::{Parked, StepContext, StepError, StepResult};
+use super::{artefacts, sweep};
 use crate::domain::forensics::AuditFindings;
 use crate::domain::{AccessKeyId, Finding, FindingsPatch, LeakNotification, OwnerType, Signal};
-use crate::store::Delivery;
+use crate::store::{BatchAnswer, Delivery};
 
 /// The first pass, run as the audit step.
 pub(super) async fn first_pass(ctx: &mut StepContext<'_>) -> Result<StepResult, StepError> {
@@ -19,7 +22,11 @@ pub(super) async fn first_pass(ctx: &mut StepContext<'_>) -> Result<StepResult, 
             Utc::now() + chrono::Duration::seconds(1),
         ));
     }
-    let findings = collect(ctx).await?;
+    let findings = match batched(ctx).await? {
+        Batched::Parked(parked) => return Ok(parked),
+        Batched::Events(events) => findings_of(ctx, &events),
+        Batched::PerKey => collect(ctx).await?,
+    };
     chain_created_keys(ctx, &findings).await?;
     let settle_at =
         Utc::now() + chrono::Duration::from_std(ctx.inner.config.settle_delay).unwrap_or_default();
@@ -49,11 +56,69 @@ pub(super) async fn settle_pass(
     Ok((merged, patch))
 }
 
+/// What the incident's audit batch says.
+enum Batched {
+    /// Not answered yet: the incident waits, parked.
+    Parked(StepResult),
+    /// The key's events, from the account-wide pass.
+    Events(Vec<Value>),
+    /// The incident queries its own key.
+    PerKey,
+}
+
+/// Seats the incident in its account's audit batch (see `trail_batch`), or reads the answer.
+async fn batched(ctx: &mut StepContext<'_>) -> Result<Batched, StepError> {
+    let now = Utc::now();
+    let seat = ctx
+        .inner
+        .store
+        .join_audit_batch(
+            ctx.work.account.store_key(),
+            ctx.incident.id,
+            ctx.incident.access_key_id.as_str(),
+            window_start(ctx),
+            now,
+        )
+        .await?;
+    let Some(answer) = seat.answer else {
+        // Parked, not holding a worker: the batch's holder wakes it when the batch is done.
+        ctx.work.batch_wake.notify_one();
+        return Ok(Batched::Parked(StepResult::parked(
+            Parked::AuditBatch(seat.batch),
+            sweep::parked_until(now),
+        )));
+    };
+    // The batch's own calls are audited account-wide; the incident names the batch it used.
+    let (outcome, batched) = match answer {
+        BatchAnswer::Events(events) => ("account_wide", Batched::Events(events)),
+        BatchAnswer::PerKey => ("per_key", Batched::PerKey),
+    };
+    ctx.note_row(
+        "audit.batch",
+        json!({"step": ctx.step.as_str(), "batch": seat.batch, "outcome": outcome}),
+    );
+    Ok(batched)
+}
+
+/// The start of the incident's window: the look-back before detection.
+fn window_start(ctx: &StepContext<'_>) -> DateTime<Utc> {
+    let lookback = chrono::Duration::from_std(ctx.inner.config.lookback).unwrap_or_default();
+    ctx.incident.detected_at - lookback
+}
+
+fn findings_of(ctx: &StepContext<'_>, events: &[Value]) -> AuditFindings {
+    AuditFindings::from_events(
+        ctx.incident.access_key_id.as_str(),
+        events,
+        &ctx.inner.config.known_cidrs,
+    )
+}
+
+/// The key's own query, in every region.
 async fn collect(ctx: &mut StepContext<'_>) -> Result<AuditFindings, StepError> {
     let client = ctx.client.clone();
     let key = ctx.incident.access_key_id.as_str().to_owned();
-    let lookback = chrono::Duration::from_std(ctx.inner.config.lookback).unwrap_or_default();
-    let start = ctx.incident.detected_at - lookback;
+    let start = window_start(ctx);
     let end = Utc::now();
     let mut events = Vec::new();
     for region in ctx.inner.config.regions.clone() {
@@ -66,11 +131,7 @@ async fn collect(ctx: &mut StepContext<'_>) -> Result<AuditFindings, StepError> 
             .await?;
         events.extend(found);
     }
-    Ok(AuditFindings::from_events(
-        &key,
-        &events,
-        &ctx.inner.config.known_cidrs,
-    ))
+    Ok(findings_of(ctx, &events))
 }
 
 /// A key the leaked key created is itself in the attacker's hands: it becomes an incident,

@@ -3,6 +3,7 @@
 mod accounts;
 mod api_edges;
 mod artefacts;
+mod audit_batch;
 mod audit_chain;
 mod auth_rate_limit;
 mod authentication;

@@ -30,6 +30,14 @@ pub struct LastUsedInfo {
     pub service_name: Option<String>,
 }
 
+/// One page of an account's events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountPage {
+    pub events: Vec<Value>,
+    /// The next page's token; `None` on the last page.
+    pub next: Option<String>,
+}
+
 impl CloudClient {
     /// Every event made with `access_key_id` in `region` between `start` and `end`, newest
     /// first, following `NextToken` through all pages.
@@ -45,7 +53,7 @@ impl CloudClient {
         let mut token: Option<String> = None;
         loop {
             let request = self
-                .lookup_request(access_key_id, region, start, end, PAGE)
+                .lookup_request(Some(access_key_id), region, start, end, PAGE)
                 .param_opt("NextToken", token.take());
             let page = self.call(request).await?;
             events.extend(items(&page.value, "Events", "Event").into_iter().cloned());
@@ -70,7 +78,7 @@ impl CloudClient {
         priority: Priority,
     ) -> Result<Called<Vec<Value>>, CloudError> {
         let request = self
-            .lookup_request(access_key_id, region, start, end, PAGE)
+            .lookup_request(Some(access_key_id), region, start, end, PAGE)
             .priority(priority);
         let page = self.call(request).await?;
         let events = items(&page.value, "Events", "Event")
@@ -80,9 +88,31 @@ impl CloudClient {
         Ok(page.map(|_| events))
     }
 
+    /// One page of every event in the account in `region` between `start` and `end`, newest
+    /// first: `LookupEvents` with no lookup attribute. The token, if any, names the next page.
+    pub async fn account_events_page(
+        &self,
+        region: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        token: Option<String>,
+    ) -> Result<Called<AccountPage>, CloudError> {
+        let request = self
+            .lookup_request(None, region, start, end, PAGE)
+            .param_opt("NextToken", token);
+        let page = self.call(request).await?;
+        let events = items(&page.value, "Events", "Event")
+            .into_iter()
+            .cloned()
+            .collect();
+        let next = text(&page.value, &["NextToken"]);
+        Ok(page.map(|_| AccountPage { events, next }))
+    }
+
+    /// `access_key_id`: only that key's events (ActionTrail's `EventAccessKeyId` filter).
     fn lookup_request(
         &self,
-        access_key_id: &str,
+        access_key_id: Option<&str>,
         region: &str,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
@@ -92,8 +122,11 @@ impl CloudClient {
             .param("RegionId", region)
             .param("StartTime", timestamp(start))
             .param("EndTime", timestamp(end))
-            .param("LookupAttribute.1.Key", "EventAccessKeyId")
-            .param("LookupAttribute.1.Value", access_key_id)
+            .param_opt(
+                "LookupAttribute.1.Key",
+                access_key_id.map(|_| "EventAccessKeyId"),
+            )
+            .param_opt("LookupAttribute.1.Value", access_key_id)
             .param("MaxResults", max_results)
             .priority(Priority::Forensics);
         request.endpoint = Some(self.actiontrail_endpoint(region));

@@ -8,7 +8,7 @@ mod ram;
 mod sas;
 mod sts;
 
-pub use actiontrail::{AccountType, LastUsedInfo};
+pub use actiontrail::{AccountPage, AccountType, LastUsedInfo};
 pub use bss::{AccountBalance, BillItem};
 pub use ims::{ImsUser, LoginStatus};
 pub use kms::SecretVersion;
