@@ -6,6 +6,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -175,7 +176,8 @@ async fn drive(
             match next_retry {
                 Some(at) if due.is_empty() => {
                     let wait = (at - Utc::now()).to_std().unwrap_or_default();
-                    tokio::time::sleep(wait.min(inner.config.poll_interval)).await;
+                    let poll = inner.config.poll_interval.max(Duration::from_millis(100));
+                    tokio::time::sleep(wait.min(poll)).await;
                 }
                 _ => std::future::pending().await,
             }
