@@ -17,7 +17,9 @@
 //! 3. Faults (the speed issue's P5): many distinct leaked keys at once while the emulator
 //!    throttles 30 % of calls, fails 10 % with a server error and adds 100 ms to each. Goals:
 //!    every incident settled (no step left to run) within 60 s of the first report, and time
-//!    to containment p99 <= 5 s. Run once, with notifications and metrics off.
+//!    to containment p99 <= 5 s. Run once, with notifications and metrics off. It prints
+//!    when every incident was past each stage, and from the emulator's call log when the MFA
+//!    sweep's, the audit's and billing's calls ran.
 //!
 //! A missed goal prints FAIL and the numbers; only a phase that cannot finish fails the run.
 //!
@@ -398,7 +400,20 @@ struct FaultsReport {
     calls: usize,
     /// When every incident was first seen past each stage, from the first report.
     milestones: Vec<(&'static str, Duration)>,
+    /// The steps after containment, each from its first call to its last answer.
+    spans: Vec<StepSpan>,
     daemon_exit: ExitStatus,
+}
+
+/// The calls of one step after containment during the faults phase, from the first call of
+/// the step's first action.
+struct StepSpan {
+    step: &'static str,
+    calls: usize,
+    faulted: usize,
+    /// The first call's arrival and the last answer, from the first report.
+    first: Duration,
+    last: Duration,
 }
 
 /// No faults, 50 ms per call.
@@ -457,6 +472,15 @@ async fn faults_phase(keys: usize) -> FaultsReport {
         .filter(|call| call["status"].as_u64().is_some_and(|s| s != 200))
         .count();
     let calls = meanwhile.len();
+    let spans = [
+        // From `ListUsers`, which only the sweep calls: containment reads login profiles too.
+        ("MFA sweep", MFA_CALLS),
+        ("audit", AUDIT_CALLS),
+        ("billing", BILLING_CALLS),
+    ]
+    .into_iter()
+    .filter_map(|(step, actions)| step_span(step, actions, &meanwhile, first_sent))
+    .collect();
     let (daemon_exit, _) = rig.stop();
     FaultsReport {
         keys,
@@ -466,8 +490,45 @@ async fn faults_phase(keys: usize) -> FaultsReport {
         faulted,
         calls,
         milestones,
+        spans,
         daemon_exit,
     }
+}
+
+/// When a step's calls (`actions`) ran, from `first_sent`, counting from the first call of
+/// `actions[0]`; `None` if it made none.
+fn step_span(
+    step: &'static str,
+    actions: &[&str],
+    calls: &[&Value],
+    first_sent: DateTime<Utc>,
+) -> Option<StepSpan> {
+    let since = |field: &Value| timestamp(field).and_then(|at| (at - first_sent).to_std().ok());
+    let first = calls
+        .iter()
+        .filter(|c| c["action"] == actions[0])
+        .filter_map(|c| since(&c["at"]))
+        .min()?;
+    let ours: Vec<&Value> = calls
+        .iter()
+        .copied()
+        .filter(|c| c["action"].as_str().is_some_and(|a| actions.contains(&a)))
+        .filter(|c| since(&c["at"]).is_some_and(|at| at >= first))
+        .collect();
+    let last = ours
+        .iter()
+        .filter_map(|c| since(&c["answered_at"]).or_else(|| since(&c["at"])))
+        .max()?;
+    Some(StepSpan {
+        step,
+        calls: ours.len(),
+        faulted: ours
+            .iter()
+            .filter(|c| c["status"].as_u64().is_some_and(|s| s != 200))
+            .count(),
+        first,
+        last,
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1222,6 +1283,16 @@ fn print_faults(report: &FaultsReport) {
         "           calls meanwhile: {}, of which {} answered with an error",
         report.calls, report.faulted
     );
+    for span in &report.spans {
+        println!(
+            "           {}: calls from {:.2} s to {:.2} s, {} calls, {} answered with an error",
+            span.step,
+            span.first.as_secs_f64(),
+            span.last.as_secs_f64(),
+            span.calls,
+            span.faulted
+        );
+    }
 }
 
 /// On against off: p99 time to containment and the burst's last containment (goal: within

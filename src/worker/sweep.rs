@@ -4,11 +4,13 @@
 //! twice in one sweep: the intent is durable before the call, and after a crash the login
 //! profile is read back before anything is called again.
 
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::Inner;
@@ -28,8 +30,11 @@ enum SweepError {
     Task(#[from] tokio::task::JoinError),
 }
 
-/// Users settled at once: their calls overlap, within the client's rate limits.
-const PARALLEL_USERS: usize = 4;
+/// Users settled at once. Their calls still queue for the client's rate limits (behind
+/// containment's); this many keeps RAM's read quota busy at a few hundred milliseconds a
+/// call (faults and the client's own retries included) without queueing a whole account
+/// there.
+const PARALLEL_USERS: usize = 16;
 
 /// Runs account `n`'s sweeps whenever one is waiting and this replica can take the
 /// account's job, until `shutdown`.
@@ -113,45 +118,77 @@ async fn drive(
             .start_mfa_sweep(lease, sweep.id, &names, Utc::now())
             .await?;
     }
+    // A pipeline, not rounds: the next user starts as soon as any other is through, so a
+    // slow user, or one waiting for its retry, holds back no one. Dropped with `drive` when
+    // the lease is lost, which aborts the tasks.
+    let mut tasks = JoinSet::new();
+    let mut in_flight = HashSet::new();
+    // Due users not started yet. The store is read again only once this runs dry, so a
+    // large account is not read once per user.
+    let mut due = VecDeque::new();
+    let mut next_retry: Option<DateTime<Utc>> = None;
     loop {
-        let users = inner.store.mfa_sweep_users(sweep.id).await?;
-        let open: Vec<SweepUser> = users
-            .into_iter()
-            .filter(|u| matches!(u.state, SweepUserState::Pending | SweepUserState::Applying))
-            .collect();
-        let now = Utc::now();
-        if open.is_empty() {
-            if inner.store.finish_mfa_sweep(lease, sweep.id, now).await? {
+        if due.is_empty() {
+            let now = Utc::now();
+            next_retry = None;
+            for user in inner.store.mfa_sweep_users(sweep.id).await? {
+                if !matches!(
+                    user.state,
+                    SweepUserState::Pending | SweepUserState::Applying
+                ) || in_flight.contains(&user.user_name)
+                {
+                    continue;
+                }
+                if user.next_attempt_at <= now {
+                    due.push_back(user);
+                } else {
+                    let at = user.next_attempt_at;
+                    next_retry = Some(next_retry.map_or(at, |next| next.min(at)));
+                }
+            }
+        }
+        while tasks.len() < PARALLEL_USERS
+            && let Some(user) = due.pop_front()
+        {
+            in_flight.insert(user.user_name.clone());
+            let (inner, lease, id) = (inner.clone(), lease.clone(), sweep.id);
+            tasks.spawn(async move {
+                let name = user.user_name.clone();
+                (name, settle_user(&inner, n, &lease, id, user).await)
+            });
+        }
+        if tasks.is_empty() && next_retry.is_none() {
+            // Nothing is open, unless a user joined since the last look.
+            if inner
+                .store
+                .finish_mfa_sweep(lease, sweep.id, Utc::now())
+                .await?
+            {
                 tracing::info!(sweep.id = sweep.id, "MFA sweep done");
                 inner.wake.notify_waiters();
                 return Ok(());
             }
             continue;
         }
-        let (due, later): (Vec<_>, Vec<_>) =
-            open.into_iter().partition(|u| u.next_attempt_at <= now);
-        if due.is_empty() {
-            let next = later.iter().map(|u| u.next_attempt_at).min().unwrap_or(now);
-            let wait = (next - now).to_std().unwrap_or_default();
-            tokio::time::sleep(
-                wait.min(inner.config.poll_interval.max(Duration::from_millis(100))),
-            )
-            .await;
-            continue;
-        }
-        // Dropped with `drive` when the lease is lost, which aborts the tasks.
-        let mut tasks = tokio::task::JoinSet::new();
-        for user in due {
-            if tasks.len() >= PARALLEL_USERS
-                && let Some(done) = tasks.join_next().await
-            {
-                done??;
+        // With every slot taken only a user's end frees one; otherwise a retry coming due
+        // (looked for at least once a poll interval) may start too.
+        let retry_due = async {
+            match next_retry {
+                Some(at) if due.is_empty() => {
+                    let wait = (at - Utc::now()).to_std().unwrap_or_default();
+                    let poll = inner.config.poll_interval.max(Duration::from_millis(100));
+                    tokio::time::sleep(wait.min(poll)).await;
+                }
+                _ => std::future::pending().await,
             }
-            let (inner, lease, id) = (inner.clone(), lease.clone(), sweep.id);
-            tasks.spawn(async move { settle_user(&inner, n, &lease, id, user).await });
-        }
-        while let Some(done) = tasks.join_next().await {
-            done??;
+        };
+        tokio::select! {
+            Some(ended) = tasks.join_next() => {
+                let (name, settled) = ended?;
+                in_flight.remove(&name);
+                settled?;
+            }
+            () = retry_due => {}
         }
     }
 }

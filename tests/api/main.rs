@@ -29,6 +29,7 @@ mod http_layers;
 mod intake_formats;
 mod logging;
 mod metrics;
+mod mfa_sweep;
 mod notify;
 mod openapi;
 mod operator_cli;

@@ -11,18 +11,20 @@ use crate::remediation::{daemon, report};
 
 /// Leaked keys of users with console access and no MFA: each user's login profile must be
 /// changed once.
-const USERS: usize = 24;
+pub(crate) const USERS: usize = 24;
 
-fn key_id(i: usize) -> String {
+pub(crate) fn key_id(i: usize) -> String {
     format!("LTAI5tReplica{i:011}")
 }
 
-fn user_name(i: usize) -> String {
+pub(crate) fn user_name(i: usize) -> String {
     format!("console-{i:03}")
 }
 
 /// The shipped in-use scenario plus `USERS` console users, each with one leaked key in use.
-async fn many_console_users(latency_ms: u64) -> (String, akguard_emulator::EmulatorGuard) {
+pub(crate) async fn many_console_users(
+    latency_ms: u64,
+) -> (String, akguard_emulator::EmulatorGuard) {
     emulator("leaked-in-use.json", |s| {
         let users = s["users"].as_array_mut().unwrap();
         for i in 0..USERS {
@@ -51,7 +53,7 @@ async fn many_console_users(latency_ms: u64) -> (String, akguard_emulator::Emula
 }
 
 /// Past the MFA step: the sweep it waited for is done.
-fn past_mfa(incident: &Value) -> bool {
+pub(crate) fn past_mfa(incident: &Value) -> bool {
     !["new", "triage", "revoke", "disable_key", "enforce_mfa"]
         .contains(&incident["state"].as_str().unwrap_or_default())
 }

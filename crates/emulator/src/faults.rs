@@ -35,6 +35,10 @@ pub struct FailNext {
     /// Restricts the match to one product (`ram`, `ims`, ...), for actions several products share.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product: Option<String>,
+    /// Restricts the match to calls naming this user (`UserName`), so one user's calls can
+    /// fail while others' of the same action go through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     #[serde(default = "one")]
     pub count: u32,
     #[serde(default = "unavailable")]
@@ -83,15 +87,16 @@ impl Faults {
     }
 
     /// The fault this call meets before its action runs, if any; scripted failures first,
-    /// then the random ones. `string_to_sign` is the server's, quoted by a scripted
-    /// `SignatureDoesNotMatch` as the real gateway does.
+    /// then the random ones. `user` is the call's `UserName`; `string_to_sign` is the
+    /// server's, quoted by a scripted `SignatureDoesNotMatch` as the real gateway does.
     pub(crate) fn inject(
         &mut self,
         product: &str,
         action: &str,
+        user: Option<&str>,
         string_to_sign: &str,
     ) -> Result<(), ApiError> {
-        if let Some(error) = self.scripted(product, action, false, string_to_sign) {
+        if let Some(error) = self.scripted(product, action, user, false, string_to_sign) {
             return Err(error);
         }
         if self.throttle_rate > 0.0 && ids::unit_interval() < self.throttle_rate {
@@ -116,8 +121,13 @@ impl Faults {
     }
 
     /// The error that replaces the answer of an action that already ran, if one is scripted.
-    pub(crate) fn lost_answer(&mut self, product: &str, action: &str) -> Option<ApiError> {
-        self.scripted(product, action, true, "")
+    pub(crate) fn lost_answer(
+        &mut self,
+        product: &str,
+        action: &str,
+        user: Option<&str>,
+    ) -> Option<ApiError> {
+        self.scripted(product, action, user, true, "")
     }
 
     /// Consumes one matching scripted failure.
@@ -125,6 +135,7 @@ impl Faults {
         &mut self,
         product: &str,
         action: &str,
+        user: Option<&str>,
         lose_answer: bool,
         string_to_sign: &str,
     ) -> Option<ApiError> {
@@ -133,6 +144,7 @@ impl Faults {
                 && f.lose_answer == lose_answer
                 && f.action == action
                 && f.product.as_deref().is_none_or(|p| p == product)
+                && f.user.as_deref().is_none_or(|u| Some(u) == user)
         })?;
         let entry = &mut self.fail_next[i];
         entry.count -= 1;

@@ -269,10 +269,12 @@ fn run(
         Some(v3) => v3.string_to_sign(method)?,
         None => super::signature::string_to_sign(method, params.all()),
     };
-    inner
-        .world
-        .faults
-        .inject(product.name(), action, &string_to_sign)?;
+    inner.world.faults.inject(
+        product.name(),
+        action,
+        params.get("UserName"),
+        &string_to_sign,
+    )?;
     let mut call = Call {
         world: &mut inner.world,
         params,
@@ -280,7 +282,11 @@ fn run(
         now,
     };
     let body = product.handle(action, &mut call)?;
-    match inner.world.faults.lost_answer(product.name(), action) {
+    match inner
+        .world
+        .faults
+        .lost_answer(product.name(), action, params.get("UserName"))
+    {
         Some(lost) => Err(lost),
         None => Ok(body),
     }

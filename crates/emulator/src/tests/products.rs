@@ -280,6 +280,7 @@ fn a_scripted_failure_fires_count_times_without_side_effects() {
         fail_next: vec![FailNext {
             action: "CreateAccessKey".into(),
             product: Some("ram".into()),
+            user: None,
             count: 2,
             code: "Throttling.User".into(),
             status: 400,
@@ -310,6 +311,36 @@ fn a_scripted_failure_fires_count_times_without_side_effects() {
     assert!(h.shared.lock().world.faults.fail_next.is_empty());
     // Calls that met a fault are still logged as received.
     assert_eq!(h.shared.lock().calls.len(), 3);
+}
+
+#[test]
+fn a_scripted_failure_for_one_user_leaves_the_others_calls_alone() {
+    let h = Harness::new();
+    h.shared.lock().world.faults = Faults {
+        fail_next: vec![FailNext {
+            action: "GetLoginProfile".into(),
+            product: None,
+            user: Some("bob".into()),
+            count: 1,
+            code: "ServiceUnavailable".into(),
+            status: 503,
+            message: None,
+            lose_answer: false,
+        }],
+        ..Faults::default()
+    };
+    assert_eq!(
+        h.call(RAM, "GetLoginProfile", &[("UserName", "alice")]).0,
+        200
+    );
+    assert_eq!(
+        h.call(RAM, "GetLoginProfile", &[("UserName", "bob")]).0,
+        503
+    );
+    assert_eq!(
+        h.call(RAM, "GetLoginProfile", &[("UserName", "bob")]).0,
+        200
+    );
 }
 
 #[test]
@@ -352,6 +383,7 @@ fn a_lost_answer_keeps_the_effect_and_answers_the_error() {
         fail_next: vec![FailNext {
             action: "CreateAccessKey".into(),
             product: None,
+            user: None,
             count: 1,
             code: "ServiceUnavailable".into(),
             status: 503,
