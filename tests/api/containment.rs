@@ -47,7 +47,11 @@ impl Call {
     }
 }
 
-/// The calls naming `key` or `user` from the report to containment, in the order they began.
+/// The account-wide MFA sweep's calls: they name every user, but are not the incident's own.
+const SWEEP_CALLS: [&str; 3] = ["GetLoginProfile", "GetUserMFAInfo", "UpdateLoginProfile"];
+
+/// The calls naming `key` or `user` from the report to containment, in the order they began,
+/// but for the MFA sweep's (which an earlier incident's sweep may make meanwhile).
 async fn path(url: &str, incident: &Value, key: &str, user: &str) -> Vec<Call> {
     let from = time(&incident["created_at"]);
     let to = time(&incident["contained_at"]);
@@ -56,7 +60,8 @@ async fn path(url: &str, incident: &Value, key: &str, user: &str) -> Vec<Call> {
         .iter()
         .filter(|c| {
             let p = &c["params"];
-            p["UserAccessKeyId"] == key || p["AccessKey"] == key || p["UserName"] == user
+            (p["UserAccessKeyId"] == key || p["AccessKey"] == key || p["UserName"] == user)
+                && !SWEEP_CALLS.iter().any(|a| c["action"] == *a)
         })
         .map(Call::of)
         .filter(|c| from <= c.at && c.at <= to)
