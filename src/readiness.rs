@@ -14,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 use crate::cloud::accounts::{Account, Accounts};
 use crate::store::{AuditGate, Store};
 
-/// The longest the database may take to answer `SELECT 1` before it counts as down.
+/// The longest the database may take to answer (SQLite: to grant its write lock) before it
+/// counts as down.
 const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The poller is stale after this many intervals without a successful poll: three missed

@@ -106,6 +106,15 @@ impl Store for SqlStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
+        if self.backend == Backend::Sqlite {
+            // While another process holds SQLite's write lock, reads still answer but nothing
+            // commits (and this process's writers wait their turn, holding no connection), so
+            // readiness takes the write lock itself and gives it straight back.
+            let _turn = self.turn(Urgency::Other).await;
+            let tx = self.backend.begin_write(&self.pool).await?;
+            tx.rollback().await?;
+            return Ok(());
+        }
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
