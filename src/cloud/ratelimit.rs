@@ -40,6 +40,11 @@ pub trait SlotLedger: Send + Sync {
         within: Option<Duration>,
         lead: Duration,
     ) -> Result<FleetSlot, LedgerError>;
+
+    /// The schedule's time: wall time, which every replica's clock must agree on.
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
 }
 
 /// How long a call waits before asking an unavailable ledger again.
@@ -53,9 +58,11 @@ const LEAD: Duration = Duration::from_millis(1);
 /// closer than an interval to the next slot's call (the 3 % guard leaves 30 ms of any second
 /// free: a window's `rate + 1`-th call comes that long after its end, less any lateness).
 const LATE: Duration = Duration::from_millis(25);
-/// Rebookings after waking late, before a call goes anyway (a starved process would else
-/// never send).
-const REBOOKINGS: u32 = 2;
+/// The most a late caller's booking holds the schedule beyond its interval. A process that
+/// wakes later than this (plus `LATE`) on every try sends only once it wakes sooner: sending
+/// later than its booking allows would crowd the next slot's call, and a wider hole would
+/// idle the fleet's quota for longer than a process that slow can use it.
+const MAX_SLACK: Duration = Duration::from_secs(1);
 
 /// A group of calls that share a quota.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -238,6 +245,13 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Books this call's slot in the fleet's schedule and waits for it. The schedule is in wall
 /// time: replicas' clocks must agree (NTP) to within a small part of an interval.
+///
+/// A call goes at most `LATE` after the start of a booking that holds the schedule for at
+/// least one interval from there, so it is spaced from the next slot's call as an on-time call
+/// is. One that wakes later gives its slot up and books a wider one, `interval + slack` with
+/// the slack the most lateness it has seen (up to `MAX_SLACK`), and goes when it wakes within
+/// that slack (plus `LATE`): a process that always wakes late under load still sends, and the
+/// next slot's call still comes at least an interval (less `LATE`) after it.
 async fn acquire_fleet(
     ledger: &dyn SlotLedger,
     class: ApiClass,
@@ -245,20 +259,21 @@ async fn acquire_fleet(
     interval: Duration,
 ) {
     let within = priority.reach(interval);
-    let mut rebookings = 0;
+    let mut slack = Duration::ZERO;
     loop {
-        let wake = match ledger.take(class, interval, within, LEAD).await {
+        let wake = match ledger.take(class, interval + slack, within, LEAD).await {
             Ok(FleetSlot::At(at)) => {
-                tokio::time::sleep(until(at)).await;
-                let late = (Utc::now() - at).to_std().unwrap_or(Duration::ZERO);
-                if late <= LATE || rebookings == REBOOKINGS {
+                tokio::time::sleep(until(ledger, at)).await;
+                let late = (ledger.now() - at).to_std().unwrap_or(Duration::ZERO);
+                if late <= slack + LATE {
                     return;
                 }
-                rebookings += 1;
+                slack = slack.max(late).min(MAX_SLACK);
                 tracing::debug!(
                     class = class.as_str(),
                     late_ms = late.as_millis() as u64,
-                    "woke late for a rate-limit slot; booking another"
+                    slack_ms = slack.as_millis() as u64,
+                    "woke late for a rate-limit slot; booking a wider one"
                 );
                 Duration::ZERO
             }
@@ -266,7 +281,7 @@ async fn acquire_fleet(
                 // Ask again when the slot comes within reach.
                 let reach =
                     chrono::Duration::from_std(within.unwrap_or_default()).unwrap_or_default();
-                until(next_free - reach).max(Duration::from_millis(1))
+                until(ledger, next_free - reach).max(Duration::from_millis(1))
             }
             Err(err) => {
                 tracing::warn!(class = class.as_str(), error = %err, "rate-limit slot unavailable; waiting");
@@ -277,9 +292,9 @@ async fn acquire_fleet(
     }
 }
 
-/// The wait from now until `at` (none when it has passed).
-fn until(at: DateTime<Utc>) -> Duration {
-    (at - Utc::now()).to_std().unwrap_or(Duration::ZERO)
+/// The wait from the schedule's now until `at` (none when it has passed).
+fn until(ledger: &dyn SlotLedger, at: DateTime<Utc>) -> Duration {
+    (at - ledger.now()).to_std().unwrap_or(Duration::ZERO)
 }
 
 #[cfg(test)]
@@ -344,6 +359,85 @@ mod tests {
         .await
         .expect("a normal call gets the next slot once the containment caller is gone");
         assert_eq!(start.elapsed(), Duration::from_millis(930));
+    }
+
+    /// The fleet's schedule in memory, answering each take `lateness` after the slot it grants:
+    /// to `acquire_fleet` the same as a caller that wakes that late (a starved runtime).
+    struct LateLedger {
+        origin: Instant,
+        base: DateTime<Utc>,
+        next_free: Mutex<DateTime<Utc>>,
+        lateness: Duration,
+    }
+
+    impl LateLedger {
+        fn new(lateness: Duration) -> Self {
+            let base = Utc::now();
+            Self {
+                origin: Instant::now(),
+                base,
+                next_free: Mutex::new(base),
+                lateness,
+            }
+        }
+
+        fn next_free(&self) -> DateTime<Utc> {
+            *lock(&self.next_free)
+        }
+    }
+
+    #[async_trait]
+    impl SlotLedger for LateLedger {
+        async fn take(
+            &self,
+            _class: ApiClass,
+            interval: Duration,
+            within: Option<Duration>,
+            lead: Duration,
+        ) -> Result<FleetSlot, LedgerError> {
+            let now = self.now();
+            let at = {
+                let mut next_free = lock(&self.next_free);
+                let at = (*next_free).max(now + lead);
+                if within.is_some_and(|within| at > now + within) {
+                    return Ok(FleetSlot::Busy {
+                        next_free: *next_free,
+                    });
+                }
+                *next_free = at + interval;
+                at
+            };
+            tokio::time::sleep(until(self, at) + self.lateness).await;
+            Ok(FleetSlot::At(at))
+        }
+
+        fn now(&self) -> DateTime<Utc> {
+            self.base + self.origin.elapsed()
+        }
+    }
+
+    /// A process that wakes later than `LATE` on every try must still send, and never so late
+    /// that the next slot's call comes less than an interval after its own: the cloud would
+    /// see more than the rate in a second (seen in CI: 11 RAM writes against 10/s, two of them
+    /// 62 ms apart).
+    #[tokio::test(start_paused = true)]
+    async fn a_caller_that_always_wakes_late_sends_an_interval_before_the_next_slot() {
+        let interval = Duration::from_millis(103);
+        let ledger = LateLedger::new(Duration::from_millis(60));
+        for _ in 0..5 {
+            tokio::time::timeout(
+                Duration::from_secs(10),
+                acquire_fleet(&ledger, ApiClass::RamWrite, Priority::Containment, interval),
+            )
+            .await
+            .expect("a caller that always wakes late sends eventually");
+            let sent = ledger.now();
+            let gap = (ledger.next_free() - sent).to_std().unwrap_or_default();
+            assert!(
+                gap >= interval,
+                "the next slot lies {gap:?} after a call sent late, less than the interval"
+            );
+        }
     }
 
     #[tokio::test(start_paused = true)]
