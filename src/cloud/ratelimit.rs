@@ -116,6 +116,9 @@ struct Lane {
     interval: Duration,
     next_free: Instant,
     waiting: [usize; 3],
+    /// Per priority, whether one of this process's callers is asking the fleet's schedule for
+    /// a slot within its reach (see [`FleetTurn`]).
+    asking_fleet: [bool; 3],
 }
 
 /// Spaces calls per class; higher priorities go first.
@@ -140,6 +143,7 @@ impl RateLimiter {
                     interval: Duration::from_secs_f64(1.03 / rate),
                     next_free: now,
                     waiting: [0; 3],
+                    asking_fleet: [false; 3],
                 };
                 (class, lane)
             })
@@ -162,7 +166,7 @@ impl RateLimiter {
     /// by priority and keeps it from asking the ledger more often than the rate), then the
     /// fleet's.
     pub async fn acquire(&self, class: ApiClass, priority: Priority) {
-        let Some(interval) = self.acquire_local(class, priority).await else {
+        let Some((interval, _turn)) = self.acquire_local(class, priority).await else {
             return;
         };
         if let Some(ledger) = &self.ledger {
@@ -170,8 +174,14 @@ impl RateLimiter {
         }
     }
 
-    /// Waits for this process's slot; the class's interval, or `None` when it is unlimited.
-    async fn acquire_local(&self, class: ApiClass, priority: Priority) -> Option<Duration> {
+    /// Waits for this process's slot; the class's interval and, for a caller that may be
+    /// refused a fleet slot, its turn to ask; `None` when the class is unlimited.
+    async fn acquire_local(
+        &self,
+        class: ApiClass,
+        priority: Priority,
+    ) -> Option<(Duration, Option<FleetTurn<'_>>)> {
+        let asks_in_turn = self.ledger.is_some() && priority != Priority::Containment;
         let mut waiting = Waiting {
             lanes: &self.lanes,
             class,
@@ -188,7 +198,8 @@ impl RateLimiter {
                 }
                 let now = Instant::now();
                 let outranked = lane.waiting[priority as usize + 1..].iter().any(|&n| n > 0);
-                if lane.next_free <= now && !outranked {
+                let turn_taken = asks_in_turn && lane.asking_fleet[priority as usize];
+                if lane.next_free <= now && !outranked && !turn_taken {
                     // A waiter woken a little after its slot keeps the lane's cadence, so a
                     // queue does not drift back by every wake-up's delay; an idle lane starts
                     // again from now.
@@ -198,14 +209,23 @@ impl RateLimiter {
                         now
                     };
                     lane.next_free = start + lane.interval;
-                    return Some(lane.interval);
+                    let turn = asks_in_turn.then(|| {
+                        lane.asking_fleet[priority as usize] = true;
+                        FleetTurn {
+                            lanes: &self.lanes,
+                            class,
+                            priority,
+                        }
+                    });
+                    return Some((lane.interval, turn));
                 }
                 lane.waiting[priority as usize] += 1;
                 waiting.counted = true;
-                // An outranked caller re-checks after one interval; the others when a slot frees.
+                // An outranked caller, or one whose turn to ask the fleet is taken, re-checks
+                // after one interval; the others when a slot frees.
                 lane.next_free
                     .saturating_duration_since(now)
-                    .max(if outranked {
+                    .max(if outranked || turn_taken {
                         lane.interval
                     } else {
                         Duration::ZERO
@@ -232,6 +252,25 @@ impl Drop for Waiting<'_> {
             && let Some(lane) = lock(self.lanes).get_mut(&self.class)
         {
             lane.waiting[self.priority as usize] -= 1;
+        }
+    }
+}
+
+/// A lower-priority caller's turn to ask the fleet's schedule, held until it has its slot:
+/// one caller per priority and process at a time. While containment keeps the schedule full,
+/// a normal or forensics call is refused and asks again when a slot could come within its
+/// reach; without turns every such caller of every replica asked at every freed slot.
+/// Containment is always granted and takes no turn.
+struct FleetTurn<'a> {
+    lanes: &'a Mutex<HashMap<ApiClass, Lane>>,
+    class: ApiClass,
+    priority: Priority,
+}
+
+impl Drop for FleetTurn<'_> {
+    fn drop(&mut self) {
+        if let Some(lane) = lock(self.lanes).get_mut(&self.class) {
+            lane.asking_fleet[self.priority as usize] = false;
         }
     }
 }
@@ -301,6 +340,7 @@ fn until(ledger: &dyn SlotLedger, at: DateTime<Utc>) -> Duration {
 mod tests {
     use super::*;
     use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[tokio::test(start_paused = true)]
     async fn calls_are_spaced_by_the_class_rate() {
@@ -363,14 +403,15 @@ mod tests {
 
     /// The fleet's schedule in memory, answering each take `lateness` after the slot it grants:
     /// to `acquire_fleet` the same as a caller that wakes that late (a starved runtime).
-    struct LateLedger {
+    struct MemoryLedger {
         origin: Instant,
         base: DateTime<Utc>,
         next_free: Mutex<DateTime<Utc>>,
         lateness: Duration,
+        refusals: AtomicUsize,
     }
 
-    impl LateLedger {
+    impl MemoryLedger {
         fn new(lateness: Duration) -> Self {
             let base = Utc::now();
             Self {
@@ -378,6 +419,7 @@ mod tests {
                 base,
                 next_free: Mutex::new(base),
                 lateness,
+                refusals: AtomicUsize::new(0),
             }
         }
 
@@ -387,7 +429,7 @@ mod tests {
     }
 
     #[async_trait]
-    impl SlotLedger for LateLedger {
+    impl SlotLedger for MemoryLedger {
         async fn take(
             &self,
             _class: ApiClass,
@@ -400,6 +442,7 @@ mod tests {
                 let mut next_free = lock(&self.next_free);
                 let at = (*next_free).max(now + lead);
                 if within.is_some_and(|within| at > now + within) {
+                    self.refusals.fetch_add(1, Ordering::Relaxed);
                     return Ok(FleetSlot::Busy {
                         next_free: *next_free,
                     });
@@ -423,7 +466,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_caller_that_always_wakes_late_sends_an_interval_before_the_next_slot() {
         let interval = Duration::from_millis(103);
-        let ledger = LateLedger::new(Duration::from_millis(60));
+        let ledger = MemoryLedger::new(Duration::from_millis(60));
         for _ in 0..5 {
             tokio::time::timeout(
                 Duration::from_secs(10),
@@ -438,6 +481,62 @@ mod tests {
                 "the next slot lies {gap:?} after a call sent late, less than the interval"
             );
         }
+    }
+
+    /// While another replica's containment keeps the schedule full, this process's normal
+    /// callers ask it one at a time, each refused about once; they used to ask all at once at
+    /// every freed slot (15 refusals for these 5 callers).
+    #[tokio::test(start_paused = true)]
+    async fn lower_priorities_ask_a_full_fleet_schedule_one_at_a_time() {
+        let ledger = Arc::new(MemoryLedger::new(Duration::ZERO));
+        let limiter =
+            Arc::new(RateLimiter::new(&[(ApiClass::RamWrite, 10.0)]).shared(ledger.clone()));
+        // Another replica's containment has booked the next two seconds.
+        *lock(&ledger.next_free) = ledger.now() + Duration::from_secs(2);
+        let callers: Vec<_> = (0..5)
+            .map(|_| {
+                let limiter = limiter.clone();
+                tokio::spawn(async move {
+                    limiter.acquire(ApiClass::RamWrite, Priority::Normal).await;
+                })
+            })
+            .collect();
+        for caller in callers {
+            caller.await.unwrap();
+        }
+        let refusals = ledger.refusals.load(Ordering::Relaxed);
+        assert!(refusals <= 5, "{refusals} refusals for 5 callers");
+    }
+
+    /// Normal callers waiting on one replica, their turns taken one at a time, do not hold
+    /// back containment arriving later on another: its calls all go first.
+    #[tokio::test(start_paused = true)]
+    async fn containment_on_another_replica_goes_before_normal_callers_waiting_here() {
+        let ledger = Arc::new(MemoryLedger::new(Duration::ZERO));
+        *lock(&ledger.next_free) = ledger.now() + Duration::from_secs(1);
+        let replicas = [(); 2].map(|_| {
+            Arc::new(RateLimiter::new(&[(ApiClass::RamWrite, 10.0)]).shared(ledger.clone()))
+        });
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut callers = Vec::new();
+        for (replica, priority) in [(0, Priority::Normal); 3]
+            .into_iter()
+            .chain([(1, Priority::Containment); 5])
+        {
+            let (limiter, order) = (replicas[replica].clone(), order.clone());
+            callers.push(tokio::spawn(async move {
+                limiter.acquire(ApiClass::RamWrite, priority).await;
+                order.lock().unwrap().push(priority);
+            }));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        for caller in callers {
+            caller.await.unwrap();
+        }
+        let order = order.lock().unwrap().clone();
+        let mut expected = vec![Priority::Containment; 5];
+        expected.extend([Priority::Normal; 3]);
+        assert_eq!(order, expected);
     }
 
     #[tokio::test(start_paused = true)]
