@@ -166,21 +166,50 @@ impl RateLimiter {
     /// by priority and keeps it from asking the ledger more often than the rate), then the
     /// fleet's.
     pub async fn acquire(&self, class: ApiClass, priority: Priority) {
-        let Some((interval, _turn)) = self.acquire_local(class, priority).await else {
-            return;
-        };
-        if let Some(ledger) = &self.ledger {
-            acquire_fleet(ledger.as_ref(), class, priority, interval).await;
+        let ready = || std::future::ready(Ok::<(), std::convert::Infallible>(()));
+        let Ok(()) = self.acquire_ready(class, priority, ready).await;
+    }
+
+    /// Waits for this class's next slot as [`Self::acquire`] does, then for `ready` (what the
+    /// call still needs before it goes: its credentials, its intent made durable), and returns
+    /// what `ready` gave. A call readied later than its slot allows takes another: sent then,
+    /// it would come closer than an interval to the next slot's call. `ready` is asked again
+    /// for each slot; an error from it ends the wait.
+    pub async fn acquire_ready<T, E, F>(
+        &self,
+        class: ApiClass,
+        priority: Priority,
+        mut ready: impl FnMut() -> F,
+    ) -> Result<T, E>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        loop {
+            let Some((interval, start, _turn)) = self.acquire_local(class, priority).await else {
+                return ready().await;
+            };
+            let Some(ledger) = &self.ledger else {
+                let value = ready().await?;
+                if Instant::now() <= start + LATE {
+                    return Ok(value);
+                }
+                tracing::debug!(
+                    class = class.as_str(),
+                    "ready late for a rate-limit slot; taking another"
+                );
+                continue;
+            };
+            return acquire_fleet(ledger.as_ref(), class, priority, interval, &mut ready).await;
         }
     }
 
-    /// Waits for this process's slot; the class's interval and, for a caller that may be
-    /// refused a fleet slot, its turn to ask; `None` when the class is unlimited.
+    /// Waits for this process's slot; the class's interval, the slot's start and, for a caller
+    /// that may be refused a fleet slot, its turn to ask; `None` when the class is unlimited.
     async fn acquire_local(
         &self,
         class: ApiClass,
         priority: Priority,
-    ) -> Option<(Duration, Option<FleetTurn<'_>>)> {
+    ) -> Option<(Duration, Instant, Option<FleetTurn<'_>>)> {
         let asks_in_turn = self.ledger.is_some() && priority != Priority::Containment;
         let mut waiting = Waiting {
             lanes: &self.lanes,
@@ -217,7 +246,7 @@ impl RateLimiter {
                             priority,
                         }
                     });
-                    return Some((lane.interval, turn));
+                    return Some((lane.interval, start, turn));
                 }
                 lane.waiting[priority as usize] += 1;
                 waiting.counted = true;
@@ -291,28 +320,33 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// the slack the most lateness it has seen (up to `MAX_SLACK`), and goes when it wakes within
 /// that slack (plus `LATE`): a process that always wakes late under load still sends, and the
 /// next slot's call still comes at least an interval (less `LATE`) after it.
-async fn acquire_fleet(
+async fn acquire_fleet<T, E, F>(
     ledger: &dyn SlotLedger,
     class: ApiClass,
     priority: Priority,
     interval: Duration,
-) {
+    ready: &mut impl FnMut() -> F,
+) -> Result<T, E>
+where
+    F: Future<Output = Result<T, E>>,
+{
     let within = priority.reach(interval);
     let mut slack = Duration::ZERO;
     loop {
         let wake = match ledger.take(class, interval + slack, within, LEAD).await {
             Ok(FleetSlot::At(at)) => {
                 tokio::time::sleep(until(ledger, at)).await;
+                let value = ready().await?;
                 let late = (ledger.now() - at).to_std().unwrap_or(Duration::ZERO);
                 if late <= slack + LATE {
-                    return;
+                    return Ok(value);
                 }
                 slack = slack.max(late).min(MAX_SLACK);
                 tracing::debug!(
                     class = class.as_str(),
                     late_ms = late.as_millis() as u64,
                     slack_ms = slack.as_millis() as u64,
-                    "woke late for a rate-limit slot; booking a wider one"
+                    "late for a rate-limit slot; booking a wider one"
                 );
                 Duration::ZERO
             }
@@ -470,15 +504,73 @@ mod tests {
         for _ in 0..5 {
             tokio::time::timeout(
                 Duration::from_secs(10),
-                acquire_fleet(&ledger, ApiClass::RamWrite, Priority::Containment, interval),
+                acquire_fleet(
+                    &ledger,
+                    ApiClass::RamWrite,
+                    Priority::Containment,
+                    interval,
+                    &mut || std::future::ready(Ok::<(), ()>(())),
+                ),
             )
             .await
-            .expect("a caller that always wakes late sends eventually");
+            .expect("a caller that always wakes late sends eventually")
+            .unwrap();
             let sent = ledger.now();
             let gap = (ledger.next_free() - sent).to_std().unwrap_or_default();
             assert!(
                 gap >= interval,
                 "the next slot lies {gap:?} after a call sent late, less than the interval"
+            );
+        }
+    }
+
+    /// What a call needs before it goes (its intent made durable, its credentials) comes 60 ms
+    /// after its slot the first time, at once after; `sent` records when the call went.
+    fn readied_late_once<'a>(
+        sent: &'a Mutex<Vec<Instant>>,
+    ) -> impl FnMut() -> std::pin::Pin<Box<dyn Future<Output = Result<(), ()>> + 'a>> + 'a {
+        let mut first = true;
+        move || {
+            let delay = if std::mem::take(&mut first) {
+                Duration::from_millis(60)
+            } else {
+                Duration::ZERO
+            };
+            Box::pin(async move {
+                tokio::time::sleep(delay).await;
+                lock(sent).push(Instant::now());
+                Ok(())
+            })
+        }
+    }
+
+    /// A call held past its slot by what it waits for (in CI, its intent's commit on a busy
+    /// SQLite) must not go then: the next slot's call would follow it within less than an
+    /// interval. With the fleet's schedule and without.
+    #[tokio::test(start_paused = true)]
+    async fn a_call_readied_after_its_slot_takes_another() {
+        let interval = Duration::from_millis(103);
+        let ledger = Arc::new(MemoryLedger::new(Duration::ZERO));
+        let fleet = RateLimiter::new(&[(ApiClass::RamWrite, 10.0)]).shared(ledger.clone());
+        let local = RateLimiter::new(&[(ApiClass::RamWrite, 10.0)]);
+        for limiter in [fleet, local] {
+            let sent = Mutex::new(Vec::new());
+            limiter
+                .acquire_ready(
+                    ApiClass::RamWrite,
+                    Priority::Containment,
+                    readied_late_once(&sent),
+                )
+                .await
+                .unwrap();
+            limiter
+                .acquire(ApiClass::RamWrite, Priority::Containment)
+                .await;
+            let first = *lock(&sent).last().unwrap();
+            let gap = Instant::now() - first;
+            assert!(
+                gap >= interval - LATE,
+                "the next call followed one sent late within {gap:?}"
             );
         }
     }
