@@ -258,17 +258,23 @@ impl CloudClient {
         let mut attempt = 1;
         loop {
             let queued = std::time::Instant::now();
-            self.core
+            // Credentials and the gate are awaited within the slot: a call they hold past its
+            // slot's allowance takes another rather than crowding the next slot's call.
+            let ready = || async {
+                let credentials = self.signing(request.action).await?;
+                if let Ok(mut gate) = SEND_GATE.try_with(watch::Receiver::clone)
+                    && gate.wait_for(|open| *open).await.is_err()
+                {
+                    std::future::pending::<()>().await;
+                }
+                Ok(credentials)
+            };
+            let credentials = self
+                .core
                 .limiter
-                .acquire(request.class, request.priority)
-                .await;
+                .acquire_ready(request.class, request.priority, ready)
+                .await?;
             record::rate_limit_wait(&self.core.account, request.class.as_str(), queued.elapsed());
-            let credentials = self.signing(request.action).await?;
-            if let Ok(mut gate) = SEND_GATE.try_with(watch::Receiver::clone)
-                && gate.wait_for(|open| *open).await.is_err()
-            {
-                std::future::pending::<()>().await;
-            }
             let result = self
                 .core
                 .transport

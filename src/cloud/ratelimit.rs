@@ -40,6 +40,11 @@ pub trait SlotLedger: Send + Sync {
         within: Option<Duration>,
         lead: Duration,
     ) -> Result<FleetSlot, LedgerError>;
+
+    /// The schedule's time: wall time, which every replica's clock must agree on.
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
 }
 
 /// How long a call waits before asking an unavailable ledger again.
@@ -53,9 +58,11 @@ const LEAD: Duration = Duration::from_millis(1);
 /// closer than an interval to the next slot's call (the 3 % guard leaves 30 ms of any second
 /// free: a window's `rate + 1`-th call comes that long after its end, less any lateness).
 const LATE: Duration = Duration::from_millis(25);
-/// Rebookings after waking late, before a call goes anyway (a starved process would else
-/// never send).
-const REBOOKINGS: u32 = 2;
+/// The most a late caller's booking holds the schedule beyond its interval. A process that
+/// wakes later than this (plus `LATE`) on every try sends only once it wakes sooner: sending
+/// later than its booking allows would crowd the next slot's call, and a wider hole would
+/// idle the fleet's quota for longer than a process that slow can use it.
+const MAX_SLACK: Duration = Duration::from_secs(1);
 
 /// A group of calls that share a quota.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -109,6 +116,9 @@ struct Lane {
     interval: Duration,
     next_free: Instant,
     waiting: [usize; 3],
+    /// Per priority, whether one of this process's callers is asking the fleet's schedule for
+    /// a slot within its reach (see [`FleetTurn`]).
+    asking_fleet: [bool; 3],
 }
 
 /// Spaces calls per class; higher priorities go first.
@@ -133,6 +143,7 @@ impl RateLimiter {
                     interval: Duration::from_secs_f64(1.03 / rate),
                     next_free: now,
                     waiting: [0; 3],
+                    asking_fleet: [false; 3],
                 };
                 (class, lane)
             })
@@ -155,16 +166,51 @@ impl RateLimiter {
     /// by priority and keeps it from asking the ledger more often than the rate), then the
     /// fleet's.
     pub async fn acquire(&self, class: ApiClass, priority: Priority) {
-        let Some(interval) = self.acquire_local(class, priority).await else {
-            return;
-        };
-        if let Some(ledger) = &self.ledger {
-            acquire_fleet(ledger.as_ref(), class, priority, interval).await;
+        let ready = || std::future::ready(Ok::<(), std::convert::Infallible>(()));
+        let Ok(()) = self.acquire_ready(class, priority, ready).await;
+    }
+
+    /// Waits for this class's next slot as [`Self::acquire`] does, then for `ready` (what the
+    /// call still needs before it goes: its credentials, its intent made durable), and returns
+    /// what `ready` gave. A call readied later than its slot allows takes another: sent then,
+    /// it would come closer than an interval to the next slot's call. `ready` is asked again
+    /// for each slot; an error from it ends the wait.
+    pub async fn acquire_ready<T, E, F>(
+        &self,
+        class: ApiClass,
+        priority: Priority,
+        mut ready: impl FnMut() -> F,
+    ) -> Result<T, E>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        loop {
+            let Some((interval, start, _turn)) = self.acquire_local(class, priority).await else {
+                return ready().await;
+            };
+            let Some(ledger) = &self.ledger else {
+                let value = ready().await?;
+                if Instant::now() <= start + LATE {
+                    return Ok(value);
+                }
+                tracing::debug!(
+                    class = class.as_str(),
+                    "ready late for a rate-limit slot; taking another"
+                );
+                continue;
+            };
+            return acquire_fleet(ledger.as_ref(), class, priority, interval, &mut ready).await;
         }
     }
 
-    /// Waits for this process's slot; the class's interval, or `None` when it is unlimited.
-    async fn acquire_local(&self, class: ApiClass, priority: Priority) -> Option<Duration> {
+    /// Waits for this process's slot; the class's interval, the slot's start and, for a caller
+    /// that may be refused a fleet slot, its turn to ask; `None` when the class is unlimited.
+    async fn acquire_local(
+        &self,
+        class: ApiClass,
+        priority: Priority,
+    ) -> Option<(Duration, Instant, Option<FleetTurn<'_>>)> {
+        let asks_in_turn = self.ledger.is_some() && priority != Priority::Containment;
         let mut waiting = Waiting {
             lanes: &self.lanes,
             class,
@@ -181,7 +227,8 @@ impl RateLimiter {
                 }
                 let now = Instant::now();
                 let outranked = lane.waiting[priority as usize + 1..].iter().any(|&n| n > 0);
-                if lane.next_free <= now && !outranked {
+                let turn_taken = asks_in_turn && lane.asking_fleet[priority as usize];
+                if lane.next_free <= now && !outranked && !turn_taken {
                     // A waiter woken a little after its slot keeps the lane's cadence, so a
                     // queue does not drift back by every wake-up's delay; an idle lane starts
                     // again from now.
@@ -191,14 +238,23 @@ impl RateLimiter {
                         now
                     };
                     lane.next_free = start + lane.interval;
-                    return Some(lane.interval);
+                    let turn = asks_in_turn.then(|| {
+                        lane.asking_fleet[priority as usize] = true;
+                        FleetTurn {
+                            lanes: &self.lanes,
+                            class,
+                            priority,
+                        }
+                    });
+                    return Some((lane.interval, start, turn));
                 }
                 lane.waiting[priority as usize] += 1;
                 waiting.counted = true;
-                // An outranked caller re-checks after one interval; the others when a slot frees.
+                // An outranked caller, or one whose turn to ask the fleet is taken, re-checks
+                // after one interval; the others when a slot frees.
                 lane.next_free
                     .saturating_duration_since(now)
-                    .max(if outranked {
+                    .max(if outranked || turn_taken {
                         lane.interval
                     } else {
                         Duration::ZERO
@@ -229,6 +285,25 @@ impl Drop for Waiting<'_> {
     }
 }
 
+/// A lower-priority caller's turn to ask the fleet's schedule, held until it has its slot:
+/// one caller per priority and process at a time. While containment keeps the schedule full,
+/// a normal or forensics call is refused and asks again when a slot could come within its
+/// reach; without turns every such caller of every replica asked at every freed slot.
+/// Containment is always granted and takes no turn.
+struct FleetTurn<'a> {
+    lanes: &'a Mutex<HashMap<ApiClass, Lane>>,
+    class: ApiClass,
+    priority: Priority,
+}
+
+impl Drop for FleetTurn<'_> {
+    fn drop(&mut self) {
+        if let Some(lane) = lock(self.lanes).get_mut(&self.class) {
+            lane.asking_fleet[self.priority as usize] = false;
+        }
+    }
+}
+
 /// The lanes' lock: each holder changes a lane in one step, so a poisoned one is whole.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
@@ -238,27 +313,40 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Books this call's slot in the fleet's schedule and waits for it. The schedule is in wall
 /// time: replicas' clocks must agree (NTP) to within a small part of an interval.
-async fn acquire_fleet(
+///
+/// A call goes at most `LATE` after the start of a booking that holds the schedule for at
+/// least one interval from there, so it is spaced from the next slot's call as an on-time call
+/// is. One that wakes later gives its slot up and books a wider one, `interval + slack` with
+/// the slack the most lateness it has seen (up to `MAX_SLACK`), and goes when it wakes within
+/// that slack (plus `LATE`): a process that always wakes late under load still sends, and the
+/// next slot's call still comes at least an interval (less `LATE`) after it.
+async fn acquire_fleet<T, E, F>(
     ledger: &dyn SlotLedger,
     class: ApiClass,
     priority: Priority,
     interval: Duration,
-) {
+    ready: &mut impl FnMut() -> F,
+) -> Result<T, E>
+where
+    F: Future<Output = Result<T, E>>,
+{
     let within = priority.reach(interval);
-    let mut rebookings = 0;
+    let mut slack = Duration::ZERO;
     loop {
-        let wake = match ledger.take(class, interval, within, LEAD).await {
+        let wake = match ledger.take(class, interval + slack, within, LEAD).await {
             Ok(FleetSlot::At(at)) => {
-                tokio::time::sleep(until(at)).await;
-                let late = (Utc::now() - at).to_std().unwrap_or(Duration::ZERO);
-                if late <= LATE || rebookings == REBOOKINGS {
-                    return;
+                tokio::time::sleep(until(ledger, at)).await;
+                let value = ready().await?;
+                let late = (ledger.now() - at).to_std().unwrap_or(Duration::ZERO);
+                if late <= slack + LATE {
+                    return Ok(value);
                 }
-                rebookings += 1;
+                slack = slack.max(late).min(MAX_SLACK);
                 tracing::debug!(
                     class = class.as_str(),
                     late_ms = late.as_millis() as u64,
-                    "woke late for a rate-limit slot; booking another"
+                    slack_ms = slack.as_millis() as u64,
+                    "late for a rate-limit slot; booking a wider one"
                 );
                 Duration::ZERO
             }
@@ -266,7 +354,7 @@ async fn acquire_fleet(
                 // Ask again when the slot comes within reach.
                 let reach =
                     chrono::Duration::from_std(within.unwrap_or_default()).unwrap_or_default();
-                until(next_free - reach).max(Duration::from_millis(1))
+                until(ledger, next_free - reach).max(Duration::from_millis(1))
             }
             Err(err) => {
                 tracing::warn!(class = class.as_str(), error = %err, "rate-limit slot unavailable; waiting");
@@ -277,15 +365,16 @@ async fn acquire_fleet(
     }
 }
 
-/// The wait from now until `at` (none when it has passed).
-fn until(at: DateTime<Utc>) -> Duration {
-    (at - Utc::now()).to_std().unwrap_or(Duration::ZERO)
+/// The wait from the schedule's now until `at` (none when it has passed).
+fn until(ledger: &dyn SlotLedger, at: DateTime<Utc>) -> Duration {
+    (at - ledger.now()).to_std().unwrap_or(Duration::ZERO)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[tokio::test(start_paused = true)]
     async fn calls_are_spaced_by_the_class_rate() {
@@ -344,6 +433,202 @@ mod tests {
         .await
         .expect("a normal call gets the next slot once the containment caller is gone");
         assert_eq!(start.elapsed(), Duration::from_millis(930));
+    }
+
+    /// The fleet's schedule in memory, answering each take `lateness` after the slot it grants:
+    /// to `acquire_fleet` the same as a caller that wakes that late (a starved runtime).
+    struct MemoryLedger {
+        origin: Instant,
+        base: DateTime<Utc>,
+        next_free: Mutex<DateTime<Utc>>,
+        lateness: Duration,
+        refusals: AtomicUsize,
+    }
+
+    impl MemoryLedger {
+        fn new(lateness: Duration) -> Self {
+            let base = Utc::now();
+            Self {
+                origin: Instant::now(),
+                base,
+                next_free: Mutex::new(base),
+                lateness,
+                refusals: AtomicUsize::new(0),
+            }
+        }
+
+        fn next_free(&self) -> DateTime<Utc> {
+            *lock(&self.next_free)
+        }
+    }
+
+    #[async_trait]
+    impl SlotLedger for MemoryLedger {
+        async fn take(
+            &self,
+            _class: ApiClass,
+            interval: Duration,
+            within: Option<Duration>,
+            lead: Duration,
+        ) -> Result<FleetSlot, LedgerError> {
+            let now = self.now();
+            let at = {
+                let mut next_free = lock(&self.next_free);
+                let at = (*next_free).max(now + lead);
+                if within.is_some_and(|within| at > now + within) {
+                    self.refusals.fetch_add(1, Ordering::Relaxed);
+                    return Ok(FleetSlot::Busy {
+                        next_free: *next_free,
+                    });
+                }
+                *next_free = at + interval;
+                at
+            };
+            tokio::time::sleep(until(self, at) + self.lateness).await;
+            Ok(FleetSlot::At(at))
+        }
+
+        fn now(&self) -> DateTime<Utc> {
+            self.base + self.origin.elapsed()
+        }
+    }
+
+    /// A process that wakes later than `LATE` on every try must still send, and never so late
+    /// that the next slot's call comes less than an interval after its own: the cloud would
+    /// see more than the rate in a second (seen in CI: 11 RAM writes against 10/s, two of them
+    /// 62 ms apart).
+    #[tokio::test(start_paused = true)]
+    async fn a_caller_that_always_wakes_late_sends_an_interval_before_the_next_slot() {
+        let interval = Duration::from_millis(103);
+        let ledger = MemoryLedger::new(Duration::from_millis(60));
+        for _ in 0..5 {
+            tokio::time::timeout(
+                Duration::from_secs(10),
+                acquire_fleet(
+                    &ledger,
+                    ApiClass::RamWrite,
+                    Priority::Containment,
+                    interval,
+                    &mut || std::future::ready(Ok::<(), ()>(())),
+                ),
+            )
+            .await
+            .expect("a caller that always wakes late sends eventually")
+            .unwrap();
+            let sent = ledger.now();
+            let gap = (ledger.next_free() - sent).to_std().unwrap_or_default();
+            assert!(
+                gap >= interval,
+                "the next slot lies {gap:?} after a call sent late, less than the interval"
+            );
+        }
+    }
+
+    /// What a call needs before it goes (its intent made durable, its credentials) comes 60 ms
+    /// after its slot the first time, at once after; `sent` records when the call went.
+    fn readied_late_once<'a>(
+        sent: &'a Mutex<Vec<Instant>>,
+    ) -> impl FnMut() -> std::pin::Pin<Box<dyn Future<Output = Result<(), ()>> + 'a>> + 'a {
+        let mut first = true;
+        move || {
+            let delay = if std::mem::take(&mut first) {
+                Duration::from_millis(60)
+            } else {
+                Duration::ZERO
+            };
+            Box::pin(async move {
+                tokio::time::sleep(delay).await;
+                lock(sent).push(Instant::now());
+                Ok(())
+            })
+        }
+    }
+
+    /// A call held past its slot by what it waits for (in CI, its intent's commit on a busy
+    /// SQLite) must not go then: the next slot's call would follow it within less than an
+    /// interval. With the fleet's schedule and without.
+    #[tokio::test(start_paused = true)]
+    async fn a_call_readied_after_its_slot_takes_another() {
+        let interval = Duration::from_millis(103);
+        let ledger = Arc::new(MemoryLedger::new(Duration::ZERO));
+        let fleet = RateLimiter::new(&[(ApiClass::RamWrite, 10.0)]).shared(ledger.clone());
+        let local = RateLimiter::new(&[(ApiClass::RamWrite, 10.0)]);
+        for limiter in [fleet, local] {
+            let sent = Mutex::new(Vec::new());
+            limiter
+                .acquire_ready(
+                    ApiClass::RamWrite,
+                    Priority::Containment,
+                    readied_late_once(&sent),
+                )
+                .await
+                .unwrap();
+            limiter
+                .acquire(ApiClass::RamWrite, Priority::Containment)
+                .await;
+            let first = *lock(&sent).last().unwrap();
+            let gap = Instant::now() - first;
+            assert!(
+                gap >= interval - LATE,
+                "the next call followed one sent late within {gap:?}"
+            );
+        }
+    }
+
+    /// While another replica's containment keeps the schedule full, this process's normal
+    /// callers ask it one at a time, each refused about once; they used to ask all at once at
+    /// every freed slot (15 refusals for these 5 callers).
+    #[tokio::test(start_paused = true)]
+    async fn lower_priorities_ask_a_full_fleet_schedule_one_at_a_time() {
+        let ledger = Arc::new(MemoryLedger::new(Duration::ZERO));
+        let limiter =
+            Arc::new(RateLimiter::new(&[(ApiClass::RamWrite, 10.0)]).shared(ledger.clone()));
+        // Another replica's containment has booked the next two seconds.
+        *lock(&ledger.next_free) = ledger.now() + Duration::from_secs(2);
+        let callers: Vec<_> = (0..5)
+            .map(|_| {
+                let limiter = limiter.clone();
+                tokio::spawn(async move {
+                    limiter.acquire(ApiClass::RamWrite, Priority::Normal).await;
+                })
+            })
+            .collect();
+        for caller in callers {
+            caller.await.unwrap();
+        }
+        let refusals = ledger.refusals.load(Ordering::Relaxed);
+        assert!(refusals <= 5, "{refusals} refusals for 5 callers");
+    }
+
+    /// Normal callers waiting on one replica, their turns taken one at a time, do not hold
+    /// back containment arriving later on another: its calls all go first.
+    #[tokio::test(start_paused = true)]
+    async fn containment_on_another_replica_goes_before_normal_callers_waiting_here() {
+        let ledger = Arc::new(MemoryLedger::new(Duration::ZERO));
+        *lock(&ledger.next_free) = ledger.now() + Duration::from_secs(1);
+        let replicas = [(); 2].map(|_| {
+            Arc::new(RateLimiter::new(&[(ApiClass::RamWrite, 10.0)]).shared(ledger.clone()))
+        });
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut callers = Vec::new();
+        for (replica, priority) in [(0, Priority::Normal); 3]
+            .into_iter()
+            .chain([(1, Priority::Containment); 5])
+        {
+            let (limiter, order) = (replicas[replica].clone(), order.clone());
+            callers.push(tokio::spawn(async move {
+                limiter.acquire(ApiClass::RamWrite, priority).await;
+                order.lock().unwrap().push(priority);
+            }));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        for caller in callers {
+            caller.await.unwrap();
+        }
+        let order = order.lock().unwrap().clone();
+        let mut expected = vec![Priority::Containment; 5];
+        expected.extend([Priority::Normal; 3]);
+        assert_eq!(order, expected);
     }
 
     #[tokio::test(start_paused = true)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{FromRequest, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -54,8 +54,15 @@ async fn rpc(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> Response {
+    // The call log's time is the request's arrival, taken before its body is read or checked:
+    // a stamp delayed by a busy runtime would show two calls closer together than they came.
+    let arrived = shared.clock.now();
+    let body = match Bytes::from_request(request, &shared).await {
+        Ok(body) => body,
+        Err(rejection) => return rejection.into_response(),
+    };
     // The gateway reads a body as parameters only when it is a form; the Python SDK sends
     // everything in the query string with an empty body.
     let form = headers
@@ -68,6 +75,7 @@ async fn rpc(
     let source = Source::from_headers(&headers);
     let answer = process(
         &shared,
+        arrived,
         method.as_str(),
         &params,
         host,
@@ -99,11 +107,12 @@ async fn rpc(
     response
 }
 
-/// Handles one RPC request under the state lock and logs it, whatever the outcome. `v3` is
-/// the signature of a V3-signed request; without it the request is V1-signed. `source` is
-/// where the call comes from, for network access policies.
+/// Handles one RPC request that arrived at `now` under the state lock and logs it, whatever
+/// the outcome. `v3` is the signature of a V3-signed request; without it the request is
+/// V1-signed. `source` is where the call comes from, for network access policies.
 pub(crate) fn process(
     shared: &Shared,
+    now: DateTime<Utc>,
     method: &str,
     params: &Params,
     host: Option<&str>,
@@ -118,7 +127,6 @@ pub(crate) fn process(
         }
         None => params,
     };
-    let now = shared.clock.now();
     let mut inner = shared.lock();
     let product = params.get("Version").and_then(Product::from_version);
     let request_id = ids::request_id();

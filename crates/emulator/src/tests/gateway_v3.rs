@@ -69,6 +69,7 @@ fn send_v3(h: &Harness, body: &str, v3: &V3Request) -> (u16, serde_json::Value) 
     let params = Params::merge(None, body.as_bytes());
     let answer = server::process(
         &h.shared,
+        h.shared.clock.now(),
         "POST",
         &params,
         Some(HOST),

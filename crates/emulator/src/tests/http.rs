@@ -247,3 +247,41 @@ async fn instance_role_credentials_come_from_the_metadata_service() {
         .unwrap();
     assert_eq!(stale.status().as_u16(), 401);
 }
+
+/// The call log stamps a request when it arrives, not once its body is read: a stamp taken
+/// late would show two calls closer together than they came, and the fleet's rate-limit test
+/// reads rates from these stamps.
+#[tokio::test]
+async fn a_call_is_logged_at_its_arrival_not_when_its_body_has_come() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (url, _guard) = spawn(Scenario::from_json(SCENARIO).unwrap()).await.unwrap();
+    let address = url.trim_start_matches("http://");
+    let body = form(&signed("POST", AKGUARD, RAM, "ListUsers", "n1"));
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // The body follows a while after the head, as from a slow client.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let body_sent = Utc::now();
+    stream.write_all(body.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let calls: Value = reqwest::get(format!("{url}/_emulator/calls"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let at = calls["calls"][0]["at"].as_str().unwrap();
+    let at = chrono::DateTime::parse_from_rfc3339(at).unwrap();
+    assert!(
+        at < body_sent,
+        "the call was logged at {at}, after its body was sent at {body_sent}"
+    );
+}

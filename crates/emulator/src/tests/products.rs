@@ -294,6 +294,7 @@ fn a_scripted_failure_fires_count_times_without_side_effects() {
         let params = h.signed("POST", AKGUARD, RAM, "CreateAccessKey", &create);
         let answer = super::super::server::process(
             &h.shared,
+            h.shared.clock.now(),
             "POST",
             &params_of(&params),
             None,

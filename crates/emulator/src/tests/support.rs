@@ -214,7 +214,15 @@ impl Harness {
         params: &BTreeMap<String, String>,
     ) -> (u16, Value) {
         let params = Params::from_pairs(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let answer = server::process(&self.shared, method, &params, None, None, source);
+        let answer = server::process(
+            &self.shared,
+            self.shared.clock.now(),
+            method,
+            &params,
+            None,
+            None,
+            source,
+        );
         (answer.status.as_u16(), answer.body)
     }
 
