@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{AnyPool, Row};
 
 use super::backend::{Backend, Creation};
+use super::parked;
 use super::rows::{AUDIT_COLUMNS, INCIDENT_COLUMNS, audit_from_row, scheduled_from_row, time};
 use super::sql::Sql;
 use super::turns::{Turn, Urgency, WriteTurns};
@@ -540,7 +541,7 @@ impl Store for SqlStore {
 
     async fn wake_mfa_waiters(&self, sweep: i64, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let _turn = self.turn(Urgency::Other).await;
-        sweeps::wake(&self.pool, self.backend, sweep, now).await
+        parked::wake(&self.pool, self.backend, &sweeps::SWEEP_WAITERS, sweep, now).await
     }
 
     async fn join_audit_batch(
@@ -594,7 +595,14 @@ impl Store for SqlStore {
 
     async fn wake_audit_waiters(&self, batch: i64, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let _turn = self.turn(Urgency::Other).await;
-        trail_batches::wake(&self.pool, self.backend, batch, now).await
+        parked::wake(
+            &self.pool,
+            self.backend,
+            &trail_batches::BATCH_WAITERS,
+            batch,
+            now,
+        )
+        .await
     }
 
     async fn take_rate_slot(&self, take: &SlotTake<'_>) -> Result<SlotOutcome, StoreError> {

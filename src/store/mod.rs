@@ -13,6 +13,7 @@ mod fence;
 mod jobs;
 mod outbox;
 mod outbox_queue;
+mod parked;
 mod rate_slots;
 mod rows;
 mod sessions;

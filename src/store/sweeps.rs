@@ -7,6 +7,7 @@ use sqlx::{AnyPool, Row};
 
 use super::backend::Backend;
 use super::jobs::{self, JobLease};
+use super::parked::{self, Parking};
 use super::rows::{opt_time, time};
 use super::{StoreError, audit_log};
 use crate::domain::{AuditEntry, IncidentId};
@@ -336,38 +337,15 @@ pub(super) async fn finish(
     if done.rows_affected() == 0 {
         return Ok(false);
     }
-    wake_in(&mut tx, sweep, now).await?;
+    parked::wake_in(&mut tx, &SWEEP_WAITERS, sweep, now).await?;
     tx.commit().await?;
     Ok(true)
 }
 
-/// Makes the incidents parked on a done sweep claimable now.
-pub(super) async fn wake(
-    pool: &AnyPool,
-    backend: Backend,
-    sweep: i64,
-    now: DateTime<Utc>,
-) -> Result<u64, StoreError> {
-    let mut tx = backend.begin_write(pool).await?;
-    let woken = wake_in(&mut tx, sweep, now).await?;
-    tx.commit().await?;
-    Ok(woken)
-}
-
-async fn wake_in(
-    conn: &mut sqlx::AnyConnection,
-    sweep: i64,
-    now: DateTime<Utc>,
-) -> Result<u64, StoreError> {
-    let woken = sqlx::query(
-        "UPDATE incidents SET next_attempt_at = $1 \
-         WHERE state = 'enforce_mfa' AND next_attempt_at > $1 AND id IN \
-             (SELECT incident_id FROM mfa_sweep_waiters WHERE sweep_id = $2) \
-           AND EXISTS (SELECT 1 FROM mfa_sweeps WHERE id = $2 AND state = 'done')",
-    )
-    .bind(now.timestamp_millis())
-    .bind(sweep)
-    .execute(&mut *conn)
-    .await?;
-    Ok(woken.rows_affected())
-}
+/// Where incidents wait for a sweep.
+pub(super) const SWEEP_WAITERS: Parking = Parking {
+    step: "enforce_mfa",
+    waiters: "mfa_sweep_waiters",
+    job_column: "sweep_id",
+    jobs: "mfa_sweeps",
+};

@@ -10,6 +10,7 @@ use sqlx::{AnyPool, Row};
 
 use super::backend::Backend;
 use super::jobs::{self, JobLease};
+use super::parked::{self, Parking};
 use super::rows::time;
 use super::sweeps::SweepState;
 use super::{StoreError, audit_log};
@@ -251,38 +252,15 @@ pub(super) async fn finish(
     }
     let stamped: Vec<_> = audit.into_iter().map(|entry| (now, entry)).collect();
     audit_log::append_audit(&mut tx, backend, &stamped).await?;
-    wake_in(&mut tx, batch, now).await?;
+    parked::wake_in(&mut tx, &BATCH_WAITERS, batch, now).await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// Makes the incidents parked on a done batch claimable now.
-pub(super) async fn wake(
-    pool: &AnyPool,
-    backend: Backend,
-    batch: i64,
-    now: DateTime<Utc>,
-) -> Result<u64, StoreError> {
-    let mut tx = backend.begin_write(pool).await?;
-    let woken = wake_in(&mut tx, batch, now).await?;
-    tx.commit().await?;
-    Ok(woken)
-}
-
-async fn wake_in(
-    conn: &mut sqlx::AnyConnection,
-    batch: i64,
-    now: DateTime<Utc>,
-) -> Result<u64, StoreError> {
-    let woken = sqlx::query(
-        "UPDATE incidents SET next_attempt_at = $1 \
-         WHERE state = 'audit' AND next_attempt_at > $1 AND id IN \
-             (SELECT incident_id FROM audit_batch_waiters WHERE batch_id = $2) \
-           AND EXISTS (SELECT 1 FROM audit_batches WHERE id = $2 AND state = 'done')",
-    )
-    .bind(now.timestamp_millis())
-    .bind(batch)
-    .execute(&mut *conn)
-    .await?;
-    Ok(woken.rows_affected())
-}
+/// Where incidents wait for a batch.
+pub(super) const BATCH_WAITERS: Parking = Parking {
+    step: "audit",
+    waiters: "audit_batch_waiters",
+    job_column: "batch_id",
+    jobs: "audit_batches",
+};
