@@ -2,6 +2,7 @@
 //! transition with its audit rows. Steps are reconcilers, so a step cut short by a crash or
 //! a lost lease is simply run again by whoever claims the incident next.
 
+mod account_job;
 mod approval;
 mod artefacts;
 mod billing;

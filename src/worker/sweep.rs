@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::Inner;
+use super::{Inner, account_job};
 use crate::cloud::retry::unit_sample;
 use crate::cloud::{Called, CloudError, ErrorClass};
 use crate::domain::AuditEntry;
@@ -40,33 +40,15 @@ const PARALLEL_USERS: usize = 16;
 /// account's job, until `shutdown`.
 pub(super) async fn run(inner: Arc<Inner>, n: usize, shutdown: CancellationToken) {
     let account = inner.work[n].account.label();
-    loop {
-        // Registered before the look, so a join between the look and the wait is not lost.
-        let notified = inner.work[n].sweep_wake.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        let ran = tokio::select! {
-            () = shutdown.cancelled() => return,
-            ran = sweep_once(&inner, n) => ran,
-        };
-        match ran {
-            // Another sweep may be queued behind the one just done.
-            Ok(true) => continue,
-            Ok(false) => {}
-            Err(SweepError::Store(StoreError::JobLost(_))) => {
-                tracing::warn!(
-                    account,
-                    "the MFA sweep's lease was lost; another replica continues"
-                )
-            }
-            Err(err) => tracing::warn!(account, error = %err, "MFA sweep interrupted; will resume"),
-        }
-        tokio::select! {
-            () = &mut notified => {}
-            () = tokio::time::sleep(inner.config.poll_interval) => {}
-            () = shutdown.cancelled() => return,
-        }
-    }
+    let failed = |err: SweepError| match err {
+        SweepError::Store(StoreError::JobLost(_)) => tracing::warn!(
+            account,
+            "the MFA sweep's lease was lost; another replica continues"
+        ),
+        err => tracing::warn!(account, error = %err, "MFA sweep interrupted; will resume"),
+    };
+    let wake = &inner.work[n].sweep_wake;
+    account_job::run(&inner, wake, shutdown, || sweep_once(&inner, n), failed).await;
 }
 
 /// Takes the job and drives the oldest unfinished sweep to its end; `false` when there was

@@ -21,7 +21,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::Inner;
+use super::{Inner, account_job};
 use crate::cloud::api::AccountPage;
 use crate::cloud::retry::unit_sample;
 use crate::cloud::{CloudError, ErrorClass};
@@ -37,35 +37,15 @@ const SHARED_FROM: usize = 2;
 /// account's job, until `shutdown`.
 pub(super) async fn run(inner: Arc<Inner>, n: usize, shutdown: CancellationToken) {
     let account = inner.work[n].account.label();
-    loop {
-        // Registered before the look, so a join between the look and the wait is not lost.
-        let notified = inner.work[n].batch_wake.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        let ran = tokio::select! {
-            () = shutdown.cancelled() => return,
-            ran = batch_once(&inner, n) => ran,
-        };
-        match ran {
-            // Incidents may have joined the next batch while this one ran.
-            Ok(true) => continue,
-            Ok(false) => {}
-            Err(StoreError::JobLost(_)) => {
-                tracing::warn!(
-                    account,
-                    "the audit batch's lease was lost; another replica continues"
-                )
-            }
-            Err(err) => {
-                tracing::warn!(account, error = %err, "audit batch interrupted; will resume")
-            }
-        }
-        tokio::select! {
-            () = &mut notified => {}
-            () = tokio::time::sleep(inner.config.poll_interval) => {}
-            () = shutdown.cancelled() => return,
-        }
-    }
+    let failed = |err: StoreError| match err {
+        StoreError::JobLost(_) => tracing::warn!(
+            account,
+            "the audit batch's lease was lost; another replica continues"
+        ),
+        err => tracing::warn!(account, error = %err, "audit batch interrupted; will resume"),
+    };
+    let wake = &inner.work[n].batch_wake;
+    account_job::run(&inner, wake, shutdown, || batch_once(&inner, n), failed).await;
 }
 
 /// Takes the job and answers the oldest batch not yet done; `false` when there was nothing to
