@@ -40,10 +40,9 @@ impl SlotLedger for Measured {
         class: ApiClass,
         interval: Duration,
         within: Option<Duration>,
-        lead: Duration,
     ) -> Result<FleetSlot, LedgerError> {
         let started = Instant::now();
-        let slot = self.inner.take(class, interval, within, lead).await;
+        let slot = self.inner.take(class, interval, within).await;
         self.take_latency.lock().unwrap().push(started.elapsed());
         let trips = match slot {
             Ok(FleetSlot::Busy { .. }) => 2,

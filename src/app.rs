@@ -389,14 +389,12 @@ impl SlotLedger for StoreLedger {
         class: ApiClass,
         interval: Duration,
         within: Option<Duration>,
-        lead: Duration,
     ) -> Result<FleetSlot, LedgerError> {
         let take = SlotTake {
             account: &self.account,
             class: class.as_str(),
             interval,
             within,
-            lead,
             now: chrono::Utc::now(),
         };
         match self.store.take_rate_slot(&take).await {

@@ -32,13 +32,12 @@ pub struct LedgerError(pub String);
 #[async_trait]
 pub trait SlotLedger: Send + Sync {
     /// Takes the next slot of `class`, spaced `interval` after the one before, if it lies within
-    /// `within` of now (any slot when `None`); a free schedule's first slot lies `lead` ahead.
+    /// `within` of now (any slot when `None`); a free schedule's first slot is now.
     async fn take(
         &self,
         class: ApiClass,
         interval: Duration,
         within: Option<Duration>,
-        lead: Duration,
     ) -> Result<FleetSlot, LedgerError>;
 
     /// The schedule's time: wall time, which every replica's clock must agree on.
@@ -49,11 +48,6 @@ pub trait SlotLedger: Send + Sync {
 
 /// How long a call waits before asking an unavailable ledger again.
 const LEDGER_RETRY: Duration = Duration::from_millis(250);
-/// A free schedule's first slot lies this far ahead. Less than the booking's own database
-/// round trip (typically 2 to 4 ms), so a call into a free schedule goes as soon as the
-/// answer arrives: a few milliseconds after its slot, well within `LATE` and the guard, rather
-/// than waiting out a lead on every uncontended call (containment's act among them).
-const LEAD: Duration = Duration::from_millis(1);
 /// A call that wakes this late for its slot books another instead: sent late, it would come
 /// closer than an interval to the next slot's call (the 3 % guard leaves 30 ms of any second
 /// free: a window's `rate + 1`-th call comes that long after its end, less any lateness).
@@ -333,7 +327,7 @@ where
     let within = priority.reach(interval);
     let mut slack = Duration::ZERO;
     loop {
-        let wake = match ledger.take(class, interval + slack, within, LEAD).await {
+        let wake = match ledger.take(class, interval + slack, within).await {
             Ok(FleetSlot::At(at)) => {
                 tokio::time::sleep(until(ledger, at)).await;
                 let value = ready().await?;
@@ -469,12 +463,11 @@ mod tests {
             _class: ApiClass,
             interval: Duration,
             within: Option<Duration>,
-            lead: Duration,
         ) -> Result<FleetSlot, LedgerError> {
             let now = self.now();
             let at = {
                 let mut next_free = lock(&self.next_free);
-                let at = (*next_free).max(now + lead);
+                let at = (*next_free).max(now);
                 if within.is_some_and(|within| at > now + within) {
                     self.refusals.fetch_add(1, Ordering::Relaxed);
                     return Ok(FleetSlot::Busy {

@@ -98,7 +98,10 @@ async fn run_writer(
     let mut jobs = Vec::with_capacity(max_batch);
     while rx.lock().await.recv_many(&mut jobs, max_batch).await > 0 {
         let (deliveries, replies): (Vec<Delivery>, Vec<Reply>) = jobs.drain(..).unzip();
-        match store.record_deliveries(&deliveries).await {
+        let t0 = std::time::Instant::now();
+        let res = store.record_deliveries(&deliveries).await;
+        tracing::warn!(target: "diag", n = deliveries.len(), dur_us = t0.elapsed().as_micros() as u64, "intake");
+        match res {
             Ok(outcomes) => {
                 if outcomes
                     .iter()

@@ -71,6 +71,29 @@ impl Backend {
         max_connections: u32,
         creation: Creation,
     ) -> Result<AnyPool, StoreError> {
+        self.open(url, max_connections, creation, "FULL").await
+    }
+
+    /// One connection to a SQLite database file whose commits survive a crash of the process
+    /// but not a power loss (`synchronous=NORMAL`: no fsync per commit in WAL mode), for
+    /// writes that are worthless after one: the fleet's rate-limit schedule, which a call
+    /// waits on. Power loss then drops only such commits: the next commit of the main pool
+    /// syncs the log with every commit before it. `None` for PostgreSQL and an in-memory
+    /// database (another connection would open another database).
+    pub async fn connect_volatile(self, url: &str) -> Result<Option<AnyPool>, StoreError> {
+        if self == Self::Postgres || is_in_memory(url) {
+            return Ok(None);
+        }
+        Ok(Some(self.open(url, 1, Creation::Never, "NORMAL").await?))
+    }
+
+    async fn open(
+        self,
+        url: &str,
+        max_connections: u32,
+        creation: Creation,
+        synchronous: &'static str,
+    ) -> Result<AnyPool, StoreError> {
         sqlx::any::install_default_drivers();
         let options = AnyConnectOptions::from_str(url)?;
         let pool = AnyPoolOptions::new().max_connections(max_connections);
@@ -78,13 +101,13 @@ impl Backend {
             Self::Postgres => pool,
             Self::Sqlite => {
                 prepare_sqlite_file(url, creation)?;
-                pool.after_connect(|conn, _| {
+                pool.after_connect(move |conn, _| {
                     Box::pin(async move {
-                        conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000",
-                        )
-                        .await?;
+                        let pragmas = format!(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000"
+                        );
+                        conn.execute(pragmas.as_str()).await?;
                         Ok(())
                     })
                 })
@@ -317,5 +340,47 @@ mod tests {
             })
             .collect();
         assert!(strays.is_empty(), "{strays:?}");
+    }
+
+    async fn synchronous(pool: &AnyPool) -> i64 {
+        sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    }
+
+    /// The rate-limit schedule's connection skips the fsync the main pool's commits make, and
+    /// both write the same database.
+    #[tokio::test]
+    async fn the_volatile_connection_shares_the_file_without_syncing_each_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("a.db").display());
+        let backend = Backend::Sqlite;
+        let pool = backend.connect(&url, 2, Creation::IfMissing).await.unwrap();
+        let volatile = backend.connect_volatile(&url).await.unwrap().unwrap();
+        // 2 is FULL, 1 is NORMAL.
+        assert_eq!(synchronous(&pool).await, 2);
+        assert_eq!(synchronous(&volatile).await, 1);
+        sqlx::query("CREATE TABLE t (n INTEGER)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO t (n) VALUES (7)")
+            .execute(&volatile)
+            .await
+            .unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT n FROM t")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(n, 7);
+        assert!(
+            backend
+                .connect_volatile("sqlite::memory:")
+                .await
+                .unwrap()
+                .is_none(),
+            "another connection to an in-memory database opens another database"
+        );
     }
 }

@@ -12,6 +12,7 @@ use sqlx::any::AnyConnectOptions;
 use sqlx::{Connection, Executor, PgConnection};
 
 use super::backend::{Backend, Creation};
+use super::turns::Urgency;
 use super::{
     BatchAnswer, ClaimScope, ConsoleSession, Delivery, IncidentFilter, IncidentUpdate,
     IntakeOutcome, OperatorChange, OperatorError, Replica, ScheduleChange, SlotOutcome, SlotTake,
@@ -190,6 +191,7 @@ contract!(
     replicas_are_listed_while_their_heartbeat_is_recent,
     two_stores_on_one_database_never_hand_out_two_slots_within_an_interval,
     lower_priorities_do_not_book_ahead_of_containment,
+    a_sweep_lists_more_users_than_one_statement_holds,
 );
 
 fn at(seconds: i64) -> DateTime<Utc> {
@@ -1302,7 +1304,6 @@ fn slot_take(class: &str, interval_ms: u64, within: Option<Duration>) -> SlotTak
         class,
         interval: Duration::from_millis(interval_ms),
         within,
-        lead: Duration::from_millis(20),
         now: soon(0),
     }
 }
@@ -1349,6 +1350,79 @@ async fn two_stores_on_one_database_never_hand_out_two_slots_within_an_interval(
     let other = db.store.take_rate_slot(&slot_take("other", 50, None)).await;
     assert_eq!(other.unwrap(), SlotOutcome::Granted(soon(0)));
     stores[1].pool.close().await;
+}
+
+/// The users of a large account go in several statements; every one is listed once, also
+/// when a holder that lost its lease before the sweep ran starts it again.
+async fn a_sweep_lists_more_users_than_one_statement_holds(db: &TestDb) {
+    let store = &db.store;
+    let ids = opened(db, 1).await;
+    let now = Utc::now();
+    let sweep = store
+        .join_mfa_sweep("", ids[0], now, None, now)
+        .await
+        .unwrap();
+    let lease = store
+        .acquire_job("mfa_sweep", "r1", now, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    let users: Vec<String> = (0..1201).map(|n| format!("user-{n:04}")).collect();
+    for _ in 0..2 {
+        store
+            .start_mfa_sweep(&lease, sweep.id, &users, now)
+            .await
+            .unwrap();
+    }
+    let rows = store.mfa_sweep_users(sweep.id).await.unwrap();
+    let mut listed: Vec<_> = rows.iter().map(|u| u.user_name.clone()).collect();
+    listed.sort();
+    assert_eq!(listed, users);
+    assert!(rows.iter().all(|u| u.state == SweepUserState::Pending));
+}
+
+/// SQLite only (PostgreSQL's claimers take no turns): a claim that finds nothing does not
+/// queue for the write lock, and one that takes a containment step goes before writes that
+/// queued earlier for less urgent work.
+#[tokio::test]
+async fn on_sqlite_claims_queue_for_the_write_lock_only_when_they_take_something() {
+    let db = TestDb::sqlite().await;
+    let store = db.store.clone();
+    let lease_for = Duration::from_secs(30);
+    let held = store.turn(Urgency::Other).await;
+    let empty = tokio::time::timeout(
+        Duration::from_secs(2),
+        store.claim_next("w", ClaimScope::Containment, Utc::now(), lease_for),
+    )
+    .await
+    .expect("an empty claim waited for the write lock");
+    assert!(empty.unwrap().is_none());
+    drop(held);
+
+    opened(&db, 1).await;
+    let held = store.turn(Urgency::Other).await;
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (first, log) = (store.clone(), order.clone());
+    let ping = tokio::spawn(async move {
+        first.ping().await.unwrap();
+        log.lock().unwrap().push("readiness");
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (second, log) = (store.clone(), order.clone());
+    let claim = tokio::spawn(async move {
+        let claimed = second
+            .claim_next("w", ClaimScope::Any, Utc::now(), lease_for)
+            .await
+            .unwrap();
+        assert!(claimed.is_some());
+        log.lock().unwrap().push("containment claim");
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(held);
+    ping.await.unwrap();
+    claim.await.unwrap();
+    assert_eq!(*order.lock().unwrap(), ["containment claim", "readiness"]);
+    db.finish().await;
 }
 
 async fn take_lookup(

@@ -28,11 +28,17 @@ use crate::domain::{AuditEntry, AuditRecord, Event, IncidentId, IncidentState, S
 
 pub struct SqlStore {
     pub(super) pool: AnyPool,
+    /// Where writes go that need not survive a power loss (see `Backend::connect_volatile`);
+    /// `None` where they share `pool`.
+    volatile: Option<AnyPool>,
     pub(super) backend: Backend,
     routes: Vec<Route>,
     intake_writers: usize,
     /// SQLite's writers' turns at its one write lock; `None` on PostgreSQL.
     turns: Option<WriteTurns>,
+    /// This process's claimers, one at a time; `None` on PostgreSQL, whose claims skip the
+    /// rows others are taking and commit in parallel.
+    claiming: Option<tokio::sync::Mutex<()>>,
     /// Counts this process's commits that append audit rows or settle deliveries.
     commits: tokio::sync::watch::Sender<u64>,
 }
@@ -46,6 +52,7 @@ impl SqlStore {
     ) -> Result<Self, StoreError> {
         let backend = Backend::of(url)?;
         let pool = backend.connect(url, max_connections, creation).await?;
+        let volatile = backend.connect_volatile(url).await?;
         // PostgreSQL: one connection is left to the worker, the sender and the API.
         let intake_writers = match backend {
             Backend::Sqlite => 1,
@@ -53,10 +60,12 @@ impl SqlStore {
         };
         Ok(Self {
             pool,
+            volatile,
             backend,
             routes: Vec::new(),
             intake_writers,
             turns: (backend == Backend::Sqlite).then(WriteTurns::default),
+            claiming: (backend == Backend::Sqlite).then(tokio::sync::Mutex::default),
             commits: tokio::sync::watch::Sender::new(0),
         })
     }
@@ -67,9 +76,17 @@ impl SqlStore {
     }
 
     /// Waits for this writer's turn at SQLite's write lock (see `turns`).
-    async fn turn(&self, urgency: Urgency) -> Option<Turn<'_>> {
+    pub(super) async fn turn(&self, urgency: Urgency) -> Option<Turn<'_>> {
         match &self.turns {
-            Some(turns) => Some(turns.take(urgency).await),
+            Some(turns) => {
+                let t0 = std::time::Instant::now();
+                let t = turns.take(urgency).await;
+                let w = t0.elapsed().as_micros() as u64;
+                if w > 2000 {
+                    tracing::warn!(target: "diag", ?urgency, wait_us = w, "turn");
+                }
+                Some(t)
+            }
             None => None,
         }
     }
@@ -128,7 +145,8 @@ impl Store for SqlStore {
         &self,
         batch: &[Delivery],
     ) -> Result<Vec<IntakeOutcome>, StoreError> {
-        let _turn = self.turn(Urgency::Other).await;
+        // A new incident's containment starts only once it is recorded.
+        let _turn = self.turn(Urgency::Containment).await;
         // The batch's locks are taken before the reads the plan depends on, so no other
         // writer of its keys can change them between the reads and the writes.
         let keys = deliveries::lock_keys(batch);
@@ -294,7 +312,23 @@ impl Store for SqlStore {
         now: DateTime<Utc>,
         lease_for: Duration,
     ) -> Result<Option<Claimed>, StoreError> {
-        let _turn = self.turn(Urgency::Other).await;
+        // On SQLite a claim takes the write lock even when it finds nothing, and a wake-up
+        // sets every idle worker claiming at once: each first looks without the lock, one at a
+        // time, so a new incident costs one claim rather than one per worker. A containment
+        // step is claimed before the next worker looks; the others' claims wait their turn
+        // without holding up the looks, and each takes whatever is left when its turn comes.
+        let (_claiming, urgency) = match &self.claiming {
+            Some(claiming) => {
+                let claiming = claiming.lock().await;
+                match work::claimable(&self.pool, self.backend, scope, now).await? {
+                    None => return Ok(None),
+                    Some(true) => (Some(claiming), Urgency::Containment),
+                    Some(false) => (None, Urgency::Other),
+                }
+            }
+            None => (None, Urgency::Other),
+        };
+        let _turn = self.turn(urgency).await;
         work::claim_next(&self.pool, self.backend, owner, scope, now, lease_for).await
     }
 
@@ -606,8 +640,10 @@ impl Store for SqlStore {
     }
 
     async fn take_rate_slot(&self, take: &SlotTake<'_>) -> Result<SlotOutcome, StoreError> {
-        // The call is held until its slot is taken, as it is for its intent.
+        // The call is held until its slot is taken, as it is for its intent; but a schedule
+        // lost with the machine's power is worthless anyway, so the slot is not synced to disk.
         let _turn = self.turn(Urgency::CallWaits).await;
-        rate_slots::take(&self.pool, self.backend, take).await
+        let pool = self.volatile.as_ref().unwrap_or(&self.pool);
+        rate_slots::take(pool, self.backend, take).await
     }
 }

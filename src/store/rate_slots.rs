@@ -19,9 +19,6 @@ pub struct SlotTake<'a> {
     /// How far ahead of `now` the slot may lie; `None` takes whatever slot is next. Lower
     /// priorities take only near slots, so the queue ahead stays free for containment.
     pub within: Option<Duration>,
-    /// How far past the database's clock a free schedule's first slot lies: the time the
-    /// answer takes to reach the caller, so that it does not arrive with its slot past.
-    pub lead: Duration,
     pub now: DateTime<Utc>,
 }
 
@@ -59,17 +56,16 @@ pub(super) async fn take(
     let reach = take
         .within
         .map_or(i64::MAX, |within| now.saturating_add(micros(within)));
-    let start = backend.greatest("$3", &format!("{} + $4", backend.now_micros()));
+    let start = backend.greatest("$3", backend.now_micros());
     let moved = backend.greatest("rate_slots.next_free", &start);
     let granted: Option<i64> = sqlx::query_scalar(&format!(
-        "INSERT INTO rate_slots (account, class, next_free) VALUES ($1, $2, {start} + $5) \
-         ON CONFLICT (account, class) DO UPDATE SET next_free = {moved} + $5 \
-         WHERE rate_slots.next_free <= $6 RETURNING next_free"
+        "INSERT INTO rate_slots (account, class, next_free) VALUES ($1, $2, {start} + $4) \
+         ON CONFLICT (account, class) DO UPDATE SET next_free = {moved} + $4 \
+         WHERE rate_slots.next_free <= $5 RETURNING next_free"
     ))
     .bind(take.account)
     .bind(take.class)
     .bind(now)
-    .bind(micros(take.lead))
     .bind(interval)
     .bind(reach)
     .fetch_optional(pool)

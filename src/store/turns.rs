@@ -2,22 +2,30 @@
 //! that finds the lock held sleep and try again (after 1, 2, 5, 10 ms ...), so a commit that
 //! queues behind another waits several times as long as the commit it queued behind, and
 //! the writer that wins is whichever wakes first. Taking turns in the process hands the lock
-//! on the moment it is free, and lets a write that a cloud call is held for (its intent) go
-//! before the rest. PostgreSQL's writers queue in the server and take no turns.
+//! on the moment it is free, and lets the writes containment waits for go before the rest.
+//! PostgreSQL's writers queue in the server and take no turns.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use tokio::sync::oneshot;
 
-/// Whether anything waits on the wire for a write.
+/// What waits for a write, most urgent first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Urgency {
     /// A call is held until the write is durable (its intent, its rate-limit slot): it goes
     /// before every other waiting write.
-    CallWaits,
-    Other,
+    CallWaits = 0,
+    /// A leak's containment waits for it: intake recording a new incident, a worker taking a
+    /// containment step.
+    Containment = 1,
+    Other = 2,
 }
+
+/// A waiting `Other` write goes next once this many turns in a row have passed it by, so a
+/// stream of urgent writes (a flood of notifications) cannot hold back heartbeats and
+/// forensics for good.
+const PASSED_OVER_AT_MOST: u32 = 4;
 
 #[derive(Default)]
 pub(super) struct WriteTurns {
@@ -28,8 +36,10 @@ pub(super) struct WriteTurns {
 struct Queue {
     /// A writer holds the turn (or it is on its way to the next one).
     taken: bool,
-    urgent: VecDeque<oneshot::Sender<()>>,
-    other: VecDeque<oneshot::Sender<()>>,
+    /// Waiting writers by urgency, each in the order they came.
+    lanes: [VecDeque<oneshot::Sender<()>>; 3],
+    /// Turns handed on in a row while an `Other` write waited.
+    passed_over: u32,
 }
 
 /// The turn, held until dropped; it then passes to the next waiting writer.
@@ -60,7 +70,8 @@ impl Drop for Waiting<'_> {
 }
 
 impl WriteTurns {
-    /// Waits for the turn: urgent writers in the order they came, then the others in theirs.
+    /// Waits for the turn: the most urgent writers first, each urgency in the order its
+    /// writers came, but never more than `PASSED_OVER_AT_MOST` turns in a row past an `Other`.
     pub async fn take(&self, urgency: Urgency) -> Turn<'_> {
         let handed = {
             let mut queue = lock(&self.queue);
@@ -69,10 +80,7 @@ impl WriteTurns {
                 return Turn { turns: self };
             }
             let (hand, handed) = oneshot::channel();
-            match urgency {
-                Urgency::CallWaits => queue.urgent.push_back(hand),
-                Urgency::Other => queue.other.push_back(hand),
-            }
+            queue.lanes[urgency as usize].push_back(hand);
             handed
         };
         let mut waiting = Waiting {
@@ -87,12 +95,28 @@ impl WriteTurns {
 
     fn pass_on(&self) {
         let mut queue = lock(&self.queue);
-        while let Some(next) = queue.urgent.pop_front().or_else(|| queue.other.pop_front()) {
+        let queue = &mut *queue;
+        let other = Urgency::Other as usize;
+        loop {
+            let lane = if queue.passed_over >= PASSED_OVER_AT_MOST && !queue.lanes[other].is_empty()
+            {
+                Some(other)
+            } else {
+                queue.lanes.iter().position(|lane| !lane.is_empty())
+            };
+            let Some(next) = lane.and_then(|lane| queue.lanes[lane].pop_front()) else {
+                queue.taken = false;
+                return;
+            };
+            queue.passed_over = if lane == Some(other) || queue.lanes[other].is_empty() {
+                0
+            } else {
+                queue.passed_over + 1
+            };
             if next.send(()).is_ok() {
                 return;
             }
         }
-        queue.taken = false;
     }
 }
 
@@ -148,6 +172,54 @@ mod tests {
         );
     }
 
+    /// Spawns a writer per `(name, urgency)` while the turn is held, each queued before the
+    /// next, then hands the turn on; the order in which they wrote.
+    async fn order_of(writers: &[(&'static str, Urgency)]) -> Vec<&'static str> {
+        let turns = Arc::new(WriteTurns::default());
+        let held = turns.take(Urgency::Other).await;
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut waiters = Vec::new();
+        for &(name, urgency) in writers {
+            let (writer, order) = (turns.clone(), order.clone());
+            waiters.push(tokio::spawn(async move {
+                let _turn = writer.take(urgency).await;
+                order.lock().unwrap().push(name);
+            }));
+            while queued(&turns) < waiters.len() {
+                tokio::task::yield_now().await;
+            }
+        }
+        drop(held);
+        for waiter in waiters {
+            waiter.await.unwrap();
+        }
+        Arc::into_inner(order).unwrap().into_inner().unwrap()
+    }
+
+    #[tokio::test]
+    async fn containment_goes_after_calls_and_before_the_rest() {
+        let order = order_of(&[
+            ("other", Urgency::Other),
+            ("containment", Urgency::Containment),
+            ("call", Urgency::CallWaits),
+        ])
+        .await;
+        assert_eq!(order, ["call", "containment", "other"]);
+    }
+
+    /// A flood of urgent writes (intake under a burst) must not hold a heartbeat back for good.
+    #[tokio::test]
+    async fn a_waiting_other_write_is_passed_over_at_most_four_times_in_a_row() {
+        let mut writers = vec![("other-1", Urgency::Other), ("other-2", Urgency::Other)];
+        writers
+            .extend(["c1", "c2", "c3", "c4", "c5", "c6"].map(|name| (name, Urgency::Containment)));
+        let order = order_of(&writers).await;
+        assert_eq!(
+            order,
+            ["c1", "c2", "c3", "c4", "other-1", "c5", "c6", "other-2"]
+        );
+    }
+
     #[tokio::test]
     async fn a_writer_that_gives_up_after_being_handed_the_turn_passes_it_on() {
         let turns = WriteTurns::default();
@@ -169,6 +241,6 @@ mod tests {
 
     fn queued(turns: &WriteTurns) -> usize {
         let queue = lock(&turns.queue);
-        queue.urgent.len() + queue.other.len()
+        queue.lanes.iter().map(VecDeque::len).sum()
     }
 }

@@ -20,6 +20,66 @@ use crate::domain::{
     AuditEntry, Event, Findings, FindingsPatch, IncidentId, IncidentState, Step, transition,
 };
 
+/// `SELECT id` of the incident `scope`'s workers should take next at `now_ms`, if any.
+fn pick(q: &mut Sql<'_>, backend: Backend, scope: ClaimScope, now_ms: i64) {
+    let containment = Step::CONTAINMENT
+        .iter()
+        .map(|s| format!("'{}'", IncidentState::Active(*s).as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let due = |q: &mut Sql<'_>, column: &str| {
+        q.push(&format!("{column} <= ")).bind(now_ms);
+    };
+    q.push(
+        "SELECT id FROM incidents WHERE closed_at IS NULL \
+            AND (lease_expires_at IS NULL OR lease_expires_at < ",
+    )
+    .bind(now_ms)
+    .push(") AND (");
+    match scope {
+        ClaimScope::Containment => {
+            q.push(&format!(
+                "state IN ({containment}) AND (next_attempt_at IS NULL OR "
+            ));
+            due(q, "next_attempt_at");
+            q.push(")");
+        }
+        ClaimScope::Any => {
+            q.push("(state <> 'needs_attention' AND (next_attempt_at IS NULL OR ");
+            due(q, "next_attempt_at");
+            q.push(")) OR (settle_audit_at IS NOT NULL AND ");
+            due(q, "settle_audit_at");
+            q.push(")");
+        }
+    }
+    q.push(&format!(
+        ") ORDER BY CASE WHEN state IN ({containment}) THEN 0 ELSE 1 END, \
+         COALESCE(next_attempt_at, created_at), id LIMIT 1{}",
+        backend.skip_locked()
+    ));
+}
+
+/// Whether `claim_next` would take an incident now, read without taking a lock: `Some(true)`
+/// for one in a containment step.
+pub(super) async fn claimable(
+    pool: &AnyPool,
+    backend: Backend,
+    scope: ClaimScope,
+    now: DateTime<Utc>,
+) -> Result<Option<bool>, StoreError> {
+    let mut q = Sql::new("SELECT state FROM incidents WHERE id = (");
+    pick(&mut q, backend, scope, now.timestamp_millis());
+    q.push(")");
+    let Some(row) = q.fetch_optional(pool).await? else {
+        return Ok(None);
+    };
+    let state: String = row.try_get("state")?;
+    let containment = Step::CONTAINMENT
+        .iter()
+        .any(|step| IncidentState::Active(*step).as_str() == state);
+    Ok(Some(containment))
+}
+
 pub(super) async fn claim_next(
     pool: &AnyPool,
     backend: Backend,
@@ -30,49 +90,14 @@ pub(super) async fn claim_next(
 ) -> Result<Option<Claimed>, StoreError> {
     let until = now + lease_for;
     let now_ms = now.timestamp_millis();
-    let containment = Step::CONTAINMENT
-        .iter()
-        .map(|s| format!("'{}'", IncidentState::Active(*s).as_str()))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let pick = move |q: &mut Sql<'_>| {
-        let due = |q: &mut Sql<'_>, column: &str| {
-            q.push(&format!("{column} <= ")).bind(now_ms);
-        };
-        q.push(
-            "SELECT id FROM incidents WHERE closed_at IS NULL \
-                AND (lease_expires_at IS NULL OR lease_expires_at < ",
-        )
-        .bind(now_ms)
-        .push(") AND (");
-        match scope {
-            ClaimScope::Containment => {
-                q.push(&format!(
-                    "state IN ({containment}) AND (next_attempt_at IS NULL OR "
-                ));
-                due(q, "next_attempt_at");
-                q.push(")");
-            }
-            ClaimScope::Any => {
-                q.push("(state <> 'needs_attention' AND (next_attempt_at IS NULL OR ");
-                due(q, "next_attempt_at");
-                q.push(")) OR (settle_audit_at IS NOT NULL AND ");
-                due(q, "settle_audit_at");
-                q.push(")");
-            }
-        }
-        q.push(&format!(
-            ") ORDER BY CASE WHEN state IN ({containment}) THEN 0 ELSE 1 END, \
-             COALESCE(next_attempt_at, created_at), id LIMIT 1{}",
-            backend.skip_locked()
-        ));
-    };
     // One statement: SQLite runs it under its write lock, and PostgreSQL's claimers skip the
     // row another is taking, so two workers (or two processes) never both take an incident.
     let row = FencedUpdate::new()
         .execute(
             pool,
-            Target::Picked(Box::new(pick)),
+            Target::Picked(Box::new(move |q: &mut Sql<'_>| {
+                pick(q, backend, scope, now_ms)
+            })),
             Fence::Takeover(now, Some((owner, until))),
             INCIDENT_COLUMNS,
         )
