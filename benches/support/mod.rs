@@ -193,7 +193,6 @@ impl Daemon {
         if let Some(drain) = self.drain.take() {
             let _ = drain.join();
         }
-        let _ = std::fs::write(format!("/tmp/diag-{pid}.log"), &*self.log.lock().unwrap());
         status
     }
 }

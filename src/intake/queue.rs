@@ -98,10 +98,7 @@ async fn run_writer(
     let mut jobs = Vec::with_capacity(max_batch);
     while rx.lock().await.recv_many(&mut jobs, max_batch).await > 0 {
         let (deliveries, replies): (Vec<Delivery>, Vec<Reply>) = jobs.drain(..).unzip();
-        let t0 = std::time::Instant::now();
-        let res = store.record_deliveries(&deliveries).await;
-        tracing::warn!(target: "diag", n = deliveries.len(), dur_us = t0.elapsed().as_micros() as u64, "intake");
-        match res {
+        match store.record_deliveries(&deliveries).await {
             Ok(outcomes) => {
                 if outcomes
                     .iter()

@@ -78,15 +78,7 @@ impl SqlStore {
     /// Waits for this writer's turn at SQLite's write lock (see `turns`).
     pub(super) async fn turn(&self, urgency: Urgency) -> Option<Turn<'_>> {
         match &self.turns {
-            Some(turns) => {
-                let t0 = std::time::Instant::now();
-                let t = turns.take(urgency).await;
-                let w = t0.elapsed().as_micros() as u64;
-                if w > 2000 {
-                    tracing::warn!(target: "diag", ?urgency, wait_us = w, "turn");
-                }
-                Some(t)
-            }
+            Some(turns) => Some(turns.take(urgency).await),
             None => None,
         }
     }

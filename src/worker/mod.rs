@@ -241,7 +241,6 @@ async fn worker_loop(
         };
         match claim {
             Ok(Some(claimed)) => {
-                tracing::warn!(target: "diag", incident = claimed.incident.id.0, work = ?claimed.work, age_ms = (Utc::now() - claimed.incident.created_at).num_milliseconds(), "claimed");
                 run_claimed(&inner, claimed).await;
                 continue;
             }

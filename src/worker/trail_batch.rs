@@ -95,8 +95,8 @@ async fn answer(inner: &Inner, n: usize, lease: &JobLease, batch: i64) -> Result
     } else {
         pass(inner, n, batch, &members, &mut audit).await
     };
-    tracing::warn!(target: "diag",
-        batch_id = batch,
+    tracing::info!(
+        batch.id = batch,
         incidents = members.len(),
         calls = audit.len(),
         account_wide = events.is_some(),
