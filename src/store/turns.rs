@@ -140,38 +140,6 @@ mod tests {
         future.now_or_never()
     }
 
-    #[tokio::test]
-    async fn a_write_a_call_waits_for_goes_before_writes_that_queued_earlier() {
-        let turns = Arc::new(WriteTurns::default());
-        let held = turns.take(Urgency::Other).await;
-        let order = Arc::new(Mutex::new(Vec::new()));
-        let mut waiters = Vec::new();
-        for (name, urgency) in [
-            ("other-1", Urgency::Other),
-            ("other-2", Urgency::Other),
-            ("urgent-1", Urgency::CallWaits),
-            ("urgent-2", Urgency::CallWaits),
-        ] {
-            let (writer, order) = (turns.clone(), order.clone());
-            waiters.push(tokio::spawn(async move {
-                let _turn = writer.take(urgency).await;
-                order.lock().unwrap().push(name);
-            }));
-            // Each is queued before the next is spawned.
-            while queued(&turns) < waiters.len() {
-                tokio::task::yield_now().await;
-            }
-        }
-        drop(held);
-        for waiter in waiters {
-            waiter.await.unwrap();
-        }
-        assert_eq!(
-            *order.lock().unwrap(),
-            ["urgent-1", "urgent-2", "other-1", "other-2"]
-        );
-    }
-
     /// Spawns a writer per `(name, urgency)` while the turn is held, each queued before the
     /// next, then hands the turn on; the order in which they wrote.
     async fn order_of(writers: &[(&'static str, Urgency)]) -> Vec<&'static str> {
@@ -194,6 +162,18 @@ mod tests {
             waiter.await.unwrap();
         }
         Arc::into_inner(order).unwrap().into_inner().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_write_a_call_waits_for_goes_before_writes_that_queued_earlier() {
+        let order = order_of(&[
+            ("other-1", Urgency::Other),
+            ("other-2", Urgency::Other),
+            ("urgent-1", Urgency::CallWaits),
+            ("urgent-2", Urgency::CallWaits),
+        ])
+        .await;
+        assert_eq!(order, ["urgent-1", "urgent-2", "other-1", "other-2"]);
     }
 
     #[tokio::test]
