@@ -36,9 +36,6 @@ pub struct SqlStore {
     intake_writers: usize,
     /// SQLite's writers' turns at its one write lock; `None` on PostgreSQL.
     turns: Option<WriteTurns>,
-    /// This process's claimers, one at a time; `None` on PostgreSQL, whose claims skip the
-    /// rows others are taking and commit in parallel.
-    claiming: Option<tokio::sync::Mutex<()>>,
     /// Counts this process's commits that append audit rows or settle deliveries.
     commits: tokio::sync::watch::Sender<u64>,
 }
@@ -65,7 +62,6 @@ impl SqlStore {
             routes: Vec::new(),
             intake_writers,
             turns: (backend == Backend::Sqlite).then(WriteTurns::default),
-            claiming: (backend == Backend::Sqlite).then(tokio::sync::Mutex::default),
             commits: tokio::sync::watch::Sender::new(0),
         })
     }
@@ -309,9 +305,10 @@ impl Store for SqlStore {
         // time, so a new incident costs one claim rather than one per worker. A containment
         // step is claimed before the next worker looks; the others' claims wait their turn
         // without holding up the looks, and each takes whatever is left when its turn comes.
-        let (_claiming, urgency) = match &self.claiming {
-            Some(claiming) => {
-                let claiming = claiming.lock().await;
+        // PostgreSQL's claims skip the rows others are taking and commit in parallel.
+        let (_claiming, urgency) = match &self.turns {
+            Some(turns) => {
+                let claiming = turns.claim_look.lock().await;
                 match work::claimable(&self.pool, self.backend, scope, now).await? {
                     None => return Ok(None),
                     Some(true) => (Some(claiming), Urgency::Containment),

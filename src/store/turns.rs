@@ -30,6 +30,10 @@ const PASSED_OVER_AT_MOST: u32 = 4;
 #[derive(Default)]
 pub(super) struct WriteTurns {
     queue: Mutex<Queue>,
+    /// Held by a claimer while it looks for something to take before it queues (see
+    /// `SqlStore::claim_next`): one looks at a time, so a wake-up of every idle worker costs a
+    /// claim per incident rather than one per worker.
+    pub claim_look: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
