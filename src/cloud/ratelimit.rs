@@ -329,7 +329,12 @@ where
     loop {
         let wake = match ledger.take(class, interval + slack, within).await {
             Ok(FleetSlot::At(at)) => {
-                tokio::time::sleep(until(ledger, at)).await;
+                // Not even a zero wait for a slot already come: tokio's timer rounds every
+                // sleep up to its next millisecond tick, which the act would wait out.
+                let wait = until(ledger, at);
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
                 let value = ready().await?;
                 let late = (ledger.now() - at).to_std().unwrap_or(Duration::ZERO);
                 if late <= slack + LATE {
@@ -484,6 +489,37 @@ mod tests {
         fn now(&self) -> DateTime<Utc> {
             self.base + self.origin.elapsed()
         }
+    }
+
+    /// A ledger whose every slot is the moment it is asked for, taken at once.
+    struct FreeLedger;
+
+    #[async_trait]
+    impl SlotLedger for FreeLedger {
+        async fn take(
+            &self,
+            _class: ApiClass,
+            _interval: Duration,
+            _within: Option<Duration>,
+        ) -> Result<FleetSlot, LedgerError> {
+            Ok(FleetSlot::At(
+                self.now() - chrono::Duration::microseconds(1),
+            ))
+        }
+    }
+
+    /// A slot that has already come is used at once: a sleep, however short, would wait for
+    /// the timer's next millisecond tick (seen as about a millisecond before every act).
+    #[tokio::test(start_paused = true)]
+    async fn a_slot_already_come_is_used_without_waiting_for_the_timer() {
+        let limiter = RateLimiter::new(&[(ApiClass::RamWrite, 10.0)]).shared(Arc::new(FreeLedger));
+        // Between two of the timer's ticks, where a sleep of nothing still waits for the next.
+        tokio::time::advance(Duration::from_micros(300)).await;
+        let start = Instant::now();
+        limiter
+            .acquire(ApiClass::RamWrite, Priority::Containment)
+            .await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
     }
 
     /// A process that wakes later than `LATE` on every try must still send, and never so late
