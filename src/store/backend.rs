@@ -76,9 +76,10 @@ impl Backend {
 
     /// One connection to a SQLite database file whose commits survive a crash of the process
     /// but not a power loss (`synchronous=NORMAL`: no fsync per commit in WAL mode), for
-    /// writes that are worthless after one: the fleet's rate-limit schedule, which a call
-    /// waits on. Power loss then drops only such commits: the next commit of the main pool
-    /// syncs the log with every commit before it. `None` for PostgreSQL and an in-memory
+    /// writes that are worthless after one (the fleet's rate-limit schedule, which a call
+    /// waits on) or only redone ([`super::Durability::Deferred`]). Power loss then drops only
+    /// such commits: the next commit of the main pool syncs the log with every commit before
+    /// it. `None` for PostgreSQL and an in-memory
     /// database (another connection would open another database).
     pub async fn connect_volatile(self, url: &str) -> Result<Option<AnyPool>, StoreError> {
         if self == Self::Postgres || is_in_memory(url) {

@@ -14,7 +14,7 @@ use sqlx::{Connection, Executor, PgConnection};
 use super::backend::{Backend, Creation};
 use super::turns::Urgency;
 use super::{
-    BatchAnswer, ClaimScope, ConsoleSession, Delivery, IncidentFilter, IncidentUpdate,
+    BatchAnswer, ClaimScope, ConsoleSession, Delivery, Durability, IncidentFilter, IncidentUpdate,
     IntakeOutcome, OperatorChange, OperatorError, Replica, ScheduleChange, SlotOutcome, SlotTake,
     SqlStore, Store, StoreError, SweepState, SweepUserState, verify_audit_chain,
 };
@@ -1173,21 +1173,41 @@ async fn an_mfa_sweep_keeps_progress_per_user_and_wakes_its_parked_incidents(db:
     alice.outcome = Some("mfa_now_required".into());
     alice.password_reset = true;
     let entry = AuditEntry {
-        incident_id: None,
-        actor: "job:mfa_sweep:r1".into(),
         action: "cloud.call".into(),
         detail: serde_json::json!({"api": "UpdateLoginProfile", "target": "alice"}),
+        ..sweep_entry()
     };
     store
-        .save_sweep_user(&lease, sweep.id, &alice, vec![entry], now)
+        .save_sweep_user(
+            &lease,
+            sweep.id,
+            &alice,
+            vec![entry],
+            now,
+            Durability::Synced,
+        )
         .await
         .unwrap();
+    // Progress that is only redone if lost is written by the same rules, its audit rows in
+    // the same chain.
     let mut bob = rows[1].clone();
     bob.attempts = 1;
     bob.error = Some("Throttling".into());
     bob.next_attempt_at = now + chrono::Duration::seconds(5);
+    let read = AuditEntry {
+        action: "cloud.read".into(),
+        detail: serde_json::json!({"api": "GetLoginProfile", "target": "bob"}),
+        ..sweep_entry()
+    };
     store
-        .save_sweep_user(&lease, sweep.id, &bob, vec![], now)
+        .save_sweep_user(
+            &lease,
+            sweep.id,
+            &bob,
+            vec![read],
+            now,
+            Durability::Deferred,
+        )
         .await
         .unwrap();
     let mut carol = rows[2].clone();
@@ -1195,9 +1215,21 @@ async fn an_mfa_sweep_keeps_progress_per_user_and_wakes_its_parked_incidents(db:
     carol.want_mfa = true;
     carol.want_reset = true;
     store
-        .save_sweep_user(&lease, sweep.id, &carol, vec![], now)
+        .save_sweep_user(&lease, sweep.id, &carol, vec![], now, Durability::Synced)
         .await
         .unwrap();
+    // Deferred or not, a save is fenced by the job's lease.
+    let stale = super::JobLease {
+        token: lease.token - 1,
+        ..lease.clone()
+    };
+    let refused = store
+        .save_sweep_user(&stale, sweep.id, &bob, vec![], now, Durability::Deferred)
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::JobLost(_))),
+        "{refused:?}"
+    );
     assert!(
         !store.finish_mfa_sweep(&lease, sweep.id, now).await.unwrap(),
         "users are left"
@@ -1209,18 +1241,21 @@ async fn an_mfa_sweep_keeps_progress_per_user_and_wakes_its_parked_incidents(db:
         "progress survives"
     );
     let audit = store.audit_page(0, 100).await.unwrap();
-    assert!(
-        audit
-            .iter()
-            .any(|a| a.action == "cloud.call" && a.incident_id.is_none())
-    );
+    for action in ["cloud.call", "cloud.read"] {
+        assert!(
+            audit
+                .iter()
+                .any(|a| a.action == action && a.incident_id.is_none()),
+            "{action}"
+        );
+    }
     assert!(chain_faults(db).await.is_empty());
 
     bob.state = SweepUserState::Failed;
     carol.state = SweepUserState::Done;
-    for user in [&bob, &carol] {
+    for (user, durability) in [(&bob, Durability::Deferred), (&carol, Durability::Synced)] {
         store
-            .save_sweep_user(&lease, sweep.id, user, vec![], now)
+            .save_sweep_user(&lease, sweep.id, user, vec![], now, durability)
             .await
             .unwrap();
     }
@@ -1513,4 +1548,14 @@ async fn on_postgres_a_batch_waits_only_for_batches_of_its_own_keys() {
     );
     assert!(chain_faults(&db).await.is_empty());
     db.finish().await;
+}
+
+/// An audit row of the MFA sweep's job.
+fn sweep_entry() -> AuditEntry {
+    AuditEntry {
+        incident_id: None,
+        actor: "job:mfa_sweep:r1".into(),
+        action: String::new(),
+        detail: serde_json::Value::Null,
+    }
 }

@@ -16,11 +16,11 @@ use super::sql::Sql;
 use super::turns::{Turn, Urgency, WriteTurns};
 use super::{
     AuditBatch, BatchMember, BatchSeat, ClaimScope, Claimed, ConsoleSession, Delivery,
-    DeliveryRecord, IncidentFilter, IncidentUpdate, IntakeOutcome, JobHolder, JobLease, Lease,
-    MfaSweep, OperatorChange, OperatorError, OutboxItem, OutboxState, OutboxVerdict, Replica,
-    ScheduleChange, Scheduled, SlotOutcome, SlotTake, Store, StoreError, SweepUser, Tally, Waiting,
-    audit_log, deliveries, jobs, outbox_queue, rate_slots, sessions, sweeps, tally, trail_batches,
-    work,
+    DeliveryRecord, Durability, IncidentFilter, IncidentUpdate, IntakeOutcome, JobHolder, JobLease,
+    Lease, MfaSweep, OperatorChange, OperatorError, OutboxItem, OutboxState, OutboxVerdict,
+    Replica, ScheduleChange, Scheduled, SlotOutcome, SlotTake, Store, StoreError, SweepUser, Tally,
+    Waiting, audit_log, deliveries, jobs, outbox_queue, rate_slots, sessions, sweeps, tally,
+    trail_batches, work,
 };
 use crate::domain::audit::AuditHead;
 use crate::domain::notice::Route;
@@ -28,8 +28,8 @@ use crate::domain::{AuditEntry, AuditRecord, Event, IncidentId, IncidentState, S
 
 pub struct SqlStore {
     pub(super) pool: AnyPool,
-    /// Where writes go that need not survive a power loss (see `Backend::connect_volatile`);
-    /// `None` where they share `pool`.
+    /// Where writes go that need not survive a power loss, `Durability::Deferred` ones (see
+    /// `Backend::connect_volatile`); `None` where they share `pool`.
     volatile: Option<AnyPool>,
     pub(super) backend: Backend,
     routes: Vec<Route>,
@@ -92,6 +92,14 @@ impl SqlStore {
         work::record(pool, backend, routes, lease, update, schedule, audit).await?;
         self.committed();
         Ok(())
+    }
+
+    /// Where a write of this durability goes.
+    fn pool_for(&self, durability: Durability) -> &AnyPool {
+        match (durability, &self.volatile) {
+            (Durability::Deferred, Some(volatile)) => volatile,
+            _ => &self.pool,
+        }
     }
 
     /// Tells the event streams that something was committed.
@@ -542,10 +550,12 @@ impl Store for SqlStore {
         user: &SweepUser,
         audit: Vec<AuditEntry>,
         now: DateTime<Utc>,
+        durability: Durability,
     ) -> Result<(), StoreError> {
         let _turn = self.turn(Urgency::Other).await;
         let appends = !audit.is_empty();
-        sweeps::save_user(&self.pool, self.backend, lease, sweep, user, audit, now).await?;
+        let pool = self.pool_for(durability);
+        sweeps::save_user(pool, self.backend, lease, sweep, user, audit, now).await?;
         if appends {
             self.committed();
         }
@@ -632,7 +642,7 @@ impl Store for SqlStore {
         // The call is held until its slot is taken, as it is for its intent; but a schedule
         // lost with the machine's power is worthless anyway, so the slot is not synced to disk.
         let _turn = self.turn(Urgency::CallWaits).await;
-        let pool = self.volatile.as_ref().unwrap_or(&self.pool);
+        let pool = self.pool_for(Durability::Deferred);
         rate_slots::take(pool, self.backend, take).await
     }
 }

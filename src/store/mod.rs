@@ -152,6 +152,19 @@ pub enum Waiting {
     Operator,
 }
 
+/// When a write must be on disk. A power loss (not a crash of the process) can undo a
+/// `Deferred` write, but only with every write after it: the next `Synced` commit syncs the
+/// log with all that came before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// On disk before the write returns: something later depends on it (an intent before
+    /// its call), or it records a change made in the cloud.
+    Synced,
+    /// For progress that is only done again if lost (what a read found): written without
+    /// waiting for the disk, so the write lock is held for less.
+    Deferred,
+}
+
 /// A worker's hold on one incident. Every write under it is fenced on owner and attempt,
 /// so a worker whose lease was taken over cannot change anything.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -428,6 +441,7 @@ pub trait Store: Send + Sync {
         user: &SweepUser,
         audit: Vec<AuditEntry>,
         now: DateTime<Utc>,
+        durability: Durability,
     ) -> Result<(), StoreError>;
     /// Ends the sweep if no user is left and wakes its parked incidents; `false` otherwise.
     async fn finish_mfa_sweep(

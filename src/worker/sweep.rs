@@ -18,7 +18,9 @@ use crate::cloud::retry::unit_sample;
 use crate::cloud::{Called, CloudError, ErrorClass};
 use crate::domain::AuditEntry;
 use crate::singleton::{MFA_SWEEP, keep};
-use crate::store::{JobLease, MfaSweep, StoreError, SweepState, SweepUser, SweepUserState};
+use crate::store::{
+    Durability, JobLease, MfaSweep, StoreError, SweepState, SweepUser, SweepUserState,
+};
 
 #[derive(Debug, thiserror::Error)]
 enum SweepError {
@@ -188,7 +190,7 @@ async fn settle_user(
     if inner.protection.user(&user.user_name).is_some() {
         user.state = SweepUserState::Done;
         user.outcome = Some("protected".into());
-        return save(inner, lease, sweep, &user, audit).await;
+        return save(inner, lease, sweep, &user, audit, Durability::Deferred).await;
     }
     match reconcile(inner, n, lease, sweep, &mut user, &mut audit).await {
         Ok(()) => Ok(()),
@@ -209,7 +211,8 @@ async fn settle_user(
                 tracing::error!(user = %user.user_name, attempts = user.attempts, error = %err,
                     "MFA sweep: gave up on a user; the sweep goes on without it");
             }
-            save(inner, lease, sweep, &user, audit).await
+            // Lost, the failed reads are only made again.
+            save(inner, lease, sweep, &user, audit, Durability::Deferred).await
         }
         Err(err) => Err(err),
     }
@@ -236,7 +239,15 @@ async fn reconcile(
     let Some(profile) = profile else {
         user.state = SweepUserState::Done;
         user.outcome = Some("no_console".into());
-        return save(inner, lease, sweep, user, std::mem::take(audit)).await;
+        return save(
+            inner,
+            lease,
+            sweep,
+            user,
+            std::mem::take(audit),
+            Durability::Deferred,
+        )
+        .await;
     };
     // A crash after the intent: the profile shows whether the call happened.
     if user.state == SweepUserState::Applying
@@ -251,7 +262,15 @@ async fn reconcile(
         ));
         user.state = SweepUserState::Done;
         user.password_reset = user.reset_password;
-        return save(inner, lease, sweep, user, std::mem::take(audit)).await;
+        return save(
+            inner,
+            lease,
+            sweep,
+            user,
+            std::mem::take(audit),
+            Durability::Synced,
+        )
+        .await;
     }
     let device = read(
         inner,
@@ -275,7 +294,17 @@ async fn reconcile(
     if !user.want_mfa && !user.want_reset {
         user.state = SweepUserState::Done;
         user.password_reset = user.reset_password;
-        return save(inner, lease, sweep, user, std::mem::take(audit)).await;
+        // Nothing was changed: lost, the user is only read again. Most users of a sweep end
+        // here, and each synced commit would hold the write lock that containment waits for.
+        return save(
+            inner,
+            lease,
+            sweep,
+            user,
+            std::mem::take(audit),
+            Durability::Deferred,
+        )
+        .await;
     }
     // The intent is durable (and fenced by the job's lease) before the call.
     let token = format!("mfa_sweep:{sweep}:UpdateLoginProfile:{name}");
@@ -290,7 +319,15 @@ async fn reconcile(
     };
     audit.push(entry(inner, intent, base.clone()));
     user.state = SweepUserState::Applying;
-    save(inner, lease, sweep, user, std::mem::take(audit)).await?;
+    save(
+        inner,
+        lease,
+        sweep,
+        user,
+        std::mem::take(audit),
+        Durability::Synced,
+    )
+    .await?;
     if !dry_run {
         let called = client
             .update_login_profile(
@@ -318,14 +355,30 @@ async fn reconcile(
         audit.push(entry(inner, "cloud.call", detail));
         if let Err(err) = called {
             // The row stays `applying`: the next try reads the profile back first.
-            save(inner, lease, sweep, user, std::mem::take(audit)).await?;
+            save(
+                inner,
+                lease,
+                sweep,
+                user,
+                std::mem::take(audit),
+                Durability::Synced,
+            )
+            .await?;
             return Err(err.into());
         }
     }
     user.state = SweepUserState::Done;
     user.password_reset = user.reset_password;
     user.error = None;
-    save(inner, lease, sweep, user, std::mem::take(audit)).await
+    save(
+        inner,
+        lease,
+        sweep,
+        user,
+        std::mem::take(audit),
+        Durability::Synced,
+    )
+    .await
 }
 
 async fn save(
@@ -334,10 +387,11 @@ async fn save(
     sweep: i64,
     user: &SweepUser,
     audit: Vec<AuditEntry>,
+    durability: Durability,
 ) -> Result<(), SweepError> {
     Ok(inner
         .store
-        .save_sweep_user(lease, sweep, user, audit, Utc::now())
+        .save_sweep_user(lease, sweep, user, audit, Utc::now(), durability)
         .await?)
 }
 
