@@ -79,8 +79,9 @@ impl Backend {
     /// writes that are worthless after one (the fleet's rate-limit schedule, which a call
     /// waits on) or only redone ([`super::Durability::Deferred`]). Power loss then drops only
     /// such commits: the next commit of the main pool syncs the log with every commit before
-    /// it. `None` for PostgreSQL and an in-memory
-    /// database (another connection would open another database).
+    /// it. The checkpointer uses one too: at this level a checkpoint still syncs the log
+    /// before it copies it, and the database file after. `None` for PostgreSQL and an
+    /// in-memory database (another connection would open another database).
     pub async fn connect_volatile(self, url: &str) -> Result<Option<AnyPool>, StoreError> {
         if self == Self::Postgres || is_in_memory(url) {
             return Ok(None);
@@ -104,9 +105,12 @@ impl Backend {
                 prepare_sqlite_file(url, creation)?;
                 pool.after_connect(move |conn, _| {
                     Box::pin(async move {
+                        // No commit checkpoints the log: the checkpointer does, beside
+                        // the writers (see `checkpoint`).
                         let pragmas = format!(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000"
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
+                             PRAGMA wal_autocheckpoint = 0"
                         );
                         conn.execute(pragmas.as_str()).await?;
                         Ok(())

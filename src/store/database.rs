@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{AnyPool, Row};
 
 use super::backend::{Backend, Creation};
+use super::checkpoint::Checkpointer;
 use super::parked;
 use super::rows::{AUDIT_COLUMNS, INCIDENT_COLUMNS, audit_from_row, scheduled_from_row, time};
 use super::sql::Sql;
@@ -38,6 +39,9 @@ pub struct SqlStore {
     turns: Option<WriteTurns>,
     /// Counts this process's commits that append audit rows or settle deliveries.
     commits: tokio::sync::watch::Sender<u64>,
+    /// Copies SQLite's log into the database file while the store is open; `None` where
+    /// there is none.
+    _checkpointer: Option<Checkpointer>,
 }
 
 impl SqlStore {
@@ -50,6 +54,7 @@ impl SqlStore {
         let backend = Backend::of(url)?;
         let pool = backend.connect(url, max_connections, creation).await?;
         let volatile = backend.connect_volatile(url).await?;
+        let checkpointer = Checkpointer::start(backend, url).await?;
         // PostgreSQL: one connection is left to the worker, the sender and the API.
         let intake_writers = match backend {
             Backend::Sqlite => 1,
@@ -63,6 +68,7 @@ impl SqlStore {
             intake_writers,
             turns: (backend == Backend::Sqlite).then(WriteTurns::default),
             commits: tokio::sync::watch::Sender::new(0),
+            _checkpointer: checkpointer,
         })
     }
 

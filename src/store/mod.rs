@@ -5,6 +5,7 @@ mod audit;
 mod audit_log;
 mod backend;
 mod batch;
+mod checkpoint;
 #[cfg(test)]
 mod contract;
 mod database;
