@@ -103,19 +103,22 @@ impl Backend {
             Self::Postgres => pool,
             Self::Sqlite => {
                 prepare_sqlite_file(url, creation)?;
-                pool.after_connect(move |conn, _| {
-                    Box::pin(async move {
-                        // No commit checkpoints the log: the checkpointer does, beside
-                        // the writers (see `checkpoint`).
-                        let pragmas = format!(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
+                // A file has no connection to lose: the ping sqlx sends before handing out a
+                // connection would cost every transaction a trip to its thread, for nothing.
+                pool.test_before_acquire(false)
+                    .after_connect(move |conn, _| {
+                        Box::pin(async move {
+                            // No commit checkpoints the log: the checkpointer does, beside
+                            // the writers (see `checkpoint`).
+                            let pragmas = format!(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
                              PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
                              PRAGMA wal_autocheckpoint = 0"
-                        );
-                        conn.execute(pragmas.as_str()).await?;
-                        Ok(())
+                            );
+                            conn.execute(pragmas.as_str()).await?;
+                            Ok(())
+                        })
                     })
-                })
             }
         };
         Ok(pool.connect_with(options).await?)
