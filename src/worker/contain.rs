@@ -90,13 +90,24 @@ async fn deny(ctx: &StepContext<'_>) -> Result<StepResult, StepError> {
         finding.verified = Some(Verified::SkippedInDryRun);
         return Ok(StepResult::default().finding(Finding::Revoke(finding)));
     }
-    // The key list is not needed to contain, so it is read beside the verification.
+    // The key list is not needed to contain, so it is read beside the verification, unless
+    // triage read it already.
+    let listed = ctx.listed_keys(&user);
+    let listing = async {
+        match listed {
+            Some(keys) => Ok(keys),
+            None => ctx.note(
+                "ListAccessKeys",
+                &user,
+                client.list_access_keys(&user).await,
+            ),
+        }
+    };
     let (after, keys) = tokio::join!(
         client.list_policies_for_user_as(&user, Priority::Containment),
-        client.list_access_keys(&user)
+        listing
     );
     let after = ctx.note("ListPoliciesForUser", &user, after);
-    let keys = ctx.note("ListAccessKeys", &user, keys);
     if !after?
         .iter()
         .any(|p| p.name == name && p.policy_type == "Custom")

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use super::handover::Carried;
 use super::{AccountWork, Inner};
-use crate::cloud::api::Effect;
+use crate::cloud::api::{AccessKeyInfo, Effect};
 use crate::cloud::client::held_until;
 use crate::cloud::{Called, CloudClient, CloudError};
 use crate::domain::undo::Change;
@@ -58,6 +58,16 @@ pub(super) struct StepResult {
     pub wait_until: Option<chrono::DateTime<chrono::Utc>>,
     /// Waiting for account-wide work, which wakes the incident when it is done.
     pub parked_on: Option<Parked>,
+    /// The owner's key list, when triage read it beside the owner (the report named the
+    /// user): the act that follows in the same claim starts from it instead of reading it.
+    pub keys: Option<OwnKeys>,
+}
+
+/// A user's key list as read, with the user it is of.
+#[derive(Debug, Clone)]
+pub(super) struct OwnKeys {
+    pub user: String,
+    pub keys: Vec<AccessKeyInfo>,
 }
 
 /// The account-wide work an incident is parked on.
@@ -114,6 +124,8 @@ pub(super) struct StepContext<'a> {
     carried: Mutex<Option<Carried>>,
     /// Held while a write is committed, so two calls made at once write in turn.
     writing: tokio::sync::Mutex<()>,
+    /// The owner's key list triage read, until the first read of it here takes its place.
+    listed: Mutex<Option<OwnKeys>>,
 }
 
 impl<'a> StepContext<'a> {
@@ -137,14 +149,26 @@ impl<'a> StepContext<'a> {
             reads: Mutex::new(Vec::new()),
             carried: Mutex::new(None),
             writing: tokio::sync::Mutex::new(()),
+            listed: Mutex::new(None),
         }
     }
 
     /// Continues from the step before without a commit between: its outcome is written with
     /// this step's first write (see `handover`).
-    pub fn carrying(self, carried: Carried) -> Self {
+    pub fn carrying(self, mut carried: Carried) -> Self {
+        *lock(&self.listed) = carried.keys.take();
         *lock(&self.carried) = Some(carried);
         self
+    }
+
+    /// `user`'s key list as triage read it, once: a later read (the verify after a change)
+    /// asks the cloud again.
+    pub fn listed_keys(&self, user: &str) -> Option<Vec<AccessKeyInfo>> {
+        let mut listed = lock(&self.listed);
+        match listed.take() {
+            Some(own) if own.user == user => Some(own.keys),
+            _ => None,
+        }
     }
 
     pub fn dry_run(&self) -> bool {

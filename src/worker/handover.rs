@@ -5,6 +5,7 @@
 //! runs again; one commit then stands where three did (triage's outcome, the next claim,
 //! the intent).
 
+use super::context::OwnKeys;
 use crate::domain::{AuditEntry, Incident, IncidentState, Schedule, Step};
 use crate::store::{IncidentUpdate, ScheduleChange};
 
@@ -14,6 +15,8 @@ pub(crate) struct Carried {
     update: IncidentUpdate,
     schedule: ScheduleChange,
     audit: Vec<AuditEntry>,
+    /// What triage read that the act starts from (not written).
+    pub(super) keys: Option<OwnKeys>,
 }
 
 /// The step to run next in the same claim, and the incident as it will be once the step
@@ -45,6 +48,7 @@ impl Handover {
         update: IncidentUpdate,
         mut change: ScheduleChange,
         audit: Vec<AuditEntry>,
+        keys: Option<OwnKeys>,
     ) -> Self {
         let mut next = incident.clone();
         if let Some(state) = update.state {
@@ -83,6 +87,7 @@ impl Handover {
                 update,
                 schedule: change,
                 audit,
+                keys,
             },
         }
     }
@@ -105,6 +110,7 @@ impl Carried {
             update: mut first,
             schedule: before,
             audit: mut rows,
+            keys: _,
         } = self;
         first.findings.extend(later.findings);
         let update = IncidentUpdate {

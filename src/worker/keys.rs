@@ -31,7 +31,8 @@ pub(super) async fn set_key_status(
 
 /// `set_key_status`, with the key list it read first. That read stays before the change:
 /// Alibaba answers `UpdateAccessKey` the same whatever the key's status was, and the status
-/// it had is what a cancel puts back.
+/// it had is what a cancel puts back. Triage's read of the list, made beside the owner when
+/// the report named the user, stands for it.
 async fn set_listed_key_status(
     ctx: &mut StepContext<'_>,
     user: &str,
@@ -49,13 +50,17 @@ async fn set_listed_key_status(
             .find(|k| k.access_key_id == key)
             .map(|k| k.status)
     };
-    let listed = ctx
-        .read(
-            "ListAccessKeys",
-            user,
-            client.list_access_keys_as(user, priority),
-        )
-        .await?;
+    let listed = match ctx.listed_keys(user) {
+        Some(listed) => listed,
+        None => {
+            ctx.read(
+                "ListAccessKeys",
+                user,
+                client.list_access_keys_as(user, priority),
+            )
+            .await?
+        }
+    };
     let Some(current) = status(&listed) else {
         return Ok((None, listed));
     };

@@ -493,7 +493,15 @@ async fn finish(
             tracing::info!(incident.id = ctx.incident.id.0, from = %from, to = %to,
                 "transition, written with the next step's first record");
         }
-        let handover = Handover::new(next, ctx.incident, ctx.schedule, update, schedule, audit);
+        let handover = Handover::new(
+            next,
+            ctx.incident,
+            ctx.schedule,
+            update,
+            schedule,
+            audit,
+            outcome.keys,
+        );
         return Ok(Some(handover));
     }
     ctx.commit(update, schedule, audit).await?;

@@ -1,7 +1,7 @@
 //! Triage: whose key is it, is it protected, is it in use, can its workload take a new one.
 //! Every fact is proven against the cloud before any action names the key.
 
-use super::context::{StepContext, StepError, StepResult};
+use super::context::{OwnKeys, StepContext, StepError, StepResult};
 use super::{identity, usage};
 use crate::cloud::api::AccountType;
 use crate::cloud::ratelimit::Priority;
@@ -35,11 +35,33 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
     let client = ctx.client.clone();
     // Owner and last use both answer from the key id alone, so they are asked at once: the
     // first of containment's three round trips. (IMS's own GetAccessKeyLastUsed needs the
-    // owner's principal name, so it would cost a second one; it stays the fallback.)
-    let (owner, last_use) = tokio::join!(
+    // owner's principal name, so it would cost a second one; it stays the fallback.) When
+    // the report names the key's user, that user's key list is read beside them: if the
+    // owner proves to be that user, disabling the key needs no read of its status before
+    // the act. A name that proves wrong costs one read and nothing else.
+    let named = incident.user_name.clone();
+    let listing = async {
+        match &named {
+            Some(user) => Some(
+                client
+                    .list_access_keys_as(user, Priority::Containment)
+                    .await,
+            ),
+            None => None,
+        }
+    };
+    let (owner, last_use, listed) = tokio::join!(
         client.user_by_access_key(key),
-        client.access_key_last_used_info(key, Priority::Containment)
+        client.access_key_last_used_info(key, Priority::Containment),
+        listing
     );
+    let listed = match (named, listed) {
+        (Some(user), Some(listed)) => ctx
+            .note("ListAccessKeys", &user, listed)
+            .ok()
+            .map(|keys| OwnKeys { user, keys }),
+        _ => None,
+    };
     let ims_owner = ctx.note("GetUser", key, owner);
     let last_use = match ctx.note("GetAccessKeyLastUsedInfo", key, last_use) {
         Ok(info) => Some(info),
@@ -180,6 +202,7 @@ pub(super) async fn run(ctx: &mut StepContext<'_>) -> Result<StepResult, StepErr
     };
     let result = StepResult {
         path: Some(path),
+        keys: listed.filter(|own| own.user == user),
         owner: Some((OwnerType::RamUser, Some(user))),
         ..StepResult::default()
     };

@@ -12,6 +12,7 @@ use crate::remediation::{MUTATING, audit_actions, daemon, report};
 const LATENCY_MS: u64 = 100;
 const BUSY_KEY: &str = "LTAI5tBusyWorkload000001";
 const QUIET_KEY: &str = "LTAI5tQuietWorkload00001";
+const IDLE_KEY: &str = "LTAI5tIdleWorkload000001";
 /// The home account's role akguard acts through, when it is configured to.
 const ROLE: &str = "acs:ram::1234567890123456:role/akguard-responder";
 
@@ -99,6 +100,18 @@ async fn round_trips(url: &str, incident: &Value, key: &str, user: &str) -> Vec<
 
 async fn contain(app: &TestDaemon, key: &str) -> Value {
     let id = report(app, key, 25).await;
+    contained(app, id).await
+}
+
+/// Reports `key` as the key of `user`, as a report that names the key's user does.
+async fn contain_named(app: &TestDaemon, key: &str, user: &str) -> Value {
+    let body = json!({"access_key_id": key, "user_name": user,
+        "event_id": format!("test-named-{key}")});
+    let id = app.post_generic(&body.to_string()).await.incident_id();
+    contained(app, id).await
+}
+
+async fn contained(app: &TestDaemon, id: i64) -> Value {
     app.wait_for_incident(id, "contained", |i| !i["contained_at"].is_null())
         .await
 }
@@ -158,8 +171,10 @@ async fn acted_in_its_own_session(url: &str, incident: &Value, key: &str, user: 
     }
 }
 
-/// Contains an in-use key twice and an unused key once, checking each path's round trips;
-/// with `role`, akguard acts through the home account's `role_arn`.
+/// Contains an in-use key twice and an unused key twice, checking each path's round trips;
+/// with `role`, akguard acts through the home account's `role_arn`. A report that names the
+/// key's user has that user's key list read beside the owner, so disabling takes three
+/// round trips too; a report that names another user changes nothing but that one read.
 async fn contains_in_three_round_trips(role: bool) {
     let (url, _emulator) = emulator("leaked-in-use.json", |s| {
         let user = |name: &str, key: &str, last_used: Option<&str>| {
@@ -173,6 +188,7 @@ async fn contains_in_three_round_trips(role: bool) {
         let users = s["users"].as_array_mut().unwrap();
         users.push(user("svc-busy", BUSY_KEY, Some("-1h")));
         users.push(user("svc-quiet", QUIET_KEY, None));
+        users.push(user("svc-idle", IDLE_KEY, None));
     })
     .await;
     set_faults(
@@ -196,19 +212,33 @@ async fn contains_in_three_round_trips(role: bool) {
 
     // The first containment also makes sure of the Deny policy, by its name alone.
     let first = contain(&app, LEAKED_KEY).await;
-    let busy = contain(&app, BUSY_KEY).await;
-    for (incident, key, user) in [
-        (&first, LEAKED_KEY, "ci-deployer"),
-        (&busy, BUSY_KEY, "svc-busy"),
-    ] {
-        assert_eq!(incident["path"], "ram_key_in_use", "{incident:#}");
-        assert_eq!(
-            round_trips(&url, incident, key, user).await,
+    let busy = contain_named(&app, BUSY_KEY, "svc-busy").await;
+    for (incident, key, user, rounds) in [
+        (
+            &first,
+            LEAKED_KEY,
+            "ci-deployer",
             [
                 names(&["GetAccessKeyLastUsedInfo", "GetUser"]),
                 names(&["AttachPolicyToUser"]),
                 names(&["ListAccessKeys", "ListPoliciesForUser"]),
             ],
+        ),
+        (
+            &busy,
+            BUSY_KEY,
+            "svc-busy",
+            [
+                names(&["GetAccessKeyLastUsedInfo", "GetUser", "ListAccessKeys"]),
+                names(&["AttachPolicyToUser"]),
+                names(&["ListPoliciesForUser"]),
+            ],
+        ),
+    ] {
+        assert_eq!(incident["path"], "ram_key_in_use", "{incident:#}");
+        assert_eq!(
+            round_trips(&url, incident, key, user).await,
+            rounds,
             "{key}: one round trip before the act, the act, then the verify"
         );
         if role {
@@ -240,23 +270,67 @@ async fn contains_in_three_round_trips(role: bool) {
         })
         .await;
     }
-    let quiet = contain(&app, QUIET_KEY).await;
+    let quiet = contain_named(&app, QUIET_KEY, "svc-quiet").await;
     assert_eq!(quiet["path"], "ram_key_unused", "{quiet:#}");
     assert_eq!(
         round_trips(&url, &quiet, QUIET_KEY, "svc-quiet").await,
         [
+            // The key list holds the status a cancel would restore: Alibaba answers a
+            // disable the same either way.
+            names(&["GetAccessKeyLastUsedInfo", "GetUser", "ListAccessKeys"]),
+            names(&["UpdateAccessKey"]),
+            names(&["ListAccessKeys"]),
+        ],
+        "owner, last use and the named user's keys at once, the act, the verify"
+    );
+    if role {
+        acted_in_its_own_session(&url, &quiet, QUIET_KEY, "svc-quiet").await;
+    }
+    assert_eq!(quiet["findings"]["disable_key"]["verified"], true);
+    assert_eq!(quiet["findings"]["triage"]["key_status"], "Active");
+
+    // A report naming someone else: that user's list is read and left aside.
+    let idle = contain_named(&app, IDLE_KEY, "svc-busy").await;
+    assert_eq!(idle["path"], "ram_key_unused", "{idle:#}");
+    assert_eq!(idle["findings"]["triage"]["user_name"], "svc-idle");
+    assert_eq!(
+        round_trips(&url, &idle, IDLE_KEY, "svc-idle").await,
+        [
             names(&["GetAccessKeyLastUsedInfo", "GetUser"]),
-            // The status a cancel would restore: Alibaba answers a disable the same either way.
             names(&["ListAccessKeys"]),
             names(&["UpdateAccessKey"]),
             names(&["ListAccessKeys"]),
         ],
         "one round trip to learn owner and last use, the key's status, the act, the verify"
     );
-    if role {
-        acted_in_its_own_session(&url, &quiet, QUIET_KEY, "svc-quiet").await;
-    }
-    assert_eq!(quiet["findings"]["disable_key"]["verified"], true);
+    let misnamed = calls(&url)
+        .await
+        .iter()
+        .filter(|c| c["action"] == "ListAccessKeys" && c["params"]["UserName"] == "svc-busy")
+        .map(Call::of)
+        .filter(|c| c.at >= time(&idle["created_at"]) && c.at <= time(&idle["contained_at"]))
+        .count();
+    assert_eq!(
+        misnamed, 1,
+        "the named user's keys were read once, beside the owner"
+    );
+    assert_eq!(idle["findings"]["disable_key"]["verified"], true);
+    let world = state(&url).await;
+    let status_of = |key: &str| {
+        world["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|u| u["access_keys"].as_array().unwrap())
+            .find(|k| k["id"] == key)
+            .map(|k| k["status"].clone())
+    };
+    assert_eq!(status_of(IDLE_KEY), Some(json!("Inactive")));
+    assert_eq!(
+        status_of(BUSY_KEY),
+        Some(json!("Active")),
+        "the named user's key is untouched"
+    );
 }
 
 #[tokio::test]
