@@ -90,6 +90,9 @@ const BARE_CALLS: usize = 100;
 /// A RAM user whose key was never used: triage has it disabled.
 const UNUSED_USER: &str = "svc-unused";
 const UNUSED_KEY: &str = "LTAI5tBenchUnused0000001";
+/// Another, reported with its user's name, as a report that knows the user does.
+const NAMED_USER: &str = "svc-unused-named";
+const NAMED_KEY: &str = "LTAI5tBenchUnused0000002";
 /// Calls of the steps after containment, counted during the burst.
 const AUDIT_CALLS: &[&str] = &["LookupEvents"];
 const BILLING_CALLS: &[&str] = &["QueryBillOverview", "QueryAccountBalance"];
@@ -229,6 +232,8 @@ struct WarmUp {
     first_ttc_ms: i64,
     /// The unused key.
     unused: Sample,
+    /// The unused key reported with its user's name.
+    named: Sample,
 }
 
 async fn latency_phase(incidents: usize, rate: f64, mode: Observe) -> LatencyReport {
@@ -676,20 +681,22 @@ impl Rig {
         )
     }
 
-    /// Reports in-use key 0 alone (its containment creates the Deny policy), then the unused
+    /// Reports in-use key 0 alone (its containment creates the Deny policy), then each unused
     /// key alone, waiting for each to be contained.
     async fn warm_up(&self) -> WarmUp {
-        let first = self.contain_alone(&key_id(0)).await;
-        let unused = self.contain_alone(UNUSED_KEY).await;
+        let first = self.contain_alone(&key_id(0), None).await;
+        let unused = self.contain_alone(UNUSED_KEY, None).await;
+        let named = self.contain_alone(NAMED_KEY, Some(NAMED_USER)).await;
         let log = self.emulator_calls().await;
         WarmUp {
             first_ttc_ms: ttc(&first),
             unused: sample(&log, &unused, UNUSED_KEY, UNUSED_USER),
+            named: sample(&log, &named, NAMED_KEY, NAMED_USER),
         }
     }
 
-    async fn contain_alone(&self, key: &str) -> Value {
-        let id = match notify(&self.client, &self.notify_url(), key).await {
+    async fn contain_alone(&self, key: &str, user: Option<&str>) -> Value {
+        let id = match notify_as(&self.client, &self.notify_url(), key, user).await {
             Ok(id) => id,
             Err(why) => self.fail(&format!("warm-up: the report of {key} failed: {why}")),
         };
@@ -874,17 +881,19 @@ fn scenario_json(users: usize) -> String {
             }],
         })
     }));
-    list.push(json!({
-        "name": UNUSED_USER,
-        "display_name": "bench workload that never ran",
-        "create_date": "-100d",
-        "access_keys": [{
-            "id": UNUSED_KEY,
-            "secret": "benchSecretUnused00000000000",
+    for (user, key) in [(UNUSED_USER, UNUSED_KEY), (NAMED_USER, NAMED_KEY)] {
+        list.push(json!({
+            "name": user,
+            "display_name": "bench workload that never ran",
             "create_date": "-100d",
-            "leaked": true,
-        }],
-    }));
+            "access_keys": [{
+                "id": key,
+                "secret": format!("benchSecret{key}"),
+                "create_date": "-100d",
+                "leaked": true,
+            }],
+        }));
+    }
     let bill = |code: &str, name: &str, amount: f64| {
         json!({
             "ProductCode": code,
@@ -1057,12 +1066,25 @@ async fn fire(
 
 /// Posts one signed leak notification; anything but a 202 naming a new incident fails.
 async fn notify(client: &reqwest::Client, url: &str, key: &str) -> Result<i64, String> {
-    let body = serde_json::to_vec(&json!({
+    notify_as(client, url, key, None).await
+}
+
+/// `notify`, naming the key's user when `user` is given.
+async fn notify_as(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    user: Option<&str>,
+) -> Result<i64, String> {
+    let mut report = json!({
         "access_key_id": key,
         "event_id": format!("bench-{key}"),
         "detected_at": Utc::now().to_rfc3339(),
-    }))
-    .expect("serialize a notification");
+    });
+    if let Some(user) = user {
+        report["user_name"] = user.into();
+    }
+    let body = serde_json::to_vec(&report).expect("serialize a notification");
     let (status, text) = post_signed(client, url, body)
         .await
         .map_err(|e| format!("{key}: {e}"))?;
@@ -1198,6 +1220,13 @@ fn print_summary(mode: Observe, latency: &LatencyReport, burst: &BurstReport) {
         unused.created_at,
         unused.ttc_ms,
         &unused.path,
+    );
+    let named = &latency.warmup.named;
+    containment::print(
+        "unused key reported with its user's name (disabled, reported alone)",
+        named.created_at,
+        named.ttc_ms,
+        &named.path,
     );
     println!(
         "           (the first in-use key, which also created the Deny policy: {} ms)",
