@@ -186,11 +186,16 @@ async fn settle_user(
     sweep: i64,
     mut user: SweepUser,
 ) -> Result<(), SweepError> {
+    let job = Sweeping {
+        inner,
+        lease,
+        sweep,
+    };
     let mut audit = Vec::new();
     if inner.protection.user(&user.user_name).is_some() {
         user.state = SweepUserState::Done;
         user.outcome = Some("protected".into());
-        return save(inner, lease, sweep, &user, audit, Durability::Deferred).await;
+        return job.save(&user, audit, Durability::Deferred).await;
     }
     match reconcile(inner, n, lease, sweep, &mut user, &mut audit).await {
         Ok(()) => Ok(()),
@@ -212,7 +217,7 @@ async fn settle_user(
                     "MFA sweep: gave up on a user; the sweep goes on without it");
             }
             // Lost, the failed reads are only made again.
-            save(inner, lease, sweep, &user, audit, Durability::Deferred).await
+            job.save(&user, audit, Durability::Deferred).await
         }
         Err(err) => Err(err),
     }
@@ -226,6 +231,11 @@ async fn reconcile(
     user: &mut SweepUser,
     audit: &mut Vec<AuditEntry>,
 ) -> Result<(), SweepError> {
+    let job = Sweeping {
+        inner,
+        lease,
+        sweep,
+    };
     let name = user.user_name.clone();
     let client = inner.work[n].account.client.clone();
     let profile = read(
@@ -239,15 +249,9 @@ async fn reconcile(
     let Some(profile) = profile else {
         user.state = SweepUserState::Done;
         user.outcome = Some("no_console".into());
-        return save(
-            inner,
-            lease,
-            sweep,
-            user,
-            std::mem::take(audit),
-            Durability::Deferred,
-        )
-        .await;
+        return job
+            .save(user, std::mem::take(audit), Durability::Deferred)
+            .await;
     };
     // A crash after the intent: the profile shows whether the call happened.
     if user.state == SweepUserState::Applying
@@ -262,15 +266,9 @@ async fn reconcile(
         ));
         user.state = SweepUserState::Done;
         user.password_reset = user.reset_password;
-        return save(
-            inner,
-            lease,
-            sweep,
-            user,
-            std::mem::take(audit),
-            Durability::Synced,
-        )
-        .await;
+        return job
+            .save(user, std::mem::take(audit), Durability::Synced)
+            .await;
     }
     let device = read(
         inner,
@@ -296,15 +294,9 @@ async fn reconcile(
         user.password_reset = user.reset_password;
         // Nothing was changed: lost, the user is only read again. Most users of a sweep end
         // here, and each synced commit would hold the write lock that containment waits for.
-        return save(
-            inner,
-            lease,
-            sweep,
-            user,
-            std::mem::take(audit),
-            Durability::Deferred,
-        )
-        .await;
+        return job
+            .save(user, std::mem::take(audit), Durability::Deferred)
+            .await;
     }
     // The intent is durable (and fenced by the job's lease) before the call.
     let token = format!("mfa_sweep:{sweep}:UpdateLoginProfile:{name}");
@@ -319,15 +311,8 @@ async fn reconcile(
     };
     audit.push(entry(inner, intent, base.clone()));
     user.state = SweepUserState::Applying;
-    save(
-        inner,
-        lease,
-        sweep,
-        user,
-        std::mem::take(audit),
-        Durability::Synced,
-    )
-    .await?;
+    job.save(user, std::mem::take(audit), Durability::Synced)
+        .await?;
     if !dry_run {
         let called = client
             .update_login_profile(
@@ -355,44 +340,37 @@ async fn reconcile(
         audit.push(entry(inner, "cloud.call", detail));
         if let Err(err) = called {
             // The row stays `applying`: the next try reads the profile back first.
-            save(
-                inner,
-                lease,
-                sweep,
-                user,
-                std::mem::take(audit),
-                Durability::Synced,
-            )
-            .await?;
+            job.save(user, std::mem::take(audit), Durability::Synced)
+                .await?;
             return Err(err.into());
         }
     }
     user.state = SweepUserState::Done;
     user.password_reset = user.reset_password;
     user.error = None;
-    save(
-        inner,
-        lease,
-        sweep,
-        user,
-        std::mem::take(audit),
-        Durability::Synced,
-    )
-    .await
+    job.save(user, std::mem::take(audit), Durability::Synced)
+        .await
 }
 
-async fn save(
-    inner: &Inner,
-    lease: &JobLease,
+/// One sweep as a user's task sees it: where the user's progress goes.
+struct Sweeping<'a> {
+    inner: &'a Inner,
+    lease: &'a JobLease,
     sweep: i64,
-    user: &SweepUser,
-    audit: Vec<AuditEntry>,
-    durability: Durability,
-) -> Result<(), SweepError> {
-    Ok(inner
-        .store
-        .save_sweep_user(lease, sweep, user, audit, Utc::now(), durability)
-        .await?)
+}
+
+impl Sweeping<'_> {
+    async fn save(
+        &self,
+        user: &SweepUser,
+        audit: Vec<AuditEntry>,
+        durability: Durability,
+    ) -> Result<(), SweepError> {
+        let (store, now) = (&self.inner.store, Utc::now());
+        Ok(store
+            .save_sweep_user(self.lease, self.sweep, user, audit, now, durability)
+            .await?)
+    }
 }
 
 /// Makes a read call and notes it for the user's next saved row.
