@@ -106,7 +106,7 @@ async fn load_known(
         open.bind(d.signal.access_key_id().as_str());
     }
     open.push(")").push(&backend.lock_rows("i"));
-    for row in open.fetch_all(&mut *conn).await? {
+    for row in open.fetch_all_planned_now(&mut *conn).await? {
         let state: String = row.try_get("state")?;
         let reason: Option<String> = row.try_get("reason")?;
         let resume: Option<String> = row.try_get("resume_step")?;

@@ -81,6 +81,18 @@ impl<'q> Sql<'q> {
             .fetch_all(executor)
             .await
     }
+
+    /// `fetch_all`, planned for these values each time rather than once per connection: a
+    /// plan kept from when a table was nearly empty goes on scanning it as it grows.
+    pub async fn fetch_all_planned_now<'c, E>(self, executor: E) -> Result<Vec<AnyRow>, sqlx::Error>
+    where
+        E: Executor<'c, Database = Any>,
+    {
+        sqlx::query_with(&self.text, self.args)
+            .persistent(false)
+            .fetch_all(executor)
+            .await
+    }
 }
 
 /// One parenthesised tuple of [`Sql::tuples`].
