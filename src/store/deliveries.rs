@@ -105,8 +105,10 @@ async fn load_known(
         }
         open.bind(d.signal.access_key_id().as_str());
     }
-    open.push(")").push(&backend.lock_rows("i"));
-    for row in open.fetch_all_planned_now(&mut *conn).await? {
+    open.push(")")
+        .push(&backend.lock_rows("i"))
+        .planned_each_time();
+    for row in open.fetch_all(&mut *conn).await? {
         let state: String = row.try_get("state")?;
         let reason: Option<String> = row.try_get("reason")?;
         let resume: Option<String> = row.try_get("resume_step")?;

@@ -10,6 +10,8 @@ pub(super) struct Sql<'q> {
     text: String,
     args: AnyArguments<'q>,
     count: usize,
+    /// Prepared once per connection and kept (sqlx's default), or planned at each run.
+    kept: bool,
 }
 
 impl<'q> Sql<'q> {
@@ -18,7 +20,15 @@ impl<'q> Sql<'q> {
             text: text.into(),
             args: AnyArguments::default(),
             count: 0,
+            kept: true,
         }
+    }
+
+    /// Plans the statement for its values each time it runs rather than once per connection:
+    /// a plan kept from when a table was nearly empty goes on scanning it as it grows.
+    pub fn planned_each_time(&mut self) -> &mut Self {
+        self.kept = false;
+        self
     }
 
     pub fn push(&mut self, text: &str) -> &mut Self {
@@ -60,6 +70,7 @@ impl<'q> Sql<'q> {
         E: Executor<'c, Database = Any>,
     {
         sqlx::query_with(&self.text, self.args)
+            .persistent(self.kept)
             .execute(executor)
             .await
     }
@@ -69,6 +80,7 @@ impl<'q> Sql<'q> {
         E: Executor<'c, Database = Any>,
     {
         sqlx::query_with(&self.text, self.args)
+            .persistent(self.kept)
             .fetch_optional(executor)
             .await
     }
@@ -78,18 +90,7 @@ impl<'q> Sql<'q> {
         E: Executor<'c, Database = Any>,
     {
         sqlx::query_with(&self.text, self.args)
-            .fetch_all(executor)
-            .await
-    }
-
-    /// `fetch_all`, planned for these values each time rather than once per connection: a
-    /// plan kept from when a table was nearly empty goes on scanning it as it grows.
-    pub async fn fetch_all_planned_now<'c, E>(self, executor: E) -> Result<Vec<AnyRow>, sqlx::Error>
-    where
-        E: Executor<'c, Database = Any>,
-    {
-        sqlx::query_with(&self.text, self.args)
-            .persistent(false)
+            .persistent(self.kept)
             .fetch_all(executor)
             .await
     }
