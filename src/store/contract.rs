@@ -1139,11 +1139,7 @@ async fn an_mfa_sweep_keeps_progress_per_user_and_wakes_its_parked_incidents(db:
             .unwrap();
     }
 
-    let lease = store
-        .acquire_job("mfa_sweep", "r1", now, Duration::from_secs(30))
-        .await
-        .unwrap()
-        .unwrap();
+    let lease = sweep_lease(db, now).await;
     let users = ["alice".to_owned(), "bob".to_owned()];
     store
         .start_mfa_sweep(&lease, sweep.id, &users, now)
@@ -1397,11 +1393,7 @@ async fn a_sweep_lists_more_users_than_one_statement_holds(db: &TestDb) {
         .join_mfa_sweep("", ids[0], now, None, now)
         .await
         .unwrap();
-    let lease = store
-        .acquire_job("mfa_sweep", "r1", now, Duration::from_secs(30))
-        .await
-        .unwrap()
-        .unwrap();
+    let lease = sweep_lease(db, now).await;
     let users: Vec<String> = (0..1201).map(|n| format!("user-{n:04}")).collect();
     for _ in 0..2 {
         store
@@ -1558,4 +1550,13 @@ fn sweep_entry() -> AuditEntry {
         action: String::new(),
         detail: serde_json::Value::Null,
     }
+}
+
+/// The MFA sweep's job, taken by replica `r1` at `now`.
+async fn sweep_lease(db: &TestDb, now: DateTime<Utc>) -> super::JobLease {
+    db.store
+        .acquire_job("mfa_sweep", "r1", now, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap()
 }
